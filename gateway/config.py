@@ -1,0 +1,171 @@
+"""Settings: frozen dataclasses read from one TOML file, with SMSGW_* environment overrides.
+
+Every key is declared here with its default; an unknown key is a ConfigError at start-up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from gateway.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("/etc/smsgw/config.toml")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "0.0.0.0"
+    port: int = 8080
+    threads: int = 8  # waitress worker threads
+    max_body_bytes: int = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = "sqlite:////var/lib/smsgw/smsgw.db"
+    busy_timeout_ms: int = 5000
+
+
+@dataclass(frozen=True)
+class MessagingSettings:
+    default_region: str = "GB"  # for national numbers without a leading +
+    max_parts: int = 10
+    max_recipients: int = 1000
+    delivery_report: bool = False  # default for messages that do not say
+    max_attempts: int = 5  # temporary failures before a message fails
+    retry_base_s: float = 5.0
+    retry_max_s: float = 600.0
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    send_timeout_s: float = 60.0  # one AT+CMGS exchange
+    sweep_interval_s: float = 15.0  # storage sweep: the authoritative receive path
+    health_interval_s: float = 30.0  # signal / registration / operator
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 60.0
+    lease_s: float = 300.0  # a claim older than this, by a worker that is gone, goes back to the queue
+    idle_poll_s: float = 5.0  # work queued by another process (CLI, another box) is seen within this
+
+
+@dataclass(frozen=True)
+class ModemSettings:
+    name: str
+    port: str
+    baudrate: int = 115200
+    pin: str = ""
+    flow_control: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    messaging: MessagingSettings = field(default_factory=MessagingSettings)
+    pool: PoolSettings = field(default_factory=PoolSettings)
+    modems: tuple[ModemSettings, ...] = ()
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+
+_SECTIONS: dict[str, type] = {
+    "server": ServerSettings,
+    "database": DatabaseSettings,
+    "messaging": MessagingSettings,
+    "pool": PoolSettings,
+}
+
+_ENV_OVERRIDES = {
+    "SMSGW_HOST": ("server", "host"),
+    "SMSGW_PORT": ("server", "port"),
+    "SMSGW_DATABASE_URL": ("database", "url"),
+}
+
+
+def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"[{where}] must be a table")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown key {where}.{unknown[0]}", field=f"{where}.{unknown[0]}")
+    kwargs = {}
+    for name, value in values.items():
+        expected = known[name].type
+        kwargs[name] = _coerce(value, expected, f"{where}.{name}")
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"[{where}]: {exc}") from exc
+
+
+def _coerce(value: Any, expected: Any, where: str) -> Any:
+    type_name = expected if isinstance(expected, str) else getattr(expected, "__name__", str(expected))
+    if type_name == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return value.lower() in ("1", "true", "yes", "on")
+    elif type_name == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+    elif type_name == "float":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif type_name == "str":
+        if isinstance(value, str):
+            return value
+    else:
+        return value
+    raise ConfigError(f"{where} must be a {type_name}, not {value!r}", field=where)
+
+
+def settings_from_mapping(data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from a parsed TOML mapping, then apply SMSGW_* overrides from `environ`."""
+    data = {key: (dict(value) if isinstance(value, Mapping) else value) for key, value in data.items()}
+    for var, (section, key) in _ENV_OVERRIDES.items():
+        if environ and environ.get(var):
+            data.setdefault(section, {})[key] = environ[var]
+    unknown = sorted(set(data) - set(_SECTIONS) - {"modems"})
+    if unknown:
+        raise ConfigError(f"unknown section [{unknown[0]}]", field=unknown[0])
+    sections = {name: _build(cls, data.get(name, {}), name) for name, cls in _SECTIONS.items()}
+    raw_modems = data.get("modems", [])
+    if not isinstance(raw_modems, list):
+        raise ConfigError("modems must be an array of tables ([[modems]])")
+    modems = tuple(_build(ModemSettings, m, f"modems[{i}]") for i, m in enumerate(raw_modems))
+    names = [m.name for m in modems]
+    if len(set(names)) != len(names):
+        raise ConfigError("modem names must be unique", field="modems")
+    return Settings(modems=modems, **sections)
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the config: `path`, else $SMSGW_CONFIG, else /etc/smsgw/config.toml when it exists, else defaults."""
+    environ = os.environ if environ is None else environ
+    chosen = path or environ.get("SMSGW_CONFIG")
+    if chosen is None and DEFAULT_CONFIG_PATH.exists():
+        chosen = DEFAULT_CONFIG_PATH
+    data: dict[str, Any] = {}
+    if chosen is not None:
+        try:
+            with open(chosen, "rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {chosen}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config {chosen} is not valid TOML: {exc}") from exc
+    return settings_from_mapping(data, environ)

@@ -1,0 +1,138 @@
+"""The GatewayError hierarchy. Each class carries the stable API error `code` and HTTP status."""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Root of every error the gateway raises on purpose."""
+
+    code = "gateway_error"
+    http_status = 500
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class ConfigError(GatewayError, ValueError):
+    code = "config_error"
+
+
+class ValidationError(GatewayError, ValueError):
+    """A request the caller can fix: 400 or 422 with the field named."""
+
+    code = "invalid_request"
+    http_status = 400
+
+
+class InvalidJson(ValidationError):
+    code = "invalid_json"
+
+
+class InvalidNumber(ValidationError):
+    code = "invalid_number"
+    http_status = 422
+
+
+class MessageTooLong(ValidationError):
+    code = "message_too_long"
+    http_status = 422
+
+
+class TooManyRecipients(ValidationError):
+    code = "too_many_recipients"
+    http_status = 422
+
+
+class PayloadTooLarge(ValidationError):
+    code = "payload_too_large"
+    http_status = 413
+
+
+class AuthError(GatewayError):
+    code = "unauthorized"
+    http_status = 401
+
+
+class ScopeError(AuthError, PermissionError):
+    code = "forbidden"
+    http_status = 403
+
+
+class NotFound(GatewayError, LookupError):
+    code = "not_found"
+    http_status = 404
+
+
+class MessageNotFound(NotFound):
+    code = "message_not_found"
+
+
+class KeyNotFound(NotFound):
+    code = "key_not_found"
+
+
+class ConflictError(GatewayError):
+    """The resource is in a state that does not allow the operation."""
+
+    code = "conflict"
+    http_status = 409
+
+
+class StoreUnavailable(GatewayError):
+    code = "store_unavailable"
+    http_status = 503
+
+
+# --- modem side: split by what the pool does next ---------------------------------------------
+
+
+class ModemError(GatewayError):
+    """Something went wrong talking to a modem."""
+
+    code = "modem_error"
+
+
+class ModemUnavailable(ModemError, ConnectionError):
+    """The port is gone or the modem stopped answering: reconnect (or power-cycle), fail work over."""
+
+    code = "modem_unavailable"
+
+
+class ModemTimeout(ModemUnavailable, TimeoutError):
+    code = "modem_timeout"
+
+
+class SendOutcomeUnknown(ModemTimeout):
+    """The part was written to the modem (PDU and Ctrl-Z) and no answer came: it may have gone out.
+
+    The part becomes `unknown` and is not re-sent; the modem is then treated as unavailable."""
+
+    code = "send_outcome_unknown"
+
+
+class SimPinRequired(ModemError):
+    """The SIM needs a PIN (or PUK) the config does not give: an operator must act."""
+
+    code = "sim_pin_required"
+
+
+class SendError(ModemError):
+    """The modem refused one part. `error_code` is the modem's +CMS/+CME number when it gave one."""
+
+    def __init__(self, message: str, *, error_code: int | None = None) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+
+
+class TemporarySendError(SendError):
+    """Worth retrying later, on another modem where possible (network busy, no service, timeouts)."""
+
+    code = "temporary_send_error"
+
+
+class PermanentSendError(SendError):
+    """Retrying will not help (invalid destination, barred): fail the message now."""
+
+    code = "permanent_send_error"

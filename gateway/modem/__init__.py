@@ -1,0 +1,1 @@
+"""Modem access: the `ModemDriver` seam, its python-gsmmodem-new implementation and pure reply parsers."""

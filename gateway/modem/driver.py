@@ -1,0 +1,128 @@
+"""The `ModemDriver` seam and the immutable values that cross it.
+
+A driver is used by exactly one thread (its pool worker). Notifications that arrive on threads the
+driver does not own are handed to the `on_notice` callable given at construction as immutable `Notice`
+values; the driver never does port I/O on those threads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable, Literal, Protocol
+
+
+@dataclass(frozen=True)
+class ModemInfo:
+    """What a modem says about itself at connect time."""
+
+    manufacturer: str
+    model: str
+    revision: str
+    imei: str
+    imsi: str | None = None
+
+
+Registration = Literal["home", "roaming", "searching", "denied", "not_registered", "unknown"]
+
+
+@dataclass(frozen=True)
+class ModemStatus:
+    """A health reading: signal, registration and operator."""
+
+    rssi: int | None  # +CSQ raw value 0..31, None when unknown (99)
+    signal_dbm: int | None  # -113 + 2*rssi
+    registration: Registration
+    operator: str | None
+
+
+@dataclass(frozen=True)
+class SubmitPdu:
+    """One SMS-SUBMIT TPDU, ready for `AT+CMGS=<tpdu_length>` in PDU mode (hex includes the SMSC octet)."""
+
+    hex: str
+    tpdu_length: int
+
+
+@dataclass(frozen=True)
+class PartReceipt:
+    """The modem accepted one part: TP-MR from `+CMGS: <mr>`."""
+
+    reference: int
+
+
+@dataclass(frozen=True)
+class Concat:
+    """Concatenation info from a UDH: which part of which multi-part message."""
+
+    reference: int
+    total: int
+    sequence: int
+
+
+@dataclass(frozen=True)
+class ReceivedSms:
+    """An SMS-DELIVER read from modem storage."""
+
+    memory: str  # "SM", "ME", ...
+    index: int
+    sender: str  # as the network gave it, E.164 with '+' when international
+    text: str
+    sent_at: datetime | None  # service centre time stamp, timezone-aware
+    concat: Concat | None
+    pdu_hex: str
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """An SMS-STATUS-REPORT read from modem storage or given in a +CDS URC (then index is None)."""
+
+    memory: str | None
+    index: int | None
+    reference: int  # TP-MR of the part it reports on
+    recipient: str
+    status: int  # TP-ST: 0x00..0x1F delivered, 0x20..0x3F still trying, 0x40.. failed
+    sent_at: datetime | None  # TP-SCTS
+    discharged_at: datetime | None  # TP-DT
+
+
+StoredItem = ReceivedSms | StatusReport
+
+
+@dataclass(frozen=True)
+class Notice:
+    """An unsolicited event from the modem: something new is in storage (or a report came inline)."""
+
+    kind: Literal["sms_stored", "report_stored", "report", "fatal"]
+    memory: str | None = None
+    index: int | None = None
+    report: StatusReport | None = None
+    detail: str | None = None
+
+
+NoticeSink = Callable[[Notice], None]
+
+
+class ModemDriver(Protocol):
+    """What the pool needs from a modem. Errors are those of `gateway.errors` (ModemError family)."""
+
+    def open(self) -> ModemInfo:
+        """Open the port, initialise the modem (PDU mode, +CNMI, PIN), return its identity."""
+
+    def close(self) -> None:
+        """Close the port; idempotent."""
+
+    def is_alive(self) -> bool:
+        """False once the port or the reader died; the worker then closes and reopens."""
+
+    def send_pdu(self, pdu: SubmitPdu, timeout_s: float) -> PartReceipt:
+        """Send one part with AT+CMGS. Raises TemporarySendError, PermanentSendError or ModemUnavailable."""
+
+    def status(self) -> ModemStatus:
+        """Read signal, registration and operator."""
+
+    def read_stored(self) -> list[StoredItem]:
+        """Every SMS and status report in every storage the modem uses (the authoritative receive path)."""
+
+    def delete_stored(self, item: StoredItem) -> None:
+        """Delete one stored item by memory and index (after it is committed)."""

@@ -1,0 +1,485 @@
+"""The Store: domain verbs over the models. It owns the engine and every session; nobody else imports Session.
+
+Write transactions go through `_write()`: on SQLite one in-process writer at a time and `BEGIN IMMEDIATE`
+(so "database is locked" cannot come from a read-to-write upgrade), on PostgreSQL plain transactions with
+`FOR UPDATE SKIP LOCKED` claims.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Iterator, Sequence
+
+from sqlalchemy import create_engine, event, func, or_, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from gateway.errors import ConflictError, KeyNotFound, MessageNotFound
+from gateway.modem.driver import ReceivedSms, StatusReport
+from gateway.store.models import (
+    ApiKey,
+    InboundPart,
+    InboxMessage,
+    InboxState,
+    Message,
+    MessageEvent,
+    MessageState,
+    Modem,
+    ModemState,
+    Part,
+    PartState,
+)
+
+CANCELLABLE = (MessageState.QUEUED, MessageState.SCHEDULED)
+AVOID_GRACE_S = 2.0  # a modem that just failed a message leaves it to the others this long
+
+
+@dataclass(frozen=True)
+class MessageDraft:
+    """A validated, normalised message ready to be queued."""
+
+    to_number: str
+    body: str
+    encoding: str
+    parts: tuple[str, ...]
+    delivery_report: bool
+    priority: int = 1
+
+
+@dataclass(frozen=True)
+class SendJob:
+    """A claimed message: what a worker needs to send its remaining parts."""
+
+    message_id: int
+    uid: str
+    to_number: str
+    encoding: str
+    concat_ref: int
+    delivery_report: bool
+    attempt: int  # 1 on the first claim
+    parts: tuple[str, ...]  # the text of every part, in order
+    first_seq: int  # the first part still to send (1-based)
+
+
+def new_uid(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(10)}"
+
+
+def _sqlite_pragmas(busy_timeout_ms: int):
+    def on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    return on_connect
+
+
+def _sqlite_begin(conn):
+    mode = "IMMEDIATE" if conn.get_execution_options().get("smsgw_write") else "DEFERRED"
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(url: str, busy_timeout_ms: int = 5000) -> Engine:
+    """An engine with the gateway's connection settings (WAL, busy timeout, explicit BEGIN on SQLite)."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000})
+        event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_ms))
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+class Store:
+    """Every read and write the gateway does. Returns detached model objects or frozen values."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.is_sqlite = engine.dialect.name == "sqlite"
+        self._reads = sessionmaker(engine, expire_on_commit=False)
+        self._writes = sessionmaker(engine.execution_options(smsgw_write=True), expire_on_commit=False)
+        self._write_lock = threading.Lock() if self.is_sqlite else nullcontext()
+
+    @classmethod
+    def from_url(cls, url: str, busy_timeout_ms: int = 5000) -> "Store":
+        return cls(make_engine(url, busy_timeout_ms))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        with self._write_lock, self._writes.begin() as session:
+            yield session
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with self._reads.begin() as session:
+            yield session
+
+    def ping(self) -> None:
+        with self._read() as s:
+            s.execute(select(1))
+
+    # --- outbound ------------------------------------------------------------------------------
+
+    def enqueue(self, drafts: Sequence[MessageDraft], now: datetime, api_key_id: int | None = None) -> list[Message]:
+        """Commit one queued message per draft, parts and first history row included, in one transaction."""
+        messages = []
+        with self._write() as s:
+            for draft in drafts:
+                message = Message(
+                    uid=new_uid("msg"), to_number=draft.to_number, body=draft.body, encoding=draft.encoding,
+                    part_count=len(draft.parts), concat_ref=secrets.randbelow(256), state=MessageState.QUEUED,
+                    priority=draft.priority, delivery_report=draft.delivery_report, attempts=0,
+                    next_attempt_at=now, api_key_id=api_key_id, created_at=now, updated_at=now,
+                )
+                message.parts = [Part(seq=i, text=text, state=PartState.PENDING)
+                                 for i, text in enumerate(draft.parts, start=1)]
+                message.events = [MessageEvent(state=MessageState.QUEUED.value, at=now)]
+                s.add(message)
+                messages.append(message)
+        return messages
+
+    def get_message(self, uid: str) -> Message:
+        with self._read() as s:
+            message = s.scalars(
+                select(Message).where(Message.uid == uid)
+                .options(selectinload(Message.parts), selectinload(Message.events))
+            ).one_or_none()
+        if message is None:
+            raise MessageNotFound(f"no message {uid}", field="id")
+        return message
+
+    def list_messages(self, *, state: MessageState | None = None, to_number: str | None = None,
+                      before_id: int | None = None, limit: int = 50) -> list[Message]:
+        """Newest first; `before_id` is the cursor (the id of the last message of the previous page)."""
+        query = select(Message).options(selectinload(Message.parts)).order_by(Message.id.desc()).limit(limit)
+        if state is not None:
+            query = query.where(Message.state == state)
+        if to_number is not None:
+            query = query.where(Message.to_number == to_number)
+        if before_id is not None:
+            query = query.where(Message.id < before_id)
+        with self._read() as s:
+            return list(s.scalars(query))
+
+    def cancel(self, uid: str, now: datetime) -> Message:
+        with self._write() as s:
+            message = s.scalars(select(Message).where(Message.uid == uid)).one_or_none()
+            if message is None:
+                raise MessageNotFound(f"no message {uid}", field="id")
+            if message.state not in CANCELLABLE:
+                raise ConflictError(f"message {uid} is {message.state.value}; only queued or scheduled "
+                                    "messages can be cancelled")
+            self._transition(s, message, MessageState.CANCELLED, now)
+        return self.get_message(uid)
+
+    def claim_next(self, modem: str, now: datetime, lease_s: float, avoid_grace_s: float = AVOID_GRACE_S) -> SendJob | None:
+        """Atomically take the next due message for `modem` (state SENDING, leased to the modem)."""
+        candidate = (
+            select(Message.id)
+            .where(
+                Message.state == MessageState.QUEUED,
+                Message.next_attempt_at <= now,
+                or_(Message.pinned_modem.is_(None), Message.pinned_modem == modem),
+                or_(Message.avoid_modem.is_(None), Message.avoid_modem != modem,
+                    Message.next_attempt_at <= now - timedelta(seconds=avoid_grace_s)),
+            )
+            .order_by(Message.priority, Message.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        claim = (
+            update(Message)
+            .where(Message.id == candidate, Message.state == MessageState.QUEUED)
+            .values(state=MessageState.SENDING, modem=modem, updated_at=now,
+                    lease_until=now + timedelta(seconds=lease_s), attempts=Message.attempts + 1)
+            .returning(Message.id)
+            .execution_options(synchronize_session=False)
+        )
+        with self._write() as s:
+            message_id = s.execute(claim).scalar_one_or_none()
+            if message_id is None:
+                return None
+            message = s.get(Message, message_id, options=[selectinload(Message.parts)])
+            s.add(MessageEvent(message_id=message_id, state=MessageState.SENDING.value, modem=modem, at=now))
+            remaining = [p for p in message.parts if p.state == PartState.PENDING]
+            return SendJob(
+                message_id=message.id, uid=message.uid, to_number=message.to_number, encoding=message.encoding,
+                concat_ref=message.concat_ref, delivery_report=message.delivery_report, attempt=message.attempts,
+                parts=tuple(p.text for p in message.parts), first_seq=remaining[0].seq,
+            )
+
+    def mark_part_submitting(self, job: SendJob, seq: int, modem: str, now: datetime) -> None:
+        """Commit that part `seq` is about to be written to the modem: after a crash it is `unknown`."""
+        with self._write() as s:
+            s.execute(update(Part).where(Part.message_id == job.message_id, Part.seq == seq)
+                      .values(state=PartState.SUBMITTING, modem=modem, submitted_at=now))
+
+    def record_part_sent(self, job: SendJob, seq: int, modem: str, reference: int, now: datetime) -> MessageState:
+        """The modem took part `seq` (+CMGS: reference); the message is SENT when no part is left."""
+        with self._write() as s:
+            message = s.get(Message, job.message_id, options=[selectinload(Message.parts)])
+            part = message.parts[seq - 1]
+            part.state, part.reference, part.sent_at, part.modem = PartState.SENT, reference, now, modem
+            s.add(MessageEvent(message_id=message.id, part_seq=seq, state=PartState.SENT.value, modem=modem,
+                               detail=f"mr={reference}", at=now))
+            message.pinned_modem = modem  # later parts must leave from the same number to be reassembled
+            if any(p.state == PartState.PENDING for p in message.parts):
+                return message.state
+            message.sent_at = now
+            message.lease_until = None
+            self._transition(s, message, MessageState.SENT, now, modem=modem)
+            s.execute(update(Modem).where(Modem.name == modem).values(sent_count=Modem.sent_count + 1))
+            return message.state
+
+    def record_temporary_failure(self, job: SendJob, seq: int, modem: str, error_code: str, detail: str,
+                                 retry_at: datetime, max_attempts: int, now: datetime) -> MessageState:
+        """Part `seq` was refused for now: requeue the message (or fail it after `max_attempts`)."""
+        with self._write() as s:
+            message = s.get(Message, job.message_id, options=[selectinload(Message.parts)])
+            part = message.parts[seq - 1]
+            part.state, part.error_code = PartState.PENDING, error_code
+            message.error_code, message.error_message = error_code, detail
+            if message.attempts >= max_attempts:
+                self._fail_remaining(s, message, error_code, now)
+                self._transition(s, message, MessageState.FAILED, now, modem=modem,
+                                 detail=f"{error_code} after {message.attempts} attempts: {detail}")
+                s.execute(update(Modem).where(Modem.name == modem).values(failed_count=Modem.failed_count + 1))
+            else:
+                if message.pinned_modem is None:
+                    message.avoid_modem = modem
+                message.modem, message.lease_until, message.next_attempt_at = None, None, retry_at
+                self._transition(s, message, MessageState.QUEUED, now, modem=modem,
+                                 detail=f"retry at {retry_at.isoformat()}: {error_code} {detail}")
+            return message.state
+
+    def record_permanent_failure(self, job: SendJob, seq: int, modem: str, error_code: str, detail: str,
+                                 now: datetime) -> None:
+        with self._write() as s:
+            message = s.get(Message, job.message_id, options=[selectinload(Message.parts)])
+            message.error_code, message.error_message, message.lease_until = error_code, detail, None
+            self._fail_remaining(s, message, error_code, now)
+            self._transition(s, message, MessageState.FAILED, now, modem=modem, detail=f"{error_code}: {detail}")
+            s.execute(update(Modem).where(Modem.name == modem).values(failed_count=Modem.failed_count + 1))
+
+    def record_unknown(self, job: SendJob, seq: int, modem: str, detail: str, now: datetime) -> None:
+        """Part `seq` went to the modem and no answer came: it is not re-sent, and neither is the rest."""
+        with self._write() as s:
+            message = s.get(Message, job.message_id, options=[selectinload(Message.parts)])
+            self._mark_unknown(s, message, [message.parts[seq - 1]], detail, now)
+
+    def release_claims(self, now: datetime, modem: str | None = None) -> tuple[int, int]:
+        """Return claimed work to the queue after a worker or the process stopped.
+
+        A part left SUBMITTING may have reached the modem: it and its message become UNKNOWN. A message
+        claimed but with no part in flight goes back to QUEUED (pinned to its modem if parts already left).
+        Returns (requeued, unknown).
+        """
+        query = select(Message).where(Message.state == MessageState.SENDING).options(selectinload(Message.parts))
+        if modem is not None:
+            query = query.where(Message.modem == modem)
+        requeued = unknown = 0
+        with self._write() as s:
+            for message in s.scalars(query):
+                in_flight = [p for p in message.parts if p.state == PartState.SUBMITTING]
+                if in_flight:
+                    self._mark_unknown(s, message, in_flight, "process stopped while the modem had the part",
+                                       now)
+                    unknown += 1
+                else:
+                    message.modem, message.lease_until, message.next_attempt_at = None, None, now
+                    self._transition(s, message, MessageState.QUEUED, now, detail="claim released")
+                    requeued += 1
+        return requeued, unknown
+
+    def next_due_at(self, modem: str, avoid_grace_s: float = AVOID_GRACE_S) -> datetime | None:
+        """When the earliest queued message `modem` could claim becomes due (for the worker's wait)."""
+        queued_here = (Message.state == MessageState.QUEUED,
+                       or_(Message.pinned_modem.is_(None), Message.pinned_modem == modem))
+        with self._read() as s:
+            free = s.scalar(select(func.min(Message.next_attempt_at)).where(
+                *queued_here, or_(Message.avoid_modem.is_(None), Message.avoid_modem != modem)))
+            avoided = s.scalar(select(func.min(Message.next_attempt_at)).where(
+                *queued_here, Message.avoid_modem == modem))
+        if avoided is not None:
+            avoided += timedelta(seconds=avoid_grace_s)
+        return min((t for t in (free, avoided) if t is not None), default=None)
+
+    def count_by_state(self) -> dict[str, int]:
+        with self._read() as s:
+            rows = s.execute(select(Message.state, func.count()).group_by(Message.state)).all()
+        return {state.value: count for state, count in rows}
+
+    def _mark_unknown(self, s: Session, message: Message, parts: list[Part], detail: str, now: datetime) -> None:
+        for part in parts:
+            part.state = PartState.UNKNOWN
+            s.add(MessageEvent(message_id=message.id, part_seq=part.seq, state=PartState.UNKNOWN.value,
+                               modem=part.modem, detail=detail, at=now))
+        message.lease_until = None
+        message.error_code, message.error_message = "outcome_unknown", detail
+        self._transition(s, message, MessageState.UNKNOWN, now, modem=message.modem, detail=detail)
+
+    def _fail_remaining(self, s: Session, message: Message, error_code: str, now: datetime) -> None:
+        for part in message.parts:
+            if part.state in (PartState.PENDING, PartState.SUBMITTING):
+                part.state, part.error_code = PartState.FAILED, error_code
+
+    @staticmethod
+    def _transition(s: Session, message: Message, state: MessageState, now: datetime, *,
+                    modem: str | None = None, detail: str | None = None) -> None:
+        message.state, message.updated_at = state, now
+        s.add(MessageEvent(message_id=message.id, state=state.value, modem=modem, detail=detail, at=now))
+
+    # --- delivery reports ----------------------------------------------------------------------
+
+    def record_status_report(self, modem: str, report: StatusReport, now: datetime) -> bool:
+        """Match a report to the newest sent part with this modem, reference and recipient. True if matched."""
+        digits = report.recipient.lstrip("+")
+        with self._write() as s:
+            part = s.scalars(
+                select(Part).join(Message)
+                .where(Part.modem == modem, Part.reference == report.reference, Part.state == PartState.SENT,
+                       Message.to_number.in_([digits, "+" + digits]))
+                .order_by(Part.id.desc()).limit(1)
+            ).one_or_none()
+            if part is None:
+                return False
+            part.report_status = report.status
+            if report.status >= 0x20 and report.status < 0x40:
+                return True  # the network is still trying: keep the part SENT
+            delivered = report.status < 0x20
+            part.state = PartState.DELIVERED if delivered else PartState.FAILED
+            part.delivered_at = report.discharged_at or now
+            s.add(MessageEvent(message_id=part.message_id, part_seq=part.seq, state=part.state.value,
+                               modem=modem, detail=f"status report TP-ST={report.status}", at=now))
+            message = s.get(Message, part.message_id, options=[selectinload(Message.parts)])
+            if message.state == MessageState.SENT:
+                if not delivered:
+                    message.error_code = f"tp_st_{report.status}"
+                    self._transition(s, message, MessageState.FAILED, now, modem=modem,
+                                     detail=f"status report TP-ST={report.status}")
+                elif all(p.state == PartState.DELIVERED for p in message.parts):
+                    self._transition(s, message, MessageState.DELIVERED, now, modem=modem)
+            return True
+
+    # --- inbound -------------------------------------------------------------------------------
+
+    def record_received(self, modem: str, sms: ReceivedSms, now: datetime) -> InboxMessage | None:
+        """Commit one stored SMS (idempotent: the same SMS read twice is kept once).
+
+        Returns the inbox message when this SMS completed one, None while parts are still missing.
+        """
+        dedup = _dedup_key(modem, sms)
+        with self._write() as s:
+            if sms.concat is None or sms.concat.total <= 1:
+                if s.scalar(select(InboxMessage.id).where(InboxMessage.dedup_key == dedup)) is not None:
+                    return None
+                inbox = InboxMessage(uid=new_uid("in"), modem=modem, sender=sms.sender, text=sms.text, part_count=1,
+                                     state=InboxState.COMPLETE, sent_at=sms.sent_at, received_at=now,
+                                     dedup_key=dedup)
+                s.add(inbox)
+                s.execute(update(Modem).where(Modem.name == modem).values(received_count=Modem.received_count + 1))
+                return inbox
+            if s.scalar(select(InboundPart.id).where(InboundPart.dedup_key == dedup)) is not None:
+                return None
+            s.add(InboundPart(modem=modem, sender=sms.sender, concat_ref=sms.concat.reference,
+                              total=sms.concat.total, seq=sms.concat.sequence, text=sms.text, sent_at=sms.sent_at,
+                              received_at=now, dedup_key=dedup))
+            s.flush()
+            group = list(s.scalars(
+                select(InboundPart).where(
+                    InboundPart.modem == modem, InboundPart.sender == sms.sender,
+                    InboundPart.concat_ref == sms.concat.reference, InboundPart.total == sms.concat.total,
+                    InboundPart.inbox_id.is_(None),
+                ).order_by(InboundPart.seq, InboundPart.id)
+            ))
+            by_seq = {p.seq: p for p in group}
+            if len(by_seq) < sms.concat.total:
+                return None
+            ordered = [by_seq[i] for i in sorted(by_seq)]
+            inbox = InboxMessage(uid=new_uid("in"), modem=modem, sender=sms.sender,
+                                 text="".join(p.text for p in ordered), part_count=len(ordered),
+                                 state=InboxState.COMPLETE, sent_at=ordered[0].sent_at, received_at=now,
+                                 dedup_key=_group_key(modem, sms, ordered[0].id))
+            s.add(inbox)
+            s.flush()
+            for p in ordered:
+                p.inbox_id = inbox.id
+            s.execute(update(Modem).where(Modem.name == modem).values(received_count=Modem.received_count + 1))
+            return inbox
+
+    def list_inbox(self, *, before_id: int | None = None, limit: int = 50) -> list[InboxMessage]:
+        query = select(InboxMessage).order_by(InboxMessage.id.desc()).limit(limit)
+        if before_id is not None:
+            query = query.where(InboxMessage.id < before_id)
+        with self._read() as s:
+            return list(s.scalars(query))
+
+    # --- modems --------------------------------------------------------------------------------
+
+    def save_modem(self, name: str, port: str, now: datetime, **fields) -> None:
+        """Record what the pool knows about a modem (creating its row on first sight)."""
+        with self._write() as s:
+            modem = s.get(Modem, name)
+            if modem is None:
+                modem = Modem(name=name, port=port, state=ModemState.CONNECTING, updated_at=now)
+                s.add(modem)
+            modem.port, modem.updated_at = port, now
+            for key, value in fields.items():
+                setattr(modem, key, value)
+
+    def list_modems(self) -> list[Modem]:
+        with self._read() as s:
+            return list(s.scalars(select(Modem).order_by(Modem.name)))
+
+    # --- API keys ------------------------------------------------------------------------------
+
+    def add_key(self, name: str, prefix: str, key_hash: str, scopes: Sequence[str], now: datetime) -> ApiKey:
+        key = ApiKey(name=name, prefix=prefix, key_hash=key_hash, scopes=",".join(scopes), created_at=now)
+        with self._write() as s:
+            s.add(key)
+        return key
+
+    def find_key(self, key_hash: str) -> ApiKey | None:
+        with self._read() as s:
+            return s.scalars(select(ApiKey).where(ApiKey.key_hash == key_hash)).one_or_none()
+
+    def touch_key(self, key_id: int, now: datetime) -> None:
+        with self._write() as s:
+            s.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
+
+    def list_keys(self) -> list[ApiKey]:
+        with self._read() as s:
+            return list(s.scalars(select(ApiKey).order_by(ApiKey.id)))
+
+    def revoke_key(self, key_id: int, now: datetime) -> ApiKey:
+        with self._write() as s:
+            key = s.get(ApiKey, key_id)
+            if key is None:
+                raise KeyNotFound(f"no API key {key_id}", field="id")
+            if key.revoked_at is None:
+                key.revoked_at = now
+            return key
+
+
+def _dedup_key(modem: str, sms: ReceivedSms) -> str:
+    """Identifies one stored SMS across re-reads: the same PDU on the same modem."""
+    return hashlib.sha256(f"{modem}\x00{sms.pdu_hex.upper()}".encode()).hexdigest()
+
+
+def _group_key(modem: str, sms: ReceivedSms, first_part_id: int) -> str:
+    return hashlib.sha256(f"{modem}\x00group\x00{sms.sender}\x00{first_part_id}".encode()).hexdigest()
+
+
+__all__ = ["Store", "MessageDraft", "SendJob", "make_engine", "new_uid"]

@@ -1,0 +1,137 @@
+"""The store against a real SQLite file: claims, retries, crash recovery, inbox reassembly, reports."""
+
+import threading
+from datetime import timedelta
+
+from gateway.modem.driver import Concat, ReceivedSms, StatusReport
+from gateway.store import MessageState, PartState
+from gateway.store.queries import MessageDraft
+from tests.conftest import utc
+
+NOW = utc(2026, 11, 26, 12, 0, 0)
+
+
+def draft(to="+447911123456", parts=("hello",), report=False):
+    return MessageDraft(to_number=to, body="".join(parts), encoding="gsm7", parts=tuple(parts),
+                        delivery_report=report)
+
+
+def test_enqueue_commits_queued_messages_with_history(store):
+    [message] = store.enqueue([draft()], NOW)
+    loaded = store.get_message(message.uid)
+    assert loaded.state == MessageState.QUEUED
+    assert [p.state for p in loaded.parts] == [PartState.PENDING]
+    assert [e.state for e in loaded.events] == ["queued"]
+
+
+def test_claims_are_exclusive_across_threads(store):
+    store.enqueue([draft(to=f"+4479111234{i:02d}") for i in range(60)], NOW)
+    claimed, lock = [], threading.Lock()
+
+    def worker(name):
+        while (job := store.claim_next(name, NOW, 60)) is not None:
+            with lock:
+                claimed.append(job.message_id)
+
+    threads = [threading.Thread(target=worker, args=(f"m{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed) == sorted(set(claimed)) and len(claimed) == 60
+
+
+def test_multipart_send_records_each_reference_and_pins_the_modem(store):
+    [message] = store.enqueue([draft(parts=("a" * 153, "b"))], NOW)
+    job = store.claim_next("m1", NOW, 60)
+    assert job.first_seq == 1 and job.parts == ("a" * 153, "b")
+    assert store.record_part_sent(job, 1, "m1", 17, NOW) == MessageState.SENDING
+    assert store.record_part_sent(job, 2, "m1", 18, NOW) == MessageState.SENT
+    loaded = store.get_message(message.uid)
+    assert [(p.reference, p.state) for p in loaded.parts] == [(17, PartState.SENT), (18, PartState.SENT)]
+    assert loaded.pinned_modem == "m1"
+
+
+def test_temporary_failure_requeues_away_from_the_failing_modem(store):
+    [message] = store.enqueue([draft()], NOW)
+    job = store.claim_next("m1", NOW, 60)
+    store.record_temporary_failure(job, 1, "m1", "cms_42", "congestion", NOW + timedelta(seconds=5), 5, NOW)
+    assert store.get_message(message.uid).state == MessageState.QUEUED
+    later = NOW + timedelta(seconds=5)
+    assert store.claim_next("m1", later, 60) is None  # avoided for a grace period
+    assert store.next_due_at("m1") == later + timedelta(seconds=2)
+    assert store.claim_next("m2", later, 60).message_id == job.message_id
+
+
+def test_attempts_exhausted_fail_the_message(store):
+    [message] = store.enqueue([draft()], NOW)
+    for attempt in range(2):
+        job = store.claim_next("m1", NOW + timedelta(minutes=attempt), 60)
+        store.record_temporary_failure(job, 1, "m1", "cms_500", "unknown", NOW, 2, NOW)
+    loaded = store.get_message(message.uid)
+    assert loaded.state == MessageState.FAILED and loaded.error_code == "cms_500"
+    assert loaded.parts[0].state == PartState.FAILED
+
+
+def test_release_after_crash_marks_in_flight_parts_unknown_and_requeues_the_rest(store):
+    [in_flight, claimed_only] = store.enqueue([draft(parts=("a" * 153, "b")), draft(to="+12025550143")], NOW)
+    job = store.claim_next("m1", NOW, 60)
+    store.mark_part_submitting(job, 1, "m1", NOW)
+    store.record_part_sent(job, 1, "m1", 5, NOW)
+    store.mark_part_submitting(job, 2, "m1", NOW)  # the "crash" happens while the modem has part 2
+    store.claim_next("m2", NOW, 60)  # claimed, nothing written yet
+    requeued, unknown = store.release_claims(NOW)
+    assert (requeued, unknown) == (1, 1)
+    first = store.get_message(in_flight.uid)
+    assert first.state == MessageState.UNKNOWN
+    assert [p.state for p in first.parts] == [PartState.SENT, PartState.UNKNOWN]
+    second = store.get_message(claimed_only.uid)
+    assert second.state == MessageState.QUEUED and second.parts[0].state == PartState.PENDING
+    assert store.claim_next("m1", NOW, 60).message_id == second.id  # unknown ones are never claimed again
+
+
+def test_cancel_only_while_queued(store):
+    import pytest
+
+    from gateway.errors import ConflictError
+
+    [message] = store.enqueue([draft()], NOW)
+    assert store.cancel(message.uid, NOW).state == MessageState.CANCELLED
+    assert store.claim_next("m1", NOW, 60) is None
+    with pytest.raises(ConflictError):
+        store.cancel(message.uid, NOW)
+
+
+def sms(text, *, index, concat=None, pdu=None):
+    return ReceivedSms(memory="SM", index=index, sender="+447911123456", text=text, sent_at=NOW, concat=concat,
+                       pdu_hex=pdu or f"PDU{index}{text}")
+
+
+def test_concatenated_inbound_parts_reassemble_in_any_order_and_only_once(store):
+    parts = [sms("world", index=2, concat=Concat(9, 3, 2)), sms("!", index=3, concat=Concat(9, 3, 3)),
+             sms("hello ", index=1, concat=Concat(9, 3, 1))]
+    assert store.record_received("m1", parts[0], NOW) is None
+    assert store.record_received("m1", parts[1], NOW) is None
+    inbox = store.record_received("m1", parts[2], NOW)
+    assert inbox.text == "hello world!" and inbox.part_count == 3
+    for part in parts:  # read again after a crash before the delete: kept once
+        assert store.record_received("m1", part, NOW) is None
+    assert [m.text for m in store.list_inbox()] == ["hello world!"]
+
+
+def test_the_same_stored_sms_read_twice_is_kept_once(store):
+    assert store.record_received("m1", sms("hi", index=1), NOW) is not None
+    assert store.record_received("m1", sms("hi", index=1), NOW) is None
+    assert len(store.list_inbox()) == 1
+
+
+def test_status_report_matches_by_modem_reference_and_recipient(store):
+    [message] = store.enqueue([draft(report=True)], NOW)
+    job = store.claim_next("m1", NOW, 60)
+    store.record_part_sent(job, 1, "m1", 200, NOW)
+    other = StatusReport(memory=None, index=None, reference=200, recipient="+12025550143", status=0,
+                         sent_at=NOW, discharged_at=NOW)
+    assert not store.record_status_report("m1", other, NOW)
+    assert not store.record_status_report("m2", StatusReport(None, None, 200, "+447911123456", 0, NOW, NOW), NOW)
+    assert store.record_status_report("m1", StatusReport(None, None, 200, "+447911123456", 0, NOW, NOW), NOW)
+    assert store.get_message(message.uid).state == MessageState.DELIVERED
