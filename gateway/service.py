@@ -1,0 +1,145 @@
+"""Use cases the API and the CLI call: validate, normalise, one transaction, then wake the pool."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Sequence
+
+from gateway import keys
+from gateway.config import MessagingSettings
+from gateway.errors import AuthError, MessageTooLong, ScopeError, TooManyRecipients, ValidationError
+from gateway.numbers import to_e164
+from gateway.sms import segment
+from gateway.store.models import ApiKey, InboxMessage, Message, MessageState, Modem
+from gateway.store.queries import MessageDraft, Store
+
+KEY_TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class GatewayService:
+    """The gateway's verbs. `wake` tells the modem pool that new work is committed."""
+
+    def __init__(self, store: Store, settings: MessagingSettings, wake: Callable[[], None] = lambda: None,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.store = store
+        self.settings = settings
+        self.wake = wake
+        self.clock = clock
+
+    # --- sending -------------------------------------------------------------------------------
+
+    def send(self, to: str | Sequence[str], body: str, *, delivery_report: bool | None = None,
+             api_key: ApiKey | None = None) -> list[Message]:
+        """Queue one message per distinct recipient; all or nothing. Returns the committed messages."""
+        recipients = [to] if isinstance(to, str) else list(to)
+        if not recipients:
+            raise ValidationError("'to' must name at least one recipient", field="to")
+        if len(recipients) > self.settings.max_recipients:
+            raise TooManyRecipients(f"at most {self.settings.max_recipients} recipients per request, "
+                                    f"got {len(recipients)}", field="to")
+        numbers = list(dict.fromkeys(to_e164(r, self.settings.default_region) for r in recipients))
+        text = self._normalise_body(body)
+        segmentation = segment(text)
+        if segmentation.part_count > self.settings.max_parts:
+            raise MessageTooLong(f"the body needs {segmentation.part_count} {segmentation.encoding} parts; "
+                                 f"at most {self.settings.max_parts} are allowed", field="body")
+        wants_report = self.settings.delivery_report if delivery_report is None else delivery_report
+        drafts = [MessageDraft(to_number=n, body=text, encoding=segmentation.encoding, parts=segmentation.parts,
+                               delivery_report=wants_report) for n in numbers]
+        messages = self.store.enqueue(drafts, self.clock(), api_key_id=api_key.id if api_key else None)
+        self.wake()
+        return messages
+
+    @staticmethod
+    def _normalise_body(body: str) -> str:
+        text = unicodedata.normalize("NFC", body)
+        if not text.strip():
+            raise ValidationError("'body' must not be empty", field="body")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValidationError("'body' holds characters that are not valid Unicode (lone surrogates)",
+                                  field="body") from exc
+        return text
+
+    def get_message(self, uid: str) -> Message:
+        return self.store.get_message(uid)
+
+    def list_messages(self, *, state: str | None = None, to: str | None = None, cursor: str | None = None,
+                      limit: int = 50) -> tuple[list[Message], str | None]:
+        """A page of messages, newest first, and the cursor of the next page (None at the end)."""
+        state_value = None
+        if state is not None:
+            try:
+                state_value = MessageState(state)
+            except ValueError:
+                raise ValidationError(f"unknown status {state!r}; one of "
+                                      f"{', '.join(s.value for s in MessageState)}", field="status") from None
+        to_number = to_e164(to, self.settings.default_region, field="to") if to else None
+        page = self.store.list_messages(state=state_value, to_number=to_number, before_id=_cursor_id(cursor),
+                                        limit=_page_size(limit))
+        return page, (str(page[-1].id) if len(page) == _page_size(limit) else None)
+
+    def cancel(self, uid: str) -> Message:
+        return self.store.cancel(uid, self.clock())
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def list_inbox(self, *, cursor: str | None = None, limit: int = 50) -> tuple[list[InboxMessage], str | None]:
+        page = self.store.list_inbox(before_id=_cursor_id(cursor), limit=_page_size(limit))
+        return page, (str(page[-1].id) if len(page) == _page_size(limit) else None)
+
+    def list_modems(self) -> list[Modem]:
+        return self.store.list_modems()
+
+    # --- API keys ------------------------------------------------------------------------------
+
+    def create_key(self, name: str, scopes: Sequence[str]) -> tuple[ApiKey, str]:
+        """Create a key; the token is returned once and only its hash is kept."""
+        name = name.strip()
+        if not name or len(name) > 64:
+            raise ValidationError("a key needs a name of 1 to 64 characters", field="name")
+        unknown = sorted(set(scopes) - set(keys.SCOPES))
+        if unknown or not scopes:
+            raise ValidationError(f"scopes must be among {', '.join(keys.SCOPES)}", field="scopes")
+        token = keys.new_token()
+        key = self.store.add_key(name, keys.display_prefix(token), keys.token_hash(token),
+                                 [s for s in keys.SCOPES if s in scopes], self.clock())
+        return key, token
+
+    def list_keys(self) -> list[ApiKey]:
+        return self.store.list_keys()
+
+    def revoke_key(self, key_id: int) -> ApiKey:
+        return self.store.revoke_key(key_id, self.clock())
+
+    def authenticate(self, token: str | None, scope: str) -> ApiKey:
+        """The active key for `token` holding `scope`, or AuthError (401) / ScopeError (403)."""
+        if not token:
+            raise AuthError("an API key is required (Authorization: Bearer KEY or X-API-Key)")
+        key = self.store.find_key(keys.token_hash(token))
+        if key is None or key.revoked_at is not None:
+            raise AuthError("the API key is unknown or revoked")
+        if scope not in key.scopes.split(",") and "admin" not in key.scopes.split(","):
+            raise ScopeError(f"the API key lacks the '{scope}' scope")
+        now = self.clock()
+        if key.last_used_at is None or now - key.last_used_at > KEY_TOUCH_INTERVAL:
+            self.store.touch_key(key.id, now)
+        return key
+
+
+def _page_size(limit: int) -> int:
+    return max(1, min(int(limit), 200))
+
+
+def _cursor_id(cursor: str | None) -> int | None:
+    if cursor in (None, ""):
+        return None
+    if not cursor.isdigit():
+        raise ValidationError("invalid cursor", field="cursor")
+    return int(cursor)

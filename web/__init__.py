@@ -1,0 +1,21 @@
+"""The Flask app factory: thin views over `gateway.service`."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from gateway.config import Settings
+from gateway.service import GatewayService
+
+
+def create_app(settings: Settings, service: GatewayService) -> Flask:
+    """Build the WSGI app. Nothing here starts threads, schedulers or modems."""
+    from web import api, errors
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
+    app.json.sort_keys = False
+    app.extensions["smsgw.service"] = service
+    errors.init_app(app)
+    app.register_blueprint(api.bp)
+    return app

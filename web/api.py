@@ -1,0 +1,92 @@
+"""The /api/v1 blueprint: parse, one service call, serialise."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Blueprint, current_app, g, jsonify, request
+
+from gateway.service import GatewayService
+from web import openapi, schemas
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def _service() -> GatewayService:
+    return current_app.extensions["smsgw.service"]
+
+
+def _token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return request.headers.get("X-API-Key")
+
+
+def requires(scope: str):
+    """Authenticate the request's key and check it holds `scope` before the view runs."""
+
+    def decorate(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            g.api_key = _service().authenticate(_token(), scope)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+@bp.post("/messages")
+@requires("send")
+def send_messages():
+    payload = schemas.parse_send_request(schemas.parse_json_object(request.get_data(cache=False)))
+    messages = _service().send(payload["to"], payload["body"], delivery_report=payload.get("delivery_report"),
+                               api_key=g.api_key)
+    if isinstance(payload["to"], str):
+        response = jsonify(schemas.message_json(messages[0]))
+        response.headers["Location"] = f"{bp.url_prefix}/messages/{messages[0].uid}"
+    else:
+        response = jsonify({"messages": [schemas.message_json(m) for m in messages], "count": len(messages)})
+    response.status_code = 202
+    return response
+
+
+@bp.get("/messages")
+@requires("read")
+def list_messages():
+    page, cursor = _service().list_messages(state=request.args.get("status"), to=request.args.get("to"),
+                                            cursor=request.args.get("cursor"),
+                                            limit=request.args.get("limit", 50, type=int))
+    return {"messages": [schemas.message_json(m, with_history=False) for m in page], "next_cursor": cursor}
+
+
+@bp.get("/messages/<uid>")
+@requires("read")
+def get_message(uid: str):
+    return schemas.message_json(_service().get_message(uid))
+
+
+@bp.delete("/messages/<uid>")
+@requires("send")
+def cancel_message(uid: str):
+    return schemas.message_json(_service().cancel(uid))
+
+
+@bp.get("/inbox")
+@requires("read")
+def list_inbox():
+    page, cursor = _service().list_inbox(cursor=request.args.get("cursor"),
+                                         limit=request.args.get("limit", 50, type=int))
+    return {"messages": [schemas.inbox_json(m) for m in page], "next_cursor": cursor}
+
+
+@bp.get("/modems")
+@requires("read")
+def list_modems():
+    return {"modems": [schemas.modem_json(m) for m in _service().list_modems()]}
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    return openapi.DOCUMENT

@@ -1,0 +1,34 @@
+"""One JSON error shape for everything the API refuses: {"error": {"code", "message", "field"}}."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from gateway.errors import GatewayError
+
+log = logging.getLogger(__name__)
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None):
+    response = jsonify({"error": {"code": code, "message": message, "field": field}})
+    response.status_code = status
+    return response
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(GatewayError)
+    def gateway_error(exc: GatewayError):
+        return error_response(exc.http_status, exc.code, exc.message, exc.field)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        code = {413: "payload_too_large"}.get(exc.code, (exc.name or "error").lower().replace(" ", "_"))
+        return error_response(exc.code or 500, code, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "the gateway hit an internal error; it has been logged")
