@@ -1,0 +1,182 @@
+"""`smsgw`: run the gateway, the demo, and manage keys, messages and the database."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from gateway.config import ModemSettings, Settings, load_settings
+from gateway.errors import GatewayError
+from gateway.keys import SCOPES
+
+log = logging.getLogger("smsgw")
+
+
+def _settings(args) -> Settings:
+    return load_settings(getattr(args, "config", None))
+
+
+def _service(settings: Settings):
+    from gateway.runtime import open_store
+    from gateway.service import GatewayService
+
+    return GatewayService(open_store(settings), settings.messaging)
+
+
+def cmd_run(args) -> int:
+    from gateway.runtime import Gateway
+
+    settings = _settings(args)
+    if not settings.modems:
+        log.warning("no [[modems]] configured: the API will queue messages but nothing will send them")
+    gateway = Gateway(settings).start()
+    gateway.run_until_signalled()
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """The embedded default: SQLite under ./var, emulated modems on pseudo-terminals, an admin key."""
+    from fake_modem import FakeModem
+
+    from gateway.runtime import Gateway
+
+    var = Path(args.var).resolve()
+    (var / "modems").mkdir(parents=True, exist_ok=True)
+    base = load_settings(args.config) if args.config else Settings()
+    fakes = [FakeModem(link=str(var / "modems" / f"modem{i}"), latency_ms=args.latency_ms, seed=i,
+                       own_number=f"+4479110000{i:02d}").start() for i in range(1, args.modems + 1)]
+    settings = base.replace(
+        server=dataclasses.replace(base.server, host=args.host, port=args.port),
+        database=dataclasses.replace(base.database, url=os.environ.get("SMSGW_DATABASE_URL")
+                                     or f"sqlite:///{var / 'smsgw.db'}"),
+        modems=tuple(ModemSettings(name=f"modem{i}", port=f.link) for i, f in enumerate(fakes, start=1)),
+    )
+    try:
+        gateway = Gateway(settings)
+        _key, token = gateway.service.create_key("demo-admin", list(SCOPES))
+        gateway.start()
+        url = f"http://{'localhost' if args.host in ('0.0.0.0', '127.0.0.1') else args.host}:{gateway.port}"
+        print(f"smsgw demo: {args.modems} emulated modems, database {settings.database.url}")
+        print(f"API: {url}/api/v1  (stop with Ctrl-C)")
+        print("Try:")
+        print(f"  curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\\n"
+              f"       -d '{{\"to\":\"+447911123456\",\"body\":\"Your code is 123456\"}}' {url}/api/v1/messages")
+        print(f"admin API key: {token}", flush=True)
+        gateway.run_until_signalled()
+    finally:
+        for fake in fakes:
+            fake.stop()
+    return 0
+
+
+def cmd_keys(args) -> int:
+    service = _service(_settings(args))
+    if args.keys_command == "create":
+        scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+        key, token = service.create_key(args.name, scopes)
+        print(f"created API key {key.id} ({key.name}) with scopes {key.scopes}; it is shown only once:")
+        print(token)
+    elif args.keys_command == "list":
+        print(f"{'ID':>4}  {'NAME':20}  {'PREFIX':14}  {'SCOPES':18}  {'CREATED':20}  {'LAST USED':20}  STATE")
+        for key in service.list_keys():
+            print(f"{key.id:>4}  {key.name:20}  {key.prefix:14}  {key.scopes:18}  "
+                  f"{key.created_at:%Y-%m-%d %H:%M:%S}  "
+                  f"{key.last_used_at.strftime('%Y-%m-%d %H:%M:%S') if key.last_used_at else '-':20}  "
+                  f"{'revoked' if key.revoked_at else 'active'}")
+    else:
+        key = service.revoke_key(args.id)
+        print(f"revoked API key {key.id} ({key.name})")
+    return 0
+
+
+def cmd_send(args) -> int:
+    service = _service(_settings(args))
+    for message in service.send(args.to, args.body, delivery_report=args.delivery_report):
+        print(f"{message.uid} {message.to_number} {message.state.value} "
+              f"{message.part_count} {message.encoding} part(s)")
+    return 0
+
+
+def cmd_status(args) -> int:
+    service = _service(_settings(args))
+    print("modems:")
+    for m in service.list_modems():
+        signal = f"{m.signal_dbm} dBm" if m.signal_dbm is not None else "-"
+        print(f"  {m.name:12} {m.state.value:15} {m.operator or '-':16} {signal:>8}  sent {m.sent_count}  "
+              f"failed {m.failed_count}  received {m.received_count}  {m.last_error or ''}")
+    counts = service.store.count_by_state()
+    print("messages: " + (", ".join(f"{state} {n}" for state, n in sorted(counts.items())) or "none"))
+    return 0
+
+
+def cmd_db(args) -> int:
+    from gateway.runtime import open_store
+
+    settings = _settings(args)
+    open_store(settings).close()
+    print(f"database {settings.database.url} is at the latest schema")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="smsgw", description="On-premise SMS gateway")
+    parser.add_argument("--log-level", default=os.environ.get("SMSGW_LOG_LEVEL", "INFO"))
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(p):
+        p.add_argument("--config", help="TOML config file (default: $SMSGW_CONFIG or /etc/smsgw/config.toml)")
+        return p
+
+    with_config(sub.add_parser("run", help="API, modem pool and status page in one process")).set_defaults(
+        func=cmd_run)
+
+    demo = with_config(sub.add_parser("demo", help="run with emulated modems and SQLite under ./var"))
+    demo.add_argument("--modems", type=int, default=2)
+    demo.add_argument("--port", type=int, default=int(os.environ.get("SMSGW_PORT", 8080)))
+    demo.add_argument("--host", default=os.environ.get("SMSGW_HOST", "127.0.0.1"))
+    demo.add_argument("--var", default="var", help="directory for the database and modem links")
+    demo.add_argument("--latency-ms", type=int, default=500, help="emulated network send latency")
+    demo.set_defaults(func=cmd_demo)
+
+    keys = sub.add_parser("keys", help="manage API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = with_config(keys_sub.add_parser("create", help="create a key (printed once, on the last line)"))
+    create.add_argument("--name", required=True)
+    create.add_argument("--scopes", default="send,read", help=f"comma-separated among {','.join(SCOPES)}")
+    with_config(keys_sub.add_parser("list", help="list keys"))
+    revoke = with_config(keys_sub.add_parser("revoke", help="revoke a key by id"))
+    revoke.add_argument("id", type=int)
+    keys.set_defaults(func=cmd_keys)
+
+    send = with_config(sub.add_parser("send", help="queue a message"))
+    send.add_argument("--to", required=True, action="append", help="recipient (repeat for several)")
+    send.add_argument("--body", required=True)
+    send.add_argument("--delivery-report", action="store_true", default=None)
+    send.set_defaults(func=cmd_send)
+
+    with_config(sub.add_parser("status", help="modems and queue")).set_defaults(func=cmd_status)
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    with_config(db_sub.add_parser("upgrade", help="migrate the schema to the latest revision"))
+    db.set_defaults(func=cmd_db)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except GatewayError as exc:
+        print(f"smsgw: {exc.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

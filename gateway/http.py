@@ -1,0 +1,36 @@
+"""The production WSGI server (waitress), run on a thread we own and can stop cleanly."""
+
+from __future__ import annotations
+
+import threading
+
+import waitress.server
+
+
+class HttpServer:
+    """Serves a WSGI app with waitress on `host:port` (port 0 picks a free one)."""
+
+    def __init__(self, app, host: str, port: int, threads: int) -> None:
+        self._server = waitress.server.create_server(app, host=host, port=port, threads=threads,
+                                                     connection_limit=256, channel_timeout=60)
+        self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._server.effective_port
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Close the listening socket and every connection from inside the server loop, then join."""
+        if not self._thread.is_alive():
+            return
+
+        def close_all() -> None:
+            for channel in list(self._server._map.values()):  # waitress keeps its channels here
+                channel.close()
+
+        self._server.trigger.pull_trigger(close_all)
+        self._thread.join(timeout_s)
+        self._server.task_dispatcher.shutdown()
