@@ -1,0 +1,558 @@
+"""`GsmModemDriver`: the `ModemDriver` over python-gsmmodem-new. The only module that imports gsmmodem.
+
+What we take from the library: opening the port, its reader thread and line framing, and `connect()`'s
+battle-tested initialisation sequence (ATZ, echo off, CMEE, PIN, vendor probing, PDU mode, CPMS, CNMI).
+What we do not use, because each is defective (see /work/shared/notes/python-gsmmodem-new.md):
+
+* `sendSms()`: it keeps only the last part's reference in a weak dict keyed by an 8-bit MR, crashes on emoji,
+  always requests status reports in PDU mode and never resyncs after a missing prompt. We send PDUs built by
+  `gateway.sms` with our own `AT+CMGS` exchange (`send_pdu`), one part per call, returning each part's MR.
+* `processStoredSms()`/`listStoredSms(delete=True)`/the +CMTI handler: they delete before the caller has
+  committed, and leave the read memory on "SR". `read_stored()` lists every memory explicitly and never
+  deletes; `delete_stored()` deletes one item once the caller says so.
+* the notification thread per URC that reads the port: URCs only become immutable `Notice`s here.
+
+The library's own defects we patch, each with the narrowest hook (a method override, commented):
+
+* strict UTF-8 decoding in the reader thread → `_Modem._readLoop` decodes with errors='replace' and turns any
+  escape into the fatal-error path instead of a silent death;
+* forced `rtscts=True, dsrdtr=True` and shareable ports → `_SerialPort.connect` takes flow control as a
+  parameter and opens with `exclusive=True`;
+* URCs swallowed into command responses, and bursts of them where only the first was handled →
+  `_Modem._handleLineRead` recognises every URC line before the library files it, whether a command is
+  outstanding or not.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from typing import Callable
+
+import serial
+from gsmmodem.exceptions import GsmModemException, SecurityException, TimeoutException
+from gsmmodem.modem import GsmModem
+from gsmmodem.serial_comms import SerialComms
+
+from gateway.errors import (
+    ModemError,
+    ModemTimeout,
+    ModemUnavailable,
+    SendOutcomeUnknown,
+    SimPinRequired,
+    TemporarySendError,
+)
+from gateway.modem import replies
+from gateway.modem.driver import (
+    ModemInfo,
+    ModemStatus,
+    Notice,
+    NoticeSink,
+    PartReceipt,
+    ReceivedSms,
+    StatusReport,
+    StoredItem,
+    SubmitPdu,
+)
+from gateway.sms import decode_pdu
+
+log = logging.getLogger(__name__)
+
+CTRL_Z = "\x1a"
+RESYNC_QUIET_S = 0.1
+ESC = "\x1b"
+
+_CMTI = re.compile(r'^\+CMTI:\s*"([^"]*)"\s*,\s*(\d+)')
+_CDSI = re.compile(r'^\+CDSI:\s*"([^"]*)"\s*,\s*(\d+)')
+_CDS = re.compile(r"^\+CDS:\s*(\d+)")  # PDU mode: the report's PDU is the next line
+_CMT = re.compile(r"^\+CMT:")  # an SMS routed to us instead of stored (we never ask for that)
+# Unsolicited lines we do not act on but must keep out of command responses.
+_IGNORED_URC = re.compile(
+    r"^(RING$|NO CARRIER$|\+CRING:|\+CLIP:|\+CUSD:|\+CCWA:|\+CIEV:|\+CBM:|\+CGEV:|\+DTMF:|\^RSSI:|\^HCSQ:|"
+    r"\^BOOT:|\^MODE:|\^SRVST:|\^SIMST:|\^DSFLOWRPT:|\^CEND:|\^ORIG:|\^CONN:|\^STIN:|\+STIN:|\*PSUTTZ:|"
+    r"\+PSUTTZ:|DST:|\+CTZV:|\+CTZE:|Call Ready$|SMS Ready$|\+CFUN: 1$|\+CPIN: READY$)"
+)
+_PDU_LINE = re.compile(r"^[0-9A-Fa-f]+$")
+_CMGL = re.compile(r"^\+CMGL:\s*(\d+)\s*,\s*(\d*)")
+_STORED_OUTGOING = {2, 3}  # +CMGL stat: stored unsent / stored sent (SMS-SUBMITs we do not read)
+_MEMORY_ORDER = ("SM", "ME", "MT", "SR")
+
+
+class _CommandRefused(Exception):
+    """A command ended in ERROR / +CMS ERROR / +CME ERROR. Internal: never leaves this module."""
+
+    def __init__(self, command: str, final: str) -> None:
+        super().__init__(f"{command!r} answered {final!r}")
+        self.final = final
+        self.error = replies.parse_error_line(final)
+
+
+class _SerialPort(SerialComms):
+    """Hook for `SerialComms.connect` only. GsmModem.connect() calls `super(GsmModem, self).connect()`, so the
+    override has to sit below GsmModem in the MRO (see `_Modem`); a plain subclass override is never reached.
+    """
+
+    flow_control = False
+
+    def connect(self) -> None:
+        # The library hard-codes rtscts=True, dsrdtr=True: a UART without CTS wired hangs on the first ATZ.
+        # exclusive=True: two processes must never share a modem.
+        self.serial = serial.Serial(
+            port=self.port,
+            baudrate=self.baudrate,
+            timeout=self.timeout,
+            rtscts=self.flow_control,
+            dsrdtr=self.flow_control,
+            exclusive=True,
+        )
+        self.alive = True
+        self.rxThread = threading.Thread(target=self._readLoop, name=f"modem-rx {self.port}", daemon=True)
+        self.rxThread.start()
+
+
+class _Modem(GsmModem, _SerialPort):
+    """GsmModem with the reader-side hooks. Everything that writes to the port runs on the driver's caller."""
+
+    def __init__(self, port: str, baudrate: int, *, emit: Callable[[Notice], None], flow_control: bool,
+                 timeout_cap_s: float) -> None:
+        super().__init__(port, baudrate, fatalErrorCallbackFunc=self._on_fatal)
+        self.flow_control = flow_control
+        self.timeout_cap_s = timeout_cap_s
+        self.fatal: BaseException | None = None
+        self._emit_notice = emit
+        self._cds_pending = False
+        self._cmt_pending = False
+        self._rx_seen = threading.Event()  # set by the reader on every line: lets wait_quiet() see silence
+
+    # --- reader thread side --------------------------------------------------------------------------------
+
+    def _readLoop(self) -> None:
+        """Hook: the library's loop with two fixes. It decoded with strict UTF-8, so one stray byte killed the
+        thread while `alive` stayed True and every later command timed out; and only SerialException reached
+        the fatal callback. Here bytes are decoded with errors='replace', and any exception that ends the loop
+        is reported as fatal (this loop is the owner of this thread, so it is the place to catch broadly).
+        """
+        try:
+            buffer = bytearray()
+            while self.alive:
+                data = self.serial.read(1)
+                if not data:
+                    continue
+                buffer += data
+                if buffer.endswith(b"\r\n"):
+                    line = buffer[:-2].decode("utf-8", errors="replace")
+                    buffer = bytearray()
+                    self._rx_seen.set()
+                    if line:
+                        self._handleLineRead(line)
+                elif self._expectResponseTermSeq and buffer.endswith(self._expectResponseTermSeq):
+                    line = buffer.decode("utf-8", errors="replace")
+                    buffer = bytearray()
+                    self._handleLineRead(line, checkForResponseTerm=False)
+        except Exception as exc:  # noqa: BLE001 - the end of this thread, reported instead of lost
+            if not self.alive:
+                return  # close() cancelled the read: not a failure
+            self.alive = False
+            try:
+                self.serial.close()
+            except Exception:  # noqa: BLE001 - the port is already broken
+                pass
+            self.fatalErrorCallback(exc)
+
+    def _handleLineRead(self, line: str, checkForResponseTerm: bool = True) -> None:
+        """Hook: sees every line before the library files it as a command response or a notification, so a
+        URC that arrives while a command is outstanding is not swallowed into that response, and each URC of
+        a burst is handled (the library acted on the first line of a batch only).
+        """
+        if self._cds_pending or self._cmt_pending:
+            was_cds = self._cds_pending
+            self._cds_pending = self._cmt_pending = False
+            if _PDU_LINE.match(line.strip()):
+                if was_cds:
+                    self._report_inline(line.strip())
+                else:
+                    log.error("%s: SMS delivered by +CMT (not stored, so not read by the sweep): %s",
+                              self.port, line.strip())
+                return
+            log.warning("%s: expected a PDU line after +CDS/+CMT, got %r", self.port, line)
+        if checkForResponseTerm and self._take_urc(line.strip()):
+            return
+        super()._handleLineRead(line, checkForResponseTerm)
+
+    def _take_urc(self, line: str) -> bool:
+        if match := _CMTI.match(line):
+            self._emit(Notice(kind="sms_stored", memory=match.group(1), index=int(match.group(2))))
+        elif match := _CDSI.match(line):
+            self._emit(Notice(kind="report_stored", memory=match.group(1), index=int(match.group(2))))
+        elif _CDS.match(line):
+            self._cds_pending = True
+        elif _CMT.match(line):
+            self._cmt_pending = True
+        elif _IGNORED_URC.match(line) and not self._is_expected_reply(line):
+            log.debug("%s: unsolicited %r ignored", self.port, line)
+        else:
+            return False
+        return True
+
+    def _is_expected_reply(self, line: str) -> bool:
+        # '+CFUN: 1' and '+CPIN: READY' are URCs on SIMCom after boot, but also the replies to AT+CFUN? and
+        # AT+CPIN? during connect(): while a command is outstanding they belong to it.
+        return line.startswith(("+CFUN:", "+CPIN:")) and bool(self._responseEvent)
+
+    def _report_inline(self, pdu_hex: str) -> None:
+        try:
+            report = decode_pdu(pdu_hex)
+        except ValueError as exc:
+            log.error("%s: +CDS status report PDU undecodable (%s): %s", self.port, exc, pdu_hex)
+            return
+        if isinstance(report, StatusReport):
+            self._emit(Notice(kind="report", report=report))
+        else:
+            log.error("%s: +CDS carried an SMS-DELIVER, not a report: %s", self.port, pdu_hex)
+
+    def _emit(self, notice: Notice) -> None:
+        try:
+            self._emit_notice(notice)
+        except Exception:  # noqa: BLE001 - a failing sink must not kill the reader thread
+            log.exception("%s: notice sink failed on %r", self.port, notice)
+
+    def _handleModemNotification(self, lines: list[str]) -> None:
+        """Hook: the library starts a thread per notification that reads and deletes from the port. Every URC
+        we act on was taken in `_handleLineRead`; what is left (late replies after a timeout, unknown lines)
+        is only logged.
+        """
+        log.info("%s: unsolicited lines ignored: %r", self.port, lines)
+
+    def _on_fatal(self, exc: BaseException) -> None:
+        log.error("%s: port failed, reader stopped: %s: %s", self.port, type(exc).__name__, exc)
+        self.fatal = exc
+        waiting = self._responseEvent
+        if waiting is not None:
+            waiting.set()  # wake a command waiting on a port that is gone; the driver checks `fatal`
+        self._emit(Notice(kind="fatal", detail=f"{type(exc).__name__}: {exc}"))
+
+    # --- caller side ----------------------------------------------------------------------------------------
+
+    def write(self, data, waitForResponse=True, timeout=10, *args, **kwargs):  # noqa: ANN001 - library signature
+        """Hook: caps the library's own timeouts (10 s per connect() command, 15 s for AT+CPIN?) to ours."""
+        return super().write(data, waitForResponse, min(timeout, self.timeout_cap_s), *args, **kwargs)
+
+    def exchange(self, data: str, timeout_s: float, *, term: str = "\r", prompt: bool = False) -> list[str]:
+        """Write one command (or PDU) and return its response lines, below GsmModem.write: that one retries
+        +CME 14 / 515 by writing the same data again, which after a PDU would type hex into command mode.
+        """
+        if self.fatal is not None or not self.alive:
+            raise serial.SerialException(f"port {self.port} is closed ({self.fatal})")
+        return SerialComms.write(self, data + term, waitForResponse=True, timeout=timeout_s,
+                                 expectedResponseTermSeq="> " if prompt else None)
+
+    def write_raw(self, data: str) -> None:
+        SerialComms.write(self, data, waitForResponse=False)
+
+    def wait_quiet(self, quiet_s: float, limit_s: float) -> bool:
+        """Wait until no line has arrived for `quiet_s` (at most `limit_s`): late answers to a command we gave
+        up on then land here, as logged stray lines, and not in the next command's response.
+        """
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            self._rx_seen.clear()
+            if not self._rx_seen.wait(quiet_s):
+                return True
+        return False
+
+    def is_healthy(self) -> bool:
+        thread = getattr(self, "rxThread", None)
+        port = getattr(self, "serial", None)
+        return (self.fatal is None and self.alive and thread is not None and thread.is_alive()
+                and port is not None and port.is_open)
+
+    def close(self) -> None:
+        """Override: SerialComms.close() joins the reader without a timeout and fails if connect() never ran."""
+        self.alive = False
+        port = getattr(self, "serial", None)
+        thread = getattr(self, "rxThread", None)
+        if port is not None:
+            try:
+                port.cancel_read()  # wakes the reader's blocking read now instead of at its 1 s timeout
+            except Exception:  # noqa: BLE001 - the port may be gone already
+                pass
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=2)
+        if port is not None:
+            try:
+                port.close()
+            except Exception:  # noqa: BLE001 - closing a vanished port must not fail close()
+                pass
+
+
+class GsmModemDriver:
+    """One GSM modem over python-gsmmodem-new. Used by one thread (its pool worker); `on_notice` is called on
+    the library's reader thread and must only hand the value over (e.g. put it on the worker's queue).
+    """
+
+    def __init__(self, port: str, *, baudrate: int = 115200, pin: str | None = None, on_notice: NoticeSink,
+                 command_timeout_s: float = 10, flow_control: bool = False) -> None:
+        self.port = port
+        self._baudrate = baudrate
+        self._pin = pin or None
+        self._on_notice = on_notice
+        self._command_timeout_s = command_timeout_s
+        self._flow_control = flow_control
+        self._modem: _Modem | None = None
+        self._memories: tuple[str, ...] = ()
+        self._home_memory: str | None = None
+        self._read_memory: str | None = None
+
+    def __repr__(self) -> str:
+        return f"GsmModemDriver({self.port!r}, open={self._modem is not None})"
+
+    def __enter__(self) -> GsmModemDriver:
+        self.open()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- lifecycle -------------------------------------------------------------------------------------------------
+
+    def open(self) -> ModemInfo:
+        """Open the port and run the library's connect() (PIN from config), then read the modem's identity."""
+        self.close()
+        modem = _Modem(self.port, self._baudrate, emit=self._on_notice, flow_control=self._flow_control,
+                       timeout_cap_s=self._command_timeout_s)
+        try:
+            modem.connect(pin=self._pin)
+        except SecurityException as exc:  # PinRequiredError, IncorrectPinError, PukRequiredError
+            modem.close()
+            raise SimPinRequired(f"{self.port}: SIM refused or needs a PIN/PUK ({exc})") from exc
+        except (GsmModemException, serial.SerialException, OSError, TypeError, ValueError, IndexError,
+                AttributeError) as exc:
+            # Besides its own exceptions, connect() crashes with TypeError/IndexError/AttributeError on replies
+            # it did not expect (e.g. a bare OK to AT+WIND?): all mean "this modem is not usable now".
+            modem.close()
+            raise ModemUnavailable(f"{self.port}: connect failed: {type(exc).__name__}: {exc}") from exc
+        self._modem = modem
+        try:
+            info = ModemInfo(
+                manufacturer=self._identify("AT+CGMI", "+CGMI:"),
+                model=self._identify("AT+CGMM", "+CGMM:"),
+                revision=self._identify("AT+CGMR", "+CGMR:", "Revision:"),
+                imei=self._identify("AT+CGSN", "+CGSN:"),
+                imsi=self._identify("AT+CIMI", "+CIMI:", required=False),
+            )
+            self._memories = self._storage_memories()
+            home = (modem._smsMemReadDelete or "").strip('"')  # what connect() chose for reading
+            self._home_memory = home or next((m for m in self._memories if m != "SR"), None)
+            self._read_memory = self._home_memory
+        except BaseException:
+            self.close()
+            raise
+        log.info("%s: %s %s (%s) ready; memories %s", self.port, info.manufacturer, info.model, info.revision,
+                 ",".join(self._memories) or "none")
+        return info
+
+    def close(self) -> None:
+        """Close the port; idempotent, and quick even when the device has vanished."""
+        modem, self._modem = self._modem, None
+        if modem is not None:
+            modem.close()
+
+    def is_alive(self) -> bool:
+        return self._modem is not None and self._modem.is_healthy()
+
+    # --- sending ------------------------------------------------------------------------------------------------------
+
+    def send_pdu(self, pdu: SubmitPdu, timeout_s: float) -> PartReceipt:
+        """`AT+CMGS=<len>`, wait for '> ', write the hex and Ctrl-Z, return the MR from `+CMGS: <mr>`.
+
+        +CMS/+CME errors raise TemporarySendError or PermanentSendError (see replies.py). Before the PDU is
+        written, a missing prompt resyncs the modem (ESC, then AT) and raises ModemTimeout, a broken port
+        ModemUnavailable: nothing went out. Once the PDU is written, no answer (or a port failure, or an OK
+        without +CMGS) raises SendOutcomeUnknown: the part may have gone out and must not be re-sent blindly.
+        """
+        command = f"AT+CMGS={pdu.tpdu_length}"
+        try:
+            prompt = self._command(command, min(timeout_s, self._command_timeout_s), prompt=True)
+            if not prompt or not prompt[-1].rstrip().endswith(">"):
+                raise ModemTimeout(f"{self.port}: no '> ' prompt after {command} (got {prompt!r})")
+        except _CommandRefused as exc:
+            raise self._send_error(exc) from exc
+        except ModemTimeout:
+            self._resync()
+            raise
+        try:
+            lines = self._command(pdu.hex, timeout_s, term=CTRL_Z)
+        except _CommandRefused as exc:
+            raise self._send_error(exc) from exc
+        except ModemUnavailable as exc:
+            if isinstance(exc, ModemTimeout):
+                self._resync()
+            raise SendOutcomeUnknown(f"{self.port}: part written, then {exc}") from exc
+        try:
+            return PartReceipt(reference=replies.parse_cmgs(lines))
+        except ValueError as exc:
+            raise SendOutcomeUnknown(f"{self.port}: {command} answered {lines!r} without +CMGS") from exc
+
+    def _send_error(self, refused: _CommandRefused) -> Exception:
+        if refused.error is None:  # a bare ERROR / COMMAND NOT SUPPORT: nothing says it is final
+            return TemporarySendError(f"{self.port}: {refused}")
+        return replies.send_error(*refused.error)
+
+    def _resync(self) -> None:
+        """ESC ends a pending PDU entry, a plain AT shows whether the modem listens again, and a short quiet
+        period lets late answers to the abandoned command drain. Best effort: the caller raises anyway, and
+        the worker reopens the modem if it stays silent.
+        """
+        modem = self._modem
+        if modem is None or not modem.is_healthy():
+            return
+        try:
+            modem.write_raw(ESC)
+            modem.exchange("AT", min(self._command_timeout_s, 2.0))
+        except (TimeoutException, serial.SerialException, OSError) as exc:
+            log.warning("%s: resync after timeout failed: %s %s", self.port, type(exc).__name__, exc)
+        modem.wait_quiet(RESYNC_QUIET_S, self._command_timeout_s)
+
+    # --- status -------------------------------------------------------------------------------------------------------
+
+    def status(self) -> ModemStatus:
+        """Signal (+CSQ), registration (+CREG?) and operator (+COPS?); a refused query reads as unknown."""
+        rssi = dbm = None
+        registration = "unknown"
+        operator = None
+        try:
+            rssi, dbm = replies.parse_csq(replies.find_line(self._command("AT+CSQ"), "+CSQ:"))
+        except (_CommandRefused, ValueError) as exc:
+            log.warning("%s: AT+CSQ: %s", self.port, exc)
+        try:
+            registration = replies.parse_registration(replies.find_line(self._command("AT+CREG?"), "+CREG:"))
+        except (_CommandRefused, ValueError) as exc:
+            log.warning("%s: AT+CREG?: %s", self.port, exc)
+        try:
+            operator = replies.parse_operator(replies.find_line(self._command("AT+COPS?"), "+COPS:"))
+        except (_CommandRefused, ValueError) as exc:
+            log.warning("%s: AT+COPS?: %s", self.port, exc)
+        return ModemStatus(rssi=rssi, signal_dbm=dbm, registration=registration, operator=operator)
+
+    # --- storage ------------------------------------------------------------------------------------------------------
+
+    def read_stored(self) -> list[StoredItem]:
+        """Every SMS and status report in every memory (`AT+CPMS="<mem>"` then `AT+CMGL=4` in each). Deletes
+        nothing. An undecodable PDU is logged and skipped, and stays on the modem.
+        """
+        items: list[StoredItem] = []
+        try:
+            for memory in self._memories:
+                try:
+                    self._select_memory(memory)
+                    lines = self._command("AT+CMGL=4")
+                except _CommandRefused as exc:  # e.g. +CMS ERROR: 321/302 for an empty or unsupported store
+                    log.warning("%s: cannot list %s: %s", self.port, memory, exc)
+                    continue
+                items.extend(self._parse_cmgl(lines, memory))
+        finally:
+            self._restore_memory()
+        return items
+
+    def delete_stored(self, item: StoredItem) -> None:
+        """`AT+CMGD=<index>` in the item's memory; an item already gone (+CMS ERROR: 321) counts as deleted."""
+        if item.index is None or not item.memory:
+            raise ValueError(f"{item!r} is not a stored item (no memory/index)")
+        try:
+            self._select_memory(item.memory)
+            self._command(f"AT+CMGD={item.index}")
+        except _CommandRefused as exc:
+            if exc.error != ("CMS", 321):
+                raise ModemError(f"{self.port}: deleting {item.memory}/{item.index}: {exc}") from exc
+            log.info("%s: %s/%s already deleted", self.port, item.memory, item.index)
+        finally:
+            self._restore_memory()
+
+    def _parse_cmgl(self, lines: list[str], memory: str) -> list[StoredItem]:
+        items: list[StoredItem] = []
+        header: tuple[int, int | None] | None = None
+        for line in lines:
+            line = line.strip()
+            if match := _CMGL.match(line):
+                header = (int(match.group(1)), int(match.group(2)) if match.group(2) else None)
+                continue
+            if header is None or not _PDU_LINE.match(line):
+                continue
+            index, stat = header
+            header = None
+            if stat in _STORED_OUTGOING:
+                continue
+            try:
+                item: ReceivedSms | StatusReport = decode_pdu(line, memory=memory, index=index)
+            except ValueError as exc:
+                log.warning("%s: %s/%d undecodable, left in place: %s (%s)", self.port, memory, index, exc, line)
+                continue
+            items.append(item)
+        return items
+
+    def _storage_memories(self) -> tuple[str, ...]:
+        """The read memories to sweep, from `AT+CPMS=?`: SM and ME (MT only when it is not their union), SR."""
+        try:
+            offered = replies.parse_cpms_memories(replies.find_line(self._command("AT+CPMS=?"), "+CPMS:"))
+        except (_CommandRefused, ValueError) as exc:
+            log.warning("%s: AT+CPMS=?: %s; storage cannot be read", self.port, exc)
+            return ()
+        wanted = [m for m in _MEMORY_ORDER if m in offered]
+        if "MT" in wanted and ("SM" in wanted or "ME" in wanted):
+            wanted.remove("MT")
+        return tuple(wanted)
+
+    def _select_memory(self, memory: str) -> None:
+        if memory != self._read_memory:
+            self._read_memory = None  # unknown until the modem confirms
+            self._command(f'AT+CPMS="{memory}"')
+            self._read_memory = memory
+
+    def _restore_memory(self) -> None:
+        """Never leave the read memory on another store (the library left it on "SR" after a report)."""
+        if self._home_memory and self._read_memory != self._home_memory and self.is_alive():
+            try:
+                self._select_memory(self._home_memory)
+            except (_CommandRefused, ModemUnavailable) as exc:
+                log.warning("%s: could not restore read memory %s: %s", self.port, self._home_memory, exc)
+
+    # --- one command ------------------------------------------------------------------------------------------------
+
+    def _identify(self, command: str, *prefixes: str, required: bool = True) -> str | None:
+        try:
+            return replies.parse_info(self._command(command), *prefixes)
+        except _CommandRefused:
+            if required:
+                return ""
+            return None
+
+    def _command(self, data: str, timeout_s: float | None = None, *, term: str = "\r",
+                 prompt: bool = False) -> list[str]:
+        """Run one exchange on the caller's thread: response lines, URCs already taken out.
+
+        Raises ModemUnavailable (port gone), ModemTimeout (no final answer) or _CommandRefused.
+        """
+        modem = self._modem
+        if modem is None:
+            raise ModemUnavailable(f"{self.port}: not open")
+        if not modem.is_healthy():  # checked before writing: a ModemUnavailable here means nothing went out
+            raise ModemUnavailable(f"{self.port}: port is gone ({modem.fatal})")
+        timeout_s = self._command_timeout_s if timeout_s is None else timeout_s
+        shown = data if term == "\r" else f"<pdu {len(data) // 2} octets>"
+        try:
+            lines = modem.exchange(data, timeout_s, term=term, prompt=prompt)
+        except TimeoutException as exc:
+            if modem.fatal is not None:
+                raise ModemUnavailable(f"{self.port}: port failed during {shown}: {modem.fatal}") from exc
+            raise ModemTimeout(f"{self.port}: no answer to {shown} within {timeout_s:g} s "
+                               f"(partial: {exc.data!r})") from exc
+        except (serial.SerialException, OSError) as exc:
+            raise ModemUnavailable(f"{self.port}: {shown}: {exc}") from exc
+        if modem.fatal is not None:
+            raise ModemUnavailable(f"{self.port}: port failed during {shown}: {modem.fatal}") from modem.fatal
+        final = lines[-1].strip() if lines else ""
+        if final.startswith(("ERROR", "+CMS ERROR", "+CME ERROR", "COMMAND NOT SUPPORT")):
+            raise _CommandRefused(shown, final)
+        return lines
