@@ -40,6 +40,7 @@ class MessagingSettings:
     max_attempts: int = 5  # temporary failures before a message fails
     retry_base_s: float = 5.0
     retry_max_s: float = 600.0
+    reassembly_timeout_s: float = 3600.0  # parts of an incoming SMS still missing after this: keep what came
 
 
 @dataclass(frozen=True)

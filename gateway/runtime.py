@@ -10,6 +10,7 @@ from typing import Callable
 
 from gateway.config import ModemSettings, Settings
 from gateway.http import HttpServer
+from gateway.jobs import build_scheduler
 from gateway.modem.driver import ModemDriver, NoticeSink
 from gateway.pool import DriverFactory, ModemPool
 from gateway.service import GatewayService, utcnow
@@ -46,6 +47,7 @@ class Gateway:
                               messaging=settings.messaging, clock=clock)
         self.service = GatewayService(self.store, settings.messaging, wake=self.pool.wake, clock=clock)
         self.app = create_app(settings, self.service)
+        self.scheduler = build_scheduler(self.service)
         self.http: HttpServer | None = None
         self._stopped = threading.Event()
 
@@ -55,6 +57,7 @@ class Gateway:
 
     def start(self, *, serve_http: bool = True) -> "Gateway":
         self.pool.start()
+        self.scheduler.start()
         if serve_http:
             server = self.settings.server
             self.http = HttpServer(self.app, server.host, server.port, server.threads)
@@ -63,10 +66,12 @@ class Gateway:
         return self
 
     def stop(self) -> None:
-        """Reverse of start: stop taking requests, let workers finish their message, close the store."""
+        """Reverse of start: jobs, then requests, then workers (each finishes its message), then the store."""
         if self._stopped.is_set():
             return
         self._stopped.set()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
         if self.http is not None:
             self.http.stop()
         self.pool.stop()

@@ -97,6 +97,11 @@ class GatewayService:
     def list_modems(self) -> list[Modem]:
         return self.store.list_modems()
 
+    def flush_incomplete_inbound(self) -> int:
+        """Deliver what arrived of incoming multi-part SMS whose other parts never came."""
+        now = self.clock()
+        return self.store.flush_incomplete(now - timedelta(seconds=self.settings.reassembly_timeout_s), now)
+
     # --- API keys ------------------------------------------------------------------------------
 
     def create_key(self, name: str, scopes: Sequence[str]) -> tuple[ApiKey, str]:

@@ -135,3 +135,13 @@ def test_status_report_matches_by_modem_reference_and_recipient(store):
     assert not store.record_status_report("m2", StatusReport(None, None, 200, "+447911123456", 0, NOW, NOW), NOW)
     assert store.record_status_report("m1", StatusReport(None, None, 200, "+447911123456", 0, NOW, NOW), NOW)
     assert store.get_message(message.uid).state == MessageState.DELIVERED
+
+
+def test_parts_that_never_complete_are_flushed_as_an_incomplete_message(store):
+    store.record_received("m1", sms("first half ", index=1, concat=Concat(4, 3, 1)), NOW)
+    store.record_received("m1", sms("third", index=3, concat=Concat(4, 3, 3)), NOW)
+    assert store.flush_incomplete(NOW - timedelta(seconds=1), NOW) == 0
+    assert store.flush_incomplete(NOW + timedelta(seconds=1), NOW) == 1
+    [inbox] = store.list_inbox()
+    assert (inbox.text, inbox.part_count, inbox.state.value) == ("first half third", 2, "incomplete")
+    assert store.flush_incomplete(NOW + timedelta(hours=1), NOW) == 0

@@ -411,13 +411,35 @@ class Store:
             inbox = InboxMessage(uid=new_uid("in"), modem=modem, sender=sms.sender,
                                  text="".join(p.text for p in ordered), part_count=len(ordered),
                                  state=InboxState.COMPLETE, sent_at=ordered[0].sent_at, received_at=now,
-                                 dedup_key=_group_key(modem, sms, ordered[0].id))
+                                 dedup_key=_group_key(modem, sms.sender, ordered[0].id))
             s.add(inbox)
             s.flush()
             for p in ordered:
                 p.inbox_id = inbox.id
             s.execute(update(Modem).where(Modem.name == modem).values(received_count=Modem.received_count + 1))
             return inbox
+
+    def flush_incomplete(self, older_than: datetime, now: datetime) -> int:
+        """Turn part groups still missing parts after the reassembly timeout into INCOMPLETE inbox messages."""
+        group_cols = (InboundPart.modem, InboundPart.sender, InboundPart.concat_ref, InboundPart.total)
+        flushed = 0
+        with self._write() as s:
+            stale = s.execute(select(*group_cols).where(InboundPart.inbox_id.is_(None))
+                              .group_by(*group_cols).having(func.max(InboundPart.received_at) < older_than)).all()
+            for modem, sender, ref, total in stale:
+                parts = list(s.scalars(select(InboundPart).where(
+                    InboundPart.modem == modem, InboundPart.sender == sender, InboundPart.concat_ref == ref,
+                    InboundPart.total == total, InboundPart.inbox_id.is_(None)).order_by(InboundPart.seq)))
+                inbox = InboxMessage(uid=new_uid("in"), modem=modem, sender=sender,
+                                     text="".join(p.text for p in parts), part_count=len(parts),
+                                     state=InboxState.INCOMPLETE, sent_at=parts[0].sent_at, received_at=now,
+                                     dedup_key=_group_key(modem, sender, parts[0].id))
+                s.add(inbox)
+                s.flush()
+                for part in parts:
+                    part.inbox_id = inbox.id
+                flushed += 1
+        return flushed
 
     def list_inbox(self, *, before_id: int | None = None, limit: int = 50) -> list[InboxMessage]:
         query = select(InboxMessage).order_by(InboxMessage.id.desc()).limit(limit)
@@ -478,8 +500,9 @@ def _dedup_key(modem: str, sms: ReceivedSms) -> str:
     return hashlib.sha256(f"{modem}\x00{sms.pdu_hex.upper()}".encode()).hexdigest()
 
 
-def _group_key(modem: str, sms: ReceivedSms, first_part_id: int) -> str:
-    return hashlib.sha256(f"{modem}\x00group\x00{sms.sender}\x00{first_part_id}".encode()).hexdigest()
+def _group_key(modem: str, sender: str, first_part_id: int) -> str:
+    """Identifies the inbox message made of a group of parts."""
+    return hashlib.sha256(f"{modem}\x00group\x00{sender}\x00{first_part_id}".encode()).hexdigest()
 
 
 __all__ = ["Store", "MessageDraft", "SendJob", "make_engine", "new_uid"]
