@@ -1,0 +1,30 @@
+"""A GSM modem on a pseudo-terminal that real tools (Gammu, python-gsmmodem-new, pyserial) talk to.
+
+    with FakeModem(link="/tmp/x/modem0", profile="simcom") as m:   # or "huawei"
+        ...                          # open /tmp/x/modem0 like /dev/ttyUSB0
+        m.sent                       # [SentSms(...)] accepted via AT+CMGS, in order
+        m.commands                   # every AT line received (and each AT+CMGS body, as sent)
+        m.inject_sms("+447911123456", "hi")           # stored, announced with +CMTI
+        m.wait_for(lambda m: len(m.sent) == 2, timeout_s=2)
+
+Behaviour worth knowing:
+* Incoming SMS go to the +CPMS receive memory (<mem3>, "SM" at power-on) and are announced per
+  +CNMI (<mt>=1: +CMTI; 2/3: +CMT with the PDU, not stored; 0: stored silently). AT+CMGL/CMGR/CMGD
+  work on <mem1>. Status reports: +CNMI <ds>=1 -> +CDS, 2 -> stored in "SR" + +CDSI, 0 -> dropped.
+* +CME ERROR follows +CMEE (0: plain ERROR); +CMS ERROR (27.005) is always numeric.
+* A submit fails with +CMS ERROR: 331 while not registered (+CREG stat not 1/5), then with
+  set_fail_next()'s error, then at `fail_rate`; failed submits are not in `sent` and use no TP-MR.
+* replug() is a power cycle: a fresh session (echo on, +CMEE=0, PIN asked again, +CNMI defaults),
+  storage, `sent`, `commands` and the TP-MR counter are kept.
+
+Modules: `modem` (FakeModem: pty thread + test API), `engine` (AT interpreter, sans I/O),
+`basic_commands` / `sms_commands` (handlers), `pdu` (TPDU codec), `storage`, `profiles`, `state`,
+`port` (pty + link), `messages` (SentSms, StoredSms, reassemble).
+"""
+
+from .messages import SentSms, StoredSms, reassemble
+from .modem import FakeModem
+from .profiles import PROFILES, Profile
+from .storage import StorageFull
+
+__all__ = ["FakeModem", "SentSms", "StoredSms", "reassemble", "PROFILES", "Profile", "StorageFull"]

@@ -1,0 +1,294 @@
+"""FakeModem: a GSM modem on a pseudo-terminal, with a test API (inject, observe, misbehave).
+
+One thread owns the pty master: it reads with select(), feeds the AT engine, writes its answers,
+emits queued URCs between commands and runs timers (send latency, status reports). Other threads
+talk to it through thread-safe queues and a wake-up pipe; they never write to the port themselves.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import os
+import random
+import select
+import threading
+import time
+from collections import deque
+from datetime import datetime, timezone
+from typing import Callable
+
+from . import pdu
+from .basic_commands import HANDLERS as BASIC, VENDOR
+from .basic_commands import creg_line
+from .engine import AtEngine, Deferred, Handler, frame, frame_final
+from .messages import SentSms, StoredSms
+from .port import PtyPort
+from .profiles import Profile, get_profile
+from .sms_commands import HANDLERS as SMS, route_incoming, route_status_report
+from .state import ModemState, Session, derive_identity
+
+log = logging.getLogger(__name__)
+
+
+def handlers_for(profile: Profile) -> dict[str, Handler]:
+    vendor = {name: fn for name, fn in VENDOR.items() if name in profile.extra_commands}
+    return {**BASIC, **SMS, **vendor}
+
+
+class FakeModem:
+    """A modem on a pty, linked at `link`. See the package docstring for the API."""
+
+    def __init__(self, link: str, profile: str = "simcom", latency_ms: int = 0, fail_rate: float = 0.0,
+                 seed: int | None = None, pin: str | None = None, own_number: str = "+447911000001",
+                 operator: str = "Fake Telecom", rssi: int = 20, registration: int = 1,
+                 report_delay_ms: int = 50, report_status: int = 0) -> None:
+        prof = get_profile(profile)
+        imei, imsi = derive_identity(prof, seed, link)
+        self.link = link
+        self._state = ModemState(
+            profile=prof, own_number=own_number, operator=operator, rssi=rssi,
+            registration=registration, pin=pin, imei=imei, imsi=imsi, latency_ms=latency_ms,
+            report_delay_ms=report_delay_ms, report_status=report_status, fail_rate=fail_rate,
+            rng=random.Random(seed))
+        self._cond = threading.Condition(self._state.lock)
+        self._handlers = handlers_for(prof)
+        self._session = self._new_session()
+        self._urcs: deque[bytes] = deque()
+        self._emits: deque[bytes] = deque()
+        self._port: PtyPort | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._wake_r = self._wake_w = -1
+        self._wake_lock = threading.Lock()          # guards _wake_w against close during a write
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []   # modem thread only
+        self._timer_seq = itertools.count()
+        self._concat_refs = itertools.count(self._state.rng.randrange(1, 200))
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> "FakeModem":
+        if self._thread is None:
+            self._plug()
+        return self
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop the thread, close the pty, remove the link. Idempotent."""
+        self._unplug(timeout_s)
+        if self._port is not None:
+            self._port.remove_link()
+            self._port = None
+
+    def __enter__(self) -> "FakeModem":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def unplug(self) -> None:
+        """Close the master: the other side gets an I/O error; the link stays, dangling."""
+        self._unplug(5.0)
+
+    def replug(self) -> None:
+        """Power back on at the same link: new pty, fresh session, storage and history kept."""
+        self._unplug(5.0)
+        self._session = self._new_session()
+        self._urcs.clear()
+        self._plug()
+
+    @property
+    def device(self) -> str | None:
+        """The pty slave the link points at (None before start)."""
+        return self._port.device if self._port else None
+
+    def _new_session(self) -> Session:
+        return Session(pin_ok=self._state.pin is None,
+                       ussd_enabled=not self._state.profile.ussd_needs_mode)
+
+    def _plug(self) -> None:
+        self._port = PtyPort(self.link)
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._stop.clear()
+        engine = AtEngine(self._state, self._session, self, self._handlers)
+        self._thread = threading.Thread(target=self._run, args=(engine, self._port.master_fd),
+                                        name=f"fake-modem:{os.path.basename(self.link)}", daemon=True)
+        self._thread.start()
+
+    def _unplug(self, timeout_s: float) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._wake()
+            self._thread.join(timeout_s)
+            self._thread = None
+            with self._wake_lock:
+                for fd in (self._wake_r, self._wake_w):
+                    os.close(fd)
+                self._wake_r = self._wake_w = -1
+        if self._port is not None:
+            self._port.close()
+
+    # --- observing -----------------------------------------------------------------------------
+    @property
+    def sent(self) -> list[SentSms]:
+        with self._state.lock:
+            return list(self._state.sent)
+
+    @property
+    def commands(self) -> list[str]:
+        with self._state.lock:
+            return list(self._state.commands)
+
+    @property
+    def imei(self) -> str:
+        return self._state.imei
+
+    def stored(self, memory: str | None = None) -> dict[int, StoredSms]:
+        """Storage slots of `memory` (default: where incoming SMS go now, +CPMS <mem3>)."""
+        return self._state.storage.items(memory or self._session.cpms[2])
+
+    def wait_for(self, predicate: Callable[["FakeModem"], bool], timeout_s: float) -> bool:
+        """Block until `predicate(self)` is true (re-checked whenever the modem does something)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: predicate(self), timeout_s)
+
+    # --- the network side --------------------------------------------------------------------
+    def inject_sms(self, sender: str, text: str, *, parts_order: list[int] | None = None,
+                   concat_ref: int | None = None, silent: bool = False) -> list[int]:
+        """An SMS arrives from `sender`: stored and announced (+CMTI) per part. Returns the indexes."""
+        alphabet, parts = pdu.split_text(text)
+        if len(parts) > 1 and concat_ref is None:
+            concat_ref = next(self._concat_refs) % 255 + 1
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        pdus = [pdu.encode_deliver(sender, part, alphabet=alphabet, when=now, smsc=self._state.smsc,
+                                   concat=(concat_ref, len(parts), k + 1) if len(parts) > 1 else None)[0]
+                for k, part in enumerate(parts)]
+        order = parts_order if parts_order is not None else range(len(pdus))
+        indexes = []
+        for k in order:
+            index = route_incoming(self._state, self._session, self._queue_urc, pdus[k], silent=silent)
+            if index is not None:
+                indexes.append(index)
+        self._changed()
+        return indexes
+
+    def inject_sms_silently(self, sender: str, text: str, **kwargs) -> list[int]:
+        """Like inject_sms, but no +CMTI: only a storage sweep finds it."""
+        return self.inject_sms(sender, text, silent=True, **kwargs)
+
+    def send_report(self, reference: int, status: int = 0) -> None:
+        """Emit (or store) a status report for the submit this modem answered with `reference`."""
+        matches = [s for s in self.sent if s.reference == reference]
+        if not matches:
+            raise LookupError(f"no sent SMS has reference {reference}")
+        route_status_report(self._state, self._session, self._queue_urc, reference, matches[-1].number,
+                            status)
+        self._changed()
+
+    def set_registration(self, stat: int) -> None:
+        with self._state.lock:
+            self._state.registration = stat
+        if self._session.creg_n >= 1:
+            self._queue_urc(frame([creg_line(self._state, self._session, with_n=False)]))
+        if self._session.cgreg_n >= 1:
+            self._queue_urc(frame([creg_line(self._state, self._session, with_n=False, name="+CGREG")]))
+
+    def set_rssi(self, value: int) -> None:
+        with self._state.lock:
+            self._state.rssi = value
+
+    # --- misbehaving -----------------------------------------------------------------------------
+    def emit(self, raw: bytes) -> None:
+        """Write raw bytes to the line now (even in the middle of a command)."""
+        self._emits.append(bytes(raw))
+        self._wake()
+
+    def hang(self, on: bool) -> None:
+        """When on, commands are read (and recorded) but nothing is answered."""
+        with self._state.lock:
+            self._state.hung = on
+        self._wake()
+
+    def set_fail_next(self, n: int, error: str = "+CMS ERROR: 500") -> None:
+        with self._state.lock:
+            self._state.fail_next = n
+            self._state.fail_next_error = error
+
+    # --- engine hooks (called on the modem thread or, for URCs, any thread) ------------------------
+    def queue_urc(self, data: bytes) -> None:
+        self._queue_urc(data)
+
+    def _queue_urc(self, data: bytes) -> None:
+        self._urcs.append(data)
+        self._wake()
+
+    def schedule(self, delay_s: float, action: Callable[[], None]) -> None:
+        heapq.heappush(self._timers, (time.monotonic() + delay_s, next(self._timer_seq), action))
+
+    def _wake(self) -> None:
+        with self._wake_lock:
+            if self._wake_w >= 0:
+                try:
+                    os.write(self._wake_w, b"x")
+                except BlockingIOError:     # pipe full: the thread is awake anyway
+                    pass
+
+    def _changed(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    # --- the thread ------------------------------------------------------------------------------
+    def _run(self, engine: AtEngine, master: int) -> None:
+        self._timers.clear()
+        out = bytearray()
+        deferred: tuple[float, Deferred] | None = None
+        readable = True
+        while not self._stop.is_set():
+            now = time.monotonic()
+            dues = [t[0] for t in self._timers[:1]] + ([deferred[0]] if deferred else [])
+            timeout = max(0.0, min(dues) - now) if dues else None
+            rlist = [self._wake_r] + ([master] if readable else [])
+            r, w, _ = select.select(rlist, [master] if out else [], [], timeout)
+            if self._wake_r in r:
+                os.read(self._wake_r, 4096)
+            if master in r:
+                try:
+                    data = os.read(master, 4096)
+                except BlockingIOError:
+                    data = b""
+                except OSError:            # hang-up; cannot happen while PtyPort holds the slave
+                    data, readable = b"", False
+                if data:
+                    engine.feed(data)
+            while self._emits:
+                out += self._emits.popleft()
+            now = time.monotonic()
+            while self._timers and self._timers[0][0] <= now:
+                action = heapq.heappop(self._timers)[2]
+                try:
+                    action()
+                except Exception:       # e.g. StorageFull for a status report: log, keep running
+                    log.exception("fake modem %s: timer failed", self.link)
+            if deferred and deferred[0] <= now:
+                out += deferred[1].data
+                deferred = None
+            if deferred is None:
+                try:
+                    chunk, later = engine.process()
+                except Exception:           # a fake-modem bug: log it, keep the line alive
+                    log.exception("fake modem %s: AT engine failed", self.link)
+                    chunk, later = frame_final("ERROR"), None
+                out += chunk
+                if later is not None:
+                    deferred = (time.monotonic() + later.delay_s, later)
+                elif not engine.in_prompt and not self._state.hung:
+                    while self._urcs:
+                        out += self._urcs.popleft()
+            if out:
+                try:
+                    del out[:os.write(master, out)]
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    out.clear()
+            self._changed()

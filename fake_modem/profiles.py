@@ -1,0 +1,66 @@
+"""Modem dialects: what differs between a SIMCom SIM800 and a Huawei E1752 at the AT level."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    manufacturer: str                    # AT+CGMI
+    model: str                           # AT+CGMM
+    revision: str                        # AT+CGMR
+    ati: tuple[str, ...]                 # ATI lines
+    tac: str                             # first 8 IMEI digits (type allocation code)
+    unknown_reply: str                   # final answer to a command it does not know
+    clac: tuple[str, ...] | None         # AT+CLAC lines; None -> answers ERROR
+    clac_line_end: str                   # appended to each CLAC line before the CRLF framing
+    extra_commands: frozenset[str]       # vendor commands it answers (^CVOICE, +DDET, ...)
+    ussd_needs_mode: bool                # AT+CUSD gives ERROR until AT^USSDMODE=0
+    cgmr_prefix: str = ""
+
+
+_COMMON = (
+    "+CGMI", "+CGMM", "+CGMR", "+CGSN", "+CIMI", "+CMEE", "+CFUN", "+CPIN", "+CSQ", "+CREG", "+COPS",
+    "+CMGF", "+CSCA", "+CSMP", "+CSCS", "+CPMS", "+CNMI", "+CLIP", "+CRC", "+CVHU", "+CMGS", "+CMGL",
+    "+CMGR", "+CMGD", "+CMMS", "+CUSD", "+CNUM", "+CMGW", "+CMSS", "+CSMS", "+CLAC",
+)
+
+SIMCOM = Profile(
+    name="simcom",
+    manufacturer="SIMCOM_Ltd",
+    model="SIMCOM_SIM800L",
+    revision="1418B04SIM800L24",
+    cgmr_prefix="Revision:",
+    ati=("SIM800 R14.18",),
+    tac="86777703",
+    unknown_reply="ERROR",
+    clac=None,
+    clac_line_end="",
+    extra_commands=frozenset({"+DDET", "+VTS", "+CSCLK", "+CBC"}),
+    ussd_needs_mode=False,
+)
+
+HUAWEI = Profile(
+    name="huawei",
+    manufacturer="huawei",
+    model="E1752",
+    revision="11.126.03.00.00",
+    ati=("Manufacturer: huawei", "Model: E1752", "Revision: 11.126.03.00.00", "+GCAP: +CGSM,+DS,+ES"),
+    tac="35686803",
+    unknown_reply="COMMAND NOT SUPPORT",
+    clac=_COMMON + ("^CVOICE", "^DTMF", "^USSDMODE", "^CURC", "^SYSINFO"),
+    clac_line_end="\r",
+    extra_commands=frozenset({"^CVOICE", "^DTMF", "^USSDMODE", "^CURC", "^SYSINFO"}),
+    ussd_needs_mode=True,
+)
+
+PROFILES = {p.name: p for p in (SIMCOM, HUAWEI)}
+
+
+def get_profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown modem profile {name!r}; known: {', '.join(PROFILES)}") from None

@@ -1,0 +1,120 @@
+"""What a modem keeps across power cycles (storage, what it sent, its identity) and what one power-on
+session sets up (echo, +CMEE, +CMGF, +CNMI, ...). The session is reset on replug; the state is not."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+from dataclasses import dataclass, field
+
+from .messages import SentSms
+from .profiles import Profile
+from .storage import SmsStorage
+
+DEFAULT_SMSC = "+447785016005"
+
+
+def _luhn_digit(digits: str) -> str:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 0:
+            d *= 2
+            d = d - 9 if d > 9 else d
+        total += d
+    return str((10 - total % 10) % 10)
+
+
+def derive_identity(profile: Profile, seed: object, link: str) -> tuple[str, str]:
+    """(IMEI, IMSI): stable for the same seed and link, distinct between modems on different links."""
+    digest = hashlib.sha256(f"{profile.name}|{seed}|{link}".encode()).hexdigest()
+    serial = str(int(digest[:12], 16))[-6:].zfill(6)
+    imei = profile.tac + serial
+    imsi = "23410" + str(int(digest[12:28], 16))[-10:].zfill(10)
+    return imei + _luhn_digit(imei), imsi
+
+
+@dataclass
+class Session:
+    """Settings of one power-on; AT commands change them, a replug resets them."""
+
+    echo: bool = True
+    cmee: int = 0
+    cmgf: int = 0
+    cscs: str = "IRA"
+    csmp: tuple[int, int, int, int] = (17, 167, 0, 0)
+    cpms: tuple[str, str, str] = ("SM", "SM", "SM")   # read/delete, write/send, receive
+    cnmi: tuple[int, int, int, int, int] = (2, 1, 0, 0, 0)
+    creg_n: int = 0
+    cgreg_n: int = 0
+    cpbs: str = "SM"
+    cops_format: int = 0
+    cfun: int = 1
+    pin_ok: bool = True
+    ussd_enabled: bool = True
+    settings: dict[str, str] = field(default_factory=dict)   # accepted-and-remembered (+CLIP, +CRC, ...)
+
+    def reset_profile(self) -> None:
+        """ATZ: back to the stored profile (echo on, plain ERROR)."""
+        self.echo = True
+        self.cmee = 0
+
+
+@dataclass
+class ModemState:
+    """Shared between the modem thread and test threads; every mutable field is guarded by `lock`."""
+
+    profile: Profile
+    own_number: str
+    operator: str
+    rssi: int
+    registration: int
+    pin: str | None
+    imei: str
+    imsi: str
+    latency_ms: int
+    report_delay_ms: int
+    report_status: int
+    fail_rate: float
+    rng: random.Random
+    smsc: str = DEFAULT_SMSC
+    storage: SmsStorage = field(default_factory=SmsStorage)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    sent: list[SentSms] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
+    hung: bool = False
+    next_reference: int = 0
+    fail_next: int = 0
+    fail_next_error: str = "+CMS ERROR: 500"
+
+    def record_command(self, line: str) -> None:
+        with self.lock:
+            self.commands.append(line)
+
+    def take_reference(self) -> int:
+        with self.lock:
+            mr = self.next_reference
+            self.next_reference = (mr + 1) % 256
+            return mr
+
+    def take_failure(self) -> str | None:
+        """The error this submit must answer, if any (set_fail_next first, then fail_rate)."""
+        with self.lock:
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                return self.fail_next_error
+            if self.fail_rate > 0 and self.rng.random() < self.fail_rate:
+                return "+CMS ERROR: 500"
+            return None
+
+    def record_sent(self, sms: SentSms) -> None:
+        with self.lock:
+            self.sent.append(sms)
+
+
+def network_registration(state: ModemState, session: Session) -> int:
+    """+CREG <stat> as the network sees this modem now (0 while the SIM is locked or the radio off)."""
+    if not session.pin_ok or session.cfun != 1:
+        return 0
+    return state.registration
