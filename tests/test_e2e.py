@@ -1,0 +1,131 @@
+"""Whole gateway, end to end: real HTTP (waitress on a free port) → service → SQLite → pool → the real
+driver over a real pseudo-terminal → fake_modem. Assertions are on what the fake modem decoded."""
+
+import pytest
+import requests
+
+from fake_modem import reassemble
+from tests.conftest import wait_until
+
+
+class Api:
+    def __init__(self, gateway, token):
+        self.base = f"http://127.0.0.1:{gateway.port}/api/v1"
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def send(self, to, body, **extra):
+        response = self.session.post(f"{self.base}/messages", json={"to": to, "body": body, **extra}, timeout=10)
+        assert response.status_code == 202, response.text
+        return response.json()
+
+    def message(self, uid):
+        return self.session.get(f"{self.base}/messages/{uid}", timeout=10).json()
+
+    def wait_state(self, uid, *states, timeout_s=15):
+        return wait_until(lambda: (m := self.message(uid))["state"] in states and m, timeout_s)
+
+    def inbox(self):
+        return self.session.get(f"{self.base}/inbox", timeout=10).json()["messages"]
+
+    def modems(self):
+        return {m["name"]: m for m in self.session.get(f"{self.base}/modems", timeout=10).json()["modems"]}
+
+
+@pytest.fixture
+def start(gateway_factory):
+    def start(count=2, **kwargs):
+        gateway, fakes, token = gateway_factory(count, **kwargs)
+        api = Api(gateway, token)
+        wait_until(lambda: all(m["state"] == "online" for m in api.modems().values()) and len(api.modems()) == count)
+        return api, fakes, gateway
+
+    return start
+
+
+def test_one_message_goes_queued_sending_sent_with_its_reference(start):
+    api, fakes, _ = start(1)
+    created = api.send("+447911123456", "Your code is 123456")
+    assert created["state"] == "queued"
+    sent = api.wait_state(created["id"], "sent")
+    [on_air] = fakes[0].sent
+    assert (on_air.number, on_air.text) == ("+447911123456", "Your code is 123456")
+    assert sent["modem"] == "modem1" and sent["part_count"] == 1
+    assert sent["parts"][0]["reference"] == on_air.reference
+    assert [h["state"] for h in sent["history"] if h["part"] is None] == ["queued", "sending", "sent"]
+
+
+def test_unicode_multipart_to_several_recipients_arrives_exactly(start):
+    api, fakes, _ = start(2)
+    text = "Καλημέρα! Your parcel 📦 is on its way — track it with code ΑΒΓ-123. " * 3
+    created = api.send(["+447911123456", "+306912345678"], text)
+    assert [m["encoding"] for m in created["messages"]] == ["ucs2", "ucs2"]
+    parts = created["messages"][0]["part_count"]
+    assert parts > 1
+    for message in created["messages"]:
+        done = api.wait_state(message["id"], "sent")
+        assert [p["state"] for p in done["parts"]] == ["sent"] * parts
+        assert all(p["reference"] is not None for p in done["parts"])
+    on_air = sorted(reassemble([s for f in fakes for s in f.sent]))
+    assert on_air == [("+306912345678", text), ("+447911123456", text)]
+
+
+def test_queued_work_spreads_across_modems(start):
+    api, fakes, _ = start(3, latency_ms=100)
+    ids = [api.send(f"+4479111234{i:02d}", f"message {i}")["id"] for i in range(12)]
+    for uid in ids:
+        api.wait_state(uid, "sent")
+    assert all(len(f.sent) >= 2 for f in fakes), [len(f.sent) for f in fakes]
+    assert sorted(s.text for f in fakes for s in f.sent) == sorted(f"message {i}" for i in range(12))
+
+
+def test_inbound_sms_and_out_of_order_parts_reach_the_inbox_then_leave_the_sim(start):
+    api, fakes, _ = start(1)
+    fakes[0].inject_sms("+447911123456", "STOP")
+    long_text = "Please call me back about the appointment on Tuesday, I cannot make it at ten. " * 4
+    fakes[0].inject_sms("+12025550143", long_text, parts_order=[2, 0, 1])
+    inbox = wait_until(lambda: len(api.inbox()) == 2 and api.inbox())
+    by_sender = {m["from"]: m for m in inbox}
+    assert by_sender["+447911123456"]["text"] == "STOP"
+    assert by_sender["+12025550143"]["text"] == long_text
+    assert by_sender["+12025550143"]["part_count"] == 3
+    assert {m["modem"] for m in inbox} == {"modem1"}
+    wait_until(lambda: not fakes[0].stored())
+    assert api.modems()["modem1"]["counters"]["received"] == 2
+
+
+def test_a_message_stored_without_notice_is_found_by_the_sweep(start):
+    api, fakes, _ = start(1)
+    fakes[0].inject_sms_silently("+447911123456", "found by the sweep")
+    wait_until(lambda: [m["text"] for m in api.inbox()] == ["found by the sweep"])
+
+
+def test_temporary_cms_error_retries_and_permanent_fails(start):
+    api, fakes, _ = start(1)
+    fakes[0].set_fail_next(1, "+CMS ERROR: 42")
+    retried = api.wait_state(api.send("+447911123456", "congested")["id"], "sent")
+    assert retried["attempts"] == 2
+    assert any("cms_42" in (h["detail"] or "") for h in retried["history"])
+    fakes[0].set_fail_next(1, "+CMS ERROR: 1")
+    failed = api.wait_state(api.send("+447911123457", "no such number")["id"], "failed")
+    assert failed["error"]["code"] == "cms_1" and failed["parts"][0]["state"] == "failed"
+
+
+def test_garbage_on_the_line_does_not_stop_the_modem(start):
+    api, fakes, _ = start(1)
+    fakes[0].emit(b"\r\n\xff\xfe\x80 line noise \x00\xc3\r\n")
+    api.wait_state(api.send("+447911123456", "after the noise")["id"], "sent")
+    assert fakes[0].sent[-1].text == "after the noise"
+
+
+def test_a_vanished_modem_goes_offline_its_work_moves_and_it_comes_back(start):
+    api, fakes, _ = start(2)
+    fakes[0].unplug()
+    wait_until(lambda: api.modems()["modem1"]["state"] in ("offline", "connecting"))
+    ids = [api.send(f"+4479111234{i:02d}", f"while unplugged {i}")["id"] for i in range(4)]
+    for uid in ids:
+        assert api.wait_state(uid, "sent")["modem"] == "modem2"
+    fakes[0].replug()
+    wait_until(lambda: api.modems()["modem1"]["state"] == "online", timeout_s=20)
+    fakes[1].unplug()
+    assert api.wait_state(api.send("+447911123456", "back again")["id"], "sent", timeout_s=20)["modem"] == "modem1"
