@@ -137,6 +137,12 @@ class FakeModem:
     @property
     def commands(self) -> list[str]:
         with self._state.lock:
+            return [line for _, line in self._state.commands]
+
+    @property
+    def timed_commands(self) -> list[tuple[float, str]]:
+        """(time.monotonic() when it arrived, command line) for every command received."""
+        with self._state.lock:
             return list(self._state.commands)
 
     @property

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import random
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from .messages import SentSms
@@ -13,6 +15,7 @@ from .profiles import Profile
 from .storage import SmsStorage
 
 DEFAULT_SMSC = "+447785016005"
+HISTORY_LIMIT = 100_000  # sent messages and commands kept for tests and benchmarks
 
 
 def _luhn_digit(digits: str) -> str:
@@ -81,8 +84,9 @@ class ModemState:
     smsc: str = DEFAULT_SMSC
     storage: SmsStorage = field(default_factory=SmsStorage)
     lock: threading.RLock = field(default_factory=threading.RLock)
-    sent: list[SentSms] = field(default_factory=list)
-    commands: list[str] = field(default_factory=list)
+    # bounded, so a long-running demo modem does not grow without end
+    sent: deque[SentSms] = field(default_factory=lambda: deque(maxlen=HISTORY_LIMIT))
+    commands: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=HISTORY_LIMIT))
     hung: bool = False
     next_reference: int = 0
     fail_next: int = 0
@@ -90,7 +94,7 @@ class ModemState:
 
     def record_command(self, line: str) -> None:
         with self.lock:
-            self.commands.append(line)
+            self.commands.append((time.monotonic(), line))
 
     def take_reference(self) -> int:
         with self.lock:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterator, Sequence
 
-from sqlalchemy import create_engine, event, func, or_, select, update
+from sqlalchemy import bindparam, create_engine, event, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -68,6 +68,55 @@ class SendJob:
 
 def new_uid(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(10)}"
+
+
+# --- the hot path's statements, built once: building SQLAlchemy expressions on each call cost more than
+# running them (several ms per message). Parameters are bound by name (p_*) at execution.
+_messages, _parts, _events, _modems, _keys = (Message.__table__, Part.__table__, MessageEvent.__table__,
+                                              Modem.__table__, ApiKey.__table__)
+_MAY_TAKE = (
+    _messages.c.state == MessageState.QUEUED,
+    or_(_messages.c.pinned_modem.is_(None), _messages.c.pinned_modem == bindparam("p_modem")),
+)
+_CLAIM = (
+    update(_messages)
+    .where(
+        _messages.c.id == select(_messages.c.id)
+        .where(*_MAY_TAKE, _messages.c.next_attempt_at <= bindparam("p_now"),
+               or_(_messages.c.avoid_modem.is_(None), _messages.c.avoid_modem != bindparam("p_modem"),
+                   _messages.c.next_attempt_at <= bindparam("p_avoided_due")))
+        .order_by(_messages.c.priority, _messages.c.id).limit(1)
+        .with_for_update(skip_locked=True).scalar_subquery(),
+        _messages.c.state == MessageState.QUEUED,
+    )
+    .values(state=MessageState.SENDING, modem=bindparam("p_modem"), updated_at=bindparam("p_now"),
+            lease_until=bindparam("p_lease_until"), attempts=_messages.c.attempts + 1)
+    .returning(_messages.c.id, _messages.c.uid, _messages.c.to_number, _messages.c.encoding,
+               _messages.c.concat_ref, _messages.c.delivery_report, _messages.c.attempts)
+)
+_PARTS_OF = select(_parts.c.seq, _parts.c.text, _parts.c.state).where(
+    _parts.c.message_id == bindparam("p_message_id")).order_by(_parts.c.seq)
+_SET_PART = update(_parts).where(_parts.c.message_id == bindparam("p_message_id"),
+                                 _parts.c.seq == bindparam("p_seq"))
+_MARK_SUBMITTING = _SET_PART.values(state=PartState.SUBMITTING, modem=bindparam("p_modem"),
+                                    submitted_at=bindparam("p_now"))
+_MARK_PART_SENT = _SET_PART.values(state=PartState.SENT, reference=bindparam("p_reference"),
+                                   sent_at=bindparam("p_now"), modem=bindparam("p_modem"))
+_SET_MESSAGE = update(_messages).where(_messages.c.id == bindparam("p_message_id"))
+_PIN_MESSAGE = _SET_MESSAGE.values(pinned_modem=bindparam("p_modem"))
+_MARK_MESSAGE_SENT = _SET_MESSAGE.values(pinned_modem=bindparam("p_modem"), state=MessageState.SENT,
+                                         sent_at=bindparam("p_now"), updated_at=bindparam("p_now"),
+                                         lease_until=None)
+_ADD_MESSAGES = insert(_messages).returning(_messages.c.id, sort_by_parameter_order=True)
+_ADD_PARTS = insert(_parts)
+_ADD_EVENTS = insert(_events)
+_COUNT_SENT = update(_modems).where(_modems.c.name == bindparam("p_modem")).values(
+    sent_count=_modems.c.sent_count + 1)
+_EARLIEST_FREE = select(func.min(_messages.c.next_attempt_at)).where(
+    *_MAY_TAKE, or_(_messages.c.avoid_modem.is_(None), _messages.c.avoid_modem != bindparam("p_modem")))
+_EARLIEST_AVOIDED = select(func.min(_messages.c.next_attempt_at)).where(
+    *_MAY_TAKE, _messages.c.avoid_modem == bindparam("p_modem"))
+_KEY_BY_HASH = select(*_keys.c).where(_keys.c.key_hash == bindparam("p_key_hash"))
 
 
 def _sqlite_pragmas(busy_timeout_ms: int):
@@ -132,21 +181,33 @@ class Store:
     # --- outbound ------------------------------------------------------------------------------
 
     def enqueue(self, drafts: Sequence[MessageDraft], now: datetime, api_key_id: int | None = None) -> list[Message]:
-        """Commit one queued message per draft, parts and first history row included, in one transaction."""
-        messages = []
+        """Commit one queued message per draft, parts and first history row included, in one transaction.
+
+        The API's hot path, so Core bulk inserts; the returned messages are built from the committed values."""
+        messages = [
+            Message(uid=new_uid("msg"), to_number=d.to_number, body=d.body, encoding=d.encoding,
+                    part_count=len(d.parts), concat_ref=secrets.randbelow(256), state=MessageState.QUEUED,
+                    priority=d.priority, delivery_report=d.delivery_report, attempts=0, next_attempt_at=now,
+                    api_key_id=api_key_id, created_at=now, updated_at=now)
+            for d in drafts
+        ]
+        columns = ("uid", "to_number", "body", "encoding", "part_count", "concat_ref", "state", "priority",
+                   "delivery_report", "attempts", "next_attempt_at", "api_key_id", "created_at", "updated_at")
+        message_rows = [{c: getattr(m, c) for c in columns} for m in messages]
         with self._write() as s:
-            for draft in drafts:
-                message = Message(
-                    uid=new_uid("msg"), to_number=draft.to_number, body=draft.body, encoding=draft.encoding,
-                    part_count=len(draft.parts), concat_ref=secrets.randbelow(256), state=MessageState.QUEUED,
-                    priority=draft.priority, delivery_report=draft.delivery_report, attempts=0,
-                    next_attempt_at=now, api_key_id=api_key_id, created_at=now, updated_at=now,
-                )
-                message.parts = [Part(seq=i, text=text, state=PartState.PENDING)
-                                 for i, text in enumerate(draft.parts, start=1)]
-                message.events = [MessageEvent(state=MessageState.QUEUED.value, at=now)]
-                s.add(message)
-                messages.append(message)
+            conn = s.connection()
+            ids = conn.execute(_ADD_MESSAGES, message_rows).scalars().all()
+            conn.execute(_ADD_PARTS, [
+                {"message_id": message_id, "seq": seq, "text": text, "state": PartState.PENDING}
+                for message_id, draft in zip(ids, drafts) for seq, text in enumerate(draft.parts, start=1)])
+            conn.execute(_ADD_EVENTS, [
+                {"message_id": message_id, "part_seq": None, "state": MessageState.QUEUED.value, "modem": None,
+                 "detail": None, "at": now} for message_id in ids])
+        for message_id, message, draft in zip(ids, messages, drafts):
+            message.id = message_id
+            message.parts = [Part(message_id=message_id, seq=seq, text=text, state=PartState.PENDING)
+                             for seq, text in enumerate(draft.parts, start=1)]
+            message.events = [MessageEvent(message_id=message_id, state=MessageState.QUEUED.value, at=now)]
         return messages
 
     def get_message(self, uid: str) -> Message:
@@ -183,65 +244,52 @@ class Store:
             self._transition(s, message, MessageState.CANCELLED, now)
         return self.get_message(uid)
 
-    def claim_next(self, modem: str, now: datetime, lease_s: float, avoid_grace_s: float = AVOID_GRACE_S) -> SendJob | None:
+    def claim_next(self, modem: str, now: datetime, lease_s: float,
+                   avoid_grace_s: float = AVOID_GRACE_S) -> SendJob | None:
         """Atomically take the next due message for `modem` (state SENDING, leased to the modem)."""
-        candidate = (
-            select(Message.id)
-            .where(
-                Message.state == MessageState.QUEUED,
-                Message.next_attempt_at <= now,
-                or_(Message.pinned_modem.is_(None), Message.pinned_modem == modem),
-                or_(Message.avoid_modem.is_(None), Message.avoid_modem != modem,
-                    Message.next_attempt_at <= now - timedelta(seconds=avoid_grace_s)),
-            )
-            .order_by(Message.priority, Message.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
-        )
-        claim = (
-            update(Message)
-            .where(Message.id == candidate, Message.state == MessageState.QUEUED)
-            .values(state=MessageState.SENDING, modem=modem, updated_at=now,
-                    lease_until=now + timedelta(seconds=lease_s), attempts=Message.attempts + 1)
-            .returning(Message.id)
-            .execution_options(synchronize_session=False)
-        )
         with self._write() as s:
-            message_id = s.execute(claim).scalar_one_or_none()
-            if message_id is None:
+            conn = s.connection()
+            row = conn.execute(_CLAIM, {"p_modem": modem, "p_now": now,
+                                        "p_avoided_due": now - timedelta(seconds=avoid_grace_s),
+                                        "p_lease_until": now + timedelta(seconds=lease_s)}).one_or_none()
+            if row is None:
                 return None
-            message = s.get(Message, message_id, options=[selectinload(Message.parts)])
-            s.add(MessageEvent(message_id=message_id, state=MessageState.SENDING.value, modem=modem, at=now))
-            remaining = [p for p in message.parts if p.state == PartState.PENDING]
-            return SendJob(
-                message_id=message.id, uid=message.uid, to_number=message.to_number, encoding=message.encoding,
-                concat_ref=message.concat_ref, delivery_report=message.delivery_report, attempt=message.attempts,
-                parts=tuple(p.text for p in message.parts), first_seq=remaining[0].seq,
-            )
+            parts = conn.execute(_PARTS_OF, {"p_message_id": row.id}).all()
+            conn.execute(_ADD_EVENTS, {"message_id": row.id, "part_seq": None, "state": MessageState.SENDING.value,
+                                       "modem": modem, "detail": None, "at": now})
+        return SendJob(
+            message_id=row.id, uid=row.uid, to_number=row.to_number, encoding=row.encoding,
+            concat_ref=row.concat_ref, delivery_report=row.delivery_report, attempt=row.attempts,
+            parts=tuple(p.text for p in parts), first_seq=min(p.seq for p in parts if p.state == PartState.PENDING),
+        )
 
     def mark_part_submitting(self, job: SendJob, seq: int, modem: str, now: datetime) -> None:
         """Commit that part `seq` is about to be written to the modem: after a crash it is `unknown`."""
         with self._write() as s:
-            s.execute(update(Part).where(Part.message_id == job.message_id, Part.seq == seq)
-                      .values(state=PartState.SUBMITTING, modem=modem, submitted_at=now))
+            s.connection().execute(_MARK_SUBMITTING, {"p_message_id": job.message_id, "p_seq": seq,
+                                                      "p_modem": modem, "p_now": now})
 
     def record_part_sent(self, job: SendJob, seq: int, modem: str, reference: int, now: datetime) -> MessageState:
-        """The modem took part `seq` (+CMGS: reference); the message is SENT when no part is left."""
+        """The modem took part `seq` (+CMGS: reference); the message is SENT with its last part.
+
+        Parts go out in order, so part `len(job.parts)` is the last one. Every part pins the message to
+        `modem`: later parts must leave from the same number, or the phone cannot join them."""
+        is_last = seq == len(job.parts)
+        params = {"p_message_id": job.message_id, "p_seq": seq, "p_modem": modem, "p_reference": reference,
+                  "p_now": now}
+        events = [{"message_id": job.message_id, "part_seq": seq, "state": PartState.SENT.value, "modem": modem,
+                   "detail": f"mr={reference}", "at": now}]
+        if is_last:
+            events.append({"message_id": job.message_id, "part_seq": None, "state": MessageState.SENT.value,
+                           "modem": modem, "detail": None, "at": now})
         with self._write() as s:
-            message = s.get(Message, job.message_id, options=[selectinload(Message.parts)])
-            part = message.parts[seq - 1]
-            part.state, part.reference, part.sent_at, part.modem = PartState.SENT, reference, now, modem
-            s.add(MessageEvent(message_id=message.id, part_seq=seq, state=PartState.SENT.value, modem=modem,
-                               detail=f"mr={reference}", at=now))
-            message.pinned_modem = modem  # later parts must leave from the same number to be reassembled
-            if any(p.state == PartState.PENDING for p in message.parts):
-                return message.state
-            message.sent_at = now
-            message.lease_until = None
-            self._transition(s, message, MessageState.SENT, now, modem=modem)
-            s.execute(update(Modem).where(Modem.name == modem).values(sent_count=Modem.sent_count + 1))
-            return message.state
+            conn = s.connection()
+            conn.execute(_MARK_PART_SENT, params)
+            conn.execute(_MARK_MESSAGE_SENT if is_last else _PIN_MESSAGE, params)
+            conn.execute(_ADD_EVENTS, events)
+            if is_last:
+                conn.execute(_COUNT_SENT, params)
+        return MessageState.SENT if is_last else MessageState.SENDING
 
     def record_temporary_failure(self, job: SendJob, seq: int, modem: str, error_code: str, detail: str,
                                  retry_at: datetime, max_attempts: int, now: datetime) -> MessageState:
@@ -305,13 +353,10 @@ class Store:
 
     def next_due_at(self, modem: str, avoid_grace_s: float = AVOID_GRACE_S) -> datetime | None:
         """When the earliest queued message `modem` could claim becomes due (for the worker's wait)."""
-        queued_here = (Message.state == MessageState.QUEUED,
-                       or_(Message.pinned_modem.is_(None), Message.pinned_modem == modem))
         with self._read() as s:
-            free = s.scalar(select(func.min(Message.next_attempt_at)).where(
-                *queued_here, or_(Message.avoid_modem.is_(None), Message.avoid_modem != modem)))
-            avoided = s.scalar(select(func.min(Message.next_attempt_at)).where(
-                *queued_here, Message.avoid_modem == modem))
+            conn = s.connection()
+            free = conn.execute(_EARLIEST_FREE, {"p_modem": modem}).scalar()
+            avoided = conn.execute(_EARLIEST_AVOIDED, {"p_modem": modem}).scalar()
         if avoided is not None:
             avoided += timedelta(seconds=avoid_grace_s)
         return min((t for t in (free, avoided) if t is not None), default=None)
@@ -475,7 +520,8 @@ class Store:
 
     def find_key(self, key_hash: str) -> ApiKey | None:
         with self._read() as s:
-            return s.scalars(select(ApiKey).where(ApiKey.key_hash == key_hash)).one_or_none()
+            row = s.connection().execute(_KEY_BY_HASH, {"p_key_hash": key_hash}).one_or_none()
+        return None if row is None else ApiKey(**row._asdict())
 
     def touch_key(self, key_id: int, now: datetime) -> None:
         with self._write() as s:
