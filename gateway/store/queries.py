@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Iterator, Sequence
 
 from sqlalchemy import bindparam, create_engine, event, func, insert, or_, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from gateway.errors import ConflictError, KeyNotFound, MessageNotFound
@@ -153,8 +153,9 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
+        self._write_engine = engine.execution_options(smsgw_write=True)
         self._reads = sessionmaker(engine, expire_on_commit=False)
-        self._writes = sessionmaker(engine.execution_options(smsgw_write=True), expire_on_commit=False)
+        self._writes = sessionmaker(self._write_engine, expire_on_commit=False)
         self._write_lock = threading.Lock() if self.is_sqlite else nullcontext()
 
     @classmethod
@@ -168,6 +169,17 @@ class Store:
     def _write(self) -> Iterator[Session]:
         with self._write_lock, self._writes.begin() as session:
             yield session
+
+    @contextmanager
+    def _write_core(self) -> Iterator[Connection]:
+        """A write transaction on a bare connection: the hot path's Core statements need no Session."""
+        with self._write_lock, self._write_engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _read_core(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
@@ -194,8 +206,7 @@ class Store:
         columns = ("uid", "to_number", "body", "encoding", "part_count", "concat_ref", "state", "priority",
                    "delivery_report", "attempts", "next_attempt_at", "api_key_id", "created_at", "updated_at")
         message_rows = [{c: getattr(m, c) for c in columns} for m in messages]
-        with self._write() as s:
-            conn = s.connection()
+        with self._write_core() as conn:
             ids = conn.execute(_ADD_MESSAGES, message_rows).scalars().all()
             conn.execute(_ADD_PARTS, [
                 {"message_id": message_id, "seq": seq, "text": text, "state": PartState.PENDING}
@@ -247,8 +258,7 @@ class Store:
     def claim_next(self, modem: str, now: datetime, lease_s: float,
                    avoid_grace_s: float = AVOID_GRACE_S) -> SendJob | None:
         """Atomically take the next due message for `modem` (state SENDING, leased to the modem)."""
-        with self._write() as s:
-            conn = s.connection()
+        with self._write_core() as conn:
             row = conn.execute(_CLAIM, {"p_modem": modem, "p_now": now,
                                         "p_avoided_due": now - timedelta(seconds=avoid_grace_s),
                                         "p_lease_until": now + timedelta(seconds=lease_s)}).one_or_none()
@@ -265,9 +275,9 @@ class Store:
 
     def mark_part_submitting(self, job: SendJob, seq: int, modem: str, now: datetime) -> None:
         """Commit that part `seq` is about to be written to the modem: after a crash it is `unknown`."""
-        with self._write() as s:
-            s.connection().execute(_MARK_SUBMITTING, {"p_message_id": job.message_id, "p_seq": seq,
-                                                      "p_modem": modem, "p_now": now})
+        with self._write_core() as conn:
+            conn.execute(_MARK_SUBMITTING, {"p_message_id": job.message_id, "p_seq": seq, "p_modem": modem,
+                                            "p_now": now})
 
     def record_part_sent(self, job: SendJob, seq: int, modem: str, reference: int, now: datetime) -> MessageState:
         """The modem took part `seq` (+CMGS: reference); the message is SENT with its last part.
@@ -282,8 +292,7 @@ class Store:
         if is_last:
             events.append({"message_id": job.message_id, "part_seq": None, "state": MessageState.SENT.value,
                            "modem": modem, "detail": None, "at": now})
-        with self._write() as s:
-            conn = s.connection()
+        with self._write_core() as conn:
             conn.execute(_MARK_PART_SENT, params)
             conn.execute(_MARK_MESSAGE_SENT if is_last else _PIN_MESSAGE, params)
             conn.execute(_ADD_EVENTS, events)
@@ -353,8 +362,7 @@ class Store:
 
     def next_due_at(self, modem: str, avoid_grace_s: float = AVOID_GRACE_S) -> datetime | None:
         """When the earliest queued message `modem` could claim becomes due (for the worker's wait)."""
-        with self._read() as s:
-            conn = s.connection()
+        with self._read_core() as conn:
             free = conn.execute(_EARLIEST_FREE, {"p_modem": modem}).scalar()
             avoided = conn.execute(_EARLIEST_AVOIDED, {"p_modem": modem}).scalar()
         if avoided is not None:
@@ -519,8 +527,8 @@ class Store:
         return key
 
     def find_key(self, key_hash: str) -> ApiKey | None:
-        with self._read() as s:
-            row = s.connection().execute(_KEY_BY_HASH, {"p_key_hash": key_hash}).one_or_none()
+        with self._read_core() as conn:
+            row = conn.execute(_KEY_BY_HASH, {"p_key_hash": key_hash}).one_or_none()
         return None if row is None else ApiKey(**row._asdict())
 
     def touch_key(self, key_id: int, now: datetime) -> None:

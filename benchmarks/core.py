@@ -1,0 +1,204 @@
+"""Core figures: dispatch latency, modem utilisation and API enqueue throughput.
+
+The gateway runs as `smsgw run` in its own process (the production server, waitress); the emulated
+modems and the HTTP clients run in this process. time.monotonic() is the system-wide CLOCK_MONOTONIC,
+so the modem's arrival time of AT+CMGS can be compared with the client's time of the 202.
+
+    .venv/bin/python benchmarks/core.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from fake_modem import FakeModem
+
+ROOT = Path(__file__).resolve().parents[1]
+SMSGW = [sys.executable, "-m", "gateway.cli", "--log-level", "WARNING"]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+@contextmanager
+def gateway(modems: int = 0, latency_ms: int = 0, threads: int = 8):
+    """Fake modems here, `smsgw run` in a child process; yields (port, token, fakes)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        fakes = [FakeModem(link=str(tmp / f"modem{i}"), latency_ms=latency_ms, seed=i).start()
+                 for i in range(1, modems + 1)]
+        port = _free_port()
+        config = tmp / "config.toml"
+        config.write_text(
+            f'[server]\nhost = "127.0.0.1"\nport = {port}\nthreads = {threads}\n'
+            f'[database]\nurl = "sqlite:///{tmp / "bench.db"}"\n'
+            f'[messaging]\nmax_recipients = 100000\n'
+            + "".join(f'[[modems]]\nname = "modem{i}"\nport = "{f.link}"\n' for i, f in enumerate(fakes, 1)))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SMSGW_")}
+        token = subprocess.run(SMSGW + ["keys", "create", "--config", str(config), "--name", "bench",
+                                        "--scopes", "send,read"], env=env, check=True, capture_output=True,
+                               text=True, cwd=ROOT).stdout.strip().splitlines()[-1]
+        proc = subprocess.Popen(SMSGW + ["run", "--config", str(config)], env=env, cwd=ROOT)
+        try:
+            _wait_ready(port, token, modems)
+            yield port, token, fakes
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+            for fake in fakes:
+                fake.stop()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Client:
+    """A keep-alive HTTP client for one thread."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+        self.conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=self.headers)
+        response = self.conn.getresponse()
+        return response.status, json.loads(response.read())
+
+
+def _wait_ready(port: int, token: str, modems: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            status, body = Client(port, token).call("GET", "/api/v1/modems")
+            if status == 200 and sum(m["state"] == "online" for m in body["modems"]) == modems:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("gateway did not come up")
+
+
+def _cmgs_times(fake: FakeModem) -> list[float]:
+    return [t for t, line in fake.timed_commands if line.upper().startswith("AT+CMGS=")]
+
+
+def dispatch_latency(samples: int) -> dict:
+    """202 received by the client → AT+CMGS arriving at an idle modem."""
+    with gateway(modems=1) as (port, token, [fake]):
+        client = Client(port, token)
+        latencies = []
+        for i in range(samples):
+            seen = len(_cmgs_times(fake))
+            status, _ = client.call("POST", "/api/v1/messages", {"to": "+447911123456", "body": f"otp {i}"})
+            answered = time.monotonic()
+            assert status == 202
+            fake.wait_for(lambda f: len(_cmgs_times(f)) > seen and len(f.sent) > i, 10)
+            latencies.append((_cmgs_times(fake)[seen] - answered) * 1000)
+            time.sleep(0.02)  # let the worker go idle again
+    return {"median_ms": statistics.median(latencies), "p99_ms": percentile(latencies, 99), "n": samples}
+
+
+def utilisation(modems: int, latency_s: float, seconds: float) -> dict:
+    """Messages per minute through `modems` modems that each take `latency_s` per send."""
+    count = max(modems, int(modems * seconds / latency_s))
+    with gateway(modems=modems, latency_ms=int(latency_s * 1000)) as (port, token, fakes):
+        client = Client(port, token)
+        numbers = [f"+4479111{i:05d}" for i in range(count)]
+        for start in range(0, count, 1000):
+            status, _ = client.call("POST", "/api/v1/messages", {"to": numbers[start:start + 1000], "body": "x"})
+            assert status == 202
+        done = threading.Event()
+
+        def all_sent():
+            return sum(len(f.sent) for f in fakes) >= count
+
+        while not all_sent():
+            done.wait(0.01)
+        first = min(_cmgs_times(f)[0] for f in fakes)
+        last = max(f.timed_commands[-1][0] for f in fakes)  # the last command is the last submit
+        elapsed = last - first + latency_s  # the last submit still takes one latency to answer
+    rate = count / elapsed * 60
+    ideal = modems * 60 / latency_s
+    return {"modems": modems, "latency_s": latency_s, "messages": count, "per_min": rate, "ideal": ideal,
+            "pct": 100 * rate / ideal, "overhead_ms": (elapsed * modems / count - latency_s) * 1000}
+
+
+def enqueue(clients: int, seconds: float, recipients: int = 1) -> dict:
+    """POST /api/v1/messages as fast as `clients` keep-alive clients can, for `seconds`."""
+    with gateway(modems=0) as (port, token, _):
+        latencies: list[float] = []
+        errors = []
+        lock = threading.Lock()
+        stop_at = time.monotonic() + seconds
+        numbers = [f"+4479111{i:05d}" for i in range(recipients)]
+
+        def run():
+            client = Client(port, token)
+            mine = []
+            body = {"to": numbers if recipients > 1 else numbers[0], "body": "Your code is 123456"}
+            while time.monotonic() < stop_at:
+                t0 = time.perf_counter()
+                status, _ = client.call("POST", "/api/v1/messages", body)
+                mine.append((time.perf_counter() - t0) * 1000)
+                if status != 202:
+                    errors.append(status)
+            with lock:
+                latencies.extend(mine)
+
+        threads = [threading.Thread(target=run) for _ in range(clients)]
+        started = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - started
+    return {"clients": clients, "recipients": recipients, "rps": len(latencies) / elapsed,
+            "p50_ms": statistics.median(latencies), "p99_ms": percentile(latencies, 99), "errors": len(errors)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer samples, shorter runs")
+    args = parser.parse_args()
+    seconds = 5 if args.quick else 15
+
+    d = dispatch_latency(50 if args.quick else 300)
+    print(f"dispatch latency (202 → AT+CMGS, idle modem, n={d['n']}): median {d['median_ms']:.1f} ms, "
+          f"p99 {d['p99_ms']:.1f} ms   [target: median < 20 ms, p99 < 100 ms]", flush=True)
+
+    print("\nmodem utilisation            messages/min   ideal   % of ideal  overhead/msg   [target ≥98 % at 1 s,"
+          " ≥90 % at 0.1 s]")
+    for latency_s in (1.0, 0.1):
+        for modems in (1, 2, 4):
+            u = utilisation(modems, latency_s, seconds)
+            print(f"  {modems} modem(s) at {latency_s:>4} s   {u['per_min']:>10.1f}  {u['ideal']:>6.0f}   "
+                  f"{u['pct']:>8.1f} %  {u['overhead_ms']:>8.1f} ms   ({u['messages']} messages)", flush=True)
+
+    print("\nAPI enqueue (smsgw run, waitress)   req/s    p50 ms   p99 ms  errors   [target ≥500 req/s with 8 "
+          "clients, p99 < 25 ms]")
+    for clients, recipients in ((1, 1), (8, 1), (1, 100), (8, 100)):
+        e = enqueue(clients, seconds, recipients)
+        print(f"  {clients} client(s), {recipients:>3} recipient(s)   {e['rps']:>8.1f}  {e['p50_ms']:>7.2f}  "
+              f"{e['p99_ms']:>7.2f}  {e['errors']:>6}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
