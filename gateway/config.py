@@ -45,7 +45,8 @@ class MessagingSettings:
 
 @dataclass(frozen=True)
 class PoolSettings:
-    send_timeout_s: float = 60.0  # one AT+CMGS exchange
+    send_timeout_s: float = 60.0  # the network's answer to one submitted part (+CMGS)
+    command_timeout_s: float = 10.0  # any other AT command; a modem silent this long is treated as hung
     sweep_interval_s: float = 15.0  # storage sweep: the authoritative receive path
     health_interval_s: float = 30.0  # signal / registration / operator
     reconnect_min_s: float = 1.0

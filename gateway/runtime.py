@@ -8,7 +8,7 @@ import threading
 from datetime import datetime
 from typing import Callable
 
-from gateway.config import ModemSettings, Settings
+from gateway.config import ModemSettings, PoolSettings, Settings
 from gateway.http import HttpServer
 from gateway.jobs import build_scheduler
 from gateway.modem.driver import ModemDriver, NoticeSink
@@ -20,11 +20,15 @@ from gateway.store.migrate import upgrade
 log = logging.getLogger(__name__)
 
 
-def make_gsmmodem_driver(modem: ModemSettings, on_notice: NoticeSink) -> ModemDriver:
+def gsmmodem_drivers(pool: PoolSettings) -> DriverFactory:
+    """The production driver factory: python-gsmmodem-new over pyserial."""
     from gateway.modem.gsmmodem import GsmModemDriver
 
-    return GsmModemDriver(modem.port, baudrate=modem.baudrate, pin=modem.pin or None, on_notice=on_notice,
-                          flow_control=modem.flow_control)
+    def make(modem: ModemSettings, on_notice: NoticeSink) -> ModemDriver:
+        return GsmModemDriver(modem.port, baudrate=modem.baudrate, pin=modem.pin or None, on_notice=on_notice,
+                              command_timeout_s=pool.command_timeout_s, flow_control=modem.flow_control)
+
+    return make
 
 
 def open_store(settings: Settings) -> Store:
@@ -37,14 +41,14 @@ def open_store(settings: Settings) -> Store:
 class Gateway:
     """Everything `smsgw run` starts, in one object with start() and stop()."""
 
-    def __init__(self, settings: Settings, *, make_driver: DriverFactory = make_gsmmodem_driver,
+    def __init__(self, settings: Settings, *, make_driver: DriverFactory | None = None,
                  clock: Callable[[], datetime] = utcnow) -> None:
         from web import create_app
 
         self.settings = settings
         self.store = open_store(settings)
-        self.pool = ModemPool(settings.modems, self.store, make_driver, pool_settings=settings.pool,
-                              messaging=settings.messaging, clock=clock)
+        self.pool = ModemPool(settings.modems, self.store, make_driver or gsmmodem_drivers(settings.pool),
+                              pool_settings=settings.pool, messaging=settings.messaging, clock=clock)
         self.service = GatewayService(self.store, settings.messaging, wake=self.pool.wake, clock=clock)
         self.app = create_app(settings, self.service)
         self.scheduler = build_scheduler(self.service)

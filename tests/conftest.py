@@ -33,8 +33,8 @@ def settings(tmp_path: Path) -> Settings:
         server=ServerSettings(host="127.0.0.1", port=0, threads=4),
         database=DatabaseSettings(url=f"sqlite:///{tmp_path / 'smsgw.db'}"),
         messaging=MessagingSettings(max_recipients=5, retry_base_s=0.2, retry_max_s=1.0),
-        pool=PoolSettings(send_timeout_s=5, sweep_interval_s=1.0, health_interval_s=5.0, reconnect_min_s=0.2,
-                          reconnect_max_s=1.0),
+        pool=PoolSettings(send_timeout_s=5, command_timeout_s=2, sweep_interval_s=1.0, health_interval_s=5.0,
+                          reconnect_min_s=0.2, reconnect_max_s=1.0),
     )
 
 

@@ -1,6 +1,8 @@
 """Whole gateway, end to end: real HTTP (waitress on a free port) → service → SQLite → pool → the real
 driver over a real pseudo-terminal → fake_modem. Assertions are on what the fake modem decoded."""
 
+import time
+
 import pytest
 import requests
 
@@ -129,3 +131,71 @@ def test_a_vanished_modem_goes_offline_its_work_moves_and_it_comes_back(start):
     wait_until(lambda: api.modems()["modem1"]["state"] == "online", timeout_s=20)
     fakes[1].unplug()
     assert api.wait_state(api.send("+447911123456", "back again")["id"], "sent", timeout_s=20)["modem"] == "modem1"
+
+
+def test_a_modem_that_stops_answering_hands_its_message_to_another(start):
+    api, fakes, _ = start(2)
+    fakes[0].hang(True)
+    fakes[1].hang(True)
+    uid = api.send("+447911123456", "who takes me?")["id"]
+    wait_until(lambda: any(c.startswith("AT+CMGS") for f in fakes for c in f.commands))
+    hung = next(f for f in fakes if any(c.startswith("AT+CMGS") for c in f.commands))
+    other = fakes[1] if hung is fakes[0] else fakes[0]
+    other.hang(False)  # the modem that got the message stays silent: no prompt, nothing went out
+    sent = api.wait_state(uid, "sent", timeout_s=20)
+    assert sent["modem"] == ("modem2" if hung is fakes[0] else "modem1")
+    assert [s.text for s in other.sent] == ["who takes me?"] and hung.sent == []
+    hung_name = "modem1" if hung is fakes[0] else "modem2"
+    wait_until(lambda: api.modems()[hung_name]["state"] in ("offline", "connecting"), timeout_s=20)
+    hung.hang(False)
+    wait_until(lambda: api.modems()[hung_name]["state"] == "online", timeout_s=20)
+
+
+def test_a_part_written_but_never_answered_is_unknown_and_not_sent_again(start, settings, gateway_factory):
+    from gateway.config import PoolSettings
+
+    slow = settings.replace(pool=PoolSettings(send_timeout_s=0.5, command_timeout_s=2, reconnect_min_s=0.2,
+                                              reconnect_max_s=1.0, sweep_interval_s=1.0))
+    gateway, fakes, token = gateway_factory(1, settings_override=slow, latency_ms=1500)
+    api = Api(gateway, token)
+    wait_until(lambda: api.modems().get("modem1", {}).get("state") == "online")
+    unknown = api.wait_state(api.send("+447911123456", "in flight")["id"], "unknown", timeout_s=20)
+    assert unknown["parts"][0]["state"] == "unknown"
+    assert unknown["error"]["code"] == "outcome_unknown"
+    fakes[0].wait_for(lambda f: len(f.sent) == 1, 5)  # the network did take it, late
+    wait_until(lambda: api.modems()["modem1"]["state"] == "online", timeout_s=20)
+    api.wait_state(api.send("+447911123457", "next one")["id"], "unknown", timeout_s=20)
+    fakes[0].wait_for(lambda f: len(f.sent) == 2, 5)
+    time.sleep(1.5)  # nothing is re-sent later either: give a resend the time it would need
+    assert sorted(s.text for s in fakes[0].sent) == ["in flight", "next one"]
+
+
+def test_sim_pin_from_config_unlocks_and_a_missing_one_is_reported(settings, modem_links):
+    from gateway.config import ModemSettings
+    from gateway.runtime import Gateway
+
+    locked, unlocked = modem_links(2, pin="1234")
+    gateway = Gateway(settings.replace(modems=(ModemSettings(name="no-pin", port=locked.link),
+                                               ModemSettings(name="with-pin", port=unlocked.link, pin="1234"))))
+    with gateway.start(serve_http=False):
+        states = lambda: {m.name: m.state.value for m in gateway.service.list_modems()}  # noqa: E731
+        wait_until(lambda: states() == {"no-pin": "pin_needed", "with-pin": "online"}, timeout_s=20)
+        [m] = [m for m in gateway.service.list_modems() if m.name == "no-pin"]
+        assert "PIN" in m.last_error
+
+
+def test_a_modem_that_loses_the_network_stops_taking_work(settings, gateway_factory):
+    from gateway.config import PoolSettings
+
+    quick_health = settings.replace(pool=PoolSettings(send_timeout_s=5, command_timeout_s=2, health_interval_s=0.3,
+                                                      reconnect_min_s=0.2, reconnect_max_s=1.0))
+    gateway, fakes, token = gateway_factory(2, settings_override=quick_health)
+    api = Api(gateway, token)
+    wait_until(lambda: {m["state"] for m in api.modems().values()} == {"online"} and len(api.modems()) == 2)
+    fakes[0].set_registration(0)
+    wait_until(lambda: api.modems()["modem1"]["state"] == "not_registered")
+    ids = [api.send(f"+4479111234{i:02d}", f"m{i}")["id"] for i in range(3)]
+    assert {api.wait_state(uid, "sent")["modem"] for uid in ids} == {"modem2"}
+    fakes[0].set_registration(1)
+    wait_until(lambda: api.modems()["modem1"]["state"] == "online")
+    assert api.modems()["modem1"]["registration"] == "home"
