@@ -199,3 +199,14 @@ def test_a_modem_that_loses_the_network_stops_taking_work(settings, gateway_fact
     fakes[0].set_registration(1)
     wait_until(lambda: api.modems()["modem1"]["state"] == "online")
     assert api.modems()["modem1"]["registration"] == "home"
+
+
+def test_delivery_report_moves_the_message_to_delivered(start):
+    api, fakes, _ = start(1)
+    text = "Your appointment is confirmed for Tuesday at 10:00. Reply STOP to opt out. " * 3
+    created = api.send("+447911123456", text, delivery_report=True)
+    delivered = api.wait_state(created["id"], "delivered")
+    assert [p["state"] for p in delivered["parts"]] == ["delivered"] * created["part_count"]
+    assert all(p["report_status"] == 0 for p in delivered["parts"])
+    assert all(s.status_report_requested for s in fakes[0].sent)
+    wait_until(lambda: not fakes[0].stored("SR"))  # reports are deleted once recorded
