@@ -240,3 +240,16 @@ class ApiKey(Base):
 
     def __repr__(self) -> str:
         return f"<ApiKey {self.id} {self.name} {self.prefix}…>"
+
+
+class AdminSetting(Base):
+    """A named gateway-wide value kept in the database (e.g. the status page's admin password hash)."""
+
+    __tablename__ = "admin_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+    def __repr__(self) -> str:
+        return f"<AdminSetting {self.key}>"
