@@ -45,6 +45,11 @@ class TooManyRecipients(ValidationError):
     http_status = 422
 
 
+class UnknownModem(ValidationError):
+    code = "unknown_modem"
+    http_status = 422
+
+
 class PayloadTooLarge(ValidationError):
     code = "payload_too_large"
     http_status = 413
@@ -71,6 +76,10 @@ class MessageNotFound(NotFound):
 
 class KeyNotFound(NotFound):
     code = "key_not_found"
+
+
+class ModemNotFound(NotFound):
+    code = "modem_not_found"
 
 
 class ConflictError(GatewayError):

@@ -54,6 +54,7 @@ class ModemWorker:
         self._rng = rng or random.Random()
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._reset = threading.Event()
         self._notices: queue.SimpleQueue[Notice] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=f"modem-{self.name}", daemon=True)
         self._driver: ModemDriver | None = None
@@ -73,6 +74,11 @@ class ModemWorker:
         self._thread.join(timeout_s)
 
     def wake(self) -> None:
+        self._wake.set()
+
+    def reset(self) -> None:
+        """Ask the worker to close and reopen its modem (after the message in hand)."""
+        self._reset.set()
         self._wake.set()
 
     def _on_notice(self, notice: Notice) -> None:
@@ -130,6 +136,9 @@ class ModemWorker:
         while not self._stop.is_set():
             if not driver.is_alive():
                 raise ModemUnavailable("the modem's port or reader died")
+            if self._reset.is_set():
+                self._reset.clear()
+                raise ModemUnavailable("reset by the operator")
             now = self._clock()
             if self._drain_notices() or now >= next_sweep:
                 self._sweep()
@@ -252,6 +261,13 @@ class ModemPool:
     def wake(self) -> None:
         for worker in self.workers:
             worker.wake()
+
+    def reset(self, name: str) -> bool:
+        for worker in self.workers:
+            if worker.name == name:
+                worker.reset()
+                return True
+        return False
 
     def stop(self, timeout_s: float = 30.0) -> None:
         for worker in self.workers:

@@ -49,7 +49,7 @@ class Gateway:
         self.store = open_store(settings)
         self.pool = ModemPool(settings.modems, self.store, make_driver or gsmmodem_drivers(settings.pool),
                               pool_settings=settings.pool, messaging=settings.messaging, clock=clock)
-        self.service = GatewayService(self.store, settings.messaging, wake=self.pool.wake, clock=clock)
+        self.service = GatewayService(self.store, settings.messaging, self.pool, clock=clock)
         self.app = create_app(settings, self.service)
         self.scheduler = build_scheduler(self.service)
         self.http: HttpServer | None = None

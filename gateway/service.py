@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 from gateway import keys
 from gateway.config import MessagingSettings
-from gateway.errors import AuthError, MessageTooLong, ScopeError, TooManyRecipients, ValidationError
+from gateway.errors import (
+    AuthError,
+    ModemNotFound,
+    MessageTooLong,
+    ScopeError,
+    TooManyRecipients,
+    UnknownModem,
+    ValidationError,
+)
 from gateway.numbers import to_e164
 from gateway.sms import segment
 from gateway.store.models import ApiKey, InboxMessage, Message, MessageState, Modem
@@ -21,21 +29,43 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class GatewayService:
-    """The gateway's verbs. `wake` tells the modem pool that new work is committed."""
+class PoolControl(Protocol):
+    """What the service may ask of the modem pool running in this process."""
 
-    def __init__(self, store: Store, settings: MessagingSettings, wake: Callable[[], None] = lambda: None,
+    def wake(self) -> None:
+        """New work is committed."""
+
+    def reset(self, name: str) -> bool:
+        """Reconnect modem `name`; False when this process runs no such modem."""
+
+
+class NoPool:
+    """For processes that run no modems (the CLI): work is found by the running gateway's idle poll."""
+
+    def wake(self) -> None:
+        pass
+
+    def reset(self, name: str) -> bool:
+        return False
+
+
+class GatewayService:
+    """The gateway's verbs. `pool` is told when new work is committed."""
+
+    def __init__(self, store: Store, settings: MessagingSettings, pool: PoolControl | None = None,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.store = store
         self.settings = settings
-        self.wake = wake
+        self.pool = pool or NoPool()
         self.clock = clock
 
     # --- sending -------------------------------------------------------------------------------
 
     def send(self, to: str | Sequence[str], body: str, *, delivery_report: bool | None = None,
-             api_key: ApiKey | None = None) -> list[Message]:
-        """Queue one message per distinct recipient; all or nothing. Returns the committed messages."""
+             via: str | None = None, api_key: ApiKey | None = None) -> list[Message]:
+        """Queue one message per distinct recipient; all or nothing. Returns the committed messages.
+
+        `via` names the modem that must send it (a test from the status page, a reply from the same SIM)."""
         recipients = [to] if isinstance(to, str) else list(to)
         if not recipients:
             raise ValidationError("'to' must name at least one recipient", field="to")
@@ -49,10 +79,12 @@ class GatewayService:
             raise MessageTooLong(f"the body needs {segmentation.part_count} {segmentation.encoding} parts; "
                                  f"at most {self.settings.max_parts} are allowed", field="body")
         wants_report = self.settings.delivery_report if delivery_report is None else delivery_report
+        if via is not None and via not in {m.name for m in self.store.list_modems()}:
+            raise UnknownModem(f"no modem named {via!r}", field="via")
         drafts = [MessageDraft(to_number=n, body=text, encoding=segmentation.encoding, parts=segmentation.parts,
-                               delivery_report=wants_report) for n in numbers]
+                               delivery_report=wants_report, via_modem=via) for n in numbers]
         messages = self.store.enqueue(drafts, self.clock(), api_key_id=api_key.id if api_key else None)
-        self.wake()
+        self.pool.wake()
         return messages
 
     @staticmethod
@@ -88,6 +120,11 @@ class GatewayService:
     def cancel(self, uid: str) -> Message:
         return self.store.cancel(uid, self.clock())
 
+    def retry(self, uid: str) -> Message:
+        message = self.store.retry(uid, self.clock())
+        self.pool.wake()
+        return message
+
     # --- reading -------------------------------------------------------------------------------
 
     def list_inbox(self, *, cursor: str | None = None, limit: int = 50) -> tuple[list[InboxMessage], str | None]:
@@ -96,6 +133,11 @@ class GatewayService:
 
     def list_modems(self) -> list[Modem]:
         return self.store.list_modems()
+
+    def reset_modem(self, name: str) -> None:
+        """Close and reopen a modem (it re-initialises; work it held goes back to the queue)."""
+        if not self.pool.reset(name):
+            raise ModemNotFound(f"no modem named {name!r} runs in this gateway", field="name")
 
     def flush_incomplete_inbound(self) -> int:
         """Deliver what arrived of incoming multi-part SMS whose other parts never came."""

@@ -210,3 +210,26 @@ def test_delivery_report_moves_the_message_to_delivered(start):
     assert all(p["report_status"] == 0 for p in delivered["parts"])
     assert all(s.status_report_requested for s in fakes[0].sent)
     wait_until(lambda: not fakes[0].stored("SR"))  # reports are deleted once recorded
+
+
+def test_via_names_the_modem_retry_resends_a_failed_message_and_reset_reconnects(start):
+    api, fakes, gateway = start(2)
+    for _ in range(3):
+        assert api.wait_state(api.send("+447911123456", "through two", via="modem2")["id"], "sent")["modem"] == "modem2"
+    response = api.session.post(f"{api.base}/messages", json={"to": "+447911123456", "body": "x", "via": "modem9"})
+    assert (response.status_code, response.json()["error"]["code"]) == (422, "unknown_modem")
+
+    fakes[0].set_fail_next(1, "+CMS ERROR: 1")
+    failed = api.wait_state(api.send("+447911123457", "try again", via="modem1")["id"], "failed")
+    retried = api.session.post(f"{api.base}/messages/{failed['id']}/retry")
+    assert retried.status_code == 202 and retried.json()["state"] == "queued"
+    history = api.wait_state(failed["id"], "sent")["history"]
+    assert [h["state"] for h in history if h["part"] is None][-4:] == ["failed", "queued", "sending", "sent"]
+    assert any(h["detail"] == "retried by request" for h in history)
+    assert api.session.post(f"{api.base}/messages/{failed['id']}/retry").status_code == 409
+
+    connects_before = fakes[0].commands.count("ATZ")
+    assert api.session.post(f"{api.base}/modems/modem1/reset").status_code == 202
+    fakes[0].wait_for(lambda f: f.commands.count("ATZ") > connects_before, 10)
+    wait_until(lambda: api.modems()["modem1"]["state"] == "online")
+    assert api.session.post(f"{api.base}/modems/nope/reset").status_code == 404

@@ -42,7 +42,7 @@ def requires(scope: str):
 def send_messages():
     payload = schemas.parse_send_request(schemas.parse_json_object(request.get_data(cache=False)))
     messages = _service().send(payload["to"], payload["body"], delivery_report=payload.get("delivery_report"),
-                               api_key=g.api_key)
+                               via=payload.get("via"), api_key=g.api_key)
     if isinstance(payload["to"], str):
         response = jsonify(schemas.message_json(messages[0]))
         response.headers["Location"] = f"{bp.url_prefix}/messages/{messages[0].uid}"
@@ -73,6 +73,12 @@ def cancel_message(uid: str):
     return schemas.message_json(_service().cancel(uid))
 
 
+@bp.post("/messages/<uid>/retry")
+@requires("send")
+def retry_message(uid: str):
+    return schemas.message_json(_service().retry(uid)), 202
+
+
 @bp.get("/inbox")
 @requires("read")
 def list_inbox():
@@ -85,6 +91,13 @@ def list_inbox():
 @requires("read")
 def list_modems():
     return {"modems": [schemas.modem_json(m) for m in _service().list_modems()]}
+
+
+@bp.post("/modems/<name>/reset")
+@requires("admin")
+def reset_modem(name: str):
+    _service().reset_modem(name)
+    return {"modem": name, "reset": True}, 202
 
 
 @bp.get("/openapi.json")

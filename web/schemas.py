@@ -9,7 +9,7 @@ from typing import Any
 from gateway.errors import InvalidJson, ValidationError
 from gateway.store.models import ApiKey, InboxMessage, Message, Modem
 
-SEND_FIELDS = {"to": (str, list), "body": (str,), "delivery_report": (bool,)}
+SEND_FIELDS = {"to": (str, list), "body": (str,), "delivery_report": (bool,), "via": (str,)}
 REQUIRED_SEND_FIELDS = ("to", "body")
 
 

@@ -36,6 +36,7 @@ from gateway.store.models import (
 )
 
 CANCELLABLE = (MessageState.QUEUED, MessageState.SCHEDULED)
+RETRYABLE = (MessageState.FAILED, MessageState.UNKNOWN)
 AVOID_GRACE_S = 2.0  # a modem that just failed a message leaves it to the others this long
 
 
@@ -49,6 +50,7 @@ class MessageDraft:
     parts: tuple[str, ...]
     delivery_report: bool
     priority: int = 1
+    via_modem: str | None = None  # send through this modem only
 
 
 @dataclass(frozen=True)
@@ -200,11 +202,12 @@ class Store:
             Message(uid=new_uid("msg"), to_number=d.to_number, body=d.body, encoding=d.encoding,
                     part_count=len(d.parts), concat_ref=secrets.randbelow(256), state=MessageState.QUEUED,
                     priority=d.priority, delivery_report=d.delivery_report, attempts=0, next_attempt_at=now,
-                    api_key_id=api_key_id, created_at=now, updated_at=now)
+                    api_key_id=api_key_id, created_at=now, updated_at=now, pinned_modem=d.via_modem)
             for d in drafts
         ]
         columns = ("uid", "to_number", "body", "encoding", "part_count", "concat_ref", "state", "priority",
-                   "delivery_report", "attempts", "next_attempt_at", "api_key_id", "created_at", "updated_at")
+                   "delivery_report", "attempts", "next_attempt_at", "api_key_id", "created_at", "updated_at",
+                   "pinned_modem")
         message_rows = [{c: getattr(m, c) for c in columns} for m in messages]
         with self._write_core() as conn:
             ids = conn.execute(_ADD_MESSAGES, message_rows).scalars().all()
@@ -253,6 +256,25 @@ class Store:
                 raise ConflictError(f"message {uid} is {message.state.value}; only queued or scheduled "
                                     "messages can be cancelled")
             self._transition(s, message, MessageState.CANCELLED, now)
+        return self.get_message(uid)
+
+    def retry(self, uid: str, now: datetime) -> Message:
+        """Queue a failed or unknown message again, by a person's decision: its parts not known to have
+        left go out again (an `unknown` part may reach the phone twice: that is what the caller accepts)."""
+        with self._write() as s:
+            message = s.scalars(select(Message).where(Message.uid == uid)
+                                .options(selectinload(Message.parts))).one_or_none()
+            if message is None:
+                raise MessageNotFound(f"no message {uid}", field="id")
+            if message.state not in RETRYABLE:
+                raise ConflictError(f"message {uid} is {message.state.value}; only failed or unknown "
+                                    "messages can be retried")
+            for part in message.parts:
+                if part.state in (PartState.FAILED, PartState.UNKNOWN):
+                    part.state, part.error_code = PartState.PENDING, None
+            message.attempts, message.next_attempt_at, message.avoid_modem = 0, now, None
+            message.error_code = message.error_message = None
+            self._transition(s, message, MessageState.QUEUED, now, detail="retried by request")
         return self.get_message(uid)
 
     def claim_next(self, modem: str, now: datetime, lease_s: float,
