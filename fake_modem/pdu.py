@@ -301,7 +301,7 @@ def _decode_submit(data: bytes, has_smsc: bool) -> Submit:
     vpf = (first >> 3) & 0x03
     mr = data[pos + 1]
     number, pos = decode_address(data, pos + 2)
-    _pid, dcs = data[pos], data[pos + 1]
+    dcs = data[pos + 1]  # data[pos] is TP-PID, not used
     pos += 2
     validity: object = None
     if vpf == 2:

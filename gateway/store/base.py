@@ -1,0 +1,91 @@
+"""The store's foundation: the engine, its connection settings and the transaction helpers.
+
+Write transactions go through `_write()`/`_write_core()`: on SQLite one in-process writer at a time and
+`BEGIN IMMEDIATE` (so "database is locked" cannot come from a read-to-write upgrade), on PostgreSQL plain
+transactions with `FOR UPDATE SKIP LOCKED` claims.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from contextlib import contextmanager, nullcontext
+from typing import Iterator
+
+from sqlalchemy import create_engine, event, select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+def new_uid(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(10)}"
+
+
+def _sqlite_pragmas(busy_timeout_ms: int):
+    def on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    return on_connect
+
+
+def _sqlite_begin(conn):
+    mode = "IMMEDIATE" if conn.get_execution_options().get("smsgw_write") else "DEFERRED"
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(url: str, busy_timeout_ms: int = 5000) -> Engine:
+    """An engine with the gateway's connection settings (WAL, busy timeout, explicit BEGIN on SQLite)."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000})
+        event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_ms))
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+class StoreBase:
+    """The engine, the sessions and the transactions every part of the store uses."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.is_sqlite = engine.dialect.name == "sqlite"
+        self._write_engine = engine.execution_options(smsgw_write=True)
+        self._reads = sessionmaker(engine, expire_on_commit=False)
+        self._writes = sessionmaker(self._write_engine, expire_on_commit=False)
+        self._write_lock = threading.Lock() if self.is_sqlite else nullcontext()
+
+    @classmethod
+    def from_url(cls, url: str, busy_timeout_ms: int = 5000):
+        return cls(make_engine(url, busy_timeout_ms))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        with self._write_lock, self._writes.begin() as session:
+            yield session
+
+    @contextmanager
+    def _write_core(self) -> Iterator[Connection]:
+        """A write transaction on a bare connection: the hot path's Core statements need no Session."""
+        with self._write_lock, self._write_engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _read_core(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with self._reads.begin() as session:
+            yield session
+
+    def ping(self) -> None:
+        with self._read() as s:
+            s.execute(select(1))

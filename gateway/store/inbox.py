@@ -1,0 +1,99 @@
+"""Inbound messages: idempotent recording of what modems stored, reassembly of concatenated parts."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+
+from gateway.modem.driver import ReceivedSms
+from gateway.store.base import StoreBase, new_uid
+from gateway.store.models import InboundPart, InboxMessage, InboxState, Modem
+
+class InboxStore(StoreBase):
+    """Verbs on received messages."""
+
+
+    def record_received(self, modem: str, sms: ReceivedSms, now: datetime) -> InboxMessage | None:
+        """Commit one stored SMS (idempotent: the same SMS read twice is kept once).
+
+        Returns the inbox message when this SMS completed one, None while parts are still missing.
+        """
+        dedup = _dedup_key(modem, sms)
+        with self._write() as s:
+            if sms.concat is None or sms.concat.total <= 1:
+                if s.scalar(select(InboxMessage.id).where(InboxMessage.dedup_key == dedup)) is not None:
+                    return None
+                inbox = InboxMessage(uid=new_uid("in"), modem=modem, sender=sms.sender, text=sms.text, part_count=1,
+                                     state=InboxState.COMPLETE, sent_at=sms.sent_at, received_at=now,
+                                     dedup_key=dedup)
+                s.add(inbox)
+                s.execute(update(Modem).where(Modem.name == modem).values(received_count=Modem.received_count + 1))
+                return inbox
+            if s.scalar(select(InboundPart.id).where(InboundPart.dedup_key == dedup)) is not None:
+                return None
+            s.add(InboundPart(modem=modem, sender=sms.sender, concat_ref=sms.concat.reference,
+                              total=sms.concat.total, seq=sms.concat.sequence, text=sms.text, sent_at=sms.sent_at,
+                              received_at=now, dedup_key=dedup))
+            s.flush()
+            group = list(s.scalars(
+                select(InboundPart).where(
+                    InboundPart.modem == modem, InboundPart.sender == sms.sender,
+                    InboundPart.concat_ref == sms.concat.reference, InboundPart.total == sms.concat.total,
+                    InboundPart.inbox_id.is_(None),
+                ).order_by(InboundPart.seq, InboundPart.id)
+            ))
+            by_seq = {p.seq: p for p in group}
+            if len(by_seq) < sms.concat.total:
+                return None
+            ordered = [by_seq[i] for i in sorted(by_seq)]
+            inbox = InboxMessage(uid=new_uid("in"), modem=modem, sender=sms.sender,
+                                 text="".join(p.text for p in ordered), part_count=len(ordered),
+                                 state=InboxState.COMPLETE, sent_at=ordered[0].sent_at, received_at=now,
+                                 dedup_key=_group_key(modem, sms.sender, ordered[0].id))
+            s.add(inbox)
+            s.flush()
+            for p in ordered:
+                p.inbox_id = inbox.id
+            s.execute(update(Modem).where(Modem.name == modem).values(received_count=Modem.received_count + 1))
+            return inbox
+
+    def flush_incomplete(self, older_than: datetime, now: datetime) -> int:
+        """Turn part groups still missing parts after the reassembly timeout into INCOMPLETE inbox messages."""
+        group_cols = (InboundPart.modem, InboundPart.sender, InboundPart.concat_ref, InboundPart.total)
+        flushed = 0
+        with self._write() as s:
+            stale = s.execute(select(*group_cols).where(InboundPart.inbox_id.is_(None))
+                              .group_by(*group_cols).having(func.max(InboundPart.received_at) < older_than)).all()
+            for modem, sender, ref, total in stale:
+                parts = list(s.scalars(select(InboundPart).where(
+                    InboundPart.modem == modem, InboundPart.sender == sender, InboundPart.concat_ref == ref,
+                    InboundPart.total == total, InboundPart.inbox_id.is_(None)).order_by(InboundPart.seq)))
+                inbox = InboxMessage(uid=new_uid("in"), modem=modem, sender=sender,
+                                     text="".join(p.text for p in parts), part_count=len(parts),
+                                     state=InboxState.INCOMPLETE, sent_at=parts[0].sent_at, received_at=now,
+                                     dedup_key=_group_key(modem, sender, parts[0].id))
+                s.add(inbox)
+                s.flush()
+                for part in parts:
+                    part.inbox_id = inbox.id
+                flushed += 1
+        return flushed
+
+    def list_inbox(self, *, before_id: int | None = None, limit: int = 50) -> list[InboxMessage]:
+        query = select(InboxMessage).order_by(InboxMessage.id.desc()).limit(limit)
+        if before_id is not None:
+            query = query.where(InboxMessage.id < before_id)
+        with self._read() as s:
+            return list(s.scalars(query))
+
+
+def _dedup_key(modem: str, sms: ReceivedSms) -> str:
+    """Identifies one stored SMS across re-reads: the same PDU on the same modem."""
+    return hashlib.sha256(f"{modem}\x00{sms.pdu_hex.upper()}".encode()).hexdigest()
+
+
+def _group_key(modem: str, sender: str, first_part_id: int) -> str:
+    """Identifies the inbox message made of a group of parts."""
+    return hashlib.sha256(f"{modem}\x00group\x00{sender}\x00{first_part_id}".encode()).hexdigest()

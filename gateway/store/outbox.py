@@ -1,0 +1,355 @@
+"""Outbound messages: queueing, claiming, per-part records, retries, crash recovery, delivery reports."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Sequence
+
+from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from gateway.errors import ConflictError, MessageNotFound
+from gateway.modem.driver import StatusReport
+from gateway.store.base import StoreBase, new_uid
+from gateway.store.models import Message, MessageEvent, MessageState, Modem, Part, PartState
+
+CANCELLABLE = (MessageState.QUEUED, MessageState.SCHEDULED)
+RETRYABLE = (MessageState.FAILED, MessageState.UNKNOWN)
+AVOID_GRACE_S = 2.0  # a modem that just failed a message leaves it to the others this long
+
+
+@dataclass(frozen=True)
+class MessageDraft:
+    """A validated, normalised message ready to be queued."""
+
+    to_number: str
+    body: str
+    encoding: str
+    parts: tuple[str, ...]
+    delivery_report: bool
+    priority: int = 1
+    via_modem: str | None = None  # send through this modem only
+
+
+@dataclass(frozen=True)
+class SendJob:
+    """A claimed message: what a worker needs to send its remaining parts."""
+
+    message_id: int
+    uid: str
+    to_number: str
+    encoding: str
+    concat_ref: int
+    delivery_report: bool
+    attempt: int  # 1 on the first claim
+    parts: tuple[str, ...]  # the text of every part, in order
+    first_seq: int  # the first part still to send (1-based)
+
+
+# --- the hot path's statements, built once: building SQLAlchemy expressions on each call cost more than
+# running them (several ms per message). Parameters are bound by name (p_*) at execution.
+_messages, _parts, _events, _modems = (Message.__table__, Part.__table__, MessageEvent.__table__,
+                                       Modem.__table__)
+_MAY_TAKE = (
+    _messages.c.state == MessageState.QUEUED,
+    or_(_messages.c.pinned_modem.is_(None), _messages.c.pinned_modem == bindparam("p_modem")),
+)
+_CLAIM = (
+    update(_messages)
+    .where(
+        _messages.c.id == select(_messages.c.id)
+        .where(*_MAY_TAKE, _messages.c.next_attempt_at <= bindparam("p_now"),
+               or_(_messages.c.avoid_modem.is_(None), _messages.c.avoid_modem != bindparam("p_modem"),
+                   _messages.c.next_attempt_at <= bindparam("p_avoided_due")))
+        .order_by(_messages.c.priority, _messages.c.id).limit(1)
+        .with_for_update(skip_locked=True).scalar_subquery(),
+        _messages.c.state == MessageState.QUEUED,
+    )
+    .values(state=MessageState.SENDING, modem=bindparam("p_modem"), updated_at=bindparam("p_now"),
+            lease_until=bindparam("p_lease_until"), attempts=_messages.c.attempts + 1)
+    .returning(_messages.c.id, _messages.c.uid, _messages.c.to_number, _messages.c.encoding,
+               _messages.c.concat_ref, _messages.c.delivery_report, _messages.c.attempts)
+)
+_PARTS_OF = select(_parts.c.seq, _parts.c.text, _parts.c.state).where(
+    _parts.c.message_id == bindparam("p_message_id")).order_by(_parts.c.seq)
+_SET_PART = update(_parts).where(_parts.c.message_id == bindparam("p_message_id"),
+                                 _parts.c.seq == bindparam("p_seq"))
+_MARK_SUBMITTING = _SET_PART.values(state=PartState.SUBMITTING, modem=bindparam("p_modem"),
+                                    submitted_at=bindparam("p_now"))
+_MARK_PART_SENT = _SET_PART.values(state=PartState.SENT, reference=bindparam("p_reference"),
+                                   sent_at=bindparam("p_now"), modem=bindparam("p_modem"))
+_SET_MESSAGE = update(_messages).where(_messages.c.id == bindparam("p_message_id"))
+_PIN_MESSAGE = _SET_MESSAGE.values(pinned_modem=bindparam("p_modem"))
+_MARK_MESSAGE_SENT = _SET_MESSAGE.values(pinned_modem=bindparam("p_modem"), state=MessageState.SENT,
+                                         sent_at=bindparam("p_now"), updated_at=bindparam("p_now"),
+                                         lease_until=None)
+_ADD_MESSAGES = insert(_messages).returning(_messages.c.id, sort_by_parameter_order=True)
+_ADD_PARTS = insert(_parts)
+_ADD_EVENTS = insert(_events)
+_COUNT_SENT = update(_modems).where(_modems.c.name == bindparam("p_modem")).values(
+    sent_count=_modems.c.sent_count + 1)
+_EARLIEST_FREE = select(func.min(_messages.c.next_attempt_at)).where(
+    *_MAY_TAKE, or_(_messages.c.avoid_modem.is_(None), _messages.c.avoid_modem != bindparam("p_modem")))
+_EARLIEST_AVOIDED = select(func.min(_messages.c.next_attempt_at)).where(
+    *_MAY_TAKE, _messages.c.avoid_modem == bindparam("p_modem"))
+
+
+class OutboxStore(StoreBase):
+    """Verbs on outbound messages and their parts."""
+
+
+    def enqueue(self, drafts: Sequence[MessageDraft], now: datetime, api_key_id: int | None = None) -> list[Message]:
+        """Commit one queued message per draft, parts and first history row included, in one transaction.
+
+        The API's hot path, so Core bulk inserts; the returned messages are built from the committed values."""
+        messages = [
+            Message(uid=new_uid("msg"), to_number=d.to_number, body=d.body, encoding=d.encoding,
+                    part_count=len(d.parts), concat_ref=secrets.randbelow(256), state=MessageState.QUEUED,
+                    priority=d.priority, delivery_report=d.delivery_report, attempts=0, next_attempt_at=now,
+                    api_key_id=api_key_id, created_at=now, updated_at=now, pinned_modem=d.via_modem)
+            for d in drafts
+        ]
+        columns = ("uid", "to_number", "body", "encoding", "part_count", "concat_ref", "state", "priority",
+                   "delivery_report", "attempts", "next_attempt_at", "api_key_id", "created_at", "updated_at",
+                   "pinned_modem")
+        message_rows = [{c: getattr(m, c) for c in columns} for m in messages]
+        with self._write_core() as conn:
+            ids = conn.execute(_ADD_MESSAGES, message_rows).scalars().all()
+            conn.execute(_ADD_PARTS, [
+                {"message_id": message_id, "seq": seq, "text": text, "state": PartState.PENDING}
+                for message_id, draft in zip(ids, drafts) for seq, text in enumerate(draft.parts, start=1)])
+            conn.execute(_ADD_EVENTS, [
+                {"message_id": message_id, "part_seq": None, "state": MessageState.QUEUED.value, "modem": None,
+                 "detail": None, "at": now} for message_id in ids])
+        for message_id, message, draft in zip(ids, messages, drafts):
+            message.id = message_id
+            message.parts = [Part(message_id=message_id, seq=seq, text=text, state=PartState.PENDING)
+                             for seq, text in enumerate(draft.parts, start=1)]
+            message.events = [MessageEvent(message_id=message_id, state=MessageState.QUEUED.value, at=now)]
+        return messages
+
+    def get_message(self, uid: str) -> Message:
+        with self._read() as s:
+            message = s.scalars(
+                select(Message).where(Message.uid == uid)
+                .options(selectinload(Message.parts), selectinload(Message.events))
+            ).one_or_none()
+        if message is None:
+            raise MessageNotFound(f"no message {uid}", field="id")
+        return message
+
+    def list_messages(self, *, state: MessageState | None = None, to_number: str | None = None,
+                      before_id: int | None = None, limit: int = 50) -> list[Message]:
+        """Newest first; `before_id` is the cursor (the id of the last message of the previous page)."""
+        query = select(Message).options(selectinload(Message.parts)).order_by(Message.id.desc()).limit(limit)
+        if state is not None:
+            query = query.where(Message.state == state)
+        if to_number is not None:
+            query = query.where(Message.to_number == to_number)
+        if before_id is not None:
+            query = query.where(Message.id < before_id)
+        with self._read() as s:
+            return list(s.scalars(query))
+
+    def cancel(self, uid: str, now: datetime) -> Message:
+        with self._write() as s:
+            message = s.scalars(select(Message).where(Message.uid == uid)).one_or_none()
+            if message is None:
+                raise MessageNotFound(f"no message {uid}", field="id")
+            if message.state not in CANCELLABLE:
+                raise ConflictError(f"message {uid} is {message.state.value}; only queued or scheduled "
+                                    "messages can be cancelled")
+            self._transition(s, message, MessageState.CANCELLED, now)
+        return self.get_message(uid)
+
+    def retry(self, uid: str, now: datetime) -> Message:
+        """Queue a failed or unknown message again, by a person's decision: its parts not known to have
+        left go out again (an `unknown` part may reach the phone twice: that is what the caller accepts)."""
+        with self._write() as s:
+            message = s.scalars(select(Message).where(Message.uid == uid)
+                                .options(selectinload(Message.parts))).one_or_none()
+            if message is None:
+                raise MessageNotFound(f"no message {uid}", field="id")
+            if message.state not in RETRYABLE:
+                raise ConflictError(f"message {uid} is {message.state.value}; only failed or unknown "
+                                    "messages can be retried")
+            for part in message.parts:
+                if part.state in (PartState.FAILED, PartState.UNKNOWN):
+                    part.state, part.error_code = PartState.PENDING, None
+            message.attempts, message.next_attempt_at, message.avoid_modem = 0, now, None
+            message.error_code = message.error_message = None
+            self._transition(s, message, MessageState.QUEUED, now, detail="retried by request")
+        return self.get_message(uid)
+
+    def claim_next(self, modem: str, now: datetime, lease_s: float,
+                   avoid_grace_s: float = AVOID_GRACE_S) -> SendJob | None:
+        """Atomically take the next due message for `modem` (state SENDING, leased to the modem)."""
+        with self._write_core() as conn:
+            row = conn.execute(_CLAIM, {"p_modem": modem, "p_now": now,
+                                        "p_avoided_due": now - timedelta(seconds=avoid_grace_s),
+                                        "p_lease_until": now + timedelta(seconds=lease_s)}).one_or_none()
+            if row is None:
+                return None
+            parts = conn.execute(_PARTS_OF, {"p_message_id": row.id}).all()
+            conn.execute(_ADD_EVENTS, {"message_id": row.id, "part_seq": None, "state": MessageState.SENDING.value,
+                                       "modem": modem, "detail": None, "at": now})
+        return SendJob(
+            message_id=row.id, uid=row.uid, to_number=row.to_number, encoding=row.encoding,
+            concat_ref=row.concat_ref, delivery_report=row.delivery_report, attempt=row.attempts,
+            parts=tuple(p.text for p in parts), first_seq=min(p.seq for p in parts if p.state == PartState.PENDING),
+        )
+
+    def mark_part_submitting(self, job: SendJob, seq: int, modem: str, now: datetime) -> None:
+        """Commit that part `seq` is about to be written to the modem: after a crash it is `unknown`."""
+        with self._write_core() as conn:
+            conn.execute(_MARK_SUBMITTING, {"p_message_id": job.message_id, "p_seq": seq, "p_modem": modem,
+                                            "p_now": now})
+
+    def record_part_sent(self, job: SendJob, seq: int, modem: str, reference: int, now: datetime) -> MessageState:
+        """The modem took part `seq` (+CMGS: reference); the message is SENT with its last part.
+
+        Parts go out in order, so part `len(job.parts)` is the last one. Every part pins the message to
+        `modem`: later parts must leave from the same number, or the phone cannot join them."""
+        is_last = seq == len(job.parts)
+        params = {"p_message_id": job.message_id, "p_seq": seq, "p_modem": modem, "p_reference": reference,
+                  "p_now": now}
+        events = [{"message_id": job.message_id, "part_seq": seq, "state": PartState.SENT.value, "modem": modem,
+                   "detail": f"mr={reference}", "at": now}]
+        if is_last:
+            events.append({"message_id": job.message_id, "part_seq": None, "state": MessageState.SENT.value,
+                           "modem": modem, "detail": None, "at": now})
+        with self._write_core() as conn:
+            conn.execute(_MARK_PART_SENT, params)
+            conn.execute(_MARK_MESSAGE_SENT if is_last else _PIN_MESSAGE, params)
+            conn.execute(_ADD_EVENTS, events)
+            if is_last:
+                conn.execute(_COUNT_SENT, params)
+        return MessageState.SENT if is_last else MessageState.SENDING
+
+    def record_temporary_failure(self, job: SendJob, seq: int, modem: str, error_code: str, detail: str,
+                                 retry_at: datetime, max_attempts: int, now: datetime) -> MessageState:
+        """Part `seq` was refused for now: requeue the message (or fail it after `max_attempts`)."""
+        with self._write() as s:
+            message = s.get(Message, job.message_id, options=[selectinload(Message.parts)])
+            part = message.parts[seq - 1]
+            part.state, part.error_code = PartState.PENDING, error_code
+            message.error_code, message.error_message = error_code, detail
+            if message.attempts >= max_attempts:
+                self._fail_remaining(s, message, error_code, now)
+                self._transition(s, message, MessageState.FAILED, now, modem=modem,
+                                 detail=f"{error_code} after {message.attempts} attempts: {detail}")
+                s.execute(update(Modem).where(Modem.name == modem).values(failed_count=Modem.failed_count + 1))
+            else:
+                if message.pinned_modem is None:
+                    message.avoid_modem = modem
+                message.modem, message.lease_until, message.next_attempt_at = None, None, retry_at
+                self._transition(s, message, MessageState.QUEUED, now, modem=modem,
+                                 detail=f"retry at {retry_at.isoformat()}: {error_code} {detail}")
+            return message.state
+
+    def record_permanent_failure(self, job: SendJob, seq: int, modem: str, error_code: str, detail: str,
+                                 now: datetime) -> None:
+        with self._write() as s:
+            message = s.get(Message, job.message_id, options=[selectinload(Message.parts)])
+            message.error_code, message.error_message, message.lease_until = error_code, detail, None
+            self._fail_remaining(s, message, error_code, now)
+            self._transition(s, message, MessageState.FAILED, now, modem=modem, detail=f"{error_code}: {detail}")
+            s.execute(update(Modem).where(Modem.name == modem).values(failed_count=Modem.failed_count + 1))
+
+    def record_unknown(self, job: SendJob, seq: int, modem: str, detail: str, now: datetime) -> None:
+        """Part `seq` went to the modem and no answer came: it is not re-sent, and neither is the rest."""
+        with self._write() as s:
+            message = s.get(Message, job.message_id, options=[selectinload(Message.parts)])
+            self._mark_unknown(s, message, [message.parts[seq - 1]], detail, now)
+
+    def release_claims(self, now: datetime, modem: str | None = None) -> tuple[int, int]:
+        """Return claimed work to the queue after a worker or the process stopped.
+
+        A part left SUBMITTING may have reached the modem: it and its message become UNKNOWN. A message
+        claimed but with no part in flight goes back to QUEUED (pinned to its modem if parts already left).
+        Returns (requeued, unknown).
+        """
+        query = select(Message).where(Message.state == MessageState.SENDING).options(selectinload(Message.parts))
+        if modem is not None:
+            query = query.where(Message.modem == modem)
+        requeued = unknown = 0
+        with self._write() as s:
+            for message in s.scalars(query):
+                in_flight = [p for p in message.parts if p.state == PartState.SUBMITTING]
+                if in_flight:
+                    self._mark_unknown(s, message, in_flight, "process stopped while the modem had the part",
+                                       now)
+                    unknown += 1
+                else:
+                    message.modem, message.lease_until, message.next_attempt_at = None, None, now
+                    self._transition(s, message, MessageState.QUEUED, now, detail="claim released")
+                    requeued += 1
+        return requeued, unknown
+
+    def next_due_at(self, modem: str, avoid_grace_s: float = AVOID_GRACE_S) -> datetime | None:
+        """When the earliest queued message `modem` could claim becomes due (for the worker's wait)."""
+        with self._read_core() as conn:
+            free = conn.execute(_EARLIEST_FREE, {"p_modem": modem}).scalar()
+            avoided = conn.execute(_EARLIEST_AVOIDED, {"p_modem": modem}).scalar()
+        if avoided is not None:
+            avoided += timedelta(seconds=avoid_grace_s)
+        return min((t for t in (free, avoided) if t is not None), default=None)
+
+    def count_by_state(self) -> dict[str, int]:
+        with self._read() as s:
+            rows = s.execute(select(Message.state, func.count()).group_by(Message.state)).all()
+        return {state.value: count for state, count in rows}
+
+    def _mark_unknown(self, s: Session, message: Message, parts: list[Part], detail: str, now: datetime) -> None:
+        for part in parts:
+            part.state = PartState.UNKNOWN
+            s.add(MessageEvent(message_id=message.id, part_seq=part.seq, state=PartState.UNKNOWN.value,
+                               modem=part.modem, detail=detail, at=now))
+        message.lease_until = None
+        message.error_code, message.error_message = "outcome_unknown", detail
+        self._transition(s, message, MessageState.UNKNOWN, now, modem=message.modem, detail=detail)
+
+    def _fail_remaining(self, s: Session, message: Message, error_code: str, now: datetime) -> None:
+        for part in message.parts:
+            if part.state in (PartState.PENDING, PartState.SUBMITTING):
+                part.state, part.error_code = PartState.FAILED, error_code
+
+    @staticmethod
+    def _transition(s: Session, message: Message, state: MessageState, now: datetime, *,
+                    modem: str | None = None, detail: str | None = None) -> None:
+        message.state, message.updated_at = state, now
+        s.add(MessageEvent(message_id=message.id, state=state.value, modem=modem, detail=detail, at=now))
+
+    # --- delivery reports ----------------------------------------------------------------------
+
+    def record_status_report(self, modem: str, report: StatusReport, now: datetime) -> bool:
+        """Match a report to the newest sent part with this modem, reference and recipient. True if matched."""
+        digits = report.recipient.lstrip("+")
+        with self._write() as s:
+            part = s.scalars(
+                select(Part).join(Message)
+                .where(Part.modem == modem, Part.reference == report.reference, Part.state == PartState.SENT,
+                       Message.to_number.in_([digits, "+" + digits]))
+                .order_by(Part.id.desc()).limit(1)
+            ).one_or_none()
+            if part is None:
+                return False
+            part.report_status = report.status
+            if report.status >= 0x20 and report.status < 0x40:
+                return True  # the network is still trying: keep the part SENT
+            delivered = report.status < 0x20
+            part.state = PartState.DELIVERED if delivered else PartState.FAILED
+            part.delivered_at = report.discharged_at or now
+            s.add(MessageEvent(message_id=part.message_id, part_seq=part.seq, state=part.state.value,
+                               modem=modem, detail=f"status report TP-ST={report.status}", at=now))
+            message = s.get(Message, part.message_id, options=[selectinload(Message.parts)])
+            if message.state == MessageState.SENT:
+                if not delivered:
+                    message.error_code = f"tp_st_{report.status}"
+                    self._transition(s, message, MessageState.FAILED, now, modem=modem,
+                                     detail=f"status report TP-ST={report.status}")
+                elif all(p.state == PartState.DELIVERED for p in message.parts):
+                    self._transition(s, message, MessageState.DELIVERED, now, modem=modem)
+            return True
