@@ -154,11 +154,10 @@ class _Modem(GsmModem, _SerialPort):
         except Exception as exc:  # noqa: BLE001 - the end of this thread, reported instead of lost
             if not self.alive:
                 return  # close() cancelled the read: not a failure
+            # The port is not closed here (the library did): close() on the worker's thread owns that. Two
+            # threads closing one pyserial port can close the same fd number twice, and the second close
+            # then hits whatever file reused the number (seen: the HTTP server's wake-up pipe).
             self.alive = False
-            try:
-                self.serial.close()
-            except Exception:  # noqa: BLE001 - the port is already broken
-                pass
             self.fatalErrorCallback(exc)
 
     def _handleLineRead(self, line: str, checkForResponseTerm: bool = True) -> None:
@@ -280,6 +279,9 @@ class _Modem(GsmModem, _SerialPort):
                 pass
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=2)
+            if thread.is_alive():  # closing under a live reader risks a double close: leak the fd instead
+                log.error("%s: reader thread did not stop; port left open", self.port)
+                return
         if port is not None:
             try:
                 port.close()
