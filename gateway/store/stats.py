@@ -15,7 +15,7 @@ from sqlalchemy import Integer, and_, case, cast, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
-from gateway.errors import StoreUnavailable
+from gateway.errors import NotFound, StoreUnavailable
 from gateway.store.models import InboxMessage, Message, MessageEvent, MessageState, Modem, ModemState
 
 UP_STATES = (ModemState.ONLINE, ModemState.SENDING)
@@ -160,6 +160,13 @@ class Stats:
         reached = sum(outcome.get(s, 0) for s in REACHED_NETWORK)
         return DeliveryFigures(finished=reached + sum(outcome.get(s, 0) for s in DID_NOT), reached_network=reached,
                                median_send_s=median)
+
+    def inbox_message(self, uid: str) -> InboxMessage:
+        with self._store._read() as s:
+            item = s.scalars(select(InboxMessage).where(InboxMessage.uid == uid)).one_or_none()
+        if item is None:
+            raise NotFound(f"no received message {uid}", field="id")
+        return item
 
     # --- metrics -------------------------------------------------------------------------------
 

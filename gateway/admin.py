@@ -1,0 +1,96 @@
+"""The status page's operator: the admin password (only a scrypt hash is kept), the session secret, and a
+light lockout after failed logins."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from typing import Callable, Mapping
+
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from gateway.errors import ValidationError
+from gateway.service import utcnow
+from gateway.store.admin_settings import add_setting_if_absent, get_setting, put_setting
+
+PASSWORD_KEY = "admin_password_hash"
+SESSION_SECRET_KEY = "session_secret"
+MIN_PASSWORD_LENGTH = 8
+PASSWORD_ENV = "SMSGW_ADMIN_PASSWORD"
+
+
+class AdminAuth:
+    """Checks and sets the admin password; hands out the Flask session secret (made once, kept in the store)."""
+
+    def __init__(self, store, clock=utcnow) -> None:
+        self._store = store
+        self._clock = clock
+
+    def set_password(self, password: str) -> None:
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise ValidationError(f"the admin password needs at least {MIN_PASSWORD_LENGTH} characters",
+                                  field="password")
+        put_setting(self._store, PASSWORD_KEY, generate_password_hash(password, method="scrypt"), self._clock())
+
+    def set_password_if_none(self, password: str) -> bool:
+        """Set the password unless one is set already (SMSGW_ADMIN_PASSWORD at start). True when it was set."""
+        if self.has_password():
+            return False
+        self.set_password(password)
+        return True
+
+    def has_password(self) -> bool:
+        return get_setting(self._store, PASSWORD_KEY) is not None
+
+    def check_password(self, password: str) -> bool:
+        stored = get_setting(self._store, PASSWORD_KEY)
+        return stored is not None and check_password_hash(stored, password)
+
+    def password_generation(self) -> str | None:
+        """Changes whenever the password does: sessions opened under an older password end."""
+        stored = get_setting(self._store, PASSWORD_KEY)
+        return hashlib.sha256(stored.encode()).hexdigest()[:16] if stored else None
+
+    def session_secret(self) -> str:
+        return add_setting_if_absent(self._store, SESSION_SECRET_KEY, secrets.token_hex(32), self._clock())
+
+
+def apply_password_from_env(auth: AdminAuth, environ: Mapping[str, str]) -> bool:
+    """SMSGW_ADMIN_PASSWORD sets the admin password at start when none is set yet."""
+    password = environ.get(PASSWORD_ENV)
+    return bool(password) and auth.set_password_if_none(password)
+
+
+class LoginThrottle:
+    """After `max_failures` failed logins from one address within `window_s`, refuse it for `lockout_s`."""
+
+    def __init__(self, max_failures: int = 5, window_s: float = 300.0, lockout_s: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_failures, self.window_s, self.lockout_s = max_failures, window_s, lockout_s
+        self._clock = clock
+        self._failures: dict[str, list[float]] = {}
+        self._locked_until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def retry_after_s(self, address: str) -> float:
+        """Seconds this address must wait before trying again (0 when it may try now)."""
+        with self._lock:
+            return max(0.0, self._locked_until.get(address, 0.0) - self._clock())
+
+    def failed(self, address: str) -> None:
+        now = self._clock()
+        with self._lock:
+            recent = [t for t in self._failures.get(address, []) if now - t < self.window_s] + [now]
+            if len(recent) >= self.max_failures:
+                self._locked_until[address] = now + self.lockout_s
+                recent = []
+            self._failures[address] = recent
+            if len(self._failures) > 10_000:  # bounded: forget the quiet addresses
+                self._failures = {a: f for a, f in self._failures.items() if f}
+
+    def succeeded(self, address: str) -> None:
+        with self._lock:
+            self._failures.pop(address, None)
+            self._locked_until.pop(address, None)

@@ -1,0 +1,79 @@
+"""The status page in a real headless Chromium (Debian's, driven by Playwright) against a whole gateway over two
+fake modems: log in, see both modems online, send a test SMS from the page and watch it reach `sent`."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from gateway.admin import AdminAuth
+from tests.conftest import wait_until
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--disable-default-apps", "--disable-domain-reliability",
+        "--disable-breakpad"]
+ARTIFACTS = Path(__file__).parent / "artifacts"
+PASSWORD = "browser test password"
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+def test_operator_logs_in_sees_modems_and_sends_a_test_sms(browser, gateway_factory):
+    gateway, fakes, _ = gateway_factory(2)
+    AdminAuth(gateway.store).set_password(PASSWORD)
+    wait_until(lambda: {m.state.value for m in gateway.service.list_modems()} == {"online"}
+               and len(gateway.service.list_modems()) == 2)
+    fakes[1].inject_sms("+447911123456", "Please call me back")
+    wait_until(lambda: gateway.service.list_inbox()[0])
+    base = f"http://127.0.0.1:{gateway.port}"
+
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{base}/")
+    assert page.url == f"{base}/login"
+    page.fill("#password", "wrong password")
+    page.click("button[type=submit]")
+    page.wait_for_selector("text=Wrong password.")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+
+    page.wait_for_selector('article.modem[data-modem="modem2"][data-state="online"]')
+    assert page.locator('article.modem[data-state="online"]').count() == 2
+    assert page.locator("#modem-summary").inner_text() == "2 of 2 online"
+    assert page.locator("#inbound tbody tr").first.inner_text().startswith("+44 79** ***456")
+
+    page.select_option("#test-modem", "modem2")
+    page.fill("#test-to", "+447911123457")
+    page.fill("#test-body", "smsgw test from the status page")
+    page.click("#test-sms button[type=submit]")
+    page.wait_for_selector(".notice-ok >> text=queued on modem2")
+    sent_row = page.wait_for_selector('#outbound tr[data-state="sent"]', timeout=15_000)
+    assert "+44 79** ***457" in sent_row.inner_text() and "modem2" in sent_row.inner_text()
+    assert [s.text for s in fakes[1].sent] == ["smsgw test from the status page"]
+    wait_until(lambda: page.locator('#modems [data-modem="modem2"] .sent-today').inner_text() == "1",
+               timeout_s=15)
+
+    sent_row.query_selector("button.link").click()  # the body only on request
+    page.wait_for_selector("#outbound .body-row >> text=smsgw test from the status page")
+    page.wait_for_function("document.querySelectorAll('#chart canvas').length > 0")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "status_page.png"), full_page=True)
+
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    page.wait_for_timeout(300)  # the chart redraws after a debounced resize
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(ARTIFACTS / "status_page_phone.png"), full_page=True)
+    assert errors == []

@@ -1,0 +1,205 @@
+"""The status page through the Flask test client over a real service and SQLite: login, CSRF, sessions,
+the JSON feed and the operator's actions."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from gateway.admin import AdminAuth, LoginThrottle
+from gateway.config import ServerSettings
+from tests.conftest import ADMIN_PASSWORD
+
+
+def csrf_of(client) -> str:
+    page = client.get("/login").get_data(as_text=True)
+    return re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+
+
+def log_in(client, password=ADMIN_PASSWORD):
+    return client.post("/login", data={"csrf_token": csrf_of(client), "password": password})
+
+
+@pytest.fixture
+def operator(client, admin_password):
+    """A logged-in browser session; `.csrf` is the token its forms carry."""
+    assert log_in(client).status_code == 302
+    page = client.get("/").get_data(as_text=True)
+    client.csrf = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+    return client
+
+
+def post(client, path, **form):
+    return client.post(path, data={"csrf_token": client.csrf, **form})
+
+
+def test_logged_out_visitors_see_the_login_form_only(client, admin_password, service):
+    assert client.get("/").headers["Location"] == "/login"
+    assert client.get("/status.json").status_code == 401
+    [message] = service.send("+447911123456", "secret 123456")
+    assert client.get(f"/status/messages/{message.uid}/body").status_code == 401
+    token = csrf_of(client)  # a session with a CSRF token but no login: still refused
+    refused = client.post(f"/status/messages/{message.uid}/cancel", data={"csrf_token": token})
+    assert refused.status_code == 302 and refused.headers["Location"] == "/login"
+    assert service.get_message(message.uid).state.value == "queued"
+
+
+def test_wrong_password_is_refused_and_the_right_one_opens_the_page(client, admin_password):
+    wrong = log_in(client, "not the password")
+    assert wrong.status_code == 401 and "Wrong password" in wrong.get_data(as_text=True)
+    assert client.get("/status.json").status_code == 401
+    assert log_in(client).headers["Location"] == "/"
+    page = client.get("/")
+    assert page.status_code == 200 and "Send a test SMS" in page.get_data(as_text=True)
+    assert client.get("/status.json").status_code == 200
+
+
+def test_forms_without_the_csrf_token_are_refused(client, admin_password, service):
+    assert client.post("/login", data={"password": ADMIN_PASSWORD}).status_code == 400
+    log_in(client)
+    [message] = service.send("+447911123456", "hello")
+    assert client.post(f"/status/messages/{message.uid}/cancel").status_code == 400
+    assert client.post(f"/status/messages/{message.uid}/cancel", data={"csrf_token": "forged"}).status_code == 400
+    assert service.get_message(message.uid).state.value == "queued"
+
+
+def test_the_api_needs_no_csrf_token(client, auth):
+    response = client.post("/api/v1/messages", json={"to": "+447911123456", "body": "hi"}, headers=auth)
+    assert response.status_code == 202
+
+
+def test_logout_ends_the_session_and_a_new_password_ends_every_session(client, app, admin_password, store):
+    log_in(client)
+    other = app.test_client()
+    log_in(other)
+    token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/").get_data(as_text=True)).group(1)
+    assert client.post("/logout", data={"csrf_token": token}).headers["Location"] == "/login"
+    assert client.get("/status.json").status_code == 401
+    assert other.get("/status.json").status_code == 200
+    AdminAuth(store).set_password("a brand new password")
+    assert other.get("/status.json").status_code == 401
+
+
+def test_login_locks_out_after_repeated_failures():
+    now = [0.0]
+    throttle = LoginThrottle(max_failures=3, window_s=60, lockout_s=30, clock=lambda: now[0])
+    for _ in range(3):
+        assert throttle.retry_after_s("10.0.0.9") == 0
+        throttle.failed("10.0.0.9")
+    assert throttle.retry_after_s("10.0.0.9") == 30 and throttle.retry_after_s("10.0.0.8") == 0
+    now[0] = 31.0
+    assert throttle.retry_after_s("10.0.0.9") == 0
+
+
+def test_the_login_form_refuses_even_the_right_password_during_a_lockout(client, admin_password):
+    for _ in range(5):
+        assert log_in(client, "guess").status_code == 401
+    locked = log_in(client)
+    assert locked.status_code == 429 and "Too many failed attempts" in locked.get_data(as_text=True)
+
+
+def test_session_cookie_flags_and_a_secret_that_survives_a_restart(settings, service, admin_password):
+    from web import create_app
+
+    first = create_app(settings, service).test_client()
+    response = log_in(first)
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" not in cookie
+    restarted = create_app(settings, service).test_client()  # same database, new app: same secret
+    restarted.set_cookie("smsgw_session", first.get_cookie("smsgw_session").value)
+    assert restarted.get("/status.json").status_code == 200
+    secure = create_app(settings.replace(server=ServerSettings(cookie_secure=True)), service).test_client()
+    assert "Secure" in log_in(secure).headers["Set-Cookie"]
+
+
+def test_without_a_password_nobody_logs_in(client):
+    page = client.get("/login").get_data(as_text=True)
+    assert "smsgw admin password" in page
+    assert log_in(client, "").status_code == 401
+
+
+def test_the_feed_masks_numbers_and_leaves_bodies_out(operator, service):
+    [message] = service.send("+447911123456", "Your code is 482913")
+    feed = operator.get("/status.json").get_json()
+    assert feed["queue"]["queued"] == 1 and feed["queue"]["oldest_queued_age_s"] is not None
+    [row] = feed["outbound"]
+    assert row["to"] == "+44 79** ***456" and row["can_cancel"]
+    assert "482913" not in operator.get("/status.json").get_data(as_text=True)
+    assert "+447911123456" not in operator.get("/status.json").get_data(as_text=True)
+    assert operator.get("/status.json?numbers=full").get_json()["outbound"][0]["to"] == "+447911123456"
+    body = operator.get(f"/status/messages/{message.uid}/body").get_json()
+    assert body == {"id": message.uid, "body": "Your code is 482913"}
+    assert operator.get("/status/messages/msg_nope/body").status_code == 404
+    assert [f["key"] for f in feed["health"]] == ["delivery_rate", "median_delivery_s", "api_latency", "error_rate"]
+    assert len(feed["throughput"]["hour"]["sent"]) == 60 and len(feed["throughput"]["day"]["received"]) == 24
+
+
+def test_cancel_retry_and_test_sms_from_the_page(operator, service, store):
+    from datetime import datetime, timezone
+
+    [queued] = service.send("+447911123456", "cancel me")
+    done = post(operator, f"/status/messages/{queued.uid}/cancel")
+    assert done.status_code == 302
+    assert service.get_message(queued.uid).state.value == "cancelled"
+    assert "cancelled" in operator.get("/").get_data(as_text=True)  # the flash message
+    again = post(operator, f"/status/messages/{queued.uid}/cancel")  # refused by the service: said on the page
+    assert again.status_code == 302 and "only queued or scheduled" in operator.get("/").get_data(as_text=True)
+
+    [failing] = service.send("+447911123457", "fail me")
+    now = datetime.now(timezone.utc)
+    store.save_modem("modem1", "/dev/null", now)
+    job = store.claim_next("modem1", now, 60)
+    store.record_permanent_failure(job, 1, "modem1", "cms_1", "unassigned number", now)
+    assert operator.get("/status.json").get_json()["outbound"][0]["can_retry"]
+    post(operator, f"/status/messages/{failing.uid}/retry")
+    assert service.get_message(failing.uid).state.value == "queued"
+
+    post(operator, "/status/test-sms", modem="modem1", to="+447911123458", body="smsgw test")
+    test = service.list_messages(limit=1)[0][0]
+    assert (test.to_number, test.body, test.pinned_modem) == ("+447911123458", "smsgw test", "modem1")
+    post(operator, "/status/test-sms", modem="modem1", to="not a number", body="x")
+    assert "notice-error" in operator.get("/").get_data(as_text=True)
+    post(operator, "/status/modems/modem1/reset")  # no pool in this process: the service says so
+    assert "no modem named" in operator.get("/").get_data(as_text=True)
+
+
+def test_api_keys_created_once_and_revoked_from_the_page(operator, service, client):
+    page = post(operator, "/status/keys", name="billing", scopes=["send", "read"]).get_data(as_text=True)
+    token = re.search(r'<code id="new-key" class="key">([^<]+)</code>', page).group(1)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/messages", headers=headers).status_code == 200
+    [key] = [k for k in operator.get("/status.json").get_json()["keys"] if k["name"] == "billing"]
+    assert token not in operator.get("/status.json").get_data(as_text=True)
+    assert token not in operator.get("/").get_data(as_text=True)
+    post(operator, f"/status/keys/{key['id']}/revoke")
+    assert client.get("/api/v1/messages", headers=headers).status_code == 401
+    post(operator, "/status/keys", name="", scopes=["send"])
+    assert "a key needs a name" in operator.get("/").get_data(as_text=True)
+
+
+def test_admin_password_from_the_environment_is_set_once(settings, monkeypatch):
+    from gateway.runtime import Gateway
+
+    monkeypatch.setenv("SMSGW_ADMIN_PASSWORD", "from the environment")
+    with Gateway(settings) as gateway:
+        assert AdminAuth(gateway.store).check_password("from the environment")
+    monkeypatch.setenv("SMSGW_ADMIN_PASSWORD", "a later value")
+    with Gateway(settings) as gateway:  # one is set already: the variable does not replace it
+        assert AdminAuth(gateway.store).check_password("from the environment")
+
+
+def test_smsgw_admin_password_command(tmp_path, settings, store):
+    import os
+
+    env = {**os.environ, "SMSGW_DATABASE_URL": settings.database.url}
+    done = subprocess.run([sys.executable, "-m", "gateway.cli", "admin", "password", "--password", "s3cret-enough"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert AdminAuth(store).check_password("s3cret-enough")
+    stored = store.engine.connect().exec_driver_sql("SELECT value FROM admin_settings "
+                                                    "WHERE key = 'admin_password_hash'").scalar()
+    assert stored.startswith("scrypt:") and "s3cret-enough" not in stored
+    short = subprocess.run([sys.executable, "-m", "gateway.cli", "admin", "password", "--password", "short"],
+                           env=env, capture_output=True, text=True, timeout=60)
+    assert short.returncode == 2 and "at least 8" in short.stderr

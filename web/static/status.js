@@ -1,0 +1,238 @@
+/* smsgw status page: polls /status.json and redraws without a full reload. No data goes through innerHTML. */
+(function () {
+  "use strict";
+  var POLL_MS = 5000;
+  var csrf = document.querySelector('meta[name="csrf-token"]').content;
+  var revealed = {};          // message id -> body text the operator asked to see
+  var range = "hour";
+  var last = null, lastOk = 0, chart = null, chartRange = null;
+
+  function el(tag, attrs) {
+    var node = document.createElement(tag);
+    for (var key in attrs || {}) {
+      if (key === "text") node.textContent = attrs[key];
+      else if (key === "class") node.className = attrs[key];
+      else if (key.slice(0, 2) === "on") node.addEventListener(key.slice(2), attrs[key]);
+      else node.setAttribute(key, attrs[key]);
+    }
+    for (var i = 2; i < arguments.length; i++) {
+      var child = arguments[i];
+      if (child === null || child === undefined || child === false) continue;
+      node.appendChild(typeof child === "string" || typeof child === "number" ? document.createTextNode(String(child)) : child);
+    }
+    return node;
+  }
+  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
+  function pill(state, label) { return el("span", {class: "pill " + state, text: label || state.replace("_", " ")}); }
+
+  function ago(iso, now) {
+    if (!iso) return "—";
+    var s = Math.max(0, (Date.parse(now) - Date.parse(iso)) / 1000);
+    if (s < 60) return Math.round(s) + " s ago";
+    if (s < 3600) return Math.round(s / 60) + " min ago";
+    if (s < 86400) return Math.round(s / 3600) + " h ago";
+    return new Date(iso).toLocaleString();
+  }
+  function duration(s) {
+    if (s === null || s === undefined) return "—";
+    if (s < 60) return Math.round(s) + " s";
+    if (s < 3600) return Math.round(s / 60) + " min";
+    return (s / 3600).toFixed(1) + " h";
+  }
+
+  function actionForm(action, label, cls, confirmText) {
+    var form = el("form", {method: "post", action: action},
+      el("input", {type: "hidden", name: "csrf_token", value: csrf}),
+      el("button", {type: "submit", class: "btn btn-small " + (cls || ""), text: label}));
+    if (confirmText) form.addEventListener("submit", function (e) { if (!window.confirm(confirmText)) e.preventDefault(); });
+    return form;
+  }
+
+  function renderHealth(items) {
+    var box = clear(document.getElementById("health"));
+    items.forEach(function (f) {
+      var cls = f.ok === null ? "" : (f.ok ? "ok" : "bad");
+      box.appendChild(el("div", {class: "figure " + cls, "data-key": f.key},
+        el("div", {class: "label", text: f.label}),
+        el("div", {class: "value", text: f.display}),
+        el("div", {class: "target"}, el("span", {class: "dot"}), f.target + (f.ok === null ? " · no data yet" : ""))));
+    });
+  }
+
+  function bars(n) {
+    var b = el("span", {class: "bars", "aria-label": n + " of 4 bars"});
+    for (var i = 1; i <= 4; i++) b.appendChild(el("i", {class: i <= n ? "on" : ""}));
+    return b;
+  }
+
+  function renderModems(modems, now) {
+    var box = clear(document.getElementById("modems"));
+    var up = modems.filter(function (m) { return m.is_up; }).length;
+    document.getElementById("modem-summary").textContent = up + " of " + modems.length + " online";
+    if (!modems.length) box.appendChild(el("p", {class: "muted", text: "No modem has reported yet."}));
+    modems.forEach(function (m) {
+      box.appendChild(el("article", {class: "modem", "data-modem": m.name, "data-state": m.state},
+        el("div", {class: "modem-head"},
+          el("span", {class: "modem-name", text: m.name}), pill(m.state, m.state_label)),
+        el("dl", {class: "modem-meta"},
+          el("dt", {text: "Operator"}), el("dd", {text: m.operator || "—"}),
+          el("dt", {text: "Signal"}), el("dd", {}, bars(m.bars), m.signal_dbm === null ? "—" : m.signal_dbm + " dBm"),
+          el("dt", {text: "Network"}), el("dd", {text: m.registration || "—"}),
+          el("dt", {text: "IMEI"}), el("dd", {class: "mono", text: m.imei || "—"}),
+          el("dt", {text: "Device"}), el("dd", {text: m.model || "—"})),
+        m.last_error ? el("div", {class: "last-error", title: "last error", text: m.last_error}) : null,
+        el("div", {class: "counts"},
+          el("div", {}, el("b", {class: "sent-today", text: m.sent_today}), el("span", {text: "sent today"})),
+          el("div", {}, el("b", {class: m.failed_today ? "failed-today bad-text" : "failed-today", text: m.failed_today}),
+             el("span", {text: "failed today"})),
+          el("div", {}, el("b", {text: m.received}), el("span", {text: "received"}))),
+        el("div", {class: "modem-foot"},
+          el("span", {class: "muted", text: "updated " + ago(m.updated_at, now)}),
+          actionForm("/status/modems/" + encodeURIComponent(m.name) + "/reset", "Reset modem", ""))));
+    });
+  }
+
+  function renderQueue(q) {
+    var box = clear(document.getElementById("queue"));
+    [["queued", q.queued, "queued"], ["scheduled", q.scheduled, "scheduled"], ["sending", q.sending, "sending"],
+     ["failed", q.failed_last_hour, "failed in the last hour", q.failed_last_hour > 0],
+     ["oldest", duration(q.oldest_queued_age_s), "oldest queued"]].forEach(function (s) {
+      box.appendChild(el("div", {class: "stat" + (s[3] ? " bad" : ""), "data-stat": s[0]},
+        el("div", {class: "n", text: s[1]}), el("div", {class: "l", text: s[2]})));
+    });
+  }
+
+  var COLORS = {sent: "#2456d6", delivered: "#138a4b", failed: "#c62a2a", received: "#9a5bd6"};
+  function renderChart(throughput) {
+    var box = document.getElementById("chart");
+    if (typeof uPlot === "undefined") return;
+    var data = throughput[range];
+    var names = ["sent", "delivered", "failed"].concat(data.received ? ["received"] : []);
+    var rows = [data.starts].concat(names.map(function (n) { return data[n]; }));
+    var width = Math.max(260, box.clientWidth);
+    if (chart && chartRange === range && Math.abs(chart.width - width) < 2) { chart.setData(rows); return; }
+    if (chart) chart.destroy();
+    chartRange = range;
+    chart = new uPlot({
+      width: width, height: 230,
+      cursor: {drag: {x: false, y: false}},
+      scales: {x: {time: true}, y: {range: function (u, min, max) { return [0, Math.max(4, Math.ceil(max * 1.15))]; }}},
+      axes: [{stroke: "#6b7385", grid: {stroke: "#eef0f4"}},
+             {stroke: "#6b7385", grid: {stroke: "#eef0f4"}, size: 44,
+              values: function (u, vals) { return vals.map(function (v) { return Number.isInteger(v) ? v : ""; }); }}],
+      series: [{label: range === "hour" ? "minute" : "hour"}].concat(names.map(function (n) {
+        return {label: n, stroke: COLORS[n], width: 2, fill: n === "sent" ? "rgba(36,86,214,.08)" : undefined,
+                points: {show: false}};
+      }))
+    }, rows, clear(box));
+  }
+
+  function bodyButton(kind, id, cols) {
+    return el("button", {type: "button", class: "link", text: revealed[kind + id] !== undefined ? "hide" : "show text",
+      onclick: function () {
+        if (revealed[kind + id] !== undefined) { delete revealed[kind + id]; redraw(); return; }
+        fetch("/status/" + kind + "/" + encodeURIComponent(id) + "/body", {credentials: "same-origin"})
+          .then(function (r) { return r.json(); })
+          .then(function (j) { revealed[kind + id] = j.body !== undefined ? j.body : (j.error && j.error.message); redraw(); });
+      }});
+  }
+  function bodyRow(kind, id, cols) {
+    if (revealed[kind + id] === undefined) return null;
+    return el("tr", {class: "body-row"}, el("td", {colspan: cols, text: revealed[kind + id]}));
+  }
+
+  function renderOutbound(rows, now) {
+    var body = clear(document.querySelector("#outbound tbody"));
+    if (!rows.length) body.appendChild(el("tr", {class: "empty"}, el("td", {colspan: 6, text: "Nothing sent yet."})));
+    rows.forEach(function (m) {
+      var actions = el("td", {class: "actions"}, bodyButton("messages", m.id, 6));
+      if (m.can_cancel) actions.appendChild(actionForm("/status/messages/" + m.id + "/cancel", "Cancel", "btn-danger"));
+      if (m.can_retry) actions.appendChild(actionForm("/status/messages/" + m.id + "/retry", "Retry", ""));
+      body.appendChild(el("tr", {"data-id": m.id, "data-state": m.state},
+        el("td", {class: "mono", text: m.to}),
+        el("td", {}, pill(m.state), m.error ? el("span", {class: "muted", text: " " + m.error}) : null),
+        el("td", {text: m.modem || "—"}), el("td", {text: m.parts}),
+        el("td", {title: m.created_at, text: ago(m.created_at, now)}), actions));
+      var extra = bodyRow("messages", m.id, 6);
+      if (extra) body.appendChild(extra);
+    });
+  }
+
+  function renderInbound(rows, now) {
+    var body = clear(document.querySelector("#inbound tbody"));
+    if (!rows.length) body.appendChild(el("tr", {class: "empty"}, el("td", {colspan: 4, text: "Nothing received yet."})));
+    rows.forEach(function (m) {
+      body.appendChild(el("tr", {"data-id": m.id},
+        el("td", {class: "mono", text: m.from}), el("td", {text: m.modem}),
+        el("td", {title: m.received_at, text: ago(m.received_at, now)}),
+        el("td", {class: "actions"}, bodyButton("inbox", m.id, 4))));
+      var extra = bodyRow("inbox", m.id, 4);
+      if (extra) body.appendChild(extra);
+    });
+  }
+
+  function renderKeys(keys, now) {
+    var body = clear(document.querySelector("#keys tbody"));
+    if (!keys.length) body.appendChild(el("tr", {class: "empty"}, el("td", {colspan: 5, text: "No API keys yet."})));
+    keys.forEach(function (k) {
+      body.appendChild(el("tr", {class: k.revoked ? "revoked" : "", "data-key-id": k.id},
+        el("td", {text: k.name}), el("td", {class: "mono", text: k.prefix + "…"}), el("td", {text: k.scopes}),
+        el("td", {text: k.last_used_at ? ago(k.last_used_at, now) : "never"}),
+        el("td", {class: "actions"}, k.revoked ? el("span", {class: "muted", text: "revoked"}) :
+          actionForm("/status/keys/" + k.id + "/revoke", "Revoke", "btn-danger",
+                     "Revoke the API key “" + k.name + "”? Systems using it will be refused."))));
+    });
+  }
+
+  function redraw() {
+    if (!last) return;
+    renderHealth(last.health);
+    renderModems(last.modems, last.now);
+    renderQueue(last.queue);
+    renderChart(last.throughput);
+    renderOutbound(last.outbound, last.now);
+    renderInbound(last.inbound, last.now);
+    renderKeys(last.keys, last.now);
+  }
+
+  function tick() {
+    var stamp = document.getElementById("updated");
+    var age = lastOk ? Math.round((Date.now() - lastOk) / 1000) : null;
+    stamp.textContent = age === null ? "loading…" : (age < 2 ? "updated just now" : "updated " + age + " s ago");
+    stamp.classList.toggle("stale", age !== null && age > 3 * POLL_MS / 1000);
+  }
+
+  function poll() {
+    var full = document.getElementById("show-numbers").checked;
+    fetch("/status.json" + (full ? "?numbers=full" : ""), {credentials: "same-origin", cache: "no-store"})
+      .then(function (r) {
+        if (r.status === 401) { window.location = "/login"; throw new Error("logged out"); }
+        if (!r.ok) throw new Error("HTTP " + r.status);
+        return r.json();
+      })
+      .then(function (data) { last = data; lastOk = Date.now(); redraw(); tick(); document.body.dataset.loaded = "1"; })
+      .catch(function () { tick(); })
+      .then(function () { window.setTimeout(poll, POLL_MS); });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.getElementById("show-numbers").addEventListener("change", function () {
+      fetch("/status.json" + (this.checked ? "?numbers=full" : ""), {credentials: "same-origin"})
+        .then(function (r) { return r.json(); }).then(function (d) { last = d; redraw(); });
+    });
+    Array.prototype.forEach.call(document.querySelectorAll(".tab"), function (tab) {
+      tab.addEventListener("click", function () {
+        range = tab.dataset.range;
+        Array.prototype.forEach.call(document.querySelectorAll(".tab"), function (t) { t.classList.toggle("active", t === tab); });
+        if (last) renderChart(last.throughput);
+      });
+    });
+    var resizeTimer = null;
+    window.addEventListener("resize", function () {
+      window.clearTimeout(resizeTimer);
+      resizeTimer = window.setTimeout(function () { if (last) renderChart(last.throughput); }, 150);
+    });
+    window.setInterval(tick, 1000);
+    poll();
+  });
+})();

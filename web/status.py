@@ -1,0 +1,230 @@
+"""The status page: login, the dashboard, its JSON feed (/status.json) and the operator's actions.
+
+Thin views over `gateway.service` (actions) and `gateway.store.stats` (figures). Every POST carries a
+per-session CSRF token; the session cookie is HttpOnly, SameSite=Strict and Secure when configured.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import socket
+from datetime import timedelta
+from functools import wraps
+
+from flask import (Blueprint, Flask, current_app, flash, jsonify, redirect, render_template, request,
+                   session, url_for)
+
+from gateway.admin import AdminAuth, LoginThrottle
+from gateway.config import Settings
+from gateway.errors import GatewayError
+from gateway.keys import SCOPES
+from gateway.service import GatewayService
+from gateway.store.stats import Stats
+from web import metrics, status_view
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("status", __name__)
+
+SESSION_LIFETIME = timedelta(hours=12)
+OPEN_ENDPOINTS = {"status.login"}
+JSON_ENDPOINTS = {"status.feed", "status.message_body", "status.inbox_body"}
+
+
+def _service() -> GatewayService:
+    return current_app.extensions["smsgw.service"]
+
+
+def _auth() -> AdminAuth:
+    return current_app.extensions["smsgw.admin"]
+
+
+def _stats() -> Stats:
+    return current_app.extensions["smsgw.stats"]
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Session secret from the store (made once, so sessions survive restarts), cookie flags, the blueprint."""
+    auth = AdminAuth(app.extensions["smsgw.service"].store)
+    app.extensions["smsgw.admin"] = auth
+    app.extensions["smsgw.login_throttle"] = LoginThrottle()
+    app.secret_key = auth.session_secret()
+    app.config.update(SESSION_COOKIE_NAME="smsgw_session", SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_SECURE=settings.server.cookie_secure,
+                      PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME)
+    app.register_blueprint(bp)
+
+
+def csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+def _is_logged_in() -> bool:
+    generation = session.get("admin")
+    return generation is not None and hmac.compare_digest(generation, _auth().password_generation() or "")
+
+
+@bp.before_request
+def guard():
+    """CSRF on every POST, then a logged-in session on everything but the login form."""
+    if request.method == "POST":
+        sent = request.form.get("csrf_token", "")
+        if not sent or not hmac.compare_digest(sent, session.get("csrf", "")):
+            log.warning("status page: POST %s refused: CSRF token missing or wrong", request.path)
+            return render_template("error.html", title="Form expired",
+                                   message="The form's security token is missing or out of date. "
+                                           "Go back, reload the page and try again."), 400
+    if request.endpoint in OPEN_ENDPOINTS or _is_logged_in():
+        return None
+    if request.endpoint in JSON_ENDPOINTS:
+        return jsonify({"error": {"code": "unauthorized", "message": "log in to the status page",
+                                  "field": None}}), 401
+    return redirect(url_for("status.login"))
+
+
+@bp.after_request
+def no_store(response):
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Content-Security-Policy"] = ("default-src 'self'; img-src 'self' data:; "
+                                                   "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
+    return response
+
+
+@bp.errorhandler(GatewayError)
+def refused(exc: GatewayError):
+    """An action the service refused (a message no longer cancellable, a bad number): say so on the page."""
+    if request.endpoint in JSON_ENDPOINTS:
+        return jsonify({"error": {"code": exc.code, "message": exc.message, "field": exc.field}}), exc.http_status
+    flash(exc.message, "error")
+    return redirect(url_for("status.dashboard"))
+
+
+def _context(**extra):
+    return {"csrf_token": csrf_token(), "hostname": socket.gethostname(), **extra}
+
+
+# --- login ---------------------------------------------------------------------------------------
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if request.method == "GET":
+        return render_template("login.html", **_context(has_password=_auth().has_password()))
+    throttle: LoginThrottle = current_app.extensions["smsgw.login_throttle"]
+    address = request.remote_addr or "?"
+    wait_s = throttle.retry_after_s(address)
+    if wait_s:
+        return render_template("login.html", **_context(
+            has_password=True, error=f"Too many failed attempts: try again in {int(wait_s) + 1} s.")), 429
+    if not _auth().check_password(request.form.get("password", "")):
+        throttle.failed(address)
+        log.warning("status page: failed login from %s", address)
+        return render_template("login.html", **_context(has_password=_auth().has_password(),
+                                                        error="Wrong password.")), 401
+    throttle.succeeded(address)
+    session.clear()  # a new session id and CSRF token after login
+    session.permanent = True
+    session["admin"] = _auth().password_generation()
+    log.info("status page: admin logged in from %s", address)
+    return redirect(url_for("status.dashboard"))
+
+
+@bp.post("/logout")
+def logout():
+    session.clear()
+    return redirect(url_for("status.login"))
+
+
+# --- the page and its feed -----------------------------------------------------------------------
+
+
+@bp.get("/")
+def dashboard():
+    return render_template("dashboard.html", **_context(modems=_service().list_modems(), scopes=SCOPES))
+
+
+@bp.get("/status.json")
+def feed():
+    window = metrics.metrics_of(current_app).window
+    return status_view.status_json(_service(), _stats(), window.figures(),
+                                   full_numbers=request.args.get("numbers") == "full")
+
+
+@bp.get("/status/messages/<uid>/body")
+def message_body(uid: str):
+    message = _service().get_message(uid)
+    log.info("status page: operator viewed the body of %s", uid)
+    return {"id": message.uid, "body": message.body}
+
+
+@bp.get("/status/inbox/<uid>/body")
+def inbox_body(uid: str):
+    item = _stats().inbox_message(uid)
+    log.info("status page: operator viewed the text of %s", uid)
+    return {"id": item.uid, "body": item.text}
+
+
+# --- actions -------------------------------------------------------------------------------------
+
+
+def action(view):
+    """Run the action, then show the page again (POST-redirect-GET)."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        flash(view(*args, **kwargs), "ok")
+        return redirect(url_for("status.dashboard"))
+
+    return wrapper
+
+
+@bp.post("/status/messages/<uid>/cancel")
+@action
+def cancel(uid: str):
+    _service().cancel(uid)
+    return f"Message {uid} cancelled."
+
+
+@bp.post("/status/messages/<uid>/retry")
+@action
+def retry(uid: str):
+    _service().retry(uid)
+    return f"Message {uid} queued again."
+
+
+@bp.post("/status/modems/<name>/reset")
+@action
+def reset_modem(name: str):
+    _service().reset_modem(name)
+    return f"Modem {name} is reconnecting."
+
+
+@bp.post("/status/test-sms")
+@action
+def test_sms():
+    via = request.form.get("modem") or None
+    [message] = _service().send(request.form.get("to", ""), request.form.get("body", ""), via=via)
+    return f"Test SMS {message.uid} queued{f' on {via}' if via else ''}."
+
+
+@bp.post("/status/keys")
+def create_key():
+    scopes = request.form.getlist("scopes")
+    key, token = _service().create_key(request.form.get("name", ""), scopes)
+    log.info("status page: API key %s (%s) created", key.id, key.name)
+    return render_template("dashboard.html", **_context(modems=_service().list_modems(), scopes=SCOPES,
+                                                        new_key={"name": key.name, "token": token}))
+
+
+@bp.post("/status/keys/<int:key_id>/revoke")
+@action
+def revoke_key(key_id: int):
+    key = _service().revoke_key(key_id)
+    return f"API key {key.id} ({key.name}) revoked."

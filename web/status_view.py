@@ -1,0 +1,99 @@
+"""The status page's JSON feed: what the dashboard shows, shaped for the browser. Numbers masked by default;
+bodies never included (the operator fetches one on request)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from gateway.privacy import mask_number
+from gateway.service import GatewayService
+from gateway.store.models import MessageState, ModemState
+from gateway.store.stats import Series, Stats
+from web.metrics import ApiFigures
+
+OUTBOUND_ROWS = 12
+INBOUND_ROWS = 8
+STATE_LABELS = {
+    ModemState.CONNECTING: "connecting", ModemState.ONLINE: "online", ModemState.SENDING: "sending",
+    ModemState.OFFLINE: "offline", ModemState.PIN_NEEDED: "PIN needed", ModemState.NOT_REGISTERED: "not registered",
+}
+TARGETS = {"delivery_rate": 0.99, "median_delivery_s": 5.0, "api_p99_s": 0.5, "error_rate": 0.01}
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def signal_bars(rssi: int | None) -> int:
+    """+CSQ rssi (0..31, 99 unknown) as 0..4 bars, the way phones draw them."""
+    if rssi is None or rssi == 99 or rssi < 2:
+        return 0
+    return 1 if rssi < 10 else 2 if rssi < 15 else 3 if rssi < 20 else 4
+
+
+def _series(series: Series) -> dict[str, Any]:
+    return {"width_s": series.width_s, "starts": list(series.starts),
+            **{name: list(counts) for name, counts in series.counts.items()}}
+
+
+def _health(delivery, api: ApiFigures) -> list[dict[str, Any]]:
+    def figure(key, label, value, shown, target_text, ok):
+        return {"key": key, "label": label, "value": value, "display": shown, "target": target_text,
+                "ok": None if value is None else ok}
+
+    rate, median = delivery.rate, delivery.median_send_s
+    return [
+        figure("delivery_rate", "Delivery rate", rate, "—" if rate is None else f"{rate * 100:.1f} %",
+               "target ≥ 99 %", rate is not None and rate >= TARGETS["delivery_rate"]),
+        figure("median_delivery_s", "Median delivery time", median,
+               "—" if median is None else f"{median:.1f} s", "target ≤ 5 s",
+               median is not None and median <= TARGETS["median_delivery_s"]),
+        figure("api_latency", "API response time", api.p99_s,
+               "—" if api.p50_s is None else f"{api.p50_s * 1000:.0f} / {api.p99_s * 1000:.0f} ms",
+               "p50 / p99, target ≤ 500 ms", api.p99_s is not None and api.p99_s <= TARGETS["api_p99_s"]),
+        figure("error_rate", "API error rate", api.error_rate,
+               "—" if api.error_rate is None else f"{api.error_rate * 100:.2f} %", "target ≤ 1 %",
+               api.error_rate is not None and api.error_rate <= TARGETS["error_rate"]),
+    ]
+
+
+def status_json(service: GatewayService, stats: Stats, api: ApiFigures, *, full_numbers: bool = False) -> dict:
+    now = service.clock()
+    show = (lambda n: n) if full_numbers else mask_number
+    queue = stats.queue(now)
+    delivery = stats.delivery(now)
+    outbound, _ = service.list_messages(limit=OUTBOUND_ROWS)
+    inbound, _ = service.list_inbox(limit=INBOUND_ROWS)
+    return {
+        "now": _time(now),
+        "modems": [{
+            "name": d.modem.name, "state": d.modem.state.value, "state_label": STATE_LABELS[d.modem.state],
+            "is_up": d.is_up, "operator": d.modem.operator, "registration": d.modem.registration,
+            "signal_dbm": d.modem.signal_dbm, "bars": signal_bars(d.modem.rssi), "imei": d.modem.imei,
+            "model": " ".join(p for p in (d.modem.manufacturer, d.modem.model) if p) or None,
+            "sent_today": d.sent_today, "failed_today": d.failed_today, "received": d.modem.received_count,
+            "last_error": d.modem.last_error, "updated_at": _time(d.modem.updated_at),
+        } for d in stats.modem_days(now)],
+        "queue": {"queued": queue.queued, "scheduled": queue.scheduled, "sending": queue.sending,
+                  "failed_last_hour": queue.failed_last_hour, "oldest_queued_age_s": queue.oldest_queued_age_s},
+        "throughput": {
+            "hour": _series(stats.series(now, width_s=60, buckets=60)),
+            "day": _series(stats.series(now, width_s=3600, buckets=24, with_received=True)),
+        },
+        "health": _health(delivery, api),
+        "outbound": [{
+            "id": m.uid, "to": show(m.to_number), "state": m.state.value, "modem": m.modem or m.pinned_modem,
+            "parts": m.part_count, "created_at": _time(m.created_at), "updated_at": _time(m.updated_at),
+            "error": m.error_code, "can_cancel": m.state in (MessageState.QUEUED, MessageState.SCHEDULED),
+            "can_retry": m.state in (MessageState.FAILED, MessageState.UNKNOWN),
+        } for m in outbound],
+        "inbound": [{
+            "id": i.uid, "from": show(i.sender), "modem": i.modem, "parts": i.part_count, "state": i.state.value,
+            "received_at": _time(i.received_at),
+        } for i in inbound],
+        "keys": [{
+            "id": k.id, "name": k.name, "prefix": k.prefix, "scopes": k.scopes, "created_at": _time(k.created_at),
+            "last_used_at": _time(k.last_used_at), "revoked": k.revoked_at is not None,
+        } for k in service.list_keys()],
+    }
