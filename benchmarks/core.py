@@ -49,7 +49,7 @@ def gateway(modems: int = 0, latency_ms: int = 0, threads: int = 8):
             + "".join(f'[[modems]]\nname = "modem{i}"\nport = "{f.link}"\n' for i, f in enumerate(fakes, 1)))
         env = {k: v for k, v in os.environ.items() if not k.startswith("SMSGW_")}
         token = subprocess.run(SMSGW + ["keys", "create", "--config", str(config), "--name", "bench",
-                                        "--scopes", "send,read"], env=env, check=True, capture_output=True,
+                                        "--scopes", "send,read,admin"], env=env, check=True, capture_output=True,
                                text=True, cwd=ROOT).stdout.strip().splitlines()[-1]
         proc = subprocess.Popen(SMSGW + ["run", "--config", str(config)], env=env, cwd=ROOT)
         try:

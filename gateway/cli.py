@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from gateway.config import ModemSettings, Settings, load_settings
+from gateway import logs
+from gateway.config import LoggingSettings, ModemSettings, Settings, load_settings
 from gateway.errors import GatewayError
 from gateway.keys import SCOPES
 
@@ -26,6 +27,14 @@ def _service(settings: Settings):
     from gateway.service import GatewayService
 
     return GatewayService(open_store(settings), settings.messaging)
+
+
+def _logging_settings(args) -> LoggingSettings:
+    """[logging] from the config, or the defaults when it cannot be read (the command then says why)."""
+    try:
+        return _settings(args).logging
+    except GatewayError:
+        return LoggingSettings()
 
 
 def cmd_run(args) -> int:
@@ -59,6 +68,7 @@ def cmd_demo(args) -> int:
     try:
         gateway = Gateway(settings)
         _key, token = gateway.service.create_key("demo-admin", list(SCOPES))
+        admin_password = _demo_admin_password(gateway.store)
         gateway.start()
         url = f"http://{'localhost' if args.host in ('0.0.0.0', '127.0.0.1') else args.host}:{gateway.port}"
         print(f"smsgw demo: {args.modems} emulated modems, database {settings.database.url}")
@@ -66,6 +76,7 @@ def cmd_demo(args) -> int:
         print("Try:")
         print(f"  curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\\n"
               f"       -d '{{\"to\":\"+447911123456\",\"body\":\"Your code is 123456\"}}' {url}/api/v1/messages")
+        print(f"status page: {url}/  admin password: {admin_password}")
         print(f"admin API key: {token}", flush=True)
         gateway.run_until_signalled()
     finally:
@@ -111,6 +122,40 @@ def cmd_status(args) -> int:
               f"failed {m.failed_count}  received {m.received_count}  {m.last_error or ''}")
     counts = service.store.count_by_state()
     print("messages: " + (", ".join(f"{state} {n}" for state, n in sorted(counts.items())) or "none"))
+    return 0
+
+
+def _demo_admin_password(store) -> str:
+    """The demo's status page password: SMSGW_ADMIN_PASSWORD (applied at start), else a new one each run."""
+    import secrets
+
+    from gateway.admin import PASSWORD_ENV, AdminAuth
+
+    if os.environ.get(PASSWORD_ENV):
+        return f"(from ${PASSWORD_ENV})"
+    password = secrets.token_urlsafe(12)
+    AdminAuth(store).set_password(password)
+    return password
+
+
+def cmd_admin(args) -> int:
+    import getpass
+
+    from gateway.admin import AdminAuth
+    from gateway.runtime import open_store
+
+    password = args.password
+    if password is None:
+        password = getpass.getpass("new admin password: ")
+        if getpass.getpass("again: ") != password:
+            print("smsgw: the passwords differ; nothing changed", file=sys.stderr)
+            return 2
+    store = open_store(_settings(args))
+    try:
+        AdminAuth(store).set_password(password)
+    finally:
+        store.close()
+    print("admin password set; sessions opened with the old one have ended")
     return 0
 
 
@@ -165,12 +210,18 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     with_config(db_sub.add_parser("upgrade", help="migrate the schema to the latest revision"))
     db.set_defaults(func=cmd_db)
+
+    admin = sub.add_parser("admin", help="the status page's admin")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    password = with_config(admin_sub.add_parser("password", help="set the status page's admin password"))
+    password.add_argument("--password", help="the new password (asked for when not given)")
+    admin.set_defaults(func=cmd_admin)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(_logging_settings(args), args.log_level)
     try:
         return args.func(args)
     except GatewayError as exc:

@@ -23,6 +23,7 @@ class ServerSettings:
     port: int = 8080
     threads: int = 8  # waitress worker threads
     max_body_bytes: int = 1024 * 1024
+    cookie_secure: bool = False  # status page session cookie only over HTTPS (set when served behind TLS)
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class MessagingSettings:
     retry_base_s: float = 5.0
     retry_max_s: float = 600.0
     reassembly_timeout_s: float = 3600.0  # parts of an incoming SMS still missing after this: keep what came
+    report_wait_s: float = 3600.0  # a sent message with no delivery report after this shows report_overdue
+    reply_window_s: float = 7 * 86400.0  # an inbound SMS is a reply to our last message to its sender within this
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,27 @@ class PoolSettings:
     reconnect_max_s: float = 60.0
     lease_s: float = 300.0  # a claim older than this, by a worker that is gone, goes back to the queue
     idle_poll_s: float = 5.0  # work queued by another process (CLI, another box) is seen within this
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    format: str = "text"  # "text" or "json" (one JSON object per line)
+    mask_numbers: bool = True  # phone numbers in log lines keep only their last digits
+
+    def __post_init__(self) -> None:
+        if self.format not in ("text", "json"):
+            raise ConfigError(f"logging.format must be \"text\" or \"json\", not {self.format!r}",
+                              field="logging.format")
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    concurrency: int = 8  # deliveries in flight at once (never two of one message to one receiver)
+    timeout_s: float = 10.0  # per POST
+    retry_base_s: float = 2.0
+    retry_max_s: float = 600.0
+    horizon_s: float = 86400.0  # a delivery still failing this long after its event is given up
+    callback_secret: str = ""  # signs status_callback POSTs; empty: one is generated and kept in the database
 
 
 @dataclass(frozen=True)
@@ -70,6 +94,8 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     messaging: MessagingSettings = field(default_factory=MessagingSettings)
     pool: PoolSettings = field(default_factory=PoolSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
     modems: tuple[ModemSettings, ...] = ()
 
     def replace(self, **changes: Any) -> "Settings":
@@ -81,12 +107,15 @@ _SECTIONS: dict[str, type] = {
     "database": DatabaseSettings,
     "messaging": MessagingSettings,
     "pool": PoolSettings,
+    "webhooks": WebhookSettings,
+    "logging": LoggingSettings,
 }
 
 _ENV_OVERRIDES = {
     "SMSGW_HOST": ("server", "host"),
     "SMSGW_PORT": ("server", "port"),
     "SMSGW_DATABASE_URL": ("database", "url"),
+    "SMSGW_LOG_FORMAT": ("logging", "format"),
 }
 
 

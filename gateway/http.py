@@ -17,7 +17,7 @@ class HttpServer:
 
     @property
     def port(self) -> int:
-        return self._server.effective_port
+        return int(self._server.effective_port)  # waitress gives the port as a string
 
     def start(self) -> None:
         self._thread.start()

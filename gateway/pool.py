@@ -212,7 +212,8 @@ class ModemWorker:
         for item in self._driver.read_stored():
             now = self._clock()
             if isinstance(item, ReceivedSms):
-                self._store.record_received(self.name, item, now)
+                self._store.record_received(self.name, item, now,
+                                            reply_since=now - timedelta(seconds=self._messaging.reply_window_s))
             elif isinstance(item, StatusReport):
                 self._store.record_status_report(self.name, item, now)
             self._driver.delete_stored(item)

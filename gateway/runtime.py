@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from datetime import datetime
 from typing import Callable
 
+from gateway.admin import PASSWORD_ENV, AdminAuth, apply_password_from_env
 from gateway.config import ModemSettings, PoolSettings, Settings
 from gateway.http import HttpServer
 from gateway.jobs import build_scheduler
+from gateway.webhooks import WebhookDispatcher
 from gateway.modem.driver import ModemDriver, NoticeSink
 from gateway.pool import DriverFactory, ModemPool
 from gateway.service import GatewayService, utcnow
@@ -49,7 +52,12 @@ class Gateway:
         self.store = open_store(settings)
         self.pool = ModemPool(settings.modems, self.store, make_driver or gsmmodem_drivers(settings.pool),
                               pool_settings=settings.pool, messaging=settings.messaging, clock=clock)
-        self.service = GatewayService(self.store, settings.messaging, self.pool, clock=clock)
+        self.service = GatewayService(self.store, settings.messaging, self.pool, clock=clock,
+                                      webhook_settings=settings.webhooks)
+        self.webhooks = WebhookDispatcher(self.store, settings.webhooks, clock)
+        self.store.on_deliveries_queued = self.webhooks.wake
+        if apply_password_from_env(AdminAuth(self.store, clock), os.environ):
+            log.info("admin password set from $%s", PASSWORD_ENV)
         self.app = create_app(settings, self.service)
         self.scheduler = build_scheduler(self.service)
         self.http: HttpServer | None = None
@@ -60,6 +68,7 @@ class Gateway:
         return self.http.port if self.http else self.settings.server.port
 
     def start(self, *, serve_http: bool = True) -> "Gateway":
+        self.webhooks.start()
         self.pool.start()
         self.scheduler.start()
         if serve_http:
@@ -79,6 +88,7 @@ class Gateway:
         if self.http is not None:
             self.http.stop()
         self.pool.stop()
+        self.webhooks.stop()
         self.store.close()
 
     def __enter__(self) -> "Gateway":

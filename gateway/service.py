@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable, Protocol, Sequence
 
 from gateway import keys
-from gateway.config import MessagingSettings
+from gateway.config import MessagingSettings, WebhookSettings
 from gateway.errors import (
     AuthError,
     ModemNotFound,
@@ -19,8 +19,10 @@ from gateway.errors import (
 )
 from gateway.numbers import to_e164
 from gateway.sms import segment
-from gateway.store.models import ApiKey, InboxMessage, Message, MessageState, Modem
+from gateway.store.events import EVENT_TYPES
+from gateway.store.models import ApiKey, InboxMessage, Message, MessageState, Modem, Webhook
 from gateway.store.queries import MessageDraft, Store
+from gateway.webhooks import callback_secret, webhook_url
 
 KEY_TOUCH_INTERVAL = timedelta(seconds=60)
 
@@ -53,19 +55,22 @@ class GatewayService:
     """The gateway's verbs. `pool` is told when new work is committed."""
 
     def __init__(self, store: Store, settings: MessagingSettings, pool: PoolControl | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, webhook_settings: WebhookSettings | None = None) -> None:
         self.store = store
         self.settings = settings
         self.pool = pool or NoPool()
         self.clock = clock
+        self.webhook_settings = webhook_settings or WebhookSettings()
 
     # --- sending -------------------------------------------------------------------------------
 
     def send(self, to: str | Sequence[str], body: str, *, delivery_report: bool | None = None,
-             via: str | None = None, api_key: ApiKey | None = None) -> list[Message]:
+             via: str | None = None, status_callback: str | None = None,
+             api_key: ApiKey | None = None) -> list[Message]:
         """Queue one message per distinct recipient; all or nothing. Returns the committed messages.
 
-        `via` names the modem that must send it (a test from the status page, a reply from the same SIM)."""
+        `via` names the modem that must send it (a test from the status page, a reply from the same SIM);
+        events about each message are POSTed to `status_callback` when given."""
         recipients = [to] if isinstance(to, str) else list(to)
         if not recipients:
             raise ValidationError("'to' must name at least one recipient", field="to")
@@ -81,8 +86,11 @@ class GatewayService:
         wants_report = self.settings.delivery_report if delivery_report is None else delivery_report
         if via is not None and via not in {m.name for m in self.store.list_modems()}:
             raise UnknownModem(f"no modem named {via!r}", field="via")
+        if status_callback is not None:
+            status_callback = webhook_url(status_callback, field="status_callback")
         drafts = [MessageDraft(to_number=n, body=text, encoding=segmentation.encoding, parts=segmentation.parts,
-                               delivery_report=wants_report, via_modem=via) for n in numbers]
+                               delivery_report=wants_report, via_modem=via, status_callback=status_callback)
+                  for n in numbers]
         messages = self.store.enqueue(drafts, self.clock(), api_key_id=api_key.id if api_key else None)
         self.pool.wake()
         return messages
@@ -142,7 +150,50 @@ class GatewayService:
     def flush_incomplete_inbound(self) -> int:
         """Deliver what arrived of incoming multi-part SMS whose other parts never came."""
         now = self.clock()
-        return self.store.flush_incomplete(now - timedelta(seconds=self.settings.reassembly_timeout_s), now)
+        return self.store.flush_incomplete(now - timedelta(seconds=self.settings.reassembly_timeout_s), now,
+                                           reply_since=now - timedelta(seconds=self.settings.reply_window_s))
+
+    def mark_reports_overdue(self) -> int:
+        """Flag sent messages whose delivery report is later than `report_wait_s`."""
+        return self.store.mark_reports_overdue(self.clock() - timedelta(seconds=self.settings.report_wait_s))
+
+    def conversation(self, number: str, *, limit: int = 100) -> list:
+        """Both directions of the exchange with `number`, oldest first."""
+        return self.store.conversation(to_e164(number, self.settings.default_region, field="number"),
+                                       limit=_page_size(limit))
+
+    # --- webhooks ------------------------------------------------------------------------------
+
+    def add_webhook(self, url: str, events: Sequence[str]) -> Webhook:
+        """Register a receiver for `events`; its signing secret is on the returned object (shown once)."""
+        unknown = sorted(set(events) - set(EVENT_TYPES))
+        if not events or unknown:
+            raise ValidationError(f"events must be among {', '.join(EVENT_TYPES)}", field="events")
+        return self.store.add_webhook(webhook_url(url, field="url"), [e for e in EVENT_TYPES if e in events],
+                                      self.clock())
+
+    def list_webhooks(self) -> list[Webhook]:
+        return self.store.list_webhooks()
+
+    def get_webhook(self, uid: str) -> Webhook:
+        return self.store.get_webhook(uid)
+
+    def delete_webhook(self, uid: str) -> None:
+        self.store.delete_webhook(uid, self.clock())
+
+    def list_deliveries(self, webhook_uid: str, *, limit: int = 50):
+        """The webhook's latest deliveries, each with its event and attempts."""
+        deliveries = self.store.list_deliveries(webhook_uid, limit=_page_size(limit))
+        attempts = self.store.list_attempts([d.id for d in deliveries])
+        events = self.store.event_types_of(deliveries)
+        return [(d, events[d.event_id], attempts[d.id]) for d in deliveries]
+
+    def redeliver(self, webhook_uid: str, delivery_uid: str):
+        return self.store.redeliver(webhook_uid, delivery_uid, self.clock())
+
+    def callback_secret(self) -> str:
+        """The secret that signs status_callback POSTs (configured, or generated and kept)."""
+        return self.webhook_settings.callback_secret or callback_secret(self.store, self.clock())
 
     # --- API keys ------------------------------------------------------------------------------
 

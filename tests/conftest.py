@@ -116,3 +116,15 @@ def gateway_factory(settings, modem_links):
     yield start
     for gateway in running:
         gateway.stop()
+
+
+ADMIN_PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def admin_password(store) -> str:
+    """The status page's admin password, set in the test database."""
+    from gateway.admin import AdminAuth
+
+    AdminAuth(store).set_password(ADMIN_PASSWORD)
+    return ADMIN_PASSWORD

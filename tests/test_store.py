@@ -145,3 +145,49 @@ def test_parts_that_never_complete_are_flushed_as_an_incomplete_message(store):
     [inbox] = store.list_inbox()
     assert (inbox.text, inbox.part_count, inbox.state.value) == ("first half third", 2, "incomplete")
     assert store.flush_incomplete(NOW + timedelta(hours=1), NOW) == 0
+
+
+def test_a_report_that_beats_the_cmgs_answer_is_applied_when_the_part_is_recorded(store):
+    [message] = store.enqueue([draft(report=True)], NOW)
+    job = store.claim_next("m1", NOW, 60)
+    store.mark_part_submitting(job, 1, "m1", NOW)
+    early = StatusReport(None, None, 42, "07911123456", 0, NOW, NOW)  # national form, before +CMGS is committed
+    assert not store.record_status_report("m1", early, NOW)
+    store.record_part_sent(job, 1, "m1", 42, NOW)
+    assert store.get_message(message.uid).state == MessageState.DELIVERED
+
+
+def test_duplicate_and_unknown_reports_change_nothing(store):
+    [message] = store.enqueue([draft(report=True)], NOW)
+    job = store.claim_next("m1", NOW, 60)
+    store.record_part_sent(job, 1, "m1", 7, NOW)
+    report = StatusReport(None, None, 7, "+447911123456", 0x41, NOW, NOW)  # failed for good
+    assert store.record_status_report("m1", report, NOW)
+    assert store.record_status_report("m1", report, NOW)  # the same report again
+    assert store.record_status_report("m1", StatusReport(None, None, 7, "+447911123456", 0, NOW, NOW), NOW)
+    failed = store.get_message(message.uid)
+    assert failed.state == MessageState.FAILED and failed.error_code == "tp_st_65"
+    assert [e.state for e in failed.events].count("failed") == 2  # the part's and the message's, once each
+    assert not store.record_status_report("m1", StatusReport(None, None, 99, "+15550000000", 0, NOW, NOW), NOW)
+
+
+def test_a_report_still_pending_at_the_network_keeps_the_part_sent(store):
+    [message] = store.enqueue([draft(report=True)], NOW)
+    job = store.claim_next("m1", NOW, 60)
+    store.record_part_sent(job, 1, "m1", 3, NOW)
+    store.record_status_report("m1", StatusReport(None, None, 3, "+447911123456", 0x20, NOW, NOW), NOW)
+    loaded = store.get_message(message.uid)
+    assert loaded.state == MessageState.SENT and loaded.parts[0].report_status == 0x20
+    assert store.mark_reports_overdue(NOW + timedelta(seconds=1)) == 1
+    assert store.get_message(message.uid).report_overdue
+    assert store.mark_reports_overdue(NOW + timedelta(seconds=1)) == 0
+
+
+def test_the_migrations_build_exactly_the_models(store):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from gateway.store.models import Base
+
+    with store.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []

@@ -10,7 +10,7 @@ from gateway.service import GatewayService
 
 def create_app(settings: Settings, service: GatewayService) -> Flask:
     """Build the WSGI app. Nothing here starts threads, schedulers or modems."""
-    from web import api, errors
+    from web import api, errors, hooks
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
@@ -18,4 +18,9 @@ def create_app(settings: Settings, service: GatewayService) -> Flask:
     app.extensions["smsgw.service"] = service
     errors.init_app(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(hooks.bp)
+    from web import metrics, status
+
+    metrics.init_app(app)
+    status.init_app(app, settings)
     return app

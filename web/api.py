@@ -12,7 +12,8 @@ from web import openapi, schemas
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
-def _service() -> GatewayService:
+def service() -> GatewayService:
+    """The service this app was built with."""
     return current_app.extensions["smsgw.service"]
 
 
@@ -29,7 +30,7 @@ def requires(scope: str):
     def decorate(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
-            g.api_key = _service().authenticate(_token(), scope)
+            g.api_key = service().authenticate(_token(), scope)
             return view(*args, **kwargs)
 
         return wrapper
@@ -41,8 +42,9 @@ def requires(scope: str):
 @requires("send")
 def send_messages():
     payload = schemas.parse_send_request(schemas.parse_json_object(request.get_data(cache=False)))
-    messages = _service().send(payload["to"], payload["body"], delivery_report=payload.get("delivery_report"),
-                               via=payload.get("via"), api_key=g.api_key)
+    messages = service().send(payload["to"], payload["body"], delivery_report=payload.get("delivery_report"),
+                               via=payload.get("via"), status_callback=payload.get("status_callback"),
+                               api_key=g.api_key)
     if isinstance(payload["to"], str):
         response = jsonify(schemas.message_json(messages[0]))
         response.headers["Location"] = f"{bp.url_prefix}/messages/{messages[0].uid}"
@@ -55,7 +57,7 @@ def send_messages():
 @bp.get("/messages")
 @requires("read")
 def list_messages():
-    page, cursor = _service().list_messages(state=request.args.get("status"), to=request.args.get("to"),
+    page, cursor = service().list_messages(state=request.args.get("status"), to=request.args.get("to"),
                                             cursor=request.args.get("cursor"),
                                             limit=request.args.get("limit", 50, type=int))
     return {"messages": [schemas.message_json(m, with_history=False) for m in page], "next_cursor": cursor}
@@ -64,25 +66,25 @@ def list_messages():
 @bp.get("/messages/<uid>")
 @requires("read")
 def get_message(uid: str):
-    return schemas.message_json(_service().get_message(uid))
+    return schemas.message_json(service().get_message(uid))
 
 
 @bp.delete("/messages/<uid>")
 @requires("send")
 def cancel_message(uid: str):
-    return schemas.message_json(_service().cancel(uid))
+    return schemas.message_json(service().cancel(uid))
 
 
 @bp.post("/messages/<uid>/retry")
 @requires("send")
 def retry_message(uid: str):
-    return schemas.message_json(_service().retry(uid)), 202
+    return schemas.message_json(service().retry(uid)), 202
 
 
 @bp.get("/inbox")
 @requires("read")
 def list_inbox():
-    page, cursor = _service().list_inbox(cursor=request.args.get("cursor"),
+    page, cursor = service().list_inbox(cursor=request.args.get("cursor"),
                                          limit=request.args.get("limit", 50, type=int))
     return {"messages": [schemas.inbox_json(m) for m in page], "next_cursor": cursor}
 
@@ -90,13 +92,13 @@ def list_inbox():
 @bp.get("/modems")
 @requires("read")
 def list_modems():
-    return {"modems": [schemas.modem_json(m) for m in _service().list_modems()]}
+    return {"modems": [schemas.modem_json(m) for m in service().list_modems()]}
 
 
 @bp.post("/modems/<name>/reset")
 @requires("admin")
 def reset_modem(name: str):
-    _service().reset_modem(name)
+    service().reset_modem(name)
     return {"modem": name, "reset": True}, 202
 
 

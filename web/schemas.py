@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 from gateway.errors import InvalidJson, ValidationError
-from gateway.store.models import ApiKey, InboxMessage, Message, Modem
+from gateway.resources import inbox_json, message_json, modem_json, time_json
+from gateway.store.models import ApiKey, Delivery, DeliveryAttempt, InboxMessage, Message, Webhook
 
-SEND_FIELDS = {"to": (str, list), "body": (str,), "delivery_report": (bool,), "via": (str,)}
+SEND_FIELDS = {"to": (str, list), "body": (str,), "delivery_report": (bool,), "via": (str,),
+               "status_callback": (str,)}
+WEBHOOK_FIELDS = {"url": (str,), "events": (list,)}
 REQUIRED_SEND_FIELDS = ("to", "body")
 
 
@@ -31,74 +33,74 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     return value
 
 
-def parse_send_request(payload: dict[str, Any]) -> dict[str, Any]:
-    """Check the fields of POST /api/v1/messages: known names, right types, required ones present."""
+def _check_fields(payload: dict[str, Any], fields: dict[str, tuple[type, ...]],
+                  required: tuple[str, ...]) -> dict[str, Any]:
+    """Known names, right types, required ones present."""
     for name in payload:
-        if name not in SEND_FIELDS:
+        if name not in fields:
             raise ValidationError(f"unknown field {name!r}", field=name)
-    for name in REQUIRED_SEND_FIELDS:
+    for name in required:
         if name not in payload or payload[name] is None:
             raise ValidationError(f"{name!r} is required", field=name)
     for name, value in payload.items():
-        if not isinstance(value, SEND_FIELDS[name]) or (isinstance(value, bool) and bool not in SEND_FIELDS[name]):
+        if not isinstance(value, fields[name]) or (isinstance(value, bool) and bool not in fields[name]):
             raise ValidationError(f"{name!r} has the wrong type", field=name)
-    if isinstance(payload["to"], list) and not all(isinstance(n, str) for n in payload["to"]):
-        raise ValidationError("'to' must be a string or a list of strings", field="to")
     return payload
 
 
-def _time(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
+def _check_string_list(payload: dict[str, Any], name: str) -> None:
+    if isinstance(payload.get(name), list) and not all(isinstance(n, str) for n in payload[name]):
+        raise ValidationError(f"{name!r} must be a string or a list of strings", field=name)
 
 
-def message_json(message: Message, *, with_history: bool = True) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": message.uid,
-        "to": message.to_number,
-        "body": message.body,
-        "state": message.state.value,
-        "encoding": message.encoding,
-        "part_count": message.part_count,
-        "delivery_report": message.delivery_report,
-        "modem": message.modem,
-        "attempts": message.attempts,
-        "error": ({"code": message.error_code, "message": message.error_message}
-                  if message.error_code else None),
-        "created_at": _time(message.created_at),
-        "updated_at": _time(message.updated_at),
-        "sent_at": _time(message.sent_at),
-        "parts": [
-            {"seq": p.seq, "state": p.state.value, "modem": p.modem, "reference": p.reference,
-             "error_code": p.error_code, "sent_at": _time(p.sent_at), "report_status": p.report_status,
-             "delivered_at": _time(p.delivered_at)}
-            for p in message.parts
-        ],
-    }
-    if with_history:
-        data["history"] = [
-            {"state": e.state, "part": e.part_seq, "modem": e.modem, "detail": e.detail, "at": _time(e.at)}
-            for e in message.events
-        ]
+def parse_send_request(payload: dict[str, Any]) -> dict[str, Any]:
+    """The fields of POST /api/v1/messages."""
+    _check_fields(payload, SEND_FIELDS, REQUIRED_SEND_FIELDS)
+    _check_string_list(payload, "to")
+    return payload
+
+
+def parse_webhook_request(payload: dict[str, Any]) -> dict[str, Any]:
+    """The fields of POST /api/v1/webhooks."""
+    _check_fields(payload, WEBHOOK_FIELDS, ("url", "events"))
+    _check_string_list(payload, "events")
+    return payload
+
+
+def webhook_json(webhook: Webhook, *, with_secret: bool = False) -> dict[str, Any]:
+    data = {"id": webhook.uid, "url": webhook.url, "events": webhook.events.split(","),
+            "created_at": time_json(webhook.created_at)}
+    if with_secret:
+        data["secret"] = webhook.secret
     return data
 
 
-def inbox_json(item: InboxMessage) -> dict[str, Any]:
-    return {"id": item.uid, "from": item.sender, "text": item.text, "modem": item.modem,
-            "part_count": item.part_count, "state": item.state.value, "sent_at": _time(item.sent_at),
-            "received_at": _time(item.received_at)}
-
-
-def modem_json(modem: Modem) -> dict[str, Any]:
+def delivery_json(delivery: Delivery, event: tuple[str, str], attempts: list[DeliveryAttempt]) -> dict[str, Any]:
     return {
-        "name": modem.name, "port": modem.port, "state": modem.state.value, "imei": modem.imei,
-        "manufacturer": modem.manufacturer, "model": modem.model, "operator": modem.operator,
-        "registration": modem.registration, "signal": {"rssi": modem.rssi, "dbm": modem.signal_dbm},
-        "counters": {"sent": modem.sent_count, "failed": modem.failed_count, "received": modem.received_count},
-        "last_error": modem.last_error, "updated_at": _time(modem.updated_at),
+        "id": delivery.uid, "event": {"id": event[0], "type": event[1]}, "subject": delivery.subject,
+        "url": delivery.url, "state": delivery.state.value, "attempts": delivery.attempts,
+        "next_attempt_at": time_json(delivery.next_attempt_at) if delivery.state.value == "pending" else None,
+        "last_status": delivery.last_status, "last_error": delivery.last_error,
+        "created_at": time_json(delivery.created_at), "delivered_at": time_json(delivery.delivered_at),
+        "history": [{"at": time_json(a.at), "status": a.status_code, "error": a.error,
+                     "duration_ms": round(a.duration_ms, 1)} for a in attempts],
     }
+
+
+def conversation_json(items: list[Message | InboxMessage]) -> list[dict[str, Any]]:
+    return [
+        {"direction": "outbound", "at": time_json(m.created_at), **message_json(m, with_history=False)}
+        if isinstance(m, Message) else
+        {"direction": "inbound", "at": time_json(m.received_at), **inbox_json(m)}
+        for m in items
+    ]
 
 
 def key_json(key: ApiKey) -> dict[str, Any]:
     return {"id": key.id, "name": key.name, "prefix": key.prefix, "scopes": key.scopes.split(","),
-            "created_at": _time(key.created_at), "last_used_at": _time(key.last_used_at),
-            "revoked_at": _time(key.revoked_at)}
+            "created_at": time_json(key.created_at), "last_used_at": time_json(key.last_used_at),
+            "revoked_at": time_json(key.revoked_at)}
+
+
+__all__ = ["parse_json_object", "parse_send_request", "parse_webhook_request", "message_json", "inbox_json",
+           "modem_json", "key_json", "webhook_json", "delivery_json", "conversation_json"]

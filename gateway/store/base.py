@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import threading
 from contextlib import contextmanager, nullcontext
-from typing import Iterator
+from typing import Callable, Iterator
 
 from sqlalchemy import create_engine, event, select
 from sqlalchemy.engine import Connection, Engine
@@ -57,6 +57,8 @@ class StoreBase:
         self._reads = sessionmaker(engine, expire_on_commit=False)
         self._writes = sessionmaker(self._write_engine, expire_on_commit=False)
         self._write_lock = threading.Lock() if self.is_sqlite else nullcontext()
+        self._queued = threading.local()  # did this thread's open write transaction queue deliveries?
+        self.on_deliveries_queued: Callable[[], None] = lambda: None  # the webhook worker's wake, once committed
 
     @classmethod
     def from_url(cls, url: str, busy_timeout_ms: int = 5000):
@@ -67,14 +69,23 @@ class StoreBase:
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
+        self._queued.deliveries = False
         with self._write_lock, self._writes.begin() as session:
             yield session
+        self._after_commit()
 
     @contextmanager
     def _write_core(self) -> Iterator[Connection]:
         """A write transaction on a bare connection: the hot path's Core statements need no Session."""
+        self._queued.deliveries = False
         with self._write_lock, self._write_engine.begin() as conn:
             yield conn
+        self._after_commit()
+
+    def _after_commit(self) -> None:
+        if self._queued.deliveries:
+            self._queued.deliveries = False
+            self.on_deliveries_queued()
 
     @contextmanager
     def _read_core(self) -> Iterator[Connection]:

@@ -6,31 +6,32 @@ import hashlib
 from datetime import datetime
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, selectinload
 
 from gateway.modem.driver import ReceivedSms
-from gateway.store.base import StoreBase, new_uid
-from gateway.store.models import InboundPart, InboxMessage, InboxState, Modem
+from gateway.store.base import new_uid
+from gateway.store.events import EventStore
+from gateway.resources import inbox_json
+from gateway.store.models import InboundPart, InboxMessage, InboxState, Message, MessageState, Modem
 
-class InboxStore(StoreBase):
+class InboxStore(EventStore):
     """Verbs on received messages."""
 
-
-    def record_received(self, modem: str, sms: ReceivedSms, now: datetime) -> InboxMessage | None:
+    def record_received(self, modem: str, sms: ReceivedSms, now: datetime,
+                        reply_since: datetime | None = None) -> InboxMessage | None:
         """Commit one stored SMS (idempotent: the same SMS read twice is kept once).
 
-        Returns the inbox message when this SMS completed one, None while parts are still missing.
+        Returns the inbox message when this SMS completed one, None while parts are still missing. A message
+        is a reply to the last message we sent its sender after `reply_since`.
         """
         dedup = _dedup_key(modem, sms)
         with self._write() as s:
             if sms.concat is None or sms.concat.total <= 1:
                 if s.scalar(select(InboxMessage.id).where(InboxMessage.dedup_key == dedup)) is not None:
                     return None
-                inbox = InboxMessage(uid=new_uid("in"), modem=modem, sender=sms.sender, text=sms.text, part_count=1,
-                                     state=InboxState.COMPLETE, sent_at=sms.sent_at, received_at=now,
-                                     dedup_key=dedup)
-                s.add(inbox)
-                s.execute(update(Modem).where(Modem.name == modem).values(received_count=Modem.received_count + 1))
-                return inbox
+                return self._add_inbox(s, InboxMessage(
+                    uid=new_uid("in"), modem=modem, sender=sms.sender, text=sms.text, part_count=1,
+                    state=InboxState.COMPLETE, sent_at=sms.sent_at, received_at=now, dedup_key=dedup), reply_since)
             if s.scalar(select(InboundPart.id).where(InboundPart.dedup_key == dedup)) is not None:
                 return None
             s.add(InboundPart(modem=modem, sender=sms.sender, concat_ref=sms.concat.reference,
@@ -48,18 +49,32 @@ class InboxStore(StoreBase):
             if len(by_seq) < sms.concat.total:
                 return None
             ordered = [by_seq[i] for i in sorted(by_seq)]
-            inbox = InboxMessage(uid=new_uid("in"), modem=modem, sender=sms.sender,
-                                 text="".join(p.text for p in ordered), part_count=len(ordered),
-                                 state=InboxState.COMPLETE, sent_at=ordered[0].sent_at, received_at=now,
-                                 dedup_key=_group_key(modem, sms.sender, ordered[0].id))
-            s.add(inbox)
-            s.flush()
-            for p in ordered:
-                p.inbox_id = inbox.id
-            s.execute(update(Modem).where(Modem.name == modem).values(received_count=Modem.received_count + 1))
-            return inbox
+            return self._add_inbox(s, InboxMessage(
+                uid=new_uid("in"), modem=modem, sender=sms.sender, text="".join(p.text for p in ordered),
+                part_count=len(ordered), state=InboxState.COMPLETE, sent_at=ordered[0].sent_at, received_at=now,
+                dedup_key=_group_key(modem, sms.sender, ordered[0].id)), reply_since, ordered)
 
-    def flush_incomplete(self, older_than: datetime, now: datetime) -> int:
+    def _add_inbox(self, s: Session, inbox: InboxMessage, reply_since: datetime | None,
+                   parts: list[InboundPart] = ()) -> InboxMessage:
+        """Add a complete (or given-up) inbox message: link its parts and the message it answers, count it
+        on its modem, and queue `message.received`."""
+        inbox.in_reply_to = None
+        if reply_since is not None:
+            inbox.in_reply_to = s.scalars(
+                select(Message).where(Message.to_number == inbox.sender, Message.sent_at >= reply_since,
+                                      Message.state.in_([MessageState.SENT, MessageState.DELIVERED]))
+                .order_by(Message.sent_at.desc()).limit(1)
+            ).one_or_none()
+        s.add(inbox)
+        s.flush()
+        for part in parts:
+            part.inbox_id = inbox.id
+        s.execute(update(Modem).where(Modem.name == inbox.modem).values(received_count=Modem.received_count + 1))
+        resource = inbox_json(inbox)
+        self._emit(s.connection(), "message.received", inbox.uid, lambda: resource, None, inbox.received_at)
+        return inbox
+
+    def flush_incomplete(self, older_than: datetime, now: datetime, reply_since: datetime | None = None) -> int:
         """Turn part groups still missing parts after the reassembly timeout into INCOMPLETE inbox messages."""
         group_cols = (InboundPart.modem, InboundPart.sender, InboundPart.concat_ref, InboundPart.total)
         flushed = 0
@@ -70,16 +85,23 @@ class InboxStore(StoreBase):
                 parts = list(s.scalars(select(InboundPart).where(
                     InboundPart.modem == modem, InboundPart.sender == sender, InboundPart.concat_ref == ref,
                     InboundPart.total == total, InboundPart.inbox_id.is_(None)).order_by(InboundPart.seq)))
-                inbox = InboxMessage(uid=new_uid("in"), modem=modem, sender=sender,
-                                     text="".join(p.text for p in parts), part_count=len(parts),
-                                     state=InboxState.INCOMPLETE, sent_at=parts[0].sent_at, received_at=now,
-                                     dedup_key=_group_key(modem, sender, parts[0].id))
-                s.add(inbox)
-                s.flush()
-                for part in parts:
-                    part.inbox_id = inbox.id
+                self._add_inbox(s, InboxMessage(
+                    uid=new_uid("in"), modem=modem, sender=sender, text="".join(p.text for p in parts),
+                    part_count=len(parts), state=InboxState.INCOMPLETE, sent_at=parts[0].sent_at, received_at=now,
+                    dedup_key=_group_key(modem, sender, parts[0].id)), reply_since, parts)
                 flushed += 1
         return flushed
+
+    def conversation(self, number: str, *, limit: int = 100) -> list[Message | InboxMessage]:
+        """The last `limit` messages to and from `number`, both directions, oldest first."""
+        with self._read() as s:
+            outbound = list(s.scalars(select(Message).where(Message.to_number == number)
+                                      .options(selectinload(Message.parts))
+                                      .order_by(Message.id.desc()).limit(limit)))
+            inbound = list(s.scalars(select(InboxMessage).where(InboxMessage.sender == number)
+                                     .order_by(InboxMessage.id.desc()).limit(limit)))
+        merged = sorted(outbound + inbound, key=lambda m: m.created_at if isinstance(m, Message) else m.received_at)
+        return merged[-limit:]
 
     def list_inbox(self, *, before_id: int | None = None, limit: int = 50) -> list[InboxMessage]:
         query = select(InboxMessage).order_by(InboxMessage.id.desc()).limit(limit)

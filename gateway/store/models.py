@@ -6,7 +6,7 @@ import enum
 from datetime import datetime, timezone
 from typing import Optional
 
-from sqlalchemy import DateTime, Enum, ForeignKey, Index, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import DateTime, Enum, ForeignKey, Index, String, Text, TypeDecorator, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -78,6 +78,7 @@ class Message(Base):
     __table_args__ = (
         Index("ix_messages_claim", "state", "priority", "next_attempt_at", "id"),
         Index("ix_messages_to", "to_number", "id"),
+        Index("ix_messages_sent_at", "sent_at"),  # throughput and health figures
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -99,6 +100,8 @@ class Message(Base):
     error_code: Mapped[Optional[str]] = mapped_column(String(64))
     error_message: Mapped[Optional[str]] = mapped_column(Text)
     api_key_id: Mapped[Optional[int]] = mapped_column(ForeignKey("api_keys.id"))
+    status_callback: Mapped[Optional[str]] = mapped_column(String(2048))  # events about it are POSTed here
+    report_overdue: Mapped[bool] = mapped_column(default=False, server_default=false())  # no report came in time
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     sent_at: Mapped[Optional[datetime]]
@@ -143,6 +146,7 @@ class MessageEvent(Base):
     """One committed state change of a message or one of its parts: the history the API shows."""
 
     __tablename__ = "message_events"
+    __table_args__ = (Index("ix_message_events_at", "at"),)  # the status page's per-minute history
 
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
@@ -172,6 +176,9 @@ class InboxMessage(Base):
     sent_at: Mapped[Optional[datetime]]  # the service centre's time stamp
     received_at: Mapped[datetime]  # committed here
     dedup_key: Mapped[str] = mapped_column(String(64), unique=True)
+    in_reply_to_id: Mapped[Optional[int]] = mapped_column(ForeignKey("messages.id"))  # our last message to them
+
+    in_reply_to: Mapped[Optional[Message]] = relationship(lazy="joined")
 
     def __repr__(self) -> str:
         return f"<InboxMessage {self.uid} from={self.sender} parts={self.part_count}>"
@@ -253,3 +260,108 @@ class AdminSetting(Base):
 
     def __repr__(self) -> str:
         return f"<AdminSetting {self.key}>"
+
+
+class DeliveryState(str, enum.Enum):
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    DELIVERED = "delivered"
+    FAILED = "failed"  # a final answer (4xx) or the retry horizon passed
+
+
+class StatusReportRecord(Base):
+    """Every SMS-STATUS-REPORT a modem gave, matched to its part when one is known (kept when not)."""
+
+    __tablename__ = "status_reports"
+    __table_args__ = (Index("ix_status_reports_unmatched", "modem", "reference", "part_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    modem: Mapped[str] = mapped_column(String(64))
+    reference: Mapped[int]
+    recipient: Mapped[str] = mapped_column(String(32))
+    status: Mapped[int]
+    sent_at: Mapped[Optional[datetime]]
+    discharged_at: Mapped[Optional[datetime]]
+    received_at: Mapped[datetime]
+    part_id: Mapped[Optional[int]] = mapped_column(ForeignKey("parts.id"))
+
+    def __repr__(self) -> str:
+        return f"<StatusReportRecord {self.modem} mr={self.reference} st={self.status} part={self.part_id}>"
+
+
+class Webhook(Base):
+    """A registered receiver of events. The secret signs every delivery (HMAC-SHA256)."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    events: Mapped[str] = mapped_column(String(255))  # comma-separated event types
+    secret: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    deleted_at: Mapped[Optional[datetime]]
+
+    def __repr__(self) -> str:
+        return f"<Webhook {self.uid} {self.url}>"
+
+
+class Event(Base):
+    """One event, written in the transaction of the state change that caused it; the payload is frozen."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True)
+    type: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(32))  # the message (or inbox message) id it is about
+    payload: Mapped[str] = mapped_column(Text)  # the JSON body, exactly as POSTed
+    created_at: Mapped[datetime]
+
+    def __repr__(self) -> str:
+        return f"<Event {self.uid} {self.type} {self.subject}>"
+
+
+class Delivery(Base):
+    """One event to one receiver (a webhook or a message's status_callback), with its retry state."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        Index("ix_deliveries_due", "state", "next_attempt_at", "id"),
+        Index("ix_deliveries_order", "target", "subject", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
+    webhook_id: Mapped[Optional[int]] = mapped_column(ForeignKey("webhooks.id"), index=True)
+    target: Mapped[str] = mapped_column(String(64))  # ordering key: "webhook:<id>" or "callback:<sha256 of url>"
+    subject: Mapped[str] = mapped_column(String(32))  # deliveries of one subject to one target go in order
+    url: Mapped[str] = mapped_column(String(2048))
+    state: Mapped[DeliveryState] = mapped_column(_enum(DeliveryState))
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime]
+    lease_until: Mapped[Optional[datetime]]
+    last_status: Mapped[Optional[int]]
+    last_error: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[Optional[datetime]]
+
+    def __repr__(self) -> str:
+        return f"<Delivery {self.uid} {self.state.value} attempts={self.attempts}>"
+
+
+class DeliveryAttempt(Base):
+    """One POST of a delivery and what came of it."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    at: Mapped[datetime]
+    status_code: Mapped[Optional[int]]
+    error: Mapped[Optional[str]] = mapped_column(Text)
+    duration_ms: Mapped[float]
+
+    def __repr__(self) -> str:
+        return f"<DeliveryAttempt {self.delivery_id} {self.status_code or self.error}>"

@@ -8,15 +8,18 @@ from datetime import datetime, timedelta
 from typing import Sequence
 
 from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, selectinload
 
 from gateway.errors import ConflictError, MessageNotFound
-from gateway.modem.driver import StatusReport
-from gateway.store.base import StoreBase, new_uid
+from gateway.resources import message_json
+from gateway.store.base import new_uid
+from gateway.store.events import EventStore
 from gateway.store.models import Message, MessageEvent, MessageState, Modem, Part, PartState
 
 CANCELLABLE = (MessageState.QUEUED, MessageState.SCHEDULED)
 RETRYABLE = (MessageState.FAILED, MessageState.UNKNOWN)
+EVENT_OF_STATE = {MessageState.DELIVERED: "message.delivered", MessageState.FAILED: "message.failed"}
 AVOID_GRACE_S = 2.0  # a modem that just failed a message leaves it to the others this long
 
 
@@ -31,6 +34,7 @@ class MessageDraft:
     delivery_report: bool
     priority: int = 1
     via_modem: str | None = None  # send through this modem only
+    status_callback: str | None = None  # events about the message are POSTed here
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class SendJob:
     attempt: int  # 1 on the first claim
     parts: tuple[str, ...]  # the text of every part, in order
     first_seq: int  # the first part still to send (1-based)
+    status_callback: str | None = None
 
 
 # --- the hot path's statements, built once: building SQLAlchemy expressions on each call cost more than
@@ -70,7 +75,8 @@ _CLAIM = (
     .values(state=MessageState.SENDING, modem=bindparam("p_modem"), updated_at=bindparam("p_now"),
             lease_until=bindparam("p_lease_until"), attempts=_messages.c.attempts + 1)
     .returning(_messages.c.id, _messages.c.uid, _messages.c.to_number, _messages.c.encoding,
-               _messages.c.concat_ref, _messages.c.delivery_report, _messages.c.attempts)
+               _messages.c.concat_ref, _messages.c.delivery_report, _messages.c.attempts,
+               _messages.c.status_callback)
 )
 _PARTS_OF = select(_parts.c.seq, _parts.c.text, _parts.c.state).where(
     _parts.c.message_id == bindparam("p_message_id")).order_by(_parts.c.seq)
@@ -96,7 +102,7 @@ _EARLIEST_AVOIDED = select(func.min(_messages.c.next_attempt_at)).where(
     *_MAY_TAKE, _messages.c.avoid_modem == bindparam("p_modem"))
 
 
-class OutboxStore(StoreBase):
+class OutboxStore(EventStore):
     """Verbs on outbound messages and their parts."""
 
 
@@ -108,12 +114,13 @@ class OutboxStore(StoreBase):
             Message(uid=new_uid("msg"), to_number=d.to_number, body=d.body, encoding=d.encoding,
                     part_count=len(d.parts), concat_ref=secrets.randbelow(256), state=MessageState.QUEUED,
                     priority=d.priority, delivery_report=d.delivery_report, attempts=0, next_attempt_at=now,
-                    api_key_id=api_key_id, created_at=now, updated_at=now, pinned_modem=d.via_modem)
+                    api_key_id=api_key_id, created_at=now, updated_at=now, pinned_modem=d.via_modem,
+                    status_callback=d.status_callback, report_overdue=False)
             for d in drafts
         ]
         columns = ("uid", "to_number", "body", "encoding", "part_count", "concat_ref", "state", "priority",
                    "delivery_report", "attempts", "next_attempt_at", "api_key_id", "created_at", "updated_at",
-                   "pinned_modem")
+                   "pinned_modem", "status_callback")
         message_rows = [{c: getattr(m, c) for c in columns} for m in messages]
         with self._write_core() as conn:
             ids = conn.execute(_ADD_MESSAGES, message_rows).scalars().all()
@@ -199,6 +206,7 @@ class OutboxStore(StoreBase):
             message_id=row.id, uid=row.uid, to_number=row.to_number, encoding=row.encoding,
             concat_ref=row.concat_ref, delivery_report=row.delivery_report, attempt=row.attempts,
             parts=tuple(p.text for p in parts), first_seq=min(p.seq for p in parts if p.state == PartState.PENDING),
+            status_callback=row.status_callback,
         )
 
     def mark_part_submitting(self, job: SendJob, seq: int, modem: str, now: datetime) -> None:
@@ -226,7 +234,14 @@ class OutboxStore(StoreBase):
             conn.execute(_ADD_EVENTS, events)
             if is_last:
                 conn.execute(_COUNT_SENT, params)
+                self._emit(conn, "message.sent", job.uid, lambda: message_resource(conn, job.message_id),
+                           job.status_callback, now)
+            self._apply_early_report(conn, job, seq, modem, reference, now)
         return MessageState.SENT if is_last else MessageState.SENDING
+
+    def _apply_early_report(self, conn: Connection, job: SendJob, seq: int, modem: str, reference: int,
+                            now: datetime) -> None:
+        """Hook for the report store: a report may have come before this part's +CMGS was committed."""
 
     def record_temporary_failure(self, job: SendJob, seq: int, modem: str, error_code: str, detail: str,
                                  retry_at: datetime, max_attempts: int, now: datetime) -> MessageState:
@@ -316,40 +331,28 @@ class OutboxStore(StoreBase):
             if part.state in (PartState.PENDING, PartState.SUBMITTING):
                 part.state, part.error_code = PartState.FAILED, error_code
 
-    @staticmethod
-    def _transition(s: Session, message: Message, state: MessageState, now: datetime, *,
+    def _transition(self, s: Session, message: Message, state: MessageState, now: datetime, *,
                     modem: str | None = None, detail: str | None = None) -> None:
+        """Move `message` to `state` with its history row, and queue the event that state fires, if any."""
         message.state, message.updated_at = state, now
         s.add(MessageEvent(message_id=message.id, state=state.value, modem=modem, detail=detail, at=now))
+        if state in EVENT_OF_STATE:
+            s.flush()
+            conn = s.connection()
+            self._emit(conn, EVENT_OF_STATE[state], message.uid, lambda: message_resource(conn, message.id),
+                       message.status_callback, now)
 
-    # --- delivery reports ----------------------------------------------------------------------
+    def mark_reports_overdue(self, sent_before: datetime) -> int:
+        """Flag sent messages whose delivery report has not come by now (they stay `sent`)."""
+        with self._write_core() as conn:
+            return conn.execute(update(_messages).where(
+                _messages.c.state == MessageState.SENT, _messages.c.delivery_report.is_(True),
+                _messages.c.report_overdue.is_(False), _messages.c.sent_at < sent_before,
+            ).values(report_overdue=True)).rowcount
 
-    def record_status_report(self, modem: str, report: StatusReport, now: datetime) -> bool:
-        """Match a report to the newest sent part with this modem, reference and recipient. True if matched."""
-        digits = report.recipient.lstrip("+")
-        with self._write() as s:
-            part = s.scalars(
-                select(Part).join(Message)
-                .where(Part.modem == modem, Part.reference == report.reference, Part.state == PartState.SENT,
-                       Message.to_number.in_([digits, "+" + digits]))
-                .order_by(Part.id.desc()).limit(1)
-            ).one_or_none()
-            if part is None:
-                return False
-            part.report_status = report.status
-            if report.status >= 0x20 and report.status < 0x40:
-                return True  # the network is still trying: keep the part SENT
-            delivered = report.status < 0x20
-            part.state = PartState.DELIVERED if delivered else PartState.FAILED
-            part.delivered_at = report.discharged_at or now
-            s.add(MessageEvent(message_id=part.message_id, part_seq=part.seq, state=part.state.value,
-                               modem=modem, detail=f"status report TP-ST={report.status}", at=now))
-            message = s.get(Message, part.message_id, options=[selectinload(Message.parts)])
-            if message.state == MessageState.SENT:
-                if not delivered:
-                    message.error_code = f"tp_st_{report.status}"
-                    self._transition(s, message, MessageState.FAILED, now, modem=modem,
-                                     detail=f"status report TP-ST={report.status}")
-                elif all(p.state == PartState.DELIVERED for p in message.parts):
-                    self._transition(s, message, MessageState.DELIVERED, now, modem=modem)
-            return True
+
+def message_resource(conn: Connection, message_id: int) -> dict:
+    """The message as the API shows it, read in the transaction of `conn` (for an event's payload)."""
+    with Session(bind=conn) as s:
+        message = s.get(Message, message_id, options=[selectinload(Message.parts), selectinload(Message.events)])
+        return message_json(message)

@@ -14,14 +14,15 @@ from gateway.errors import KeyNotFound
 from gateway.store.base import StoreBase, make_engine, new_uid
 from gateway.store.inbox import InboxStore
 from gateway.store.models import ApiKey, Modem, ModemState
-from gateway.store.outbox import MessageDraft, OutboxStore, SendJob
+from gateway.store.outbox import MessageDraft, SendJob
+from gateway.store.reports import ReportStore
 
 _keys = ApiKey.__table__
 _KEY_BY_HASH = select(*_keys.c).where(_keys.c.key_hash == bindparam("p_key_hash"))
 
 
-class Store(OutboxStore, InboxStore, StoreBase):
-    """The gateway's store: outbox, inbox, modems and API keys."""
+class Store(ReportStore, InboxStore, StoreBase):
+    """The gateway's store: outbox (with reports and events), inbox, modems and API keys."""
 
     # --- modems --------------------------------------------------------------------------------
 

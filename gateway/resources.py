@@ -1,0 +1,63 @@
+"""The JSON shapes of the gateway's resources: what the API returns and what events carry (pure)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from gateway.store.models import InboxMessage, Message, Modem
+
+
+def time_json(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a Z, as every resource shows times."""
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def message_json(message: Message, *, with_history: bool = True) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": message.uid,
+        "to": message.to_number,
+        "body": message.body,
+        "state": message.state.value,
+        "encoding": message.encoding,
+        "part_count": message.part_count,
+        "delivery_report": message.delivery_report,
+        "report_overdue": message.report_overdue,
+        "status_callback": message.status_callback,
+        "modem": message.modem,
+        "attempts": message.attempts,
+        "error": ({"code": message.error_code, "message": message.error_message}
+                  if message.error_code else None),
+        "created_at": time_json(message.created_at),
+        "updated_at": time_json(message.updated_at),
+        "sent_at": time_json(message.sent_at),
+        "parts": [
+            {"seq": p.seq, "state": p.state.value, "modem": p.modem, "reference": p.reference,
+             "error_code": p.error_code, "sent_at": time_json(p.sent_at), "report_status": p.report_status,
+             "delivered_at": time_json(p.delivered_at)}
+            for p in message.parts
+        ],
+    }
+    if with_history:
+        data["history"] = [
+            {"state": e.state, "part": e.part_seq, "modem": e.modem, "detail": e.detail, "at": time_json(e.at)}
+            for e in message.events
+        ]
+    return data
+
+
+def inbox_json(item: InboxMessage) -> dict[str, Any]:
+    return {"id": item.uid, "from": item.sender, "text": item.text, "modem": item.modem,
+            "part_count": item.part_count, "state": item.state.value, "sent_at": time_json(item.sent_at),
+            "received_at": time_json(item.received_at),
+            "in_reply_to": item.in_reply_to.uid if item.in_reply_to is not None else None}
+
+
+def modem_json(modem: Modem) -> dict[str, Any]:
+    return {
+        "name": modem.name, "port": modem.port, "state": modem.state.value, "imei": modem.imei,
+        "manufacturer": modem.manufacturer, "model": modem.model, "operator": modem.operator,
+        "registration": modem.registration, "signal": {"rssi": modem.rssi, "dbm": modem.signal_dbm},
+        "counters": {"sent": modem.sent_count, "failed": modem.failed_count, "received": modem.received_count},
+        "last_error": modem.last_error, "updated_at": time_json(modem.updated_at),
+    }

@@ -1,0 +1,212 @@
+"""The event outbox: events written in the transaction of the state change that causes them, one
+delivery per receiver (webhooks subscribed to the type, the message's status_callback), and the
+delivery worker's claims and records.
+
+Deliveries of one subject (message) to one receiver are claimed strictly in order: a delivery waits
+while an earlier one of the same subject and receiver is pending or in flight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable, Sequence
+
+from sqlalchemy import bindparam, exists, func, insert, select, update
+from sqlalchemy.engine import Connection
+
+from gateway.errors import ConflictError, NotFound
+from gateway.resources import time_json
+from gateway.store.base import StoreBase, new_uid
+from gateway.store.models import Delivery, DeliveryAttempt, DeliveryState, Event, Webhook
+
+EVENT_TYPES = ("message.sent", "message.delivered", "message.failed", "message.received")
+
+_webhooks, _events, _deliveries = Webhook.__table__, Event.__table__, Delivery.__table__
+_earlier = _deliveries.alias("earlier")
+_WEBHOOKS_LIVE = select(_webhooks.c.id, _webhooks.c.url, _webhooks.c.events).where(_webhooks.c.deleted_at.is_(None))
+_ADD_EVENT = insert(_events).returning(_events.c.id)
+_ADD_DELIVERIES = insert(_deliveries)
+_IN_ORDER_DUE = (
+    select(_deliveries.c.id)
+    .where(
+        _deliveries.c.state == DeliveryState.PENDING,
+        _deliveries.c.next_attempt_at <= bindparam("p_now"),
+        ~exists().where(_earlier.c.target == _deliveries.c.target, _earlier.c.subject == _deliveries.c.subject,
+                        _earlier.c.id < _deliveries.c.id,
+                        _earlier.c.state.in_([DeliveryState.PENDING, DeliveryState.IN_FLIGHT])),
+    )
+    .order_by(_deliveries.c.id)
+    .limit(bindparam("p_limit"))
+)
+_CLAIM = (
+    update(_deliveries)
+    .where(_deliveries.c.id.in_(_IN_ORDER_DUE.scalar_subquery()), _deliveries.c.state == DeliveryState.PENDING)
+    .values(state=DeliveryState.IN_FLIGHT, lease_until=bindparam("p_lease_until"))
+    .returning(_deliveries.c.id)
+)
+_JOBS = (
+    select(_deliveries.c.id, _deliveries.c.uid, _deliveries.c.url, _deliveries.c.attempts,
+           _deliveries.c.webhook_id, _events.c.uid.label("event_uid"), _events.c.type, _events.c.payload,
+           _events.c.created_at, _webhooks.c.secret)
+    .join(_events, _events.c.id == _deliveries.c.event_id)
+    .outerjoin(_webhooks, _webhooks.c.id == _deliveries.c.webhook_id)
+    .where(_deliveries.c.id.in_(bindparam("p_ids", expanding=True)))
+    .order_by(_deliveries.c.id)
+)
+
+
+@dataclass(frozen=True)
+class DeliveryJob:
+    """One claimed delivery: what to POST where, and with which secret (None: the callback secret)."""
+
+    delivery_id: int
+    uid: str
+    url: str
+    attempt: int  # 1 for the first POST
+    event_uid: str
+    event_type: str
+    body: bytes
+    event_created_at: datetime
+    secret: str | None
+
+
+class EventStore(StoreBase):
+    """Verbs on webhooks, events and deliveries."""
+
+    # --- writing events (called inside other verbs' write transactions) ----------------------------
+
+    def _emit(self, conn: Connection, event_type: str, subject: str, resource: Callable[[], dict],
+              status_callback: str | None, now: datetime) -> None:
+        """Queue `event_type` about `subject` for every receiver that wants it. `resource` is called only
+        when someone does: the payload is the resource as it is in this transaction."""
+        targets = [(row.id, row.url, f"webhook:{row.id}") for row in conn.execute(_WEBHOOKS_LIVE)
+                   if event_type in row.events.split(",")]
+        if status_callback:
+            targets.append((None, status_callback,
+                            "callback:" + hashlib.sha256(status_callback.encode()).hexdigest()[:40]))
+        if not targets:
+            return
+        event_uid = new_uid("evt")
+        payload = json.dumps({"id": event_uid, "type": event_type, "created_at": time_json(now),
+                              "data": resource()}, ensure_ascii=False, separators=(",", ":"))
+        event_id = conn.execute(_ADD_EVENT, {"uid": event_uid, "type": event_type, "subject": subject,
+                                             "payload": payload, "created_at": now}).scalar_one()
+        conn.execute(_ADD_DELIVERIES, [
+            {"uid": new_uid("dlv"), "event_id": event_id, "webhook_id": webhook_id, "target": target,
+             "subject": subject, "url": url, "state": DeliveryState.PENDING, "attempts": 0,
+             "next_attempt_at": now, "lease_until": None, "last_status": None, "last_error": None,
+             "created_at": now, "delivered_at": None}
+            for webhook_id, url, target in targets
+        ])
+        self._queued.deliveries = True
+
+    # --- the delivery worker -----------------------------------------------------------------------
+
+    def claim_deliveries(self, now: datetime, limit: int, lease_s: float) -> list[DeliveryJob]:
+        """Take up to `limit` due deliveries, never two of one subject to one receiver."""
+        if limit <= 0:
+            return []
+        with self._write_core() as conn:
+            ids = conn.execute(_CLAIM, {"p_now": now, "p_limit": limit,
+                                        "p_lease_until": now + timedelta(seconds=lease_s)}).scalars().all()
+            if not ids:
+                return []
+            rows = conn.execute(_JOBS, {"p_ids": list(ids)}).all()
+        return [DeliveryJob(delivery_id=r.id, uid=r.uid, url=r.url, attempt=r.attempts + 1, event_uid=r.event_uid,
+                            event_type=r.type, body=r.payload.encode(), event_created_at=r.created_at,
+                            secret=r.secret) for r in rows]
+
+    def record_attempt(self, job: DeliveryJob, now: datetime, *, status_code: int | None, error: str | None,
+                       duration_ms: float, outcome: DeliveryState, retry_at: datetime | None = None) -> None:
+        """What one POST came to: DELIVERED, FAILED (final), or PENDING again at `retry_at`."""
+        values: dict = {"state": outcome, "attempts": job.attempt, "lease_until": None, "last_status": status_code,
+                        "last_error": error}
+        if outcome == DeliveryState.DELIVERED:
+            values["delivered_at"] = now
+        if outcome == DeliveryState.PENDING:
+            values["next_attempt_at"] = retry_at
+        with self._write_core() as conn:
+            conn.execute(update(_deliveries).where(_deliveries.c.id == job.delivery_id).values(**values))
+            conn.execute(insert(DeliveryAttempt.__table__), {
+                "delivery_id": job.delivery_id, "at": now, "status_code": status_code, "error": error,
+                "duration_ms": duration_ms})
+
+    def release_deliveries(self) -> int:
+        """After a restart: deliveries left in flight are due again (their receivers may see them twice)."""
+        with self._write_core() as conn:
+            return conn.execute(update(_deliveries).where(_deliveries.c.state == DeliveryState.IN_FLIGHT)
+                                .values(state=DeliveryState.PENDING, lease_until=None)).rowcount
+
+    def next_delivery_due(self) -> datetime | None:
+        with self._read_core() as conn:
+            return conn.execute(select(func.min(_deliveries.c.next_attempt_at))
+                                .where(_deliveries.c.state == DeliveryState.PENDING)).scalar()
+
+    # --- webhooks ----------------------------------------------------------------------------------
+
+    def add_webhook(self, url: str, events: Sequence[str], now: datetime) -> Webhook:
+        webhook = Webhook(uid=new_uid("wh"), url=url, events=",".join(events),
+                          secret="whsec_" + secrets.token_urlsafe(32), created_at=now)
+        with self._write() as s:
+            s.add(webhook)
+        return webhook
+
+    def list_webhooks(self) -> list[Webhook]:
+        with self._read() as s:
+            return list(s.scalars(select(Webhook).where(Webhook.deleted_at.is_(None)).order_by(Webhook.id)))
+
+    def get_webhook(self, uid: str) -> Webhook:
+        with self._read() as s:
+            webhook = s.scalars(select(Webhook).where(Webhook.uid == uid, Webhook.deleted_at.is_(None))).one_or_none()
+        if webhook is None:
+            raise NotFound(f"no webhook {uid}", field="id")
+        return webhook
+
+    def delete_webhook(self, uid: str, now: datetime) -> None:
+        """Stop sending to it: it is kept (for its delivery history) but its pending deliveries fail."""
+        webhook = self.get_webhook(uid)
+        with self._write() as s:
+            s.execute(update(Webhook).where(Webhook.id == webhook.id).values(deleted_at=now))
+            s.execute(update(Delivery).where(Delivery.webhook_id == webhook.id,
+                                             Delivery.state == DeliveryState.PENDING)
+                      .values(state=DeliveryState.FAILED, last_error="webhook deleted"))
+
+    def list_deliveries(self, webhook_uid: str, *, limit: int = 50) -> list[Delivery]:
+        webhook = self.get_webhook(webhook_uid)
+        with self._read() as s:
+            return list(s.scalars(select(Delivery).where(Delivery.webhook_id == webhook.id)
+                                  .order_by(Delivery.id.desc()).limit(limit)))
+
+    def list_attempts(self, delivery_ids: Sequence[int]) -> dict[int, list[DeliveryAttempt]]:
+        with self._read() as s:
+            attempts = s.scalars(select(DeliveryAttempt).where(DeliveryAttempt.delivery_id.in_(delivery_ids))
+                                 .order_by(DeliveryAttempt.id))
+            grouped: dict[int, list[DeliveryAttempt]] = {i: [] for i in delivery_ids}
+            for attempt in attempts:
+                grouped[attempt.delivery_id].append(attempt)
+        return grouped
+
+    def event_types_of(self, deliveries: Sequence[Delivery]) -> dict[int, tuple[str, str]]:
+        """(event id, type) of each delivery, for listing them."""
+        with self._read() as s:
+            rows = s.execute(select(Event.id, Event.uid, Event.type)
+                             .where(Event.id.in_({d.event_id for d in deliveries}))).all()
+        return {row.id: (row.uid, row.type) for row in rows}
+
+    def redeliver(self, webhook_uid: str, delivery_uid: str, now: datetime) -> Delivery:
+        """Send a delivery again now, by hand (whatever became of it before)."""
+        webhook = self.get_webhook(webhook_uid)
+        with self._write() as s:
+            delivery = s.scalars(select(Delivery).where(Delivery.uid == delivery_uid,
+                                                        Delivery.webhook_id == webhook.id)).one_or_none()
+            if delivery is None:
+                raise NotFound(f"no delivery {delivery_uid} for webhook {webhook_uid}", field="delivery_id")
+            if delivery.state == DeliveryState.IN_FLIGHT:
+                raise ConflictError(f"delivery {delivery_uid} is being sent right now")
+            delivery.state, delivery.next_attempt_at, delivery.lease_until = DeliveryState.PENDING, now, None
+            self._queued.deliveries = True
+        return delivery

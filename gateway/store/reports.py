@@ -1,0 +1,106 @@
+"""Delivery reports: every SMS-STATUS-REPORT is kept; each is matched to its part by modem, message
+reference and recipient (references wrap at 256 and repeat across modems), and moves that part, and the
+message once all its parts are settled, to `delivered` or `failed`.
+
+A report can arrive before the part's `+CMGS` answer is committed (the modem sends both almost at once):
+it is kept unmatched and applied when the part is recorded as sent. Duplicates change nothing; reports
+for references nobody sent are kept and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session, selectinload
+
+from gateway.modem.driver import StatusReport
+from gateway.store.models import Message, MessageEvent, MessageState, Part, PartState, StatusReportRecord
+from gateway.store.outbox import OutboxStore, SendJob
+
+log = logging.getLogger(__name__)
+
+REPORTED_STATES = (PartState.SENT, PartState.DELIVERED, PartState.FAILED)
+EARLY_REPORT_WINDOW = timedelta(minutes=10)  # an unmatched report this recent may be for a part just sent
+MATCH_DIGITS = 9  # networks write the recipient in national or international form: compare the tail
+
+
+def same_number(ours: str, theirs: str) -> bool:
+    a, b = "".join(c for c in ours if c.isdigit()), "".join(c for c in theirs if c.isdigit())
+    n = min(MATCH_DIGITS, len(a), len(b))
+    return n > 0 and a[-n:] == b[-n:]
+
+
+def is_final(status: int) -> bool:
+    """TP-ST 0x00-0x1F: delivered; 0x20-0x3F: the SC is still trying; 0x40 and up: failed for good."""
+    return not 0x20 <= status < 0x40
+
+
+class ReportStore(OutboxStore):
+    """Verbs on status reports."""
+
+    def record_status_report(self, modem: str, report: StatusReport, now: datetime) -> bool:
+        """Keep the report and apply it to its part. True when a part was found for it."""
+        with self._write() as s:
+            record = StatusReportRecord(modem=modem, reference=report.reference, recipient=report.recipient,
+                                        status=report.status, sent_at=report.sent_at,
+                                        discharged_at=report.discharged_at, received_at=now)
+            s.add(record)
+            candidates = s.scalars(
+                select(Part).join(Message)
+                .where(Part.modem == modem, Part.reference == report.reference, Part.state.in_(REPORTED_STATES))
+                .order_by(Part.sent_at.desc(), Part.id.desc()).options(selectinload(Part.message))
+            )
+            part = next((p for p in candidates if same_number(p.message.to_number, report.recipient)), None)
+            if part is None:
+                log.warning("status report from %s for unknown reference %d kept unmatched", modem,
+                            report.reference)
+                return False
+            record.part_id = part.id
+            self._apply(s, part, record, now)
+            return True
+
+    def _apply_early_report(self, conn: Connection, job: SendJob, seq: int, modem: str, reference: int,
+                            now: datetime) -> None:
+        with Session(bind=conn) as s:
+            early = s.scalars(
+                select(StatusReportRecord)
+                .where(StatusReportRecord.modem == modem, StatusReportRecord.reference == reference,
+                       StatusReportRecord.part_id.is_(None),
+                       StatusReportRecord.received_at >= now - EARLY_REPORT_WINDOW)
+                .order_by(StatusReportRecord.id)
+            ).all()
+            early = [r for r in early if same_number(job.to_number, r.recipient)]
+            if not early:
+                return
+            part = s.scalars(select(Part).where(Part.message_id == job.message_id, Part.seq == seq)).one()
+            for record in early:
+                record.part_id = part.id
+                self._apply(s, part, record, now)
+            s.flush()
+
+    def _apply(self, s: Session, part: Part, record: StatusReportRecord, now: datetime) -> None:
+        if part.state != PartState.SENT:
+            log.info("duplicate status report for part %d ignored", part.id)
+            return
+        part.report_status = record.status
+        if not is_final(record.status):
+            return  # the network is still trying: the part stays SENT
+        delivered = record.status < 0x20
+        part.state = PartState.DELIVERED if delivered else PartState.FAILED
+        part.delivered_at = record.discharged_at or now
+        s.add(MessageEvent(message_id=part.message_id, part_seq=part.seq, state=part.state.value, modem=part.modem,
+                           detail=f"status report TP-ST={record.status}", at=now))
+        s.flush()
+        message = s.get(Message, part.message_id, options=[selectinload(Message.parts)])
+        s.refresh(message, ["parts"])
+        if message.state != MessageState.SENT:
+            return  # more parts to send first; the last part's report settles the message
+        if not delivered:
+            message.error_code = f"tp_st_{record.status}"
+            self._transition(s, message, MessageState.FAILED, now, modem=part.modem,
+                             detail=f"status report TP-ST={record.status}")
+        elif all(p.state == PartState.DELIVERED for p in message.parts):
+            self._transition(s, message, MessageState.DELIVERED, now, modem=part.modem)

@@ -1,0 +1,199 @@
+"""Webhook delivery: signing, the retry rules, and the worker that POSTs queued deliveries.
+
+Every POST carries `X-Smsgw-Signature: t=<unix time>,v1=<hex>` where hex is HMAC-SHA256 of
+`"<t>." + raw body` under the receiver's secret (a webhook's own, or the gateway's callback secret for
+`status_callback` URLs). Receivers check it with `verify_signature`, or the ten lines in the README.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import random
+import secrets
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Callable
+from urllib.parse import urlsplit
+
+import requests
+
+from gateway.config import WebhookSettings
+from gateway.errors import ValidationError
+from gateway.retry import next_attempt_at
+from gateway.store.admin_settings import add_setting_if_absent
+from gateway.store.events import DeliveryJob
+from gateway.store.models import DeliveryState
+from gateway.store.queries import Store
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Smsgw-Signature"
+CALLBACK_SECRET_KEY = "callback_secret"
+RETRY_STATUSES = {408, 429}
+IDLE_WAIT_S = 30.0
+LEASE_S = 300.0
+
+
+def webhook_url(url: str, *, field: str) -> str:
+    """An http(s) URL with a host, or ValidationError."""
+    parts = urlsplit(url.strip()) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2048:
+        raise ValidationError(f"{field} must be an http:// or https:// URL", field=field)
+    return url.strip()
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The value of the X-Smsgw-Signature header for `body` sent at `timestamp`."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def verify_signature(secret: str, header: str, body: bytes, *, tolerance_s: float = 300,
+                     now: float | None = None) -> bool:
+    """True when `header` signs `body` under `secret` and is no older than `tolerance_s`."""
+    try:
+        fields = dict(item.split("=", 1) for item in header.split(","))
+        timestamp = int(fields["t"])
+    except (ValueError, KeyError):
+        return False
+    if abs((time.time() if now is None else now) - timestamp) > tolerance_s:
+        return False
+    return hmac.compare_digest(sign(secret, timestamp, body), header)
+
+
+def outcome_of(status_code: int | None) -> DeliveryState:
+    """2xx delivered; other 4xx (but 408/429) final; timeouts, connection errors, 5xx, 408, 429 retried."""
+    if status_code is None or status_code >= 500 or status_code in RETRY_STATUSES:
+        return DeliveryState.PENDING
+    if 200 <= status_code < 300:
+        return DeliveryState.DELIVERED
+    return DeliveryState.FAILED
+
+
+class WebhookDispatcher:
+    """Owns the delivery loop thread and a small pool of POSTing threads. Deliveries of one message to one
+    receiver are claimed one at a time, in order, so they arrive in order."""
+
+    def __init__(self, store: Store, settings: WebhookSettings, clock: Callable[[], datetime],
+                 rng: random.Random | None = None) -> None:
+        self._store = store
+        self._settings = settings
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._in_flight = 0
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
+        self._posters = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="webhook-post")
+        self._http = threading.local()
+        self._callback_secret = settings.callback_secret or None
+
+    def start(self) -> None:
+        released = self._store.release_deliveries()
+        if released:
+            log.info("%d webhook deliveries left in flight by the last run are due again", released)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+        self._posters.shutdown(wait=True, cancel_futures=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            with self._lock:
+                free = self._settings.concurrency - self._in_flight
+            try:
+                jobs = self._store.claim_deliveries(self._clock(), free, LEASE_S)
+            except Exception:  # the loop owns this thread: log, wait, go on
+                log.exception("claiming webhook deliveries failed")
+                self._stop.wait(1.0)
+                continue
+            for job in jobs:
+                with self._lock:
+                    self._in_flight += 1
+                self._posters.submit(self._deliver, job)
+            if jobs:
+                continue
+            due = self._store.next_delivery_due()
+            wait_s = IDLE_WAIT_S if due is None else (due - self._clock()).total_seconds()
+            self._wake.wait(min(IDLE_WAIT_S, max(0.01, wait_s)))
+
+    def _deliver(self, job: DeliveryJob) -> None:
+        try:
+            self._post(job)
+        except Exception:  # a poster thread must not die with a delivery in flight
+            log.exception("webhook delivery %s failed unexpectedly", job.uid)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+            self._wake.set()
+
+    def _post(self, job: DeliveryJob) -> None:
+        secret = job.secret or self._get_callback_secret()
+        headers = {"Content-Type": "application/json", "User-Agent": "smsgw-webhooks/1",
+                   "X-Smsgw-Event-Id": job.event_uid, "X-Smsgw-Event-Type": job.event_type,
+                   "X-Smsgw-Delivery-Id": job.uid, SIGNATURE_HEADER: sign(secret, int(time.time()), job.body)}
+        started = time.perf_counter()
+        status_code = error = None
+        retry_after_s = 0.0
+        try:
+            response = self._session().post(job.url, data=job.body, headers=headers,
+                                            timeout=self._settings.timeout_s, allow_redirects=False)
+            status_code = response.status_code
+            retry_after_s = _retry_after_s(response.headers.get("Retry-After"))
+            response.close()
+        except requests.RequestException as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        duration_ms = (time.perf_counter() - started) * 1000
+        now = self._clock()
+        outcome = outcome_of(status_code)
+        retry_at = None
+        if outcome == DeliveryState.PENDING:
+            retry_at = max(next_attempt_at(job.attempt, now, self._settings.retry_base_s,
+                                           self._settings.retry_max_s, self._rng),
+                           now + timedelta(seconds=retry_after_s))
+            if retry_at > job.event_created_at + timedelta(seconds=self._settings.horizon_s):
+                outcome, error = DeliveryState.FAILED, f"gave up after {job.attempt} attempts: {error or status_code}"
+        if outcome != DeliveryState.DELIVERED:
+            log.info("webhook %s to %s: %s (attempt %d)", job.uid, _host(job.url), error or status_code, job.attempt)
+        self._store.record_attempt(job, now, status_code=status_code, error=error, duration_ms=duration_ms,
+                                   outcome=outcome, retry_at=retry_at)
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._http, "session", None)
+        if session is None:
+            session = self._http.session = requests.Session()
+        return session
+
+    def _get_callback_secret(self) -> str:
+        if self._callback_secret is None:
+            self._callback_secret = callback_secret(self._store, self._clock())
+        return self._callback_secret
+
+
+def callback_secret(store: Store, now: datetime) -> str:
+    """The secret that signs status_callback POSTs: generated once, kept in the database."""
+    return add_setting_if_absent(store, CALLBACK_SECRET_KEY, "cbsec_" + secrets.token_urlsafe(32), now)
+
+
+def _retry_after_s(value: str | None) -> float:
+    try:
+        return max(0.0, float(value)) if value else 0.0
+    except ValueError:
+        return 0.0
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc
