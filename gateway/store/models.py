@@ -226,6 +226,10 @@ class Modem(Base):
     received_count: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[Optional[str]] = mapped_column(Text)
     updated_at: Mapped[datetime]
+    box: Mapped[Optional[str]] = mapped_column(String(64))  # the gateway box whose pool runs this modem
+    own_number: Mapped[Optional[str]] = mapped_column(String(32))  # the SIM's number (+CNUM), when known
+    balance: Mapped[Optional[str]] = mapped_column(Text)  # the network's answer to the balance USSD code
+    balance_checked_at: Mapped[Optional[datetime]]
 
     def __repr__(self) -> str:
         return f"<Modem {self.name} {self.state.value}>"
