@@ -94,6 +94,12 @@ class StoreUnavailable(GatewayError):
     http_status = 503
 
 
+class StoreFull(StoreUnavailable):
+    """The disk under the database is full: nothing new can be committed until space returns."""
+
+    code = "storage_full"
+
+
 # --- modem side: split by what the pool does next ---------------------------------------------
 
 
@@ -145,3 +151,30 @@ class PermanentSendError(SendError):
     """Retrying will not help (invalid destination, barred): fail the message now."""
 
     code = "permanent_send_error"
+
+
+class ModemOffline(ModemError):
+    """The modem named in a request is not online in this gateway now (it cannot take the request)."""
+
+    code = "modem_offline"
+    http_status = 503
+
+
+class UssdError(ModemError):
+    """The network or the modem refused a USSD code (unsupported, barred, not registered)."""
+
+    code = "ussd_failed"
+    http_status = 502
+
+
+class UssdTimeout(ModemError, TimeoutError):
+    """No answer to a USSD code in time: the modem was busy, or the network never answered."""
+
+    code = "ussd_timeout"
+    http_status = 504
+
+
+class PortBusy(ModemUnavailable):
+    """Another process holds the serial port (exclusive lock): most often the running gateway."""
+
+    code = "port_busy"

@@ -145,3 +145,51 @@ def test_openapi_document_lists_the_paths(client):
     document = client.get("/api/v1/openapi.json").get_json()
     assert {"/api/v1/messages", "/api/v1/messages/{id}", "/api/v1/inbox", "/api/v1/modems"} <= set(
         document["paths"])
+
+
+def test_a_full_disk_is_a_503_with_a_clear_code_and_the_gateway_recovers(client, auth, store, service):
+    from sqlalchemy import event
+
+    cap = {"pages": None}
+
+    def limit_pages(dbapi_conn, _record):
+        if cap["pages"]:
+            dbapi_conn.execute(f"PRAGMA max_page_count={cap['pages']}")
+
+    event.listen(store.engine, "connect", limit_pages)
+    with store.engine.connect() as conn:
+        cap["pages"] = conn.exec_driver_sql("PRAGMA page_count").scalar() + 3
+    store.engine.dispose()  # new connections see a disk with three pages left
+    answers = [post(client, auth, {"to": "+447911123456", "body": "x" * 1500}) for _ in range(40)]
+    full = [a for a in answers if a.status_code != 202]
+    assert full and {a.status_code for a in full} == {503}
+    assert full[0].get_json()["error"]["code"] == "storage_full"
+    accepted = sum(a.status_code == 202 for a in answers)
+    assert count_messages(service) == accepted  # a refused request wrote nothing
+    cap["pages"] = None
+    store.engine.dispose()  # space is back
+    assert post(client, auth, {"to": "+447911123456", "body": "after"}).status_code == 202
+
+
+@pytest.mark.parametrize("remote, allowed", [
+    ("127.0.0.1", True), ("192.168.1.20", True), ("10.1.2.3", True), ("::1", True), ("::ffff:192.168.1.5", True),
+    ("8.8.8.8", False), ("2001:db8::1", False), ("172.32.0.1", False),
+])
+def test_only_allowed_networks_reach_the_api_and_the_page(client, auth, remote, allowed, service):
+    environ = {"REMOTE_ADDR": remote}
+    response = client.post(SEND, json={"to": "+447911123456", "body": "hi"}, headers=auth, environ_base=environ)
+    page = client.get("/", environ_base=environ)
+    if allowed:
+        assert response.status_code == 202 and page.status_code in (200, 302)
+    else:
+        assert (response.status_code, response.get_json()["error"]["code"]) == (403, "address_not_allowed")
+        assert page.status_code == 403 and count_messages(service) == 0
+
+
+def test_allow_from_is_checked_at_start():
+    from gateway.config import settings_from_mapping
+    from gateway.errors import ConfigError
+
+    assert settings_from_mapping({"server": {"allow_from": ["10.9.0.0/16"]}}, {}).server.allow_from == ("10.9.0.0/16",)
+    with pytest.raises(ConfigError):
+        settings_from_mapping({"server": {"allow_from": ["not-a-net"]}}, {})

@@ -12,9 +12,16 @@ import threading
 from contextlib import contextmanager, nullcontext
 from typing import Callable, Iterator
 
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import bindparam, create_engine, event, func, select
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.errors import StoreFull, StoreUnavailable
+
+OUTBOX_CHANNEL = "smsgw_outbox"
+_NOTIFY = select(func.pg_notify(OUTBOX_CHANNEL, bindparam("p_box")))
+
 
 def new_uid(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(10)}"
@@ -47,6 +54,19 @@ def make_engine(url: str, busy_timeout_ms: int = 5000) -> Engine:
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """The database failing (gone, locked past the busy timeout, disk full) becomes StoreUnavailable/StoreFull:
+    a 503 with a clear code for API callers, a logged retry for workers. Nothing was committed."""
+    try:
+        yield
+    except OperationalError as exc:
+        detail = str(exc.orig) if exc.orig is not None else str(exc)
+        if "full" in detail.lower():
+            raise StoreFull(f"the database has no space left: {detail}") from exc
+        raise StoreUnavailable(f"the database does not answer: {detail}") from exc
+
+
 class StoreBase:
     """The engine, the sessions and the transactions every part of the store uses."""
 
@@ -59,6 +79,7 @@ class StoreBase:
         self._write_lock = threading.Lock() if self.is_sqlite else nullcontext()
         self._queued = threading.local()  # did this thread's open write transaction queue deliveries?
         self.on_deliveries_queued: Callable[[], None] = lambda: None  # the webhook worker's wake, once committed
+        self.box = ""  # this gateway box's name (set by the runtime): recorded on its modems, sent with NOTIFY
 
     @classmethod
     def from_url(cls, url: str, busy_timeout_ms: int = 5000):
@@ -67,10 +88,16 @@ class StoreBase:
     def close(self) -> None:
         self.engine.dispose()
 
+    def _notify_outbox(self, conn: Connection) -> None:
+        """Several boxes on PostgreSQL: tell the others, at commit, that the outbox has work (LISTEN in
+        gateway/store/notify.py). The payload is our box, so that a box can ignore its own notices."""
+        if not self.is_sqlite:
+            conn.execute(_NOTIFY, {"p_box": self.box})
+
     @contextmanager
     def _write(self) -> Iterator[Session]:
         self._queued.deliveries = False
-        with self._write_lock, self._writes.begin() as session:
+        with translated_errors(), self._write_lock, self._writes.begin() as session:
             yield session
         self._after_commit()
 
@@ -78,7 +105,7 @@ class StoreBase:
     def _write_core(self) -> Iterator[Connection]:
         """A write transaction on a bare connection: the hot path's Core statements need no Session."""
         self._queued.deliveries = False
-        with self._write_lock, self._write_engine.begin() as conn:
+        with translated_errors(), self._write_lock, self._write_engine.begin() as conn:
             yield conn
         self._after_commit()
 
@@ -89,12 +116,12 @@ class StoreBase:
 
     @contextmanager
     def _read_core(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
+        with translated_errors(), self.engine.begin() as conn:
             yield conn
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
-        with self._reads.begin() as session:
+        with translated_errors(), self._reads.begin() as session:
             yield session
 
     def ping(self) -> None:
