@@ -94,10 +94,20 @@ def cfun(eng: AtEngine, cmd: Command) -> list[str]:
 def cpin(eng: AtEngine, cmd: Command) -> list[str]:
     if cmd.kind == "test":
         return []
+    if eng.state.sim == "absent":
+        raise eng.cme(10)
     if cmd.kind == "read":
+        if eng.state.sim == "puk":
+            return ["+CPIN: SIM PUK"]
         return ["+CPIN: READY" if eng.session.pin_ok else "+CPIN: SIM PIN"]
     if cmd.kind != "set":
         raise AtError("ERROR")
+    if eng.state.sim == "puk":  # AT+CPIN="<puk>","<new pin>"
+        params = cmd.params()
+        if len(params) < 2 or params[0] != eng.state.puk:
+            raise eng.cme(16)
+        eng.state.sim, eng.state.pin, eng.session.pin_ok = "ready", params[1], True
+        return []
     if eng.session.pin_ok:
         raise eng.cme(3)
     if cmd.params()[0] != eng.state.pin:
@@ -231,7 +241,12 @@ def cusd(eng: AtEngine, cmd: Command) -> list[str]:
         if eng.registration not in (1, 5):
             raise eng.cme(30)
         code = eng.te_decode(params[1])
-        reply = USSD_REPLIES.get(code, f"Unknown service code {code}")
+        if code in eng.state.ussd_replies:
+            reply = eng.state.ussd_replies[code]
+            if reply is None:  # the network never answers
+                return []
+        else:
+            reply = USSD_REPLIES.get(code, f"Unknown service code {code}")
         eng.urc(f'+CUSD: 0,"{eng.te_encode(reply)}",15')
     return []
 
@@ -243,6 +258,17 @@ def ussd_mode(eng: AtEngine, cmd: Command) -> list[str]:
     if cmd.kind == "read":
         return [f"^USSDMODE: {0 if eng.session.ussd_enabled else 1}"]
     eng.session.ussd_enabled = cmd.int_params()[0] == 0
+    return []
+
+
+# --- voice calls (only ever refused) ------------------------------------------------------------
+
+@handles("H", "+CHUP")
+def hang_up(eng: AtEngine, cmd: Command) -> list[str]:
+    if cmd.kind == "test":
+        return []
+    with eng.state.lock:
+        eng.state.ringing = None
     return []
 
 

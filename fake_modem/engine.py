@@ -244,7 +244,7 @@ class AtEngine:
         if handler is None:
             raise AtError("ERROR" if cmd.kind == "test" else self.profile.unknown_reply)
         if not self.session.pin_ok and cmd.name in NEEDS_SIM:
-            raise self.cme(11)
+            raise self.cme({"absent": 10, "puk": 12}.get(self.state.sim, 11))
         try:
             return handler(self, cmd)
         except (ValueError, IndexError):

@@ -28,6 +28,7 @@ from .port import PtyPort
 from .profiles import Profile, get_profile
 from .sms_commands import HANDLERS as SMS, route_incoming, route_status_report
 from .state import ModemState, Session, derive_identity
+from .storage import DEFAULT_CAPACITY, SmsStorage
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ class FakeModem:
     def __init__(self, link: str, profile: str = "simcom", latency_ms: int = 0, fail_rate: float = 0.0,
                  seed: int | None = None, pin: str | None = None, own_number: str = "+447911000001",
                  operator: str = "Fake Telecom", rssi: int = 20, registration: int = 1,
-                 report_delay_ms: int = 50, report_status: int = 0) -> None:
+                 report_delay_ms: int = 50, report_status: int = 0, sim: str = "ready",
+                 smsc: str | None = None, storage_capacity: dict[str, int] | None = None) -> None:
         prof = get_profile(profile)
         imei, imsi = derive_identity(prof, seed, link)
         self.link = link
@@ -51,7 +53,13 @@ class FakeModem:
             profile=prof, own_number=own_number, operator=operator, rssi=rssi,
             registration=registration, pin=pin, imei=imei, imsi=imsi, latency_ms=latency_ms,
             report_delay_ms=report_delay_ms, report_status=report_status, fail_rate=fail_rate,
-            rng=random.Random(seed))
+            rng=random.Random(seed), sim=sim)
+        if sim not in ("ready", "absent", "puk"):
+            raise ValueError(f"sim must be 'ready', 'absent' or 'puk', not {sim!r}")
+        if smsc is not None:  # "" is a SIM whose SMS centre number was never set
+            self._state.smsc = smsc
+        if storage_capacity is not None:
+            self._state.storage = SmsStorage({**DEFAULT_CAPACITY, **storage_capacity})
         self._cond = threading.Condition(self._state.lock)
         self._handlers = handlers_for(prof)
         self._session = self._new_session()
@@ -102,7 +110,7 @@ class FakeModem:
         return self._port.device if self._port else None
 
     def _new_session(self) -> Session:
-        return Session(pin_ok=self._state.pin is None,
+        return Session(pin_ok=self._state.pin is None and self._state.sim == "ready",
                        ussd_enabled=not self._state.profile.ussd_needs_mode)
 
     def _plug(self) -> None:
@@ -202,6 +210,23 @@ class FakeModem:
     def set_rssi(self, value: int) -> None:
         with self._state.lock:
             self._state.rssi = value
+
+    def set_ussd_reply(self, code: str, reply: str | None) -> None:
+        """What the network answers to USSD `code`; None: it never answers (the +CUSD URC never comes)."""
+        with self._state.lock:
+            self._state.ussd_replies[code] = reply
+
+    def ring(self, caller: str) -> None:
+        """An incoming voice call: RING and +CLIP (as after AT+CLIP=1); it rings until ATH or AT+CHUP."""
+        with self._state.lock:
+            self._state.ringing = caller
+        self._queue_urc(b'\r\nRING\r\n\r\n+CLIP: "' + caller.encode() + b'",145,"",0,"",0\r\n')
+
+    @property
+    def ringing(self) -> str | None:
+        """The caller while a call rings, None once it was hung up."""
+        with self._state.lock:
+            return self._state.ringing
 
     # --- misbehaving -----------------------------------------------------------------------------
     def emit(self, raw: bytes) -> None:

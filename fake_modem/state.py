@@ -91,6 +91,10 @@ class ModemState:
     next_reference: int = 0
     fail_next: int = 0
     fail_next_error: str = "+CMS ERROR: 500"
+    sim: str = "ready"  # "ready", "absent" (+CME ERROR: 10) or "puk" (PIN blocked: +CPIN: SIM PUK)
+    puk: str = "12345678"
+    ussd_replies: dict[str, str | None] = field(default_factory=dict)  # overrides; None: the network never answers
+    ringing: str | None = None  # the caller's number while an incoming call rings (until ATH / AT+CHUP)
 
     def record_command(self, line: str) -> None:
         with self.lock:

@@ -21,6 +21,7 @@ class ModemInfo:
     revision: str
     imei: str
     imsi: str | None = None
+    own_number: str | None = None  # the SIM's own number (+CNUM), when the SIM knows it
 
 
 Registration = Literal["home", "roaming", "searching", "denied", "not_registered", "unknown"]
@@ -91,9 +92,10 @@ StoredItem = ReceivedSms | StatusReport
 
 @dataclass(frozen=True)
 class Notice:
-    """An unsolicited event from the modem: something new is in storage (or a report came inline)."""
+    """An unsolicited event from the modem: something new is in storage (or a report came inline), or an
+    incoming voice call ("call": RING / +CLIP, `detail` the caller when known) the worker should refuse."""
 
-    kind: Literal["sms_stored", "report_stored", "report", "fatal"]
+    kind: Literal["sms_stored", "report_stored", "report", "fatal", "call"]
     memory: str | None = None
     index: int | None = None
     report: StatusReport | None = None
@@ -126,3 +128,10 @@ class ModemDriver(Protocol):
 
     def delete_stored(self, item: StoredItem) -> None:
         """Delete one stored item by memory and index (after it is committed)."""
+
+    def ussd(self, code: str, timeout_s: float) -> str:
+        """Send a USSD code (AT+CUSD) and return the network's answer. Raises UssdError when refused,
+        UssdTimeout when no answer comes within `timeout_s`, ModemUnavailable when the port is gone."""
+
+    def reject_call(self) -> None:
+        """Hang up an incoming voice call (ATH, else AT+CHUP) so it does not block the modem."""

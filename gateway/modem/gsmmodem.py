@@ -26,6 +26,7 @@ The library's own defects we patch, each with the narrowest hook (a method overr
 from __future__ import annotations
 
 import logging
+import queue
 import re
 import threading
 import time
@@ -43,6 +44,8 @@ from gateway.errors import (
     SendOutcomeUnknown,
     SimPinRequired,
     TemporarySendError,
+    UssdError,
+    UssdTimeout,
 )
 from gateway.modem import replies
 from gateway.modem.driver import (
@@ -68,6 +71,9 @@ _CMTI = re.compile(r'^\+CMTI:\s*"([^"]*)"\s*,\s*(\d+)')
 _CDSI = re.compile(r'^\+CDSI:\s*"([^"]*)"\s*,\s*(\d+)')
 _CDS = re.compile(r"^\+CDS:\s*(\d+)")  # PDU mode: the report's PDU is the next line
 _CMT = re.compile(r"^\+CMT:")  # an SMS routed to us instead of stored (we never ask for that)
+_CUSD = re.compile(r"^\+CUSD:")  # the network's answer to AT+CUSD: handed to the waiting ussd() call
+_CALL = re.compile(r'^(?:RING$|\+CRING:|\+CLIP:\s*"?([^",]*))')  # an incoming voice call (+CLIP: the caller)
+USSD_POLL_S = 0.1
 # Unsolicited lines we do not act on but must keep out of command responses.
 _IGNORED_URC = re.compile(
     r"^(RING$|NO CARRIER$|\+CRING:|\+CLIP:|\+CUSD:|\+CCWA:|\+CIEV:|\+CBM:|\+CGEV:|\+DTMF:|\^RSSI:|\^HCSQ:|"
@@ -125,6 +131,7 @@ class _Modem(GsmModem, _SerialPort):
         self._cds_pending = False
         self._cmt_pending = False
         self._rx_seen = threading.Event()  # set by the reader on every line: lets wait_quiet() see silence
+        self.ussd_answers: queue.SimpleQueue[str] = queue.SimpleQueue()  # +CUSD lines, reader → ussd()
 
     # --- reader thread side --------------------------------------------------------------------------------
 
@@ -189,6 +196,10 @@ class _Modem(GsmModem, _SerialPort):
             self._cds_pending = True
         elif _CMT.match(line):
             self._cmt_pending = True
+        elif _CUSD.match(line):
+            self.ussd_answers.put(line)  # a value handed over; ussd() reads it on the worker's thread
+        elif match := _CALL.match(line):
+            self._emit(Notice(kind="call", detail=(match.group(1) or None) if match.lastindex else None))
         elif _IGNORED_URC.match(line) and not self._is_expected_reply(line):
             log.debug("%s: unsolicited %r ignored", self.port, line)
         else:
@@ -343,6 +354,7 @@ class GsmModemDriver:
                 revision=self._identify("AT+CGMR", "+CGMR:", "Revision:"),
                 imei=self._identify("AT+CGSN", "+CGSN:"),
                 imsi=self._identify("AT+CIMI", "+CIMI:", required=False),
+                own_number=self._own_number(),
             )
             self._memories = self._storage_memories()
             home = (modem._smsMemReadDelete or "").strip('"')  # what connect() chose for reading
@@ -437,6 +449,66 @@ class GsmModemDriver:
         except (_CommandRefused, ValueError) as exc:
             log.warning("%s: AT+COPS?: %s", self.port, exc)
         return ModemStatus(rssi=rssi, signal_dbm=dbm, registration=registration, operator=operator)
+
+    # --- USSD, SIM number and calls ----------------------------------------------------------------------------------
+
+    def ussd(self, code: str, timeout_s: float) -> str:
+        """`AT+CUSD=1,"<code>",15`, then wait for the +CUSD URC the reader hands over (it may come before or
+        after the OK). A menu that waits for input (m=1) is ended with AT+CUSD=2 after its text is read.
+        """
+        modem = self._modem
+        if modem is None:
+            raise ModemUnavailable(f"{self.port}: not open")
+        while True:  # an answer that came after an earlier call gave up is not this call's answer
+            try:
+                modem.ussd_answers.get_nowait()
+            except queue.Empty:
+                break
+        try:
+            self._command(f'AT+CUSD=1,"{code}",15')
+        except _CommandRefused as exc:
+            raise UssdError(f"{self.port}: USSD {code} refused: {exc.final}") from exc
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                line = modem.ussd_answers.get(timeout=USSD_POLL_S)
+                break
+            except queue.Empty:
+                if not modem.is_healthy():
+                    raise ModemUnavailable(f"{self.port}: port failed waiting for the USSD answer ({modem.fatal})")
+                if time.monotonic() >= deadline:
+                    self._end_ussd()
+                    raise UssdTimeout(f"{self.port}: no answer to USSD {code} within {timeout_s:g} s") from None
+        status, text, dcs = replies.parse_cusd(line)
+        if status == 1:
+            self._end_ussd()
+        if text is None or status in (2, 4, 5):
+            raise UssdError(f"{self.port}: USSD {code}: {replies.USSD_STATUS.get(status, f'status {status}')}"
+                            + (f" ({text})" if text else ""))
+        return replies.decode_ussd_text(text, dcs)
+
+    def _end_ussd(self) -> None:
+        try:
+            self._command("AT+CUSD=2")
+        except (_CommandRefused, ModemTimeout) as exc:
+            log.info("%s: ending the USSD session: %s", self.port, exc)
+
+    def reject_call(self) -> None:
+        """ATH hangs up an incoming call on most modems; AT+CHUP where ATH is refused."""
+        try:
+            self._command("ATH")
+        except _CommandRefused:
+            try:
+                self._command("AT+CHUP")
+            except _CommandRefused as exc:
+                log.warning("%s: could not hang up an incoming call: %s", self.port, exc)
+
+    def _own_number(self) -> str | None:
+        """AT+CNUM: the SIM's own number when the operator wrote it to the SIM (many do not)."""
+        try:
+            return replies.parse_cnum(self._command("AT+CNUM"))
+        except _CommandRefused:
+            return None
 
     # --- storage ------------------------------------------------------------------------------------------------------
 

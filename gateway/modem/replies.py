@@ -250,3 +250,74 @@ def parse_error_line(line: str) -> tuple[ErrorKind, int] | None:
     if not match:
         return None
     return match.group(1), int(match.group(2))  # type: ignore[return-value]
+
+
+# --- USSD, SIM and storage (the worker's USSD and the doctor's checks) ----------------------------------
+
+_CUSD = re.compile(r'^\+CUSD:\s*(\d+)\s*(?:,\s*"(.*)"\s*(?:,\s*(\d+))?)?\s*$')
+USSD_STATUS = {
+    0: "no further action required",
+    1: "further user action required",
+    2: "USSD terminated by the network",
+    3: "another local client has responded",
+    4: "operation not supported",
+    5: "network time out",
+}
+
+
+def parse_cusd(line: str) -> tuple[int, str | None, int | None]:
+    """'+CUSD: <m>[,"<str>"[,<dcs>]]' (TS 27.007 §7.15) → (m, text as sent, dcs). The text may hold commas."""
+    match = _CUSD.match(line.strip())
+    if not match:
+        raise ValueError(f"not a +CUSD line: {line!r}")
+    status, text, dcs = match.groups()
+    return int(status), text, (int(dcs) if dcs is not None else None)
+
+
+def decode_ussd_text(text: str, dcs: int | None, charset: str = "GSM") -> str:
+    """The answer's text: UCS-2 (dcs 72, or the terminal charset is UCS2) arrives as hex; else as it is."""
+    is_hex = bool(text) and len(text) % 4 == 0 and re.fullmatch(r"[0-9A-Fa-f]+", text) is not None
+    if is_hex and (dcs == 72 or charset.upper() == "UCS2"):
+        try:
+            return bytes.fromhex(text).decode("utf-16-be")
+        except UnicodeDecodeError:
+            pass
+    return text
+
+
+def parse_cnum(lines: Iterable[str]) -> str | None:
+    """'+CNUM: "<alpha>","<number>",<type>' → the number (with '+' for type 145); None when the SIM has none."""
+    for line in lines:
+        if not line.startswith("+CNUM:"):
+            continue
+        match = re.match(r'^\+CNUM:\s*(?:"[^"]*"|[^,]*)\s*,\s*"([^"]*)"\s*(?:,\s*(\d+))?', line)
+        if match and match.group(1).strip():
+            number = match.group(1).strip()
+            if match.group(2) == "145" and not number.startswith("+"):
+                number = "+" + number
+            return number
+    return None
+
+
+def parse_cpin(line: str) -> str:
+    """'+CPIN: READY' / '+CPIN: SIM PIN' / '+CPIN: SIM PUK' → the code after the colon."""
+    if not line.startswith("+CPIN:"):
+        raise ValueError(f"not a +CPIN reply: {line!r}")
+    return line.partition(":")[2].strip().strip('"')
+
+
+def parse_csca(line: str) -> str | None:
+    """'+CSCA: "<number>",<type>' → the SMS centre's number; None when it is not set."""
+    if not line.startswith("+CSCA:"):
+        raise ValueError(f"not a +CSCA reply: {line!r}")
+    match = re.search(r'"([^"]*)"', line)
+    number = (match.group(1) if match else line.partition(":")[2].partition(",")[0]).strip()
+    return number if number.strip("+").isdigit() else None
+
+
+def parse_cpms_usage(line: str) -> list[tuple[str, int, int]]:
+    """'+CPMS: "SM",3,30,"ME",0,100,…' (the read answer) → [(memory, used, total), …]."""
+    if not line.startswith("+CPMS:"):
+        raise ValueError(f"not a +CPMS reply: {line!r}")
+    return [(mem, int(used), int(total))
+            for mem, used, total in re.findall(r'"([A-Z]{2})"\s*,\s*(\d+)\s*,\s*(\d+)', line)]

@@ -19,9 +19,22 @@ def _config(connection) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database schema up to `revision`."""
-    with engine.begin() as connection:
-        command.upgrade(_config(connection), revision)
+    """Bring the database schema up to `revision`.
+
+    On SQLite, foreign keys are off while migrating: a batch migration recreates a table (copy, drop the old
+    one, rename), and with foreign keys on, dropping the old `messages` cascades ON DELETE into its children
+    (every message_events row was lost upgrading a 0001 database). The pragma is a no-op inside a
+    transaction, so it is set on the DBAPI connection before BEGIN."""
+    with engine.connect() as connection:
+        raw = connection.connection.driver_connection if connection.dialect.name == "sqlite" else None
+        if raw is not None:
+            raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                command.upgrade(_config(connection), revision)
+        finally:
+            if raw is not None:
+                raw.execute("PRAGMA foreign_keys=ON")
 
 
 def make_revision(engine: Engine, message: str) -> None:
