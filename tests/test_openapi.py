@@ -1,0 +1,55 @@
+"""The OpenAPI document: it describes every /api/v1 route, its request schemas are the views' own field lists,
+/api/v1/docs renders it from the box, and schemathesis finds no 5xx and no response that breaks it."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+
+from web import schemas
+from web.openapi import DOCUMENT
+
+
+def _shape(path: str) -> str:
+    return re.sub(r"<[^>]+>|\{[^}]+\}", "{}", path)
+
+
+def test_every_api_route_and_method_is_documented(app):
+    documented = {(_shape(path), method.upper()) for path, item in DOCUMENT["paths"].items()
+                  for method in item if method != "parameters"}
+    served = {(_shape(rule.rule), method) for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/v1/")
+              for method in rule.methods - {"HEAD", "OPTIONS"}}
+    assert served - documented == set(), "routes missing from web/openapi.py"
+    assert documented - served == set(), "documented routes that do not exist"
+
+
+def test_request_schemas_are_the_fields_the_views_accept():
+    components = DOCUMENT["components"]["schemas"]
+    assert set(components["SendRequest"]["properties"]) == set(schemas.SEND_FIELDS)
+    assert set(components["SendRequest"]["required"]) == set(schemas.REQUIRED_SEND_FIELDS)
+    assert set(components["WebhookRequest"]["properties"]) == set(schemas.WEBHOOK_FIELDS)
+
+
+def test_the_docs_page_is_served_by_the_box_and_reads_the_document(client):
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert "openapi.json" in html
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html), "the page must load nothing from outside"
+    assert client.get("/api/v1/openapi.json").json["paths"].keys() == DOCUMENT["paths"].keys()
+
+
+def test_schemathesis_finds_no_server_error_and_no_response_outside_the_document(gateway_factory, tmp_path):
+    gateway, _, _ = gateway_factory(0)
+    _, token = gateway.service.create_key("fuzz", ["send", "read"])  # admin routes answer 403: no webhooks
+    base = f"http://127.0.0.1:{gateway.port}"
+    assert requests.get(base + "/api/v1/openapi.json", timeout=10).status_code == 200
+    run = subprocess.run(
+        [str(Path(sys.executable).with_name("schemathesis")), "run", base + "/api/v1/openapi.json", "--url", base,
+         "-H", f"Authorization: Bearer {token}", "--checks",
+         "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance",
+         "--max-examples", "15", "--phases", "examples,coverage,fuzzing", "--seed", "1", "--no-color"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
