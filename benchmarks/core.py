@@ -4,7 +4,10 @@ The gateway runs as `smsgw run` in its own process (the production server, waitr
 modems and the HTTP clients run in this process. time.monotonic() is the system-wide CLOCK_MONOTONIC,
 so the modem's arrival time of AT+CMGS can be compared with the client's time of the 202.
 
-    .venv/bin/python benchmarks/core.py [--quick]
+    .venv/bin/python benchmarks/core.py [--quick] [--database sqlite|postgresql]
+
+With `--database postgresql` the gateway runs on a throwaway PostgreSQL cluster of its own (Debian's
+binaries, fsync on, as in production; tests/pg.py), a fresh database per run.
 """
 
 from __future__ import annotations
@@ -22,10 +25,38 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from fake_modem import FakeModem
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fake_modem import FakeModem  # noqa: E402
+
 SMSGW = [sys.executable, "-m", "gateway.cli", "--log-level", "WARNING"]
+
+
+class Databases:
+    """Where each benchmark's gateway keeps its data: a new SQLite file, or a new PostgreSQL database."""
+
+    def __init__(self, kind: str = "sqlite") -> None:
+        self.kind = kind
+        self._cluster = None
+
+    def new_url(self, tmp: Path) -> str:
+        if self.kind == "sqlite":
+            return f"sqlite:///{tmp / 'bench.db'}"
+        if self._cluster is None:
+            from tests.pg import PostgresCluster
+
+            self._cluster = PostgresCluster.start(durable=True)
+        return self._cluster.create_database(schema=False)
+
+    def close(self) -> None:
+        if self._cluster is not None:
+            self._cluster.stop()
+            self._cluster = None
+
+
+DATABASES = Databases()
+LAST_PID = 0  # the newest gateway process (benchmarks/footprint.py reads its /proc)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -34,7 +65,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 @contextmanager
-def gateway(modems: int = 0, latency_ms: int = 0, threads: int = 8):
+def gateway(modems: int = 0, latency_ms: int = 0, threads: int = 8, database_url: str | None = None,
+            box: str = ""):
     """Fake modems here, `smsgw run` in a child process; yields (port, token, fakes)."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -43,17 +75,19 @@ def gateway(modems: int = 0, latency_ms: int = 0, threads: int = 8):
         port = _free_port()
         config = tmp / "config.toml"
         config.write_text(
-            f'[server]\nhost = "127.0.0.1"\nport = {port}\nthreads = {threads}\n'
-            f'[database]\nurl = "sqlite:///{tmp / "bench.db"}"\n'
+            f'[server]\nhost = "127.0.0.1"\nport = {port}\nthreads = {threads}\nbox = "{box}"\n'
+            f'[database]\nurl = "{database_url or DATABASES.new_url(tmp)}"\n'
             f'[messaging]\nmax_recipients = 100000\n'
-            + "".join(f'[[modems]]\nname = "modem{i}"\nport = "{f.link}"\n' for i, f in enumerate(fakes, 1)))
+            + "".join(f'[[modems]]\nname = "{box}modem{i}"\nport = "{f.link}"\n' for i, f in enumerate(fakes, 1)))
         env = {k: v for k, v in os.environ.items() if not k.startswith("SMSGW_")}
         token = subprocess.run(SMSGW + ["keys", "create", "--config", str(config), "--name", "bench",
                                         "--scopes", "send,read,admin"], env=env, check=True, capture_output=True,
                                text=True, cwd=ROOT).stdout.strip().splitlines()[-1]
         proc = subprocess.Popen(SMSGW + ["run", "--config", str(config)], env=env, cwd=ROOT)
+        global LAST_PID
+        LAST_PID = proc.pid
         try:
-            _wait_ready(port, token, modems)
+            _wait_ready(port, token, modems, box)
             yield port, token, fakes
         finally:
             proc.terminate()
@@ -83,12 +117,13 @@ class Client:
         return response.status, json.loads(response.read())
 
 
-def _wait_ready(port: int, token: str, modems: int) -> None:
+def _wait_ready(port: int, token: str, modems: int, box: str = "") -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
             status, body = Client(port, token).call("GET", "/api/v1/modems")
-            if status == 200 and sum(m["state"] == "online" for m in body["modems"]) == modems:
+            if status == 200 and sum(m["state"] == "online" and (not box or m["box"] == box)
+                                     for m in body["modems"]) == modems:
                 return
         except OSError:
             pass
@@ -177,17 +212,27 @@ def enqueue(clients: int, seconds: float, recipients: int = 1) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples, shorter runs")
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
     seconds = 5 if args.quick else 15
+    DATABASES.kind = args.database
+    print(f"database: {args.database}", flush=True)
+    try:
+        run(args.quick, seconds)
+    finally:
+        DATABASES.close()
 
-    d = dispatch_latency(50 if args.quick else 300)
+
+def run(quick: bool, seconds: float) -> None:
+
+    d = dispatch_latency(50 if quick else 300)
     print(f"dispatch latency (202 → AT+CMGS, idle modem, n={d['n']}): median {d['median_ms']:.1f} ms, "
           f"p99 {d['p99_ms']:.1f} ms   [target: median < 20 ms, p99 < 100 ms]", flush=True)
 
     print("\nmodem utilisation            messages/min   ideal   % of ideal  overhead/msg   [target ≥98 % at 1 s,"
           " ≥90 % at 0.1 s]")
     for latency_s in (1.0, 0.1):
-        for modems in (1, 2, 4):
+        for modems in (1, 4, 16):
             u = utilisation(modems, latency_s, seconds)
             print(f"  {modems} modem(s) at {latency_s:>4} s   {u['per_min']:>10.1f}  {u['ideal']:>6.0f}   "
                   f"{u['pct']:>8.1f} %  {u['overhead_ms']:>8.1f} ms   ({u['messages']} messages)", flush=True)

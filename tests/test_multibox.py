@@ -1,0 +1,288 @@
+"""Several boxes on one PostgreSQL database: exclusive claims across stores and processes, each box releasing
+only its own claims, lease expiry (a dead box's `unknown` parts never re-sent), LISTEN/NOTIFY wake-ups,
+ordered webhook deliveries across boxes, and two `smsgw run` processes under load with one killed mid-run."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import requests
+
+from gateway.config import MessagingSettings
+from gateway.modem.driver import StatusReport
+from gateway.resources import modem_json
+from gateway.service import GatewayService
+from gateway.store import MessageState, PartState, Store
+from gateway.store.models import DeliveryState, ModemState
+from gateway.store.notify import OutboxListener
+from gateway.store.queries import MessageDraft
+from tests.conftest import utc, wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
+NOW = utc(2026, 11, 26, 12, 0, 0)
+
+
+def draft(i: int, parts=("hello",), report=False) -> MessageDraft:
+    return MessageDraft(to_number=f"+4479111{i:05d}", body="".join(parts), encoding="gsm7", parts=tuple(parts),
+                        delivery_report=report)
+
+
+@pytest.fixture
+def shared_url(pg_cluster):
+    url = pg_cluster.create_database()
+    yield url
+    pg_cluster.drop_database(url)
+
+
+@pytest.fixture
+def boxes(shared_url):
+    """Two boxes' stores ("a" and "b") on one database."""
+    stores = []
+    for box in ("a", "b"):
+        store = Store.from_url(shared_url)
+        store.box = box
+        stores.append(store)
+    yield stores
+    for store in stores:
+        store.close()
+
+
+def test_claims_are_exclusive_across_boxes(boxes):
+    a, b = boxes
+    a.enqueue([draft(i) for i in range(120)], NOW)
+    claimed, lock = [], threading.Lock()
+
+    def worker(store, name):
+        while (job := store.claim_next(name, NOW, 60)) is not None:
+            with lock:
+                claimed.append(job.message_id)
+
+    threads = [threading.Thread(target=worker, args=(store, f"{store.box}{i}")) for store in boxes for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(claimed) == 120 and len(set(claimed)) == 120
+
+
+def test_a_starting_box_releases_only_its_own_modems_claims(boxes):
+    a, b = boxes
+    [mine, theirs] = a.enqueue([draft(1), draft(2)], NOW)
+    a.claim_next("a1", NOW, 60)
+    b.claim_next("b1", NOW, 60)
+    assert a.release_claims(NOW, modems=["a1", "a2"]) == (1, 0)
+    assert a.get_message(mine.uid).state == MessageState.QUEUED
+    assert a.get_message(theirs.uid).state == MessageState.SENDING
+
+
+def test_expired_leases_requeue_claims_and_never_resend_parts_in_flight(boxes):
+    a, b = boxes
+    [in_flight, claimed_only, renewed] = a.enqueue([draft(1), draft(2), draft(3, parts=("x" * 153, "y"))], NOW)
+    job = a.claim_next("a1", NOW, 60)
+    a.mark_part_submitting(job, 1, "a1", NOW)  # then box a dies with the part in the modem
+    a.claim_next("a2", NOW, 60)  # claimed, nothing written
+    long_job = a.claim_next("a3", NOW, 60)
+    a.record_part_sent(long_job, 1, "a3", 9, NOW)
+    a.mark_part_submitting(long_job, 2, "a3", NOW + timedelta(seconds=50),
+                           lease_until=NOW + timedelta(seconds=110))  # a slow multi-part message renews
+    assert b.release_expired(NOW + timedelta(seconds=59)) == (0, 0, 0)
+    assert b.release_expired(NOW + timedelta(seconds=61)) == (1, 1, 0)
+    first = b.get_message(in_flight.uid)
+    assert first.state == MessageState.UNKNOWN and first.parts[0].state == PartState.UNKNOWN
+    assert b.get_message(claimed_only.uid).state == MessageState.QUEUED
+    assert b.get_message(renewed.uid).state == MessageState.SENDING
+    later = NOW + timedelta(seconds=62)
+    assert b.claim_next("b1", later, 60).message_id == claimed_only.id
+    assert b.claim_next("b1", later, 60) is None  # the unknown one is never claimed again
+
+
+def test_webhook_deliveries_are_claimed_once_and_in_order_across_boxes(boxes):
+    a, b = boxes
+    a.add_webhook("http://127.0.0.1:9/hook", ["message.sent", "message.delivered"], NOW)
+    for i, message in enumerate(a.enqueue([draft(i, report=True) for i in range(20)], NOW)):
+        job = a.claim_next("a1", NOW, 60)
+        a.record_part_sent(job, 1, "a1", i, NOW)
+        a.record_status_report("a1", StatusReport(None, None, i, job.to_number, 0, NOW, NOW), NOW)
+    seen: list[tuple[str, str]] = []  # (event uid, type) in the order they were claimed
+    lock = threading.Lock()
+
+    def dispatcher(store):
+        while True:
+            jobs = store.claim_deliveries(NOW, 4, 60)
+            if not jobs:
+                with lock:
+                    if len(seen) == 40:
+                        return
+                time.sleep(0.005)
+                continue
+            with lock:
+                seen.extend((job.uid, job.event_type) for job in jobs)
+            for job in jobs:
+                store.record_attempt(job, NOW, status_code=204, error=None, duration_ms=1,
+                                     outcome=DeliveryState.DELIVERED)
+
+    threads = [threading.Thread(target=dispatcher, args=(store,)) for store in boxes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(seen) == 40 and len({uid for uid, _ in seen}) == 40  # each delivery claimed once
+    import json
+
+    order: dict[str, list[str]] = collections.defaultdict(list)
+    with a.engine.connect() as conn:
+        from sqlalchemy import text
+
+        rows = conn.execute(text("SELECT d.uid, e.subject, e.type, d.id FROM deliveries d "
+                                 "JOIN events e ON e.id = d.event_id")).all()
+    by_uid = {r.uid: r for r in rows}
+    for uid, _ in seen:
+        order[by_uid[uid].subject].append(by_uid[uid].type)
+    assert all(types == ["message.sent", "message.delivered"] for types in order.values()), json.dumps(order)
+
+
+def test_an_expired_delivery_lease_is_due_again(boxes):
+    a, b = boxes
+    a.add_webhook("http://127.0.0.1:9/hook", ["message.sent"], NOW)
+    a.enqueue([draft(1)], NOW)
+    a.record_part_sent(a.claim_next("a1", NOW, 60), 1, "a1", 1, NOW)
+    [job] = a.claim_deliveries(NOW, 10, 30)  # box a dies while posting
+    assert b.release_deliveries() == 0  # a starting box leaves the live ones alone (lease not passed)
+    assert b.release_expired(NOW + timedelta(seconds=31)) == (0, 0, 1)
+    assert [j.uid for j in b.claim_deliveries(NOW + timedelta(seconds=31), 10, 30)] == [job.uid]
+
+
+def test_an_enqueue_on_one_box_wakes_the_other_through_notify(boxes, shared_url):
+    a, b = boxes
+    woken_b, woken_a = threading.Event(), threading.Event()
+    with OutboxListener(shared_url, "b", woken_b.set) as listener_b, \
+            OutboxListener(shared_url, "a", woken_a.set) as listener_a:
+        assert listener_b.wait_listening(5) and listener_a.wait_listening(5)
+        woken_a.clear(), woken_b.clear()
+        a.enqueue([draft(1)], NOW)
+        assert woken_b.wait(5)
+        assert not woken_a.wait(0.3)  # its own notice: the box's pool was woken in-process already
+
+
+def test_each_box_records_its_modems_and_the_api_shows_every_box(boxes, settings):
+    from gateway.keys import SCOPES
+    from web import create_app
+
+    a, b = boxes
+    a.save_modem("a1", "/dev/ttyUSB0", NOW, state=ModemState.ONLINE)
+    b.save_modem("b1", "/dev/ttyUSB0", NOW, state=ModemState.ONLINE)
+    assert [(m.name, m.box) for m in a.list_modems()] == [("a1", "a"), ("b1", "b")]
+    service = GatewayService(a, settings.messaging)
+    app = create_app(settings, service)
+    token = service.create_key("t", list(SCOPES))[1]
+    body = app.test_client().get("/api/v1/modems", headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert [(m["name"], m["box"]) for m in body["modems"]] == [("a1", "a"), ("b1", "b")]
+    assert modem_json(a.list_modems()[0])["box"] == "a"
+
+
+# --- two `smsgw run` processes ------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Box:
+    """`smsgw run` in a child process, with its fake modems in this one (the test sees what they sent)."""
+
+    def __init__(self, name: str, url: str, fakes, tmp_path: Path, token: str) -> None:
+        self.name, self.fakes, self.port = name, fakes, _free_port()
+        config = tmp_path / f"{name}.toml"
+        config.write_text(
+            f'[server]\nhost = "127.0.0.1"\nport = {self.port}\nbox = "{name}"\n'
+            f'[database]\nurl = "{url}"\n'
+            '[pool]\nlease_s = 2.0\nsweep_interval_s = 30.0\n'
+            '[messaging]\nmax_recipients = 1000\n'
+            + "".join(f'[[modems]]\nname = "{name}{i}"\nport = "{f.link}"\n' for i, f in enumerate(fakes, 1)))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SMSGW_")}
+        self.proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "--log-level", "WARNING", "run",
+                                      "--config", str(config)], env=env, cwd=ROOT)
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Bearer {token}"
+
+    def api(self, method: str, path: str, **kwargs):
+        return self.http.request(method, f"http://127.0.0.1:{self.port}/api/v1{path}", timeout=30, **kwargs)
+
+    def modems(self) -> dict:
+        try:
+            return {m["name"]: m for m in self.api("GET", "/modems").json()["modems"]}
+        except (requests.ConnectionError, ValueError):
+            return {}
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def test_two_gateway_processes_share_the_outbox_and_a_killed_box_loses_nothing(shared_url, modem_links,
+                                                                                tmp_path):
+    store = Store.from_url(shared_url)
+    token = GatewayService(store, MessagingSettings()).create_key("multibox", ["send", "read", "admin"])[1]
+    fakes = modem_links(4, latency_ms=40)
+    boxes = [Box("a", shared_url, fakes[:2], tmp_path, token), Box("b", shared_url, fakes[2:], tmp_path, token)]
+    try:
+        wait_until(lambda: all(sum(m["state"] == "online" for m in box.modems().values()) == 4 for box in boxes),
+                   timeout_s=30)
+        assert {(m["name"], m["box"]) for m in boxes[1].modems().values()} == {
+            ("a1", "a"), ("a2", "a"), ("b1", "b"), ("b2", "b")}
+        total = 400
+        uids: list[str] = []
+
+        def client(box: Box, first: int) -> None:  # load on both boxes' APIs at once
+            for start in range(first, total, 40):
+                response = box.api("POST", "/messages", json={
+                    "to": [f"+4479111{i:05d}" for i in range(start, start + 20)],
+                    "body": "load"})
+                assert response.status_code == 202, response.text
+                uids.extend(m["id"] for m in response.json()["messages"])
+
+        clients = [threading.Thread(target=client, args=(boxes[0], 0)),
+                   threading.Thread(target=client, args=(boxes[1], 20))]
+        for t in clients:
+            t.start()
+        for t in clients:
+            t.join()
+        # box a dies mid-run, with work claimed (SIGKILL: no clean shutdown, no release)
+        wait_until(lambda: all(len(f.sent) >= 15 for f in fakes), timeout_s=30)
+        assert sum(len(f.sent) for f in fakes) < total
+        boxes[0].proc.kill()
+        boxes[0].proc.wait()
+
+        def settled():
+            counts = store.count_by_state()
+            return counts.get("sent", 0) + counts.get("unknown", 0) == total and counts
+
+        counts = wait_until(settled, timeout_s=60)
+        assert counts.get("unknown", 0) <= 2  # at most one part in flight per modem of the dead box
+        on_air = collections.Counter(s.number for f in fakes for s in f.sent)
+        assert max(on_air.values()) == 1  # nothing sent twice
+        sent_numbers = {m.to_number for m in store.list_messages(state=MessageState.SENT, limit=1000)}
+        assert len(sent_numbers) == counts["sent"] and sent_numbers <= set(on_air)  # every sent one went out
+        assert all(len(f.sent) >= 15 for f in fakes)  # every modem of both boxes worked
+    finally:
+        for box in boxes:
+            box.stop()
+        store.close()
