@@ -168,6 +168,34 @@ def cmd_db(args) -> int:
     return 0
 
 
+def cmd_modems_scan(args) -> int:
+    """Probe serial devices and print a [[modems]] block per modem found (comments go to stderr's log)."""
+    from gateway.discovery import DEFAULT_PATTERNS, scan
+
+    patterns = list(DEFAULT_PATTERNS if not args.only else ()) + list(args.path or [])
+    found, probes = scan(patterns, args.timeout)
+    for p in probes:
+        what = (f"{p.manufacturer} {p.model} IMEI {p.imei}" if p.status == "modem" else p.detail or p.status)
+        print(f"# {p.path}: {p.status}: {what}")
+    if not found:
+        print("# no modem answered AT" + ("" if probes else " (no serial device found)"))
+        return 1
+    for modem in found:
+        print()
+        print(modem.toml())
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    from gateway import doctor
+    from gateway.service import utcnow
+
+    findings = doctor.run(_settings(args), clock=utcnow, modem_timeout_s=args.timeout,
+                          check_api=not args.no_api)
+    print(doctor.render(findings))
+    return doctor.exit_code(findings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smsgw", description="On-premise SMS gateway")
     parser.add_argument("--log-level", default=os.environ.get("SMSGW_LOG_LEVEL", "INFO"))
@@ -210,6 +238,19 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     with_config(db_sub.add_parser("upgrade", help="migrate the schema to the latest revision"))
     db.set_defaults(func=cmd_db)
+
+    modems = sub.add_parser("modems", help="find modems")
+    modems_sub = modems.add_subparsers(dest="modems_command", required=True)
+    scan = modems_sub.add_parser("scan", help="probe serial devices; print a [[modems]] block per modem found")
+    scan.add_argument("--path", action="append", help="another device path or glob to probe (repeatable)")
+    scan.add_argument("--only", action="store_true", help="probe only the --path ones, not /dev/ttyUSB* etc.")
+    scan.add_argument("--timeout", type=float, default=0.5, help="seconds to wait for each AT answer")
+    modems.set_defaults(func=cmd_modems_scan)
+
+    doctor = with_config(sub.add_parser("doctor", help="check modems, SIMs, database, disk, clock and API"))
+    doctor.add_argument("--timeout", type=float, default=1.0, help="seconds to wait for each AT answer")
+    doctor.add_argument("--no-api", action="store_true", help="skip the API check (the gateway is not running)")
+    doctor.set_defaults(func=cmd_doctor)
 
     admin = sub.add_parser("admin", help="the status page's admin")
     admin_sub = admin.add_subparsers(dest="admin_command", required=True)

@@ -6,6 +6,7 @@ Every key is declared here with its default; an unknown key is a ConfigError at 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -24,6 +25,20 @@ class ServerSettings:
     threads: int = 8  # waitress worker threads
     max_body_bytes: int = 1024 * 1024
     cookie_secure: bool = False  # status page session cookie only over HTTPS (set when served behind TLS)
+    box: str = ""  # this box's name when several share one PostgreSQL database; empty: the hostname
+    # who may call the API and see the status page: loopback and the private ranges unless set
+    allow_from: tuple[str, ...] = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                                   "169.254.0.0/16", "fc00::/7", "fe80::/10")
+
+    def __post_init__(self) -> None:
+        if isinstance(self.allow_from, list):
+            object.__setattr__(self, "allow_from", tuple(self.allow_from))
+        for cidr in self.allow_from:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except (TypeError, ValueError):
+                raise ConfigError(f"server.allow_from: {cidr!r} is not an address range (CIDR)",
+                                  field="server.allow_from") from None
 
 
 @dataclass(frozen=True)
@@ -56,6 +71,14 @@ class PoolSettings:
     reconnect_max_s: float = 60.0
     lease_s: float = 300.0  # a claim older than this, by a worker that is gone, goes back to the queue
     idle_poll_s: float = 5.0  # work queued by another process (CLI, another box) is seen within this
+    ussd_timeout_s: float = 30.0  # the network's answer to a USSD code (+CUSD)
+    balance_interval_s: float = 6 * 3600.0  # re-check the balance of modems with balance_ussd this often
+    power_cycle_after: int = 3  # consecutive failed connects before a modem with a power_pin is power-cycled; 0: never
+    power_off_s: float = 5.0  # how long the power stays off in a power cycle
+    stuck_after_s: float = 300.0  # a worker inside one modem operation this long is stuck: the watchdog stops
+    auto_discover: bool = False  # add modems plugged in while running, drop discovered ones that vanish
+    discover_paths: str = "/dev/ttyUSB*,/dev/ttyACM*,/dev/serial/by-id/*"  # comma-separated globs to probe
+    discover_interval_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -80,12 +103,27 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True)
+class HardwareSettings:
+    """GPIO pins (BCM numbers; -1: not fitted). With no pin set anywhere, no pin factory is even built."""
+
+    fault_led: int = -1  # on while any modem is offline, needs its PIN or is not registered
+    button: int = -1  # press: show the status on the LEDs; hold: stop the gateway cleanly
+    button_hold_s: float = 5.0
+    status_show_s: float = 5.0  # how long a press shows the status (when status_always is off)
+    status_always: bool = True  # modem LEDs show their state all the time; off: only after a press
+
+
+@dataclass(frozen=True)
 class ModemSettings:
     name: str
     port: str
     baudrate: int = 115200
     pin: str = ""
     flow_control: bool = False
+    balance_ussd: str = ""  # e.g. "*100#": asked at connect and every pool.balance_interval_s
+    led_pin: int = -1  # status LED: on online, blinking while sending, off offline
+    power_pin: int = -1  # relay / USB hub port power: the pool power-cycles the modem when it hangs
+    power_active_high: bool = True
 
 
 @dataclass(frozen=True)
@@ -96,6 +134,7 @@ class Settings:
     pool: PoolSettings = field(default_factory=PoolSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    hardware: HardwareSettings = field(default_factory=HardwareSettings)
     modems: tuple[ModemSettings, ...] = ()
 
     def replace(self, **changes: Any) -> "Settings":
@@ -109,6 +148,7 @@ _SECTIONS: dict[str, type] = {
     "pool": PoolSettings,
     "webhooks": WebhookSettings,
     "logging": LoggingSettings,
+    "hardware": HardwareSettings,
 }
 
 _ENV_OVERRIDES = {

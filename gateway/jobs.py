@@ -4,17 +4,28 @@ from __future__ import annotations
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from gateway.pool import ModemPool
 from gateway.service import GatewayService
 
 INBOUND_FLUSH_INTERVAL_S = 60
 REPORT_CHECK_INTERVAL_S = 60
+LEASE_CHECK_MAX_INTERVAL_S = 30
 
 
-def build_scheduler(service: GatewayService) -> BackgroundScheduler:
+def lease_check_interval_s(lease_s: float) -> float:
+    """How often each box sweeps for expired leases: a few times per lease, at most every 30 s."""
+    return max(0.5, min(LEASE_CHECK_MAX_INTERVAL_S, lease_s / 4))
+
+
+def build_scheduler(service: GatewayService, pool: ModemPool | None = None,
+                    lease_s: float = 300.0) -> BackgroundScheduler:
     """A scheduler with every periodic job registered (started by the runtime, not here)."""
     scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
     scheduler.add_job(service.flush_incomplete_inbound, "interval", seconds=INBOUND_FLUSH_INTERVAL_S,
                       id="flush_incomplete_inbound", replace_existing=True)
     scheduler.add_job(service.mark_reports_overdue, "interval", seconds=REPORT_CHECK_INTERVAL_S,
                       id="mark_reports_overdue", replace_existing=True)
+    if pool is not None:
+        scheduler.add_job(pool.release_expired_claims, "interval", seconds=lease_check_interval_s(lease_s),
+                          id="release_expired_claims", replace_existing=True)
     return scheduler

@@ -11,8 +11,11 @@ import logging
 import queue
 import random
 import threading
+import time
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime, timedelta
-from typing import Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from gateway.config import MessagingSettings, ModemSettings, PoolSettings
 from gateway.errors import (
@@ -22,6 +25,10 @@ from gateway.errors import (
     SendOutcomeUnknown,
     SimPinRequired,
     TemporarySendError,
+    ModemNotFound,
+    ModemTimeout,
+    ModemOffline,
+    UssdTimeout,
 )
 from gateway.modem.driver import ModemDriver, Notice, NoticeSink, ReceivedSms, StatusReport
 from gateway.retry import next_attempt_at
@@ -33,6 +40,16 @@ log = logging.getLogger(__name__)
 
 DriverFactory = Callable[[ModemSettings, NoticeSink], ModemDriver]
 MIN_WAIT_S = 0.01
+StateListener = Callable[[str, ModemState], None]  # (modem name, state); called on the worker's thread
+USSD_HANDOFF_S = 2.0  # on top of the USSD timeout: the worker may be finishing the part in hand
+
+
+class PowerSwitch(Protocol):
+    """A modem's power (relay or USB hub port, hardware.ModemPower): the pool power-cycles a hung modem."""
+
+    def off(self) -> None: ...
+
+    def on(self) -> None: ...
 
 
 class ModemWorker:
@@ -42,7 +59,8 @@ class ModemWorker:
     def __init__(self, modem: ModemSettings, store: Store, make_driver: DriverFactory, *,
                  pool_settings: PoolSettings, messaging: MessagingSettings,
                  wake_others: Callable[[], None], clock: Callable[[], datetime],
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, listeners: Sequence[StateListener] = (),
+                 power: PowerSwitch | None = None) -> None:
         self.modem = modem
         self.name = modem.name
         self._store = store
@@ -59,6 +77,12 @@ class ModemWorker:
         self._thread = threading.Thread(target=self._run, name=f"modem-{self.name}", daemon=True)
         self._driver: ModemDriver | None = None
         self.state = ModemState.CONNECTING
+        self._listeners = listeners  # the pool's list: subscribers added later are seen too
+        self._power = power
+        self._failed_connects = 0
+        self._requests: queue.SimpleQueue[tuple[Future, Callable[[ModemDriver], Any]]] = queue.SimpleQueue()
+        self._busy_since: float | None = time.monotonic()  # None while waiting; the watchdog reads it
+        self._next_balance: datetime | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -86,38 +110,93 @@ class ModemWorker:
         self._notices.put(notice)
         self._wake.set()
 
+    def submit(self, action: Callable[[ModemDriver], Any]) -> Future:
+        """Hand `action(driver)` to this worker; it runs on the worker's thread between messages, while the
+        modem is connected. The caller waits on the Future and cancels it when it gives up (then it never
+        runs). Fails with ModemOffline when the modem goes away first."""
+        future: Future = Future()
+        self._requests.put((future, action))
+        self._wake.set()
+        return future
+
+    def stuck_for_s(self) -> float:
+        """How long the worker has been inside one modem operation (0 while it waits for work or a retry)."""
+        since = self._busy_since
+        return 0.0 if since is None or not self._thread.is_alive() else time.monotonic() - since
+
+    def _idle_wait(self, event: threading.Event, timeout_s: float) -> bool:
+        self._busy_since = None
+        try:
+            return event.wait(timeout_s)
+        finally:
+            self._busy_since = time.monotonic()
+
+    def _publish(self, state: ModemState) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(self.name, state)
+            except Exception:  # a subscriber's bug must not stop the modem
+                log.exception("modem %s: state listener failed", self.name)
+
     # --- the loop ------------------------------------------------------------------------------
 
     def _run(self) -> None:
         delay_s = self._pool.reconnect_min_s
         while not self._stop.is_set():
             try:
-                self._connect()
-                delay_s = self._pool.reconnect_min_s
-                self._serve()
-            except SimPinRequired as exc:
-                self._set_state(ModemState.PIN_NEEDED, last_error=str(exc))
-                delay_s = self._pool.reconnect_max_s
-            except ModemError as exc:
-                log.warning("modem %s unavailable: %s", self.name, exc)
-                self._set_state(ModemState.OFFLINE, last_error=str(exc))
-            except Exception as exc:  # the worker must survive anything and hand its work back
-                log.exception("modem %s worker error", self.name)
-                self._set_state(ModemState.OFFLINE, last_error=f"internal error: {exc!r}")
-            finally:
-                self._disconnect()
-            if self._stop.wait(delay_s):
+                delay_s = self._run_once(delay_s)
+            except Exception:  # recording the failure failed too (the database is away): keep the thread
+                log.exception("modem %s: could not record the modem's state", self.name)
+            if self._idle_wait(self._stop, delay_s):
                 break
             delay_s = min(delay_s * 2, self._pool.reconnect_max_s)
-        self._set_state(ModemState.OFFLINE, last_error="stopped")
+        try:
+            self._set_state(ModemState.OFFLINE, last_error="stopped")
+        except Exception:
+            log.exception("modem %s: could not record that it stopped", self.name)
+
+    def _run_once(self, delay_s: float) -> float:
+        """One connection: connect, serve until it fails or we stop, hand claimed work back. Returns the
+        delay before the next attempt."""
+        try:
+            self._connect()
+            delay_s = self._pool.reconnect_min_s
+            self._serve()
+        except SimPinRequired as exc:
+            self._set_state(ModemState.PIN_NEEDED, last_error=str(exc))
+            delay_s = self._pool.reconnect_max_s
+        except ModemError as exc:
+            log.warning("modem %s unavailable: %s", self.name, exc)
+            self._set_state(ModemState.OFFLINE, last_error=str(exc))
+        except Exception as exc:  # the worker must survive anything and hand its work back
+            log.exception("modem %s worker error", self.name)
+            self._set_state(ModemState.OFFLINE, last_error=f"internal error: {exc!r}")
+        finally:
+            self._disconnect()
+        return delay_s
 
     def _connect(self) -> None:
         self._set_state(ModemState.CONNECTING)
+        if (self._power is not None and self._pool.power_cycle_after > 0
+                and self._failed_connects >= self._pool.power_cycle_after):
+            self._power_cycle()
+        self._failed_connects += 1  # until open() succeeds
         self._driver = self._make_driver(self.modem, self._on_notice)
         info = self._driver.open()
+        self._failed_connects = 0
+        fields = {"own_number": info.own_number} if info.own_number else {}
         self._store.save_modem(self.name, self.modem.port, self._clock(), manufacturer=info.manufacturer,
-                               model=info.model, imei=info.imei, last_error=None)
+                               model=info.model, imei=info.imei, last_error=None, **fields)
         log.info("modem %s online: %s %s IMEI %s", self.name, info.manufacturer, info.model, info.imei)
+        self._next_balance = self._clock() if self.modem.balance_ussd else None
+
+    def _power_cycle(self) -> None:
+        """Power off, wait, power on: a modem that stopped answering reconnects from a cold boot."""
+        log.warning("modem %s: %d connects failed in a row; power-cycling it", self.name, self._failed_connects)
+        self._failed_connects = 0
+        self._power.off()
+        self._idle_wait(self._stop, self._pool.power_off_s)
+        self._power.on()
 
     def _disconnect(self) -> None:
         if self._driver is not None:
@@ -126,6 +205,7 @@ class ModemWorker:
             except Exception:
                 log.exception("modem %s close failed", self.name)
             self._driver = None
+        self._fail_requests("went offline")
         requeued, _ = self._store.release_claims(self._clock(), modem=self.name)
         if requeued:
             self._wake_others()
@@ -146,6 +226,9 @@ class ModemWorker:
             if now >= next_health:
                 self._poll_health()
                 next_health = now + timedelta(seconds=self._pool.health_interval_s)
+            self._serve_requests(driver)
+            if self._next_balance is not None and now >= self._next_balance and self.state == ModemState.ONLINE:
+                self._check_balance(driver)
             self._wake.clear()
             if self.state == ModemState.ONLINE:
                 job = self._store.claim_next(self.name, now, self._pool.lease_s)
@@ -156,15 +239,65 @@ class ModemWorker:
             due = self._store.next_due_at(self.name) if self.state == ModemState.ONLINE else None
             if due is not None:
                 deadlines.append(due)
-            self._wake.wait(max(MIN_WAIT_S, (min(deadlines) - self._clock()).total_seconds()))
+            if self._next_balance is not None:
+                deadlines.append(self._next_balance)
+            self._idle_wait(self._wake, max(MIN_WAIT_S, (min(deadlines) - self._clock()).total_seconds()))
+
+    # --- requests handed over by other threads (USSD), and the balance --------------------------
+
+    def _serve_requests(self, driver: ModemDriver) -> None:
+        while True:
+            try:
+                future, action = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            if not future.set_running_or_notify_cancel():
+                continue  # the caller gave up: the port is not touched for it
+            try:
+                future.set_result(action(driver))
+            except BaseException as exc:
+                future.set_exception(exc)
+                if isinstance(exc, ModemUnavailable):
+                    raise  # the port is gone: reconnect, like any other operation
+
+    def _fail_requests(self, reason: str) -> None:
+        while True:
+            try:
+                future, _ = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            if future.set_running_or_notify_cancel():
+                future.set_exception(ModemOffline(f"modem {self.name} {reason}"))
+
+    def _check_balance(self, driver: ModemDriver) -> None:
+        """Ask the balance USSD code; the answer (or why there is none) goes on the modem's row."""
+        self._next_balance = self._clock() + timedelta(seconds=self._pool.balance_interval_s)
+        try:
+            answer = driver.ussd(self.modem.balance_ussd, self._pool.ussd_timeout_s)
+        except ModemUnavailable:
+            raise
+        except ModemError as exc:
+            log.warning("modem %s: balance check %s failed: %s", self.name, self.modem.balance_ussd, exc)
+            return
+        self._store.save_modem(self.name, self.modem.port, self._clock(), balance=answer,
+                               balance_checked_at=self._clock())
 
     # --- sending -------------------------------------------------------------------------------
 
     def _send(self, job: SendJob) -> None:
+        self._publish(ModemState.SENDING)  # for the LEDs only: the row stays online while it sends
+        try:
+            self._send_parts(job)
+        finally:
+            self._publish(self.state)
+
+    def _send_parts(self, job: SendJob) -> None:
         pdus = build_submit_pdus(job.to_number, Segmentation(job.encoding, job.parts), concat_ref=job.concat_ref,
                                  request_status_report=job.delivery_report)
         for seq in range(job.first_seq, len(pdus) + 1):
-            self._store.mark_part_submitting(job, seq, self.name, self._clock())
+            now = self._clock()  # a later part renews the claim's lease (the claim itself leased the first)
+            self._store.mark_part_submitting(job, seq, self.name, now, lease_until=None if seq == job.first_seq
+                                             else now + timedelta(seconds=self._pool.lease_s))
             try:
                 receipt = self._driver.send_pdu(pdus[seq - 1], self._pool.send_timeout_s)
             except SendOutcomeUnknown as exc:
@@ -204,6 +337,9 @@ class ModemWorker:
                 self._store.record_status_report(self.name, notice.report, self._clock())
             elif notice.kind == "fatal":
                 raise ModemUnavailable(notice.detail or "the modem reported a fatal error")
+            elif notice.kind == "call":  # a voice call would block the modem: refuse it at once
+                log.info("modem %s: incoming call from %s refused", self.name, notice.detail or "an unknown number")
+                self._driver.reject_call()
             else:
                 sweep = True
 
@@ -226,8 +362,11 @@ class ModemWorker:
 
     def _set_state(self, state: ModemState, **fields) -> None:
         became_online = state == ModemState.ONLINE and self.state != ModemState.ONLINE
+        changed = state != self.state
         self.state = state
         self._store.save_modem(self.name, self.modem.port, self._clock(), state=state, **fields)
+        if changed:
+            self._publish(state)
         if became_online:
             self._wake.set()
 
@@ -242,26 +381,102 @@ class ModemPool:
 
     def __init__(self, modems: Sequence[ModemSettings], store: Store, make_driver: DriverFactory, *,
                  pool_settings: PoolSettings, messaging: MessagingSettings,
-                 clock: Callable[[], datetime], rng: random.Random | None = None) -> None:
+                 clock: Callable[[], datetime], rng: random.Random | None = None,
+                 power_for: Callable[[ModemSettings], PowerSwitch | None] | None = None) -> None:
         self._store = store
         self._clock = clock
-        self.workers = [
-            ModemWorker(m, store, make_driver, pool_settings=pool_settings, messaging=messaging,
-                        wake_others=self.wake, clock=clock, rng=rng)
-            for m in modems
-        ]
+        self._listeners: list[StateListener] = []
+        self._changing = threading.Lock()  # add/remove replace `workers` (copy on write: iterating is safe)
+        self._started = False
+
+        def new_worker(m: ModemSettings) -> ModemWorker:
+            return ModemWorker(m, store, make_driver, pool_settings=pool_settings, messaging=messaging,
+                               wake_others=self.wake, clock=clock, rng=rng, listeners=self._listeners,
+                               power=power_for(m) if power_for else None)
+
+        self._new_worker = new_worker
+        self.workers = [new_worker(m) for m in modems]
+
+    def subscribe(self, listener: StateListener) -> None:
+        """Call `listener(name, state)` on every modem state change (and SENDING around each message). It
+        runs on the worker's thread: it must only hand the values over (e.g. put them on its own queue)."""
+        self._listeners.append(listener)
+
+    def add(self, modem: ModemSettings) -> ModemWorker:
+        """Run one more modem (plugged in while running); it starts at once when the pool runs."""
+        with self._changing:
+            if any(w.name == modem.name for w in self.workers):
+                raise ValueError(f"modem {modem.name!r} already runs in this pool")
+            worker = self._new_worker(modem)
+            self.workers = [*self.workers, worker]
+            if self._started:
+                worker.start()
+        log.info("modem %s added on %s", modem.name, modem.port)
+        return worker
+
+    def remove(self, name: str, timeout_s: float = 30.0) -> bool:
+        """Stop and drop modem `name` (it vanished); its claimed work goes back to the queue."""
+        with self._changing:
+            worker = next((w for w in self.workers if w.name == name), None)
+            if worker is None:
+                return False
+            self.workers = [w for w in self.workers if w is not worker]
+        worker.stop()
+        worker.join(timeout_s)
+        log.info("modem %s removed", name)
+        return True
+
+    def worker(self, name: str) -> ModemWorker:
+        for worker in self.workers:
+            if worker.name == name:
+                return worker
+        raise ModemNotFound(f"no modem named {name!r} runs in this gateway", field="name")
+
+    def ussd(self, name: str, code: str, timeout_s: float) -> str:
+        """Run a USSD code on modem `name`'s own thread and wait for the network's answer."""
+        worker = self.worker(name)
+        if worker.state not in (ModemState.ONLINE, ModemState.NOT_REGISTERED):
+            raise ModemOffline(f"modem {name} is {worker.state.value}; USSD needs it connected")
+        future = worker.submit(lambda driver: driver.ussd(code, timeout_s))
+        try:
+            return future.result(timeout_s + USSD_HANDOFF_S)
+        except FutureTimeout:
+            future.cancel()
+            raise UssdTimeout(f"modem {name} did not answer USSD {code} within {timeout_s:g} s "
+                              "(busy sending, or the network is silent)") from None
+        except ModemTimeout as exc:
+            raise UssdTimeout(f"modem {name}: {exc}") from exc
+        except ModemUnavailable as exc:
+            raise ModemOffline(f"modem {name} went offline: {exc}") from exc
+
+    def stuck_workers(self, limit_s: float) -> list[str]:
+        """Modems whose worker has been inside one operation longer than `limit_s` (for the watchdog)."""
+        return [w.name for w in self.workers if w.stuck_for_s() > limit_s]
 
     def start(self) -> None:
-        """Return work a previous run left claimed, then start every worker."""
-        requeued, unknown = self._store.release_claims(self._clock())
+        """Return work a previous run left claimed by this box's modems, then start every worker. (Claims
+        of other boxes' modems are theirs; those of a box that died are released when their lease passes.)"""
+        requeued, unknown = self._store.release_claims(self._clock(), modems=[w.name for w in self.workers])
         if requeued or unknown:
             log.info("recovered from the last run: %d messages requeued, %d unknown", requeued, unknown)
-        for worker in self.workers:
-            worker.start()
+        with self._changing:
+            self._started = True
+            for worker in self.workers:
+                worker.start()
 
     def wake(self) -> None:
         for worker in self.workers:
             worker.wake()
+
+    def release_expired_claims(self) -> None:
+        """The lease sweep (a periodic job on every box): claims whose lease passed go back to the queue,
+        a part that was with the modem becomes `unknown` and is never re-sent."""
+        requeued, unknown, deliveries = self._store.release_expired(self._clock())
+        if requeued or unknown or deliveries:
+            log.warning("expired leases released: %d messages requeued, %d unknown, %d webhook deliveries due",
+                        requeued, unknown, deliveries)
+        if requeued:
+            self.wake()
 
     def reset(self, name: str) -> bool:
         for worker in self.workers:

@@ -55,9 +55,11 @@ def inbox_json(item: InboxMessage) -> dict[str, Any]:
 
 def modem_json(modem: Modem) -> dict[str, Any]:
     return {
-        "name": modem.name, "port": modem.port, "state": modem.state.value, "imei": modem.imei,
+        "name": modem.name, "box": modem.box, "port": modem.port, "state": modem.state.value, "imei": modem.imei,
         "manufacturer": modem.manufacturer, "model": modem.model, "operator": modem.operator,
         "registration": modem.registration, "signal": {"rssi": modem.rssi, "dbm": modem.signal_dbm},
         "counters": {"sent": modem.sent_count, "failed": modem.failed_count, "received": modem.received_count},
         "last_error": modem.last_error, "updated_at": time_json(modem.updated_at),
+        "own_number": modem.own_number, "balance": modem.balance,
+        "balance_checked_at": time_json(modem.balance_checked_at),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
 from datetime import datetime
 from typing import Callable
@@ -19,8 +20,25 @@ from gateway.pool import DriverFactory, ModemPool
 from gateway.service import GatewayService, utcnow
 from gateway.store import Store
 from gateway.store.migrate import upgrade
+from gateway.discovery import Discoverer, split_patterns
+from gateway.watchdog import Watchdog, notify, watchdog_interval_s
+from gateway.store.notify import OutboxListener
 
 log = logging.getLogger(__name__)
+
+
+def build_panel(settings: Settings, pin_factory, on_shutdown: Callable[[], None]):
+    """The LEDs, button and power switches, when the config names a pin; else None and gpiozero is never
+    asked for a pin factory. `pin_factory`: gpiozero's MockFactory in tests, else the Pi's default."""
+    from hardware import Panel, has_pins
+
+    if not has_pins(settings):
+        return None
+    if pin_factory is None:
+        from gpiozero import Device
+
+        pin_factory = Device._default_pin_factory()  # the real GPIO of this board (lgpio, RPi.GPIO, ...)
+    return Panel(settings, pin_factory=pin_factory, on_shutdown=on_shutdown)
 
 
 def gsmmodem_drivers(pool: PoolSettings) -> DriverFactory:
@@ -37,6 +55,7 @@ def gsmmodem_drivers(pool: PoolSettings) -> DriverFactory:
 def open_store(settings: Settings) -> Store:
     """Open the database and bring its schema up to date."""
     store = Store.from_url(settings.database.url, settings.database.busy_timeout_ms)
+    store.box = settings.server.box or socket.gethostname()
     upgrade(store.engine)
     return store
 
@@ -45,21 +64,34 @@ class Gateway:
     """Everything `smsgw run` starts, in one object with start() and stop()."""
 
     def __init__(self, settings: Settings, *, make_driver: DriverFactory | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, pin_factory=None) -> None:
         from web import create_app
 
         self.settings = settings
+        self._stop_requested = threading.Event()  # SIGTERM, SIGINT or the panel button held
+        self.panel = build_panel(settings, pin_factory, self.request_stop)
         self.store = open_store(settings)
         self.pool = ModemPool(settings.modems, self.store, make_driver or gsmmodem_drivers(settings.pool),
-                              pool_settings=settings.pool, messaging=settings.messaging, clock=clock)
+                              pool_settings=settings.pool, messaging=settings.messaging, clock=clock,
+                              power_for=self.panel.power_for if self.panel else None)
+        if self.panel is not None:
+            self.pool.subscribe(self.panel.on_state)
+        self.discoverer = (Discoverer(self.pool, split_patterns(settings.pool.discover_paths),
+                                      settings.pool.discover_interval_s, configured=[m.name for m in settings.modems])
+                           if settings.pool.auto_discover else None)
+        interval_s = watchdog_interval_s()
+        self.watchdog = Watchdog(interval_s, self.health_problem) if interval_s else None
         self.service = GatewayService(self.store, settings.messaging, self.pool, clock=clock,
-                                      webhook_settings=settings.webhooks)
+                                      webhook_settings=settings.webhooks, ussd_timeout_s=settings.pool.ussd_timeout_s)
         self.webhooks = WebhookDispatcher(self.store, settings.webhooks, clock)
         self.store.on_deliveries_queued = self.webhooks.wake
         if apply_password_from_env(AdminAuth(self.store, clock), os.environ):
             log.info("admin password set from $%s", PASSWORD_ENV)
         self.app = create_app(settings, self.service)
-        self.scheduler = build_scheduler(self.service)
+        self.scheduler = build_scheduler(self.service, self.pool, settings.pool.lease_s)
+        # several boxes on PostgreSQL: another box's enqueue wakes our pool (else the idle poll finds it)
+        self.listener = (None if self.store.is_sqlite else
+                         OutboxListener(settings.database.url, self.store.box, self.pool.wake))
         self.http: HttpServer | None = None
         self._stopped = threading.Event()
 
@@ -70,26 +102,56 @@ class Gateway:
     def start(self, *, serve_http: bool = True) -> "Gateway":
         self.webhooks.start()
         self.pool.start()
+        if self.listener is not None:
+            self.listener.start()
         self.scheduler.start()
         if serve_http:
             server = self.settings.server
             self.http = HttpServer(self.app, server.host, server.port, server.threads)
             self.http.start()
             log.info("API listening on http://%s:%d/", server.host, self.http.port)
+        if self.panel is not None:
+            self.panel.start()
+        if self.discoverer is not None:
+            self.discoverer.start()
+        notify("READY=1")
+        if self.watchdog is not None:
+            self.watchdog.start()
         return self
+
+    def request_stop(self) -> None:
+        """Ask `run_until_signalled` to stop the gateway (any thread; the panel button's long press)."""
+        self._stop_requested.set()
+
+    def health_problem(self) -> str | None:
+        """What keeps the watchdog from pinging systemd: a modem worker stuck in one operation (its thread
+        blocked past `pool.stuck_after_s`). None when the process's own loops are healthy."""
+        stuck = self.pool.stuck_workers(self.settings.pool.stuck_after_s)
+        if stuck:
+            return f"modem worker(s) stuck for over {self.settings.pool.stuck_after_s:g} s: {', '.join(stuck)}"
+        return None
 
     def stop(self) -> None:
         """Reverse of start: jobs, then requests, then workers (each finishes its message), then the store."""
         if self._stopped.is_set():
             return
         self._stopped.set()
+        notify("STOPPING=1")
+        if self.watchdog is not None:
+            self.watchdog.stop()
+        if self.discoverer is not None:
+            self.discoverer.stop()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         if self.http is not None:
             self.http.stop()
+        if self.listener is not None:
+            self.listener.stop()
         self.pool.stop()
         self.webhooks.stop()
         self.store.close()
+        if self.panel is not None:
+            self.panel.stop()
 
     def __enter__(self) -> "Gateway":
         return self
@@ -99,9 +161,8 @@ class Gateway:
 
     def run_until_signalled(self) -> None:
         """Block until SIGTERM or SIGINT, then stop cleanly."""
-        wanted = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: wanted.set())
-        wanted.wait()
+            signal.signal(sig, lambda *_: self._stop_requested.set())
+        self._stop_requested.wait()
         log.info("stopping")
         self.stop()

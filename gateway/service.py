@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import re
 import unicodedata
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Protocol, Sequence
@@ -22,7 +24,7 @@ from gateway.sms import segment
 from gateway.store.events import EVENT_TYPES
 from gateway.store.models import ApiKey, InboxMessage, Message, MessageState, Modem, Webhook
 from gateway.store.queries import MessageDraft, Store
-from gateway.webhooks import callback_secret, webhook_url
+from gateway.webhooks import account_auth_token, callback_secret, callback_target, webhook_url
 
 KEY_TOUCH_INTERVAL = timedelta(seconds=60)
 
@@ -40,6 +42,12 @@ class PoolControl(Protocol):
     def reset(self, name: str) -> bool:
         """Reconnect modem `name`; False when this process runs no such modem."""
 
+    def ussd(self, name: str, code: str, timeout_s: float) -> str:
+        """The network's answer to USSD `code`, asked on modem `name`'s own thread."""
+
+
+USSD_CODE = re.compile(r"^[0-9*#+]{1,40}$")
+
 
 class NoPool:
     """For processes that run no modems (the CLI): work is found by the running gateway's idle poll."""
@@ -50,23 +58,28 @@ class NoPool:
     def reset(self, name: str) -> bool:
         return False
 
+    def ussd(self, name: str, code: str, timeout_s: float) -> str:
+        raise ModemNotFound(f"no modem named {name!r} runs in this process", field="name")
+
 
 class GatewayService:
     """The gateway's verbs. `pool` is told when new work is committed."""
 
     def __init__(self, store: Store, settings: MessagingSettings, pool: PoolControl | None = None,
-                 clock: Callable[[], datetime] = utcnow, webhook_settings: WebhookSettings | None = None) -> None:
+                 clock: Callable[[], datetime] = utcnow, webhook_settings: WebhookSettings | None = None,
+                 ussd_timeout_s: float = 30.0) -> None:
         self.store = store
         self.settings = settings
         self.pool = pool or NoPool()
         self.clock = clock
         self.webhook_settings = webhook_settings or WebhookSettings()
+        self.ussd_timeout_s = ussd_timeout_s
 
     # --- sending -------------------------------------------------------------------------------
 
     def send(self, to: str | Sequence[str], body: str, *, delivery_report: bool | None = None,
              via: str | None = None, status_callback: str | None = None,
-             api_key: ApiKey | None = None) -> list[Message]:
+             api_key: ApiKey | None = None, callback_format: str | None = None) -> list[Message]:
         """Queue one message per distinct recipient; all or nothing. Returns the committed messages.
 
         `via` names the modem that must send it (a test from the status page, a reply from the same SIM);
@@ -88,6 +101,8 @@ class GatewayService:
             raise UnknownModem(f"no modem named {via!r}", field="via")
         if status_callback is not None:
             status_callback = webhook_url(status_callback, field="status_callback")
+            if callback_format is not None:  # a compatibility door's own callback shape (gateway.webhooks)
+                status_callback = callback_target(callback_format, status_callback)
         drafts = [MessageDraft(to_number=n, body=text, encoding=segmentation.encoding, parts=segmentation.parts,
                                delivery_report=wants_report, via_modem=via, status_callback=status_callback)
                   for n in numbers]
@@ -147,6 +162,15 @@ class GatewayService:
         if not self.pool.reset(name):
             raise ModemNotFound(f"no modem named {name!r} runs in this gateway", field="name")
 
+    def ussd(self, name: str, code: str, timeout_s: float | None = None) -> str:
+        """Send a USSD code (e.g. "*100#") on modem `name` and return the network's answer. The modem's own
+        worker does the exchange; this waits for it (UssdTimeout when it does not come in time)."""
+        code = (code or "").strip()
+        if not USSD_CODE.match(code):
+            raise ValidationError("'code' must be a USSD code of digits, '*', '#' and '+' (e.g. \"*100#\")",
+                                  field="code")
+        return self.pool.ussd(name, code, self.ussd_timeout_s if timeout_s is None else timeout_s)
+
     def flush_incomplete_inbound(self) -> int:
         """Deliver what arrived of incoming multi-part SMS whose other parts never came."""
         now = self.clock()
@@ -164,13 +188,16 @@ class GatewayService:
 
     # --- webhooks ------------------------------------------------------------------------------
 
-    def add_webhook(self, url: str, events: Sequence[str]) -> Webhook:
-        """Register a receiver for `events`; its signing secret is on the returned object (shown once)."""
+    def add_webhook(self, url: str, events: Sequence[str], *, callback_format: str | None = None) -> Webhook:
+        """Register a receiver for `events`; its signing secret is on the returned object (shown once).
+        `callback_format` names a compatibility door's own shape for its deliveries (gateway.webhooks)."""
         unknown = sorted(set(events) - set(EVENT_TYPES))
         if not events or unknown:
             raise ValidationError(f"events must be among {', '.join(EVENT_TYPES)}", field="events")
-        return self.store.add_webhook(webhook_url(url, field="url"), [e for e in EVENT_TYPES if e in events],
-                                      self.clock())
+        url = webhook_url(url, field="url")
+        if callback_format is not None:
+            url = callback_target(callback_format, url)
+        return self.store.add_webhook(url, [e for e in EVENT_TYPES if e in events], self.clock())
 
     def list_webhooks(self) -> list[Webhook]:
         return self.store.list_webhooks()
@@ -216,6 +243,38 @@ class GatewayService:
     def revoke_key(self, key_id: int) -> ApiKey:
         return self.store.revoke_key(key_id, self.clock())
 
+    def authenticate_pair(self, username: str | None, password: str | None, scope: str) -> ApiKey:
+        """For doors whose clients send a user name and a password (Kannel, SOAP, SMS Gateway for Android):
+        the user name is the key's name and the password is the key's token."""
+        key = self.authenticate(password, scope)
+        if username is None or not hmac.compare_digest(username.encode(), key.name.encode()):
+            raise AuthError("the user name is not the name of the API key given as the password")
+        return key
+
+    def authenticate_account(self, sid: str | None, secret: str | None, scope: str) -> ApiKey:
+        """For the Twilio door: `sid` is the key's account SID and `secret` either the key's token
+        or the key's account auth token (see `account_auth_token`)."""
+        if not sid or not secret:
+            raise AuthError("an account SID and an auth token are required (HTTP Basic)")
+        if secret.startswith(keys.TOKEN_PREFIX):
+            key = self.authenticate(secret, scope)
+            if account_sid(key.key_hash) != sid:
+                raise AuthError("the account SID is not the API key's")
+            return key
+        for key in self.store.list_keys():
+            if key.revoked_at is None and account_sid(key.key_hash) == sid:
+                if not hmac.compare_digest(self.account_auth_token(sid), secret):
+                    break
+                if scope not in key.scopes.split(",") and "admin" not in key.scopes.split(","):
+                    raise ScopeError(f"the API key lacks the '{scope}' scope")
+                return key
+        raise AuthError("the account SID or auth token is unknown or revoked")
+
+    def account_auth_token(self, account_sid: str) -> str:
+        """The Twilio-style auth token of an account: derived from the gateway's callback secret, so the
+        webhook worker can sign the account's callbacks with it (X-Twilio-Signature)."""
+        return account_auth_token(self.callback_secret(), account_sid)
+
     def authenticate(self, token: str | None, scope: str) -> ApiKey:
         """The active key for `token` holding `scope`, or AuthError (401) / ScopeError (403)."""
         if not token:
@@ -229,6 +288,11 @@ class GatewayService:
         if key.last_used_at is None or now - key.last_used_at > KEY_TOUCH_INTERVAL:
             self.store.touch_key(key.id, now)
         return key
+
+
+def account_sid(key_hash: str) -> str:
+    """A key's Twilio-style account SID ("AC" + 32 hex digits): the first half of its token's SHA-256."""
+    return "AC" + key_hash[:32]
 
 
 def _page_size(limit: int) -> int:

@@ -7,17 +7,20 @@ Every POST carries `X-Smsgw-Signature: t=<unix time>,v1=<hex>` where hex is HMAC
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
 import logging
 import random
+import re
 import secrets
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Callable
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 
@@ -142,15 +145,24 @@ class WebhookDispatcher:
 
     def _post(self, job: DeliveryJob) -> None:
         secret = job.secret or self._get_callback_secret()
+        method, url, body = "POST", job.url, job.body
         headers = {"Content-Type": "application/json", "User-Agent": "smsgw-webhooks/1",
                    "X-Smsgw-Event-Id": job.event_uid, "X-Smsgw-Event-Type": job.event_type,
                    "X-Smsgw-Delivery-Id": job.uid, SIGNATURE_HEADER: sign(secret, int(time.time()), job.body)}
+        door_format, _ = split_target(job.url)
+        if door_format is not None:  # a compatibility door's own shape (Kannel dlr-url, Twilio, Android)
+            request = render_callback(job, secret, self._get_callback_secret())
+            if request is None:  # not wanted by this receiver (e.g. outside Kannel's dlr-mask)
+                self._store.record_attempt(job, self._clock(), status_code=None, error="not wanted by the receiver",
+                                           duration_ms=0.0, outcome=DeliveryState.DELIVERED)
+                return
+            method, url, body, headers = request
         started = time.perf_counter()
         status_code = error = None
         retry_after_s = 0.0
         try:
-            response = self._session().post(job.url, data=job.body, headers=headers,
-                                            timeout=self._settings.timeout_s, allow_redirects=False)
+            response = self._session().request(method, url, data=body, headers=headers,
+                                               timeout=self._settings.timeout_s, allow_redirects=False)
             status_code = response.status_code
             retry_after_s = _retry_after_s(response.headers.get("Retry-After"))
             response.close()
@@ -186,6 +198,117 @@ class WebhookDispatcher:
 def callback_secret(store: Store, now: datetime) -> str:
     """The secret that signs status_callback POSTs: generated once, kept in the database."""
     return add_setting_if_absent(store, CALLBACK_SECRET_KEY, "cbsec_" + secrets.token_urlsafe(32), now)
+
+
+# --- compatibility doors' callback shapes -------------------------------------------------------------
+# A receiver that wants a door's own shape is stored as "<format>+<http URL>" (the way SQLAlchemy URLs
+# name a driver: "postgresql+psycopg://"): "kannel-<dlr-mask>+", "twilio-<AccountSid>+", "android-<id>+".
+
+_FORMAT = re.compile(r"[a-z][a-z0-9]*(-[A-Za-z0-9_]+)?")
+TWILIO_API_VERSION = "2010-04-01"
+KANNEL_ANSWERS = {1: "DELIVRD", 2: "UNDELIV", 4: "BUFFERED", 8: "ACK/", 16: "NACK/"}
+ANDROID_EVENTS = {"message.sent": "sms:sent", "message.delivered": "sms:delivered",
+                  "message.failed": "sms:failed", "message.received": "sms:received"}
+
+
+def callback_target(door_format: str, url: str) -> str:
+    """The receiver `url` to be called in `door_format`'s shape, as stored on a message or a webhook."""
+    if not _FORMAT.fullmatch(door_format):
+        raise ValueError(f"bad callback format {door_format!r}")
+    return f"{door_format}+{url}"
+
+
+def split_target(target: str) -> tuple[str | None, str]:
+    """(format, http URL) of a stored receiver; format None for our own JSON events."""
+    scheme, colon, rest = target.partition(":")
+    door_format, plus, real = scheme.rpartition("+")
+    if plus and colon and real in ("http", "https") and _FORMAT.fullmatch(door_format):
+        return door_format, f"{real}:{rest}"
+    return None, target
+
+
+def twilio_message_sid(uid: str) -> str:
+    """Our message uid ("msg_" + 20 hex digits) as a Twilio SID ("SM" + 32 hex digits); reversible."""
+    return "SM" + uid.partition("_")[2].rjust(32, "0")
+
+
+def twilio_signature(auth_token: str, url: str, params: dict[str, str]) -> str:
+    """X-Twilio-Signature: base64 HMAC-SHA1 of the URL and every POST name+value, names sorted."""
+    payload = url + "".join(name + params[name] for name in sorted(params))
+    return base64.b64encode(hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()).decode()
+
+
+def render_callback(job: DeliveryJob, secret: str, callback_secret_value: str):
+    """(method, url, body, headers) of a door-shaped delivery, or None when the receiver does not want it."""
+    door_format, url = split_target(job.url)
+    door, _, arg = door_format.partition("-")
+    event = json.loads(job.body)
+    data, event_type = event["data"], event["type"]
+    at = datetime.fromisoformat(event["created_at"].replace("Z", "+00:00"))
+    headers = {"User-Agent": "smsgw-webhooks/1"}
+    if door == "kannel":
+        kind = {"message.sent": 8, "message.delivered": 1}.get(event_type)
+        if event_type == "message.failed":
+            kind = 2 if data.get("sent_at") else 16
+        if kind is None or not int(arg or 0) & kind:
+            return None
+        error = data.get("error") or {}
+        escapes = {"d": str(kind), "p": data.get("to", ""), "P": "", "I": data.get("id", ""),
+                   "A": KANNEL_ANSWERS[kind] + (error.get("code") or "" if kind in (2, 16) else ""),
+                   "T": str(int(at.timestamp())), "t": at.strftime("%Y-%m-%d %H:%M:%S"), "%": "%"}
+        return "GET", re.sub(r"%(.)", lambda m: quote(escapes[m[1]], safe="") if m[1] in escapes else m[0],
+                             url), None, headers
+    if door == "twilio":
+        if event_type == "message.received":
+            params = {"MessageSid": twilio_message_sid(data["id"]), "SmsSid": twilio_message_sid(data["id"]),
+                      "SmsMessageSid": twilio_message_sid(data["id"]), "AccountSid": arg, "From": data["from"],
+                      "To": data.get("modem") or "", "Body": data["text"], "NumMedia": "0",
+                      "NumSegments": str(data["part_count"]), "SmsStatus": "received",
+                      "ApiVersion": TWILIO_API_VERSION}
+        else:
+            status = {"message.sent": "sent", "message.delivered": "delivered"}.get(event_type)
+            if status is None:
+                status = "undelivered" if data.get("sent_at") else "failed"
+            params = {"MessageSid": twilio_message_sid(data["id"]), "SmsSid": twilio_message_sid(data["id"]),
+                      "MessageStatus": status, "SmsStatus": status, "AccountSid": arg,
+                      "From": data.get("modem") or "", "To": data["to"], "ApiVersion": TWILIO_API_VERSION}
+            if status in ("failed", "undelivered"):
+                params["ErrorCode"] = "30008" if status == "failed" else "30003"
+        token = account_auth_token(callback_secret_value, arg)
+        headers.update({"Content-Type": "application/x-www-form-urlencoded",
+                        "X-Twilio-Signature": twilio_signature(token, url, params)})
+        return "POST", url, urlencode(params).encode(), headers
+    if door == "android":
+        body = json.dumps({"deviceId": arg or "smsgw", "event": ANDROID_EVENTS[event_type], "id": job.uid,
+                           "payload": android_payload(event_type, data), "webhookId": job.event_uid},
+                          ensure_ascii=False).encode()
+        timestamp = str(int(time.time()))
+        digest = hmac.new(secret.encode(), body + timestamp.encode(), hashlib.sha256).hexdigest()
+        headers.update({"Content-Type": "application/json", "X-Signature": digest, "X-Timestamp": timestamp})
+        return "POST", url, body, headers
+    raise ValueError(f"unknown callback format {door_format!r}")
+
+
+def android_payload(event_type: str, data: dict) -> dict:
+    """The `payload` of an SMS Gateway for Android webhook."""
+    if event_type == "message.received":
+        return {"messageId": data["id"], "message": data["text"], "sender": data["from"],
+                "recipient": None, "phoneNumber": data["from"], "simNumber": None,
+                "receivedAt": data["received_at"]}
+    payload = {"messageId": data["id"], "phoneNumber": data["to"], "simNumber": None}
+    if event_type == "message.sent":
+        payload["sentAt"] = data.get("sent_at")
+    elif event_type == "message.delivered":
+        payload["deliveredAt"] = data.get("updated_at")
+    else:
+        payload["failedAt"] = data.get("updated_at")
+        payload["reason"] = (data.get("error") or {}).get("message") or "failed"
+    return payload
+
+
+def account_auth_token(secret: str, sid: str) -> str:
+    """A Twilio-style auth token (32 hex digits) for account `sid`, derived from the callback secret."""
+    return hmac.new(secret.encode(), f"twilio-auth-token:{sid}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def _retry_after_s(value: str | None) -> float:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Callable
 
 import pytest
@@ -28,10 +27,10 @@ def wait_until(predicate: Callable[[], object], timeout_s: float = 10.0, interva
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(database_url: str) -> Settings:
     return Settings(
         server=ServerSettings(host="127.0.0.1", port=0, threads=4),
-        database=DatabaseSettings(url=f"sqlite:///{tmp_path / 'smsgw.db'}"),
+        database=DatabaseSettings(url=database_url),
         messaging=MessagingSettings(max_recipients=5, retry_base_s=0.2, retry_max_s=1.0),
         pool=PoolSettings(send_timeout_s=5, command_timeout_s=2, sweep_interval_s=1.0, health_interval_s=5.0,
                           reconnect_min_s=0.2, reconnect_max_s=1.0),
@@ -128,3 +127,104 @@ def admin_password(store) -> str:
 
     AdminAuth(store).set_password(ADMIN_PASSWORD)
     return ADMIN_PASSWORD
+
+
+# --- PostgreSQL (several boxes): a throwaway cluster for the session, a fresh database per test -----------
+
+BOTH_DATABASES = ("tests.test_store", "tests.test_e2e")  # modules whose tests run on SQLite and PostgreSQL
+
+
+def pytest_generate_tests(metafunc):
+    if "database_url" in metafunc.fixturenames and metafunc.module.__name__ in BOTH_DATABASES:
+        metafunc.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A PostgreSQL server of our own (Debian's binaries, a temp dir, a free port), stopped at the end."""
+    from tests.pg import PostgresCluster, pg_available
+
+    reason = pg_available()
+    if reason:
+        pytest.skip(reason)
+    cluster = PostgresCluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def database_url(request, tmp_path) -> str:
+    """The test's database: SQLite in tmp_path, or (parametrized "postgresql") a fresh PostgreSQL database."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return f"sqlite:///{tmp_path / 'smsgw.db'}"
+    cluster = request.getfixturevalue("pg_cluster")
+    url = cluster.create_database()
+    request.addfinalizer(lambda: cluster.drop_database(url))
+    return url
+
+
+# --- compatibility doors: a receiver that records any request (GET dlr-urls, form posts, JSON) ------------
+
+
+class RawReceiver:
+    """A loopback HTTP server that records every request (method, path with query, headers, body)."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[dict] = []
+        self._cond = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _record(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
+                with receiver._cond:
+                    receiver.requests.append({"method": self.command, "path": self.path,
+                                              "headers": dict(self.headers), "body": body})
+                    receiver._cond.notify_all()
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_POST = _record  # noqa: N815 - http.server's names
+
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, name="raw-receiver", daemon=True).start()
+
+    def wait_for(self, count: int, timeout_s: float = 15.0) -> list[dict]:
+        with self._cond:
+            assert self._cond.wait_for(lambda: len(self.requests) >= count, timeout_s), self.requests
+            return list(self.requests)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def raw_receiver():
+    receiver = RawReceiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture
+def compat_gateway(gateway_factory, settings):
+    """One gateway over one fake modem (quick webhook retries), online; returns (gateway, fakes, admin token)."""
+    from gateway.config import WebhookSettings
+
+    def start(count: int = 1, **fake_kwargs):
+        hook_settings = settings.replace(webhooks=WebhookSettings(retry_base_s=0.2, retry_max_s=0.5, timeout_s=2,
+                                                                  horizon_s=3600))
+        gateway, fakes, token = gateway_factory(count, settings_override=hook_settings, **fake_kwargs)
+        wait_until(lambda: [m.state.value for m in gateway.service.list_modems()] == ["online"] * count)
+        return gateway, fakes, token
+
+    return start

@@ -10,17 +10,24 @@ from gateway.service import GatewayService
 
 def create_app(settings: Settings, service: GatewayService) -> Flask:
     """Build the WSGI app. Nothing here starts threads, schedulers or modems."""
-    from web import api, errors, hooks
+    from web import allowlist, api, errors, hooks
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
     app.json.sort_keys = False
     app.extensions["smsgw.service"] = service
     errors.init_app(app)
+    allowlist.init_app(app, settings.server.allow_from)
     app.register_blueprint(api.bp)
     app.register_blueprint(hooks.bp)
     from web import metrics, status
 
     metrics.init_app(app)
     status.init_app(app, settings)
+    from web import compat
+
+    compat.init_app(app)
+    from web import docs
+
+    docs.init_app(app)
     return app

@@ -6,6 +6,7 @@ from functools import wraps
 
 from flask import Blueprint, current_app, g, jsonify, request
 
+from gateway.errors import ValidationError
 from gateway.service import GatewayService
 from web import openapi, schemas
 
@@ -100,6 +101,16 @@ def list_modems():
 def reset_modem(name: str):
     service().reset_modem(name)
     return {"modem": name, "reset": True}, 202
+
+
+@bp.post("/modems/<name>/ussd")
+@requires("admin")
+def modem_ussd(name: str):
+    payload = schemas.parse_json_object(request.get_data(cache=False))
+    code = payload.get("code")
+    if not isinstance(code, str):
+        raise ValidationError("'code' is required: a USSD code such as \"*100#\"", field="code")
+    return {"modem": name, "code": code.strip(), "reply": service().ussd(name, code)}
 
 
 @bp.get("/openapi.json")

@@ -68,12 +68,15 @@ def status_json(service: GatewayService, stats: Stats, api: ApiFigures, *, full_
     return {
         "now": _time(now),
         "modems": [{
-            "name": d.modem.name, "state": d.modem.state.value, "state_label": STATE_LABELS[d.modem.state],
+            "name": d.modem.name, "box": d.modem.box, "state": d.modem.state.value,
+            "state_label": STATE_LABELS[d.modem.state],
             "is_up": d.is_up, "operator": d.modem.operator, "registration": d.modem.registration,
             "signal_dbm": d.modem.signal_dbm, "bars": signal_bars(d.modem.rssi), "imei": d.modem.imei,
             "model": " ".join(p for p in (d.modem.manufacturer, d.modem.model) if p) or None,
             "sent_today": d.sent_today, "failed_today": d.failed_today, "received": d.modem.received_count,
             "last_error": d.modem.last_error, "updated_at": _time(d.modem.updated_at),
+            "own_number": d.modem.own_number,  # the box's own SIM, not a customer's number: never masked
+            "balance": d.modem.balance, "balance_checked_at": _time(d.modem.balance_checked_at),
         } for d in stats.modem_days(now)],
         "queue": {"queued": queue.queued, "scheduled": queue.scheduled, "sending": queue.sending,
                   "failed_last_hour": queue.failed_last_hour, "oldest_queued_age_s": queue.oldest_queued_age_s},

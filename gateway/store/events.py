@@ -12,7 +12,7 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Sequence
 
 from sqlalchemy import bindparam, exists, func, insert, select, update
@@ -41,6 +41,7 @@ _IN_ORDER_DUE = (
     )
     .order_by(_deliveries.c.id)
     .limit(bindparam("p_limit"))
+    .with_for_update(skip_locked=True)  # PostgreSQL: two boxes' dispatchers never wait on each other's claims
 )
 _CLAIM = (
     update(_deliveries)
@@ -135,11 +136,17 @@ class EventStore(StoreBase):
                 "delivery_id": job.delivery_id, "at": now, "status_code": status_code, "error": error,
                 "duration_ms": duration_ms})
 
-    def release_deliveries(self) -> int:
-        """After a restart: deliveries left in flight are due again (their receivers may see them twice)."""
+    def release_deliveries(self, now: datetime | None = None) -> int:
+        """Deliveries left in flight are due again (their receivers may see them twice): after a restart
+        on SQLite (one box) all of them; with `now`, or on PostgreSQL (several boxes, some of them still
+        posting), only those whose lease has passed."""
+        query = update(_deliveries).where(_deliveries.c.state == DeliveryState.IN_FLIGHT)
+        if now is not None or not self.is_sqlite:
+            query = query.where(_deliveries.c.lease_until < (now or datetime.now(timezone.utc)))
         with self._write_core() as conn:
-            return conn.execute(update(_deliveries).where(_deliveries.c.state == DeliveryState.IN_FLIGHT)
-                                .values(state=DeliveryState.PENDING, lease_until=None)).rowcount
+            released = conn.execute(query.values(state=DeliveryState.PENDING, lease_until=None)).rowcount
+            self._queued.deliveries = released > 0  # wake the webhook worker at commit
+        return released
 
     def next_delivery_due(self) -> datetime | None:
         with self._read_core() as conn:

@@ -84,6 +84,9 @@ _SET_PART = update(_parts).where(_parts.c.message_id == bindparam("p_message_id"
                                  _parts.c.seq == bindparam("p_seq"))
 _MARK_SUBMITTING = _SET_PART.values(state=PartState.SUBMITTING, modem=bindparam("p_modem"),
                                     submitted_at=bindparam("p_now"))
+_RENEW_LEASE = update(_messages).where(_messages.c.id == bindparam("p_message_id"),
+                                       _messages.c.state == MessageState.SENDING).values(
+    lease_until=bindparam("p_lease_until"))
 _MARK_PART_SENT = _SET_PART.values(state=PartState.SENT, reference=bindparam("p_reference"),
                                    sent_at=bindparam("p_now"), modem=bindparam("p_modem"))
 _SET_MESSAGE = update(_messages).where(_messages.c.id == bindparam("p_message_id"))
@@ -130,6 +133,7 @@ class OutboxStore(EventStore):
             conn.execute(_ADD_EVENTS, [
                 {"message_id": message_id, "part_seq": None, "state": MessageState.QUEUED.value, "modem": None,
                  "detail": None, "at": now} for message_id in ids])
+            self._notify_outbox(conn)
         for message_id, message, draft in zip(ids, messages, drafts):
             message.id = message_id
             message.parts = [Part(message_id=message_id, seq=seq, text=text, state=PartState.PENDING)
@@ -188,6 +192,7 @@ class OutboxStore(EventStore):
             message.attempts, message.next_attempt_at, message.avoid_modem = 0, now, None
             message.error_code = message.error_message = None
             self._transition(s, message, MessageState.QUEUED, now, detail="retried by request")
+            self._notify_outbox(s.connection())
         return self.get_message(uid)
 
     def claim_next(self, modem: str, now: datetime, lease_s: float,
@@ -209,11 +214,17 @@ class OutboxStore(EventStore):
             status_callback=row.status_callback,
         )
 
-    def mark_part_submitting(self, job: SendJob, seq: int, modem: str, now: datetime) -> None:
-        """Commit that part `seq` is about to be written to the modem: after a crash it is `unknown`."""
+    def mark_part_submitting(self, job: SendJob, seq: int, modem: str, now: datetime,
+                             lease_until: datetime | None = None) -> None:
+        """Commit that part `seq` is about to be written to the modem: after a crash it is `unknown`.
+
+        `lease_until` renews the claim's lease for this part (a long multi-part message stays claimed)."""
+        params = {"p_message_id": job.message_id, "p_seq": seq, "p_modem": modem, "p_now": now,
+                  "p_lease_until": lease_until}
         with self._write_core() as conn:
-            conn.execute(_MARK_SUBMITTING, {"p_message_id": job.message_id, "p_seq": seq, "p_modem": modem,
-                                            "p_now": now})
+            conn.execute(_MARK_SUBMITTING, params)
+            if lease_until is not None:
+                conn.execute(_RENEW_LEASE, params)
 
     def record_part_sent(self, job: SendJob, seq: int, modem: str, reference: int, now: datetime) -> MessageState:
         """The modem took part `seq` (+CMGS: reference); the message is SENT with its last part.
@@ -279,28 +290,45 @@ class OutboxStore(EventStore):
             message = s.get(Message, job.message_id, options=[selectinload(Message.parts)])
             self._mark_unknown(s, message, [message.parts[seq - 1]], detail, now)
 
-    def release_claims(self, now: datetime, modem: str | None = None) -> tuple[int, int]:
-        """Return claimed work to the queue after a worker or the process stopped.
+    def release_claims(self, now: datetime, modem: str | None = None,
+                       modems: Sequence[str] | None = None) -> tuple[int, int]:
+        """Return claimed work to the queue after a worker or the process stopped: the claims of `modem`,
+        or of `modems` (a box's own, at its start: other boxes' claims are theirs), or every claim.
 
         A part left SUBMITTING may have reached the modem: it and its message become UNKNOWN. A message
         claimed but with no part in flight goes back to QUEUED (pinned to its modem if parts already left).
         Returns (requeued, unknown).
         """
-        query = select(Message).where(Message.state == MessageState.SENDING).options(selectinload(Message.parts))
+        query = select(Message).where(Message.state == MessageState.SENDING)
         if modem is not None:
             query = query.where(Message.modem == modem)
+        if modems is not None:
+            query = query.where(Message.modem.in_(list(modems)))
+        return self._release(query, now, "process stopped while the modem had the part", "claim released")
+
+    def release_expired(self, now: datetime) -> tuple[int, int, int]:
+        """Return the claims whose lease passed (their box died, or lost the database) to the queue, the
+        same way as `release_claims`; and webhook deliveries whose lease passed are due again.
+        Returns (requeued, unknown, deliveries)."""
+        query = select(Message).where(Message.state == MessageState.SENDING, Message.lease_until < now)
+        requeued, unknown = self._release(query, now, "lease expired while the modem had the part",
+                                          "lease expired: claim released")
+        return requeued, unknown, self.release_deliveries(now)
+
+    def _release(self, query, now: datetime, unknown_detail: str, requeued_detail: str) -> tuple[int, int]:
         requeued = unknown = 0
         with self._write() as s:
-            for message in s.scalars(query):
+            for message in s.scalars(query.options(selectinload(Message.parts)).with_for_update(skip_locked=True)):
                 in_flight = [p for p in message.parts if p.state == PartState.SUBMITTING]
                 if in_flight:
-                    self._mark_unknown(s, message, in_flight, "process stopped while the modem had the part",
-                                       now)
+                    self._mark_unknown(s, message, in_flight, unknown_detail, now)
                     unknown += 1
                 else:
                     message.modem, message.lease_until, message.next_attempt_at = None, None, now
-                    self._transition(s, message, MessageState.QUEUED, now, detail="claim released")
+                    self._transition(s, message, MessageState.QUEUED, now, detail=requeued_detail)
                     requeued += 1
+            if requeued:
+                self._notify_outbox(s.connection())
         return requeued, unknown
 
     def next_due_at(self, modem: str, avoid_grace_s: float = AVOID_GRACE_S) -> datetime | None:

@@ -5,6 +5,7 @@ Nobody outside gateway/store imports Session; verbs return detached model object
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Sequence
 
@@ -16,6 +17,8 @@ from gateway.store.inbox import InboxStore
 from gateway.store.models import ApiKey, Modem, ModemState
 from gateway.store.outbox import MessageDraft, SendJob
 from gateway.store.reports import ReportStore
+
+log = logging.getLogger(__name__)
 
 _keys = ApiKey.__table__
 _KEY_BY_HASH = select(*_keys.c).where(_keys.c.key_hash == bindparam("p_key_hash"))
@@ -33,6 +36,11 @@ class Store(ReportStore, InboxStore, StoreBase):
             if modem is None:
                 modem = Modem(name=name, port=port, state=ModemState.CONNECTING, updated_at=now)
                 s.add(modem)
+            if self.box and modem.box != self.box:
+                if modem.box:
+                    log.warning("modem %s moves from box %s to box %s: modem names must be unique across boxes",
+                                name, modem.box, self.box)
+                modem.box = self.box
             modem.port, modem.updated_at = port, now
             for key, value in fields.items():
                 setattr(modem, key, value)

@@ -12,10 +12,9 @@ from datetime import datetime, timedelta
 from typing import Sequence
 
 from sqlalchemy import Integer, and_, case, cast, func, select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
-from gateway.errors import NotFound, StoreUnavailable
+from gateway.errors import NotFound
 from gateway.store.models import InboxMessage, Message, MessageEvent, MessageState, Modem, ModemState
 
 UP_STATES = (ModemState.ONLINE, ModemState.SENDING)
@@ -89,13 +88,9 @@ class Stats:
 
     def modems_up(self) -> list[str]:
         """Names of the modems that are online (or sending). StoreUnavailable when the database does not answer."""
-        try:
-            with self._store._read_core() as conn:
-                return list(conn.execute(select(Modem.name).where(Modem.state.in_(UP_STATES))
-                                         .order_by(Modem.name)).scalars())
-        except SQLAlchemyError as exc:
-            raise StoreUnavailable(f"the database does not answer: {type(exc).__name__}: "
-                                   f"{str(exc).splitlines()[0]}") from exc
+        with self._store._read_core() as conn:
+            return list(conn.execute(select(Modem.name).where(Modem.state.in_(UP_STATES))
+                                     .order_by(Modem.name)).scalars())
 
     # --- dashboard -----------------------------------------------------------------------------
 
