@@ -90,6 +90,8 @@ def test_ring_and_clip_become_a_call_notice_and_reject_call_hangs_up(driver_on):
 
 @pytest.fixture
 def running(gateway_factory, settings):
+    remade = []
+
     def start(count=1, *, balance_ussd="", ussd_timeout_s=2.0, **fake_kwargs):
         pool = settings.pool.__class__(**{**settings.pool.__dict__, "ussd_timeout_s": ussd_timeout_s})
         gateway, fakes, token = gateway_factory(count, settings_override=settings.replace(pool=pool), **fake_kwargs)
@@ -100,6 +102,7 @@ def running(gateway_factory, settings):
             from gateway.runtime import Gateway
 
             gateway = Gateway(gateway.settings.replace(modems=modems)).start()
+            remade.append(gateway)
             token = gateway.service.create_key("ussd", ["admin"])[1]
         base = f"http://127.0.0.1:{gateway.port}/api/v1"
         session = requests.Session()
@@ -108,6 +111,8 @@ def running(gateway_factory, settings):
         return gateway, fakes, session, base
 
     yield start
+    for gateway in remade:
+        gateway.stop()
 
 
 def test_ussd_over_the_api_is_answered_by_the_modems_worker(running):
