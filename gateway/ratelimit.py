@@ -1,0 +1,66 @@
+"""Rate limits (pure): a modem's sending budget, and the API's per-key request windows.
+
+SIM plans cap messages per minute and per hour.
+The worker records each message it claims; before claiming it asks `free_at(now)`: None when it is under
+both limits, else the instant the oldest message of the full window leaves it (the worker sleeps until then
+and claims nothing meanwhile, so the work goes to other modems). Sliding windows, kept in memory: after a
+restart the budget starts empty (the claim records of the last hour are in the store if that ever matters).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from datetime import datetime, timedelta
+
+from gateway.errors import GatewayError
+
+MINUTE = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
+
+
+class SendBudget:
+    """Messages per minute and per hour of one modem; 0 means no limit."""
+
+    def __init__(self, per_minute: int = 0, per_hour: int = 0) -> None:
+        self._limits = [(limit, window) for limit, window in ((per_minute, MINUTE), (per_hour, HOUR)) if limit > 0]
+        self._sent: deque[datetime] = deque()  # claim times within the longest window, oldest first
+
+    @property
+    def is_limited(self) -> bool:
+        return bool(self._limits)
+
+    def record(self, at: datetime) -> None:
+        if self._limits:
+            self._sent.append(at)
+
+    def free_at(self, now: datetime) -> datetime | None:
+        """None when another message may go now, else when the next one may."""
+        if not self._limits:
+            return None
+        longest = max(window for _, window in self._limits)
+        while self._sent and self._sent[0] <= now - longest:
+            self._sent.popleft()
+        waits = []
+        for limit, window in self._limits:
+            in_window = [t for t in self._sent if t > now - window]
+            if len(in_window) >= limit:
+                waits.append(in_window[-limit] + window)
+        return max(waits) if waits else None
+
+
+class RateLimited(GatewayError):
+    """An API key made more requests this minute than `messaging.api_requests_per_minute` allows (429)."""
+
+    code = "rate_limited"
+    http_status = 429
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+def request_window(now: datetime) -> tuple[datetime, int]:
+    """The fixed minute `now` falls in, and the whole seconds until it ends (for Retry-After)."""
+    start = now.replace(second=0, microsecond=0)
+    return start, max(1, math.ceil((start + MINUTE - now).total_seconds()))

@@ -1,0 +1,105 @@
+"""Which modems may send a message (pure): route rules, modem groups, sticky replies.
+
+A route is resolved once, at enqueue time, into what the message row holds: `pinned_modem` (one modem) or
+`route_group` (the modems of one group), or neither (any modem). The claim stays one indexed statement; among
+the allowed modems, whichever worker is idle claims first, which is "least loaded" (a busy worker is not
+claiming). The order of preference:
+
+1. `via` names a modem or a group: that, always.
+2. Sticky: the number's last inbound SMS came in on modem M and M is online: M (the reply comes from the
+   number they wrote to). When M is not online, the rules decide.
+3. Rules matching the number (prefix like "+44", or region like "GB" from phonenumbers), cheapest first, then
+   the most specific (longest prefix; regions after prefixes), then config order: the first whose group has
+   an online modem. When none has, the first rule's `fallback` group if one of its modems is online, else the
+   first rule's group: the message waits for it. Failover is decided at enqueue time only: a message already
+   queued for a group whose modems all go down waits for them.
+4. No rule: any modem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import phonenumbers
+
+from gateway.config import RouteSettings
+from gateway.store.models import Modem, ModemState
+from gateway.store.outbox import DEFAULT_GROUP
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    group: str
+    state: str
+    cost: float | None  # the chosen rule's cost when the modem is in its group
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a message to `to` goes, and why."""
+
+    to: str
+    reason: str
+    rule: RouteSettings | None = None
+    group: str | None = None  # only modems of this group (None: any, or `modem`)
+    modem: str | None = None  # only this modem
+    candidates: tuple[Candidate, ...] = ()
+
+
+def group_of(modem: Modem) -> str:
+    return modem.group or DEFAULT_GROUP
+
+
+class Router:
+    """Route rules from config, applied to the modems the store knows (their group and last state)."""
+
+    def __init__(self, routes: Sequence[RouteSettings] = ()) -> None:
+        self._routes = tuple(routes)
+        self._needs_region = any(not r.match.startswith("+") for r in self._routes)
+
+    @property
+    def has_rules(self) -> bool:
+        return bool(self._routes)
+
+    def rules_for(self, number: str) -> list[RouteSettings]:
+        """The rules matching E.164 `number`, best first (cheapest, most specific, config order)."""
+        region = None
+        if self._needs_region:
+            region = phonenumbers.region_code_for_number(phonenumbers.parse(number))
+        matching = [(r.cost, -(len(r.match) if r.match.startswith("+") else 0), i, r)
+                    for i, r in enumerate(self._routes)
+                    if (number.startswith(r.match) if r.match.startswith("+") else r.match == region)]
+        return [r for *_, r in sorted(matching, key=lambda t: t[:3])]
+
+    def route(self, number: str, modems: Sequence[Modem], *, sticky_modem: str | None = None) -> Route:
+        online = {m.name: m for m in modems if m.state == ModemState.ONLINE}
+        online_groups = {group_of(m) for m in online.values()}
+        if sticky_modem is not None and sticky_modem in online:
+            return Route(number, f"sticky: {number}'s last message came in on {sticky_modem}", modem=sticky_modem,
+                         candidates=_candidates(modems, lambda m: m.name == sticky_modem, None))
+        rules = self.rules_for(number) if self._routes else []
+        if not rules:
+            return Route(number, "no route rule matches: any modem", candidates=_candidates(modems, None, None))
+        chosen = next((r for r in rules if r.group in online_groups), None)
+        if chosen is not None:
+            group, reason = chosen.group, f"rule {chosen.match} → group {chosen.group}"
+        else:
+            chosen = rules[0]
+            if chosen.fallback and chosen.fallback in online_groups:
+                group, reason = chosen.fallback, (f"rule {chosen.match}: no modem of group {chosen.group} online; "
+                                                  f"fallback group {chosen.fallback}")
+            else:
+                group, reason = chosen.group, (f"rule {chosen.match} → group {chosen.group}: no modem of it "
+                                               "online; the message waits")
+        cost = chosen.cost if group == chosen.group else None
+        return Route(number, reason, rule=chosen, group=group,
+                     candidates=_candidates(modems, lambda m: group_of(m) == group, cost))
+
+
+def _candidates(modems: Sequence[Modem], allowed, cost: float | None) -> tuple[Candidate, ...]:
+    chosen = [m for m in modems if allowed is None or allowed(m)]
+    chosen.sort(key=lambda m: (m.state != ModemState.ONLINE, m.name))
+    return tuple(Candidate(m.name, group_of(m), m.state.value, cost) for m in chosen)
+

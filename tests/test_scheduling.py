@@ -1,0 +1,201 @@
+"""Scheduling (send_at), validity and priority: the pure parsers, the store's verbs, and the whole path
+(HTTP → store → pool → fake_modem)."""
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from gateway.errors import ValidationError
+from gateway.schedule import parse_priority, parse_send_at, parse_validity
+from gateway.store.models import MessageState
+from gateway.store.queries import MessageDraft
+from tests.conftest import utc, wait_until
+
+NOW = utc(2026, 11, 26, 9, 0, 0)
+
+
+# --- pure ----------------------------------------------------------------------------------------
+
+def test_send_at_takes_an_offset_or_a_local_time_with_its_zone():
+    assert parse_send_at("2026-11-26T10:00:00+01:00") == utc(2026, 11, 26, 9, 0)
+    assert parse_send_at("2026-07-01T10:00:00", "Europe/London") == utc(2026, 7, 1, 9, 0)  # BST
+    assert parse_send_at("2026-12-01T10:00:00", "Europe/London") == utc(2026, 12, 1, 10, 0)  # GMT
+    assert parse_send_at(None) is None
+
+
+@pytest.mark.parametrize("value, zone, field", [
+    ("tomorrow", None, "send_at"), ("2026-11-26T10:00:00", None, "send_at"),
+    ("2026-11-26T10:00:00", "Mars/Olympus", "time_zone"), ("2026-11-26T10:00:00Z", "Europe/Paris", "time_zone"),
+    (None, "Europe/Paris", "time_zone"),
+])
+def test_send_at_refuses_what_it_cannot_place(value, zone, field):
+    with pytest.raises(ValidationError) as info:
+        parse_send_at(value, zone)
+    assert info.value.field == field
+
+
+def test_validity_is_seconds_or_an_iso_duration():
+    assert parse_validity(600) == timedelta(minutes=10)
+    assert parse_validity("PT10M") == timedelta(minutes=10)
+    assert parse_validity("P1DT2H30S") == timedelta(days=1, hours=2, seconds=30)
+    assert parse_validity(None) is None
+    for bad in ("10 minutes", "P", "PT", 0, -5, "P90D", True):
+        with pytest.raises(ValidationError):
+            parse_validity(bad)
+
+
+def test_priority_names():
+    assert [parse_priority(p) for p in ("high", "normal", "bulk", None)] == [0, 1, 2, 1]
+    with pytest.raises(ValidationError):
+        parse_priority("urgent")
+
+
+# --- store ---------------------------------------------------------------------------------------
+
+def _draft(to="+447911123456", **kwargs):
+    return MessageDraft(to_number=to, body="hi", encoding="gsm7", parts=("hi",), delivery_report=False, **kwargs)
+
+
+def test_a_scheduled_message_is_claimed_only_once_released_at_its_time(store):
+    [held] = store.enqueue([_draft(send_at=NOW + timedelta(minutes=5))], NOW)
+    assert held.state == MessageState.SCHEDULED
+    assert store.claim_next("m1", NOW + timedelta(minutes=6), 60) is None  # not queued yet
+    assert store.next_scheduled_at() == NOW + timedelta(minutes=5)
+    assert store.release_due(NOW + timedelta(minutes=4)) == (0, 0)
+    assert store.release_due(NOW + timedelta(minutes=5)) == (1, 0)
+    assert store.claim_next("m1", NOW + timedelta(minutes=5), 60).message_id == held.id
+    states = [e.state for e in store.get_message(held.uid).events]
+    assert states == ["scheduled", "queued", "sending"]
+
+
+def test_a_message_past_its_validity_is_never_claimed_and_expires_with_an_event(store):
+    store.add_webhook("http://127.0.0.1:9/hook", ["message.expired"], NOW)
+    [short] = store.enqueue([_draft(expires_at=NOW + timedelta(seconds=30))], NOW)
+    assert store.claim_next("m1", NOW + timedelta(seconds=31), 60) is None
+    assert store.next_due_at("m1", now=NOW + timedelta(seconds=31)) is None  # no busy wake for it
+    assert store.release_due(NOW + timedelta(seconds=31)) == (0, 1)
+    expired = store.get_message(short.uid)
+    assert expired.state == MessageState.EXPIRED and expired.error_code == "expired"
+    [delivery] = store.claim_deliveries(NOW + timedelta(seconds=31), 10, 60)
+    assert delivery.event_type == "message.expired" and short.uid.encode() in delivery.body
+
+
+def test_high_priority_is_claimed_before_earlier_bulk(store):
+    bulk = store.enqueue([_draft(f"+4479111234{i:02d}", priority=2) for i in range(5)], NOW)
+    [otp] = store.enqueue([_draft(priority=0)], NOW)
+    assert store.claim_next("m1", NOW, 60).message_id == otp.id
+    assert store.claim_next("m1", NOW, 60).message_id == bulk[0].id
+
+
+# --- whole path ----------------------------------------------------------------------------------
+
+def test_a_message_scheduled_two_seconds_ahead_goes_out_within_a_second_of_its_time(configured_gateway):
+    api, fakes, _ = configured_gateway([{}])
+    send_at = datetime.now(timezone.utc) + timedelta(seconds=2)
+    created = api.send("+447911123456", "later", send_at=send_at.isoformat())
+    assert created["state"] == "scheduled"
+    sent = api.wait_state(created["id"], "sent", timeout_s=10)
+    sent_at = datetime.fromisoformat(sent["sent_at"].replace("Z", "+00:00"))
+    assert send_at <= sent_at < send_at + timedelta(seconds=1), (send_at, sent_at)
+    assert [h["state"] for h in sent["history"] if h["part"] is None] == ["scheduled", "queued", "sending", "sent"]
+
+
+def test_a_scheduled_message_can_be_cancelled_and_a_bad_send_at_is_refused(configured_gateway):
+    api, fakes, _ = configured_gateway([{}])
+    created = api.send("+447911123456", "never", send_at="2099-01-01T09:00:00", time_zone="Europe/Paris")
+    assert created["state"] == "scheduled"
+    assert api.session.delete(f"{api.base}/messages/{created['id']}").json()["state"] == "cancelled"
+    response = api.session.post(f"{api.base}/messages", json={"to": "+447911123456", "body": "x",
+                                                              "send_at": "2026-11-26T09:00:00"})
+    assert (response.status_code, response.json()["error"]["field"]) == (400, "send_at")
+
+
+def test_a_message_that_cannot_go_in_time_expires(configured_gateway, settings):
+    from gateway.config import PoolSettings
+
+    quick_health = settings.replace(pool=PoolSettings(send_timeout_s=5, command_timeout_s=2, health_interval_s=0.3,
+                                                      reconnect_min_s=0.2, reconnect_max_s=1.0))
+    api, fakes, gateway = configured_gateway([{}], settings_override=quick_health)
+    fakes[0].set_registration(0)  # the only modem loses the network: nothing can go
+    wait_until(lambda: api.modems()["modem1"]["state"] == "not_registered")
+    created = api.send("+447911123456", "too late", validity=1)
+    gateway.pool.release_due()  # what the periodic job does; too early: still waiting
+    assert api.message(created["id"])["state"] == "queued"
+    time.sleep(1.1)
+    gateway.pool.release_due()
+    expired = api.message(created["id"])
+    assert expired["state"] == "expired" and expired["error"]["code"] == "expired"
+    assert not fakes[0].sent
+
+
+def test_a_high_message_overtakes_a_running_bulk_batch(configured_gateway, settings):
+    from gateway.config import MessagingSettings
+
+    bigger = settings.replace(messaging=MessagingSettings(max_recipients=50))
+    api, fakes, _ = configured_gateway([{}], settings_override=bigger, latency_ms=50)
+    batch = api.send([f"+4479111234{i:02d}" for i in range(20)], "campaign", priority="bulk")
+    wait_until(lambda: len(fakes[0].sent) >= 2)
+    otp = api.send("+447911123999", "code 123456", priority="high")
+    api.wait_state(otp["id"], "sent")
+    order = [s.number for s in fakes[0].sent]
+    position = order.index("+447911123999")
+    assert position < 20 - 5, order  # most of the batch was still waiting behind it
+    for message in batch["messages"]:
+        api.wait_state(message["id"], "sent")
+
+
+# --- quiet hours -----------------------------------------------------------------------------------
+
+from gateway.schedule import parse_quiet_window, quiet_hold, zones_of  # noqa: E402
+
+UK, NY, RU = "+447812345678", "+12025550143", "+79161234567"
+NIGHT = utc(2026, 11, 26, 22, 0)  # 22:00 in London, 17:00 in New York
+
+
+def test_quiet_hold_is_the_end_of_the_local_window():
+    window = parse_quiet_window("21:00-08:00")
+    assert quiet_hold(NIGHT, zones_of(UK), window) == utc(2026, 11, 27, 8, 0)
+    assert quiet_hold(utc(2026, 11, 26, 12, 0), zones_of(UK), window) is None
+    assert quiet_hold(NIGHT, zones_of(NY), window) is None
+    assert quiet_hold(utc(2026, 11, 26, 3, 0), zones_of(UK), parse_quiet_window("01:00-02:00")) is None
+    assert quiet_hold(utc(2026, 11, 26, 1, 30), zones_of(UK), parse_quiet_window("01:00-02:00")) == utc(2026, 11, 26, 2)
+
+
+def test_a_number_of_many_zones_waits_until_every_zone_allows_it():
+    window = parse_quiet_window("21:00-08:00")
+    hold = quiet_hold(NIGHT, zones_of(RU), window)
+    assert hold is not None and hold > NIGHT
+    assert quiet_hold(hold, zones_of(RU), window) is None
+
+
+@pytest.mark.parametrize("bad", ["21-08", "25:00-08:00", "08:00-08:00", ""])
+def test_a_bad_quiet_window_is_refused(bad):
+    with pytest.raises(ValidationError):
+        parse_quiet_window(bad)
+
+
+def test_marketing_is_held_through_quiet_hours_over_http_and_transactional_is_not(store, settings):
+    from gateway.config import MessagingSettings
+    from gateway.keys import SCOPES
+    from gateway.service import GatewayService
+    from web import create_app
+
+    service = GatewayService(store, MessagingSettings(quiet_hours="21:00-08:00"), clock=lambda: NIGHT)
+    client = create_app(settings, service).test_client()
+    auth = {"Authorization": f"Bearer {service.create_key('t', list(SCOPES))[1]}"}
+
+    def send(**extra):
+        response = client.post("/api/v1/messages", json={"to": [UK, NY], "body": "Sale!", **extra}, headers=auth)
+        assert response.status_code == 202, response.json
+        return {m["to"]: m for m in response.json["messages"]}
+
+    held = send(**{"class": "marketing"}, validity="PT1H")
+    assert held[UK]["state"] == "scheduled" and held[UK]["send_at"] == "2026-11-27T08:00:00Z"
+    assert held[UK]["expires_at"] == "2026-11-27T09:00:00Z"  # validity counts from when it may go
+    assert held[NY]["state"] == "queued"  # 17:00 in New York
+    assert {m["state"] for m in send().values()} == {"queued"}  # transactional by default
+    assert {m["state"] for m in send(**{"class": "marketing", "quiet_hours": False}).values()} == {"queued"}
+    assert {m["state"] for m in send(**{"class": "marketing", "quiet_hours": "23:00-07:00"}).values()} == {"queued"}
+    bad = client.post("/api/v1/messages", json={"to": UK, "body": "x", "class": "spam"}, headers=auth)
+    assert (bad.status_code, bad.json["error"]["field"]) == (400, "class")
