@@ -1,0 +1,58 @@
+"""Message templates: named texts with placeholders, approved or not."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from gateway.errors import TemplateExists, TemplateNotFound
+from gateway.store.base import StoreBase
+from gateway.store.models import MessageTemplate
+
+
+class TemplateStore(StoreBase):
+    """Verbs on message templates."""
+
+    def add_template(self, name: str, body: str, is_approved: bool, now: datetime) -> MessageTemplate:
+        template = MessageTemplate(name=name, body=body, is_approved=is_approved, created_at=now, updated_at=now)
+        try:
+            with self._write() as s:
+                if s.scalar(select(MessageTemplate.id).where(MessageTemplate.name == name)) is not None:
+                    raise TemplateExists(f"a template named {name!r} exists", field="name")
+                s.add(template)
+        except IntegrityError as exc:  # another request added the same name between our read and our insert
+            raise TemplateExists(f"a template named {name!r} exists", field="name") from exc
+        return template
+
+    def get_template(self, name: str) -> MessageTemplate:
+        with self._read() as s:
+            template = s.scalars(select(MessageTemplate).where(MessageTemplate.name == name)).one_or_none()
+        if template is None:
+            raise TemplateNotFound(f"no template named {name!r}", field="name")
+        return template
+
+    def list_templates(self) -> list[MessageTemplate]:
+        with self._read() as s:
+            return list(s.scalars(select(MessageTemplate).order_by(MessageTemplate.name)))
+
+    def update_template(self, name: str, now: datetime, *, body: str | None = None,
+                        is_approved: bool | None = None) -> MessageTemplate:
+        with self._write() as s:
+            template = s.scalars(select(MessageTemplate).where(MessageTemplate.name == name)).one_or_none()
+            if template is None:
+                raise TemplateNotFound(f"no template named {name!r}", field="name")
+            if body is not None:
+                template.body = body
+            if is_approved is not None:
+                template.is_approved = is_approved
+            template.updated_at = now
+            return template
+
+    def delete_template(self, name: str) -> None:
+        with self._write() as s:
+            template = s.scalars(select(MessageTemplate).where(MessageTemplate.name == name)).one_or_none()
+            if template is None:
+                raise TemplateNotFound(f"no template named {name!r}", field="name")
+            s.delete(template)
