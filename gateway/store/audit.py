@@ -1,0 +1,76 @@
+"""The audit log, body retention and erasure of a number: the store's privacy and accountability verbs."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+
+from gateway.store.base import StoreBase
+from gateway.store.models import (AuditEntry, ConsentEvent, Event, InboundPart, InboxMessage, Message,
+                                  MessageState, Part, StatusReportRecord, Suppression)
+
+# A body is purged only once nothing will send it again.
+_SETTLED = (MessageState.SENT, MessageState.DELIVERED, MessageState.FAILED, MessageState.EXPIRED,
+            MessageState.CANCELLED, MessageState.UNKNOWN)
+ERASED_PAYLOAD = json.dumps({"erased": True})
+
+
+class AuditStore(StoreBase):
+    """Verbs on the audit log; purging bodies after retention; erasing everything about a number."""
+
+    def record_audit(self, actor: str, action: str, now: datetime, *, target: str | None = None,
+                     remote_addr: str | None = None, detail: str | None = None) -> None:
+        with self._write() as s:
+            s.add(AuditEntry(at=now, actor=actor[:64], action=action[:32],
+                             target=None if target is None else str(target)[:128],
+                             remote_addr=None if remote_addr is None else remote_addr[:64], detail=detail))
+
+    def list_audit(self, *, before_id: int | None = None, limit: int = 50) -> list[AuditEntry]:
+        """Newest first; `before_id` is the cursor."""
+        query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+        if before_id is not None:
+            query = query.where(AuditEntry.id < before_id)
+        with self._read() as s:
+            return list(s.scalars(query))
+
+    def purge_bodies(self, before: datetime) -> dict[str, int]:
+        """Empty the text of settled messages created before `before` (flagged body_purged; numbers, states
+        and times kept) and of SMS received before it, with their parts."""
+        with self._write() as s:
+            ids = select(Message.id).where(Message.created_at < before, Message.body_purged.is_(False),
+                                           Message.state.in_(_SETTLED)).scalar_subquery()
+            s.execute(update(Part).where(Part.message_id.in_(ids)).values(text=""))
+            messages = s.execute(update(Message).where(Message.id.in_(ids)).values(body="", body_purged=True)
+                                 .execution_options(synchronize_session=False)).rowcount
+            inbox = s.execute(update(InboxMessage).where(InboxMessage.received_at < before,
+                                                         InboxMessage.text != "").values(text="")).rowcount
+            s.execute(update(InboundPart).where(InboundPart.received_at < before, InboundPart.text != "")
+                      .values(text=""))
+        return {"messages": messages, "inbox": inbox}
+
+    def erase_number(self, number: str) -> dict[str, int]:
+        """Everything about `number`: its messages' bodies, numbers and parts' text (the rows stay, as
+        counts), the SMS it sent, events whose payload names it, status reports, opt-out history."""
+        with self._write() as s:
+            ids = select(Message.id).where(Message.to_number == number).scalar_subquery()
+            parts = s.execute(update(Part).where(Part.message_id.in_(ids)).values(text="")).rowcount
+            messages = s.execute(update(Message).where(Message.to_number == number)
+                                 .values(body="", to_number="", body_purged=True)
+                                 .execution_options(synchronize_session=False)).rowcount
+            inbound_parts = s.execute(delete(InboundPart).where(InboundPart.sender == number)).rowcount
+            inbox_ids = select(InboxMessage.id).where(InboxMessage.sender == number).scalar_subquery()
+            s.execute(update(InboundPart).where(InboundPart.inbox_id.in_(inbox_ids)).values(inbox_id=None))
+            inbox = s.execute(delete(InboxMessage).where(InboxMessage.sender == number)).rowcount
+            events = s.execute(update(Event).where(Event.payload.contains(number, autoescape=True))
+                               .values(payload=ERASED_PAYLOAD)).rowcount
+            reports = s.execute(update(StatusReportRecord).where(StatusReportRecord.recipient == number)
+                                .values(recipient="")).rowcount
+            optouts = s.execute(delete(Suppression).where(Suppression.number == number)).rowcount
+            optouts += s.execute(delete(ConsentEvent).where(ConsentEvent.number == number)).rowcount
+        return {"messages": messages, "parts": parts, "inbox": inbox, "inbound_parts": inbound_parts,
+                "events": events, "status_reports": reports, "optouts": optouts}
+
+
+__all__ = ["AuditStore"]

@@ -1,0 +1,103 @@
+"""Data minimisation: bodies emptied after the retention period; erasing everything about one number."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from gateway.config import MessagingSettings
+from gateway.modem.driver import ReceivedSms
+from gateway.service import GatewayService
+from gateway.store.models import ConsentEvent, Event, InboxMessage, Message, MessageState, Part, Suppression
+from gateway.store.queries import MessageDraft
+from tests.conftest import utc
+
+NOW = utc(2026, 11, 26, 12, 0, 0)
+ALICE, BOB = "+447911123456", "+447911654321"
+
+
+def draft(number: str, body: str) -> MessageDraft:
+    return MessageDraft(to_number=number, body=body, encoding="gsm7", parts=(body,), delivery_report=False)
+
+
+def received(sender: str, text: str, index: int) -> ReceivedSms:
+    return ReceivedSms("SM", index, sender, text, NOW, None, f"{index:02x}")
+
+
+def sent(store, message, when):
+    job = store.claim_next("m1", when, 60)
+    assert job.message_id == message.id
+    store.record_part_sent(job, 1, "m1", message.id % 256, when)
+
+
+@pytest.fixture
+def clocked(store):
+    class Clock:
+        now = NOW
+
+    clock = Clock()
+    service = GatewayService(store, MessagingSettings(body_retention_days=30), clock=lambda: clock.now)
+    return service, clock
+
+
+def test_bodies_older_than_the_retention_are_purged_and_metadata_kept(store, clocked):
+    service, clock = clocked
+    old, queued_old = store.enqueue([draft(ALICE, "old secret"), draft(BOB, "still queued")], NOW)
+    sent(store, old, NOW)
+    store.record_received("m1", received(BOB, "old reply", 1), NOW)
+    clock.now = NOW + timedelta(days=29)
+    [recent] = store.enqueue([draft(ALICE, "recent")], clock.now)
+    assert service.purge_bodies() == {"messages": 0, "inbox": 0}
+    clock.now = NOW + timedelta(days=31)
+    assert service.purge_bodies() == {"messages": 1, "inbox": 1}
+    purged = store.get_message(old.uid)
+    assert (purged.body, purged.body_purged, purged.parts[0].text) == ("", True, "")
+    assert (purged.to_number, purged.state, purged.sent_at) == (ALICE, MessageState.SENT, NOW)
+    assert store.get_message(queued_old.uid).body == "still queued"  # not sent yet: kept to send
+    assert store.get_message(recent.uid).body == "recent"
+    assert [m.text for m in store.list_inbox()] == [""]
+    assert service.purge_bodies() == {"messages": 0, "inbox": 0}  # idempotent
+
+
+def test_retention_zero_keeps_everything(store):
+    service = GatewayService(store, MessagingSettings(body_retention_days=0), clock=lambda: NOW + timedelta(days=999))
+    [message] = store.enqueue([draft(ALICE, "kept")], NOW)
+    sent(store, message, NOW)
+    assert service.purge_bodies() == {"messages": 0, "inbox": 0}
+    assert store.get_message(message.uid).body == "kept"
+
+
+def test_the_purge_job_is_scheduled():
+    from gateway.jobs import build_scheduler
+
+    scheduler = build_scheduler(GatewayService.__new__(GatewayService))
+    assert scheduler.get_job("purge_bodies") is not None
+
+
+def test_erasing_a_number_removes_everything_about_it(client, auth, store, service):
+    from gateway.store.events import EVENT_TYPES
+
+    service.add_webhook("http://127.0.0.1:9/hook", list(EVENT_TYPES))
+    alice_msg, bob_msg = store.enqueue([draft(ALICE, "for alice"), draft(BOB, "for bob")], NOW)
+    sent(store, alice_msg, NOW)
+    sent(store, bob_msg, NOW)
+    store.record_received("m1", received(ALICE, "from alice", 1), NOW)
+    store.record_received("m1", received(BOB, "from bob", 2), NOW)
+    with store.engine.begin() as conn:
+        conn.execute(Suppression.__table__.insert().values(number=ALICE, source="api", since=NOW))
+        conn.execute(ConsentEvent.__table__.insert().values(number=ALICE, action="opt_out", source="api", at=NOW))
+    answer = client.delete("/api/v1/numbers/07911 123456", headers=auth)  # national form, normalised
+    assert answer.status_code == 200, answer.get_json()
+    erased = answer.get_json()["erased"]
+    assert erased["messages"] == 1 and erased["parts"] == 1 and erased["inbox"] == 1
+    assert erased["events"] == 2 and erased["optouts"] == 2  # message.sent and message.received
+    with store.engine.connect() as conn:
+        everything = " ".join(str(row) for table in (Message, Part, InboxMessage, Event, Suppression, ConsentEvent)
+                              for row in conn.execute(select(table.__table__)))
+    assert ALICE not in everything and "alice" not in everything
+    assert BOB in everything and "for bob" in everything and "from bob" in everything
+    audit = client.get("/api/v1/audit", headers=auth).get_json()["entries"]
+    assert audit[0]["action"] == "number.erased" and audit[0]["target"] is None
+    assert client.delete("/api/v1/numbers/not-a-number", headers=auth).status_code == 422

@@ -1,0 +1,91 @@
+"""The audit trail of admin actions, `GET /api/v1/audit`, and `DELETE /api/v1/numbers/<number>` (erasure).
+
+Admin actions are recorded by one after_request hook keyed on the endpoint, so the views stay as they were:
+an API action counts when it answered 2xx, a status page action when it did not flash an error (the page
+redirects either way), a login by its status (302 in, 401 refused, 429 throttled).
+"""
+
+from __future__ import annotations
+
+
+from flask import Blueprint, Flask, g, request, session
+
+from gateway.resources import time_json
+from web.api import requires, service
+
+bp = Blueprint("audit", __name__, url_prefix="/api/v1")
+
+# endpoint -> (action, the view argument naming what it acted on)
+API_ACTIONS = {
+    "api.cancel_message": ("message.cancelled", "uid"),
+    "api.retry_message": ("message.retried", "uid"),
+    "api.reset_modem": ("modem.reset", "name"),
+    "hooks.add_webhook": ("webhook.added", None),
+    "hooks.delete_webhook": ("webhook.deleted", "uid"),
+    "audit.erase_number": ("number.erased", None),  # the number itself is not kept: that is the point
+}
+PAGE_ACTIONS = {
+    "status.cancel": ("message.cancelled", "uid"),
+    "status.retry": ("message.retried", "uid"),
+    "status.reset_modem": ("modem.reset", "name"),
+    "status.create_key": ("key.created", None),
+    "status.revoke_key": ("key.revoked", "key_id"),
+}
+LOGIN = {302: "login.succeeded", 401: "login.failed", 429: "login.throttled"}
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+    app.after_request(record_admin_action)
+
+
+def record_admin_action(response):
+    endpoint = request.endpoint
+    if request.method == "GET" or endpoint is None:
+        return response
+    args = request.view_args or {}
+    if endpoint == "status.login":
+        if response.status_code in LOGIN:
+            _record("admin", LOGIN[response.status_code])
+    elif endpoint in API_ACTIONS and 200 <= response.status_code < 300:
+        action, arg = API_ACTIONS[endpoint]
+        target = args.get(arg) if arg else (response.get_json(silent=True) or {}).get("id")
+        key = g.get("api_key")
+        _record(key.name if key is not None else "?", action, target)
+    elif endpoint in PAGE_ACTIONS and response.status_code < 400 and not _flashed_error():
+        action, arg = PAGE_ACTIONS[endpoint]
+        _record("admin", action, args.get(arg) if arg else request.form.get("name"))
+    return response
+
+
+def _flashed_error() -> bool:
+    flashes = session.get("_flashes") or []
+    return bool(flashes) and flashes[-1][0] == "error"
+
+
+def _record(actor: str, action: str, target=None) -> None:
+    service().audit(actor, action, target=None if target is None else str(target),
+                    remote_addr=request.remote_addr)
+
+
+def audit_json(entry) -> dict:
+    return {"id": entry.id, "at": time_json(entry.at), "actor": entry.actor, "action": entry.action,
+            "target": entry.target, "remote_addr": entry.remote_addr, "detail": entry.detail}
+
+
+@bp.get("/audit")
+@requires("admin")
+def list_audit():
+    entries, cursor = service().list_audit(cursor=request.args.get("cursor"),
+                                           limit=request.args.get("limit", 50, type=int))
+    return {"entries": [audit_json(e) for e in entries], "next_cursor": cursor}
+
+
+@bp.delete("/numbers/<number>")
+@requires("admin")
+def erase_number(number: str):
+    erased = service().erase_number(number)
+    return {"number": number, "erased": erased}
+
+
+__all__ = ["bp", "init_app"]
