@@ -7,13 +7,14 @@ import dataclasses
 import logging
 import os
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Sequence
 
 from gateway import logs
 from gateway.config import LoggingSettings, ModemSettings, Settings, load_settings
 from gateway.errors import GatewayError
-from gateway.keys import SCOPES
+from gateway.keys import SCOPES, parse_duration
 
 log = logging.getLogger("smsgw")
 
@@ -89,8 +90,18 @@ def cmd_keys(args) -> int:
     service = _service(_settings(args))
     if args.keys_command == "create":
         scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
-        key, token = service.create_key(args.name, scopes)
-        print(f"created API key {key.id} ({key.name}) with scopes {key.scopes}; it is shown only once:")
+        key, token = service.create_key(args.name, scopes, expires_in=args.expires_in)
+        service.audit("cli", "key.created", target=str(key.id), remote_addr="local")
+        until = f", valid until {key.expires_at:%Y-%m-%d %H:%M:%S} UTC" if key.expires_at else ""
+        print(f"created API key {key.id} ({key.name}) with scopes {key.scopes}{until}; it is shown only once:")
+        print(token)
+    elif args.keys_command == "rotate":
+        old_id = args.id
+        key, token = service.rotate_key(old_id, overlap=args.overlap or timedelta(0))
+        service.audit("cli", "key.rotated", target=str(old_id), remote_addr="local", detail=f"new key {key.id}")
+        old = f"keeps working for {args.overlap}" if args.overlap else "is revoked now"
+        print(f"API key {old_id} rotated: new key {key.id} ({key.name}), scopes {key.scopes}; the old one "
+              f"{old}. The new key is shown only once:")
         print(token)
     elif args.keys_command == "list":
         print(f"{'ID':>4}  {'NAME':20}  {'PREFIX':14}  {'SCOPES':18}  {'CREATED':20}  {'LAST USED':20}  STATE")
@@ -98,11 +109,21 @@ def cmd_keys(args) -> int:
             print(f"{key.id:>4}  {key.name:20}  {key.prefix:14}  {key.scopes:18}  "
                   f"{key.created_at:%Y-%m-%d %H:%M:%S}  "
                   f"{key.last_used_at.strftime('%Y-%m-%d %H:%M:%S') if key.last_used_at else '-':20}  "
-                  f"{'revoked' if key.revoked_at else 'active'}")
+                  f"{_key_state(key)}")
     else:
         key = service.revoke_key(args.id)
+        service.audit("cli", "key.revoked", target=str(key.id), remote_addr="local")
         print(f"revoked API key {key.id} ({key.name})")
     return 0
+
+
+def _key_state(key) -> str:
+    if key.revoked_at:
+        return "revoked"
+    if key.expires_at is None:
+        return "active"
+    expired = key.expires_at <= datetime.now(timezone.utc)
+    return f"{'expired' if expired else 'expires'} {key.expires_at:%Y-%m-%d %H:%M:%S}"
 
 
 def cmd_send(args) -> int:
@@ -196,6 +217,15 @@ def cmd_doctor(args) -> int:
     return doctor.exit_code(findings)
 
 
+def cmd_tls(args) -> int:
+    from gateway.tls import make_selfsigned
+
+    cert, key = make_selfsigned(args.out, args.hostname or None)
+    print(f"wrote {cert} and {key}; serve HTTPS with, in the config:")
+    print(f'[server]\ntls_cert = "{cert.resolve()}"\ntls_key = "{key.resolve()}"')
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smsgw", description="On-premise SMS gateway")
     parser.add_argument("--log-level", default=os.environ.get("SMSGW_LOG_LEVEL", "INFO"))
@@ -221,9 +251,17 @@ def build_parser() -> argparse.ArgumentParser:
     create = with_config(keys_sub.add_parser("create", help="create a key (printed once, on the last line)"))
     create.add_argument("--name", required=True)
     create.add_argument("--scopes", default="send,read", help=f"comma-separated among {','.join(SCOPES)}")
+    create.add_argument("--expires-in", type=parse_duration, metavar="DURATION",
+                        help="refused after this long (30d, 24h, 90m)")
     with_config(keys_sub.add_parser("list", help="list keys"))
     revoke = with_config(keys_sub.add_parser("revoke", help="revoke a key by id"))
     revoke.add_argument("id", type=int)
+    rotate = with_config(keys_sub.add_parser(
+        "rotate", help="a new key with the same name and scopes (printed once); the old one keeps working "
+                       "for --overlap, then is refused"))
+    rotate.add_argument("id", type=int)
+    rotate.add_argument("--overlap", type=parse_duration, metavar="DURATION", default=None,
+                        help="how long both keys are valid (24h); default: the old key is revoked at once")
     keys.set_defaults(func=cmd_keys)
 
     send = with_config(sub.add_parser("send", help="queue a message"))
@@ -251,6 +289,13 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--timeout", type=float, default=1.0, help="seconds to wait for each AT answer")
     doctor.add_argument("--no-api", action="store_true", help="skip the API check (the gateway is not running)")
     doctor.set_defaults(func=cmd_doctor)
+
+    tls = sub.add_parser("tls", help="TLS certificates for `smsgw run`")
+    tls_sub = tls.add_subparsers(dest="tls_command", required=True)
+    selfsigned = tls_sub.add_parser("selfsigned", help="make a self-signed certificate and key for this box")
+    selfsigned.add_argument("--out", default=".", help="directory for smsgw.crt and smsgw.key")
+    selfsigned.add_argument("--hostname", default="", help="the name clients use (default: this host's name)")
+    tls.set_defaults(func=cmd_tls)
 
     admin = sub.add_parser("admin", help="the status page's admin")
     admin_sub = admin.add_subparsers(dest="admin_command", required=True)

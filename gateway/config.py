@@ -26,6 +26,8 @@ class ServerSettings:
     max_body_bytes: int = 1024 * 1024
     cookie_secure: bool = False  # status page session cookie only over HTTPS (set when served behind TLS)
     box: str = ""  # this box's name when several share one PostgreSQL database; empty: the hostname
+    tls_cert: str = ""  # PEM certificate (chain) file: with tls_key, `smsgw run` serves HTTPS (and HSTS)
+    tls_key: str = ""  # PEM private key file of tls_cert
     # who may call the API and see the status page: loopback and the private ranges unless set
     allow_from: tuple[str, ...] = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
                                    "169.254.0.0/16", "fc00::/7", "fe80::/10")
@@ -39,6 +41,12 @@ class ServerSettings:
             except (TypeError, ValueError):
                 raise ConfigError(f"server.allow_from: {cidr!r} is not an address range (CIDR)",
                                   field="server.allow_from") from None
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("server.tls_cert and server.tls_key go together", field="server.tls_cert")
+
+    @property
+    def is_tls(self) -> bool:
+        return bool(self.tls_cert and self.tls_key)
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,7 @@ class DatabaseSettings:
 class MessagingSettings:
     default_region: str = "GB"  # for national numbers without a leading +
     max_parts: int = 10
-    max_recipients: int = 1000
+    max_recipients: int = 10000  # per request (a JSON list, or the rows of a CSV batch)
     delivery_report: bool = False  # default for messages that do not say
     max_attempts: int = 5  # temporary failures before a message fails
     retry_base_s: float = 5.0
@@ -59,6 +67,17 @@ class MessagingSettings:
     reassembly_timeout_s: float = 3600.0  # parts of an incoming SMS still missing after this: keep what came
     report_wait_s: float = 3600.0  # a sent message with no delivery report after this shows report_overdue
     reply_window_s: float = 7 * 86400.0  # an inbound SMS is a reply to our last message to its sender within this
+    quiet_hours: str = "21:00-08:00"  # recipient's local time; marketing messages are held through it; "": none
+    api_requests_per_minute: int = 0  # per API key, fixed one-minute windows counted in the database; 0: no limit
+    require_approved_templates: bool = False  # only templates marked approved may send
+    optout_keywords: tuple[str, ...] = ("STOP", "UNSUBSCRIBE", "STOPALL", "CANCEL", "END", "QUIT")
+    optin_keywords: tuple[str, ...] = ("START", "UNSTOP")
+    optout_reply: str = ""  # answer to an opt-out keyword, sent through the modem it came in on ("" = none)
+    optout_blocks_transactional: bool = False  # opted-out numbers still get transactional messages unless true
+    otp_max_attempts: int = 5  # wrong codes allowed per one-time code
+    otp_ttl_s: int = 300  # default life of a one-time code (a request may give its own ttl)
+    idempotency_ttl_s: float = 86400.0  # an Idempotency-Key's first answer is replayed this long
+    body_retention_days: int = 30  # message and SMS texts are emptied this long after; 0: kept for ever
 
 
 @dataclass(frozen=True)
@@ -124,6 +143,27 @@ class ModemSettings:
     led_pin: int = -1  # status LED: on online, blinking while sending, off offline
     power_pin: int = -1  # relay / USB hub port power: the pool power-cycles the modem when it hangs
     power_active_high: bool = True
+    group: str = "default"  # routing group: a message routed or sent `via` a group goes out on its modems only
+    max_per_minute: int = 0  # messages this SIM may send per minute (its plan's cap); 0: no limit
+    max_per_hour: int = 0
+
+
+@dataclass(frozen=True)
+class RouteSettings:
+    """`[[routes]]`: numbers matching `match` (a prefix like "+44", or a region code like "GB") go out on
+    modems of `group`, at `cost` per message; when no modem of `group` is online at enqueue time, on
+    `fallback`'s modems (when set). Of several matching rules the cheapest, then the most specific, wins."""
+
+    match: str
+    group: str
+    cost: float = 0.0
+    fallback: str = ""
+
+    def __post_init__(self) -> None:
+        if not (self.match[1:].isdigit() and self.match.startswith("+")
+                or len(self.match) == 2 and self.match.isalpha() and self.match.isupper()):
+            raise ConfigError(f"routes: match {self.match!r} must be a prefix like \"+44\" or a region like \"GB\"",
+                              field="routes.match")
 
 
 @dataclass(frozen=True)
@@ -136,6 +176,7 @@ class Settings:
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     hardware: HardwareSettings = field(default_factory=HardwareSettings)
     modems: tuple[ModemSettings, ...] = ()
+    routes: tuple[RouteSettings, ...] = ()
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)
@@ -210,7 +251,7 @@ def settings_from_mapping(data: Mapping[str, Any], environ: Mapping[str, str] | 
     for var, (section, key) in _ENV_OVERRIDES.items():
         if environ and environ.get(var):
             data.setdefault(section, {})[key] = environ[var]
-    unknown = sorted(set(data) - set(_SECTIONS) - {"modems"})
+    unknown = sorted(set(data) - set(_SECTIONS) - {"modems", "routes"})
     if unknown:
         raise ConfigError(f"unknown section [{unknown[0]}]", field=unknown[0])
     sections = {name: _build(cls, data.get(name, {}), name) for name, cls in _SECTIONS.items()}
@@ -221,7 +262,11 @@ def settings_from_mapping(data: Mapping[str, Any], environ: Mapping[str, str] | 
     names = [m.name for m in modems]
     if len(set(names)) != len(names):
         raise ConfigError("modem names must be unique", field="modems")
-    return Settings(modems=modems, **sections)
+    raw_routes = data.get("routes", [])
+    if not isinstance(raw_routes, list):
+        raise ConfigError("routes must be an array of tables ([[routes]])")
+    routes = tuple(_build(RouteSettings, r, f"routes[{i}]") for i, r in enumerate(raw_routes))
+    return Settings(modems=modems, routes=routes, **sections)
 
 
 def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:

@@ -178,3 +178,58 @@ class PortBusy(ModemUnavailable):
     """Another process holds the serial port (exclusive lock): most often the running gateway."""
 
     code = "port_busy"
+
+
+# --- templates and consent (issue 7, part 2) ---------------------------------------------------
+
+
+class TemplateNotFound(NotFound):
+    code = "template_not_found"
+
+
+class TemplateExists(ConflictError):
+    code = "template_exists"
+
+
+class UnknownTemplate(ValidationError):
+    """A send names a template that does not exist (or is not approved when approval is required)."""
+
+    code = "unknown_template"
+    http_status = 422
+
+
+class TemplateNotApproved(ValidationError):
+    code = "template_not_approved"
+    http_status = 422
+
+
+class TemplateParamsError(ValidationError):
+    """A template parameter is missing or not one of the template's placeholders: `field` is params.<name>."""
+
+    code = "invalid_template_params"
+    http_status = 422
+
+
+class RecipientOptedOut(ConflictError):
+    code = "recipient_opted_out"
+
+
+class OtpNotFound(NotFound):
+    code = "otp_not_found"
+
+
+class IdempotencyKeyReused(ValidationError):
+    """The same Idempotency-Key (or client_ref) came with a different request."""
+
+    code = "idempotency_key_reused"
+    http_status = 422
+
+
+class IdempotencyInProgress(ConflictError):
+    """A request with this Idempotency-Key is still being answered: retry in a moment."""
+
+    code = "idempotency_in_progress"
+
+
+class BatchNotFound(NotFound):
+    code = "batch_not_found"

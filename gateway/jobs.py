@@ -10,6 +10,9 @@ from gateway.service import GatewayService
 INBOUND_FLUSH_INTERVAL_S = 60
 REPORT_CHECK_INTERVAL_S = 60
 LEASE_CHECK_MAX_INTERVAL_S = 30
+BODY_PURGE_INTERVAL_S = 3600  # retention is in days: hourly is plenty
+REQUEST_COUNT_PURGE_INTERVAL_S = 600
+RELEASE_DUE_INTERVAL_S = 5  # backstop: workers release scheduled messages at their time themselves
 
 
 def lease_check_interval_s(lease_s: float) -> float:
@@ -25,7 +28,13 @@ def build_scheduler(service: GatewayService, pool: ModemPool | None = None,
                       id="flush_incomplete_inbound", replace_existing=True)
     scheduler.add_job(service.mark_reports_overdue, "interval", seconds=REPORT_CHECK_INTERVAL_S,
                       id="mark_reports_overdue", replace_existing=True)
+    scheduler.add_job(service.forget_request_counts, "interval", seconds=REQUEST_COUNT_PURGE_INTERVAL_S,
+                      id="forget_request_counts", replace_existing=True)
+    scheduler.add_job(service.purge_bodies, "interval", seconds=BODY_PURGE_INTERVAL_S,
+                      id="purge_bodies", replace_existing=True)
     if pool is not None:
         scheduler.add_job(pool.release_expired_claims, "interval", seconds=lease_check_interval_s(lease_s),
                           id="release_expired_claims", replace_existing=True)
+        scheduler.add_job(pool.release_due, "interval", seconds=RELEASE_DUE_INTERVAL_S,
+                          id="release_due", replace_existing=True)
     return scheduler

@@ -31,6 +31,7 @@ from gateway.errors import (
     UssdTimeout,
 )
 from gateway.modem.driver import ModemDriver, Notice, NoticeSink, ReceivedSms, StatusReport
+from gateway.ratelimit import SendBudget
 from gateway.retry import next_attempt_at
 from gateway.sms import Segmentation, build_submit_pdus
 from gateway.store.models import ModemState
@@ -83,6 +84,8 @@ class ModemWorker:
         self._requests: queue.SimpleQueue[tuple[Future, Callable[[ModemDriver], Any]]] = queue.SimpleQueue()
         self._busy_since: float | None = time.monotonic()  # None while waiting; the watchdog reads it
         self._next_balance: datetime | None = None
+        self._budget = SendBudget(modem.max_per_minute, modem.max_per_hour)  # the SIM plan's cap
+        self._release_at: datetime | None = None  # the earliest scheduled message falls due then
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -186,7 +189,7 @@ class ModemWorker:
         self._failed_connects = 0
         fields = {"own_number": info.own_number} if info.own_number else {}
         self._store.save_modem(self.name, self.modem.port, self._clock(), manufacturer=info.manufacturer,
-                               model=info.model, imei=info.imei, last_error=None, **fields)
+                               model=info.model, imei=info.imei, last_error=None, group=self.modem.group, **fields)
         log.info("modem %s online: %s %s IMEI %s", self.name, info.manufacturer, info.model, info.imei)
         self._next_balance = self._clock() if self.modem.balance_ussd else None
 
@@ -230,18 +233,35 @@ class ModemWorker:
             if self._next_balance is not None and now >= self._next_balance and self.state == ModemState.ONLINE:
                 self._check_balance(driver)
             self._wake.clear()
+            over_budget_until = self._budget.free_at(now)  # over the SIM's cap: claim nothing until then
             if self.state == ModemState.ONLINE:
-                job = self._store.claim_next(self.name, now, self._pool.lease_s)
-                if job is not None:
-                    self._send(job)
-                    continue
+                if self._release_at is not None and now >= self._release_at:
+                    self._release_due(now)
+                if over_budget_until is None:
+                    job = self._store.claim_next(self.name, now, self._pool.lease_s, group=self.modem.group)
+                    if job is not None:
+                        self._budget.record(now)
+                        self._send(job)
+                        continue
             deadlines = [next_sweep, next_health, now + timedelta(seconds=self._pool.idle_poll_s)]
-            due = self._store.next_due_at(self.name) if self.state == ModemState.ONLINE else None
+            due = None
+            if self.state == ModemState.ONLINE:
+                due = over_budget_until or self._store.next_due_at(self.name, group=self.modem.group, now=now)
+                self._release_at = self._store.next_scheduled_at()
+                if self._release_at is not None:
+                    deadlines.append(self._release_at)
             if due is not None:
                 deadlines.append(due)
             if self._next_balance is not None:
                 deadlines.append(self._next_balance)
             self._idle_wait(self._wake, max(MIN_WAIT_S, (min(deadlines) - self._clock()).total_seconds()))
+
+    def _release_due(self, now: datetime) -> None:
+        """Scheduled messages whose time came join the queue (and expired ones leave it); others may take them."""
+        released, _ = self._store.release_due(now)
+        self._release_at = None
+        if released:
+            self._wake_others()
 
     # --- requests handed over by other threads (USSD), and the balance --------------------------
 
@@ -467,6 +487,13 @@ class ModemPool:
     def wake(self) -> None:
         for worker in self.workers:
             worker.wake()
+
+    def release_due(self) -> None:
+        """The backstop of the workers' own release (a periodic job): due scheduled messages are queued,
+        messages whose validity passed expire, even while no modem is online."""
+        released, _ = self._store.release_due(self._clock())
+        if released:
+            self.wake()
 
     def release_expired_claims(self) -> None:
         """The lease sweep (a periodic job on every box): claims whose lease passed go back to the queue,

@@ -8,6 +8,9 @@ from typing import Any
 from gateway.store.models import InboxMessage, Message, Modem
 
 
+PRIORITY_NAMES = {0: "high", 1: "normal", 2: "bulk"}
+
+
 def time_json(value: datetime | None) -> str | None:
     """ISO 8601 in UTC with a Z, as every resource shows times."""
     return value.isoformat().replace("+00:00", "Z") if value else None
@@ -38,6 +41,12 @@ def message_json(message: Message, *, with_history: bool = True) -> dict[str, An
             for p in message.parts
         ],
     }
+    data.update({  # issue 7: queue order, hold, validity, routing
+        "priority": PRIORITY_NAMES.get(message.priority, "normal"),
+        "send_at": time_json(message.next_attempt_at) if message.state.value == "scheduled" else None,
+        "expires_at": time_json(message.expires_at), "route_group": message.route_group,
+        "pinned_modem": message.pinned_modem,
+    })
     if with_history:
         data["history"] = [
             {"state": e.state, "part": e.part_seq, "modem": e.modem, "detail": e.detail, "at": time_json(e.at)}
@@ -62,4 +71,5 @@ def modem_json(modem: Modem) -> dict[str, Any]:
         "last_error": modem.last_error, "updated_at": time_json(modem.updated_at),
         "own_number": modem.own_number, "balance": modem.balance,
         "balance_checked_at": time_json(modem.balance_checked_at),
+        "group": modem.group,
     }

@@ -13,6 +13,7 @@ from typing import Callable
 from gateway.admin import PASSWORD_ENV, AdminAuth, apply_password_from_env
 from gateway.config import ModemSettings, PoolSettings, Settings
 from gateway.http import HttpServer
+from gateway.optout import KeywordRules
 from gateway.jobs import build_scheduler
 from gateway.webhooks import WebhookDispatcher
 from gateway.modem.driver import ModemDriver, NoticeSink
@@ -56,6 +57,7 @@ def open_store(settings: Settings) -> Store:
     """Open the database and bring its schema up to date."""
     store = Store.from_url(settings.database.url, settings.database.busy_timeout_ms)
     store.box = settings.server.box or socket.gethostname()
+    store.keyword_rules = KeywordRules.from_settings(settings.messaging)
     upgrade(store.engine)
     return store
 
@@ -82,7 +84,8 @@ class Gateway:
         interval_s = watchdog_interval_s()
         self.watchdog = Watchdog(interval_s, self.health_problem) if interval_s else None
         self.service = GatewayService(self.store, settings.messaging, self.pool, clock=clock,
-                                      webhook_settings=settings.webhooks, ussd_timeout_s=settings.pool.ussd_timeout_s)
+                                      webhook_settings=settings.webhooks, ussd_timeout_s=settings.pool.ussd_timeout_s,
+                                      routes=settings.routes)
         self.webhooks = WebhookDispatcher(self.store, settings.webhooks, clock)
         self.store.on_deliveries_queued = self.webhooks.wake
         if apply_password_from_env(AdminAuth(self.store, clock), os.environ):
@@ -107,9 +110,16 @@ class Gateway:
         self.scheduler.start()
         if serve_http:
             server = self.settings.server
-            self.http = HttpServer(self.app, server.host, server.port, server.threads)
+            if server.is_tls:
+                from gateway.tls import HttpsServer
+
+                self.http = HttpsServer(self.app, server.host, server.port, server.threads, server.tls_cert,
+                                        server.tls_key)
+            else:
+                self.http = HttpServer(self.app, server.host, server.port, server.threads)
             self.http.start()
-            log.info("API listening on http://%s:%d/", server.host, self.http.port)
+            log.info("API listening on %s://%s:%d/", "https" if server.is_tls else "http", server.host,
+                     self.http.port)
         if self.panel is not None:
             self.panel.start()
         if self.discoverer is not None:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable, Protocol, Sequence
 
 from gateway import keys
-from gateway.config import MessagingSettings, WebhookSettings
+from gateway.config import MessagingSettings, RouteSettings, WebhookSettings
 from gateway.errors import (
     AuthError,
     ModemNotFound,
@@ -20,13 +20,26 @@ from gateway.errors import (
     ValidationError,
 )
 from gateway.numbers import to_e164
+from gateway.ratelimit import RateLimited, request_window
+from gateway.routing import Route, Router
+from gateway.schedule import (  # MESSAGE_CLASSES: the service's own constant below has the same values
+    parse_priority,
+    parse_quiet_window,
+    parse_send_at,
+    parse_validity,
+    quiet_hold,
+    zones_of,
+)
+from gateway.messaging import MessagingVerbs
 from gateway.sms import segment
 from gateway.store.events import EVENT_TYPES
 from gateway.store.models import ApiKey, InboxMessage, Message, MessageState, Modem, Webhook
+from gateway.store.outbox import DEFAULT_GROUP
 from gateway.store.queries import MessageDraft, Store
 from gateway.webhooks import account_auth_token, callback_secret, callback_target, webhook_url
 
 KEY_TOUCH_INTERVAL = timedelta(seconds=60)
+MESSAGE_CLASSES = ("transactional", "marketing")
 
 
 def utcnow() -> datetime:
@@ -62,13 +75,14 @@ class NoPool:
         raise ModemNotFound(f"no modem named {name!r} runs in this process", field="name")
 
 
-class GatewayService:
+class GatewayService(MessagingVerbs):
     """The gateway's verbs. `pool` is told when new work is committed."""
 
     def __init__(self, store: Store, settings: MessagingSettings, pool: PoolControl | None = None,
                  clock: Callable[[], datetime] = utcnow, webhook_settings: WebhookSettings | None = None,
-                 ussd_timeout_s: float = 30.0) -> None:
+                 ussd_timeout_s: float = 30.0, routes: Sequence[RouteSettings] = ()) -> None:
         self.store = store
+        self.router = Router(routes)
         self.settings = settings
         self.pool = pool or NoPool()
         self.clock = clock
@@ -79,11 +93,17 @@ class GatewayService:
 
     def send(self, to: str | Sequence[str], body: str, *, delivery_report: bool | None = None,
              via: str | None = None, status_callback: str | None = None,
-             api_key: ApiKey | None = None, callback_format: str | None = None) -> list[Message]:
+             api_key: ApiKey | None = None, callback_format: str | None = None,
+             priority: str | None = None, send_at: str | None = None, time_zone: str | None = None,
+             validity: int | float | str | None = None, message_class: str | None = None,
+             quiet_hours: bool | str | None = None) -> list[Message]:
         """Queue one message per distinct recipient; all or nothing. Returns the committed messages.
 
-        `via` names the modem that must send it (a test from the status page, a reply from the same SIM);
-        events about each message are POSTed to `status_callback` when given."""
+        `via` names the modem that must send it (a test from the status page, a reply from the same SIM) or
+        a routing group whose modems may; events about each message are POSTed to `status_callback` when
+        given. `priority` (high, normal, bulk) orders the queue; `send_at` (with `time_zone` when it has no
+        offset) holds the messages until then; `validity` expires them when not sent in time; a `marketing`
+        `message_class` is held while it is `quiet_hours` where the recipient lives (gateway.schedule)."""
         recipients = [to] if isinstance(to, str) else list(to)
         if not recipients:
             raise ValidationError("'to' must name at least one recipient", field="to")
@@ -91,24 +111,84 @@ class GatewayService:
             raise TooManyRecipients(f"at most {self.settings.max_recipients} recipients per request, "
                                     f"got {len(recipients)}", field="to")
         numbers = list(dict.fromkeys(to_e164(r, self.settings.default_region) for r in recipients))
+        self._refuse_opted_out(numbers, message_class)
         text = self._normalise_body(body)
         segmentation = segment(text)
         if segmentation.part_count > self.settings.max_parts:
             raise MessageTooLong(f"the body needs {segmentation.part_count} {segmentation.encoding} parts; "
                                  f"at most {self.settings.max_parts} are allowed", field="body")
         wants_report = self.settings.delivery_report if delivery_report is None else delivery_report
-        if via is not None and via not in {m.name for m in self.store.list_modems()}:
-            raise UnknownModem(f"no modem named {via!r}", field="via")
+        order = parse_priority(priority)
+        hold_until = parse_send_at(send_at, time_zone)
+        lifetime = parse_validity(validity)
+        holds = self._quiet_holds(numbers, max(hold_until or self.clock(), self.clock()), message_class, quiet_hours)
+        via_modem = via_group = None
+        modems = self.store.list_modems()
+        if via is not None:
+            if via in {m.name for m in modems}:
+                via_modem = via
+            elif via in {m.group or DEFAULT_GROUP for m in modems} | {DEFAULT_GROUP}:
+                via_group = via
+            else:
+                raise UnknownModem(f"no modem or modem group named {via!r}", field="via")
         if status_callback is not None:
             status_callback = webhook_url(status_callback, field="status_callback")
             if callback_format is not None:  # a compatibility door's own callback shape (gateway.webhooks)
                 status_callback = callback_target(callback_format, status_callback)
+        routes = {} if via is not None else self._routes(numbers, modems)
         drafts = [MessageDraft(to_number=n, body=text, encoding=segmentation.encoding, parts=segmentation.parts,
-                               delivery_report=wants_report, via_modem=via, status_callback=status_callback)
+                               delivery_report=wants_report, status_callback=status_callback, priority=order,
+                               send_at=holds.get(n, hold_until),
+                               expires_at=None if lifetime is None else max(holds.get(n, hold_until) or self.clock(),
+                                                                            self.clock()) + lifetime,
+                               via_modem=routes[n].modem if n in routes else via_modem,
+                               route_group=routes[n].group if n in routes else via_group)
                   for n in numbers]
         messages = self.store.enqueue(drafts, self.clock(), api_key_id=api_key.id if api_key else None)
         self.pool.wake()
         return messages
+
+    def _quiet_holds(self, numbers: Sequence[str], at: datetime, message_class: str | None,
+                     quiet_hours: bool | str | None) -> dict[str, datetime]:
+        """When each marketing message may go, for the numbers where `at` is in their quiet hours."""
+        if message_class not in (None, *MESSAGE_CLASSES):
+            raise ValidationError(f"'class' must be one of {', '.join(MESSAGE_CLASSES)}", field="class")
+        if message_class != "marketing" or quiet_hours is False:
+            return {}
+        if isinstance(quiet_hours, str):
+            window = parse_quiet_window(quiet_hours)
+        elif self.settings.quiet_hours:
+            window = parse_quiet_window(self.settings.quiet_hours, field="messaging.quiet_hours")
+        else:
+            return {}
+        holds = {n: quiet_hold(at, zones_of(n), window) for n in numbers}
+        return {n: hold for n, hold in holds.items() if hold is not None}
+
+    def _routes(self, numbers: Sequence[str], modems: Sequence[Modem]) -> dict[str, Route]:
+        """Each number's route (gateway.routing), for the numbers a rule or a sticky reply decides."""
+        sticky = self.store.last_inbound_modems(numbers)
+        if not sticky and not self.router.has_rules:
+            return {}
+        return {n: self.router.route(n, modems, sticky_modem=sticky.get(n)) for n in numbers}
+
+    def check_request_rate(self, key: ApiKey) -> None:
+        """Count one request of `key` in this minute's window; RateLimited (429) past the configured limit."""
+        limit = self.settings.api_requests_per_minute
+        if limit <= 0:
+            return
+        window, retry_after_s = request_window(self.clock())
+        if self.store.count_request(key.id, window) > limit:
+            raise RateLimited(f"API key {key.name!r} made more than {limit} requests this minute; "
+                              f"try again in {retry_after_s} s", retry_after_s)
+
+    def forget_request_counts(self) -> int:
+        return self.store.forget_request_counts(self.clock())
+
+    def explain_route(self, to: str) -> Route:
+        """How a message to `to` would be routed now, and why (GET /api/v1/routes)."""
+        number = to_e164(to, self.settings.default_region, field="to")
+        sticky = self.store.last_inbound_modems([number]).get(number)
+        return self.router.route(number, self.store.list_modems(), sticky_modem=sticky)
 
     @staticmethod
     def _normalise_body(body: str) -> str:
@@ -224,17 +304,40 @@ class GatewayService:
 
     # --- API keys ------------------------------------------------------------------------------
 
-    def create_key(self, name: str, scopes: Sequence[str]) -> tuple[ApiKey, str]:
-        """Create a key; the token is returned once and only its hash is kept."""
+    def create_key(self, name: str, scopes: Sequence[str], *,
+                   expires_in: timedelta | None = None) -> tuple[ApiKey, str]:
+        """Create a key (refused after `expires_in`, when given); the token is returned once and only its
+        hash is kept."""
         name = name.strip()
         if not name or len(name) > 64:
             raise ValidationError("a key needs a name of 1 to 64 characters", field="name")
         unknown = sorted(set(scopes) - set(keys.SCOPES))
         if unknown or not scopes:
             raise ValidationError(f"scopes must be among {', '.join(keys.SCOPES)}", field="scopes")
+        if expires_in is not None and expires_in <= timedelta(0):
+            raise ValidationError("an expiry must lie in the future", field="expires_in")
         token = keys.new_token()
+        now = self.clock()
         key = self.store.add_key(name, keys.display_prefix(token), keys.token_hash(token),
-                                 [s for s in keys.SCOPES if s in scopes], self.clock())
+                                 [s for s in keys.SCOPES if s in scopes], now,
+                                 expires_at=None if expires_in is None else now + expires_in)
+        return key, token
+
+    def rotate_key(self, key_id: int, *, overlap: timedelta = timedelta(0),
+                   expires_in: timedelta | None = None) -> tuple[ApiKey, str]:
+        """A new key with the old one's name and scopes; the old one keeps working for `overlap` (both are
+        valid during the change-over), then is refused. No overlap: the old one is revoked at once."""
+        if overlap < timedelta(0):
+            raise ValidationError("the overlap cannot be negative", field="overlap")
+        old = self.store.get_key(key_id)
+        now = self.clock()
+        if old.revoked_at is not None or (old.expires_at is not None and old.expires_at <= now):
+            raise ValidationError(f"API key {key_id} is revoked or expired: create a new one", field="id")
+        key, token = self.create_key(old.name, old.scopes.split(","), expires_in=expires_in)
+        if overlap:
+            self.store.expire_key(old.id, now + overlap)
+        else:
+            self.store.revoke_key(old.id, now)
         return key, token
 
     def list_keys(self) -> list[ApiKey]:
@@ -262,7 +365,8 @@ class GatewayService:
                 raise AuthError("the account SID is not the API key's")
             return key
         for key in self.store.list_keys():
-            if key.revoked_at is None and account_sid(key.key_hash) == sid:
+            if (key.revoked_at is None and account_sid(key.key_hash) == sid
+                    and (key.expires_at is None or key.expires_at > self.clock())):
                 if not hmac.compare_digest(self.account_auth_token(sid), secret):
                     break
                 if scope not in key.scopes.split(",") and "admin" not in key.scopes.split(","):
@@ -279,15 +383,48 @@ class GatewayService:
         """The active key for `token` holding `scope`, or AuthError (401) / ScopeError (403)."""
         if not token:
             raise AuthError("an API key is required (Authorization: Bearer KEY or X-API-Key)")
-        key = self.store.find_key(keys.token_hash(token))
-        if key is None or key.revoked_at is not None:
+        # The lookup is by SHA-256 of the token, so a timing difference in the index comparison can only
+        # tell an attacker about the hash of what they sent, never about a stored token (finding a token
+        # whose hash shares a prefix with a stored one is a preimage search). compare_digest on the hash
+        # keeps the final equality check constant-time as well.
+        digest = keys.token_hash(token)
+        key = self.store.find_key(digest)
+        if key is None or not hmac.compare_digest(key.key_hash, digest) or key.revoked_at is not None:
             raise AuthError("the API key is unknown or revoked")
+        now = self.clock()
+        if key.expires_at is not None and key.expires_at <= now:
+            raise AuthError("the API key has expired")
         if scope not in key.scopes.split(",") and "admin" not in key.scopes.split(","):
             raise ScopeError(f"the API key lacks the '{scope}' scope")
-        now = self.clock()
         if key.last_used_at is None or now - key.last_used_at > KEY_TOUCH_INTERVAL:
             self.store.touch_key(key.id, now)
         return key
+
+
+    # --- audit, retention and erasure (issue 6) -------------------------------------------------
+
+    def audit(self, actor: str, action: str, *, target: str | None = None, remote_addr: str | None = None,
+              detail: str | None = None) -> None:
+        """Record an admin action: who (a key's name, "admin" for the status page, "cli"), what, where from."""
+        self.store.record_audit(actor, action, self.clock(), target=target, remote_addr=remote_addr,
+                                detail=detail)
+
+    def list_audit(self, *, cursor: str | None = None, limit: int = 50):
+        """Newest first, with the cursor of the next page (None at the end)."""
+        size = _page_size(limit)
+        entries = self.store.list_audit(before_id=_cursor_id(cursor), limit=size)
+        return entries, (str(entries[-1].id) if len(entries) == size else None)
+
+    def purge_bodies(self) -> dict[str, int]:
+        """Empty texts older than `messaging.body_retention_days` (0: keep them); the periodic job."""
+        days = self.settings.body_retention_days
+        if days <= 0:
+            return {"messages": 0, "inbox": 0}
+        return self.store.purge_bodies(self.clock() - timedelta(days=days))
+
+    def erase_number(self, number: str) -> dict[str, int]:
+        """Erase everything about `number` (a data subject's request); answers what was erased, counted."""
+        return self.store.erase_number(to_e164(number, self.settings.default_region, field="number"))
 
 
 def account_sid(key_hash: str) -> str:

@@ -228,3 +228,37 @@ def compat_gateway(gateway_factory, settings):
         return gateway, fakes, token
 
     return start
+
+
+# --- issue 7: gateways whose modems are configured one by one (groups, rate limits) ------------------------
+
+@pytest.fixture
+def configured_gateway(settings, modem_links):
+    """`start([{"group": "uk"}, {"max_per_minute": 1}], settings_override=None, **fake_kwargs)` starts a gateway
+    over one fake modem per dict (extra ModemSettings fields) and returns (Api, fakes, gateway), modems online."""
+    from gateway.runtime import Gateway
+    from tests.api_client import Api
+
+    running = []
+
+    def start(modems: list[dict], *, settings_override: Settings | None = None, **fake_kwargs):
+        fakes = modem_links(len(modems), **fake_kwargs)
+        gw_settings = (settings_override or settings).replace(modems=tuple(
+            ModemSettings(name=f"modem{i}", port=f.link, **extra)
+            for i, (f, extra) in enumerate(zip(fakes, modems), start=1)))
+        gateway = Gateway(gw_settings).start()
+        running.append(gateway)
+        api = Api(gateway, gateway.service.create_key("e2e", list(SCOPES))[1])
+        wait_until(lambda: len(api.modems()) == len(modems)
+                   and all(m["state"] == "online" for m in api.modems().values()), timeout_s=30)
+        return api, fakes, gateway
+
+    yield start
+    for gateway in running:
+        gateway.stop()
+
+BOTH_DATABASES = BOTH_DATABASES + ("tests.test_scheduling", "tests.test_ratelimit", "tests.test_routing")  # issue 7
+
+
+# issue 6: retention and erasure run their UPDATE ... IN (subquery) / LIKE on both databases
+BOTH_DATABASES += ("tests.test_retention",)

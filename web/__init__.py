@@ -19,6 +19,9 @@ def create_app(settings: Settings, service: GatewayService) -> Flask:
     errors.init_app(app)
     allowlist.init_app(app, settings.server.allow_from)
     app.register_blueprint(api.bp)
+    from web import messaging_api
+
+    app.register_blueprint(messaging_api.bp)
     app.register_blueprint(hooks.bp)
     from web import metrics, status
 
@@ -30,4 +33,11 @@ def create_app(settings: Settings, service: GatewayService) -> Flask:
     from web import docs
 
     docs.init_app(app)
+    from web import audit_api
+
+    audit_api.init_app(app)
+    if settings.server.is_tls:
+        from gateway.tls import add_hsts
+
+        app.after_request(add_hsts)
     return app

@@ -7,8 +7,11 @@ from functools import wraps
 from flask import Blueprint, current_app, g, jsonify, request
 
 from gateway.errors import ValidationError
+from gateway.ratelimit import RateLimited
 from gateway.service import GatewayService
 from web import openapi, schemas
+from web.errors import error_response
+from web.idempotency import idempotent
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -32,6 +35,7 @@ def requires(scope: str):
         @wraps(view)
         def wrapper(*args, **kwargs):
             g.api_key = service().authenticate(_token(), scope)
+            service().check_request_rate(g.api_key)
             return view(*args, **kwargs)
 
         return wrapper
@@ -41,11 +45,15 @@ def requires(scope: str):
 
 @bp.post("/messages")
 @requires("send")
+@idempotent
 def send_messages():
     payload = schemas.parse_send_request(schemas.parse_json_object(request.get_data(cache=False)))
-    messages = service().send(payload["to"], payload["body"], delivery_report=payload.get("delivery_report"),
+    body = service().message_text(payload.get("body"), payload.get("template"), payload.get("params"))
+    messages = service().send(payload["to"], body, delivery_report=payload.get("delivery_report"),
                                via=payload.get("via"), status_callback=payload.get("status_callback"),
-                               api_key=g.api_key)
+                               api_key=g.api_key, priority=payload.get("priority"), send_at=payload.get("send_at"),
+                               time_zone=payload.get("time_zone"), validity=payload.get("validity"),
+                               message_class=payload.get("class"), quiet_hours=payload.get("quiet_hours"))
     if isinstance(payload["to"], str):
         response = jsonify(schemas.message_json(messages[0]))
         response.headers["Location"] = f"{bp.url_prefix}/messages/{messages[0].uid}"
@@ -111,6 +119,22 @@ def modem_ussd(name: str):
     if not isinstance(code, str):
         raise ValidationError("'code' is required: a USSD code such as \"*100#\"", field="code")
     return {"modem": name, "code": code.strip(), "reply": service().ussd(name, code)}
+
+
+@bp.app_errorhandler(RateLimited)
+def rate_limited(exc: RateLimited):
+    response = error_response(exc.http_status, exc.code, exc.message, exc.field)
+    response.headers["Retry-After"] = str(exc.retry_after_s)
+    return response
+
+
+@bp.get("/routes")
+@requires("read")
+def explain_route():
+    to = request.args.get("to")
+    if not to:
+        raise ValidationError("'to' is required: the number to route", field="to")
+    return schemas.route_json(service().explain_route(to))
 
 
 @bp.get("/openapi.json")

@@ -52,7 +52,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     app.extensions["smsgw.login_throttle"] = LoginThrottle()
     app.secret_key = auth.session_secret()
     app.config.update(SESSION_COOKIE_NAME="smsgw_session", SESSION_COOKIE_HTTPONLY=True,
-                      SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_SECURE=settings.server.cookie_secure,
+                      SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_SECURE=settings.server.cookie_secure or settings.server.is_tls,
                       PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME)
     app.register_blueprint(bp)
 

@@ -113,6 +113,12 @@ class _SerialPort(SerialComms):
             dsrdtr=self.flow_control,
             exclusive=True,
         )
+        # A process killed between AT+CMGS and Ctrl-Z leaves the modem waiting for PDU text: every command
+        # would be swallowed as PDU. ESC cancels that submit (the part is `unknown`, never sent by us later);
+        # whatever it answers is dropped before the reader starts.
+        self.serial.write(ESC.encode())
+        time.sleep(0.05)
+        self.serial.reset_input_buffer()
         self.alive = True
         self.rxThread = threading.Thread(target=self._readLoop, name=f"modem-rx {self.port}", daemon=True)
         self.rxThread.start()

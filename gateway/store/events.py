@@ -23,7 +23,7 @@ from gateway.resources import time_json
 from gateway.store.base import StoreBase, new_uid
 from gateway.store.models import Delivery, DeliveryAttempt, DeliveryState, Event, Webhook
 
-EVENT_TYPES = ("message.sent", "message.delivered", "message.failed", "message.received")
+EVENT_TYPES = ("message.sent", "message.delivered", "message.failed", "message.received", "message.expired")
 
 _webhooks, _events, _deliveries = Webhook.__table__, Event.__table__, Delivery.__table__
 _earlier = _deliveries.alias("earlier")

@@ -69,10 +69,14 @@ class InboxStore(EventStore):
         s.flush()
         for part in parts:
             part.inbox_id = inbox.id
+        self._apply_keyword(s, inbox)
         s.execute(update(Modem).where(Modem.name == inbox.modem).values(received_count=Modem.received_count + 1))
         resource = inbox_json(inbox)
         self._emit(s.connection(), "message.received", inbox.uid, lambda: resource, None, inbox.received_at)
         return inbox
+
+    def _apply_keyword(self, s: Session, inbox: InboxMessage) -> None:
+        """Hook for the consent store: an inbound STOP or START changes consent in this transaction."""
 
     def flush_incomplete(self, older_than: datetime, now: datetime, reply_since: datetime | None = None) -> int:
         """Turn part groups still missing parts after the reassembly timeout into INCOMPLETE inbox messages."""

@@ -105,6 +105,9 @@ class Message(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     sent_at: Mapped[Optional[datetime]]
+    route_group: Mapped[Optional[str]] = mapped_column(String(64))  # only modems of this group may send it
+    expires_at: Mapped[Optional[datetime]]  # validity: not sent by then, it expires
+    body_purged: Mapped[bool] = mapped_column(default=False, server_default=false())  # retention emptied it
 
     parts: Mapped[list["Part"]] = relationship(back_populates="message", order_by="Part.seq",
                                                cascade="all, delete-orphan")
@@ -164,7 +167,7 @@ class InboxMessage(Base):
     """One received SMS, its parts reassembled."""
 
     __tablename__ = "inbox"
-    __table_args__ = (Index("ix_inbox_received", "id"),)
+    __table_args__ = (Index("ix_inbox_received", "id"), Index("ix_inbox_sender", "sender", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(String(32), unique=True)
@@ -230,6 +233,7 @@ class Modem(Base):
     own_number: Mapped[Optional[str]] = mapped_column(String(32))  # the SIM's number (+CNUM), when known
     balance: Mapped[Optional[str]] = mapped_column(Text)  # the network's answer to the balance USSD code
     balance_checked_at: Mapped[Optional[datetime]]
+    group: Mapped[Optional[str]] = mapped_column(String(64))  # its routing group (config [[modems]] group)
 
     def __repr__(self) -> str:
         return f"<Modem {self.name} {self.state.value}>"
@@ -248,6 +252,7 @@ class ApiKey(Base):
     created_at: Mapped[datetime]
     revoked_at: Mapped[Optional[datetime]]
     last_used_at: Mapped[Optional[datetime]]
+    expires_at: Mapped[Optional[datetime]]  # refused from then on (an expiry, or the end of a rotation overlap)
 
     def __repr__(self) -> str:
         return f"<ApiKey {self.id} {self.name} {self.prefix}…>"
@@ -369,3 +374,156 @@ class DeliveryAttempt(Base):
 
     def __repr__(self) -> str:
         return f"<DeliveryAttempt {self.delivery_id} {self.status_code or self.error}>"
+
+
+class MessageTemplate(Base):
+    """A named message text with `{placeholders}`; only approved ones send when the config asks for approval."""
+
+    __tablename__ = "templates"
+    __table_args__ = (UniqueConstraint("name", name="uq_templates_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    is_approved: Mapped[bool] = mapped_column(default=False, server_default=false())
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    def __repr__(self) -> str:
+        return f"<MessageTemplate {self.name} approved={self.is_approved}>"
+
+
+class Suppression(Base):
+    """A number that opted out: marketing messages to it are refused while its row exists."""
+
+    __tablename__ = "suppressions"
+
+    number: Mapped[str] = mapped_column(String(32), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))  # api, sms, admin
+    since: Mapped[datetime]
+
+    def __repr__(self) -> str:
+        return f"<Suppression {self.number} {self.source}>"
+
+
+class ConsentEvent(Base):
+    """One change of a number's consent, kept for good: opt_out or opt_in, with its source and time."""
+
+    __tablename__ = "consent_events"
+    __table_args__ = (Index("ix_consent_events_number", "number", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(16))  # opt_out, opt_in
+    source: Mapped[str] = mapped_column(String(16))  # api, sms, admin
+    detail: Mapped[Optional[str]] = mapped_column(Text)  # the keyword and modem, or the key's name
+    at: Mapped[datetime]
+
+    def __repr__(self) -> str:
+        return f"<ConsentEvent {self.number} {self.action} {self.source}>"
+
+
+class OtpCode(Base):
+    """A one-time code sent by SMS: only its salted HMAC-SHA256 is kept; it expires and allows few attempts."""
+
+    __tablename__ = "otp_codes"
+    __table_args__ = (UniqueConstraint("uid", name="uq_otp_codes_uid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32))
+    to_number: Mapped[str] = mapped_column(String(20))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    salt: Mapped[str] = mapped_column(String(32))
+    attempts_left: Mapped[int]
+    expires_at: Mapped[datetime]
+    verified_at: Mapped[Optional[datetime]]
+    message_uid: Mapped[Optional[str]] = mapped_column(String(32))  # the SMS that carried it
+    api_key_id: Mapped[Optional[int]]
+    created_at: Mapped[datetime]
+
+    def __repr__(self) -> str:
+        return f"<OtpCode {self.uid} to={self.to_number} attempts_left={self.attempts_left}>"
+
+
+class IdempotencyRecord(Base):
+    """The first answer to a POST carrying an Idempotency-Key (or client_ref), per API key: a retry gets it
+    again instead of sending twice. `status` 0 means the first request is still being answered."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("api_key_id", "key", name="uq_idempotency_records_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    api_key_id: Mapped[int]  # 0 when no key (never on the API)
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int]
+    response: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+    def __repr__(self) -> str:
+        return f"<IdempotencyRecord {self.api_key_id}:{self.key} {self.status}>"
+
+
+class AuditEntry(Base):
+    """One admin action: who (a key's name or "admin"), what, on what, from where, when."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))  # key.created, message.cancelled, login.failed, ...
+    target: Mapped[Optional[str]] = mapped_column(String(128))
+    remote_addr: Mapped[Optional[str]] = mapped_column(String(64))
+    detail: Mapped[Optional[str]] = mapped_column(Text)
+
+    def __repr__(self) -> str:
+        return f"<AuditEntry {self.actor} {self.action} {self.target}>"
+
+
+class Batch(Base):
+    """One bulk request (a CSV upload): its rows' messages are linked in batch_messages; bad rows kept here."""
+
+    __tablename__ = "batches"
+    __table_args__ = (UniqueConstraint("uid", name="uq_batches_uid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32))
+    template: Mapped[Optional[str]] = mapped_column(String(64))
+    row_count: Mapped[int]
+    accepted: Mapped[int]
+    rejected: Mapped[str] = mapped_column(Text)  # JSON list of {row, field, code, message}
+    api_key_id: Mapped[Optional[int]]
+    created_at: Mapped[datetime]
+
+    def __repr__(self) -> str:
+        return f"<Batch {self.uid} rows={self.row_count} accepted={self.accepted}>"
+
+
+class BatchMessage(Base):
+    """A message queued by a batch."""
+
+    __tablename__ = "batch_messages"
+
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", name="fk_batch_messages_batch_id"),
+                                          primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", name="fk_batch_messages_message_id",
+                                                       ondelete="CASCADE"), primary_key=True)
+
+    def __repr__(self) -> str:
+        return f"<BatchMessage {self.batch_id}:{self.message_id}>"
+
+
+class ApiRequestWindow(Base):
+    """How many requests an API key made in one fixed minute (the per-key request limit, across processes)."""
+
+    __tablename__ = "api_request_windows"
+
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", name="fk_api_request_windows_api_key_id",
+                                                       ondelete="CASCADE"), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    count: Mapped[int]
+
+    def __repr__(self) -> str:
+        return f"<ApiRequestWindow key={self.api_key_id} {self.window_start:%H:%M} n={self.count}>"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Sequence
 
 from sqlalchemy import bindparam, func, insert, or_, select, update
@@ -15,11 +15,13 @@ from gateway.errors import ConflictError, MessageNotFound
 from gateway.resources import message_json
 from gateway.store.base import new_uid
 from gateway.store.events import EventStore
-from gateway.store.models import Message, MessageEvent, MessageState, Modem, Part, PartState
+from gateway.store.models import InboxMessage, Message, MessageEvent, MessageState, Modem, Part, PartState
 
 CANCELLABLE = (MessageState.QUEUED, MessageState.SCHEDULED)
 RETRYABLE = (MessageState.FAILED, MessageState.UNKNOWN)
-EVENT_OF_STATE = {MessageState.DELIVERED: "message.delivered", MessageState.FAILED: "message.failed"}
+EVENT_OF_STATE = {MessageState.DELIVERED: "message.delivered", MessageState.FAILED: "message.failed",
+                  MessageState.EXPIRED: "message.expired"}
+DEFAULT_GROUP = "default"  # the routing group of a modem that names none
 AVOID_GRACE_S = 2.0  # a modem that just failed a message leaves it to the others this long
 
 
@@ -35,6 +37,9 @@ class MessageDraft:
     priority: int = 1
     via_modem: str | None = None  # send through this modem only
     status_callback: str | None = None  # events about the message are POSTed here
+    send_at: datetime | None = None  # held (scheduled) until then
+    expires_at: datetime | None = None  # not sent by then: expired
+    route_group: str | None = None  # only modems of this group may send it
 
 
 @dataclass(frozen=True)
@@ -57,9 +62,12 @@ class SendJob:
 # running them (several ms per message). Parameters are bound by name (p_*) at execution.
 _messages, _parts, _events, _modems = (Message.__table__, Part.__table__, MessageEvent.__table__,
                                        Modem.__table__)
+_inbox = InboxMessage.__table__
 _MAY_TAKE = (
     _messages.c.state == MessageState.QUEUED,
     or_(_messages.c.pinned_modem.is_(None), _messages.c.pinned_modem == bindparam("p_modem")),
+    or_(_messages.c.route_group.is_(None), _messages.c.route_group == bindparam("p_group")),
+    or_(_messages.c.expires_at.is_(None), _messages.c.expires_at > bindparam("p_now")),
 )
 _CLAIM = (
     update(_messages)
@@ -103,6 +111,16 @@ _EARLIEST_FREE = select(func.min(_messages.c.next_attempt_at)).where(
     *_MAY_TAKE, or_(_messages.c.avoid_modem.is_(None), _messages.c.avoid_modem != bindparam("p_modem")))
 _EARLIEST_AVOIDED = select(func.min(_messages.c.next_attempt_at)).where(
     *_MAY_TAKE, _messages.c.avoid_modem == bindparam("p_modem"))
+_LAST_INBOUND = select(_inbox.c.sender, _inbox.c.modem).where(
+    _inbox.c.sender.in_(bindparam("p_numbers", expanding=True))).order_by(_inbox.c.id)  # the last one wins
+_EARLIEST_SCHEDULED = select(func.min(_messages.c.next_attempt_at)).where(
+    _messages.c.state == MessageState.SCHEDULED)
+_DUE_SCHEDULED = (select(_messages.c.id).where(_messages.c.state == MessageState.SCHEDULED,
+                                               _messages.c.next_attempt_at <= bindparam("p_now"))
+                  .with_for_update(skip_locked=True))
+_RELEASE_SCHEDULED = update(_messages).where(_messages.c.id.in_(bindparam("p_ids", expanding=True)),
+                                             _messages.c.state == MessageState.SCHEDULED).values(
+    state=MessageState.QUEUED, updated_at=bindparam("p_now"))
 
 
 class OutboxStore(EventStore):
@@ -115,15 +133,18 @@ class OutboxStore(EventStore):
         The API's hot path, so Core bulk inserts; the returned messages are built from the committed values."""
         messages = [
             Message(uid=new_uid("msg"), to_number=d.to_number, body=d.body, encoding=d.encoding,
-                    part_count=len(d.parts), concat_ref=secrets.randbelow(256), state=MessageState.QUEUED,
-                    priority=d.priority, delivery_report=d.delivery_report, attempts=0, next_attempt_at=now,
+                    part_count=len(d.parts), concat_ref=secrets.randbelow(256),
+                    state=MessageState.SCHEDULED if d.send_at and d.send_at > now else MessageState.QUEUED,
+                    priority=d.priority, delivery_report=d.delivery_report, attempts=0,
+                    next_attempt_at=max(d.send_at or now, now),
                     api_key_id=api_key_id, created_at=now, updated_at=now, pinned_modem=d.via_modem,
-                    status_callback=d.status_callback, report_overdue=False)
+                    status_callback=d.status_callback, report_overdue=False, route_group=d.route_group,
+                    expires_at=d.expires_at)
             for d in drafts
         ]
         columns = ("uid", "to_number", "body", "encoding", "part_count", "concat_ref", "state", "priority",
                    "delivery_report", "attempts", "next_attempt_at", "api_key_id", "created_at", "updated_at",
-                   "pinned_modem", "status_callback")
+                   "pinned_modem", "status_callback", "route_group", "expires_at")
         message_rows = [{c: getattr(m, c) for c in columns} for m in messages]
         with self._write_core() as conn:
             ids = conn.execute(_ADD_MESSAGES, message_rows).scalars().all()
@@ -131,14 +152,14 @@ class OutboxStore(EventStore):
                 {"message_id": message_id, "seq": seq, "text": text, "state": PartState.PENDING}
                 for message_id, draft in zip(ids, drafts) for seq, text in enumerate(draft.parts, start=1)])
             conn.execute(_ADD_EVENTS, [
-                {"message_id": message_id, "part_seq": None, "state": MessageState.QUEUED.value, "modem": None,
-                 "detail": None, "at": now} for message_id in ids])
+                {"message_id": message_id, "part_seq": None, "state": message.state.value, "modem": None,
+                 "detail": None, "at": now} for message_id, message in zip(ids, messages)])
             self._notify_outbox(conn)
         for message_id, message, draft in zip(ids, messages, drafts):
             message.id = message_id
             message.parts = [Part(message_id=message_id, seq=seq, text=text, state=PartState.PENDING)
                              for seq, text in enumerate(draft.parts, start=1)]
-            message.events = [MessageEvent(message_id=message_id, state=MessageState.QUEUED.value, at=now)]
+            message.events = [MessageEvent(message_id=message_id, state=message.state.value, at=now)]
         return messages
 
     def get_message(self, uid: str) -> Message:
@@ -196,10 +217,10 @@ class OutboxStore(EventStore):
         return self.get_message(uid)
 
     def claim_next(self, modem: str, now: datetime, lease_s: float,
-                   avoid_grace_s: float = AVOID_GRACE_S) -> SendJob | None:
-        """Atomically take the next due message for `modem` (state SENDING, leased to the modem)."""
+                   avoid_grace_s: float = AVOID_GRACE_S, group: str = DEFAULT_GROUP) -> SendJob | None:
+        """Atomically take the next due message for `modem` of routing `group` (state SENDING, leased to it)."""
         with self._write_core() as conn:
-            row = conn.execute(_CLAIM, {"p_modem": modem, "p_now": now,
+            row = conn.execute(_CLAIM, {"p_modem": modem, "p_now": now, "p_group": group,
                                         "p_avoided_due": now - timedelta(seconds=avoid_grace_s),
                                         "p_lease_until": now + timedelta(seconds=lease_s)}).one_or_none()
             if row is None:
@@ -331,14 +352,48 @@ class OutboxStore(EventStore):
                 self._notify_outbox(s.connection())
         return requeued, unknown
 
-    def next_due_at(self, modem: str, avoid_grace_s: float = AVOID_GRACE_S) -> datetime | None:
+    def next_due_at(self, modem: str, avoid_grace_s: float = AVOID_GRACE_S, group: str = DEFAULT_GROUP,
+                    now: datetime | None = None) -> datetime | None:
         """When the earliest queued message `modem` could claim becomes due (for the worker's wait)."""
+        params = {"p_modem": modem, "p_group": group, "p_now": now or datetime.now(timezone.utc)}
         with self._read_core() as conn:
-            free = conn.execute(_EARLIEST_FREE, {"p_modem": modem}).scalar()
-            avoided = conn.execute(_EARLIEST_AVOIDED, {"p_modem": modem}).scalar()
+            free = conn.execute(_EARLIEST_FREE, params).scalar()
+            avoided = conn.execute(_EARLIEST_AVOIDED, params).scalar()
         if avoided is not None:
             avoided += timedelta(seconds=avoid_grace_s)
         return min((t for t in (free, avoided) if t is not None), default=None)
+
+    def last_inbound_modems(self, numbers: Sequence[str]) -> dict[str, str]:
+        """The modem each of `numbers` last wrote to us on (a reply goes out on it: gateway.routing)."""
+        found: dict[str, str] = {}
+        with self._read_core() as conn:
+            for start in range(0, len(numbers), 500):
+                found.update(conn.execute(_LAST_INBOUND, {"p_numbers": list(numbers[start:start + 500])}).all())
+        return found
+
+    def next_scheduled_at(self) -> datetime | None:
+        """When the earliest scheduled message falls due (a worker wakes then to release it)."""
+        with self._read_core() as conn:
+            return conn.execute(_EARLIEST_SCHEDULED).scalar()
+
+    def release_due(self, now: datetime) -> tuple[int, int]:
+        """Queue the scheduled messages whose time came, and expire the waiting ones whose validity passed
+        (`message.expired` events). Returns (released, expired)."""
+        with self._write_core() as conn:
+            ids = conn.execute(_DUE_SCHEDULED, {"p_now": now}).scalars().all()
+            if ids:
+                conn.execute(_RELEASE_SCHEDULED, {"p_ids": list(ids), "p_now": now})
+                conn.execute(_ADD_EVENTS, [{"message_id": i, "part_seq": None, "state": MessageState.QUEUED.value,
+                                            "modem": None, "detail": "send_at reached", "at": now} for i in ids])
+                self._notify_outbox(conn)
+        expired = 0
+        with self._write() as s:
+            for message in s.scalars(select(Message).where(
+                    Message.state.in_(CANCELLABLE), Message.expires_at <= now).with_for_update(skip_locked=True)):
+                message.error_code, message.error_message = "expired", "validity passed before it could be sent"
+                self._transition(s, message, MessageState.EXPIRED, now, detail="validity passed")
+                expired += 1
+        return len(ids), expired
 
     def count_by_state(self) -> dict[str, int]:
         with self._read() as s:

@@ -12,11 +12,18 @@ from typing import Sequence
 from sqlalchemy import bindparam, select, update
 
 from gateway.errors import KeyNotFound
+from gateway.store.audit import AuditStore
 from gateway.store.base import StoreBase, make_engine, new_uid
+from gateway.store.batches import BatchStore
+from gateway.store.consent import ConsentStore
+from gateway.store.idempotency import IdempotencyStore
 from gateway.store.inbox import InboxStore
 from gateway.store.models import ApiKey, Modem, ModemState
 from gateway.store.outbox import MessageDraft, SendJob
+from gateway.store.otp import OtpStore
+from gateway.store.ratelimits import RequestCountStore
 from gateway.store.reports import ReportStore
+from gateway.store.templates import TemplateStore
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +31,8 @@ _keys = ApiKey.__table__
 _KEY_BY_HASH = select(*_keys.c).where(_keys.c.key_hash == bindparam("p_key_hash"))
 
 
-class Store(ReportStore, InboxStore, StoreBase):
+class Store(AuditStore, ConsentStore, TemplateStore, OtpStore, IdempotencyStore, BatchStore, ReportStore, InboxStore,
+            RequestCountStore, StoreBase):
     """The gateway's store: outbox (with reports and events), inbox, modems and API keys."""
 
     # --- modems --------------------------------------------------------------------------------
@@ -51,8 +59,10 @@ class Store(ReportStore, InboxStore, StoreBase):
 
     # --- API keys ------------------------------------------------------------------------------
 
-    def add_key(self, name: str, prefix: str, key_hash: str, scopes: Sequence[str], now: datetime) -> ApiKey:
-        key = ApiKey(name=name, prefix=prefix, key_hash=key_hash, scopes=",".join(scopes), created_at=now)
+    def add_key(self, name: str, prefix: str, key_hash: str, scopes: Sequence[str], now: datetime,
+                expires_at: datetime | None = None) -> ApiKey:
+        key = ApiKey(name=name, prefix=prefix, key_hash=key_hash, scopes=",".join(scopes), created_at=now,
+                     expires_at=expires_at)
         with self._write() as s:
             s.add(key)
         return key
@@ -77,6 +87,23 @@ class Store(ReportStore, InboxStore, StoreBase):
                 raise KeyNotFound(f"no API key {key_id}", field="id")
             if key.revoked_at is None:
                 key.revoked_at = now
+            return key
+
+    def get_key(self, key_id: int) -> ApiKey:
+        with self._read() as s:
+            key = s.get(ApiKey, key_id)
+        if key is None:
+            raise KeyNotFound(f"no API key {key_id}", field="id")
+        return key
+
+    def expire_key(self, key_id: int, at: datetime) -> ApiKey:
+        """The key stops working at `at` (or at its own earlier expiry)."""
+        with self._write() as s:
+            key = s.get(ApiKey, key_id)
+            if key is None:
+                raise KeyNotFound(f"no API key {key_id}", field="id")
+            if key.expires_at is None or key.expires_at > at:
+                key.expires_at = at
             return key
 
 
