@@ -31,6 +31,9 @@ class HttpServer:
             for channel in list(self._server._map.values()):  # waitress keeps its channels here
                 channel.close()
 
-        self._server.trigger.pull_trigger(close_all)
+        try:
+            self._server.trigger.pull_trigger(close_all)
+        except OSError:  # the wake-up pipe is gone: close from here; the loop ends at its next timeout
+            close_all()
         self._thread.join(timeout_s)
         self._server.task_dispatcher.shutdown()

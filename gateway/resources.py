@@ -26,6 +26,7 @@ def message_json(message: Message, *, with_history: bool = True) -> dict[str, An
         "part_count": message.part_count,
         "delivery_report": message.delivery_report,
         "report_overdue": message.report_overdue,
+        "body_purged": message.body_purged,  # the body was removed after the retention period
         "status_callback": message.status_callback,
         "modem": message.modem,
         "attempts": message.attempts,

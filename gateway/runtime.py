@@ -142,26 +142,32 @@ class Gateway:
         return None
 
     def stop(self) -> None:
-        """Reverse of start: jobs, then requests, then workers (each finishes its message), then the store."""
+        """Reverse of start: jobs, then requests, then workers (each finishes its message), then the store.
+
+        Every step runs even when an earlier one fails (logged): a failing HTTP close must not leave modem
+        workers running."""
         if self._stopped.is_set():
             return
         self._stopped.set()
         notify("STOPPING=1")
-        if self.watchdog is not None:
-            self.watchdog.stop()
-        if self.discoverer is not None:
-            self.discoverer.stop()
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=True)
-        if self.http is not None:
-            self.http.stop()
-        if self.listener is not None:
-            self.listener.stop()
-        self.pool.stop()
-        self.webhooks.stop()
-        self.store.close()
-        if self.panel is not None:
-            self.panel.stop()
+        steps = [
+            self.watchdog.stop if self.watchdog is not None else None,
+            self.discoverer.stop if self.discoverer is not None else None,
+            (lambda: self.scheduler.shutdown(wait=True)) if self.scheduler.running else None,
+            self.http.stop if self.http is not None else None,
+            self.listener.stop if self.listener is not None else None,
+            self.pool.stop,
+            self.webhooks.stop,
+            self.store.close,
+            self.panel.stop if self.panel is not None else None,
+        ]
+        for step in steps:
+            if step is None:
+                continue
+            try:
+                step()
+            except Exception:  # the composition root owns the stop: log it and go on with the rest
+                log.exception("stopping the gateway: a step failed")
 
     def __enter__(self) -> "Gateway":
         return self

@@ -25,6 +25,7 @@ def test_send_one_answers_202_with_id_state_encoding_and_parts(client, auth):
     assert response.headers["Location"] == f"/api/v1/messages/{body['id']}"
     fetched = client.get(response.headers["Location"], headers=auth).get_json()
     assert fetched["state"] == "queued" and fetched["history"][0]["state"] == "queued"
+    assert body["body_purged"] is False and fetched["body_purged"] is False
 
 
 def test_several_recipients_give_one_message_each(client, auth):

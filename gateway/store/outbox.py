@@ -138,8 +138,8 @@ class OutboxStore(EventStore):
                     priority=d.priority, delivery_report=d.delivery_report, attempts=0,
                     next_attempt_at=max(d.send_at or now, now),
                     api_key_id=api_key_id, created_at=now, updated_at=now, pinned_modem=d.via_modem,
-                    status_callback=d.status_callback, report_overdue=False, route_group=d.route_group,
-                    expires_at=d.expires_at)
+                    status_callback=d.status_callback, report_overdue=False, body_purged=False,
+                    route_group=d.route_group, expires_at=d.expires_at)
             for d in drafts
         ]
         columns = ("uid", "to_number", "body", "encoding", "part_count", "concat_ref", "state", "priority",
