@@ -80,14 +80,14 @@ def test_panel_shows_pool_events_on_its_own_thread(factory):
 
 
 def test_button_press_shows_the_status_briefly_when_leds_are_dark(factory):
-    settings = panel_settings(status_always=False, status_show_s=0.3)
+    settings = panel_settings(status_always=False, status_show_s=1.0)
     with Panel(settings, pin_factory=factory, on_shutdown=lambda: None) as panel:
         panel.on_state("m1", ModemState.ONLINE)
         wait_until(lambda: panel._events.empty())
         assert not factory.pin(LED1).state  # dark until asked
         factory.pin(BUTTON).drive_low()
+        wait_until(pin_is(factory, LED1, True))  # shown for status_show_s (long enough for a loaded CI box)
         factory.pin(BUTTON).drive_high()
-        wait_until(pin_is(factory, LED1, True))
         wait_until(pin_is(factory, LED1, False))  # and dark again after status_show_s
 
 
