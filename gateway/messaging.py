@@ -15,7 +15,7 @@ from gateway.errors import (IdempotencyInProgress, IdempotencyKeyReused, Message
                             UnknownTemplate, ValidationError)
 from gateway.numbers import to_e164
 from gateway.optout import OPT_IN, OPT_OUT
-from gateway.schedule import MESSAGE_CLASSES
+from gateway.schedule import check_message_class
 from gateway.sms import segment
 from gateway.store.base import new_uid
 from gateway.store.models import ApiKey, Batch, ConsentEvent, Message, MessageTemplate, OtpCode, Suppression
@@ -62,8 +62,7 @@ class MessagingVerbs:
     def _refuse_opted_out(self, numbers: Sequence[str], message_class: str | None) -> None:
         """RecipientOptedOut (409) when a marketing message (or, if so configured, any message) goes to a
         number (E.164) on the suppression list."""
-        if message_class not in (None, *MESSAGE_CLASSES):
-            raise ValidationError(f"'class' must be one of {', '.join(MESSAGE_CLASSES)}", field="class")
+        check_message_class(message_class)
         if message_class != "marketing" and not self.settings.optout_blocks_transactional:
             return
         blocked = self.store.suppressed_among(list(numbers))
@@ -151,8 +150,7 @@ class MessagingVerbs:
         if len(rows) > self.settings.max_recipients:
             raise TooManyRecipients(f"at most {self.settings.max_recipients} rows per batch, got {len(rows)}",
                                     field="body")
-        if message_class not in (None, *MESSAGE_CLASSES):
-            raise ValidationError(f"'class' must be one of {', '.join(MESSAGE_CLASSES)}", field="class")
+        check_message_class(message_class)
         text = self._stored_template(template, None) if template is not None else None
         wanted = {"to", *templates.placeholders(text)} if text is not None else {"to", "body"}
         for column in [*wanted - set(columns), *set(columns) - wanted]:

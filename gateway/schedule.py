@@ -79,6 +79,14 @@ def parse_validity(value: int | float | str | None) -> timedelta | None:
 # --- quiet hours: marketing messages wait for the recipient's allowed hours -----------------------
 
 MESSAGE_CLASSES = ("transactional", "marketing")
+
+
+def check_message_class(message_class: str | None) -> None:
+    """ValidationError on `class` unless it is absent or one of MESSAGE_CLASSES."""
+    if message_class not in (None, *MESSAGE_CLASSES):
+        raise ValidationError(f"'class' must be one of {', '.join(MESSAGE_CLASSES)}", field="class")
+
+
 _WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 
 

@@ -22,7 +22,8 @@ from gateway.errors import (
 from gateway.numbers import to_e164
 from gateway.ratelimit import RateLimited, request_window
 from gateway.routing import Route, Router
-from gateway.schedule import (  # MESSAGE_CLASSES: the service's own constant below has the same values
+from gateway.schedule import (
+    check_message_class,
     parse_priority,
     parse_quiet_window,
     parse_send_at,
@@ -39,7 +40,6 @@ from gateway.store.queries import MessageDraft, Store
 from gateway.webhooks import account_auth_token, callback_secret, callback_target, webhook_url
 
 KEY_TOUCH_INTERVAL = timedelta(seconds=60)
-MESSAGE_CLASSES = ("transactional", "marketing")
 
 
 def utcnow() -> datetime:
@@ -151,8 +151,7 @@ class GatewayService(MessagingVerbs):
     def _quiet_holds(self, numbers: Sequence[str], at: datetime, message_class: str | None,
                      quiet_hours: bool | str | None) -> dict[str, datetime]:
         """When each marketing message may go, for the numbers where `at` is in their quiet hours."""
-        if message_class not in (None, *MESSAGE_CLASSES):
-            raise ValidationError(f"'class' must be one of {', '.join(MESSAGE_CLASSES)}", field="class")
+        check_message_class(message_class)
         if message_class != "marketing" or quiet_hours is False:
             return {}
         if isinstance(quiet_hours, str):
