@@ -112,7 +112,9 @@ def run(rate: float, seconds: float, modems: int, threads: int, soak: bool) -> d
             "queue_max": max(depths or [0]), "queue_end": depths[-1] if depths else 0,
             "drain_s": round(time.monotonic() - drained_at, 1),
             "sent_on_air": sum(len(f.sent) for f in fakes),
-            "rss_start_mb": round(rss_start, 1), "rss_end_mb": round(_rss_mb(pid), 1),
+            "rss_start_mb": round(rss_start, 1),
+            "rss_after_warmup_mb": rss_samples[0] if rss_samples else None,  # at the first minute (soak)
+            "rss_end_mb": round(_rss_mb(pid), 1),
         }
 
 

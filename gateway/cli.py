@@ -15,6 +15,7 @@ from gateway import logs
 from gateway.config import LoggingSettings, ModemSettings, Settings, load_settings
 from gateway.errors import GatewayError
 from gateway.keys import SCOPES, parse_duration
+from gateway.memory import limit_malloc_arenas
 
 log = logging.getLogger("smsgw")
 
@@ -41,6 +42,7 @@ def _logging_settings(args) -> LoggingSettings:
 def cmd_run(args) -> int:
     from gateway.runtime import Gateway
 
+    limit_malloc_arenas()
     settings = _settings(args)
     if not settings.modems:
         log.warning("no [[modems]] configured: the API will queue messages but nothing will send them")
@@ -55,6 +57,7 @@ def cmd_demo(args) -> int:
 
     from gateway.runtime import Gateway
 
+    limit_malloc_arenas()
     var = Path(args.var).resolve()
     (var / "modems").mkdir(parents=True, exist_ok=True)
     base = load_settings(args.config) if args.config else Settings()

@@ -3,7 +3,7 @@ power switches. Every class takes `pin_factory=` (gpiozero's MockFactory in test
 real factory only when a pin is configured, so a box without GPIO never asks gpiozero for one."""
 
 from hardware.leds import FaultLed, ModemLed
-from hardware.panel import Panel, has_pins
+from hardware.panel import Panel
 from hardware.power import ModemPower
 
-__all__ = ["FaultLed", "ModemLed", "ModemPower", "Panel", "has_pins"]
+__all__ = ["FaultLed", "ModemLed", "ModemPower", "Panel"]

@@ -30,12 +30,6 @@ LAMP_TEST_S = 1.0
 _STOP = ("stop",)
 
 
-def has_pins(settings: Settings) -> bool:
-    """Whether the config names any GPIO pin (only then is a pin factory built)."""
-    hw = settings.hardware
-    return hw.fault_led >= 0 or hw.button >= 0 or any(m.led_pin >= 0 or m.power_pin >= 0 for m in settings.modems)
-
-
 class Panel:
     """Owns the LEDs, the button and the power switches of the configured modems."""
 

@@ -11,7 +11,7 @@ from gpiozero.pins.mock import MockFactory
 
 from gateway.config import HardwareSettings, ModemSettings, Settings
 from gateway.store.models import ModemState
-from hardware import FaultLed, ModemLed, ModemPower, Panel, has_pins
+from hardware import FaultLed, ModemLed, ModemPower, Panel
 from tests.conftest import wait_until
 
 LED1, LED2, FAULT, BUTTON, POWER1 = 5, 6, 27, 17, 22
@@ -114,7 +114,7 @@ def test_no_pins_configured_means_no_panel_and_no_pin_factory(gateway_factory):
     import gpiozero
 
     gateway, _, _ = gateway_factory(1)
-    assert not has_pins(gateway.settings) and gateway.panel is None
+    assert not gateway.settings.has_pins and gateway.panel is None
     assert gpiozero.Device.pin_factory is None  # gpiozero was never asked for one
 
 

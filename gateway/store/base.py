@@ -27,6 +27,9 @@ def new_uid(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(10)}"
 
 
+SQLITE_CACHE_KIB = 512  # per connection; SQLite's default of 2 MB grew RSS by ~15 MB in a soak for no speed
+
+
 def _sqlite_pragmas(busy_timeout_ms: int):
     def on_connect(dbapi_conn, _record):
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
@@ -35,6 +38,7 @@ def _sqlite_pragmas(busy_timeout_ms: int):
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cur.close()
 
     return on_connect
