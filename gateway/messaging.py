@@ -107,10 +107,10 @@ class MessagingVerbs:
             attempts_left=self.settings.otp_max_attempts, expires_at=now + timedelta(seconds=ttl_s),
             api_key_id=api_key.id if api_key else None, created_at=now))
         route = self._routes([number], self.store.list_modems()).get(number)  # as `send` does (issue 7, part 1)
-        [message] = self.store.enqueue([MessageDraft(
+        [message] = self.store.enqueue([MessageDraft(  # it expires with its code; once sent, its parts are masked
             to_number=number, body=shown, encoding=segmentation.encoding, parts=segmentation.parts,
-            delivery_report=self.settings.delivery_report, priority=otp.HIGH_PRIORITY,
-            via_modem=route.modem if route else None, route_group=route.group if route else None)], now,
+            masked_parts=segment(shown).parts, delivery_report=self.settings.delivery_report,
+            priority=otp.HIGH_PRIORITY, expires_at=record.expires_at, **(route.placement if route else {}))], now,
             api_key_id=api_key.id if api_key else None)
         self.store.link_otp_message(record.uid, message.uid)
         record.message_uid = message.uid
@@ -178,12 +178,13 @@ class MessagingVerbs:
                             for row_number, number, _, _ in good if number in blocked)
             good = [g for g in good if g[1] not in blocked]
         numbers = list(dict.fromkeys(number for _, number, _, _ in good))
-        holds = self._quiet_holds(numbers, self.clock(), message_class, None)  # as `send` does (issue 7, part 1)
+        quiet_window = self._quiet_window(message_class, None)  # as `send` does (issue 7, part 1)
+        holds = self._quiet_holds(numbers, self.clock(), quiet_window)
         routes = self._routes(numbers, self.store.list_modems())
         drafts = [MessageDraft(to_number=number, body=body, encoding=segmentation.encoding, parts=segmentation.parts,
                                delivery_report=self.settings.delivery_report, priority=BULK_PRIORITY,
-                               send_at=holds.get(number), via_modem=routes[number].modem if number in routes else None,
-                               route_group=routes[number].group if number in routes else None)
+                               send_at=holds.get(number), quiet_hours=quiet_window,
+                               **(routes[number].placement if number in routes else {}))
                   for _, number, body, segmentation in good]
         batch = self.store.enqueue_batch(drafts, sorted(rejected, key=lambda r: r["row"]), len(rows), template,
                                          self.clock(), api_key_id=api_key.id if api_key else None)

@@ -1,8 +1,10 @@
 """The modem pool: one ModemWorker thread per modem, which alone owns that modem's driver.
 
 Dispatch is event-driven: `ModemPool.wake()` (called after the API commits) sets every worker's wake
-event; an idle worker claims the next message at once. Workers also wake for their own timers (storage
-sweep, health poll, the next retry that falls due) and for modem notices (+CMTI, +CDS).
+event; an idle worker claims the next message at once, unless a cheaper modem of the pool, ready to claim,
+may send it (then it leaves it to that one for a moment). Workers also wake for their own timers (storage
+sweep, health poll, the next retry that falls due) and for modem notices (+CMTI, +CDS). When a modem comes
+or goes, queued messages whose group has no modem online fail over to their rule's fallback group.
 """
 
 from __future__ import annotations
@@ -31,10 +33,11 @@ from gateway.errors import (
     UssdTimeout,
 )
 from gateway.modem.driver import ModemDriver, Notice, NoticeSink, ReceivedSms, StatusReport
-from gateway.ratelimit import SendBudget
+from gateway.ratelimit import HOUR, SendBudget
 from gateway.retry import next_attempt_at
 from gateway.sms import Segmentation, build_submit_pdus
 from gateway.store.models import ModemState
+from gateway.store.outbox import COST_GRACE_S
 from gateway.store.queries import SendJob, Store
 
 log = logging.getLogger(__name__)
@@ -61,7 +64,8 @@ class ModemWorker:
                  pool_settings: PoolSettings, messaging: MessagingSettings,
                  wake_others: Callable[[], None], clock: Callable[[], datetime],
                  rng: random.Random | None = None, listeners: Sequence[StateListener] = (),
-                 power: PowerSwitch | None = None) -> None:
+                 power: PowerSwitch | None = None,
+                 peers: Callable[[], Sequence["ModemWorker"]] = tuple) -> None:
         self.modem = modem
         self.name = modem.name
         self._store = store
@@ -84,8 +88,10 @@ class ModemWorker:
         self._requests: queue.SimpleQueue[tuple[Future, Callable[[ModemDriver], Any]]] = queue.SimpleQueue()
         self._busy_since: float | None = time.monotonic()  # None while waiting; the watchdog reads it
         self._next_balance: datetime | None = None
-        self._budget = SendBudget(modem.max_per_minute, modem.max_per_hour)  # the SIM plan's cap
+        self._budget = SendBudget(modem.max_per_minute, modem.max_per_hour)  # the SIM plan's cap (seeded at connect)
         self._release_at: datetime | None = None  # the earliest scheduled message falls due then
+        self._peers = peers  # the pool's workers: dearer ones leave work to this one while it is ready
+        self.is_ready = False  # online, under its budget and not sending: it claims what it may at once
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -187,6 +193,9 @@ class ModemWorker:
         self._driver = self._make_driver(self.modem, self._on_notice)
         info = self._driver.open()
         self._failed_connects = 0
+        if self._budget.is_limited:  # what it sent before a restart counts
+            self._budget = SendBudget(self.modem.max_per_minute, self.modem.max_per_hour,
+                                      sent=self._store.parts_sent_since(self.name, self._clock() - HOUR))
         fields = {"own_number": info.own_number} if info.own_number else {}
         self._store.save_modem(self.name, self.modem.port, self._clock(), manufacturer=info.manufacturer,
                                model=info.model, imei=info.imei, last_error=None, group=self.modem.group, **fields)
@@ -202,6 +211,7 @@ class ModemWorker:
         self._power.on()
 
     def _disconnect(self) -> None:
+        self.is_ready = False
         if self._driver is not None:
             try:
                 self._driver.close()
@@ -212,6 +222,7 @@ class ModemWorker:
         requeued, _ = self._store.release_claims(self._clock(), modem=self.name)
         if requeued:
             self._wake_others()
+        self._fail_over()  # what it released may need another group now
 
     def _serve(self) -> None:
         driver = self._driver
@@ -234,19 +245,23 @@ class ModemWorker:
                 self._check_balance(driver)
             self._wake.clear()
             over_budget_until = self._budget.free_at(now)  # over the SIM's cap: claim nothing until then
+            self.is_ready = self.state == ModemState.ONLINE and over_budget_until is None
+            cheaper = self._cheaper_ready_groups()
             if self.state == ModemState.ONLINE:
                 if self._release_at is not None and now >= self._release_at:
                     self._release_due(now)
                 if over_budget_until is None:
-                    job = self._store.claim_next(self.name, now, self._pool.lease_s, group=self.modem.group)
+                    job = self._store.claim_next(self.name, now, self._pool.lease_s, group=self.modem.group,
+                                                 cheaper_groups=cheaper)
                     if job is not None:
-                        self._budget.record(now)
                         self._send(job)
                         continue
             deadlines = [next_sweep, next_health, now + timedelta(seconds=self._pool.idle_poll_s)]
             due = None
             if self.state == ModemState.ONLINE:
                 due = over_budget_until or self._store.next_due_at(self.name, group=self.modem.group, now=now)
+                if due is not None and cheaper:  # what it left to a cheaper modem: look again after the grace
+                    due = max(due, now + timedelta(seconds=COST_GRACE_S))
                 self._release_at = self._store.next_scheduled_at()
                 if self._release_at is not None:
                     deadlines.append(self._release_at)
@@ -255,6 +270,17 @@ class ModemWorker:
             if self._next_balance is not None:
                 deadlines.append(self._next_balance)
             self._idle_wait(self._wake, max(MIN_WAIT_S, (min(deadlines) - self._clock()).total_seconds()))
+
+    def _cheaper_ready_groups(self) -> list[str]:
+        """The routing groups of this pool's cheaper modems that are ready to claim (this one leaves them what
+        they may send, for COST_GRACE_S). Modems of other boxes are not known here."""
+        return sorted({w.modem.group for w in self._peers() if w.modem.cost < self.modem.cost and w.is_ready})
+
+    def _fail_over(self) -> None:
+        """Move queued work of groups left with no modem online to their fallback groups (not while stopping:
+        the modems are only going away for a restart)."""
+        if not self._stop.is_set() and self._store.fail_over(self._clock()):
+            self._wake_others()
 
     def _release_due(self, now: datetime) -> None:
         """Scheduled messages whose time came join the queue (and expired ones leave it); others may take them."""
@@ -305,11 +331,13 @@ class ModemWorker:
     # --- sending -------------------------------------------------------------------------------
 
     def _send(self, job: SendJob) -> None:
+        self.is_ready = False
         self._publish(ModemState.SENDING)  # for the LEDs only: the row stays online while it sends
         try:
             self._send_parts(job)
         finally:
             self._publish(self.state)
+        self.is_ready = self.state == ModemState.ONLINE and self._budget.free_at(self._clock()) is None
 
     def _send_parts(self, job: SendJob) -> None:
         pdus = build_submit_pdus(job.to_number, Segmentation(job.encoding, job.parts), concat_ref=job.concat_ref,
@@ -333,7 +361,9 @@ class ModemWorker:
                 self._store.record_permanent_failure(job, seq, self.name, _error_code(exc), str(exc),
                                                      self._clock())
                 return
-            self._store.record_part_sent(job, seq, self.name, receipt.reference, self._clock())
+            sent_at = self._clock()
+            self._store.record_part_sent(job, seq, self.name, receipt.reference, sent_at)
+            self._budget.record(sent_at)
 
     def _retry_later(self, job: SendJob, seq: int, code: str, detail: str, *, now_too: bool = False) -> None:
         now = self._clock()
@@ -382,11 +412,16 @@ class ModemWorker:
 
     def _set_state(self, state: ModemState, **fields) -> None:
         became_online = state == ModemState.ONLINE and self.state != ModemState.ONLINE
+        left_online = self.state == ModemState.ONLINE and state != ModemState.ONLINE
         changed = state != self.state
         self.state = state
+        if state != ModemState.ONLINE:
+            self.is_ready = False
         self._store.save_modem(self.name, self.modem.port, self._clock(), state=state, **fields)
         if changed:
             self._publish(state)
+        if became_online or left_online:
+            self._fail_over()
         if became_online:
             self._wake.set()
 
@@ -412,7 +447,7 @@ class ModemPool:
         def new_worker(m: ModemSettings) -> ModemWorker:
             return ModemWorker(m, store, make_driver, pool_settings=pool_settings, messaging=messaging,
                                wake_others=self.wake, clock=clock, rng=rng, listeners=self._listeners,
-                               power=power_for(m) if power_for else None)
+                               power=power_for(m) if power_for else None, peers=lambda: self.workers)
 
         self._new_worker = new_worker
         self.workers = [new_worker(m) for m in modems]
@@ -489,10 +524,11 @@ class ModemPool:
             worker.wake()
 
     def release_due(self) -> None:
-        """The backstop of the workers' own release (a periodic job): due scheduled messages are queued,
-        messages whose validity passed expire, even while no modem is online."""
+        """The backstop of the workers' own release and failover (a periodic job): due scheduled messages are
+        queued, messages whose validity passed expire, even while no modem is online; queued messages of groups
+        with no modem online (here or on another box) move to their fallback groups."""
         released, _ = self._store.release_due(self._clock())
-        if released:
+        if self._store.fail_over(self._clock()) or released:
             self.wake()
 
     def release_expired_claims(self) -> None:

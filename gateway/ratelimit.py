@@ -1,10 +1,11 @@
 """Rate limits (pure): a modem's sending budget, and the API's per-key request windows.
 
-SIM plans cap messages per minute and per hour.
-The worker records each message it claims; before claiming it asks `free_at(now)`: None when it is under
-both limits, else the instant the oldest message of the full window leaves it (the worker sleeps until then
-and claims nothing meanwhile, so the work goes to other modems). Sliding windows, kept in memory: after a
-restart the budget starts empty (the claim records of the last hour are in the store if that ever matters).
+SIM plans cap messages (SMS, so parts) per minute and per hour.
+The worker records each part its modem sent; before claiming it asks `free_at(now)`: None when it is under
+both limits, else the instant the oldest part of the full window leaves it (the worker sleeps until then and
+claims nothing meanwhile, so the work goes to other modems; a message it claimed goes out whole). Sliding
+windows, in memory, seeded when the modem connects with the parts the store says it sent in the last hour:
+the caps hold across restarts.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from datetime import datetime, timedelta
+from typing import Iterable
 
 from gateway.errors import GatewayError
 
@@ -22,9 +24,10 @@ HOUR = timedelta(hours=1)
 class SendBudget:
     """Messages per minute and per hour of one modem; 0 means no limit."""
 
-    def __init__(self, per_minute: int = 0, per_hour: int = 0) -> None:
+    def __init__(self, per_minute: int = 0, per_hour: int = 0, sent: Iterable[datetime] = ()) -> None:
+        """`sent`: when the parts already sent in the last hour went, oldest first."""
         self._limits = [(limit, window) for limit, window in ((per_minute, MINUTE), (per_hour, HOUR)) if limit > 0]
-        self._sent: deque[datetime] = deque()  # claim times within the longest window, oldest first
+        self._sent: deque[datetime] = deque(sent if self._limits else ())  # send times, oldest first
 
     @property
     def is_limited(self) -> bool:

@@ -1,9 +1,10 @@
 """Which modems may send a message (pure): route rules, modem groups, sticky replies.
 
 A route is resolved once, at enqueue time, into what the message row holds: `pinned_modem` (one modem) or
-`route_group` (the modems of one group), or neither (any modem). The claim stays one indexed statement; among
-the allowed modems, whichever worker is idle claims first, which is "least loaded" (a busy worker is not
-claiming). The order of preference:
+`route_group` (the modems of one group), or neither (any modem), and the rule's `fallback_group`. The claim
+stays one indexed statement; among the allowed modems the cheapest (`[[modems]] cost`) of those ready to claim
+takes it (a dearer one leaves it to them for a moment, `COST_GRACE_S`), then whichever is idle, which is "least
+loaded" (a busy worker is not claiming). The order of preference:
 
 1. `via` names a modem or a group: that, always.
 2. Sticky: the number's last inbound SMS came in on modem M and M is online: M (the reply comes from the
@@ -11,9 +12,12 @@ claiming). The order of preference:
 3. Rules matching the number (prefix like "+44", or region like "GB" from phonenumbers), cheapest first, then
    the most specific (longest prefix; regions after prefixes), then config order: the first whose group has
    an online modem. When none has, the first rule's `fallback` group if one of its modems is online, else the
-   first rule's group: the message waits for it. Failover is decided at enqueue time only: a message already
-   queued for a group whose modems all go down waits for them.
+   first rule's group: the message waits for it.
 4. No rule: any modem.
+
+Failover also happens after enqueue: a queued message whose group has no modem online (nor connecting) moves
+to its rule's fallback group as soon as one of that group's modems is online (`Store.fail_over`, run when a
+modem comes or goes and every few seconds); it does not move back.
 """
 
 from __future__ import annotations
@@ -46,6 +50,12 @@ class Route:
     group: str | None = None  # only modems of this group (None: any, or `modem`)
     modem: str | None = None  # only this modem
     candidates: tuple[Candidate, ...] = ()
+    fallback: str | None = None  # the group a queued message moves to when `group` has no modem online
+
+    @property
+    def placement(self) -> dict[str, str | None]:
+        """What a message row keeps of the route (MessageDraft's fields)."""
+        return {"via_modem": self.modem, "route_group": self.group, "fallback_group": self.fallback}
 
 
 def group_of(modem: Modem) -> str:
@@ -93,8 +103,8 @@ class Router:
             else:
                 group, reason = chosen.group, (f"rule {chosen.match} → group {chosen.group}: no modem of it "
                                                "online; the message waits")
-        cost = chosen.cost if group == chosen.group else None
-        return Route(number, reason, rule=chosen, group=group,
+        cost, fallback = (chosen.cost, chosen.fallback or None) if group == chosen.group else (None, None)
+        return Route(number, reason, rule=chosen, group=group, fallback=fallback if fallback != group else None,
                      candidates=_candidates(modems, lambda m: group_of(m) == group, cost))
 
 

@@ -3,7 +3,8 @@
 `send_at` is ISO 8601 with an offset ("2026-11-26T09:00:00+01:00"), or a local time without one plus an IANA
 zone name in `time_zone` ("2026-11-26T09:00:00", "Europe/Paris"). `validity` is seconds or an ISO 8601
 duration ("PT10M", "P1DT2H"): a message not sent within it after it becomes due expires. Marketing messages
-are held (scheduled) while it is quiet hours where the recipient lives (`quiet_hold`).
+are held (scheduled) while it is quiet hours where the recipient lives (`quiet_hold`): when they are queued,
+and again when a modem claims them.
 """
 
 from __future__ import annotations

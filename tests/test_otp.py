@@ -1,9 +1,9 @@
-"""One-time codes: stored hashed with a per-code salt, masked in the message list, real on the air; attempts,
-expiry and single use; sent with high priority."""
+"""One-time codes: stored hashed with a per-code salt, masked in the message list, real on the air only until
+it has left (then nowhere in the database); attempts, expiry and single use; sent with high priority."""
 
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
@@ -11,20 +11,13 @@ from gateway.config import MessagingSettings
 from gateway.otp import code_hash, matches, new_code
 from gateway.service import GatewayService
 from tests.api_client import Api
+from tests.clock import Clock
 
 OTP = "/api/v1/otp"
 
 
 def post(client, auth, url, payload):
     return client.post(url, data=json.dumps(payload), headers={**auth, "Content-Type": "application/json"})
-
-
-class Clock:
-    def __init__(self):
-        self.now = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
-
-    def __call__(self):
-        return self.now
 
 
 def test_codes_use_their_alphabet_and_hash_with_their_own_salt():
@@ -101,3 +94,63 @@ def test_the_real_code_goes_to_the_modem_from_a_template(gateway_factory):
     assert code.isdigit() and len(code) == 4
     verify = api.session.post(f"{api.base}/otp/{created['id']}/verify", json={"code": code}, timeout=10).json()
     assert verify["verified"] is True
+
+
+# --- the plain code is in the database only while it may still be sent ----------------------------------
+
+def database_text(store) -> str:
+    """Every row of every table, as text."""
+    from sqlalchemy import select
+
+    from gateway.store.models import Base
+
+    with store.engine.connect() as db:
+        return "\n".join(str(tuple(row)) for table in Base.metadata.sorted_tables
+                         for row in db.execute(select(table)))
+
+
+def part_rows(store, message_uid):
+    from sqlalchemy import text
+
+    with store.engine.connect() as db:
+        return db.execute(text("SELECT parts.text, parts.masked_text FROM parts JOIN messages ON "
+                               "messages.id = parts.message_id WHERE messages.uid = :uid"), {"uid": message_uid}).all()
+
+
+def test_once_sent_the_code_is_nowhere_in_the_database(gateway_factory):
+    gateway, fakes, token = gateway_factory(1)
+    api = Api(gateway, token)
+    created = api.session.post(f"{api.base}/otp", json={"to": "+447911123456", "alphabet": "alnum", "length": 10},
+                               timeout=10).json()
+    api.wait_state(created["message_id"], "sent")
+    code = fakes[0].sent[0].text.removeprefix("Your code is ")
+    assert len(code) == 10
+    assert part_rows(gateway.store, created["message_id"]) == [("Your code is **********", None)]
+    assert code not in database_text(gateway.store)
+    assert api.session.post(f"{api.base}/otp/{created['id']}/verify", json={"code": code},
+                            timeout=10).json()["verified"] is True  # the hash still checks it
+
+
+def test_a_code_that_never_left_is_masked_when_its_message_settles(store):
+    from gateway.errors import ConflictError
+
+    clock = Clock()
+    service = GatewayService(store, MessagingSettings(), clock=clock)
+    cancelled = service.send_otp("+447911123456", alphabet="alnum", length=10)[1]
+    expiring = service.send_otp("+447911123457", ttl_s=60, alphabet="alnum", length=10)[1]
+    codes = ["".join(p.text for p in m.parts).removeprefix("Your code is ") for m in (cancelled, expiring)]
+    assert part_rows(store, cancelled.uid)[0] == (f"Your code is {codes[0]}", "Your code is **********")
+    service.cancel(cancelled.uid)
+    clock.now += timedelta(seconds=61)
+    assert store.release_due(clock.now) == (0, 1)  # the message expires with its code
+    lost = service.send_otp("+447911123458", alphabet="alnum", length=10)[1]
+    job = store.claim_next("m1", clock.now, 60)
+    store.mark_part_submitting(job, 1, "m1", clock.now)
+    store.release_claims(clock.now)  # the box stopped while the modem had the part: unknown
+    codes.append("".join(p.text for p in lost.parts).removeprefix("Your code is "))
+    text = database_text(store)
+    assert [store.get_message(m.uid).state.value for m in (cancelled, expiring, lost)] == [
+        "cancelled", "expired", "unknown"]
+    assert not [code for code in codes if code in text]
+    with pytest.raises(ConflictError):  # the code is gone: re-sending would send the mask
+        service.retry(lost.uid)

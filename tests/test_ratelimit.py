@@ -33,6 +33,14 @@ def test_the_hour_cap_holds_after_the_minute_frees():
     assert budget.free_at(T0 + timedelta(hours=1, seconds=1)) is None
 
 
+def test_a_budget_starts_from_what_was_sent_before():
+    budget = SendBudget(per_minute=2, per_hour=3, sent=[T0, T0 + timedelta(seconds=10)])
+    assert budget.free_at(T0 + timedelta(seconds=20)) == T0 + timedelta(seconds=60)
+    budget.record(T0 + timedelta(seconds=70))
+    assert budget.free_at(T0 + timedelta(seconds=80)) == T0 + timedelta(hours=1)
+    assert not SendBudget(sent=[T0]).is_limited
+
+
 def test_a_modem_over_its_cap_leaves_the_work_to_the_others(configured_gateway):
     api, fakes, _ = configured_gateway([{"max_per_minute": 1}, {}], latency_ms=50)
     ids = [api.send(f"+4479111234{i:02d}", f"m{i}")["id"] for i in range(5)]
@@ -47,6 +55,23 @@ def test_a_lone_modem_over_its_cap_holds_the_rest_queued(configured_gateway):
     time.sleep(0.5)
     assert len(fakes[0].sent) == 2
     assert sorted(api.message(uid)["state"] for uid in ids) == ["queued", "sent", "sent"]
+
+
+def test_the_cap_holds_across_a_restart(configured_gateway):
+    from gateway.keys import SCOPES
+    from gateway.runtime import Gateway
+    from tests.api_client import Api
+
+    api, fakes, gateway = configured_gateway([{"max_per_minute": 2}])
+    for i in range(2):
+        api.wait_state(api.send(f"+4479111234{i:02d}", f"m{i}")["id"], "sent")
+    gateway.stop()
+    with Gateway(gateway.settings).start() as again:  # the same database and modem, a new process's memory
+        api = Api(again, again.service.create_key("after", list(SCOPES))[1])
+        wait_until(lambda: api.modems()["modem1"]["state"] == "online")
+        third = api.send("+447911123499", "over the cap")
+        time.sleep(0.5)
+        assert api.message(third["id"])["state"] == "queued" and len(fakes[0].sent) == 2
 
 
 # --- per-API-key request limits: counted in the database ------------------------------------------

@@ -7,7 +7,7 @@ import pytest
 
 from gateway.config import ConfigError, RouteSettings, settings_from_mapping
 from gateway.routing import Router
-from gateway.store.models import Modem, ModemState
+from gateway.store.models import MessageState, Modem, ModemState
 from tests.conftest import wait_until
 
 UK, FR, GR = "+447812345678", "+33612345678", "+306912345678"
@@ -110,3 +110,72 @@ def test_a_reply_goes_out_on_the_modem_the_conversation_came_in_on(routed):
     assert api.wait_state(api.send(UK, "via wins", via="modem1")["id"], "sent")["modem"] == "modem1"
     explained = api.session.get(f"{api.base}/routes", params={"to": UK}).json()
     assert explained["modem"] == "modem3" and "sticky" in explained["reason"]
+
+
+# --- failover after enqueue: a queued message leaves a group that lost its modems --------------------------
+
+def _queue_for(store, group, fallback, count=1, now=None, via_modem=None):
+    from gateway.store.queries import MessageDraft
+
+    drafts = [MessageDraft(to_number=f"+4478123456{i:02d}", body="hi", encoding="gsm7", parts=("hi",),
+                           delivery_report=False, route_group=group, fallback_group=fallback, via_modem=via_modem)
+              for i in range(count)]
+    return store.enqueue(drafts, now or datetime.now(timezone.utc))
+
+
+def test_failover_moves_each_queued_message_once_and_only_to_an_online_fallback(store, database_url):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gateway.store import Store
+
+    now = datetime.now(timezone.utc)
+    store.save_modem("uk1", "/dev/null", now, state=ModemState.OFFLINE, group="uk")
+    store.save_modem("intl1", "/dev/null", now, state=ModemState.ONLINE, group="intl")
+    store.save_modem("fr1", "/dev/null", now, state=ModemState.ONLINE, group="fr")
+    store.save_modem("de1", "/dev/null", now, state=ModemState.CONNECTING, group="de")
+    moving = _queue_for(store, "uk", "intl", count=40, now=now)
+    staying = [*_queue_for(store, "uk", None), *_queue_for(store, "fr", "intl"), *_queue_for(store, "uk", "mars"),
+               *_queue_for(store, "uk", "intl", via_modem="uk1"),  # pinned: its first part left on uk1
+               *_queue_for(store, "de", "intl")]  # de's modem is (re)connecting: it is not down
+    boxes = [store, Store.from_url(database_url)]  # a second box on the same database
+    try:
+        with ThreadPoolExecutor(2) as race:
+            assert sum(race.map(lambda box: box.fail_over(now), boxes)) == 40
+    finally:
+        boxes[1].close()
+    assert store.fail_over(now) == 0
+    for message in (store.get_message(m.uid) for m in moving):
+        assert (message.state, message.route_group, message.fallback_group) == (MessageState.QUEUED, "intl", None)
+        [moved] = [e for e in message.events if e.detail and "failover" in e.detail]
+        assert moved.state == "queued" and "fallback group intl" in moved.detail
+    assert [store.get_message(m.uid).route_group for m in staying] == ["uk", "fr", "uk", "uk", "de"]
+
+
+def test_a_queued_message_fails_over_when_its_group_goes_down_later(configured_gateway, settings):
+    from gateway.config import PoolSettings
+
+    quick_health = settings.replace(routes=(RouteSettings("+44", "uk", fallback="intl"),), pool=PoolSettings(
+        send_timeout_s=5, command_timeout_s=2, health_interval_s=0.3, reconnect_min_s=0.2, reconnect_max_s=1.0))
+    api, fakes, _ = configured_gateway([{"group": "uk", "max_per_minute": 1}, {"group": "intl"}],
+                                       settings_override=quick_health)
+    assert api.wait_state(api.send(UK, "first")["id"], "sent")["modem"] == "modem1"
+    waiting = api.send(UK, "second: modem1 is over its cap")  # uk is online: it waits for uk
+    assert (waiting["state"], waiting["route_group"]) == ("queued", "uk")
+    fakes[0].set_registration(0)  # uk's only modem loses the network
+    sent = api.wait_state(waiting["id"], "sent")
+    assert (sent["modem"], sent["route_group"]) == ("modem2", "intl")
+    assert [h["state"] for h in sent["history"] if h["part"] is None] == ["queued", "queued", "sending", "sent"]
+    assert "fallback group intl" in sent["history"][1]["detail"]
+    assert [len(f.sent) for f in fakes] == [1, 1]
+
+
+# --- cost at claim time: of the modems ready to send a message, the cheapest does ---------------------------
+
+def test_the_cheapest_ready_modem_sends_and_a_dearer_one_takes_what_waits_while_it_is_busy(configured_gateway):
+    api, fakes, _ = configured_gateway([{"cost": 0.05}, {"cost": 0.01}], latency_ms=1000)
+    for i in range(2):  # both idle: modem1 is woken first, yet leaves each message to the cheaper modem2
+        assert api.wait_state(api.send(f"+4478123456{i:02d}", f"one {i}")["id"], "sent")["modem"] == "modem2"
+    burst = [m["id"] for m in api.send([f"+4478123457{i:02d}" for i in range(3)], "burst")["messages"]]
+    modems = [api.wait_state(uid, "sent")["modem"] for uid in burst]
+    assert modems[0] == "modem2" and "modem1" in modems, modems  # after the grace, while modem2 is busy
+    assert [len(f.sent) for f in fakes] == [modems.count("modem1"), 2 + modems.count("modem2")]

@@ -1,5 +1,5 @@
-"""Scheduling (send_at), validity and priority: the pure parsers, the store's verbs, and the whole path
-(HTTP → store → pool → fake_modem)."""
+"""Scheduling (send_at), validity, priority and quiet hours: the pure parsers, the store's verbs, and the whole
+path (HTTP → store → pool → fake_modem)."""
 
 import time
 from datetime import datetime, timedelta, timezone
@@ -7,9 +7,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from gateway.errors import ValidationError
-from gateway.schedule import parse_priority, parse_send_at, parse_validity
+from gateway.schedule import parse_priority, parse_quiet_window, parse_send_at, parse_validity, quiet_hold, zones_of
 from gateway.store.models import MessageState
 from gateway.store.queries import MessageDraft
+from tests.clock import Clock
 from tests.conftest import utc, wait_until
 
 NOW = utc(2026, 11, 26, 9, 0, 0)
@@ -147,8 +148,6 @@ def test_a_high_message_overtakes_a_running_bulk_batch(configured_gateway, setti
 
 # --- quiet hours -----------------------------------------------------------------------------------
 
-from gateway.schedule import parse_quiet_window, quiet_hold, zones_of  # noqa: E402
-
 UK, NY, RU = "+447812345678", "+12025550143", "+79161234567"
 NIGHT = utc(2026, 11, 26, 22, 0)  # 22:00 in London, 17:00 in New York
 
@@ -199,3 +198,31 @@ def test_marketing_is_held_through_quiet_hours_over_http_and_transactional_is_no
     assert {m["state"] for m in send(**{"class": "marketing", "quiet_hours": "23:00-07:00"}).values()} == {"queued"}
     bad = client.post("/api/v1/messages", json={"to": UK, "body": "x", "class": "spam"}, headers=auth)
     assert (bad.status_code, bad.json["error"]["field"]) == (400, "class")
+
+
+def test_a_marketing_message_that_waited_into_quiet_hours_goes_back_to_scheduled_when_claimed(modem_links, settings):
+    from gateway.config import ModemSettings
+    from gateway.keys import SCOPES
+    from gateway.runtime import Gateway
+    from tests.api_client import Api
+
+    clock = Clock(utc(2026, 11, 26, 20, 59))  # 20:59 in London: marketing may go
+    [fake] = modem_links(1)
+    one_a_minute = settings.replace(modems=(ModemSettings(name="modem1", port=fake.link, max_per_minute=1),))
+    with Gateway(one_a_minute, clock=clock).start() as gateway:
+        api = Api(gateway, gateway.service.create_key("t", list(SCOPES))[1])
+        wait_until(lambda: api.modems()["modem1"]["state"] == "online")
+        api.wait_state(api.send(UK, "your order shipped")["id"], "sent")  # the modem's minute is used up
+        sale = api.send(UK, "Sale!", **{"class": "marketing"})
+        assert sale["state"] == "queued"  # allowed hours: it waits only for the modem
+        clock.now = utc(2026, 11, 26, 21, 30)  # the modem may send again, but it is quiet hours in London
+        gateway.pool.wake()
+        held = api.wait_state(sale["id"], "scheduled")
+        assert held["send_at"] == "2026-11-27T08:00:00Z" and len(fake.sent) == 1
+        assert "quiet hours" in held["history"][-1]["detail"]
+        clock.now = utc(2026, 11, 27, 8, 0, 1)
+        gateway.pool.wake()
+        sent = api.wait_state(sale["id"], "sent")
+    assert [h["state"] for h in sent["history"] if h["part"] is None] == [
+        "queued", "scheduled", "queued", "sending", "sent"]
+    assert [s.text for s in fake.sent] == ["your order shipped", "Sale!"]

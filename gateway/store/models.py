@@ -108,6 +108,10 @@ class Message(Base):
     route_group: Mapped[Optional[str]] = mapped_column(String(64))  # only modems of this group may send it
     expires_at: Mapped[Optional[datetime]]  # validity: not sent by then, it expires
     body_purged: Mapped[bool] = mapped_column(default=False, server_default=false())  # retention emptied it
+    # its rule's fallback group: a queued message moves there when its route_group has no modem online
+    fallback_group: Mapped[Optional[str]] = mapped_column(String(64))
+    # marketing: the recipient's quiet window ("21:00-08:00", local time), checked again when a modem claims it
+    quiet_hours: Mapped[Optional[str]] = mapped_column(String(11))
 
     parts: Mapped[list["Part"]] = relationship(back_populates="message", order_by="Part.seq",
                                                cascade="all, delete-orphan")
@@ -130,6 +134,7 @@ class Part(Base):
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
     seq: Mapped[int]  # 1-based
     text: Mapped[str] = mapped_column(Text)
+    masked_text: Mapped[Optional[str]] = mapped_column(Text)  # replaces `text` once it left (a one-time code masked)
     state: Mapped[PartState] = mapped_column(_enum(PartState))
     modem: Mapped[Optional[str]] = mapped_column(String(64))
     reference: Mapped[Optional[int]]

@@ -7,22 +7,28 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Sequence
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, selectinload
 
 from gateway.errors import ConflictError, MessageNotFound
 from gateway.resources import message_json
+from gateway.schedule import parse_quiet_window, quiet_hold, zones_of
 from gateway.store.base import new_uid
 from gateway.store.events import EventStore
-from gateway.store.models import InboxMessage, Message, MessageEvent, MessageState, Modem, Part, PartState
+from gateway.store.models import (InboxMessage, Message, MessageEvent, MessageState, Modem, ModemState, OtpCode, Part,
+                                  PartState)
 
 CANCELLABLE = (MessageState.QUEUED, MessageState.SCHEDULED)
 RETRYABLE = (MessageState.FAILED, MessageState.UNKNOWN)
 EVENT_OF_STATE = {MessageState.DELIVERED: "message.delivered", MessageState.FAILED: "message.failed",
                   MessageState.EXPIRED: "message.expired"}
+SETTLED = (MessageState.SENT, MessageState.DELIVERED, MessageState.FAILED, MessageState.EXPIRED,
+           MessageState.CANCELLED, MessageState.UNKNOWN)  # no part of it is sent again by itself
 DEFAULT_GROUP = "default"  # the routing group of a modem that names none
 AVOID_GRACE_S = 2.0  # a modem that just failed a message leaves it to the others this long
+COST_GRACE_S = 0.5  # a modem leaves a message this long to a cheaper one ready to claim it
+QUIET_HOLDS_PER_CLAIM = 50  # a claim puts back at most this many messages caught by quiet hours
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,9 @@ class MessageDraft:
     send_at: datetime | None = None  # held (scheduled) until then
     expires_at: datetime | None = None  # not sent by then: expired
     route_group: str | None = None  # only modems of this group may send it
+    fallback_group: str | None = None  # when route_group has no modem online, the message moves to this group
+    quiet_hours: str | None = None  # marketing: not sent in this window of the recipient's local time
+    masked_parts: tuple[str, ...] | None = None  # what each part's stored text becomes once it has left (OTP)
 
 
 @dataclass(frozen=True)
@@ -75,7 +84,10 @@ _CLAIM = (
         _messages.c.id == select(_messages.c.id)
         .where(*_MAY_TAKE, _messages.c.next_attempt_at <= bindparam("p_now"),
                or_(_messages.c.avoid_modem.is_(None), _messages.c.avoid_modem != bindparam("p_modem"),
-                   _messages.c.next_attempt_at <= bindparam("p_avoided_due")))
+                   _messages.c.next_attempt_at <= bindparam("p_avoided_due")),
+               # left to a cheaper modem ready to claim it (any modem of p_cheaper_groups may send it), a while
+               or_(_messages.c.next_attempt_at <= bindparam("p_cost_due"), _messages.c.pinned_modem.is_not(None),
+                   _messages.c.route_group.not_in(bindparam("p_cheaper_groups", expanding=True))))
         .order_by(_messages.c.priority, _messages.c.id).limit(1)
         .with_for_update(skip_locked=True).scalar_subquery(),
         _messages.c.state == MessageState.QUEUED,
@@ -84,7 +96,25 @@ _CLAIM = (
             lease_until=bindparam("p_lease_until"), attempts=_messages.c.attempts + 1)
     .returning(_messages.c.id, _messages.c.uid, _messages.c.to_number, _messages.c.encoding,
                _messages.c.concat_ref, _messages.c.delivery_report, _messages.c.attempts,
-               _messages.c.status_callback)
+               _messages.c.status_callback, _messages.c.quiet_hours)
+)
+_HOLD_QUIET = update(_messages).where(_messages.c.id == bindparam("p_message_id")).values(
+    state=MessageState.SCHEDULED, modem=None, lease_until=None, attempts=_messages.c.attempts - 1,
+    next_attempt_at=bindparam("p_until"), updated_at=bindparam("p_now"))
+_GROUP = func.coalesce(_modems.c.group, DEFAULT_GROUP)
+_ONLINE_GROUPS = select(_GROUP).where(_modems.c.state == ModemState.ONLINE)
+_LIVE_GROUPS = select(_GROUP).where(_modems.c.state.in_([ModemState.ONLINE, ModemState.CONNECTING]))  # (re)starting
+_FAIL_OVER = (
+    update(_messages)
+    .where(_messages.c.id.in_(
+        select(_messages.c.id)
+        .where(_messages.c.state == MessageState.QUEUED, _messages.c.fallback_group.is_not(None),
+               _messages.c.pinned_modem.is_(None),  # a part already left there: the rest must follow it
+               _messages.c.route_group.not_in(_LIVE_GROUPS), _messages.c.fallback_group.in_(_ONLINE_GROUPS))
+        .with_for_update(skip_locked=True).scalar_subquery()),  # PostgreSQL: boxes never wait on each other
+        _messages.c.state == MessageState.QUEUED, _messages.c.fallback_group.is_not(None))
+    .values(route_group=_messages.c.fallback_group, fallback_group=None, updated_at=bindparam("p_now"))
+    .returning(_messages.c.id, _messages.c.route_group)
 )
 _PARTS_OF = select(_parts.c.seq, _parts.c.text, _parts.c.state).where(
     _parts.c.message_id == bindparam("p_message_id")).order_by(_parts.c.seq)
@@ -96,7 +126,11 @@ _RENEW_LEASE = update(_messages).where(_messages.c.id == bindparam("p_message_id
                                        _messages.c.state == MessageState.SENDING).values(
     lease_until=bindparam("p_lease_until"))
 _MARK_PART_SENT = _SET_PART.values(state=PartState.SENT, reference=bindparam("p_reference"),
-                                   sent_at=bindparam("p_now"), modem=bindparam("p_modem"))
+                                   sent_at=bindparam("p_now"), modem=bindparam("p_modem"),
+                                   text=func.coalesce(_parts.c.masked_text, _parts.c.text), masked_text=None)
+_MASK_PARTS = update(_parts).where(_parts.c.message_id == bindparam("p_message_id"),
+                                   _parts.c.masked_text.is_not(None)).values(text=_parts.c.masked_text,
+                                                                             masked_text=None)
 _SET_MESSAGE = update(_messages).where(_messages.c.id == bindparam("p_message_id"))
 _PIN_MESSAGE = _SET_MESSAGE.values(pinned_modem=bindparam("p_modem"))
 _MARK_MESSAGE_SENT = _SET_MESSAGE.values(pinned_modem=bindparam("p_modem"), state=MessageState.SENT,
@@ -126,7 +160,6 @@ _RELEASE_SCHEDULED = update(_messages).where(_messages.c.id.in_(bindparam("p_ids
 class OutboxStore(EventStore):
     """Verbs on outbound messages and their parts."""
 
-
     def enqueue(self, drafts: Sequence[MessageDraft], now: datetime, api_key_id: int | None = None) -> list[Message]:
         """Commit one queued message per draft, parts and first history row included, in one transaction.
 
@@ -139,17 +172,19 @@ class OutboxStore(EventStore):
                     next_attempt_at=max(d.send_at or now, now),
                     api_key_id=api_key_id, created_at=now, updated_at=now, pinned_modem=d.via_modem,
                     status_callback=d.status_callback, report_overdue=False, body_purged=False,
-                    route_group=d.route_group, expires_at=d.expires_at)
+                    route_group=d.route_group, fallback_group=d.fallback_group, quiet_hours=d.quiet_hours,
+                    expires_at=d.expires_at)
             for d in drafts
         ]
         columns = ("uid", "to_number", "body", "encoding", "part_count", "concat_ref", "state", "priority",
                    "delivery_report", "attempts", "next_attempt_at", "api_key_id", "created_at", "updated_at",
-                   "pinned_modem", "status_callback", "route_group", "expires_at")
+                   "pinned_modem", "status_callback", "route_group", "fallback_group", "quiet_hours", "expires_at")
         message_rows = [{c: getattr(m, c) for c in columns} for m in messages]
         with self._write_core() as conn:
             ids = conn.execute(_ADD_MESSAGES, message_rows).scalars().all()
             conn.execute(_ADD_PARTS, [
-                {"message_id": message_id, "seq": seq, "text": text, "state": PartState.PENDING}
+                {"message_id": message_id, "seq": seq, "text": text, "state": PartState.PENDING,
+                 "masked_text": draft.masked_parts[seq - 1] if draft.masked_parts else None}
                 for message_id, draft in zip(ids, drafts) for seq, text in enumerate(draft.parts, start=1)])
             conn.execute(_ADD_EVENTS, [
                 {"message_id": message_id, "part_seq": None, "state": message.state.value, "modem": None,
@@ -207,6 +242,9 @@ class OutboxStore(EventStore):
             if message.state not in RETRYABLE:
                 raise ConflictError(f"message {uid} is {message.state.value}; only failed or unknown "
                                     "messages can be retried")
+            if s.scalar(select(exists().where(OtpCode.message_uid == uid))):
+                raise ConflictError(f"message {uid} carried a one-time code, which is no longer kept; "
+                                    "ask for a new code")
             for part in message.parts:
                 if part.state in (PartState.FAILED, PartState.UNKNOWN):
                     part.state, part.error_code = PartState.PENDING, None
@@ -216,16 +254,34 @@ class OutboxStore(EventStore):
             self._notify_outbox(s.connection())
         return self.get_message(uid)
 
-    def claim_next(self, modem: str, now: datetime, lease_s: float,
-                   avoid_grace_s: float = AVOID_GRACE_S, group: str = DEFAULT_GROUP) -> SendJob | None:
-        """Atomically take the next due message for `modem` of routing `group` (state SENDING, leased to it)."""
+    def claim_next(self, modem: str, now: datetime, lease_s: float, avoid_grace_s: float = AVOID_GRACE_S,
+                   group: str = DEFAULT_GROUP, cheaper_groups: Sequence[str] = ()) -> SendJob | None:
+        """Atomically take the next due message for `modem` of routing `group` (state SENDING, leased to it).
+
+        A message that a modem of `cheaper_groups` (cheaper ones, ready to claim) may send is left to them for
+        COST_GRACE_S. A marketing message whose recipient is now in quiet hours goes back to `scheduled` until
+        they end, with its history row, in the same transaction: it is never sent in them (unless a part of
+        it has left: the phone joins the rest only from the same modem, soon)."""
+        params = {"p_modem": modem, "p_now": now, "p_group": group,
+                  "p_avoided_due": now - timedelta(seconds=avoid_grace_s),
+                  "p_cost_due": now - timedelta(seconds=COST_GRACE_S) if cheaper_groups else now,
+                  "p_cheaper_groups": list(cheaper_groups), "p_lease_until": now + timedelta(seconds=lease_s)}
         with self._write_core() as conn:
-            row = conn.execute(_CLAIM, {"p_modem": modem, "p_now": now, "p_group": group,
-                                        "p_avoided_due": now - timedelta(seconds=avoid_grace_s),
-                                        "p_lease_until": now + timedelta(seconds=lease_s)}).one_or_none()
-            if row is None:
-                return None
-            parts = conn.execute(_PARTS_OF, {"p_message_id": row.id}).all()
+            for _ in range(QUIET_HOLDS_PER_CLAIM):
+                row = conn.execute(_CLAIM, params).one_or_none()
+                if row is None:
+                    return None
+                parts = conn.execute(_PARTS_OF, {"p_message_id": row.id}).all()
+                until = _quiet_until(row.to_number, row.quiet_hours, now)
+                if until is None or any(p.state != PartState.PENDING for p in parts):  # one begun is finished
+                    break
+                conn.execute(_HOLD_QUIET, {"p_message_id": row.id, "p_until": until, "p_now": now})
+                conn.execute(_ADD_EVENTS, {"message_id": row.id, "part_seq": None,
+                                           "state": MessageState.SCHEDULED.value, "modem": None, "at": now,
+                                           "detail": f"quiet hours where the recipient lives: held until "
+                                                     f"{until.isoformat()}"})
+            else:
+                return None  # all put back; the worker claims again at once (they were due)
             conn.execute(_ADD_EVENTS, {"message_id": row.id, "part_seq": None, "state": MessageState.SENDING.value,
                                        "modem": modem, "detail": None, "at": now})
         return SendJob(
@@ -352,6 +408,21 @@ class OutboxStore(EventStore):
                 self._notify_outbox(s.connection())
         return requeued, unknown
 
+    def fail_over(self, now: datetime) -> int:
+        """Queued messages whose route group has no modem online (nor connecting: a box starting up does not
+        reroute its queue) move to their rule's fallback group when one of its modems is online (each once,
+        with a history row; not one pinned to a modem). One UPDATE: two boxes never move one message twice.
+        Returns how many moved."""
+        with self._write_core() as conn:
+            moved = conn.execute(_FAIL_OVER, {"p_now": now}).all()
+            if moved:
+                conn.execute(_ADD_EVENTS, [
+                    {"message_id": row.id, "part_seq": None, "state": MessageState.QUEUED.value, "modem": None,
+                     "detail": f"failover: no modem of its route group online; fallback group {row.route_group}",
+                     "at": now} for row in moved])
+                self._notify_outbox(conn)
+        return len(moved)
+
     def next_due_at(self, modem: str, avoid_grace_s: float = AVOID_GRACE_S, group: str = DEFAULT_GROUP,
                     now: datetime | None = None) -> datetime | None:
         """When the earliest queued message `modem` could claim becomes due (for the worker's wait)."""
@@ -419,6 +490,8 @@ class OutboxStore(EventStore):
         """Move `message` to `state` with its history row, and queue the event that state fires, if any."""
         message.state, message.updated_at = state, now
         s.add(MessageEvent(message_id=message.id, state=state.value, modem=modem, detail=detail, at=now))
+        if state in SETTLED:  # nothing of it is sent again: a one-time code in its parts is not needed any more
+            s.execute(_MASK_PARTS, {"p_message_id": message.id})
         if state in EVENT_OF_STATE:
             s.flush()
             conn = s.connection()
@@ -432,6 +505,11 @@ class OutboxStore(EventStore):
                 _messages.c.state == MessageState.SENT, _messages.c.delivery_report.is_(True),
                 _messages.c.report_overdue.is_(False), _messages.c.sent_at < sent_before,
             ).values(report_overdue=True)).rowcount
+
+
+def _quiet_until(number: str, window: str | None, now: datetime) -> datetime | None:
+    """When the quiet hours `window` (None: none) that hold a message to `number` at `now` end; None: not held."""
+    return None if window is None else quiet_hold(now, zones_of(number), parse_quiet_window(window))
 
 
 def message_resource(conn: Connection, message_id: int) -> dict:
