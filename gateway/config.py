@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,6 +123,28 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True)
+class KannelSettings:
+    """Kannel's sms-service: `get_url` (with Kannel's escapes, %p sender, %a text, ...) is fetched with GET for
+    each received SMS; a non-empty text/plain answer goes back to the sender as a reply."""
+
+    get_url: str = ""
+
+
+@dataclass(frozen=True)
+class TwilioSettings:
+    """Twilio's incoming-message webhook: each received SMS is POSTed in Twilio's form to `sms_url`, signed
+    (X-Twilio-Signature) with the auth token of `account_sid`; a TwiML <Message> answer is sent as a reply."""
+
+    sms_url: str = ""
+    account_sid: str = ""  # "AC" + 32 hex digits: the account (API key) whose auth token signs the POSTs
+
+    def __post_init__(self) -> None:
+        if self.sms_url and not re.fullmatch(r"AC[0-9a-f]{32}", self.account_sid):
+            raise ConfigError("twilio.sms_url needs twilio.account_sid, \"AC\" + 32 hex digits (an API key's "
+                              "account SID)", field="twilio.account_sid")
+
+
+@dataclass(frozen=True)
 class HardwareSettings:
     """GPIO pins (BCM numbers; -1: not fitted). With no pin set anywhere, no pin factory is even built."""
 
@@ -146,13 +169,15 @@ class ModemSettings:
     group: str = "default"  # routing group: a message routed or sent `via` a group goes out on its modems only
     max_per_minute: int = 0  # messages this SIM may send per minute (its plan's cap); 0: no limit
     max_per_hour: int = 0
+    cost: float = 0.0  # price of one SMS on this SIM's plan: of the modems ready to send a message, the cheapest does
 
 
 @dataclass(frozen=True)
 class RouteSettings:
     """`[[routes]]`: numbers matching `match` (a prefix like "+44", or a region code like "GB") go out on
-    modems of `group`, at `cost` per message; when no modem of `group` is online at enqueue time, on
-    `fallback`'s modems (when set). Of several matching rules the cheapest, then the most specific, wins."""
+    modems of `group`, at `cost` per message; when no modem of `group` is online (at enqueue time, or later while
+    the message waits), on `fallback`'s modems (when set). Of several matching rules the cheapest, then the most
+    specific, wins."""
 
     match: str
     group: str
@@ -175,11 +200,19 @@ class Settings:
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     hardware: HardwareSettings = field(default_factory=HardwareSettings)
+    kannel: KannelSettings = field(default_factory=KannelSettings)
+    twilio: TwilioSettings = field(default_factory=TwilioSettings)
     modems: tuple[ModemSettings, ...] = ()
     routes: tuple[RouteSettings, ...] = ()
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)
+
+    @property
+    def has_pins(self) -> bool:
+        """Whether the config names any GPIO pin (only then are `hardware/` and gpiozero loaded)."""
+        hw = self.hardware
+        return hw.fault_led >= 0 or hw.button >= 0 or any(m.led_pin >= 0 or m.power_pin >= 0 for m in self.modems)
 
 
 _SECTIONS: dict[str, type] = {
@@ -190,6 +223,8 @@ _SECTIONS: dict[str, type] = {
     "webhooks": WebhookSettings,
     "logging": LoggingSettings,
     "hardware": HardwareSettings,
+    "kannel": KannelSettings,
+    "twilio": TwilioSettings,
 }
 
 _ENV_OVERRIDES = {

@@ -15,7 +15,7 @@ from gateway.config import ModemSettings, PoolSettings, Settings
 from gateway.http import HttpServer
 from gateway.optout import KeywordRules
 from gateway.jobs import build_scheduler
-from gateway.webhooks import WebhookDispatcher
+from gateway.webhooks import WebhookDispatcher, door_receivers
 from gateway.modem.driver import ModemDriver, NoticeSink
 from gateway.pool import DriverFactory, ModemPool
 from gateway.service import GatewayService, utcnow
@@ -31,10 +31,10 @@ log = logging.getLogger(__name__)
 def build_panel(settings: Settings, pin_factory, on_shutdown: Callable[[], None]):
     """The LEDs, button and power switches, when the config names a pin; else None and gpiozero is never
     asked for a pin factory. `pin_factory`: gpiozero's MockFactory in tests, else the Pi's default."""
-    from hardware import Panel, has_pins
-
-    if not has_pins(settings):
+    if not settings.has_pins:
         return None
+    from hardware import Panel
+
     if pin_factory is None:
         from gpiozero import Device
 
@@ -88,6 +88,8 @@ class Gateway:
                                       routes=settings.routes)
         self.webhooks = WebhookDispatcher(self.store, settings.webhooks, clock)
         self.store.on_deliveries_queued = self.webhooks.wake
+        self.webhooks.on_reply = self.service.reply_to_inbound  # TwiML / Kannel get-url answers to received SMS
+        self.service.sync_door_receivers(door_receivers(settings))
         if apply_password_from_env(AdminAuth(self.store, clock), os.environ):
             log.info("admin password set from $%s", PASSWORD_ENV)
         self.app = create_app(settings, self.service)

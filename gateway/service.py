@@ -37,7 +37,8 @@ from gateway.store.events import EVENT_TYPES
 from gateway.store.models import ApiKey, InboxMessage, Message, MessageState, Modem, Webhook
 from gateway.store.outbox import DEFAULT_GROUP
 from gateway.store.queries import MessageDraft, Store
-from gateway.webhooks import account_auth_token, callback_secret, callback_target, webhook_url
+from gateway.webhooks import (account_auth_token, callback_secret, callback_target, is_config_receiver,
+                              split_target, webhook_url)
 
 KEY_TOUCH_INTERVAL = timedelta(seconds=60)
 
@@ -96,14 +97,15 @@ class GatewayService(MessagingVerbs):
              api_key: ApiKey | None = None, callback_format: str | None = None,
              priority: str | None = None, send_at: str | None = None, time_zone: str | None = None,
              validity: int | float | str | None = None, message_class: str | None = None,
-             quiet_hours: bool | str | None = None) -> list[Message]:
+             quiet_hours: bool | str | None = None, force_ucs2: bool = False) -> list[Message]:
         """Queue one message per distinct recipient; all or nothing. Returns the committed messages.
 
         `via` names the modem that must send it (a test from the status page, a reply from the same SIM) or
         a routing group whose modems may; events about each message are POSTed to `status_callback` when
         given. `priority` (high, normal, bulk) orders the queue; `send_at` (with `time_zone` when it has no
         offset) holds the messages until then; `validity` expires them when not sent in time; a `marketing`
-        `message_class` is held while it is `quiet_hours` where the recipient lives (gateway.schedule)."""
+        `message_class` is held while it is `quiet_hours` where the recipient lives (gateway.schedule);
+        `force_ucs2` sends UCS-2 even when the text fits GSM-7 (Kannel's coding=2)."""
         recipients = [to] if isinstance(to, str) else list(to)
         if not recipients:
             raise ValidationError("'to' must name at least one recipient", field="to")
@@ -113,7 +115,7 @@ class GatewayService(MessagingVerbs):
         numbers = list(dict.fromkeys(to_e164(r, self.settings.default_region) for r in recipients))
         self._refuse_opted_out(numbers, message_class)
         text = self._normalise_body(body)
-        segmentation = segment(text)
+        segmentation = segment(text, force_ucs2=force_ucs2)
         if segmentation.part_count > self.settings.max_parts:
             raise MessageTooLong(f"the body needs {segmentation.part_count} {segmentation.encoding} parts; "
                                  f"at most {self.settings.max_parts} are allowed", field="body")
@@ -121,7 +123,8 @@ class GatewayService(MessagingVerbs):
         order = parse_priority(priority)
         hold_until = parse_send_at(send_at, time_zone)
         lifetime = parse_validity(validity)
-        holds = self._quiet_holds(numbers, max(hold_until or self.clock(), self.clock()), message_class, quiet_hours)
+        quiet_window = self._quiet_window(message_class, quiet_hours)
+        holds = self._quiet_holds(numbers, max(hold_until or self.clock(), self.clock()), quiet_window)
         via_modem = via_group = None
         modems = self.store.list_modems()
         if via is not None:
@@ -141,26 +144,33 @@ class GatewayService(MessagingVerbs):
                                send_at=holds.get(n, hold_until),
                                expires_at=None if lifetime is None else max(holds.get(n, hold_until) or self.clock(),
                                                                             self.clock()) + lifetime,
-                               via_modem=routes[n].modem if n in routes else via_modem,
-                               route_group=routes[n].group if n in routes else via_group)
+                               quiet_hours=quiet_window, **(routes[n].placement if n in routes else
+                                                            {"via_modem": via_modem, "route_group": via_group}))
                   for n in numbers]
         messages = self.store.enqueue(drafts, self.clock(), api_key_id=api_key.id if api_key else None)
         self.pool.wake()
         return messages
 
-    def _quiet_holds(self, numbers: Sequence[str], at: datetime, message_class: str | None,
-                     quiet_hours: bool | str | None) -> dict[str, datetime]:
-        """When each marketing message may go, for the numbers where `at` is in their quiet hours."""
+    def _quiet_window(self, message_class: str | None, quiet_hours: bool | str | None) -> str | None:
+        """The quiet hours ("21:00-08:00") a message of `message_class` keeps: a marketing message's own window
+        (`quiet_hours`), else the config's; None when none applies."""
         check_message_class(message_class)
         if message_class != "marketing" or quiet_hours is False:
-            return {}
+            return None
         if isinstance(quiet_hours, str):
-            window = parse_quiet_window(quiet_hours)
+            start, end = parse_quiet_window(quiet_hours)
         elif self.settings.quiet_hours:
-            window = parse_quiet_window(self.settings.quiet_hours, field="messaging.quiet_hours")
+            start, end = parse_quiet_window(self.settings.quiet_hours, field="messaging.quiet_hours")
         else:
+            return None
+        return f"{start:%H:%M}-{end:%H:%M}"
+
+    @staticmethod
+    def _quiet_holds(numbers: Sequence[str], at: datetime, window: str | None) -> dict[str, datetime]:
+        """When each message may go, for the numbers where `at` is in their quiet hours `window`."""
+        if window is None:
             return {}
-        holds = {n: quiet_hold(at, zones_of(n), window) for n in numbers}
+        holds = {n: quiet_hold(at, zones_of(n), parse_quiet_window(window)) for n in numbers}
         return {n: hold for n, hold in holds.items() if hold is not None}
 
     def _routes(self, numbers: Sequence[str], modems: Sequence[Modem]) -> dict[str, Route]:
@@ -222,6 +232,14 @@ class GatewayService(MessagingVerbs):
     def cancel(self, uid: str) -> Message:
         return self.store.cancel(uid, self.clock())
 
+    def redact(self, uid: str) -> Message:
+        """Empty a settled message's text (ConflictError while it may still be sent)."""
+        return self.store.redact_message(uid)
+
+    def delete_message(self, uid: str) -> None:
+        """Delete a settled message's record (ConflictError while it may still be sent)."""
+        self.store.delete_message(uid)
+
     def retry(self, uid: str) -> Message:
         message = self.store.retry(uid, self.clock())
         self.pool.wake()
@@ -277,6 +295,25 @@ class GatewayService(MessagingVerbs):
         if callback_format is not None:
             url = callback_target(callback_format, url)
         return self.store.add_webhook(url, [e for e in EVENT_TYPES if e in events], self.clock())
+
+    def sync_door_receivers(self, targets: Sequence[str]) -> None:
+        """Make the config's receivers of received SMS (`gateway.webhooks.door_receivers`) the live ones:
+        add those missing, delete those the config no longer names."""
+        wanted = list(targets)
+        for webhook in self.store.list_webhooks():
+            if webhook.url in wanted:
+                wanted.remove(webhook.url)
+            elif is_config_receiver(split_target(webhook.url)[0]):
+                self.store.delete_webhook(webhook.uid, self.clock())
+        for target in wanted:
+            self.store.add_webhook(target, ["message.received"], self.clock())
+
+    def reply_to_inbound(self, received: dict, text: str) -> Message:
+        """Send `text` to the sender of a received SMS (its inbox resource) through the modem it came in on, as
+        a door's receiver asked (a TwiML <Message>, a Kannel get-url answer); its history names the SMS."""
+        [message] = self.send(received["from"], text, via=received["modem"])
+        self.store.mark_reply(message.uid, received["id"])
+        return message
 
     def list_webhooks(self) -> list[Webhook]:
         return self.store.list_webhooks()

@@ -147,14 +147,15 @@ def _split(text: str, size_of, single_limit: int, part_limit: int) -> tuple[str,
     return tuple(parts)
 
 
-def segment(text: str) -> Segmentation:
-    """Choose GSM-7 when every character has a septet code, else UCS-2 (UTF-16), and split into parts.
+def segment(text: str, *, force_ucs2: bool = False) -> Segmentation:
+    """Choose GSM-7 when every character has a septet code (and UCS-2 is not forced), else UCS-2 (UTF-16), and
+    split into parts.
 
     GSM-7: 160 septets in one part, else 153 per part; extension characters ('€', '[', ...) take 2.
     UCS-2: 70 UTF-16 code units in one part, else 67 per part; characters beyond the BMP (emoji) take 2.
     The empty text is one empty GSM-7 part (refusing empty bodies is the service's job).
     """
-    if all(char in _GSM7_ENCODE for char in text):
+    if not force_ucs2 and all(char in _GSM7_ENCODE for char in text):
         return Segmentation("gsm7", _split(text, gsm7_septets, GSM7_SINGLE_SEPTETS, GSM7_PART_SEPTETS))
     return Segmentation("ucs2", _split(text, _utf16_units, UCS2_SINGLE_UNITS, UCS2_PART_UNITS))
 

@@ -23,9 +23,10 @@ from typing import Callable
 from urllib.parse import quote, urlencode, urlsplit
 
 import requests
+from lxml import etree
 
-from gateway.config import WebhookSettings
-from gateway.errors import ValidationError
+from gateway.config import Settings, WebhookSettings
+from gateway.errors import ConfigError, GatewayError, ValidationError
 from gateway.retry import next_attempt_at
 from gateway.store.admin_settings import add_setting_if_absent
 from gateway.store.events import DeliveryJob
@@ -95,6 +96,8 @@ class WebhookDispatcher:
         self._posters = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="webhook-post")
         self._http = threading.local()
         self._callback_secret = settings.callback_secret or None
+        # set by the runtime: sends a text back to the sender of a received SMS (the inbox resource)
+        self.on_reply: Callable[[dict, str], object] | None = None
 
     def start(self) -> None:
         released = self._store.release_deliveries()
@@ -157,14 +160,20 @@ class WebhookDispatcher:
                                            duration_ms=0.0, outcome=DeliveryState.DELIVERED)
                 return
             method, url, body, headers = request
+        wants_reply = (job.event_type == "message.received" and self.on_reply is not None
+                       and door_format is not None and door_format.startswith(REPLYING_DOORS))
         started = time.perf_counter()
         status_code = error = None
         retry_after_s = 0.0
+        answer, answer_type = b"", ""
         try:
-            response = self._session().request(method, url, data=body, headers=headers,
+            response = self._session().request(method, url, data=body, headers=headers, stream=wants_reply,
                                                timeout=self._settings.timeout_s, allow_redirects=False)
             status_code = response.status_code
             retry_after_s = _retry_after_s(response.headers.get("Retry-After"))
+            if wants_reply and 200 <= status_code < 300:
+                answer = response.raw.read(MAX_REPLY_BYTES, decode_content=True)
+                answer_type = response.headers.get("Content-Type", "")
             response.close()
         except requests.RequestException as exc:
             error = f"{type(exc).__name__}: {exc}"
@@ -182,6 +191,16 @@ class WebhookDispatcher:
             log.info("webhook %s to %s: %s (attempt %d)", job.uid, _host(job.url), error or status_code, job.attempt)
         self._store.record_attempt(job, now, status_code=status_code, error=error, duration_ms=duration_ms,
                                    outcome=outcome, retry_at=retry_at)
+        if answer:  # after the delivery is recorded: a reply goes out at most once, even across a restart
+            self._send_replies(job, door_replies(door_format, answer_type, answer))
+
+    def _send_replies(self, job: DeliveryJob, texts: list[str]) -> None:
+        received = json.loads(job.body)["data"]
+        for text in texts:
+            try:
+                self.on_reply(received, text)
+            except GatewayError as exc:
+                log.warning("the reply of webhook %s to %s was refused: %s", job.uid, received["id"], exc.message)
 
     def _session(self) -> requests.Session:
         session = getattr(self._http, "session", None)
@@ -209,6 +228,28 @@ TWILIO_API_VERSION = "2010-04-01"
 KANNEL_ANSWERS = {1: "DELIVRD", 2: "UNDELIV", 4: "BUFFERED", 8: "ACK/", 16: "NACK/"}
 ANDROID_EVENTS = {"message.sent": "sms:sent", "message.delivered": "sms:delivered",
                   "message.failed": "sms:failed", "message.received": "sms:received"}
+
+
+KANNEL_GET_URL = "kannel-get"  # Kannel's sms-service get-url (not a dlr-mask)
+REPLYING_DOORS = ("twilio", KANNEL_GET_URL)  # their receivers' answers to a received SMS are sent back as replies
+MAX_REPLY_BYTES = 64 * 1024
+_TWIML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+
+
+def door_receivers(settings: Settings) -> list[str]:
+    """The receivers of received SMS that the config names, as stored targets (Kannel get-url, Twilio sms_url);
+    ConfigError for a URL that is not http(s)."""
+    named = [(KANNEL_GET_URL, settings.kannel.get_url, "kannel.get_url"),
+             (f"twilio-{settings.twilio.account_sid}", settings.twilio.sms_url, "twilio.sms_url")]
+    try:
+        return [callback_target(door_format, webhook_url(url, field=field)) for door_format, url, field in named if url]
+    except ValidationError as exc:
+        raise ConfigError(exc.message, field=exc.field) from None
+
+
+def is_config_receiver(door_format: str | None) -> bool:
+    """Webhooks in these shapes are made from the config (`door_receivers`), not by an API."""
+    return door_format is not None and (door_format == KANNEL_GET_URL or door_format.startswith("twilio-"))
 
 
 def callback_target(door_format: str, url: str) -> str:
@@ -246,6 +287,10 @@ def render_callback(job: DeliveryJob, secret: str, callback_secret_value: str):
     data, event_type = event["data"], event["type"]
     at = datetime.fromisoformat(event["created_at"].replace("Z", "+00:00"))
     headers = {"User-Agent": "smsgw-webhooks/1"}
+    if door_format == KANNEL_GET_URL:
+        if event_type != "message.received":
+            return None
+        return "GET", kannel_sms_url(url, data), None, headers
     if door == "kannel":
         kind = {"message.sent": 8, "message.delivered": 1}.get(event_type)
         if event_type == "message.failed":
@@ -256,8 +301,7 @@ def render_callback(job: DeliveryJob, secret: str, callback_secret_value: str):
         escapes = {"d": str(kind), "p": data.get("to", ""), "P": "", "I": data.get("id", ""),
                    "A": KANNEL_ANSWERS[kind] + (error.get("code") or "" if kind in (2, 16) else ""),
                    "T": str(int(at.timestamp())), "t": at.strftime("%Y-%m-%d %H:%M:%S"), "%": "%"}
-        return "GET", re.sub(r"%(.)", lambda m: quote(escapes[m[1]], safe="") if m[1] in escapes else m[0],
-                             url), None, headers
+        return "GET", _kannel_expand(url, escapes.get), None, headers
     if door == "twilio":
         if event_type == "message.received":
             params = {"MessageSid": twilio_message_sid(data["id"]), "SmsSid": twilio_message_sid(data["id"]),
@@ -287,6 +331,72 @@ def render_callback(job: DeliveryJob, secret: str, callback_secret_value: str):
         headers.update({"Content-Type": "application/json", "X-Signature": digest, "X-Timestamp": timestamp})
         return "POST", url, body, headers
     raise ValueError(f"unknown callback format {door_format!r}")
+
+
+def _kannel_expand(url: str, value_of: Callable[[str], str | None]) -> str:
+    """Replace Kannel's escapes (%x) in `url`, left to right, with `value_of(x)` URL-encoded (but %S, whose '*'
+    become '~'); escapes without a value stay as they are."""
+    def one(match: re.Match) -> str:
+        value = value_of(match[1])
+        if value is None:
+            return match[0]
+        return value.replace("*", "~") if match[1] == "S" else quote(value, safe="")
+    return re.sub(r"%(.)", one, url)
+
+
+def kannel_sms_url(url: str, data: dict) -> str:
+    """An sms-service get-url for received SMS `data` (the inbox resource), with Kannel's escapes: %k the
+    keyword, %s the next word, %S it unencoded with '*' as '~', %r the words %s has not used, %a all words,
+    %b the text as sent, %p/%q the sender, %P/%Q our number, %i the modem, %t/%T the sending time."""
+    words = data["text"].split()
+    used = [1]  # %s takes words after the keyword, one per use
+    at = datetime.fromisoformat((data.get("sent_at") or data["received_at"]).replace("Z", "+00:00"))
+    plain = {"k": words[0] if words else "", "a": " ".join(words), "b": data["text"], "p": data["from"],
+             "q": data["from"], "P": "", "Q": "", "i": data.get("modem") or "", "n": "smsgw",
+             "t": at.strftime("%Y-%m-%d %H:%M:%S"), "T": str(int(at.timestamp())), "%": "%"}
+
+    def value_of(code: str) -> str | None:
+        if code in "sS":
+            word = words[used[0]] if used[0] < len(words) else ""
+            used[0] += 1
+            return word
+        if code == "r":
+            return " ".join(words[used[0]:])
+        return plain.get(code)
+    return _kannel_expand(url, value_of)
+
+
+def door_replies(door_format: str, content_type: str, body: bytes) -> list[str]:
+    """The texts a door's receiver asked us to send back to the sender of a received SMS: TwiML <Message>s
+    (Twilio), or a text/plain answer with its blanks squeezed (Kannel's sms-service)."""
+    mimetype, _, params = content_type.partition(";")
+    charset = (dict(p.strip().partition("=")[::2] for p in params.split(";") if "=" in p).get("charset")
+               or "utf-8").strip('"')
+    if door_format == KANNEL_GET_URL:
+        if mimetype.strip().lower() not in ("", "text/plain"):
+            return []
+        try:
+            text = " ".join(body.decode(charset).split())
+        except (LookupError, UnicodeDecodeError):
+            return []
+        return [text] if text else []
+    return twiml_messages(body)
+
+
+def twiml_messages(body: bytes) -> list[str]:
+    """The texts of a TwiML <Response>'s <Message> verbs (their text, or their <Body>); none for anything else.
+    No DTD is loaded and no entity expanded: a document with a DOCTYPE is ignored."""
+    if not body.strip():
+        return []
+    try:
+        root = etree.fromstring(body, _TWIML_PARSER)
+    except etree.XMLSyntaxError:
+        return []
+    if root.getroottree().docinfo.doctype or root.tag != "Response":
+        return []
+    texts = [(message.findtext("Body") if message.find("Body") is not None else message.text) or ""
+             for message in root.iterfind("Message")]
+    return [text.strip() for text in texts if text.strip()]
 
 
 def android_payload(event_type: str, data: dict) -> dict:

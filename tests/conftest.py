@@ -167,13 +167,15 @@ def database_url(request, tmp_path) -> str:
 
 
 class RawReceiver:
-    """A loopback HTTP server that records every request (method, path with query, headers, body)."""
+    """A loopback HTTP server that records every request (method, path with query, headers, body). `answers`
+    are (status, content type, body) answered in turn, then 200 with an empty body."""
 
     def __init__(self) -> None:
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         self.requests: list[dict] = []
+        self.answers: list[tuple[int, str, bytes]] = []
         self._cond = threading.Condition()
         receiver = self
 
@@ -183,10 +185,14 @@ class RawReceiver:
                 with receiver._cond:
                     receiver.requests.append({"method": self.command, "path": self.path,
                                               "headers": dict(self.headers), "body": body})
+                    status, content_type, answer = receiver.answers.pop(0) if receiver.answers else (200, "", b"")
                     receiver._cond.notify_all()
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
+                self.send_response(status)
+                if content_type:
+                    self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
+                self.wfile.write(answer)
 
             do_GET = do_POST = _record  # noqa: N815 - http.server's names
 
@@ -217,12 +223,13 @@ def raw_receiver():
 
 @pytest.fixture
 def compat_gateway(gateway_factory, settings):
-    """One gateway over one fake modem (quick webhook retries), online; returns (gateway, fakes, admin token)."""
+    """One gateway over one fake modem (quick webhook retries), online; returns (gateway, fakes, admin token).
+    `config` replaces whole sections of the settings (e.g. {"kannel": KannelSettings(...)})."""
     from gateway.config import WebhookSettings
 
-    def start(count: int = 1, **fake_kwargs):
+    def start(count: int = 1, *, config: dict | None = None, **fake_kwargs):
         hook_settings = settings.replace(webhooks=WebhookSettings(retry_base_s=0.2, retry_max_s=0.5, timeout_s=2,
-                                                                  horizon_s=3600))
+                                                                  horizon_s=3600), **(config or {}))
         gateway, fakes, token = gateway_factory(count, settings_override=hook_settings, **fake_kwargs)
         wait_until(lambda: [m.state.value for m in gateway.service.list_modems()] == ["online"] * count)
         return gateway, fakes, token

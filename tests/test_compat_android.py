@@ -70,3 +70,51 @@ def test_webhooks_carry_the_apps_events_signed_with_x_signature(box, raw_receive
         hashlib.sha256).hexdigest()
     api.delete_webhook(created.id)
     assert [w.event for w in api.get_webhooks()] == [WebhookEvent.SMS_SENT]
+
+
+def _stored(gateway, state_id: str):
+    return [gateway.service.get_message(uid) for uid in state_id.split("~")]
+
+
+def test_ttl_valid_until_priority_and_sim_number_map_to_the_gateways_options(box):
+    import datetime
+
+    from android_sms_gateway.enums import MessagePriority
+
+    gateway, fakes, api, _ = box
+    text = domain.TextMessage(text="options")
+    urgent = api.send(domain.Message(phone_numbers=["+447911123456"], text_message=text, ttl=600, sim_number=1,
+                                     priority=MessagePriority.BYPASS_THRESHOLD, with_delivery_report=False))
+    [message] = _stored(gateway, urgent.id)
+    assert (message.priority, message.pinned_modem, message.delivery_report) == (0, "modem1", False)
+    lifetime = message.expires_at - message.created_at
+    assert abs(lifetime - datetime.timedelta(seconds=600)) < datetime.timedelta(seconds=1)
+    until = gateway.service.clock() + datetime.timedelta(hours=2)
+    later = api.send(domain.Message(phone_numbers=["+447911123457"], text_message=text, valid_until=until,
+                                    priority=MessagePriority.MINIMUM))
+    [message] = _stored(gateway, later.id)
+    assert message.priority == 2 and message.delivery_report is True
+    assert abs(message.expires_at - until) < datetime.timedelta(seconds=2)
+    plain = api.send(domain.Message(phone_numbers=["+447911123458"], text_message=text))
+    assert _stored(gateway, plain.id)[0].priority == 1
+
+
+@pytest.mark.parametrize("fields, reason", [
+    ({"sim_number": 2}, "simNumber 2"),
+    ({"is_encrypted": True}, "encrypted"),
+    ({"ttl": -5}, "ttl"),
+    ({"valid_until": "yesterday"}, "validUntil"),
+])
+def test_options_it_cannot_honour_are_refused_and_change_nothing(box, fields, reason):
+    import datetime
+
+    from android_sms_gateway.errors import BadRequestError
+
+    gateway, _, api, _ = box
+    if fields.get("valid_until") == "yesterday":
+        fields = {"valid_until": gateway.service.clock() - datetime.timedelta(days=1)}
+    with pytest.raises(BadRequestError) as refused:
+        api.send(domain.Message(phone_numbers=["+447911123456"], text_message=domain.TextMessage(text="x"),
+                                **fields))
+    assert reason in refused.value.response["message"]
+    assert gateway.service.list_messages()[0] == []

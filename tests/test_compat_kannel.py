@@ -2,6 +2,7 @@
 checked on the exact reply texts and on what the fake modem put on the air."""
 
 import http.client
+from datetime import timedelta
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import pytest
@@ -72,7 +73,18 @@ def test_the_header_post_is_accepted_and_a_form_post_is_refused(box):
     ({"to": "not-a-number"}, (403, "Not routable. Do not try again.")),
     ({"smsc": "no-such-modem"}, (403, "Not routable. Do not try again.")),
     ({"text": "x" * 161 * 11}, (400, "Message too long, rejected")),
-    ({"dlr-mask": "abc"}, (400, "Invalid dlr-mask, rejected")),
+    ({"dlr-mask": "abc"}, (400, "DLR-Mask field misformed, rejected")),
+    ({"dlr-mask": "64"}, (400, "DLR-Mask field misformed, rejected")),
+    ({"coding": "3"}, (400, "Coding field misformed, rejected")),
+    ({"coding": "1"}, (400, "Coding field not supported (8-bit), rejected")),
+    ({"mclass": "0"}, (400, "MClass field not supported, rejected")),
+    ({"mclass": "7"}, (400, "MClass field misformed, rejected")),
+    ({"udh": "\x06\x05\x04\x0b\x84\x23\xf0"}, (400, "UDH field not supported, rejected")),
+    ({"validity": "-5"}, (400, "Validity field misformed, rejected")),
+    ({"deferred": "soon"}, (400, "Deferred field misformed, rejected")),
+    ({"priority": "4"}, (400, "Priority field misformed, rejected")),
+    ({"charset": "no-such-charset"}, (400, "Charset or body misformed, rejected")),
+    ({"charset": "UTF-16BE", "text": "odd"}, (400, "Charset or body misformed, rejected")),
 ])
 def test_refusals_answer_kannels_texts_and_change_nothing(box, params, reply):
     gateway, fakes, token = box
@@ -111,3 +123,100 @@ def test_a_dlr_mask_without_delivered_bits_gets_only_what_it_asked_for(box, raw_
                             "text": "smsc only", "dlr-mask": "8", "dlr-url": raw_receiver.base + "/d?t=%d"}))
     [call] = raw_receiver.wait_for(1)
     assert call["path"] == "/d?t=8"
+
+
+def test_deferred_validity_priority_and_coding_map_to_the_gateways_options(box):
+    gateway, fakes, token = box
+    before = gateway.service.clock()
+    status, _, headers = get(gateway, urlencode({"username": "kannel-user", "password": token, "to": "+447911123456",
+                                                 "text": "later", "deferred": "30", "validity": "90",
+                                                 "priority": "2"}))
+    assert status == 202
+    later = gateway.service.get_message(headers["X-Kannel-Message-ID"])
+    assert later.state.value == "scheduled" and later.priority == 0
+    assert timedelta(minutes=30) <= later.next_attempt_at - before < timedelta(minutes=31)
+    assert later.expires_at - later.next_attempt_at == timedelta(minutes=90)
+    status, _, headers = get(gateway, urlencode({"username": "kannel-user", "password": token, "to": "+447911123456",
+                                                 "text": "plain ASCII", "coding": "2", "charset": "UTF-8",
+                                                 "priority": "0"}))
+    assert status == 202
+    forced = gateway.service.get_message(headers["X-Kannel-Message-ID"])
+    assert (forced.encoding, forced.priority) == ("ucs2", 1)
+    wait_until(lambda: fakes[0].sent)
+    assert [(s.text, s.encoding) for s in fakes[0].sent] == [("plain ASCII", "ucs2")]
+
+
+def test_a_utf16_text_with_coding_2_is_read_as_kannel_reads_it(box):
+    gateway, fakes, token = box
+    text = "Привет, мир"
+    query = (f"username=kannel-user&password={quote(token)}&to=%2B447911123456&coding=2"
+             f"&text=" + quote(text.encode("utf-16-be")))  # no charset: UTF-16BE, as Kannel assumes for coding=2
+    assert get(gateway, query)[:2] == (202, "0: Accepted for delivery")
+    query = (f"username=kannel-user&password={quote(token)}&to=%2B306912345678&charset=UTF-16BE"
+             f"&text=" + quote("Grüße".encode("utf-16-be")))
+    assert get(gateway, query)[:2] == (202, "0: Accepted for delivery")
+    wait_until(lambda: len(fakes[0].sent) == 2)
+    assert sorted((s.number, s.text, s.encoding) for s in fakes[0].sent) == [
+        ("+306912345678", "Grüße", "gsm7"), ("+447911123456", text, "ucs2")]
+
+
+@pytest.fixture
+def get_url_box(compat_gateway, raw_receiver):
+    from gateway.config import KannelSettings
+
+    url = raw_receiver.base + "/sms?from=%p&kw=%k&next=%s&rest=%r&all=%a&smsc=%i&ts=%T&pct=%%"
+    gateway, fakes, _ = compat_gateway(1, config={"kannel": KannelSettings(get_url=url)})
+    return gateway, fakes
+
+
+def test_get_url_is_fetched_for_each_received_sms_and_its_answer_is_the_reply(get_url_box, raw_receiver):
+    gateway, fakes = get_url_box
+    raw_receiver.answers += [(503, "text/plain", b"busy"),  # retried through the webhook outbox
+                             (200, "text/plain; charset=utf-8", b"  Your balance:\n  10 \xe2\x82\xac  ")]
+    fakes[0].inject_sms("+447911123456", "BAL  now  please")
+    first, again = raw_receiver.wait_for(2)
+    assert first["path"] == again["path"] and again["method"] == "GET"
+    query = parse_qs(urlsplit(again["path"]).query, keep_blank_values=True)
+    assert {k: v[0] for k, v in query.items() if k != "ts"} == {
+        "from": "+447911123456", "kw": "BAL", "next": "now", "rest": "please", "all": "BAL now please",
+        "smsc": "modem1", "pct": "%"}
+    assert query["ts"][0].isdigit()
+    wait_until(lambda: fakes[0].sent)
+    assert [(s.number, s.text) for s in fakes[0].sent] == [("+447911123456", "Your balance: 10 €")]
+    [inbound] = gateway.service.list_inbox()[0]
+    reply = gateway.service.get_message(gateway.service.list_messages()[0][0].uid)
+    assert reply.events[0].detail == f"reply to {inbound.uid}"
+
+
+def test_an_empty_or_non_text_answer_sends_nothing(get_url_box, raw_receiver):
+    gateway, fakes = get_url_box
+    raw_receiver.answers += [(200, "text/plain", b"   "), (200, "text/html", b"<p>hello</p>")]
+    fakes[0].inject_sms("+447911123456", "first")
+    fakes[0].inject_sms("+447911123456", "second")
+    raw_receiver.wait_for(2)
+    [webhook] = gateway.service.list_webhooks()
+    wait_until(lambda: [d.state.value for d, _, _ in gateway.service.list_deliveries(webhook.uid)]
+               == ["delivered", "delivered"])
+    assert gateway.service.list_messages()[0] == [] and fakes[0].sent == []
+
+
+def test_the_kannel_section_is_read_from_the_config():
+    from gateway.config import settings_from_mapping
+    from gateway.errors import ConfigError
+    from gateway.webhooks import door_receivers
+
+    settings = settings_from_mapping({"kannel": {"get_url": "http://app.lan/sms?from=%p&text=%a"}})
+    assert door_receivers(settings) == ["kannel-get+http://app.lan/sms?from=%p&text=%a"]
+    with pytest.raises(ConfigError, match="kannel.get_url"):
+        door_receivers(settings_from_mapping({"kannel": {"get_url": "ftp://app.lan/"}}))
+
+
+def test_get_url_escapes_follow_kannels_table():
+    from gateway.webhooks import kannel_sms_url
+
+    data = {"id": "inb_1", "from": "+447911123456", "modem": "modem1", "text": "GO  fetch*it  a+b c",
+            "sent_at": "2026-01-02T03:04:05Z", "received_at": "2026-01-02T03:04:09Z"}
+    url = "http://app/s?k=%k&S1=%S&s2=%s&r=%r&b=%b&q=%q&t=%t&T=%T&n=%n&u=%u"
+    assert kannel_sms_url(url, data) == (
+        "http://app/s?k=GO&S1=fetch~it&s2=a%2Bb&r=c&b=GO%20%20fetch%2Ait%20%20a%2Bb%20c&q=%2B447911123456"
+        "&t=2026-01-02%2003%3A04%3A05&T=1767323045&n=smsgw&u=%u")

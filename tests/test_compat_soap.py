@@ -111,3 +111,38 @@ def test_malformed_envelopes_are_faults(box):
         response = requests.post(url, data=body, headers={"Content-Type": "text/xml"}, timeout=10)
         assert response.status_code == 500 and b"faultcode" in response.content
         assert b"root:" not in response.content
+
+
+def test_send_sms_takes_the_options_of_api_v1(box):
+    import datetime
+
+    gateway, _, token, wsdl = box
+    client = zeep.Client(wsdl, wsse=UsernameToken("soap-app", token))
+    send_at = (gateway.service.clock() + datetime.timedelta(hours=1)).replace(microsecond=0)
+    [later] = client.service.SendSms(to=["+447911123456"], body="later", priority="high", sendAt=send_at.isoformat(),
+                                     validity="PT30M", messageClass="marketing", quietHours="false")
+    assert (later.state, later.priority, later.sendAt) == ("scheduled", "high", send_at)
+    assert later.expiresAt == send_at + datetime.timedelta(minutes=30)
+    stored = gateway.service.get_message(later.id)
+    assert (stored.priority, stored.next_attempt_at, stored.expires_at) == (0, send_at, later.expiresAt)
+    suds = suds_client(wsdl, "soap-app", token)
+    [local] = suds.service.SendSms(to=["+447911123457"], body="local time", priority="bulk",
+                                   sendAt="2031-06-01T09:00:00", timeZone="Europe/London", validity="600")
+    stored = gateway.service.get_message(local.id)
+    assert stored.priority == 2 and stored.next_attempt_at == datetime.datetime(2031, 6, 1, 8, 0,
+                                                                                tzinfo=datetime.timezone.utc)
+    assert stored.expires_at - stored.next_attempt_at == datetime.timedelta(seconds=600)
+
+
+@pytest.mark.parametrize("options", [
+    {"sendAt": "tomorrow"}, {"priority": "urgent"}, {"validity": "forever"}, {"messageClass": "spam"},
+    {"sendAt": "2031-06-01T09:00:00", "timeZone": "Mars/Base"},
+])
+def test_bad_send_options_are_faults_and_change_nothing(box, options):
+    gateway, _, token, wsdl = box
+    client = zeep.Client(wsdl, wsse=UsernameToken("soap-app", token))
+    with pytest.raises(zeep.exceptions.Fault) as refused:
+        client.service.SendSms(to=["+447911123456"], body="x", **options)
+    assert refused.value.code == "soap:Client"
+    assert refused.value.detail.find(".//{urn:smsgw:soap:1}code").text == "invalid_request"
+    assert gateway.service.list_messages()[0] == []

@@ -98,3 +98,141 @@ def test_status_callbacks_are_twilio_forms_signed_for_the_request_validator(box,
     auth_client = Client(sid, auth_token)  # the account's auth token works as the password too
     auth_client.api.base_url = client.api.base_url
     assert auth_client.messages(message.sid).fetch().sid == message.sid
+
+
+def _rows(gateway, table: str, message_uid: str) -> int:
+    from sqlalchemy import text
+    with gateway.store.engine.connect() as conn:
+        return conn.execute(text(f"SELECT count(*) FROM {table} WHERE message_id IN "
+                                 "(SELECT id FROM messages WHERE uid = :uid)"), {"uid": message_uid}).scalar_one()
+
+
+def test_redact_empties_a_delivered_message_and_refuses_one_in_flight(box):
+    gateway, fakes, client, _, _ = box
+    done = client.messages.create(to="+447911123456", body="Your code is 123456")
+    wait_until(lambda: client.messages(done.sid).fetch().status == "sent")
+    redacted = client.messages(done.sid).update(body="")
+    assert (redacted.sid, redacted.body, redacted.status) == (done.sid, "", "sent")
+    uid = "msg_" + done.sid[14:]
+    stored = gateway.service.get_message(uid)
+    assert stored.body == "" and stored.body_purged and [p.text for p in stored.parts] == [""]
+    fakes[0].stop()
+    wait_until(lambda: gateway.service.list_modems()[0].state.value != "online")
+    queued = client.messages.create(to="+447911123457", body="still going")
+    with pytest.raises(TwilioRestException) as in_flight:
+        client.messages(queued.sid).update(body="")
+    assert (in_flight.value.status, in_flight.value.code) == (400, 20009)
+    with pytest.raises(TwilioRestException) as not_empty:
+        client.messages(queued.sid).update(body="another text")
+    assert not_empty.value.code == 30400
+    kept = gateway.service.get_message("msg_" + queued.sid[14:])
+    assert (kept.body, kept.body_purged, kept.state.value) == ("still going", False, "queued")
+    assert [p.text for p in kept.parts] == ["still going"]
+
+
+def test_delete_removes_a_settled_message_with_its_parts_and_history_only(box, raw_receiver):
+    gateway, fakes, client, _, _ = box
+    done = client.messages.create(to="+447911123456", body="delete me later", status_callback=raw_receiver.base)
+    wait_until(lambda: client.messages(done.sid).fetch().status == "delivered")
+    uid = "msg_" + done.sid[14:]
+    assert _rows(gateway, "parts", uid) == 1 and _rows(gateway, "message_events", uid) >= 3
+    fakes[0].inject_sms("+447911123456", "a reply to it")  # the reply's in_reply_to points at it
+    wait_until(lambda: gateway.service.list_inbox()[0])
+    assert gateway.service.list_inbox()[0][0].in_reply_to.uid == uid
+    assert client.messages(done.sid).delete() is True
+    with pytest.raises(TwilioRestException) as gone:
+        client.messages(done.sid).fetch()
+    assert gone.value.status == 404
+    from sqlalchemy import text
+    with gateway.store.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM parts")).scalar_one() == 0
+        assert conn.execute(text("SELECT count(*) FROM message_events")).scalar_one() == 0
+        assert conn.execute(text("SELECT count(*) FROM status_reports WHERE part_id IS NULL")).scalar_one() >= 1
+    [reply] = gateway.service.list_inbox()[0]
+    assert reply.in_reply_to is None and reply.text == "a reply to it"
+    with pytest.raises(TwilioRestException) as twice:
+        client.messages(done.sid).delete()
+    assert twice.value.status == 404
+    fakes[0].stop()
+    wait_until(lambda: gateway.service.list_modems()[0].state.value != "online")
+    queued = client.messages.create(to="+447911123457", body="not yet")
+    with pytest.raises(TwilioRestException) as in_flight:
+        client.messages(queued.sid).delete()
+    assert (in_flight.value.status, in_flight.value.code) == (400, 20009)
+    kept = gateway.service.get_message("msg_" + queued.sid[14:])
+    assert kept.state.value == "queued" and len(kept.parts) == 1 and kept.events
+
+
+@pytest.fixture
+def inbound_box(compat_gateway, service, raw_receiver, monkeypatch):
+    """A gateway whose config sends received SMS to a Twilio-style receiver, for an account made beforehand."""
+    from gateway.config import TwilioSettings
+
+    _, token = service.create_key("twilio-inbound", ["send", "read"])
+    sid = sid_of_token(token)
+    url = raw_receiver.base + "/sms?app=1"
+    gateway, fakes, _ = compat_gateway(1, config={"twilio": TwilioSettings(sms_url=url, account_sid=sid)})
+    return gateway, fakes, sid, token, url
+
+
+def test_received_sms_reach_a_twilio_receiver_signed_and_its_twiml_reply_is_sent(inbound_box, raw_receiver):
+    gateway, fakes, sid, token, url = inbound_box
+    raw_receiver.answers.append((200, "text/xml", b"<?xml version='1.0'?><Response><Message>Thanks, "
+                                                  b"got it</Message></Response>"))
+    fakes[0].inject_sms("+447911123456", "hello box")
+    [call] = raw_receiver.wait_for(1)
+    from urllib.parse import parse_qsl
+    params = dict(parse_qsl(call["body"].decode()))
+    [inbound] = gateway.service.list_inbox()[0]
+    twilio_sid = "SM" + inbound.uid.partition("_")[2].rjust(32, "0")
+    assert call["method"] == "POST" and call["path"] == "/sms?app=1"
+    assert params == {"MessageSid": twilio_sid, "SmsSid": twilio_sid, "SmsMessageSid": twilio_sid,
+                      "AccountSid": sid, "From": "+447911123456", "To": "modem1", "Body": "hello box",
+                      "NumMedia": "0", "NumSegments": "1", "SmsStatus": "received", "ApiVersion": "2010-04-01"}
+    account = requests.get(f"http://127.0.0.1:{gateway.port}/2010-04-01/Accounts/{sid}.json", auth=(sid, token),
+                           timeout=10).json()
+    assert RequestValidator(account["auth_token"]).validate(url, params, call["headers"]["X-Twilio-Signature"])
+    assert not RequestValidator("0" * 32).validate(url, params, call["headers"]["X-Twilio-Signature"])
+    wait_until(lambda: fakes[0].sent)
+    assert [(s.number, s.text) for s in fakes[0].sent] == [("+447911123456", "Thanks, got it")]
+    reply = gateway.service.get_message(gateway.service.list_messages()[0][0].uid)
+    assert reply.modem == "modem1" and reply.events[0].detail == f"reply to {inbound.uid}"
+
+
+def test_an_empty_answer_sends_no_reply_and_the_config_owns_the_receiver(inbound_box, raw_receiver):
+    gateway, fakes, sid, _, url = inbound_box
+    [webhook] = gateway.service.list_webhooks()
+    assert webhook.url == f"twilio-{sid}+{url}" and webhook.events == "message.received"
+    gateway.service.sync_door_receivers([webhook.url])  # a restart with the same config changes nothing
+    assert [w.uid for w in gateway.service.list_webhooks()] == [webhook.uid]
+    fakes[0].inject_sms("+447911123456", "no answer for this")
+    raw_receiver.wait_for(1)
+    wait_until(lambda: gateway.service.list_deliveries(webhook.uid)[0][0].state.value == "delivered")
+    assert gateway.service.list_messages()[0] == []
+    gateway.service.sync_door_receivers([])  # the config no longer names it
+    assert gateway.service.list_webhooks() == []
+
+
+@pytest.mark.parametrize("answer, texts", [
+    (b"<Response><Message>one</Message><Message><Body>two</Body></Message></Response>", ["one", "two"]),
+    (b"<Response/>", []),
+    (b"", []),
+    (b"not xml", []),
+    (b"<Other><Message>x</Message></Other>", []),
+    (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY big "boom">]><Response><Message>&big;</Message></Response>', []),
+    (b'<!DOCTYPE r [<!ENTITY e SYSTEM "file:///etc/passwd">]><Response><Message>&e;</Message></Response>', []),
+])
+def test_twiml_answers_are_read_safely(answer, texts):
+    from gateway.webhooks import door_replies
+
+    assert door_replies("twilio-AC" + "0" * 32, "text/xml", answer) == texts
+
+
+def test_the_twilio_section_needs_an_account_sid():
+    from gateway.config import settings_from_mapping
+    from gateway.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="account_sid"):
+        settings_from_mapping({"twilio": {"sms_url": "http://crm.lan/sms", "account_sid": "not-a-sid"}})
+    assert settings_from_mapping({"twilio": {"sms_url": "http://crm.lan/sms",
+                                             "account_sid": "AC" + "a" * 32}}).twilio.sms_url == "http://crm.lan/sms"

@@ -6,7 +6,9 @@ import json
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
 
+from gateway.errors import ConflictError, MessageNotFound
 from gateway.store.base import StoreBase
 from gateway.store.models import (AuditEntry, ConsentEvent, Event, InboundPart, InboxMessage, Message,
                                   MessageState, Part, StatusReportRecord, Suppression)
@@ -39,16 +41,32 @@ class AuditStore(StoreBase):
         """Empty the text of settled messages created before `before` (flagged body_purged; numbers, states
         and times kept) and of SMS received before it, with their parts."""
         with self._write() as s:
-            ids = select(Message.id).where(Message.created_at < before, Message.body_purged.is_(False),
-                                           Message.state.in_(_SETTLED)).scalar_subquery()
-            s.execute(update(Part).where(Part.message_id.in_(ids)).values(text=""))
-            messages = s.execute(update(Message).where(Message.id.in_(ids)).values(body="", body_purged=True)
-                                 .execution_options(synchronize_session=False)).rowcount
+            messages = _purge_messages(s, Message.created_at < before, Message.body_purged.is_(False))
             inbox = s.execute(update(InboxMessage).where(InboxMessage.received_at < before,
                                                          InboxMessage.text != "").values(text="")).rowcount
             s.execute(update(InboundPart).where(InboundPart.received_at < before, InboundPart.text != "")
                       .values(text=""))
         return {"messages": messages, "inbox": inbox}
+
+    def redact_message(self, uid: str) -> Message:
+        """Empty one settled message's text and its parts' (as retention does); ConflictError while it may
+        still be sent."""
+        with self._write() as s:
+            message = _settled_message(s, uid, "redacted")
+            _purge_messages(s, Message.id == message.id)
+        return self.get_message(uid)
+
+    def delete_message(self, uid: str) -> None:
+        """Delete one settled message with its parts and history (status reports and replies that point at it
+        stay, unlinked); ConflictError while it may still be sent."""
+        with self._write() as s:
+            message = _settled_message(s, uid, "deleted")
+            part_ids = select(Part.id).where(Part.message_id == message.id).scalar_subquery()
+            s.execute(update(StatusReportRecord).where(StatusReportRecord.part_id.in_(part_ids))
+                      .values(part_id=None))
+            s.execute(update(InboxMessage).where(InboxMessage.in_reply_to_id == message.id)
+                      .values(in_reply_to_id=None))
+            s.delete(message)  # parts, history and batch links go with it (ORM cascade, ON DELETE CASCADE)
 
     def erase_number(self, number: str) -> dict[str, int]:
         """Everything about `number`: its messages' bodies, numbers and parts' text (the rows stay, as
@@ -71,6 +89,23 @@ class AuditStore(StoreBase):
             optouts += s.execute(delete(ConsentEvent).where(ConsentEvent.number == number)).rowcount
         return {"messages": messages, "parts": parts, "inbox": inbox, "inbound_parts": inbound_parts,
                 "events": events, "status_reports": reports, "optouts": optouts}
+
+
+def _purge_messages(s: Session, *where) -> int:
+    """Empty the text of the settled messages matching `where`, and of their parts; how many were emptied."""
+    ids = select(Message.id).where(Message.state.in_(_SETTLED), *where).scalar_subquery()
+    s.execute(update(Part).where(Part.message_id.in_(ids)).values(text=""))
+    return s.execute(update(Message).where(Message.id.in_(ids)).values(body="", body_purged=True)
+                     .execution_options(synchronize_session=False)).rowcount
+
+
+def _settled_message(s: Session, uid: str, verb: str) -> Message:
+    message = s.scalars(select(Message).where(Message.uid == uid)).one_or_none()
+    if message is None:
+        raise MessageNotFound(f"no message {uid}", field="id")
+    if message.state not in _SETTLED:
+        raise ConflictError(f"message {uid} is {message.state.value}; only a settled message can be {verb}")
+    return message
 
 
 __all__ = ["AuditStore"]

@@ -12,7 +12,8 @@ from gateway.modem.driver import ReceivedSms
 from gateway.store.base import new_uid
 from gateway.store.events import EventStore
 from gateway.resources import inbox_json
-from gateway.store.models import InboundPart, InboxMessage, InboxState, Message, MessageState, Modem
+from gateway.store.models import (InboundPart, InboxMessage, InboxState, Message, MessageEvent, MessageState,
+                                  Modem)
 
 class InboxStore(EventStore):
     """Verbs on received messages."""
@@ -106,6 +107,15 @@ class InboxStore(EventStore):
                                      .order_by(InboxMessage.id.desc()).limit(limit)))
         merged = sorted(outbound + inbound, key=lambda m: m.created_at if isinstance(m, Message) else m.received_at)
         return merged[-limit:]
+
+    def mark_reply(self, message_uid: str, inbox_uid: str) -> None:
+        """Note on queued message `message_uid`'s history that it answers received SMS `inbox_uid`."""
+        with self._write() as s:
+            message_id = select(Message.id).where(Message.uid == message_uid).scalar_subquery()
+            s.execute(update(MessageEvent).where(MessageEvent.message_id == message_id,
+                                                 MessageEvent.state == MessageState.QUEUED.value,
+                                                 MessageEvent.part_seq.is_(None), MessageEvent.detail.is_(None))
+                      .values(detail=f"reply to {inbox_uid}"))
 
     def list_inbox(self, *, before_id: int | None = None, limit: int = 50) -> list[InboxMessage]:
         query = select(InboxMessage).order_by(InboxMessage.id.desc()).limit(limit)

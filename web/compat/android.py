@@ -1,12 +1,16 @@
 """The local API of SMS Gateway for Android (sms-gate.app): `POST /message[s]`, `GET /message[s]/<id>`,
 `GET|POST /webhooks`, `DELETE /webhooks/<id>`; its official Python client works with `base_url` set to the box.
 
-Credentials: HTTP Basic, user = the API key's name, password = the key's token. One request to several
+Credentials: HTTP Basic, user = the API key's name, password = the key's token. `ttl`/`validUntil` become the
+message's validity, `priority` 100 and above our `high` (below 0 `bulk`), `simNumber` N the Nth modem by name;
+encrypted, data and MMS messages are refused. One request to several
 numbers makes one of our messages per number: its id is their ids joined with "~". Webhooks get the app's
 JSON (`deviceId`, `event`, `id`, `payload`, `webhookId`) signed with X-Signature = hex HMAC-SHA256 of the raw
 body + X-Timestamp under the webhook's `signingKey` (returned when it is registered)."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from flask import Blueprint, Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -114,8 +118,54 @@ def send():
     report = payload.get("withDeliveryReport", True)
     if not isinstance(report, bool):
         raise Refused(400, "withDeliveryReport must be a boolean")
-    messages = service().send(numbers, text, delivery_report=report, api_key=g.api_key)
+    messages = service().send(numbers, text, delivery_report=report, api_key=g.api_key, via=_modem_of_sim(payload),
+                              validity=_validity_s(payload), priority=_priority(payload))
     return state_json(messages), 202
+
+
+def _int_field(payload: dict, name: str, low: int, high: int) -> int | None:
+    value = payload.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise Refused(400, f"{name} must be an integer from {low} to {high}")
+    return value
+
+
+def _priority(payload: dict) -> str:
+    """The app's priority (-128..127): 100 and above bypass its limits, our `high`; below 0 is our `bulk`."""
+    value = _int_field(payload, "priority", -128, 127) or 0
+    return "high" if value >= 100 else "bulk" if value < 0 else "normal"
+
+
+def _validity_s(payload: dict) -> int | None:
+    """`ttl` (seconds) or `validUntil` (ISO 8601 with an offset) as seconds from now; not both."""
+    ttl, valid_until = payload.get("ttl"), payload.get("validUntil")
+    if ttl is not None and valid_until is not None:
+        raise Refused(400, "ttl and validUntil are mutually exclusive")
+    if valid_until is None:
+        return _int_field(payload, "ttl", 1, 10 * 365 * 86400)
+    try:
+        until = datetime.fromisoformat(str(valid_until).replace("Z", "+00:00"))
+    except ValueError:
+        raise Refused(400, "validUntil must be an ISO 8601 date and time") from None
+    if until.tzinfo is None:
+        raise Refused(400, "validUntil must carry a time zone offset")
+    seconds = int((until - service().clock()).total_seconds())
+    if seconds <= 0:
+        raise Refused(400, "validUntil is in the past")
+    return seconds
+
+
+def _modem_of_sim(payload: dict) -> str | None:
+    """`simNumber` N (1-based) names this gateway's Nth modem, by name."""
+    number = _int_field(payload, "simNumber", 1, 255)
+    if number is None:
+        return None
+    modems = service().list_modems()
+    if number > len(modems):
+        raise Refused(400, f"simNumber {number}: this gateway has {len(modems)} modem(s) (SIMs)")
+    return modems[number - 1].name
 
 
 @bp.get("/message/<message_id>")

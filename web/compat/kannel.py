@@ -4,11 +4,14 @@ header-based POST (`X-Kannel-*` headers, the text as a text/plain, xml or octet-
 Credentials: `username` is the API key's name, `password` the key's token (scope `send`). Replies are
 Kannel's own texts and statuses; a refused request changes nothing. `dlr-mask`/`dlr-url` become a status
 callback in Kannel's shape: a GET of `dlr-url` with its escapes (%d %p %P %A %T %t %I) replaced
-(see `gateway.webhooks.render_callback`)."""
+(see `gateway.webhooks.render_callback`). `deferred`, `validity`, `priority` and `coding=2` map to the
+gateway's options (`_options`); what it cannot send (udh, 8-bit, a message class) is refused. The inbound
+side, sms-service's get-url, is `[kannel] get_url` (gateway.webhooks)."""
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from urllib.parse import parse_qsl
 
 from flask import Blueprint, Flask, Response, request
@@ -26,6 +29,7 @@ NOT_ROUTABLE = (403, "Not routable. Do not try again.")
 NO_RECEIVER = (400, "Missing receiver number, rejected")
 TEMPORAL = (503, "Temporal failure, try again later.")
 FAILED = (500, "Sending failed.")
+CHARSET_FAILED = (400, "Charset or body misformed, rejected")
 POST_TYPES = ("text/plain", "text/xml", "application/xml", "application/octet-stream")
 ALIASES = {"user": "username", "pass": "password"}
 
@@ -55,29 +59,36 @@ def sendsms():
 
 
 def _get_params() -> dict[str, str]:
-    """The query, decoded in `charset` when given (Kannel takes the text's bytes in that charset)."""
-    raw = request.query_string.decode("latin-1")
-    charset = dict(parse_qsl(raw, encoding="latin-1")).get("charset") or "utf-8"
+    """The query's parameters; `text` is decoded in `charset` (see `_decode_text`), the others as UTF-8."""
+    pairs = parse_qsl(request.query_string.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
+    raw = {name: value.encode("latin-1") for name, value in _first_of_each(pairs).items()}
     try:
-        pairs = parse_qsl(raw, keep_blank_values=True, encoding=charset, errors="strict")
-    except (LookupError, UnicodeDecodeError):
-        raise Refused(400, "Charset or body conversion failed") from None
-    return _first_of_each(pairs)
+        params = {name: value.decode("utf-8") for name, value in raw.items() if name != "text"}
+    except UnicodeDecodeError:
+        raise Refused(*CHARSET_FAILED) from None
+    params["text"] = _decode_text(raw.get("text", b""), params.get("charset"), params.get("coding"))
+    return params
 
 
 def _post_params() -> dict[str, str]:
-    """Kannel's POST: parameters in X-Kannel-* headers, the text as the body (a form post is refused)."""
+    """Kannel's POST: parameters in X-Kannel-* headers, the text as the body (a form post is refused); the
+    body's charset is the Content-Type's (or X-Kannel-Charset)."""
     if request.mimetype not in POST_TYPES:
         raise Refused(400, "Invalid content-type")
     pairs = [(name[len("X-Kannel-"):].lower(), value) for name, value in request.headers.items()
              if name.lower().startswith("x-kannel-")]
     params = _first_of_each(pairs)
-    charset = params.get("charset") or request.mimetype_params.get("charset") or "utf-8"
-    try:
-        params["text"] = request.get_data(cache=False).decode(charset)
-    except (LookupError, UnicodeDecodeError):
-        raise Refused(400, "Charset or body conversion failed") from None
+    charset = params.get("charset") or request.mimetype_params.get("charset")
+    params["text"] = _decode_text(request.get_data(cache=False), charset, params.get("coding"))
     return params
+
+
+def _decode_text(data: bytes, charset: str | None, coding: str | None) -> str:
+    """The text's bytes read as Kannel does: in `charset`, by default UTF-16BE for coding=2, else UTF-8."""
+    try:
+        return data.decode(charset or ("utf-16-be" if (coding or "").strip() == "2" else "utf-8"))
+    except (LookupError, UnicodeDecodeError):
+        raise Refused(*CHARSET_FAILED) from None
 
 
 def _first_of_each(pairs) -> dict[str, str]:
@@ -95,20 +106,10 @@ def _send(params: dict[str, str]):
     recipients = (params.get("to") or "").split()
     if not recipients:
         raise Refused(*NO_RECEIVER)
-    if params.get("udh") or params.get("coding") == "1":
-        raise Refused(400, "Binary messages (udh, coding=1) are not supported, rejected")
-    if params.get("deferred"):
-        raise Refused(400, "Deferred delivery is not supported, rejected")
-    mask = _int(params.get("dlr-mask"), "dlr-mask")
-    dlr_url = params.get("dlr-url") or None
-    if mask is not None and not 0 <= mask <= 31:
-        raise Refused(400, "Invalid dlr-mask, rejected")
-    want_report = None if mask is None else bool(mask & 3)
+    options = _options(params)
     try:
-        return service().send(recipients, params.get("text") or "", delivery_report=want_report,
-                              via=params.get("smsc") or None, api_key=key,
-                              status_callback=dlr_url if mask and dlr_url else None,
-                              callback_format=f"kannel-{mask}" if mask and dlr_url else None)
+        return service().send(recipients, params.get("text") or "", via=params.get("smsc") or None, api_key=key,
+                              **options)
     except (InvalidNumber, UnknownModem):
         raise Refused(*NOT_ROUTABLE) from None
     except TooManyRecipients as exc:
@@ -124,13 +125,44 @@ def _send(params: dict[str, str]):
         raise Refused(*FAILED) from None
 
 
-def _int(value: str | None, name: str) -> int | None:
+def _options(params: dict[str, str]) -> dict:
+    """`service.send` options from Kannel's fields, or Kannel's refusal ("<Field> field misformed, rejected")
+    for a bad value; what this gateway cannot send (udh, 8-bit coding, a message class) is refused too."""
+    coding = _int(params, "coding", "Coding", 0, 2)
+    mclass = _int(params, "mclass", "MClass", 0, 3)
+    mask = _int(params, "dlr-mask", "DLR-Mask", 0, 63)
+    validity = _int(params, "validity", "Validity", 0, None)
+    deferred = _int(params, "deferred", "Deferred", 0, None)
+    priority = _int(params, "priority", "Priority", 0, 3)
+    if params.get("udh"):
+        raise Refused(400, "UDH field not supported, rejected")
+    if coding == 1:
+        raise Refused(400, "Coding field not supported (8-bit), rejected")
+    if mclass is not None:
+        raise Refused(400, "MClass field not supported, rejected")
+    dlr_url = params.get("dlr-url") or None
+    return {
+        "delivery_report": None if mask is None else bool(mask & 3),
+        "status_callback": dlr_url if mask and dlr_url else None,
+        "callback_format": f"kannel-{mask}" if mask and dlr_url else None,
+        "force_ucs2": coding == 2,
+        "validity": None if validity is None else validity * 60,
+        "send_at": None if not deferred else (service().clock() + timedelta(minutes=deferred)).isoformat(),
+        "priority": None if priority is None else ("high" if priority > 0 else "normal"),
+    }
+
+
+def _int(params: dict[str, str], name: str, label: str, low: int, high: int | None) -> int | None:
+    value = params.get(name)
     if value in (None, ""):
         return None
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
-        raise Refused(400, f"Invalid {name}, rejected") from None
+        raise Refused(400, f"{label} field misformed, rejected") from None
+    if number < low or (high is not None and number > high):
+        raise Refused(400, f"{label} field misformed, rejected")
+    return number
 
 
 def init_app(app: Flask) -> None:

@@ -15,8 +15,8 @@ from flask import Blueprint, Flask, Response, request
 from lxml import etree
 
 from gateway.errors import GatewayError, StoreUnavailable, ValidationError
-from gateway.resources import time_json
-from gateway.store.models import InboxMessage, Message
+from gateway.resources import PRIORITY_NAMES, time_json
+from gateway.store.models import InboxMessage, Message, MessageState
 from web.api import service
 
 log = logging.getLogger(__name__)
@@ -131,11 +131,14 @@ def _text(wrapper, name: str, *, required: bool = False) -> str | None:
     return values[0] if values else None
 
 
+BOOLEANS = ("true", "false", "1", "0")
+
+
 def _boolean(wrapper, name: str) -> bool | None:
     value = _text(wrapper, name)
     if value is None:
         return None
-    if value.strip() not in ("true", "false", "1", "0"):
+    if value.strip() not in BOOLEANS:
         raise Fault("invalid_request", f"{name!r} must be an xsd:boolean", field=name)
     return value.strip() in ("true", "1")
 
@@ -147,17 +150,30 @@ def _known(wrapper, *names: str) -> None:
 
 
 def send_sms(wrapper, key) -> etree._Element:
-    _known(wrapper, "to", "body", "deliveryReport", "via", "statusCallback")
+    """The options of POST /api/v1/messages, camelCased (`class` is `messageClass`)."""
+    _known(wrapper, "to", "body", "deliveryReport", "via", "statusCallback", "priority", "sendAt", "timeZone",
+           "validity", "messageClass", "quietHours")
     recipients = _texts(wrapper, "to")
     if not recipients:
         raise Fault("invalid_request", "'to' must name at least one recipient", field="to")
+    quiet_hours = _text(wrapper, "quietHours")
     messages = service().send(recipients, _text(wrapper, "body", required=True),
                               delivery_report=_boolean(wrapper, "deliveryReport"), via=_text(wrapper, "via"),
-                              status_callback=_text(wrapper, "statusCallback"), api_key=key)
+                              status_callback=_text(wrapper, "statusCallback"), api_key=key,
+                              priority=_text(wrapper, "priority"), send_at=_text(wrapper, "sendAt"),
+                              time_zone=_text(wrapper, "timeZone"), validity=_validity(wrapper),
+                              message_class=_text(wrapper, "messageClass"),
+                              quiet_hours=_boolean(wrapper, "quietHours") if quiet_hours in BOOLEANS else quiet_hours)
     response = etree.Element(_q("SendSmsResponse"), nsmap={"tns": TNS})
     for message in messages:
         response.append(message_element(message))
     return response
+
+
+def _validity(wrapper) -> int | str | None:
+    """Seconds (digits) or an ISO 8601 duration, as /api/v1 takes them."""
+    value = _text(wrapper, "validity")
+    return int(value) if value is not None and value.strip().isdigit() else value
 
 
 def get_message_status(wrapper, key) -> etree._Element:
@@ -214,7 +230,10 @@ def message_element(message: Message) -> etree._Element:
         ("encoding", message.encoding), ("partCount", message.part_count),
         ("deliveryReport", message.delivery_report), ("modem", message.modem), ("errorCode", message.error_code),
         ("errorMessage", message.error_message), ("createdAt", message.created_at),
-        ("updatedAt", message.updated_at), ("sentAt", message.sent_at)])
+        ("updatedAt", message.updated_at), ("sentAt", message.sent_at),
+        ("priority", PRIORITY_NAMES.get(message.priority)),
+        ("sendAt", message.next_attempt_at if message.state == MessageState.SCHEDULED else None),
+        ("expiresAt", message.expires_at)])
 
 
 def inbox_element(item: InboxMessage) -> etree._Element:

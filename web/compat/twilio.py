@@ -154,15 +154,30 @@ def fetch_message(sid: str, message_sid: str):
 
 @bp.post("/<sid>/Messages/<message_sid>.json")
 def update_message(sid: str, message_sid: str):
-    """Status=canceled cancels a queued or scheduled message; redaction (Body="") is not supported."""
+    """Status=canceled cancels a queued or scheduled message; Body="" redacts a settled one."""
     authenticate(sid, "send")
     uid = message_uid(message_sid)
-    if request.form.get("Status") == "canceled" and set(request.form) == {"Status"}:
+    form = request.form
+    if set(form) == {"Status"} and form["Status"] == "canceled":
         return message_json(service().cancel(uid), sid)
-    if "Body" in request.form:
-        service().get_message(uid)  # 404 first, as Twilio does
-        raise TwilioError(400, 20001, "Redacting a message body is not supported by this gateway")
-    raise TwilioError(400, 21100, "Only Status=canceled is supported")
+    if set(form) == {"Body"} and form["Body"] == "":
+        return message_json(_settled_only(service().redact, uid, "redact"), sid)
+    raise TwilioError(400, 30400, "Parameters are not valid: give Status=canceled, or an empty Body to redact")
+
+
+@bp.delete("/<sid>/Messages/<message_sid>.json")
+def delete_message(sid: str, message_sid: str):
+    authenticate(sid, "send")
+    _settled_only(service().delete_message, message_uid(message_sid), "delete")
+    return "", 204
+
+
+def _settled_only(verb, uid: str, what: str):
+    """`verb(uid)`, with Twilio's answer (20009) for a message still in flight."""
+    try:
+        return verb(uid)
+    except ConflictError:
+        raise TwilioError(400, 20009, f"Cannot {what} this message before it is complete") from None
 
 
 @bp.get("/<sid>/Messages.json")
