@@ -57,7 +57,7 @@ def message_json(message: Message, *, with_history: bool = True) -> dict[str, An
 
 
 def inbox_json(item: InboxMessage) -> dict[str, Any]:
-    return {"id": item.uid, "from": item.sender, "text": item.text, "modem": item.modem,
+    return {"id": item.uid, "from": item.sender, "to": item.recipient, "text": item.text, "modem": item.modem,
             "part_count": item.part_count, "state": item.state.value, "sent_at": time_json(item.sent_at),
             "received_at": time_json(item.received_at),
             "in_reply_to": item.in_reply_to.uid if item.in_reply_to is not None else None}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import re
 import unicodedata
 from datetime import datetime, timedelta, timezone
@@ -40,7 +41,10 @@ from gateway.store.queries import MessageDraft, Store
 from gateway.webhooks import (account_auth_token, callback_secret, callback_target, is_config_receiver,
                               split_target, webhook_url)
 
+log = logging.getLogger(__name__)
+
 KEY_TOUCH_INTERVAL = timedelta(seconds=60)
+KEY_READ_TTL_S = 1.0  # an API key read for a request serves the next ones this long (a revocation elsewhere waits)
 
 
 def utcnow() -> datetime:
@@ -89,6 +93,7 @@ class GatewayService(MessagingVerbs):
         self.clock = clock
         self.webhook_settings = webhook_settings or WebhookSettings()
         self.ussd_timeout_s = ussd_timeout_s
+        self._recent_keys: keys.RecentKeys[ApiKey] = keys.RecentKeys(KEY_READ_TTL_S)
 
     # --- sending -------------------------------------------------------------------------------
 
@@ -125,20 +130,12 @@ class GatewayService(MessagingVerbs):
         lifetime = parse_validity(validity)
         quiet_window = self._quiet_window(message_class, quiet_hours)
         holds = self._quiet_holds(numbers, max(hold_until or self.clock(), self.clock()), quiet_window)
-        via_modem = via_group = None
-        modems = self.store.list_modems()
-        if via is not None:
-            if via in {m.name for m in modems}:
-                via_modem = via
-            elif via in {m.group or DEFAULT_GROUP for m in modems} | {DEFAULT_GROUP}:
-                via_group = via
-            else:
-                raise UnknownModem(f"no modem or modem group named {via!r}", field="via")
+        via_modem, via_group = self._via(via)
         if status_callback is not None:
             status_callback = webhook_url(status_callback, field="status_callback")
             if callback_format is not None:  # a compatibility door's own callback shape (gateway.webhooks)
                 status_callback = callback_target(callback_format, status_callback)
-        routes = {} if via is not None else self._routes(numbers, modems)
+        routes = {} if via is not None else self._routes(numbers)
         drafts = [MessageDraft(to_number=n, body=text, encoding=segmentation.encoding, parts=segmentation.parts,
                                delivery_report=wants_report, status_callback=status_callback, priority=order,
                                send_at=holds.get(n, hold_until),
@@ -173,11 +170,24 @@ class GatewayService(MessagingVerbs):
         holds = {n: quiet_hold(at, zones_of(n), parse_quiet_window(window)) for n in numbers}
         return {n: hold for n, hold in holds.items() if hold is not None}
 
-    def _routes(self, numbers: Sequence[str], modems: Sequence[Modem]) -> dict[str, Route]:
-        """Each number's route (gateway.routing), for the numbers a rule or a sticky reply decides."""
+    def _via(self, via: str | None) -> tuple[str | None, str | None]:
+        """(modem, group) that `via` names (None, None when not given); UnknownModem when it names neither."""
+        if via is None:
+            return None, None
+        modems = self.store.list_modems()
+        if via in {m.name for m in modems}:
+            return via, None
+        if via in {m.group or DEFAULT_GROUP for m in modems} | {DEFAULT_GROUP}:
+            return None, via
+        raise UnknownModem(f"no modem or modem group named {via!r}", field="via")
+
+    def _routes(self, numbers: Sequence[str]) -> dict[str, Route]:
+        """Each number's route (gateway.routing), for the numbers a rule or a sticky reply decides. The modems
+        are read only then (most sends have neither: the API's hot path)."""
         sticky = self.store.last_inbound_modems(numbers)
         if not sticky and not self.router.has_rules:
             return {}
+        modems = self.store.list_modems()
         return {n: self.router.route(n, modems, sticky_modem=sticky.get(n)) for n in numbers}
 
     def check_request_rate(self, key: ApiKey) -> None:
@@ -297,16 +307,14 @@ class GatewayService(MessagingVerbs):
         return self.store.add_webhook(url, [e for e in EVENT_TYPES if e in events], self.clock())
 
     def sync_door_receivers(self, targets: Sequence[str]) -> None:
-        """Make the config's receivers of received SMS (`gateway.webhooks.door_receivers`) the live ones:
-        add those missing, delete those the config no longer names."""
-        wanted = list(targets)
-        for webhook in self.store.list_webhooks():
-            if webhook.url in wanted:
-                wanted.remove(webhook.url)
-            elif is_config_receiver(split_target(webhook.url)[0]):
-                self.store.delete_webhook(webhook.uid, self.clock())
-        for target in wanted:
-            self.store.add_webhook(target, ["message.received"], self.clock())
+        """Make this box's config's receivers of received SMS (`gateway.webhooks.door_receivers`) live: add
+        those missing, drop those it no longer names (other boxes' stay: several boxes may share a database)."""
+        unclaimed = self.store.sync_config_receivers(self.store.box, targets,
+                                                     lambda url: is_config_receiver(split_target(url)[0]), self.clock())
+        for webhook in unclaimed:
+            log.warning("receiver %s (%s) was made by a config before boxes were recorded and this box's config "
+                        "does not name it; if no box's does, delete it: DELETE /api/v1/webhooks/%s",
+                        webhook.uid, split_target(webhook.url)[1], webhook.uid)
 
     def reply_to_inbound(self, received: dict, text: str) -> Message:
         """Send `text` to the sender of a received SMS (its inbox resource) through the modem it came in on, as
@@ -374,13 +382,16 @@ class GatewayService(MessagingVerbs):
             self.store.expire_key(old.id, now + overlap)
         else:
             self.store.revoke_key(old.id, now)
+        self._recent_keys.forget_all()
         return key, token
 
     def list_keys(self) -> list[ApiKey]:
         return self.store.list_keys()
 
     def revoke_key(self, key_id: int) -> ApiKey:
-        return self.store.revoke_key(key_id, self.clock())
+        key = self.store.revoke_key(key_id, self.clock())
+        self._recent_keys.forget_all()
+        return key
 
     def authenticate_pair(self, username: str | None, password: str | None, scope: str) -> ApiKey:
         """For doors whose clients send a user name and a password (Kannel, SOAP, SMS Gateway for Android):
@@ -424,7 +435,11 @@ class GatewayService(MessagingVerbs):
         # whose hash shares a prefix with a stored one is a preimage search). compare_digest on the hash
         # keeps the final equality check constant-time as well.
         digest = keys.token_hash(token)
-        key = self.store.find_key(digest)
+        key = self._recent_keys.get(digest)
+        if key is None:
+            key = self.store.find_key(digest)
+            if key is not None:
+                self._recent_keys.put(digest, key)
         if key is None or not hmac.compare_digest(key.key_hash, digest) or key.revoked_at is not None:
             raise AuthError("the API key is unknown or revoked")
         now = self.clock()
@@ -434,6 +449,7 @@ class GatewayService(MessagingVerbs):
             raise ScopeError(f"the API key lacks the '{scope}' scope")
         if key.last_used_at is None or now - key.last_used_at > KEY_TOUCH_INTERVAL:
             self.store.touch_key(key.id, now)
+            key.last_used_at = now  # the key as read serves the next requests for a moment
         return key
 
 

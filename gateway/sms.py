@@ -160,6 +160,14 @@ def segment(text: str, *, force_ucs2: bool = False) -> Segmentation:
     return Segmentation("ucs2", _split(text, _utf16_units, UCS2_SINGLE_UNITS, UCS2_PART_UNITS))
 
 
+def first_sms(text: str) -> str:
+    """The beginning of `text` that one SMS holds, in whole characters: 160 GSM-7 septets, or 70 UTF-16 units
+    when the text needs UCS-2 (what a gateway sending at most one message per reply sends)."""
+    if all(char in _GSM7_ENCODE for char in text):
+        return _split(text, gsm7_septets, GSM7_SINGLE_SEPTETS, GSM7_SINGLE_SEPTETS)[0]
+    return _split(text, _utf16_units, UCS2_SINGLE_UNITS, UCS2_SINGLE_UNITS)[0]
+
+
 # --- addresses, time stamps, validity --------------------------------------------------------------
 
 _NUMBER = re.compile(r"(\+?)(\d{1,20})")

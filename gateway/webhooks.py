@@ -28,6 +28,7 @@ from lxml import etree
 from gateway.config import Settings, WebhookSettings
 from gateway.errors import ConfigError, GatewayError, ValidationError
 from gateway.retry import next_attempt_at
+from gateway.sms import first_sms
 from gateway.store.admin_settings import add_setting_if_absent
 from gateway.store.events import DeliveryJob
 from gateway.store.models import DeliveryState
@@ -306,7 +307,7 @@ def render_callback(job: DeliveryJob, secret: str, callback_secret_value: str):
         if event_type == "message.received":
             params = {"MessageSid": twilio_message_sid(data["id"]), "SmsSid": twilio_message_sid(data["id"]),
                       "SmsMessageSid": twilio_message_sid(data["id"]), "AccountSid": arg, "From": data["from"],
-                      "To": data.get("modem") or "", "Body": data["text"], "NumMedia": "0",
+                      "To": data.get("to") or data.get("modem") or "", "Body": data["text"], "NumMedia": "0",
                       "NumSegments": str(data["part_count"]), "SmsStatus": "received",
                       "ApiVersion": TWILIO_API_VERSION}
         else:
@@ -347,12 +348,14 @@ def _kannel_expand(url: str, value_of: Callable[[str], str | None]) -> str:
 def kannel_sms_url(url: str, data: dict) -> str:
     """An sms-service get-url for received SMS `data` (the inbox resource), with Kannel's escapes: %k the
     keyword, %s the next word, %S it unencoded with '*' as '~', %r the words %s has not used, %a all words,
-    %b the text as sent, %p/%q the sender, %P/%Q our number, %i the modem, %t/%T the sending time."""
+    %b the text as sent, %p/%q the sender, %P/%Q our number (the receiving SIM's, empty when unknown), %i the
+    modem, %t/%T the sending time."""
     words = data["text"].split()
     used = [1]  # %s takes words after the keyword, one per use
     at = datetime.fromisoformat((data.get("sent_at") or data["received_at"]).replace("Z", "+00:00"))
+    ours = data.get("to") or ""
     plain = {"k": words[0] if words else "", "a": " ".join(words), "b": data["text"], "p": data["from"],
-             "q": data["from"], "P": "", "Q": "", "i": data.get("modem") or "", "n": "smsgw",
+             "q": data["from"], "P": ours, "Q": ours, "i": data.get("modem") or "", "n": "smsgw",
              "t": at.strftime("%Y-%m-%d %H:%M:%S"), "T": str(int(at.timestamp())), "%": "%"}
 
     def value_of(code: str) -> str | None:
@@ -368,7 +371,8 @@ def kannel_sms_url(url: str, data: dict) -> str:
 
 def door_replies(door_format: str, content_type: str, body: bytes) -> list[str]:
     """The texts a door's receiver asked us to send back to the sender of a received SMS: TwiML <Message>s
-    (Twilio), or a text/plain answer with its blanks squeezed (Kannel's sms-service)."""
+    (Twilio), or a text/plain answer with its blanks squeezed, cut to one SMS (Kannel's sms-service, whose
+    `max-messages` is 1 unless configured)."""
     mimetype, _, params = content_type.partition(";")
     charset = (dict(p.strip().partition("=")[::2] for p in params.split(";") if "=" in p).get("charset")
                or "utf-8").strip('"')
@@ -379,7 +383,7 @@ def door_replies(door_format: str, content_type: str, body: bytes) -> list[str]:
             text = " ".join(body.decode(charset).split())
         except (LookupError, UnicodeDecodeError):
             return []
-        return [text] if text else []
+        return [first_sms(text)] if text else []
     return twiml_messages(body)
 
 
@@ -403,7 +407,7 @@ def android_payload(event_type: str, data: dict) -> dict:
     """The `payload` of an SMS Gateway for Android webhook."""
     if event_type == "message.received":
         return {"messageId": data["id"], "message": data["text"], "sender": data["from"],
-                "recipient": None, "phoneNumber": data["from"], "simNumber": None,
+                "recipient": data.get("to"), "phoneNumber": data["from"], "simNumber": None,
                 "receivedAt": data["received_at"]}
     payload = {"messageId": data["id"], "phoneNumber": data["to"], "simNumber": None}
     if event_type == "message.sent":

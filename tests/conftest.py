@@ -85,8 +85,8 @@ def modem_links(tmp_path):
     started = []
 
     def start(count: int = 1, **kwargs):
-        fakes = [FakeModem(link=str(tmp_path / f"modem{len(started) + i + 1}"), seed=len(started) + i + 1,
-                           **kwargs).start() for i in range(count)]
+        fakes = [FakeModem(**{"link": str(tmp_path / f"modem{len(started) + i + 1}"), "seed": len(started) + i + 1,
+                              **kwargs}).start() for i in range(count)]
         started.extend(fakes)
         return fakes
 
@@ -269,3 +269,6 @@ BOTH_DATABASES = BOTH_DATABASES + ("tests.test_scheduling", "tests.test_ratelimi
 
 # issue 6: retention and erasure run their UPDATE ... IN (subquery) / LIKE on both databases
 BOTH_DATABASES += ("tests.test_retention",)
+
+# received SMS keep their SIM's number; config receivers shared by boxes on one database (migration 0010)
+BOTH_DATABASES += ("tests.test_receivers",)

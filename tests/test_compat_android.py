@@ -58,6 +58,7 @@ def test_webhooks_carry_the_apps_events_signed_with_x_signature(box, raw_receive
     assert (event["event"], call["path"]) == ("sms:received", "/sms")
     received = SmsReceivedPayload.from_dict(event["payload"])
     assert (received.sender, received.message) == ("+447911123456", "incoming for the app")
+    assert received.recipient == "+447911000001"  # the fake SIM's number (+CNUM), kept with the SMS
     secret = gateway.service.get_webhook(created.id).secret  # the signingKey returned when it was created
     expected = hmac.new(secret.encode(), call["body"] + call["headers"]["X-Timestamp"].encode(),
                         hashlib.sha256).hexdigest()

@@ -164,7 +164,7 @@ def test_a_utf16_text_with_coding_2_is_read_as_kannel_reads_it(box):
 def get_url_box(compat_gateway, raw_receiver):
     from gateway.config import KannelSettings
 
-    url = raw_receiver.base + "/sms?from=%p&kw=%k&next=%s&rest=%r&all=%a&smsc=%i&ts=%T&pct=%%"
+    url = raw_receiver.base + "/sms?from=%p&to=%P&kw=%k&next=%s&rest=%r&all=%a&smsc=%i&ts=%T&pct=%%"
     gateway, fakes, _ = compat_gateway(1, config={"kannel": KannelSettings(get_url=url)})
     return gateway, fakes
 
@@ -178,14 +178,39 @@ def test_get_url_is_fetched_for_each_received_sms_and_its_answer_is_the_reply(ge
     assert first["path"] == again["path"] and again["method"] == "GET"
     query = parse_qs(urlsplit(again["path"]).query, keep_blank_values=True)
     assert {k: v[0] for k, v in query.items() if k != "ts"} == {
-        "from": "+447911123456", "kw": "BAL", "next": "now", "rest": "please", "all": "BAL now please",
+        "from": "+447911123456", "to": "+447911000001", "kw": "BAL", "next": "now", "rest": "please",
+        "all": "BAL now please",
         "smsc": "modem1", "pct": "%"}
     assert query["ts"][0].isdigit()
     wait_until(lambda: fakes[0].sent)
     assert [(s.number, s.text) for s in fakes[0].sent] == [("+447911123456", "Your balance: 10 €")]
     [inbound] = gateway.service.list_inbox()[0]
+    assert inbound.recipient == "+447911000001"  # the fake SIM's number (+CNUM)
     reply = gateway.service.get_message(gateway.service.list_messages()[0][0].uid)
     assert reply.events[0].detail == f"reply to {inbound.uid}"
+
+
+def test_a_long_answer_is_cut_to_one_sms_as_kannels_max_messages_1_does(get_url_box, raw_receiver):
+    gateway, fakes = get_url_box
+    gsm = "€" + "x" * 200  # '€' takes two of the 160 septets
+    ucs2 = "Ж" * 69 + "😀" + "tail"  # the emoji takes two of the 70 UTF-16 units: it does not fit
+    raw_receiver.answers += [(200, "text/plain; charset=utf-8", gsm.encode()),
+                             (200, "text/plain; charset=utf-8", ucs2.encode())]
+    fakes[0].inject_sms("+447911123456", "first")
+    raw_receiver.wait_for(1)
+    wait_until(lambda: fakes[0].sent)
+    fakes[0].inject_sms("+447911123456", "second")
+    wait_until(lambda: len(fakes[0].sent) == 2)
+    assert [(s.text, s.encoding) for s in fakes[0].sent] == [("€" + "x" * 158, "gsm7"), ("Ж" * 69, "ucs2")]
+    assert all(m.part_count == 1 for m in gateway.service.list_messages()[0])
+
+
+def test_first_sms_keeps_whole_characters():
+    from gateway.sms import first_sms
+
+    assert first_sms("a" * 160) == "a" * 160 and first_sms("a" * 159 + "€") == "a" * 159
+    assert first_sms("ü" * 70 + "ж") == "ü" * 70  # 'ü' is GSM-7; the 'ж' makes it UCS-2: 70 units
+    assert first_sms("") == ""
 
 
 def test_an_empty_or_non_text_answer_sends_nothing(get_url_box, raw_receiver):

@@ -187,7 +187,7 @@ def test_received_sms_reach_a_twilio_receiver_signed_and_its_twiml_reply_is_sent
     twilio_sid = "SM" + inbound.uid.partition("_")[2].rjust(32, "0")
     assert call["method"] == "POST" and call["path"] == "/sms?app=1"
     assert params == {"MessageSid": twilio_sid, "SmsSid": twilio_sid, "SmsMessageSid": twilio_sid,
-                      "AccountSid": sid, "From": "+447911123456", "To": "modem1", "Body": "hello box",
+                      "AccountSid": sid, "From": "+447911123456", "To": "+447911000001", "Body": "hello box",
                       "NumMedia": "0", "NumSegments": "1", "SmsStatus": "received", "ApiVersion": "2010-04-01"}
     account = requests.get(f"http://127.0.0.1:{gateway.port}/2010-04-01/Accounts/{sid}.json", auth=(sid, token),
                            timeout=10).json()
@@ -197,6 +197,18 @@ def test_received_sms_reach_a_twilio_receiver_signed_and_its_twiml_reply_is_sent
     assert [(s.number, s.text) for s in fakes[0].sent] == [("+447911123456", "Thanks, got it")]
     reply = gateway.service.get_message(gateway.service.list_messages()[0][0].uid)
     assert reply.modem == "modem1" and reply.events[0].detail == f"reply to {inbound.uid}"
+
+
+def test_to_is_the_modems_name_when_its_sim_does_not_know_its_number(compat_gateway, service, raw_receiver):
+    from gateway.config import TwilioSettings
+
+    sid = sid_of_token(service.create_key("twilio-inbound", ["send", "read"])[1])
+    _, fakes, _ = compat_gateway(1, config={"twilio": TwilioSettings(sms_url=raw_receiver.base + "/sms",
+                                                                     account_sid=sid)}, own_number="")
+    fakes[0].inject_sms("+447911123456", "to whom?")
+    [call] = raw_receiver.wait_for(1)
+    from urllib.parse import parse_qsl
+    assert dict(parse_qsl(call["body"].decode()))["To"] == "modem1"
 
 
 def test_an_empty_answer_sends_no_reply_and_the_config_owns_the_receiver(inbound_box, raw_receiver):

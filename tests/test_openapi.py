@@ -32,6 +32,15 @@ def test_request_schemas_are_the_fields_the_views_accept():
     assert set(components["WebhookRequest"]["properties"]) == set(schemas.WEBHOOK_FIELDS)
 
 
+def test_the_inbox_schema_names_every_field_of_the_inbox_resource():
+    from gateway.resources import inbox_json
+    from gateway.store.models import InboxMessage, InboxState
+
+    item = InboxMessage(uid="in_1", sender="+447911123456", recipient=None, text="hi", modem="m1", part_count=1,
+                        state=InboxState.COMPLETE, sent_at=None, received_at=None, in_reply_to=None)
+    assert set(DOCUMENT["components"]["schemas"]["InboxMessage"]["properties"]) == set(inbox_json(item))
+
+
 def test_the_docs_page_is_served_by_the_box_and_reads_the_document(client):
     page = client.get("/api/v1/docs")
     assert page.status_code == 200 and page.mimetype == "text/html"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from gateway.config import MessagingSettings
+from gateway.errors import MessageNotFound
 from gateway.modem.driver import ReceivedSms
 from gateway.service import GatewayService
 from gateway.store.models import ConsentEvent, Event, InboxMessage, Message, MessageState, Part, Suppression
@@ -59,6 +61,54 @@ def test_bodies_older_than_the_retention_are_purged_and_metadata_kept(store, clo
     assert store.get_message(recent.uid).body == "recent"
     assert [m.text for m in store.list_inbox()] == [""]
     assert service.purge_bodies() == {"messages": 0, "inbox": 0}  # idempotent
+
+
+def event_data(store) -> dict[str, dict]:
+    """The `data` of every stored event payload, by event type and subject, read from the rows."""
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(Event.type, Event.subject, Event.payload)).all()
+    return {f"{row.type} {row.subject}": json.loads(row.payload)["data"] for row in rows}
+
+
+def test_retention_also_empties_the_text_in_stored_event_payloads(store, clocked):
+    from gateway.store.events import EVENT_TYPES
+
+    service, clock = clocked
+    service.add_webhook("http://127.0.0.1:9/hook", list(EVENT_TYPES))
+    [old] = store.enqueue([draft(ALICE, "old secret")], NOW)
+    sent(store, old, NOW)
+    inbound = store.record_received("m1", received(BOB, "old reply", 1), NOW)
+    clock.now = NOW + timedelta(days=29)
+    [recent] = store.enqueue([draft(BOB, "recent secret")], clock.now)
+    sent(store, recent, clock.now)
+    clock.now = NOW + timedelta(days=31)
+    assert service.purge_bodies() == {"messages": 1, "inbox": 1}
+    data = event_data(store)
+    purged, reply, kept = (data[f"message.sent {old.uid}"], data[f"message.received {inbound.uid}"],
+                           data[f"message.sent {recent.uid}"])
+    assert (purged["body"], purged["body_purged"], purged["to"], purged["state"]) == ("", True, ALICE, "sent")
+    assert (reply["text"], reply["from"], reply["id"]) == ("", BOB, inbound.uid)
+    assert (kept["body"], kept["body_purged"]) == ("recent secret", False)
+
+
+def test_redacting_or_deleting_a_message_empties_its_events_text(store, service):
+    from gateway.store.events import EVENT_TYPES
+
+    service.add_webhook("http://127.0.0.1:9/hook", list(EVENT_TYPES))
+    redacted, deleted, other = store.enqueue([draft(ALICE, "redact me"), draft(ALICE, "delete me"),
+                                              draft(BOB, "keep me")], NOW)
+    for message in (redacted, deleted, other):
+        sent(store, message, NOW)
+    service.redact(redacted.uid)
+    service.delete_message(deleted.uid)
+    data = event_data(store)
+    assert (data[f"message.sent {redacted.uid}"]["body"], data[f"message.sent {redacted.uid}"]["body_purged"]) == (
+        "", True)
+    assert data[f"message.sent {deleted.uid}"]["body"] == "" and data[f"message.sent {deleted.uid}"]["to"] == ALICE
+    assert data[f"message.sent {other.uid}"]["body"] == "keep me"
+    with pytest.raises(MessageNotFound):  # refused: nothing changes
+        service.delete_message(deleted.uid)
+    assert event_data(store)[f"message.sent {other.uid}"]["body"] == "keep me"
 
 
 def test_retention_zero_keeps_everything(store):

@@ -79,7 +79,9 @@ DOCUMENT = {
                 "parts": {"type": "array", "items": {"$ref": "#/components/schemas/Part"}},
                 "history": {"type": "array", "items": {"type": "object"}}}},
             "InboxMessage": {"type": "object", "properties": {
-                "id": {"type": "string"}, "from": {"type": "string"}, "text": {"type": "string"},
+                "id": {"type": "string"}, "from": {"type": "string"},
+                "to": {"type": ["string", "null"], "description": "the receiving SIM's number, when it was known"},
+                "text": {"type": "string"},
                 "modem": {"type": "string"}, "part_count": {"type": "integer"}, "state": {"type": "string"},
                 "sent_at": {"type": ["string", "null"]}, "received_at": {"type": "string"},
                 "in_reply_to": {"type": ["string", "null"]}}},

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from gateway.errors import ConflictError, MessageNotFound
 from gateway.store.base import StoreBase
+from gateway.store.events import empty_event_texts
 from gateway.store.models import (AuditEntry, ConsentEvent, Event, InboundPart, InboxMessage, Message,
                                   MessageState, Part, StatusReportRecord, Suppression)
 
@@ -39,18 +40,19 @@ class AuditStore(StoreBase):
 
     def purge_bodies(self, before: datetime) -> dict[str, int]:
         """Empty the text of settled messages created before `before` (flagged body_purged; numbers, states
-        and times kept) and of SMS received before it, with their parts."""
+        and times kept) and of SMS received before it, with their parts and their events' payloads."""
         with self._write() as s:
             messages = _purge_messages(s, Message.created_at < before, Message.body_purged.is_(False))
-            inbox = s.execute(update(InboxMessage).where(InboxMessage.received_at < before,
-                                                         InboxMessage.text != "").values(text="")).rowcount
+            old_inbox = (InboxMessage.received_at < before, InboxMessage.text != "")
+            empty_event_texts(s, select(InboxMessage.uid).where(*old_inbox))
+            inbox = s.execute(update(InboxMessage).where(*old_inbox).values(text="")).rowcount
             s.execute(update(InboundPart).where(InboundPart.received_at < before, InboundPart.text != "")
                       .values(text=""))
         return {"messages": messages, "inbox": inbox}
 
     def redact_message(self, uid: str) -> Message:
-        """Empty one settled message's text and its parts' (as retention does); ConflictError while it may
-        still be sent."""
+        """Empty one settled message's text, its parts' and its events' (as retention does); ConflictError while
+        it may still be sent."""
         with self._write() as s:
             message = _settled_message(s, uid, "redacted")
             _purge_messages(s, Message.id == message.id)
@@ -58,9 +60,10 @@ class AuditStore(StoreBase):
 
     def delete_message(self, uid: str) -> None:
         """Delete one settled message with its parts and history (status reports and replies that point at it
-        stay, unlinked); ConflictError while it may still be sent."""
+        stay, unlinked; its events stay, their text emptied); ConflictError while it may still be sent."""
         with self._write() as s:
             message = _settled_message(s, uid, "deleted")
+            empty_event_texts(s, [message.uid])
             part_ids = select(Part.id).where(Part.message_id == message.id).scalar_subquery()
             s.execute(update(StatusReportRecord).where(StatusReportRecord.part_id.in_(part_ids))
                       .values(part_id=None))
@@ -92,7 +95,9 @@ class AuditStore(StoreBase):
 
 
 def _purge_messages(s: Session, *where) -> int:
-    """Empty the text of the settled messages matching `where`, and of their parts; how many were emptied."""
+    """Empty the text of the settled messages matching `where`, of their parts and their events' payloads; how
+    many messages were emptied."""
+    empty_event_texts(s, select(Message.uid).where(Message.state.in_(_SETTLED), *where))
     ids = select(Message.id).where(Message.state.in_(_SETTLED), *where).scalar_subquery()
     s.execute(update(Part).where(Part.message_id.in_(ids)).values(text=""))
     return s.execute(update(Message).where(Message.id.in_(ids)).values(body="", body_purged=True)

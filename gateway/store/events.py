@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Sequence
 
-from sqlalchemy import bindparam, exists, func, insert, select, update
+from sqlalchemy import Select, bindparam, exists, func, insert, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from gateway.errors import ConflictError, NotFound
 from gateway.resources import time_json
 from gateway.store.base import StoreBase, new_uid
-from gateway.store.models import Delivery, DeliveryAttempt, DeliveryState, Event, Webhook
+from gateway.store.models import Delivery, DeliveryAttempt, DeliveryState, Event, Modem, Webhook
 
 EVENT_TYPES = ("message.sent", "message.delivered", "message.failed", "message.received", "message.expired")
 
@@ -30,6 +31,8 @@ _earlier = _deliveries.alias("earlier")
 _WEBHOOKS_LIVE = select(_webhooks.c.id, _webhooks.c.url, _webhooks.c.events).where(_webhooks.c.deleted_at.is_(None))
 _ADD_EVENT = insert(_events).returning(_events.c.id)
 _ADD_DELIVERIES = insert(_deliveries)
+_CONFIG_RECEIVERS_LOCK = 0x736D73677721  # PostgreSQL advisory lock: one box at a time syncs config receivers
+_SET_PAYLOAD = update(_events).where(_events.c.id == bindparam("p_id")).values(payload=bindparam("p_payload"))
 _IN_ORDER_DUE = (
     select(_deliveries.c.id)
     .where(
@@ -75,6 +78,39 @@ class DeliveryJob:
     secret: str | None
 
 
+def empty_event_texts(s: Session, subjects: Sequence[str] | Select) -> None:
+    """Inside a write: empty the text (`body` of a message, `text` of a received SMS) in the stored payloads of
+    the events about `subjects` (uids, or a select of them), keeping the rest of each payload."""
+    changed = []
+    for event_id, payload in s.execute(select(_events.c.id, _events.c.payload).where(_events.c.subject.in_(subjects))):
+        event = json.loads(payload)
+        data = event.get("data") or {}
+        texts = [key for key in ("body", "text") if data.get(key)]
+        if not texts:
+            continue
+        data.update(dict.fromkeys(texts, ""))
+        if "body_purged" in data:
+            data["body_purged"] = True
+        changed.append({"p_id": event_id, "p_payload": _dump(event)})
+    if changed:
+        s.execute(_SET_PAYLOAD, changed)
+
+
+def _retire_webhook(s: Session, webhook_id: int, now: datetime) -> None:
+    s.execute(update(Webhook).where(Webhook.id == webhook_id).values(deleted_at=now))
+    s.execute(update(Delivery).where(Delivery.webhook_id == webhook_id, Delivery.state == DeliveryState.PENDING)
+              .values(state=DeliveryState.FAILED, last_error="webhook deleted"))
+
+
+def _other_boxes(s: Session, box: str) -> bool:
+    """Whether another box runs modems on this database."""
+    return s.scalar(select(Modem.name).where(Modem.box.is_not(None), Modem.box != box).limit(1)) is not None
+
+
+def _dump(event: dict) -> str:
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+
+
 class EventStore(StoreBase):
     """Verbs on webhooks, events and deliveries."""
 
@@ -92,8 +128,7 @@ class EventStore(StoreBase):
         if not targets:
             return
         event_uid = new_uid("evt")
-        payload = json.dumps({"id": event_uid, "type": event_type, "created_at": time_json(now),
-                              "data": resource()}, ensure_ascii=False, separators=(",", ":"))
+        payload = _dump({"id": event_uid, "type": event_type, "created_at": time_json(now), "data": resource()})
         event_id = conn.execute(_ADD_EVENT, {"uid": event_uid, "type": event_type, "subject": subject,
                                              "payload": payload, "created_at": now}).scalar_one()
         conn.execute(_ADD_DELIVERIES, [
@@ -177,10 +212,39 @@ class EventStore(StoreBase):
         """Stop sending to it: it is kept (for its delivery history) but its pending deliveries fail."""
         webhook = self.get_webhook(uid)
         with self._write() as s:
-            s.execute(update(Webhook).where(Webhook.id == webhook.id).values(deleted_at=now))
-            s.execute(update(Delivery).where(Delivery.webhook_id == webhook.id,
-                                             Delivery.state == DeliveryState.PENDING)
-                      .values(state=DeliveryState.FAILED, last_error="webhook deleted"))
+            _retire_webhook(s, webhook.id, now)
+
+    def sync_config_receivers(self, box: str, targets: Sequence[str], is_config_target: Callable[[str], bool],
+                              now: datetime) -> list[Webhook]:
+        """Make `targets` the receivers of received SMS that box `box`'s config names, leaving other boxes'
+        alone: a receiver is shared by the boxes naming it and deleted when none does. Receivers made by a
+        config before the boxes were recorded are adopted when named; unnamed, they are deleted when no other
+        box has modems here, else kept and returned (whose they are is unknown)."""
+        wanted = list(dict.fromkeys(targets))
+        unclaimed = []
+        with self._write() as s:
+            if not self.is_sqlite:
+                s.execute(select(func.pg_advisory_xact_lock(_CONFIG_RECEIVERS_LOCK)))
+            live = s.scalars(select(Webhook).where(Webhook.deleted_at.is_(None)).order_by(Webhook.id)).all()
+            for webhook in live:
+                if webhook.config_boxes is None and not is_config_target(webhook.url):
+                    continue  # made by an API
+                boxes = set(json.loads(webhook.config_boxes or "[]")) - {box}
+                if webhook.url in wanted:
+                    wanted.remove(webhook.url)
+                    boxes.add(box)
+                elif webhook.config_boxes is None and _other_boxes(s, box):
+                    unclaimed.append(webhook)
+                    continue
+                if boxes:
+                    webhook.config_boxes = json.dumps(sorted(boxes))
+                else:
+                    _retire_webhook(s, webhook.id, now)
+            for target in wanted:
+                s.add(Webhook(uid=new_uid("wh"), url=target, events="message.received",
+                              secret="whsec_" + secrets.token_urlsafe(32), created_at=now,
+                              config_boxes=json.dumps([box])))
+        return unclaimed
 
     def list_deliveries(self, webhook_uid: str, *, limit: int = 50) -> list[Delivery]:
         webhook = self.get_webhook(webhook_uid)

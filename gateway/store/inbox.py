@@ -57,8 +57,9 @@ class InboxStore(EventStore):
 
     def _add_inbox(self, s: Session, inbox: InboxMessage, reply_since: datetime | None,
                    parts: list[InboundPart] = ()) -> InboxMessage:
-        """Add a complete (or given-up) inbox message: link its parts and the message it answers, count it
-        on its modem, and queue `message.received`."""
+        """Add a complete (or given-up) inbox message: note the receiving SIM's number, link its parts and the
+        message it answers, count it on its modem, and queue `message.received`."""
+        inbox.recipient = s.scalar(select(Modem.own_number).where(Modem.name == inbox.modem))
         inbox.in_reply_to = None
         if reply_since is not None:
             inbox.in_reply_to = s.scalars(

@@ -77,6 +77,7 @@ class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
         Index("ix_messages_claim", "state", "priority", "next_attempt_at", "id"),
+        Index("ix_messages_queue", "state", "priority", "id"),  # a claim's order: it reads the queue's head only
         Index("ix_messages_to", "to_number", "id"),
         Index("ix_messages_sent_at", "sent_at"),  # throughput and health figures
     )
@@ -178,6 +179,7 @@ class InboxMessage(Base):
     uid: Mapped[str] = mapped_column(String(32), unique=True)
     modem: Mapped[str] = mapped_column(String(64))
     sender: Mapped[str] = mapped_column(String(32))
+    recipient: Mapped[Optional[str]] = mapped_column(String(32))  # the receiving SIM's number (+CNUM) then, if known
     text: Mapped[str] = mapped_column(Text)
     part_count: Mapped[int]
     state: Mapped[InboxState] = mapped_column(_enum(InboxState))
@@ -315,6 +317,8 @@ class Webhook(Base):
     secret: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime]
     deleted_at: Mapped[Optional[datetime]]
+    # JSON list of the boxes whose config names this receiver; None: made by an API (or by a config before 0010)
+    config_boxes: Mapped[Optional[str]] = mapped_column(Text)
 
     def __repr__(self) -> str:
         return f"<Webhook {self.uid} {self.url}>"
@@ -324,6 +328,7 @@ class Event(Base):
     """One event, written in the transaction of the state change that caused it; the payload is frozen."""
 
     __tablename__ = "events"
+    __table_args__ = (Index("ix_events_subject", "subject"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(String(32), unique=True)
