@@ -106,7 +106,7 @@ class MessagingVerbs:
             uid=new_uid("otp"), to_number=number, code_hash=otp.code_hash(code, salt), salt=salt,
             attempts_left=self.settings.otp_max_attempts, expires_at=now + timedelta(seconds=ttl_s),
             api_key_id=api_key.id if api_key else None, created_at=now))
-        route = self._routes([number], self.store.list_modems()).get(number)  # as `send` does (issue 7, part 1)
+        route = self._routes([number]).get(number)  # as `send` does (issue 7, part 1)
         [message] = self.store.enqueue([MessageDraft(  # it expires with its code; once sent, its parts are masked
             to_number=number, body=shown, encoding=segmentation.encoding, parts=segmentation.parts,
             masked_parts=segment(shown).parts, delivery_report=self.settings.delivery_report,
@@ -180,7 +180,7 @@ class MessagingVerbs:
         numbers = list(dict.fromkeys(number for _, number, _, _ in good))
         quiet_window = self._quiet_window(message_class, None)  # as `send` does (issue 7, part 1)
         holds = self._quiet_holds(numbers, self.clock(), quiet_window)
-        routes = self._routes(numbers, self.store.list_modems())
+        routes = self._routes(numbers)
         drafts = [MessageDraft(to_number=number, body=body, encoding=segmentation.encoding, parts=segmentation.parts,
                                delivery_report=self.settings.delivery_report, priority=BULK_PRIORITY,
                                send_at=holds.get(number), quiet_hours=quiet_window,

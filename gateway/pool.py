@@ -252,7 +252,7 @@ class ModemWorker:
                     self._release_due(now)
                 if over_budget_until is None:
                     job = self._store.claim_next(self.name, now, self._pool.lease_s, group=self.modem.group,
-                                                 cheaper_groups=cheaper)
+                                                 cheaper_groups=cheaper, submitting=True)
                     if job is not None:
                         self._send(job)
                         continue
@@ -343,9 +343,10 @@ class ModemWorker:
         pdus = build_submit_pdus(job.to_number, Segmentation(job.encoding, job.parts), concat_ref=job.concat_ref,
                                  request_status_report=job.delivery_report)
         for seq in range(job.first_seq, len(pdus) + 1):
-            now = self._clock()  # a later part renews the claim's lease (the claim itself leased the first)
-            self._store.mark_part_submitting(job, seq, self.name, now, lease_until=None if seq == job.first_seq
-                                             else now + timedelta(seconds=self._pool.lease_s))
+            if seq > job.first_seq:  # the claim marked the first part and leased it; a later one renews the lease
+                now = self._clock()
+                self._store.mark_part_submitting(job, seq, self.name, now,
+                                                 lease_until=now + timedelta(seconds=self._pool.lease_s))
             try:
                 receipt = self._driver.send_pdu(pdus[seq - 1], self._pool.send_timeout_s)
             except SendOutcomeUnknown as exc:

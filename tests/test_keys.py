@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from datetime import timedelta
 
 import pytest
@@ -115,3 +116,21 @@ def test_cli_creates_expiring_keys_and_rotates(tmp_path):
     listing = run("keys", "list").stdout
     assert listing.count("billing") == 2 and "expires" in listing and "active" in listing
     assert run("keys", "create", "--name", "x", "--expires-in", "soon").returncode == 2
+
+
+def test_a_key_revoked_here_stops_at_once_and_one_revoked_elsewhere_within_a_second(keyed, store, settings, clock):
+    from gateway.service import KEY_READ_TTL_S
+
+    here, here_token = keyed.create_key("here", ["send"])
+    there, there_token = keyed.create_key("there", ["send"])
+    keyed.authenticate(here_token, "send")
+    keyed.authenticate(there_token, "send")  # both read, and kept for a moment
+    keyed.revoke_key(here.id)
+    with pytest.raises(AuthError, match="revoked"):
+        keyed.authenticate(here_token, "send")
+    GatewayService(store, settings.messaging, clock=clock).revoke_key(there.id)  # the CLI, another box
+    deadline = time.monotonic() + KEY_READ_TTL_S
+    with pytest.raises(AuthError, match="revoked"):
+        while time.monotonic() < deadline + 0.2:
+            keyed.authenticate(there_token, "send")
+    assert time.monotonic() < deadline + 0.2

@@ -90,6 +90,23 @@ def test_release_after_crash_marks_in_flight_parts_unknown_and_requeues_the_rest
     assert store.claim_next("m1", NOW, 60).message_id == second.id  # unknown ones are never claimed again
 
 
+def test_a_claim_for_sending_marks_the_first_part_going_out_so_a_crash_leaves_it_unknown(store):
+    [single, rest] = store.enqueue([draft(), draft(to="+12025550143", parts=("a" * 153, "b"))], NOW)
+    job = store.claim_next("m1", NOW, 60, submitting=True)
+    assert job.first_seq == 1
+    assert [p.state for p in store.get_message(single.uid).parts] == [PartState.SUBMITTING]
+    later = store.claim_next("m2", NOW, 60)
+    store.record_part_sent(later, 1, "m2", 7, NOW)  # part 1 left; the crash comes before part 2 is marked
+    assert store.release_claims(NOW) == (1, 1)
+    first = store.get_message(single.uid)
+    assert first.state == MessageState.UNKNOWN and first.parts[0].state == PartState.UNKNOWN
+    second = store.get_message(rest.uid)
+    assert second.state == MessageState.QUEUED and second.pinned_modem == "m2"
+    resumed = store.claim_next("m2", NOW, 60, submitting=True)  # the rest goes on from part 2, marked at once
+    assert (resumed.message_id, resumed.first_seq) == (second.id, 2)
+    assert [p.state for p in store.get_message(rest.uid).parts] == [PartState.SENT, PartState.SUBMITTING]
+
+
 def test_cancel_only_while_queued(store):
     import pytest
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, selectinload
 
@@ -25,6 +25,11 @@ log = logging.getLogger(__name__)
 REPORTED_STATES = (PartState.SENT, PartState.DELIVERED, PartState.FAILED)
 EARLY_REPORT_WINDOW = timedelta(minutes=10)  # an unmatched report this recent may be for a part just sent
 MATCH_DIGITS = 9  # networks write the recipient in national or international form: compare the tail
+
+_reports = StatusReportRecord.__table__
+_UNMATCHED_REPORTS = (select(_reports.c.id, _reports.c.recipient)  # built once: it runs for every part sent
+                      .where(_reports.c.modem == bindparam("p_modem"), _reports.c.reference == bindparam("p_reference"),
+                             _reports.c.part_id.is_(None), _reports.c.received_at >= bindparam("p_since")))
 
 
 def same_number(ours: str, theirs: str) -> bool:
@@ -64,17 +69,14 @@ class ReportStore(OutboxStore):
 
     def _apply_early_report(self, conn: Connection, job: SendJob, seq: int, modem: str, reference: int,
                             now: datetime) -> None:
+        unmatched = conn.execute(_UNMATCHED_REPORTS, {"p_modem": modem, "p_reference": reference,
+                                                      "p_since": now - EARLY_REPORT_WINDOW}).all()
+        ids = [row.id for row in unmatched if same_number(job.to_number, row.recipient)]
+        if not ids:
+            return  # the usual case: no Session is needed
         with Session(bind=conn) as s:
-            early = s.scalars(
-                select(StatusReportRecord)
-                .where(StatusReportRecord.modem == modem, StatusReportRecord.reference == reference,
-                       StatusReportRecord.part_id.is_(None),
-                       StatusReportRecord.received_at >= now - EARLY_REPORT_WINDOW)
-                .order_by(StatusReportRecord.id)
-            ).all()
-            early = [r for r in early if same_number(job.to_number, r.recipient)]
-            if not early:
-                return
+            early = s.scalars(select(StatusReportRecord).where(StatusReportRecord.id.in_(ids))
+                              .order_by(StatusReportRecord.id)).all()
             part = s.scalars(select(Part).where(Part.message_id == job.message_id, Part.seq == seq)).one()
             for record in early:
                 record.part_id = part.id
