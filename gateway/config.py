@@ -16,6 +16,8 @@ from typing import Any, Mapping
 
 from gateway.errors import ConfigError
 
+SQLITE_SYNCHRONOUS = ("normal", "full")
+
 DEFAULT_CONFIG_PATH = Path("/etc/smsgw/config.toml")
 
 
@@ -54,6 +56,12 @@ class ServerSettings:
 class DatabaseSettings:
     url: str = "sqlite:////var/lib/smsgw/smsgw.db"
     busy_timeout_ms: int = 5000
+    synchronous: str = "normal"  # SQLite: "full" fsyncs every commit (no commit lost to a power cut; slower)
+
+    def __post_init__(self) -> None:
+        if self.synchronous not in SQLITE_SYNCHRONOUS:
+            raise ConfigError(f"database.synchronous must be \"normal\" or \"full\", not {self.synchronous!r}",
+                              field="database.synchronous")
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,8 @@ def gsmmodem_drivers(pool: PoolSettings) -> DriverFactory:
 
 def open_store(settings: Settings) -> Store:
     """Open the database and bring its schema up to date."""
-    store = Store.from_url(settings.database.url, settings.database.busy_timeout_ms)
+    database = settings.database
+    store = Store.from_url(database.url, database.busy_timeout_ms, database.synchronous)
     store.box = settings.server.box or socket.gethostname()
     store.keyword_rules = KeywordRules.from_settings(settings.messaging)
     upgrade(store.engine)

@@ -31,18 +31,9 @@ NUMBER = "+447911123456"
 # --- fixtures and helpers ----------------------------------------------------------------------
 
 @pytest.fixture
-def make_modem(tmp_path):
-    modems: list[FakeModem] = []
-
-    def make(**kwargs) -> FakeModem:
-        kwargs.setdefault("link", str(tmp_path / f"modem{len(modems)}"))
-        modem = FakeModem(**kwargs).start()
-        modems.append(modem)
-        return modem
-
-    yield make
-    for modem in modems:
-        modem.stop()
+def make_modem(modem_links):
+    """One more started fake modem (conftest's `modem_links`), with these FakeModem arguments."""
+    return lambda **kwargs: modem_links(1, **kwargs)[0]
 
 
 @pytest.fixture

@@ -16,9 +16,12 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
 
-from gateway.config import DatabaseSettings
+from gateway.config import DatabaseSettings, settings_from_mapping
+from gateway.errors import ConfigError
+from gateway.runtime import open_store
 from tests.conftest import wait_until
 
 WRITER = """
@@ -118,3 +121,29 @@ def test_a_lock_held_past_the_busy_timeout_is_a_clean_503(gateway_factory, setti
     assert _count(path, "SELECT count(*) FROM messages") == before
     accepted = requests.post(api, json={"to": "+447911123456", "body": "free"}, headers=headers, timeout=30)
     assert accepted.status_code == 202, accepted.text
+
+
+def test_synchronous_full_is_on_every_connection_and_a_bad_value_is_refused(settings):
+    durable = settings.replace(database=DatabaseSettings(url=settings.database.url, synchronous="full"))
+    for chosen, level in ((settings, 1), (durable, 2)):  # NORMAL = 1, FULL = 2
+        store = open_store(chosen)
+        try:
+            with store.engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == level
+        finally:
+            store.close()
+    with pytest.raises(ConfigError) as refused:
+        settings_from_mapping({"database": {"synchronous": "off"}})
+    assert refused.value.field == "database.synchronous"
+
+
+def test_a_durable_write_is_fsynced_and_the_connection_goes_back_to_normal(store):
+    def level(conn) -> int:
+        return conn.connection.driver_connection.execute("PRAGMA synchronous").fetchone()[0]
+
+    with store._write_core(durable=True) as conn:
+        assert level(conn) == 2  # FULL: this commit is synced to disk before it returns
+        connection = conn.connection.driver_connection
+    assert connection.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL again for other writes
+    with store._write_core() as conn:
+        assert level(conn) == 1

@@ -30,12 +30,15 @@ def new_uid(prefix: str) -> str:
 SQLITE_CACHE_KIB = 512  # per connection; SQLite's default of 2 MB grew RSS by ~15 MB in a soak for no speed
 
 
-def _sqlite_pragmas(busy_timeout_ms: int):
+_SYNCHRONOUS = {"normal": "NORMAL", "full": "FULL"}
+
+
+def _sqlite_pragmas(busy_timeout_ms: int, synchronous: str):
     def on_connect(dbapi_conn, _record):
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA synchronous={_SYNCHRONOUS[synchronous]}")
         cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
@@ -49,14 +52,27 @@ def _sqlite_begin(conn):
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def make_engine(url: str, busy_timeout_ms: int = 5000) -> Engine:
-    """An engine with the gateway's connection settings (WAL, busy timeout, explicit BEGIN on SQLite)."""
+def make_engine(url: str, busy_timeout_ms: int = 5000, synchronous: str = "normal") -> Engine:
+    """An engine with the gateway's connection settings (WAL, `synchronous`, busy timeout, explicit BEGIN on
+    SQLite)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000})
-        event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_ms))
+        event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_ms, synchronous))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+@contextmanager
+def _synchronous_full(conn: Connection) -> Iterator[None]:
+    """SQLite's `synchronous=FULL` on this connection for one transaction (set outside it, then restored)."""
+    raw = conn.connection.driver_connection
+    level = raw.execute("PRAGMA synchronous").fetchone()[0]
+    raw.execute("PRAGMA synchronous=FULL")
+    try:
+        yield
+    finally:
+        raw.execute(f"PRAGMA synchronous={int(level)}")
+
 
 @contextmanager
 def translated_errors() -> Iterator[None]:
@@ -86,8 +102,8 @@ class StoreBase:
         self.box = ""  # this gateway box's name (set by the runtime): recorded on its modems, sent with NOTIFY
 
     @classmethod
-    def from_url(cls, url: str, busy_timeout_ms: int = 5000):
-        return cls(make_engine(url, busy_timeout_ms))
+    def from_url(cls, url: str, busy_timeout_ms: int = 5000, synchronous: str = "normal"):
+        return cls(make_engine(url, busy_timeout_ms, synchronous))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -106,11 +122,15 @@ class StoreBase:
         self._after_commit()
 
     @contextmanager
-    def _write_core(self) -> Iterator[Connection]:
-        """A write transaction on a bare connection: the hot path's Core statements need no Session."""
+    def _write_core(self, durable: bool = False) -> Iterator[Connection]:
+        """A write transaction on a bare connection: the hot path's Core statements need no Session.
+
+        `durable`: on SQLite, fsync this commit whatever `synchronous` says, so that a power cut cannot undo
+        it (the commit before a PDU goes to the modem: undone, the part would be sent again)."""
         self._queued.deliveries = False
-        with translated_errors(), self._write_lock, self._write_engine.begin() as conn:
-            yield conn
+        with translated_errors(), self._write_lock, self._write_engine.connect() as conn:
+            with _synchronous_full(conn) if durable and self.is_sqlite else nullcontext(), conn.begin():
+                yield conn
         self._after_commit()
 
     def _after_commit(self) -> None:
