@@ -23,7 +23,7 @@ modem comes or goes and every few seconds); it does not move back.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import phonenumbers
 
@@ -38,6 +38,7 @@ class Candidate:
     group: str
     state: str
     cost: float | None  # the chosen rule's cost when the modem is in its group
+    modem_cost: float = 0.0  # the modem's own price per message (config): among ready modems the cheapest claims
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,9 @@ def group_of(modem: Modem) -> str:
 class Router:
     """Route rules from config, applied to the modems the store knows (their group and last state)."""
 
-    def __init__(self, routes: Sequence[RouteSettings] = ()) -> None:
+    def __init__(self, routes: Sequence[RouteSettings] = (), modem_costs: Mapping[str, float] | None = None) -> None:
         self._routes = tuple(routes)
+        self._modem_costs = dict(modem_costs or {})
         self._needs_region = any(not r.match.startswith("+") for r in self._routes)
 
     @property
@@ -88,10 +90,10 @@ class Router:
         online_groups = {group_of(m) for m in online.values()}
         if sticky_modem is not None and sticky_modem in online:
             return Route(number, f"sticky: {number}'s last message came in on {sticky_modem}", modem=sticky_modem,
-                         candidates=_candidates(modems, lambda m: m.name == sticky_modem, None))
+                         candidates=self._candidates(modems, lambda m: m.name == sticky_modem, None))
         rules = self.rules_for(number) if self._routes else []
         if not rules:
-            return Route(number, "no route rule matches: any modem", candidates=_candidates(modems, None, None))
+            return Route(number, "no route rule matches: any modem", candidates=self._candidates(modems, None, None))
         chosen = next((r for r in rules if r.group in online_groups), None)
         if chosen is not None:
             group, reason = chosen.group, f"rule {chosen.match} → group {chosen.group}"
@@ -105,11 +107,13 @@ class Router:
                                                "online; the message waits")
         cost, fallback = (chosen.cost, chosen.fallback or None) if group == chosen.group else (None, None)
         return Route(number, reason, rule=chosen, group=group, fallback=fallback if fallback != group else None,
-                     candidates=_candidates(modems, lambda m: group_of(m) == group, cost))
+                     candidates=self._candidates(modems, lambda m: group_of(m) == group, cost))
 
 
-def _candidates(modems: Sequence[Modem], allowed, cost: float | None) -> tuple[Candidate, ...]:
-    chosen = [m for m in modems if allowed is None or allowed(m)]
-    chosen.sort(key=lambda m: (m.state != ModemState.ONLINE, m.name))
-    return tuple(Candidate(m.name, group_of(m), m.state.value, cost) for m in chosen)
+    def _candidates(self, modems: Sequence[Modem], allowed, cost: float | None) -> tuple[Candidate, ...]:
+        """The allowed modems in the order they would claim: online first, then cheapest, then by name."""
+        chosen = [m for m in modems if allowed is None or allowed(m)]
+        chosen.sort(key=lambda m: (m.state != ModemState.ONLINE, self._modem_costs.get(m.name, 0.0), m.name))
+        return tuple(Candidate(m.name, group_of(m), m.state.value, cost, self._modem_costs.get(m.name, 0.0))
+                     for m in chosen)
 

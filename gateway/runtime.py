@@ -86,7 +86,7 @@ class Gateway:
         self.watchdog = Watchdog(interval_s, self.health_problem) if interval_s else None
         self.service = GatewayService(self.store, settings.messaging, self.pool, clock=clock,
                                       webhook_settings=settings.webhooks, ussd_timeout_s=settings.pool.ussd_timeout_s,
-                                      routes=settings.routes)
+                                      routes=settings.routes, modem_costs={m.name: m.cost for m in settings.modems})
         self.webhooks = WebhookDispatcher(self.store, settings.webhooks, clock)
         self.store.on_deliveries_queued = self.webhooks.wake
         self.webhooks.on_reply = self.service.reply_to_inbound  # TwiML / Kannel get-url answers to received SMS

@@ -7,7 +7,7 @@ import logging
 import re
 import unicodedata
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Mapping, Protocol, Sequence
 
 from gateway import keys
 from gateway.config import MessagingSettings, RouteSettings, WebhookSettings
@@ -85,9 +85,10 @@ class GatewayService(MessagingVerbs):
 
     def __init__(self, store: Store, settings: MessagingSettings, pool: PoolControl | None = None,
                  clock: Callable[[], datetime] = utcnow, webhook_settings: WebhookSettings | None = None,
-                 ussd_timeout_s: float = 30.0, routes: Sequence[RouteSettings] = ()) -> None:
+                 ussd_timeout_s: float = 30.0, routes: Sequence[RouteSettings] = (),
+                 modem_costs: Mapping[str, float] | None = None) -> None:
         self.store = store
-        self.router = Router(routes)
+        self.router = Router(routes, modem_costs)
         self.settings = settings
         self.pool = pool or NoPool()
         self.clock = clock

@@ -96,8 +96,9 @@ def test_routes_explains_rule_group_and_candidates(routed):
     explained = api.session.get(f"{api.base}/routes", params={"to": "07812 345678"}).json()
     assert explained["to"] == UK and explained["group"] == "uk"
     assert explained["rule"] == {"match": "+44", "group": "uk", "cost": 0.02, "fallback": "default"}
-    assert explained["candidates"] == [{"name": "modem1", "group": "uk", "state": "online", "cost": 0.02},
-                                       {"name": "modem2", "group": "uk", "state": "online", "cost": 0.02}]
+    assert explained["candidates"] == [
+        {"name": "modem1", "group": "uk", "state": "online", "cost": 0.02, "modem_cost": 0.0},
+        {"name": "modem2", "group": "uk", "state": "online", "cost": 0.02, "modem_cost": 0.0}]
     assert api.session.get(f"{api.base}/routes").status_code == 400
 
 
@@ -173,6 +174,8 @@ def test_a_queued_message_fails_over_when_its_group_goes_down_later(configured_g
 
 def test_the_cheapest_ready_modem_sends_and_a_dearer_one_takes_what_waits_while_it_is_busy(configured_gateway):
     api, fakes, _ = configured_gateway([{"cost": 0.05}, {"cost": 0.01}], latency_ms=1000)
+    explained = api.session.get(f"{api.base}/routes", params={"to": "+447812345600"}, timeout=10).json()
+    assert [(c["name"], c["modem_cost"]) for c in explained["candidates"]] == [("modem2", 0.01), ("modem1", 0.05)]
     for i in range(2):  # both idle: modem1 is woken first, yet leaves each message to the cheaper modem2
         assert api.wait_state(api.send(f"+4478123456{i:02d}", f"one {i}")["id"], "sent")["modem"] == "modem2"
     burst = [m["id"] for m in api.send([f"+4478123457{i:02d}" for i in range(3)], "burst")["messages"]]

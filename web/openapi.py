@@ -212,7 +212,8 @@ DOCUMENT = {
                 "modem": {"type": ["string", "null"]}, "rule": {"type": ["object", "null"]},
                 "candidates": {"type": "array", "items": {"type": "object", "properties": {
                     "name": {"type": "string"}, "group": {"type": "string"}, "state": {"type": "string"},
-                    "cost": {"type": ["number", "null"]}}}}}}, "400", "401", "403", "422")}},
+                    "cost": {"type": ["number", "null"]}, "modem_cost": {"type": "number"}}}}}},
+                "400", "401", "403", "422")}},
         "/api/v1/openapi.json": {"get": {
             "summary": "This document", "security": [],
             "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {

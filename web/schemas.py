@@ -152,7 +152,8 @@ def route_json(route: Route) -> dict[str, Any]:
         "to": route.to, "reason": route.reason, "group": route.group, "modem": route.modem,
         "rule": None if rule is None else {"match": rule.match, "group": rule.group, "cost": rule.cost,
                                            "fallback": rule.fallback or None},
-        "candidates": [{"name": c.name, "group": c.group, "state": c.state, "cost": c.cost}
+        "candidates": [{"name": c.name, "group": c.group, "state": c.state, "cost": c.cost,
+                        "modem_cost": c.modem_cost}
                        for c in route.candidates],
     }
 
