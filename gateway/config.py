@@ -98,6 +98,7 @@ class PoolSettings:
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 60.0
     lease_s: float = 300.0  # a claim older than this, by a worker that is gone, goes back to the queue
+    stranded_after_s: float = 7200.0  # a multi-part message whose modem sent part of it and then nothing: failed
     idle_poll_s: float = 5.0  # work queued by another process (CLI, another box) is seen within this
     ussd_timeout_s: float = 30.0  # the network's answer to a USSD code (+CUSD)
     balance_interval_s: float = 6 * 3600.0  # re-check the balance of modems with balance_ussd this often

@@ -441,6 +441,7 @@ class ModemPool:
                  power_for: Callable[[ModemSettings], PowerSwitch | None] | None = None) -> None:
         self._store = store
         self._clock = clock
+        self._stranded_after_s = pool_settings.stranded_after_s
         self._listeners: list[StateListener] = []
         self._changing = threading.Lock()  # add/remove replace `workers` (copy on write: iterating is safe)
         self._started = False
@@ -527,8 +528,10 @@ class ModemPool:
     def release_due(self) -> None:
         """The backstop of the workers' own release and failover (a periodic job): due scheduled messages are
         queued, messages whose validity passed expire, even while no modem is online; queued messages of groups
-        with no modem online (here or on another box) move to their fallback groups."""
+        with no modem online (here or on another box) move to their fallback groups; multi-part messages
+        stranded on a modem that stopped sending fail (`modem_gone`)."""
         released, _ = self._store.release_due(self._clock())
+        self._store.fail_stranded(self._clock(), self._stranded_after_s)
         if self._store.fail_over(self._clock()) or released:
             self.wake()
 

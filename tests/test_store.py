@@ -208,3 +208,27 @@ def test_the_migrations_build_exactly_the_models(store):
 
     with store.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+def test_a_multipart_message_stranded_on_a_modem_that_stopped_sending_fails_after_the_wait(store):
+    store.add_webhook("http://127.0.0.1:9/hook", ["message.failed"], NOW)
+    [stranded, chosen] = store.enqueue([draft(parts=("a" * 153, "b")), draft(to="+12025550143")], NOW)
+    job = store.claim_next("m1", NOW, 60)
+    store.record_part_sent(job, 1, "m1", 17, NOW)
+    store.release_claims(NOW, modem="m1")  # m1 went away after part 1: the rest must leave from m1
+    wait_s = 3600
+    assert store.fail_stranded(NOW + timedelta(seconds=wait_s - 1), wait_s) == 0  # not yet
+    assert store.fail_stranded(NOW + timedelta(seconds=wait_s), wait_s) == 1
+    message = store.get_message(stranded.uid)
+    assert message.state == MessageState.FAILED and message.error_code == "modem_gone"
+    assert [p.state for p in message.parts] == [PartState.SENT, PartState.FAILED]
+    assert "1 of 2 parts left on modem m1" in message.error_message
+    [delivery] = store.claim_deliveries(NOW + timedelta(seconds=wait_s), 10, 60)
+    assert delivery.event_type == "message.failed" and stranded.uid.encode() in delivery.body
+    assert store.get_message(chosen.uid).state == MessageState.QUEUED  # nothing of it left: not stranded
+    assert store.fail_stranded(NOW + timedelta(days=1), wait_s) == 0
+    store.retry(stranded.uid, NOW + timedelta(days=1))  # whole again, from any modem, as a new concatenation
+    again = store.get_message(stranded.uid)
+    assert again.state == MessageState.QUEUED and again.pinned_modem is None
+    assert [(p.state, p.modem, p.reference) for p in again.parts] == [(PartState.PENDING, None, None)] * 2
+    assert store.claim_next("m2", NOW + timedelta(days=1), 60).first_seq == 1

@@ -214,7 +214,9 @@ class OutboxStore(EventStore):
 
     def retry(self, uid: str, now: datetime) -> Message:
         """Queue a failed or unknown message again, by a person's decision: its parts not known to have
-        left go out again (an `unknown` part may reach the phone twice: that is what the caller accepts)."""
+        left go out again (an `unknown` part may reach the phone twice: that is what the caller accepts).
+        One stranded on a gone modem (`modem_gone`) goes out whole, from any modem, as a new concatenation:
+        the parts that left cannot be joined to parts from another number."""
         with self._write() as s:
             message = s.scalars(select(Message).where(Message.uid == uid)
                                 .options(selectinload(Message.parts))).one_or_none()
@@ -226,9 +228,13 @@ class OutboxStore(EventStore):
             if s.scalar(select(exists().where(OtpCode.message_uid == uid))):
                 raise ConflictError(f"message {uid} carried a one-time code, which is no longer kept; "
                                     "ask for a new code")
+            whole = message.error_code == "modem_gone"
             for part in message.parts:
-                if part.state in (PartState.FAILED, PartState.UNKNOWN):
+                if whole or part.state in (PartState.FAILED, PartState.UNKNOWN):
                     part.state, part.error_code = PartState.PENDING, None
+                    part.modem = part.reference = part.submitted_at = part.sent_at = None
+            if whole:
+                message.pinned_modem, message.concat_ref = None, secrets.randbelow(256)
             message.attempts, message.next_attempt_at, message.avoid_modem = 0, now, None
             message.error_code = message.error_message = None
             self._transition(s, message, MessageState.QUEUED, now, detail="retried by request")
@@ -456,6 +462,28 @@ class OutboxStore(EventStore):
                 self._transition(s, message, MessageState.EXPIRED, now, detail="validity passed")
                 expired += 1
         return len(ids), expired
+
+    def fail_stranded(self, now: datetime, wait_s: float) -> int:
+        """Fail the multi-part messages stranded on a modem: a part left on it (so the rest must too, or the
+        phone cannot join them) and it has sent nothing more for `wait_s` although the rest was due (it is
+        gone, or it stays offline). The message is `failed` with `modem_gone` and a `message.failed` event;
+        the client may retry it whole. Returns how many failed."""
+        last_sent = select(func.max(Part.sent_at)).where(Part.message_id == Message.id).scalar_subquery()
+        stranded = select(Message).where(
+            Message.state == MessageState.QUEUED, Message.pinned_modem.is_not(None),
+            Message.next_attempt_at <= now, last_sent <= now - timedelta(seconds=wait_s),
+        ).with_for_update(skip_locked=True)
+        failed = 0
+        with self._write() as s:
+            for message in s.scalars(stranded):
+                sent = sum(p.sent_at is not None for p in message.parts)
+                detail = (f"{sent} of {message.part_count} parts left on modem {message.pinned_modem}, which has "
+                          f"not sent the rest for {wait_s:.0f} s")
+                message.error_code, message.error_message = "modem_gone", detail
+                self._fail_remaining(s, message, "modem_gone", now)
+                self._transition(s, message, MessageState.FAILED, now, modem=message.pinned_modem, detail=detail)
+                failed += 1
+        return failed
 
     def count_by_state(self) -> dict[str, int]:
         with self._read() as s:
