@@ -104,6 +104,14 @@ def gateway_cpu_s() -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def gateway_rss_mb() -> float:
+    """Resident memory of the newest gateway process, in MB."""
+    for line in Path(f"/proc/{LAST_PID}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def _free_port() -> int:
     import socket
 

@@ -10,7 +10,6 @@ are not counted.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -19,18 +18,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import core  # noqa: E402
-
-
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def main() -> None:
@@ -42,12 +29,11 @@ def main() -> None:
     core.DATABASES.kind = args.database
     try:
         with core.gateway(modems=args.modems) as (port, token, fakes):
-            pid = core.LAST_PID
             time.sleep(5)  # let start-up settle (first health poll and sweep)
-            cpu0, t0 = _cpu_s(pid), time.monotonic()
+            cpu0, t0 = core.gateway_cpu_s(), time.monotonic()
             time.sleep(args.seconds)
-            cpu = (_cpu_s(pid) - cpu0) / (time.monotonic() - t0) * 100
-            rss = _rss_mb(pid)
+            cpu = (core.gateway_cpu_s() - cpu0) / (time.monotonic() - t0) * 100
+            rss = core.gateway_rss_mb()
     finally:
         core.DATABASES.close()
     print(f"idle footprint ({args.database}, {args.modems} modems, {args.seconds:.0f} s): CPU {cpu:.2f} %, "

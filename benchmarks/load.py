@@ -23,7 +23,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import core  # noqa: E402
-from benchmarks.footprint import _rss_mb  # noqa: E402
 
 _DEPTH = re.compile(r'^smsgw_queue_depth\{state="(queued|sending)"\} (\S+)$', re.M)
 
@@ -35,8 +34,7 @@ def queue_depth(port: int) -> int:
 
 def run(rate: float, seconds: float, modems: int, threads: int, soak: bool) -> dict:
     with core.gateway(modems=modems, latency_ms=20) as (port, token, fakes):
-        pid = core.LAST_PID
-        rss_start = _rss_mb(pid)
+        rss_start = core.gateway_rss_mb()
         errors: list[str] = []
         latencies: list[float] = []
         late: list[float] = []
@@ -93,7 +91,7 @@ def run(rate: float, seconds: float, modems: int, threads: int, soak: bool) -> d
             time.sleep(1.0)
             depths.append(queue_depth(port))
             if soak and len(depths) % 60 == 0:
-                rss_samples.append(_rss_mb(pid))
+                rss_samples.append(core.gateway_rss_mb())
                 print(f"  {len(depths):>4} s  rss {rss_samples[-1]:.1f} MB  queue {depths[-1]}", flush=True)
         for w in workers:
             w.join()
@@ -114,7 +112,7 @@ def run(rate: float, seconds: float, modems: int, threads: int, soak: bool) -> d
             "sent_on_air": sum(len(f.sent) for f in fakes),
             "rss_start_mb": round(rss_start, 1),
             "rss_after_warmup_mb": rss_samples[0] if rss_samples else None,  # at the first minute (soak)
-            "rss_end_mb": round(_rss_mb(pid), 1),
+            "rss_end_mb": round(core.gateway_rss_mb(), 1),
         }
 
 
