@@ -168,7 +168,8 @@ class GatewayService(MessagingVerbs):
         """When each message may go, for the numbers where `at` is in their quiet hours `window`."""
         if window is None:
             return {}
-        holds = {n: quiet_hold(at, zones_of(n), parse_quiet_window(window)) for n in numbers}
+        hours = parse_quiet_window(window)
+        holds = {n: quiet_hold(at, zones_of(n), hours) for n in numbers}
         return {n: hold for n, hold in holds.items() if hold is not None}
 
     def _via(self, via: str | None) -> tuple[str | None, str | None]:

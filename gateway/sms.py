@@ -147,6 +147,11 @@ def _split(text: str, size_of, single_limit: int, part_limit: int) -> tuple[str,
     return tuple(parts)
 
 
+def _fits_gsm7(text: str) -> bool:
+    """Whether every character of `text` has a GSM-7 septet code (else it goes as UCS-2)."""
+    return all(char in _GSM7_ENCODE for char in text)
+
+
 def segment(text: str, *, force_ucs2: bool = False) -> Segmentation:
     """Choose GSM-7 when every character has a septet code (and UCS-2 is not forced), else UCS-2 (UTF-16), and
     split into parts.
@@ -155,7 +160,7 @@ def segment(text: str, *, force_ucs2: bool = False) -> Segmentation:
     UCS-2: 70 UTF-16 code units in one part, else 67 per part; characters beyond the BMP (emoji) take 2.
     The empty text is one empty GSM-7 part (refusing empty bodies is the service's job).
     """
-    if not force_ucs2 and all(char in _GSM7_ENCODE for char in text):
+    if not force_ucs2 and _fits_gsm7(text):
         return Segmentation("gsm7", _split(text, gsm7_septets, GSM7_SINGLE_SEPTETS, GSM7_PART_SEPTETS))
     return Segmentation("ucs2", _split(text, _utf16_units, UCS2_SINGLE_UNITS, UCS2_PART_UNITS))
 
@@ -163,7 +168,7 @@ def segment(text: str, *, force_ucs2: bool = False) -> Segmentation:
 def first_sms(text: str) -> str:
     """The beginning of `text` that one SMS holds, in whole characters: 160 GSM-7 septets, or 70 UTF-16 units
     when the text needs UCS-2 (what a gateway sending at most one message per reply sends)."""
-    if all(char in _GSM7_ENCODE for char in text):
+    if _fits_gsm7(text):
         return _split(text, gsm7_septets, GSM7_SINGLE_SEPTETS, GSM7_SINGLE_SEPTETS)[0]
     return _split(text, _utf16_units, UCS2_SINGLE_UNITS, UCS2_SINGLE_UNITS)[0]
 

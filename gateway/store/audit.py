@@ -12,11 +12,9 @@ from gateway.errors import ConflictError, MessageNotFound
 from gateway.store.base import StoreBase
 from gateway.store.events import empty_event_texts
 from gateway.store.models import (AuditEntry, ConsentEvent, Event, InboundPart, InboxMessage, Message,
-                                  MessageState, Part, StatusReportRecord, Suppression)
+                                  Part, StatusReportRecord, Suppression)
+from gateway.store.outbox import SETTLED  # a body is purged only once nothing will send it again
 
-# A body is purged only once nothing will send it again.
-_SETTLED = (MessageState.SENT, MessageState.DELIVERED, MessageState.FAILED, MessageState.EXPIRED,
-            MessageState.CANCELLED, MessageState.UNKNOWN)
 ERASED_PAYLOAD = json.dumps({"erased": True})
 
 
@@ -97,8 +95,8 @@ class AuditStore(StoreBase):
 def _purge_messages(s: Session, *where) -> int:
     """Empty the text of the settled messages matching `where`, of their parts and their events' payloads; how
     many messages were emptied."""
-    empty_event_texts(s, select(Message.uid).where(Message.state.in_(_SETTLED), *where))
-    ids = select(Message.id).where(Message.state.in_(_SETTLED), *where).scalar_subquery()
+    empty_event_texts(s, select(Message.uid).where(Message.state.in_(SETTLED), *where))
+    ids = select(Message.id).where(Message.state.in_(SETTLED), *where).scalar_subquery()
     s.execute(update(Part).where(Part.message_id.in_(ids)).values(text=""))
     return s.execute(update(Message).where(Message.id.in_(ids)).values(body="", body_purged=True)
                      .execution_options(synchronize_session=False)).rowcount
@@ -108,7 +106,7 @@ def _settled_message(s: Session, uid: str, verb: str) -> Message:
     message = s.scalars(select(Message).where(Message.uid == uid)).one_or_none()
     if message is None:
         raise MessageNotFound(f"no message {uid}", field="id")
-    if message.state not in _SETTLED:
+    if message.state not in SETTLED:
         raise ConflictError(f"message {uid} is {message.state.value}; only a settled message can be {verb}")
     return message
 
