@@ -7,7 +7,7 @@ import dataclasses
 import logging
 import os
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Sequence
 
@@ -54,7 +54,6 @@ def cmd_run(args) -> int:
 def cmd_demo(args) -> int:
     """The embedded default: SQLite under ./var, emulated modems on pseudo-terminals, an admin key."""
     from fake_modem import FakeModem
-
     from gateway.runtime import Gateway
 
     limit_malloc_arenas()
@@ -112,7 +111,7 @@ def cmd_keys(args) -> int:
             print(f"{key.id:>4}  {key.name:20}  {key.prefix:14}  {key.scopes:18}  "
                   f"{key.created_at:%Y-%m-%d %H:%M:%S}  "
                   f"{key.last_used_at.strftime('%Y-%m-%d %H:%M:%S') if key.last_used_at else '-':20}  "
-                  f"{_key_state(key)}")
+                  f"{_key_state(key, service.clock())}")
     else:
         key = service.revoke_key(args.id)
         service.audit("cli", "key.revoked", target=str(key.id), remote_addr="local")
@@ -120,12 +119,12 @@ def cmd_keys(args) -> int:
     return 0
 
 
-def _key_state(key) -> str:
+def _key_state(key, now: datetime) -> str:
     if key.revoked_at:
         return "revoked"
     if key.expires_at is None:
         return "active"
-    expired = key.expires_at <= datetime.now(timezone.utc)
+    expired = key.expires_at <= now
     return f"{'expired' if expired else 'expires'} {key.expires_at:%Y-%m-%d %H:%M:%S}"
 
 
@@ -212,7 +211,7 @@ def cmd_modems_scan(args) -> int:
 
 def cmd_doctor(args) -> int:
     from gateway import doctor
-    from gateway.service import utcnow
+    from gateway.clock import utcnow
 
     findings = doctor.run(_settings(args), clock=utcnow, modem_timeout_s=args.timeout,
                           check_api=not args.no_api)
@@ -221,9 +220,10 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_tls(args) -> int:
+    from gateway.clock import utcnow
     from gateway.tls import make_selfsigned
 
-    cert, key = make_selfsigned(args.out, args.hostname or None)
+    cert, key = make_selfsigned(args.out, args.hostname or None, now=utcnow())
     print(f"wrote {cert} and {key}; serve HTTPS with, in the config:")
     print(f'[server]\ntls_cert = "{cert.resolve()}"\ntls_key = "{key.resolve()}"')
     return 0

@@ -20,18 +20,8 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Protocol, Sequence
 
 from gateway.config import MessagingSettings, ModemSettings, PoolSettings
-from gateway.errors import (
-    ModemError,
-    ModemUnavailable,
-    PermanentSendError,
-    SendOutcomeUnknown,
-    SimPinRequired,
-    TemporarySendError,
-    ModemNotFound,
-    ModemTimeout,
-    ModemOffline,
-    UssdTimeout,
-)
+from gateway.errors import (ModemError, ModemUnavailable, PermanentSendError, SendOutcomeUnknown, SimPinRequired,
+                            TemporarySendError, ModemNotFound, ModemTimeout, ModemOffline, UssdTimeout)
 from gateway.modem.driver import ModemDriver, Notice, NoticeSink, ReceivedSms, StatusReport
 from gateway.ratelimit import HOUR, SendBudget
 from gateway.retry import next_attempt_at
@@ -259,7 +249,7 @@ class ModemWorker:
             deadlines = [next_sweep, next_health, now + timedelta(seconds=self._pool.idle_poll_s)]
             due = None
             if self.state == ModemState.ONLINE:
-                due = over_budget_until or self._store.next_due_at(self.name, group=self.modem.group, now=now)
+                due = over_budget_until or self._store.next_due_at(self.name, now, group=self.modem.group)
                 if due is not None and cheaper:  # what it left to a cheaper modem: look again after the grace
                     due = max(due, now + timedelta(seconds=COST_GRACE_S))
                 self._release_at = self._store.next_scheduled_at()

@@ -18,7 +18,8 @@ from gateway.jobs import build_scheduler
 from gateway.webhooks import WebhookDispatcher, door_receivers
 from gateway.modem.driver import ModemDriver, NoticeSink
 from gateway.pool import DriverFactory, ModemPool
-from gateway.service import GatewayService, utcnow
+from gateway.clock import utcnow
+from gateway.service import GatewayService
 from gateway.store import Store
 from gateway.store.migrate import upgrade
 from gateway.discovery import Discoverer, split_patterns

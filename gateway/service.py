@@ -6,49 +6,32 @@ import hmac
 import logging
 import re
 import unicodedata
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Callable, Mapping, Protocol, Sequence
 
 from gateway import keys
+from gateway.clock import utcnow
 from gateway.config import MessagingSettings, RouteSettings, WebhookSettings
-from gateway.errors import (
-    AuthError,
-    ModemNotFound,
-    MessageTooLong,
-    ScopeError,
-    TooManyRecipients,
-    UnknownModem,
-    ValidationError,
-)
+from gateway.errors import (AuthError, MessageTooLong, ModemNotFound, ScopeError, TooManyRecipients, UnknownModem,
+                            ValidationError)
+from gateway.messaging import MessagingVerbs
 from gateway.numbers import to_e164
 from gateway.ratelimit import RateLimited, request_window
 from gateway.routing import Route, Router
-from gateway.schedule import (
-    check_message_class,
-    parse_priority,
-    parse_quiet_window,
-    parse_send_at,
-    parse_validity,
-    quiet_hold,
-    zones_of,
-)
-from gateway.messaging import MessagingVerbs
+from gateway.schedule import (check_message_class, parse_priority, parse_quiet_window, parse_send_at, parse_validity,
+                              quiet_hold, zones_of)
 from gateway.sms import segment
 from gateway.store.events import EVENT_TYPES
 from gateway.store.models import ApiKey, InboxMessage, Message, MessageState, Modem, Webhook
 from gateway.store.outbox import DEFAULT_GROUP
 from gateway.store.queries import MessageDraft, Store
-from gateway.webhooks import (account_auth_token, callback_secret, callback_target, is_config_receiver,
-                              split_target, webhook_url)
+from gateway.webhooks import (account_auth_token, callback_secret, callback_target, is_config_receiver, split_target,
+                              webhook_url)
 
 log = logging.getLogger(__name__)
 
 KEY_TOUCH_INTERVAL = timedelta(seconds=60)
 KEY_READ_TTL_S = 1.0  # an API key read for a request serves the next ones this long (a revocation elsewhere waits)
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class PoolControl(Protocol):

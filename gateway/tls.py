@@ -11,7 +11,7 @@ import ipaddress
 import os
 import socket
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 HSTS = "max-age=31536000"  # one year; no includeSubDomains: a box does not speak for its domain
@@ -23,9 +23,10 @@ def add_hsts(response):
     return response
 
 
-def make_selfsigned(out_dir: str | Path, hostname: str | None = None, *, days: int = 3650) -> tuple[Path, Path]:
+def make_selfsigned(out_dir: str | Path, hostname: str | None = None, *, now: datetime,
+                   days: int = 3650) -> tuple[Path, Path]:
     """Write `<out_dir>/smsgw.crt` and `smsgw.key` (EC P-256, mode 0600) for `hostname` (default: this
-    box's name), valid for `days`, with the name, "localhost", 127.0.0.1 and ::1 as subject alt names."""
+    box's name), valid for `days` from `now`, with the name, "localhost", 127.0.0.1 and ::1 as subject alt names."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -38,7 +39,6 @@ def make_selfsigned(out_dir: str | Path, hostname: str | None = None, *, days: i
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
     names: list[x509.GeneralName] = [x509.DNSName(n) for n in dict.fromkeys([hostname, "localhost"])]
     names += [x509.IPAddress(ipaddress.ip_address(a)) for a in ("127.0.0.1", "::1")]
-    now = datetime.now(timezone.utc)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=days))

@@ -57,15 +57,14 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={digest}"
 
 
-def verify_signature(secret: str, header: str, body: bytes, *, tolerance_s: float = 300,
-                     now: float | None = None) -> bool:
-    """True when `header` signs `body` under `secret` and is no older than `tolerance_s`."""
+def verify_signature(secret: str, header: str, body: bytes, *, now: float, tolerance_s: float = 300) -> bool:
+    """True when `header` signs `body` under `secret` and is within `tolerance_s` of `now` (epoch seconds)."""
     try:
         fields = dict(item.split("=", 1) for item in header.split(","))
         timestamp = int(fields["t"])
     except (ValueError, KeyError):
         return False
-    if abs((time.time() if now is None else now) - timestamp) > tolerance_s:
+    if abs(now - timestamp) > tolerance_s:
         return False
     return hmac.compare_digest(sign(secret, timestamp, body), header)
 
@@ -101,7 +100,7 @@ class WebhookDispatcher:
         self.on_reply: Callable[[dict, str], object] | None = None
 
     def start(self) -> None:
-        released = self._store.release_deliveries()
+        released = self._store.release_deliveries(self._clock(), at_start=True)
         if released:
             log.info("%d webhook deliveries left in flight by the last run are due again", released)
         self._thread.start()
@@ -149,13 +148,14 @@ class WebhookDispatcher:
 
     def _post(self, job: DeliveryJob) -> None:
         secret = job.secret or self._get_callback_secret()
+        sent_at_s = int(self._clock().timestamp())
         method, url, body = "POST", job.url, job.body
         headers = {"Content-Type": "application/json", "User-Agent": "smsgw-webhooks/1",
                    "X-Smsgw-Event-Id": job.event_uid, "X-Smsgw-Event-Type": job.event_type,
-                   "X-Smsgw-Delivery-Id": job.uid, SIGNATURE_HEADER: sign(secret, int(time.time()), job.body)}
+                   "X-Smsgw-Delivery-Id": job.uid, SIGNATURE_HEADER: sign(secret, sent_at_s, job.body)}
         door_format, _ = split_target(job.url)
         if door_format is not None:  # a compatibility door's own shape (Kannel dlr-url, Twilio, Android)
-            request = render_callback(job, secret, self._get_callback_secret())
+            request = render_callback(job, secret, self._get_callback_secret(), sent_at_s)
             if request is None:  # not wanted by this receiver (e.g. outside Kannel's dlr-mask)
                 self._store.record_attempt(job, self._clock(), status_code=None, error="not wanted by the receiver",
                                            duration_ms=0.0, outcome=DeliveryState.DELIVERED)
@@ -280,7 +280,7 @@ def twilio_signature(auth_token: str, url: str, params: dict[str, str]) -> str:
     return base64.b64encode(hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()).decode()
 
 
-def render_callback(job: DeliveryJob, secret: str, callback_secret_value: str):
+def render_callback(job: DeliveryJob, secret: str, callback_secret_value: str, sent_at_s: int):
     """(method, url, body, headers) of a door-shaped delivery, or None when the receiver does not want it."""
     door_format, url = split_target(job.url)
     door, _, arg = door_format.partition("-")
@@ -327,7 +327,7 @@ def render_callback(job: DeliveryJob, secret: str, callback_secret_value: str):
         body = json.dumps({"deviceId": arg or "smsgw", "event": ANDROID_EVENTS[event_type], "id": job.uid,
                            "payload": android_payload(event_type, data), "webhookId": job.event_uid},
                           ensure_ascii=False).encode()
-        timestamp = str(int(time.time()))
+        timestamp = str(sent_at_s)
         digest = hmac.new(secret.encode(), body + timestamp.encode(), hashlib.sha256).hexdigest()
         headers.update({"Content-Type": "application/json", "X-Signature": digest, "X-Timestamp": timestamp})
         return "POST", url, body, headers

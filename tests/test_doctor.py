@@ -15,9 +15,10 @@ import pytest
 from gateway import doctor
 from gateway.config import ModemSettings
 from gateway.modem.atprobe import AtProbe
+from tests.clock import at
 from tests.conftest import wait_until
 
-NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
+NOW = at(6, 1, 12)
 
 
 def findings_for(settings, store, *modems, check_api=False, now=NOW):

@@ -3,13 +3,13 @@ refused; concurrent duplicates send once."""
 
 import json
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import requests
 
 from gateway.config import MessagingSettings
 from gateway.service import GatewayService
-
+from tests.clock import at
 
 SEND = "/api/v1/messages"
 
@@ -95,7 +95,7 @@ def test_a_batch_retried_with_another_template_is_refused(client, auth, service)
 
 
 def test_a_key_is_forgotten_after_its_time(store):
-    now = [datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)]
+    now = [at(11, 26, 12)]
     service = GatewayService(store, MessagingSettings(), clock=lambda: now[0])
     key, _ = service.create_key("k", ["send"])
     assert service.claim_idempotency(key, "k1", "hash-a") is None

@@ -14,12 +14,12 @@ import pytest
 from gateway.errors import AuthError, ValidationError
 from gateway.keys import parse_duration, token_hash
 from gateway.service import GatewayService
-from tests.conftest import utc
+from tests.clock import at
 
 
 class Clock:
     def __init__(self) -> None:
-        self.now = utc(2026, 11, 26, 12, 0, 0)
+        self.now = at(11, 26, 12, 0, 0)
 
     def __call__(self):
         return self.now

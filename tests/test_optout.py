@@ -4,7 +4,6 @@ refused, every change is kept with its source, and the confirmation goes back th
 import csv
 import io
 import json
-from datetime import datetime, timezone
 
 import pytest
 
@@ -14,9 +13,10 @@ from gateway.modem.driver import ReceivedSms
 from gateway.optout import OPT_IN, OPT_OUT, KeywordRules
 from gateway.service import GatewayService
 from tests.api_client import Api
+from tests.clock import at
 from tests.conftest import wait_until
 
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+NOW = at(11, 26, 12)
 SEND = "/api/v1/messages"
 
 

@@ -4,9 +4,10 @@ import time
 from datetime import timedelta
 
 from gateway.ratelimit import SendBudget
-from tests.conftest import utc, wait_until
+from tests.clock import at
+from tests.conftest import wait_until
 
-T0 = utc(2026, 11, 26, 9, 0, 0)
+T0 = at(11, 26, 9, 0, 0)
 
 
 def test_no_limit_never_waits():

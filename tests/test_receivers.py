@@ -16,9 +16,9 @@ from gateway.resources import inbox_json
 from gateway.service import GatewayService
 from gateway.store import Store
 from gateway.store.models import Delivery, Event, Webhook
-from tests.conftest import utc
+from tests.clock import at
 
-NOW = utc(2026, 11, 26, 12, 0, 0)
+NOW = at(11, 26, 12, 0, 0)
 SIM, NEW_SIM = "+447911000001", "+447911000002"
 KANNEL, TWILIO = "kannel-get+http://app.lan/sms?from=%p", "twilio-AC0123+http://crm.lan/sms"
 

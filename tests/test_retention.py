@@ -14,9 +14,9 @@ from gateway.modem.driver import ReceivedSms
 from gateway.service import GatewayService
 from gateway.store.models import ConsentEvent, Event, InboxMessage, Message, MessageState, Part, Suppression
 from gateway.store.queries import MessageDraft
-from tests.conftest import utc
+from tests.clock import at
 
-NOW = utc(2026, 11, 26, 12, 0, 0)
+NOW = at(11, 26, 12, 0, 0)
 ALICE, BOB = "+447911123456", "+447911654321"
 
 

@@ -6,9 +6,9 @@ from datetime import timedelta
 from gateway.modem.driver import Concat, ReceivedSms, StatusReport
 from gateway.store import MessageState, PartState
 from gateway.store.queries import MessageDraft
-from tests.conftest import utc
+from tests.clock import at
 
-NOW = utc(2026, 11, 26, 12, 0, 0)
+NOW = at(11, 26, 12, 0, 0)
 
 
 def draft(to="+447911123456", parts=("hello",), report=False):
@@ -59,7 +59,7 @@ def test_temporary_failure_requeues_away_from_the_failing_modem(store):
     assert store.get_message(message.uid).state == MessageState.QUEUED
     later = NOW + timedelta(seconds=5)
     assert store.claim_next("m1", later, 60) is None  # avoided for a grace period
-    assert store.next_due_at("m1") == later + timedelta(seconds=2)
+    assert store.next_due_at("m1", later) == later + timedelta(seconds=2)
     assert store.claim_next("m2", later, 60).message_id == job.message_id
 
 

@@ -10,6 +10,7 @@ import sys
 import pytest
 import requests
 
+from gateway.clock import utcnow
 from gateway.config import ServerSettings
 from gateway.errors import ConfigError
 from gateway.keys import SCOPES
@@ -19,7 +20,7 @@ from gateway.tls import make_selfsigned
 
 @pytest.fixture
 def tls_gateway(settings, tmp_path):
-    cert, key = make_selfsigned(tmp_path / "tls", "smsgw-test")
+    cert, key = make_selfsigned(tmp_path / "tls", "smsgw-test", now=utcnow())  # TLS clients check the wall clock
     tls_settings = settings.replace(server=ServerSettings(host="127.0.0.1", port=0, threads=4,
                                                           tls_cert=str(cert), tls_key=str(key)))
     gateway = Gateway(tls_settings).start()

@@ -12,7 +12,7 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Callable, Sequence
 
 from sqlalchemy import Select, bindparam, exists, func, insert, select, update
@@ -171,13 +171,12 @@ class EventStore(StoreBase):
                 "delivery_id": job.delivery_id, "at": now, "status_code": status_code, "error": error,
                 "duration_ms": duration_ms})
 
-    def release_deliveries(self, now: datetime | None = None) -> int:
-        """Deliveries left in flight are due again (their receivers may see them twice): after a restart
-        on SQLite (one box) all of them; with `now`, or on PostgreSQL (several boxes, some of them still
-        posting), only those whose lease has passed."""
+    def release_deliveries(self, now: datetime, *, at_start: bool = False) -> int:
+        """Deliveries left in flight are due again (their receivers may see them twice): those whose lease
+        passed before `now`; `at_start` on SQLite (one box, so nobody else is posting) all of them."""
         query = update(_deliveries).where(_deliveries.c.state == DeliveryState.IN_FLIGHT)
-        if now is not None or not self.is_sqlite:
-            query = query.where(_deliveries.c.lease_until < (now or datetime.now(timezone.utc)))
+        if not (at_start and self.is_sqlite):
+            query = query.where(_deliveries.c.lease_until < now)
         with self._write_core() as conn:
             released = conn.execute(query.values(state=DeliveryState.PENDING, lease_until=None)).rowcount
             self._queued.deliveries = released > 0  # wake the webhook worker at commit

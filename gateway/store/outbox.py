@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Sequence
 
 from sqlalchemy import bindparam, exists, func, insert, or_, select, update
@@ -420,10 +420,10 @@ class OutboxStore(EventStore):
                 self._notify_outbox(conn)
         return len(moved)
 
-    def next_due_at(self, modem: str, avoid_grace_s: float = AVOID_GRACE_S, group: str = DEFAULT_GROUP,
-                    now: datetime | None = None) -> datetime | None:
+    def next_due_at(self, modem: str, now: datetime, avoid_grace_s: float = AVOID_GRACE_S,
+                    group: str = DEFAULT_GROUP) -> datetime | None:
         """When the earliest queued message `modem` could claim becomes due (for the worker's wait)."""
-        params = {"p_modem": modem, "p_group": group, "p_now": now or datetime.now(timezone.utc)}
+        params = {"p_modem": modem, "p_group": group, "p_now": now}
         with self._read_core() as conn:
             free = conn.execute(_EARLIEST_FREE, params).scalar()
             avoided = conn.execute(_EARLIEST_AVOIDED, params).scalar()
