@@ -24,8 +24,9 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.core import Databases, percentile  # noqa: E402
 from gateway.store import Store  # noqa: E402
 from gateway.store.migrate import upgrade  # noqa: E402
-from gateway.store.models import Message, MessageEvent, MessageState, Part, PartState  # noqa: E402
+from gateway.store.models import Message, MessageEvent, Part  # noqa: E402
 from gateway.store.queries import MessageDraft  # noqa: E402
+from gateway.values import MessageState, PartState
 
 ROWS_PER_MESSAGE = 4
 CHUNK = 5000

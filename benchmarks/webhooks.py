@@ -21,10 +21,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from core import Client, gateway, percentile  # noqa: E402
 
+from gateway.appliance.runtime import open_store  # noqa: E402
 from gateway.config import DatabaseSettings, Settings, WebhookSettings  # noqa: E402
-from gateway.modem.driver import ReceivedSms  # noqa: E402
-from gateway.runtime import open_store  # noqa: E402
-from gateway.webhooks import WebhookDispatcher  # noqa: E402
+from gateway.core.webhooks import WebhookDispatcher  # noqa: E402
+from gateway.values import ReceivedSms  # noqa: E402
 
 
 class FastReceiver:

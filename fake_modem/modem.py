@@ -20,13 +20,14 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from . import pdu
-from .basic_commands import HANDLERS as BASIC, VENDOR
-from .basic_commands import creg_line
+from .basic_commands import HANDLERS as BASIC
+from .basic_commands import VENDOR, creg_line
 from .engine import AtEngine, Deferred, Handler, frame, frame_final
 from .messages import SentSms, StoredSms
 from .port import PtyPort
 from .profiles import Profile, get_profile
-from .sms_commands import HANDLERS as SMS, route_incoming, route_status_report
+from .sms_commands import HANDLERS as SMS
+from .sms_commands import route_incoming, route_status_report
 from .state import ModemState, Session, derive_identity
 from .storage import DEFAULT_CAPACITY, SmsStorage
 

@@ -6,7 +6,7 @@ from typing import Mapping
 
 from gpiozero import LED
 
-from gateway.store.models import ModemState
+from gateway.values import ModemState
 
 SENDING_BLINK_S = 0.1
 FAULT_STATES = frozenset({ModemState.OFFLINE, ModemState.PIN_NEEDED, ModemState.NOT_REGISTERED})

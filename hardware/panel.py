@@ -20,7 +20,7 @@ from typing import Callable
 from gpiozero import Button
 
 from gateway.config import ModemSettings, Settings
-from gateway.store.models import ModemState
+from gateway.values import ModemState
 from hardware.leds import FaultLed, ModemLed
 from hardware.power import ModemPower
 

@@ -8,10 +8,10 @@ from typing import Callable
 
 import pytest
 
-from gateway.config import MessagingSettings, ModemSettings, PoolSettings, ServerSettings, Settings, DatabaseSettings
-from gateway.keys import SCOPES
-from gateway.runtime import open_store
-from gateway.service import GatewayService
+from gateway.appliance.runtime import open_store
+from gateway.config import DatabaseSettings, MessagingSettings, ModemSettings, PoolSettings, ServerSettings, Settings
+from gateway.core.service import GatewayService
+from gateway.rules.apikeys import SCOPES
 
 
 def wait_until(predicate: Callable[[], object], timeout_s: float = 10.0, interval_s: float = 0.02):
@@ -98,7 +98,7 @@ def modem_links(tmp_path):
 @pytest.fixture
 def gateway_factory(settings, modem_links):
     """Start a whole gateway (pool + real HTTP server on a free port) over `n` fake modems."""
-    from gateway.runtime import Gateway
+    from gateway.appliance.runtime import Gateway
 
     running = []
 
@@ -123,7 +123,7 @@ ADMIN_PASSWORD = "correct horse battery"
 @pytest.fixture
 def admin_password(store) -> str:
     """The status page's admin password, set in the test database."""
-    from gateway.admin import AdminAuth
+    from gateway.core.admin_auth import AdminAuth
 
     AdminAuth(store).set_password(ADMIN_PASSWORD)
     return ADMIN_PASSWORD
@@ -243,7 +243,7 @@ def compat_gateway(gateway_factory, settings):
 def configured_gateway(settings, modem_links):
     """`start([{"group": "uk"}, {"max_per_minute": 1}], settings_override=None, **fake_kwargs)` starts a gateway
     over one fake modem per dict (extra ModemSettings fields) and returns (Api, fakes, gateway), modems online."""
-    from gateway.runtime import Gateway
+    from gateway.appliance.runtime import Gateway
     from tests.api_client import Api
 
     running = []

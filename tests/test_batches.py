@@ -4,7 +4,7 @@ and the enqueue time of a 10,000-recipient request."""
 import time
 
 from gateway.config import MessagingSettings
-from gateway.service import GatewayService
+from gateway.core.service import GatewayService
 from tests.api_client import Api
 from tests.conftest import wait_until
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.admin import AdminAuth
+from gateway.core.admin_auth import AdminAuth
 from tests.conftest import wait_until
 
 CHROMIUM = "/usr/bin/chromium"

@@ -9,7 +9,7 @@ import requests
 
 from tests.conftest import wait_until
 
-SMSGW = [sys.executable, "-m", "gateway.cli"]
+SMSGW = [sys.executable, "-m", "gateway.appliance.cli"]
 
 
 def run(args, env):

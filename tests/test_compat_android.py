@@ -5,7 +5,8 @@ import hmac
 import json
 
 import pytest
-from android_sms_gateway import client as android_client, domain
+from android_sms_gateway import client as android_client
+from android_sms_gateway import domain
 from android_sms_gateway.enums import WebhookEvent
 from android_sms_gateway.webhooks import SmsReceivedPayload
 

@@ -206,7 +206,7 @@ def test_a_long_answer_is_cut_to_one_sms_as_kannels_max_messages_1_does(get_url_
 
 
 def test_first_sms_keeps_whole_characters():
-    from gateway.sms import first_sms
+    from gateway.rules.text import first_sms
 
     assert first_sms("a" * 160) == "a" * 160 and first_sms("a" * 159 + "€") == "a" * 159
     assert first_sms("ü" * 70 + "ж") == "ü" * 70  # 'ü' is GSM-7; the 'ж' makes it UCS-2: 70 units
@@ -227,8 +227,8 @@ def test_an_empty_or_non_text_answer_sends_nothing(get_url_box, raw_receiver):
 
 def test_the_kannel_section_is_read_from_the_config():
     from gateway.config import settings_from_mapping
+    from gateway.core.webhooks import door_receivers
     from gateway.errors import ConfigError
-    from gateway.webhooks import door_receivers
 
     settings = settings_from_mapping({"kannel": {"get_url": "http://app.lan/sms?from=%p&text=%a"}})
     assert door_receivers(settings) == ["kannel-get+http://app.lan/sms?from=%p&text=%a"]
@@ -237,7 +237,7 @@ def test_the_kannel_section_is_read_from_the_config():
 
 
 def test_get_url_escapes_follow_kannels_table():
-    from gateway.webhooks import kannel_sms_url
+    from gateway.core.webhooks import kannel_sms_url
 
     data = {"id": "inb_1", "from": "+447911123456", "modem": "modem1", "text": "GO  fetch*it  a+b c",
             "sent_at": "2026-01-02T03:04:05Z", "received_at": "2026-01-02T03:04:09Z"}

@@ -4,9 +4,10 @@ from the running gateway."""
 import pytest
 import requests
 import zeep
-from suds.client import Client as SudsClient
 from suds import WebFault
-from suds.wsse import Security, UsernameToken as SudsUsernameToken
+from suds.client import Client as SudsClient
+from suds.wsse import Security
+from suds.wsse import UsernameToken as SudsUsernameToken
 from zeep.wsse.username import UsernameToken
 
 from tests.conftest import wait_until

@@ -235,7 +235,7 @@ def test_an_empty_answer_sends_no_reply_and_the_config_owns_the_receiver(inbound
     (b'<!DOCTYPE r [<!ENTITY e SYSTEM "file:///etc/passwd">]><Response><Message>&e;</Message></Response>', []),
 ])
 def test_twiml_answers_are_read_safely(answer, texts):
-    from gateway.webhooks import door_replies
+    from gateway.core.webhooks import door_replies
 
     assert door_replies("twilio-AC" + "0" * 32, "text/xml", answer) == texts
 

@@ -14,10 +14,9 @@ import time
 import requests
 from sqlalchemy import select
 
-from gateway.config import MessagingSettings
-from gateway.runtime import open_store
-from gateway.config import DatabaseSettings, Settings
-from gateway.service import GatewayService
+from gateway.appliance.runtime import open_store
+from gateway.config import DatabaseSettings, MessagingSettings, Settings
+from gateway.core.service import GatewayService
 from gateway.store.events import EVENT_TYPES
 from gateway.store.models import Event, InboxMessage
 from tests.conftest import wait_until

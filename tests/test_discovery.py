@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.discovery import Discoverer, Probe, candidate_ports, group_modems, probe, scan
 from gateway.modem.atprobe import AtProbe
+from gateway.modem.discovery import Discoverer, Probe, candidate_ports, group_modems, probe, scan
 from tests.conftest import wait_until
 
 
@@ -70,7 +70,7 @@ def test_candidate_ports_prefer_the_stable_symlink(tmp_path):
 
 def test_smsgw_modems_scan_prints_a_ready_modems_block(modem_links, silent_pty, tmp_path):
     [fake] = modem_links(1)
-    result = subprocess.run([sys.executable, "-m", "gateway.cli", "modems", "scan", "--only", "--path",
+    result = subprocess.run([sys.executable, "-m", "gateway.appliance.cli", "modems", "scan", "--only", "--path",
                              str(tmp_path / "*"), "--timeout", "0.3"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     config = tomllib.loads(result.stdout)
@@ -79,7 +79,7 @@ def test_smsgw_modems_scan_prints_a_ready_modems_block(modem_links, silent_pty, 
 
 
 def test_scan_with_nothing_answering_exits_non_zero(silent_pty):
-    result = subprocess.run([sys.executable, "-m", "gateway.cli", "modems", "scan", "--only", "--path", silent_pty,
+    result = subprocess.run([sys.executable, "-m", "gateway.appliance.cli", "modems", "scan", "--only", "--path", silent_pty,
                              "--timeout", "0.2"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 1 and "no modem answered AT" in result.stdout
 

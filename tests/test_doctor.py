@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from gateway import doctor
+from gateway.appliance import doctor
 from gateway.config import ModemSettings
 from gateway.modem.atprobe import AtProbe
 from tests.clock import at
@@ -159,7 +159,8 @@ def test_a_port_the_running_gateway_holds_is_read_from_the_database(gateway_fact
 
 
 def test_last_known_states_explain_themselves():
-    from gateway.store.models import Modem, ModemState
+    from gateway.store.models import Modem
+    from gateway.values import ModemState
 
     row = Modem(name="m", port="/dev/x", state=ModemState.PIN_NEEDED, updated_at=NOW, last_error="SIM PIN")
     [finding] = doctor.from_database("m", row)
@@ -208,7 +209,7 @@ def test_smsgw_doctor_exits_non_zero_and_prints_fixes(modem_links, tmp_path, sto
     config = tmp_path / "config.toml"
     config.write_text(f'[database]\nurl = "{settings.database.url}"\n'
                       f'[[modems]]\nname = "m"\nport = "{fake.link}"\n')
-    result = subprocess.run([sys.executable, "-m", "gateway.cli", "doctor", "--config", str(config), "--no-api",
+    result = subprocess.run([sys.executable, "-m", "gateway.appliance.cli", "doctor", "--config", str(config), "--no-api",
                              "--timeout", "0.5"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "FAIL  m: no SIM card\n      fix: power the modem off, insert a SIM" in result.stdout

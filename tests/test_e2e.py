@@ -147,8 +147,8 @@ def test_a_part_written_but_never_answered_is_unknown_and_not_sent_again(start, 
 
 
 def test_sim_pin_from_config_unlocks_and_a_missing_one_is_reported(settings, modem_links):
+    from gateway.appliance.runtime import Gateway
     from gateway.config import ModemSettings
-    from gateway.runtime import Gateway
 
     locked, unlocked = modem_links(2, pin="1234")
     gateway = Gateway(settings.replace(modems=(ModemSettings(name="no-pin", port=locked.link),

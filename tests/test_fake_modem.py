@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 import serial
 
-from fake_modem import FakeModem, SentSms, reassemble
-from fake_modem import pdu
+from fake_modem import FakeModem, SentSms, pdu, reassemble
 from fake_modem.engine import Command, parse_line
 from fake_modem.profiles import get_profile
 from fake_modem.state import ModemState

@@ -10,7 +10,7 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from gateway.config import HardwareSettings, ModemSettings, Settings
-from gateway.store.models import ModemState
+from gateway.values import ModemState
 from hardware import FaultLed, ModemLed, ModemPower, Panel
 from tests.conftest import wait_until
 
@@ -120,7 +120,7 @@ def test_no_pins_configured_means_no_panel_and_no_pin_factory(gateway_factory):
 
 @pytest.fixture
 def gateway_with_pins(settings, modem_links, factory):
-    from gateway.runtime import Gateway
+    from gateway.appliance.runtime import Gateway
 
     running = []
 

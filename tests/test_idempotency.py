@@ -8,7 +8,7 @@ from datetime import timedelta
 import requests
 
 from gateway.config import MessagingSettings
-from gateway.service import GatewayService
+from gateway.core.service import GatewayService
 from tests.clock import at
 
 SEND = "/api/v1/messages"

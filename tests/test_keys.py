@@ -11,9 +11,9 @@ from datetime import timedelta
 
 import pytest
 
+from gateway.core.service import GatewayService
 from gateway.errors import AuthError, ValidationError
-from gateway.keys import parse_duration, token_hash
-from gateway.service import GatewayService
+from gateway.rules.apikeys import parse_duration, token_hash
 from tests.clock import at
 
 
@@ -103,7 +103,7 @@ def test_cli_creates_expiring_keys_and_rotates(tmp_path):
     env = {**os.environ, "SMSGW_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "gateway.cli", *args], env=env, capture_output=True,
+        return subprocess.run([sys.executable, "-m", "gateway.appliance.cli", *args], env=env, capture_output=True,
                               text=True, timeout=60)
 
     created = run("keys", "create", "--name", "billing", "--scopes", "send", "--expires-in", "30d")
@@ -119,7 +119,7 @@ def test_cli_creates_expiring_keys_and_rotates(tmp_path):
 
 
 def test_a_key_revoked_here_stops_at_once_and_one_revoked_elsewhere_within_a_second(keyed, store, settings, clock):
-    from gateway.service import KEY_READ_TTL_S
+    from gateway.core.service import KEY_READ_TTL_S
 
     here, here_token = keyed.create_key("here", ["send"])
     there, there_token = keyed.create_key("there", ["send"])

@@ -7,10 +7,10 @@ import logging
 import pytest
 import requests
 
+from gateway.appliance.logs import MaskingFilter, configure
 from gateway.config import LoggingSettings, settings_from_mapping
 from gateway.errors import ConfigError
-from gateway.logs import MaskingFilter, configure
-from gateway.privacy import mask_number, mask_text
+from gateway.rules.masking import mask_number, mask_text
 from tests.conftest import wait_until
 
 OTP_BODY = "Your code is 482913"

@@ -2,7 +2,7 @@ import platform
 
 import pytest
 
-from gateway.memory import limit_malloc_arenas
+from gateway.appliance.memory import limit_malloc_arenas
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt's arena cap is glibc's")

@@ -6,9 +6,9 @@ import shutil
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.appliance.runtime import open_store
 from gateway.config import DatabaseSettings
-from gateway.runtime import open_store
-from gateway.service import GatewayService
+from gateway.core.service import GatewayService
 from gateway.store.stats import Stats
 from tests.conftest import wait_until
 from web.metrics import RequestWindow

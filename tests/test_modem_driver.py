@@ -15,17 +15,13 @@ import pytest
 
 from fake_modem import FakeModem, reassemble
 from fake_modem import pdu as fake_pdu
-from gateway.errors import (
-    ModemTimeout,
-    ModemUnavailable,
-    PermanentSendError,
-    SendOutcomeUnknown,
-    SimPinRequired,
-    TemporarySendError,
-)
-from gateway.modem.driver import Notice, ReceivedSms, StatusReport
+from gateway.errors import (ModemTimeout, ModemUnavailable, PermanentSendError, SendOutcomeUnknown, SimPinRequired,
+                            TemporarySendError)
+from gateway.modem.driver import Notice
 from gateway.modem.gsmmodem import GsmModemDriver
-from gateway.sms import build_submit_pdus, segment
+from gateway.modem.pdu import build_submit_pdus
+from gateway.rules.text import segment
+from gateway.values import ReceivedSms, StatusReport
 
 pytestmark = pytest.mark.timeout(20)
 

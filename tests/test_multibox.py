@@ -18,13 +18,12 @@ import pytest
 import requests
 
 from gateway.config import MessagingSettings
-from gateway.modem.driver import StatusReport
-from gateway.resources import modem_json
-from gateway.service import GatewayService
-from gateway.store import MessageState, PartState, Store
-from gateway.store.models import DeliveryState, ModemState
+from gateway.core.service import GatewayService
+from gateway.representations import modem_json
+from gateway.store import Store
 from gateway.store.notify import OutboxListener
 from gateway.store.queries import MessageDraft
+from gateway.values import DeliveryState, MessageState, ModemState, PartState, StatusReport
 from tests.clock import at
 from tests.conftest import wait_until
 
@@ -175,7 +174,7 @@ def test_an_enqueue_on_one_box_wakes_the_other_through_notify(boxes, shared_url)
 
 
 def test_each_box_records_its_modems_and_the_api_shows_every_box(boxes, settings):
-    from gateway.keys import SCOPES
+    from gateway.rules.apikeys import SCOPES
     from web import create_app
 
     a, b = boxes
@@ -214,7 +213,7 @@ class Box:
             '[messaging]\nmax_recipients = 1000\n'
             + "".join(f'[[modems]]\nname = "{name}{i}"\nport = "{f.link}"\n' for i, f in enumerate(fakes, 1)))
         env = {k: v for k, v in os.environ.items() if not k.startswith("SMSGW_")}
-        self.proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "--log-level", "WARNING", "run",
+        self.proc = subprocess.Popen([sys.executable, "-m", "gateway.appliance.cli", "--log-level", "WARNING", "run",
                                       "--config", str(config)], env=env, cwd=ROOT)
         self.http = requests.Session()
         self.http.headers["Authorization"] = f"Bearer {token}"

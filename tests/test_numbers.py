@@ -3,7 +3,7 @@
 import pytest
 
 from gateway.errors import InvalidNumber
-from gateway.numbers import to_e164
+from gateway.rules.numbers import to_e164
 
 
 @pytest.mark.parametrize("raw, region, expected", [

@@ -33,8 +33,9 @@ def test_request_schemas_are_the_fields_the_views_accept():
 
 
 def test_the_inbox_schema_names_every_field_of_the_inbox_resource():
-    from gateway.resources import inbox_json
-    from gateway.store.models import InboxMessage, InboxState
+    from gateway.representations import inbox_json
+    from gateway.store.models import InboxMessage
+    from gateway.values import InboxState
 
     item = InboxMessage(uid="in_1", sender="+447911123456", recipient=None, text="hi", modem="m1", part_count=1,
                         state=InboxState.COMPLETE, sent_at=None, received_at=None, in_reply_to=None)

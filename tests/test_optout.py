@@ -8,10 +8,10 @@ import json
 import pytest
 
 from gateway.config import MessagingSettings
+from gateway.core.service import GatewayService
 from gateway.errors import RecipientOptedOut
-from gateway.modem.driver import ReceivedSms
-from gateway.optout import OPT_IN, OPT_OUT, KeywordRules
-from gateway.service import GatewayService
+from gateway.rules.keywords import OPT_IN, OPT_OUT, KeywordRules
+from gateway.values import ReceivedSms
 from tests.api_client import Api
 from tests.clock import at
 from tests.conftest import wait_until

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 
 from gateway.config import MessagingSettings
-from gateway.otp import code_hash, matches, new_code
-from gateway.service import GatewayService
+from gateway.core.service import GatewayService
+from gateway.rules.otp import code_hash, matches, new_code
 from tests.api_client import Api
 from tests.clock import Clock
 

@@ -3,7 +3,7 @@
 import time
 from datetime import timedelta
 
-from gateway.ratelimit import SendBudget
+from gateway.rules.ratelimit import SendBudget
 from tests.clock import at
 from tests.conftest import wait_until
 
@@ -59,8 +59,8 @@ def test_a_lone_modem_over_its_cap_holds_the_rest_queued(configured_gateway):
 
 
 def test_the_cap_holds_across_a_restart(configured_gateway):
-    from gateway.keys import SCOPES
-    from gateway.runtime import Gateway
+    from gateway.appliance.runtime import Gateway
+    from gateway.rules.apikeys import SCOPES
     from tests.api_client import Api
 
     api, fakes, gateway = configured_gateway([{"max_per_minute": 2}])
@@ -79,7 +79,7 @@ def test_the_cap_holds_across_a_restart(configured_gateway):
 
 def _api(store, settings, clock):
     from gateway.config import MessagingSettings
-    from gateway.service import GatewayService
+    from gateway.core.service import GatewayService
     from web import create_app
 
     service = GatewayService(store, MessagingSettings(api_requests_per_minute=3), clock=clock)
@@ -89,7 +89,7 @@ def _api(store, settings, clock):
 
 
 def test_a_key_over_its_requests_per_minute_gets_429_with_retry_after(store, settings):
-    from gateway.keys import SCOPES
+    from gateway.rules.apikeys import SCOPES
 
     now = [T0 + timedelta(seconds=45)]
     service, client = _api(store, settings, lambda: now[0])

@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import select
 
 from gateway.config import MessagingSettings
-from gateway.modem.driver import ReceivedSms
-from gateway.resources import inbox_json
-from gateway.service import GatewayService
+from gateway.core.service import GatewayService
+from gateway.representations import inbox_json
 from gateway.store import Store
 from gateway.store.models import Delivery, Event, Webhook
+from gateway.values import ReceivedSms
 from tests.clock import at
 
 NOW = at(11, 26, 12, 0, 0)
@@ -91,7 +91,7 @@ def test_with_other_boxes_an_unnamed_old_receiver_is_kept_and_reported(two_boxes
     a, b = two_boxes
     b.store.save_modem("b1", "/dev/ttyUSB0", NOW)  # box b runs modems here
     old = store.add_webhook(TWILIO, ["message.received"], NOW)
-    with caplog.at_level(logging.WARNING, logger="gateway.service"):
+    with caplog.at_level(logging.WARNING, logger="gateway.core.service"):
         a.sync_door_receivers([KANNEL])
     assert live_receivers(store) == {TWILIO: None, KANNEL: ["a"]}  # perhaps box b's: not a's to delete
     assert old.uid in caplog.text

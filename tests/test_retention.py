@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from gateway.config import MessagingSettings
+from gateway.core.service import GatewayService
 from gateway.errors import MessageNotFound
-from gateway.modem.driver import ReceivedSms
-from gateway.service import GatewayService
-from gateway.store.models import ConsentEvent, Event, InboxMessage, Message, MessageState, Part, Suppression
+from gateway.store.models import ConsentEvent, Event, InboxMessage, Message, Part, Suppression
 from gateway.store.queries import MessageDraft
+from gateway.values import MessageState, ReceivedSms
 from tests.clock import at
 
 NOW = at(11, 26, 12, 0, 0)
@@ -120,7 +120,7 @@ def test_retention_zero_keeps_everything(store):
 
 
 def test_the_purge_job_is_scheduled():
-    from gateway.jobs import build_scheduler
+    from gateway.appliance.periodic import build_scheduler
 
     scheduler = build_scheduler(GatewayService.__new__(GatewayService))
     assert scheduler.get_job("purge_bodies") is not None

@@ -1,13 +1,14 @@
 """Routing: modem groups, route rules (prefix or region, cost, fallback), `via` a group, sticky replies, and
 GET /api/v1/routes; pure Router tests, then the whole path over fake modems."""
 
-from datetime import timezone, datetime
+from datetime import datetime, timezone
 
 import pytest
 
 from gateway.config import ConfigError, RouteSettings, settings_from_mapping
-from gateway.routing import Router
-from gateway.store.models import MessageState, Modem, ModemState
+from gateway.rules.routing import Router
+from gateway.store.models import Modem
+from gateway.values import MessageState, ModemState
 from tests.conftest import wait_until
 
 UK, FR, GR = "+447812345678", "+33612345678", "+306912345678"

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from gateway.errors import ValidationError
-from gateway.schedule import parse_priority, parse_quiet_window, parse_send_at, parse_validity, quiet_hold, zones_of
-from gateway.store.models import MessageState
+from gateway.rules.timing import parse_priority, parse_quiet_window, parse_send_at, parse_validity, quiet_hold, zones_of
 from gateway.store.queries import MessageDraft
+from gateway.values import MessageState
 from tests.clock import YEAR, Clock, at
 from tests.conftest import utc, wait_until
 
@@ -177,8 +177,8 @@ def test_a_bad_quiet_window_is_refused(bad):
 
 def test_marketing_is_held_through_quiet_hours_over_http_and_transactional_is_not(store, settings):
     from gateway.config import MessagingSettings
-    from gateway.keys import SCOPES
-    from gateway.service import GatewayService
+    from gateway.core.service import GatewayService
+    from gateway.rules.apikeys import SCOPES
     from web import create_app
 
     service = GatewayService(store, MessagingSettings(quiet_hours="21:00-08:00"), clock=lambda: NIGHT)
@@ -202,9 +202,9 @@ def test_marketing_is_held_through_quiet_hours_over_http_and_transactional_is_no
 
 
 def test_a_marketing_message_that_waited_into_quiet_hours_goes_back_to_scheduled_when_claimed(modem_links, settings):
+    from gateway.appliance.runtime import Gateway
     from gateway.config import ModemSettings
-    from gateway.keys import SCOPES
-    from gateway.runtime import Gateway
+    from gateway.rules.apikeys import SCOPES
     from tests.api_client import Api
 
     clock = Clock(at(11, 26, 20, 59))  # 20:59 in London: marketing may go

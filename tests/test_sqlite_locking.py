@@ -19,15 +19,15 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from gateway.appliance.runtime import open_store
 from gateway.config import DatabaseSettings, settings_from_mapping
 from gateway.errors import ConfigError
-from gateway.runtime import open_store
 from tests.conftest import wait_until
 
 WRITER = """
 import sys
 from gateway.config import MessagingSettings
-from gateway.service import GatewayService
+from gateway.core.service import GatewayService
 from gateway.store.queries import Store
 
 store = Store.from_url(sys.argv[1], busy_timeout_ms=int(sys.argv[3]))

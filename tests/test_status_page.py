@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from gateway.admin import AdminAuth, LoginThrottle
 from gateway.config import ServerSettings
+from gateway.core.admin_auth import AdminAuth, LoginThrottle
 from tests.conftest import ADMIN_PASSWORD
 
 
@@ -179,7 +179,7 @@ def test_api_keys_created_once_and_revoked_from_the_page(operator, service, clie
 
 
 def test_admin_password_from_the_environment_is_set_once(settings, monkeypatch):
-    from gateway.runtime import Gateway
+    from gateway.appliance.runtime import Gateway
 
     monkeypatch.setenv("SMSGW_ADMIN_PASSWORD", "from the environment")
     with Gateway(settings) as gateway:
@@ -193,13 +193,13 @@ def test_smsgw_admin_password_command(tmp_path, settings, store):
     import os
 
     env = {**os.environ, "SMSGW_DATABASE_URL": settings.database.url}
-    done = subprocess.run([sys.executable, "-m", "gateway.cli", "admin", "password", "--password", "s3cret-enough"],
+    done = subprocess.run([sys.executable, "-m", "gateway.appliance.cli", "admin", "password", "--password", "s3cret-enough"],
                           env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert AdminAuth(store).check_password("s3cret-enough")
     stored = store.engine.connect().exec_driver_sql("SELECT value FROM admin_settings "
                                                     "WHERE key = 'admin_password_hash'").scalar()
     assert stored.startswith("scrypt:") and "s3cret-enough" not in stored
-    short = subprocess.run([sys.executable, "-m", "gateway.cli", "admin", "password", "--password", "short"],
+    short = subprocess.run([sys.executable, "-m", "gateway.appliance.cli", "admin", "password", "--password", "short"],
                            env=env, capture_output=True, text=True, timeout=60)
     assert short.returncode == 2 and "at least 8" in short.stderr

@@ -3,9 +3,8 @@
 import threading
 from datetime import timedelta
 
-from gateway.modem.driver import Concat, ReceivedSms, StatusReport
-from gateway.store import MessageState, PartState
 from gateway.store.queries import MessageDraft
+from gateway.values import Concat, MessageState, PartState, ReceivedSms, StatusReport
 from tests.clock import at
 
 NOW = at(11, 26, 12, 0, 0)

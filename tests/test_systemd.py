@@ -82,8 +82,9 @@ def test_install_script_is_valid_bash_and_installs_what_it_says():
 
 
 def test_config_template_is_a_valid_config():
-    from gateway.config import settings_from_mapping
     import tomllib
+
+    from gateway.config import settings_from_mapping
 
     settings = settings_from_mapping(tomllib.loads((SYSTEMD / "config.toml.template").read_text()), {})
     assert settings.database.url == "sqlite:////var/lib/smsgw/smsgw.db" and settings.modems == ()

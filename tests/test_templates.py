@@ -6,9 +6,9 @@ import json
 import pytest
 
 from gateway.config import MessagingSettings
+from gateway.core.service import GatewayService
 from gateway.errors import TemplateParamsError, ValidationError
-from gateway.service import GatewayService
-from gateway.templates import placeholders, render
+from gateway.rules.templates import placeholders, render
 from tests.api_client import Api
 
 TEMPLATES = "/api/v1/templates"

@@ -99,7 +99,7 @@ def running(gateway_factory, settings):
             gateway.stop()
             modems = tuple(ModemSettings(name=m.name, port=m.port, balance_ussd=balance_ussd)
                            for m in gateway.settings.modems)
-            from gateway.runtime import Gateway
+            from gateway.appliance.runtime import Gateway
 
             gateway = Gateway(gateway.settings.replace(modems=modems)).start()
             remade.append(gateway)
@@ -152,7 +152,7 @@ def test_own_number_and_balance_show_in_the_api_and_on_the_status_feed(running):
     modem = wait_until(lambda: (m := session.get(f"{base}/modems").json()["modems"][0])["balance"] and m)
     assert modem["own_number"] == "+447911000077"
     assert modem["balance"] == "Your balance is 10.00" and modem["balance_checked_at"].endswith("Z")
-    from gateway.admin import AdminAuth
+    from gateway.core.admin_auth import AdminAuth
     from tests.test_status_page import log_in
 
     AdminAuth(gateway.store).set_password("correct horse battery")

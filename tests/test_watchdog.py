@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from gateway.watchdog import Watchdog, notify, watchdog_interval_s
+from gateway.appliance.watchdog import Watchdog, notify, watchdog_interval_s
 from tests.conftest import wait_until
 
 

@@ -4,9 +4,9 @@ import time
 
 import pytest
 
+from gateway.appliance.runtime import Gateway
 from gateway.config import WebhookSettings
-from gateway.runtime import Gateway
-from gateway.webhooks import SIGNATURE_HEADER, outcome_of, sign, verify_signature
+from gateway.core.webhooks import SIGNATURE_HEADER, outcome_of, sign, verify_signature
 from tests.api_client import Api
 from tests.conftest import wait_until
 from tests.receiver import Receiver

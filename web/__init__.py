@@ -1,11 +1,11 @@
-"""The Flask app factory: thin views over `gateway.service`."""
+"""The Flask app factory: thin views over `gateway.core.service`."""
 
 from __future__ import annotations
 
 from flask import Flask
 
 from gateway.config import Settings
-from gateway.service import GatewayService
+from gateway.core.service import GatewayService
 
 
 def create_app(settings: Settings, service: GatewayService) -> Flask:
@@ -37,7 +37,7 @@ def create_app(settings: Settings, service: GatewayService) -> Flask:
 
     audit_api.init_app(app)
     if settings.server.is_tls:
-        from gateway.tls import add_hsts
+        from gateway.appliance.tls import add_hsts
 
         app.after_request(add_hsts)
     return app

@@ -6,9 +6,9 @@ from functools import wraps
 
 from flask import Blueprint, current_app, g, jsonify, request
 
+from gateway.core.service import GatewayService
 from gateway.errors import ValidationError
-from gateway.ratelimit import RateLimited
-from gateway.service import GatewayService
+from gateway.rules.ratelimit import RateLimited
 from web import openapi, schemas
 from web.errors import error_response
 from web.idempotency import idempotent

@@ -7,10 +7,9 @@ redirects either way), a login by its status (302 in, 401 refused, 429 throttled
 
 from __future__ import annotations
 
-
 from flask import Blueprint, Flask, g, request, session
 
-from gateway.resources import time_json
+from gateway.representations import time_json
 from web.api import requires, service
 
 bp = Blueprint("audit", __name__, url_prefix="/api/v1")

@@ -8,7 +8,7 @@ import io
 from flask import Blueprint, Response, g, request
 
 from gateway.errors import ValidationError
-from gateway.resources import time_json
+from gateway.representations import time_json
 from web import schemas
 from web.api import requires, service
 from web.idempotency import idempotent

@@ -8,15 +8,15 @@ import json
 from typing import Any
 
 from gateway.errors import InvalidJson, ValidationError
-from gateway.resources import inbox_json, message_json, modem_json, time_json
-from gateway.routing import Route
-from gateway.store.models import ApiKey, Delivery, DeliveryAttempt, InboxMessage, Message, Webhook
-from gateway.store.models import Batch, ConsentEvent, MessageTemplate, Suppression
-from gateway.templates import placeholders
+from gateway.representations import inbox_json, message_json, modem_json, time_json
+from gateway.rules.routing import Route
+from gateway.rules.templates import placeholders
+from gateway.store.models import (ApiKey, Batch, ConsentEvent, Delivery, DeliveryAttempt, InboxMessage, Message,
+                                  MessageTemplate, Suppression, Webhook)
 
 SEND_FIELDS = {"to": (str, list), "body": (str,), "delivery_report": (bool,), "via": (str,),
                "status_callback": (str,)}
-SEND_FIELDS.update({"priority": (str,), "send_at": (str,), "time_zone": (str,),  # issue 7: gateway.schedule
+SEND_FIELDS.update({"priority": (str,), "send_at": (str,), "time_zone": (str,),  # issue 7: gateway.rules.timing
                     "validity": (int, float, str), "class": (str,), "quiet_hours": (bool, str)})
 SEND_FIELDS.update({"template": (str,), "params": (dict,)})  # instead of body: a stored template, filled
 SEND_FIELDS.setdefault("class", (str,))  # transactional (default) or marketing: opted-out numbers refuse marketing

@@ -1,6 +1,6 @@
 """The status page: login, the dashboard, its JSON feed (/status.json) and the operator's actions.
 
-Thin views over `gateway.service` (actions) and `gateway.store.stats` (figures). Every POST carries a
+Thin views over `gateway.core.service` (actions) and `gateway.store.stats` (figures). Every POST carries a
 per-session CSRF token; the session cookie is HttpOnly, SameSite=Strict and Secure when configured.
 """
 
@@ -13,16 +13,15 @@ import socket
 from datetime import timedelta
 from functools import wraps
 
-from flask import (Blueprint, Flask, current_app, flash, jsonify, redirect, render_template, request,
-                   session, url_for)
+from flask import Blueprint, Flask, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 
-from gateway.admin import AdminAuth, LoginThrottle
 from gateway.config import Settings
+from gateway.core.admin_auth import AdminAuth, LoginThrottle
+from gateway.core.service import GatewayService
 from gateway.errors import GatewayError
-from gateway.keys import SCOPES
-from gateway.service import GatewayService
+from gateway.rules.apikeys import SCOPES
 from gateway.store.stats import Stats
-from web import metrics, status_view
+from web import metrics, status_feed
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +152,7 @@ def dashboard():
 @bp.get("/status.json")
 def feed():
     window = metrics.metrics_of(current_app).window
-    return status_view.status_json(_service(), _stats(), window.figures(),
+    return status_feed.status_json(_service(), _stats(), window.figures(),
                                    full_numbers=request.args.get("numbers") == "full")
 
 

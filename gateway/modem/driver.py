@@ -8,8 +8,9 @@ values; the driver never does port I/O on those threads.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Callable, Literal, Protocol
+
+from gateway.values import PartReceipt, ReceivedSms, StatusReport, SubmitPdu
 
 
 @dataclass(frozen=True)
@@ -35,56 +36,6 @@ class ModemStatus:
     signal_dbm: int | None  # -113 + 2*rssi
     registration: Registration
     operator: str | None
-
-
-@dataclass(frozen=True)
-class SubmitPdu:
-    """One SMS-SUBMIT TPDU, ready for `AT+CMGS=<tpdu_length>` in PDU mode (hex includes the SMSC octet)."""
-
-    hex: str
-    tpdu_length: int
-
-
-@dataclass(frozen=True)
-class PartReceipt:
-    """The modem accepted one part: TP-MR from `+CMGS: <mr>`."""
-
-    reference: int
-
-
-@dataclass(frozen=True)
-class Concat:
-    """Concatenation info from a UDH: which part of which multi-part message."""
-
-    reference: int
-    total: int
-    sequence: int
-
-
-@dataclass(frozen=True)
-class ReceivedSms:
-    """An SMS-DELIVER read from modem storage."""
-
-    memory: str  # "SM", "ME", ...
-    index: int
-    sender: str  # as the network gave it, E.164 with '+' when international
-    text: str
-    sent_at: datetime | None  # service centre time stamp, timezone-aware
-    concat: Concat | None
-    pdu_hex: str
-
-
-@dataclass(frozen=True)
-class StatusReport:
-    """An SMS-STATUS-REPORT read from modem storage or given in a +CDS URC (then index is None)."""
-
-    memory: str | None
-    index: int | None
-    reference: int  # TP-MR of the part it reports on
-    recipient: str
-    status: int  # TP-ST: 0x00..0x1F delivered, 0x20..0x3F still trying, 0x40.. failed
-    sent_at: datetime | None  # TP-SCTS
-    discharged_at: datetime | None  # TP-DT
 
 
 StoredItem = ReceivedSms | StatusReport

@@ -6,7 +6,7 @@ What we do not use, because each is defective (see /work/shared/notes/python-gsm
 
 * `sendSms()`: it keeps only the last part's reference in a weak dict keyed by an 8-bit MR, crashes on emoji,
   always requests status reports in PDU mode and never resyncs after a missing prompt. We send PDUs built by
-  `gateway.sms` with our own `AT+CMGS` exchange (`send_pdu`), one part per call, returning each part's MR.
+  `gateway.modem.pdu` with our own `AT+CMGS` exchange (`send_pdu`), one part per call, returning each part's MR.
 * `processStoredSms()`/`listStoredSms(delete=True)`/the +CMTI handler: they delete before the caller has
   committed, and leave the read memory on "SR". `read_stored()` lists every memory explicitly and never
   deletes; `delete_stored()` deletes one item once the caller says so.
@@ -37,29 +37,12 @@ from gsmmodem.exceptions import GsmModemException, SecurityException, TimeoutExc
 from gsmmodem.modem import GsmModem
 from gsmmodem.serial_comms import SerialComms
 
-from gateway.errors import (
-    ModemError,
-    ModemTimeout,
-    ModemUnavailable,
-    SendOutcomeUnknown,
-    SimPinRequired,
-    TemporarySendError,
-    UssdError,
-    UssdTimeout,
-)
+from gateway.errors import (ModemError, ModemTimeout, ModemUnavailable, SendOutcomeUnknown, SimPinRequired,
+                            TemporarySendError, UssdError, UssdTimeout)
 from gateway.modem import replies
-from gateway.modem.driver import (
-    ModemInfo,
-    ModemStatus,
-    Notice,
-    NoticeSink,
-    PartReceipt,
-    ReceivedSms,
-    StatusReport,
-    StoredItem,
-    SubmitPdu,
-)
-from gateway.sms import decode_pdu
+from gateway.modem.driver import ModemInfo, ModemStatus, Notice, NoticeSink, StoredItem
+from gateway.modem.pdu import decode_pdu
+from gateway.values import PartReceipt, ReceivedSms, StatusReport, SubmitPdu
 
 log = logging.getLogger(__name__)
 

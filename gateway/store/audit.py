@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from gateway.errors import ConflictError, MessageNotFound
 from gateway.store.base import StoreBase
 from gateway.store.events import empty_event_texts
-from gateway.store.models import (AuditEntry, ConsentEvent, Event, InboundPart, InboxMessage, Message,
-                                  Part, StatusReportRecord, Suppression)
+from gateway.store.models import (AuditEntry, ConsentEvent, Event, InboundPart, InboxMessage, Message, Part,
+                                  StatusReportRecord, Suppression)
 from gateway.store.outbox import SETTLED  # a body is purged only once nothing will send it again
 
 ERASED_PAYLOAD = json.dumps({"erased": True})

@@ -9,11 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gateway.optout import OPT_IN, OPT_OUT, KeywordRules
-from gateway.sms import segment
+from gateway.rules.keywords import OPT_IN, OPT_OUT, KeywordRules
+from gateway.rules.text import segment
 from gateway.store.base import StoreBase, new_uid
-from gateway.store.models import (ConsentEvent, InboxMessage, Message, MessageEvent, MessageState, Part,
-                                  PartState, Suppression)
+from gateway.store.models import ConsentEvent, InboxMessage, Message, MessageEvent, Part, Suppression
+from gateway.values import MessageState, PartState
 
 HIGH_PRIORITY = 0
 

@@ -20,9 +20,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from gateway.errors import ConflictError, NotFound
-from gateway.resources import time_json
+from gateway.representations import time_json
 from gateway.store.base import StoreBase, new_uid
-from gateway.store.models import Delivery, DeliveryAttempt, DeliveryState, Event, Modem, Webhook
+from gateway.store.models import Delivery, DeliveryAttempt, Event, Modem, Webhook
+from gateway.values import DeliveryState
 
 EVENT_TYPES = ("message.sent", "message.delivered", "message.failed", "message.received", "message.expired")
 

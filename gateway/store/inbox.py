@@ -8,12 +8,12 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from gateway.modem.driver import ReceivedSms
+from gateway.representations import inbox_json
 from gateway.store.base import new_uid
 from gateway.store.events import EventStore
-from gateway.resources import inbox_json
-from gateway.store.models import (InboundPart, InboxMessage, InboxState, Message, MessageEvent, MessageState,
-                                  Modem)
+from gateway.store.models import InboundPart, InboxMessage, Message, MessageEvent, Modem
+from gateway.values import InboxState, MessageState, ReceivedSms
+
 
 class InboxStore(EventStore):
     """Verbs on received messages."""

@@ -9,6 +9,8 @@ from typing import Optional
 from sqlalchemy import DateTime, Enum, ForeignKey, Index, String, Text, TypeDecorator, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from gateway.values import DeliveryState, InboxState, MessageState, ModemState, PartState
+
 
 class UTCDateTime(TypeDecorator):
     """Stores naive UTC, returns timezone-aware UTC (SQLite keeps no zone)."""
@@ -25,41 +27,6 @@ class UTCDateTime(TypeDecorator):
 
     def process_result_value(self, value, dialect):
         return None if value is None else value.replace(tzinfo=timezone.utc)
-
-
-class MessageState(str, enum.Enum):
-    SCHEDULED = "scheduled"
-    QUEUED = "queued"
-    SENDING = "sending"
-    SENT = "sent"
-    DELIVERED = "delivered"
-    FAILED = "failed"
-    EXPIRED = "expired"
-    CANCELLED = "cancelled"
-    UNKNOWN = "unknown"
-
-
-class PartState(str, enum.Enum):
-    PENDING = "pending"
-    SUBMITTING = "submitting"  # committed just before the PDU goes to the modem
-    SENT = "sent"
-    DELIVERED = "delivered"
-    FAILED = "failed"
-    UNKNOWN = "unknown"  # handed to the modem, then the process died: not re-sent
-
-
-class ModemState(str, enum.Enum):
-    CONNECTING = "connecting"
-    ONLINE = "online"
-    SENDING = "sending"
-    OFFLINE = "offline"
-    PIN_NEEDED = "pin_needed"
-    NOT_REGISTERED = "not_registered"
-
-
-class InboxState(str, enum.Enum):
-    COMPLETE = "complete"
-    INCOMPLETE = "incomplete"  # some parts never arrived before the reassembly timeout
 
 
 def _enum(cls: type[enum.Enum]) -> Enum:
@@ -276,13 +243,6 @@ class AdminSetting(Base):
 
     def __repr__(self) -> str:
         return f"<AdminSetting {self.key}>"
-
-
-class DeliveryState(str, enum.Enum):
-    PENDING = "pending"
-    IN_FLIGHT = "in_flight"
-    DELIVERED = "delivered"
-    FAILED = "failed"  # a final answer (4xx) or the retry horizon passed
 
 
 class StatusReportRecord(Base):

@@ -12,12 +12,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, configure_mappers, selectinload
 
 from gateway.errors import ConflictError, MessageNotFound
-from gateway.resources import message_json
-from gateway.schedule import parse_quiet_window, quiet_hold, zones_of
+from gateway.representations import message_json
+from gateway.rules.routing import DEFAULT_GROUP
+from gateway.rules.timing import parse_quiet_window, quiet_hold, zones_of
 from gateway.store.base import new_uid
 from gateway.store.events import EventStore
-from gateway.store.models import (InboxMessage, Message, MessageEvent, MessageState, Modem, ModemState, OtpCode, Part,
-                                  PartState)
+from gateway.store.models import InboxMessage, Message, MessageEvent, Modem, OtpCode, Part
+from gateway.values import MessageState, ModemState, PartState
 
 CANCELLABLE = (MessageState.QUEUED, MessageState.SCHEDULED)
 RETRYABLE = (MessageState.FAILED, MessageState.UNKNOWN)
@@ -25,7 +26,6 @@ EVENT_OF_STATE = {MessageState.DELIVERED: "message.delivered", MessageState.FAIL
                   MessageState.EXPIRED: "message.expired"}
 SETTLED = (MessageState.SENT, MessageState.DELIVERED, MessageState.FAILED, MessageState.EXPIRED,
            MessageState.CANCELLED, MessageState.UNKNOWN)  # no part of it is sent again by itself
-DEFAULT_GROUP = "default"  # the routing group of a modem that names none
 AVOID_GRACE_S = 2.0  # a modem that just failed a message leaves it to the others this long
 COST_GRACE_S = 0.5  # a modem leaves a message this long to a cheaper one ready to claim it
 QUIET_HOLDS_PER_CLAIM = 50  # a claim puts back at most this many messages caught by quiet hours
@@ -432,7 +432,7 @@ class OutboxStore(EventStore):
         return min((t for t in (free, avoided) if t is not None), default=None)
 
     def last_inbound_modems(self, numbers: Sequence[str]) -> dict[str, str]:
-        """The modem each of `numbers` last wrote to us on (a reply goes out on it: gateway.routing)."""
+        """The modem each of `numbers` last wrote to us on (a reply goes out on it: gateway.rules.routing)."""
         found: dict[str, str] = {}
         with self._read_core() as conn:
             for start in range(0, len(numbers), 500):

@@ -18,12 +18,13 @@ from gateway.store.batches import BatchStore
 from gateway.store.consent import ConsentStore
 from gateway.store.idempotency import IdempotencyStore
 from gateway.store.inbox import InboxStore
-from gateway.store.models import ApiKey, Modem, ModemState
-from gateway.store.outbox import MessageDraft, SendJob
+from gateway.store.models import ApiKey, Modem
 from gateway.store.otp import OtpStore
+from gateway.store.outbox import MessageDraft, SendJob
 from gateway.store.ratelimits import RequestCountStore
 from gateway.store.reports import ReportStore
 from gateway.store.templates import TemplateStore
+from gateway.values import ModemState
 
 log = logging.getLogger(__name__)
 

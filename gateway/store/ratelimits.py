@@ -10,7 +10,8 @@ from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from gateway.store.base import StoreBase
-from gateway.store.models import ApiRequestWindow, MessageEvent, PartState
+from gateway.store.models import ApiRequestWindow, MessageEvent
+from gateway.values import PartState
 
 _windows = ApiRequestWindow.__table__
 _COUNT = {

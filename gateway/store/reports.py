@@ -16,9 +16,9 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, selectinload
 
-from gateway.modem.driver import StatusReport
-from gateway.store.models import Message, MessageEvent, MessageState, Part, PartState, StatusReportRecord
+from gateway.store.models import Message, MessageEvent, Part, StatusReportRecord
 from gateway.store.outbox import OutboxStore, SendJob
+from gateway.values import MessageState, PartState, StatusReport
 
 log = logging.getLogger(__name__)
 

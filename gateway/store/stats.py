@@ -15,7 +15,8 @@ from sqlalchemy import Integer, and_, case, cast, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.errors import NotFound
-from gateway.store.models import InboxMessage, Message, MessageEvent, MessageState, Modem, ModemState
+from gateway.store.models import InboxMessage, Message, MessageEvent, Modem
+from gateway.values import MessageState, ModemState
 
 UP_STATES = (ModemState.ONLINE, ModemState.SENDING)
 PENDING_STATES = (MessageState.SCHEDULED, MessageState.QUEUED, MessageState.SENDING)

@@ -1,4 +1,4 @@
-"""Compatibility doors: thin adapters that speak other gateways' APIs over the same `gateway.service` verbs as
+"""Compatibility doors: thin adapters that speak other gateways' APIs over the same `gateway.core.service` verbs as
 /api/v1 (same validation, outbox, states and keys). One module per door; each refuses bad input its own way."""
 
 from __future__ import annotations

@@ -15,10 +15,11 @@ from datetime import datetime
 from flask import Blueprint, Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from gateway.core.webhooks import ANDROID_EVENTS, split_target
 from gateway.errors import GatewayError
-from gateway.resources import time_json
-from gateway.store.models import Message, MessageState
-from gateway.webhooks import ANDROID_EVENTS, split_target
+from gateway.representations import time_json
+from gateway.store.models import Message
+from gateway.values import MessageState
 from web import schemas
 from web.api import service
 

@@ -4,9 +4,9 @@ header-based POST (`X-Kannel-*` headers, the text as a text/plain, xml or octet-
 Credentials: `username` is the API key's name, `password` the key's token (scope `send`). Replies are
 Kannel's own texts and statuses; a refused request changes nothing. `dlr-mask`/`dlr-url` become a status
 callback in Kannel's shape: a GET of `dlr-url` with its escapes (%d %p %P %A %T %t %I) replaced
-(see `gateway.webhooks.render_callback`). `deferred`, `validity`, `priority` and `coding=2` map to the
+(see `gateway.core.webhooks.render_callback`). `deferred`, `validity`, `priority` and `coding=2` map to the
 gateway's options (`_options`); what it cannot send (udh, 8-bit, a message class) is refused. The inbound
-side, sms-service's get-url, is `[kannel] get_url` (gateway.webhooks)."""
+side, sms-service's get-url, is `[kannel] get_url` (gateway.core.webhooks)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from urllib.parse import parse_qsl
 
 from flask import Blueprint, Flask, Response, request
 
-from gateway.errors import (AuthError, GatewayError, InvalidNumber, MessageTooLong, StoreUnavailable,
-                            TooManyRecipients, UnknownModem, ValidationError)
+from gateway.errors import (AuthError, GatewayError, InvalidNumber, MessageTooLong, StoreUnavailable, TooManyRecipients,
+                            UnknownModem, ValidationError)
 from web.api import service
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,9 @@ from flask import Blueprint, Flask, Response, request
 from lxml import etree
 
 from gateway.errors import GatewayError, StoreUnavailable, ValidationError
-from gateway.resources import PRIORITY_NAMES, time_json
-from gateway.store.models import InboxMessage, Message, MessageState
+from gateway.representations import PRIORITY_NAMES, time_json
+from gateway.store.models import InboxMessage, Message
+from gateway.values import MessageState
 from web.api import service
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 it with `client.api.base_url` pointed at the box).
 
 Credentials (HTTP Basic, as the SDKs send them): the account SID of an API key is "AC" + the first 32 hex
-digits of SHA-256(token) (`gateway.service.account_sid`); the password is the key's token or the account's
+digits of SHA-256(token) (`gateway.core.service.account_sid`); the password is the key's token or the account's
 auth token (`GET /2010-04-01/Accounts/<sid>.json` shows it; it also signs the account's callbacks with
 X-Twilio-Signature). Dates are RFC 2822; errors are Twilio's `{"code", "message", "more_info", "status"}`."""
 
@@ -14,12 +14,13 @@ from urllib.parse import urlencode
 from flask import Blueprint, Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from gateway import keys
-from gateway.errors import (AuthError, ConflictError, GatewayError, InvalidNumber,
-                            MessageTooLong, NotFound, ScopeError, StoreUnavailable, ValidationError)
-from gateway.service import account_sid
-from gateway.store.models import Message, MessageState
-from gateway.webhooks import TWILIO_API_VERSION, twilio_message_sid
+from gateway.core.service import account_sid
+from gateway.core.webhooks import TWILIO_API_VERSION, twilio_message_sid
+from gateway.errors import (AuthError, ConflictError, GatewayError, InvalidNumber, MessageTooLong, NotFound, ScopeError,
+                            StoreUnavailable, ValidationError)
+from gateway.rules import apikeys
+from gateway.store.models import Message
+from gateway.values import MessageState
 from web.api import service
 
 bp = Blueprint("twilio", __name__, url_prefix=f"/{TWILIO_API_VERSION}/Accounts")
@@ -225,7 +226,7 @@ def fetch_account(sid: str):
 
 def sid_of_token(token: str) -> str:
     """The account SID of the API key whose token is `token` (what a client needs to configure an SDK)."""
-    return account_sid(keys.token_hash(token))
+    return account_sid(apikeys.token_hash(token))
 
 
 def init_app(app: Flask) -> None:

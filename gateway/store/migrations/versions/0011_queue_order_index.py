@@ -7,7 +7,6 @@ Create Date: 2026-11-26
 
 from alembic import op
 
-
 revision = '0011'
 down_revision = '0010'
 branch_labels = None

@@ -11,11 +11,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Sequence
 
-from gateway import logs
+from gateway.appliance import logs
+from gateway.appliance.memory import limit_malloc_arenas
 from gateway.config import LoggingSettings, ModemSettings, Settings, load_settings
 from gateway.errors import GatewayError
-from gateway.keys import SCOPES, parse_duration
-from gateway.memory import limit_malloc_arenas
+from gateway.rules.apikeys import SCOPES, parse_duration
 
 log = logging.getLogger("smsgw")
 
@@ -25,8 +25,8 @@ def _settings(args) -> Settings:
 
 
 def _service(settings: Settings):
-    from gateway.runtime import open_store
-    from gateway.service import GatewayService
+    from gateway.appliance.runtime import open_store
+    from gateway.core.service import GatewayService
 
     return GatewayService(open_store(settings), settings.messaging)
 
@@ -40,7 +40,7 @@ def _logging_settings(args) -> LoggingSettings:
 
 
 def cmd_run(args) -> int:
-    from gateway.runtime import Gateway
+    from gateway.appliance.runtime import Gateway
 
     limit_malloc_arenas()
     settings = _settings(args)
@@ -54,7 +54,7 @@ def cmd_run(args) -> int:
 def cmd_demo(args) -> int:
     """The embedded default: SQLite under ./var, emulated modems on pseudo-terminals, an admin key."""
     from fake_modem import FakeModem
-    from gateway.runtime import Gateway
+    from gateway.appliance.runtime import Gateway
 
     limit_malloc_arenas()
     var = Path(args.var).resolve()
@@ -152,7 +152,7 @@ def _demo_admin_password(store) -> str:
     """The demo's status page password: SMSGW_ADMIN_PASSWORD (applied at start), else a new one each run."""
     import secrets
 
-    from gateway.admin import PASSWORD_ENV, AdminAuth
+    from gateway.core.admin_auth import PASSWORD_ENV, AdminAuth
 
     if os.environ.get(PASSWORD_ENV):
         return f"(from ${PASSWORD_ENV})"
@@ -164,8 +164,8 @@ def _demo_admin_password(store) -> str:
 def cmd_admin(args) -> int:
     import getpass
 
-    from gateway.admin import AdminAuth
-    from gateway.runtime import open_store
+    from gateway.appliance.runtime import open_store
+    from gateway.core.admin_auth import AdminAuth
 
     password = args.password
     if password is None:
@@ -183,7 +183,7 @@ def cmd_admin(args) -> int:
 
 
 def cmd_db(args) -> int:
-    from gateway.runtime import open_store
+    from gateway.appliance.runtime import open_store
 
     settings = _settings(args)
     open_store(settings).close()
@@ -193,7 +193,7 @@ def cmd_db(args) -> int:
 
 def cmd_modems_scan(args) -> int:
     """Probe serial devices and print a [[modems]] block per modem found (comments go to stderr's log)."""
-    from gateway.discovery import DEFAULT_PATTERNS, scan
+    from gateway.modem.discovery import DEFAULT_PATTERNS, scan
 
     patterns = list(DEFAULT_PATTERNS if not args.only else ()) + list(args.path or [])
     found, probes = scan(patterns, args.timeout)
@@ -210,7 +210,7 @@ def cmd_modems_scan(args) -> int:
 
 
 def cmd_doctor(args) -> int:
-    from gateway import doctor
+    from gateway.appliance import doctor
     from gateway.clock import utcnow
 
     findings = doctor.run(_settings(args), clock=utcnow, modem_timeout_s=args.timeout,
@@ -220,8 +220,8 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_tls(args) -> int:
+    from gateway.appliance.tls import make_selfsigned
     from gateway.clock import utcnow
-    from gateway.tls import make_selfsigned
 
     cert, key = make_selfsigned(args.out, args.hostname or None, now=utcnow())
     print(f"wrote {cert} and {key}; serve HTTPS with, in the config:")

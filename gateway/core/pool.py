@@ -20,15 +20,16 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Protocol, Sequence
 
 from gateway.config import MessagingSettings, ModemSettings, PoolSettings
-from gateway.errors import (ModemError, ModemUnavailable, PermanentSendError, SendOutcomeUnknown, SimPinRequired,
-                            TemporarySendError, ModemNotFound, ModemTimeout, ModemOffline, UssdTimeout)
-from gateway.modem.driver import ModemDriver, Notice, NoticeSink, ReceivedSms, StatusReport
-from gateway.ratelimit import HOUR, SendBudget
-from gateway.retry import next_attempt_at
-from gateway.sms import Segmentation, build_submit_pdus
-from gateway.store.models import ModemState
+from gateway.errors import (ModemError, ModemNotFound, ModemOffline, ModemTimeout, ModemUnavailable, PermanentSendError,
+                            SendOutcomeUnknown, SimPinRequired, TemporarySendError, UssdTimeout)
+from gateway.modem.driver import ModemDriver, Notice, NoticeSink
+from gateway.modem.pdu import build_submit_pdus
+from gateway.rules.ratelimit import HOUR, SendBudget
+from gateway.rules.retry import next_attempt_at
+from gateway.rules.text import Segmentation
 from gateway.store.outbox import COST_GRACE_S
 from gateway.store.queries import SendJob, Store
+from gateway.values import ModemState, ReceivedSms, StatusReport
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from typing import Callable, Mapping
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from gateway.errors import ValidationError
 from gateway.clock import utcnow
+from gateway.errors import ValidationError
 from gateway.store.admin_settings import add_setting_if_absent, get_setting, put_setting
 
 PASSWORD_KEY = "admin_password_hash"

@@ -22,7 +22,7 @@ from gateway.config import ModemSettings, Settings
 from gateway.errors import ModemTimeout, ModemUnavailable, PortBusy
 from gateway.modem import replies
 from gateway.modem.atprobe import AtProbe
-from gateway.store.models import ModemState
+from gateway.values import ModemState
 
 Level = Literal["ok", "warn", "fail", "info"]
 MIN_YEAR = 2024  # a clock before this was never set (a Pi has no RTC)
@@ -242,9 +242,9 @@ def from_database(name: str, modem) -> list[Finding]:
 
 def open_database(settings: Settings):
     """(Store or None, findings): reachable, and its schema at the latest revision (nothing is changed)."""
+    from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
-    from alembic.config import Config
 
     from gateway.store import Store
     from gateway.store.migrate import MIGRATIONS_DIR

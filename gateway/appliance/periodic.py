@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from gateway.pool import ModemPool
-from gateway.service import GatewayService
+from gateway.core.pool import ModemPool
+from gateway.core.service import GatewayService
 
 INBOUND_FLUSH_INTERVAL_S = 60
 REPORT_CHECK_INTERVAL_S = 60

@@ -1,90 +1,22 @@
-"""The SMS codec: split text into parts, build SMS-SUBMIT TPDUs, decode what a modem stores.
+"""The PDU codec (pure): build SMS-SUBMIT TPDUs and decode what a modem stores (SMS-DELIVER,
+SMS-STATUS-REPORT). Follows 3GPP TS 23.040 (TPDU layout, user data header, time stamps) and TS 23.038 (septet
+packing, data coding scheme).
 
-Pure: no I/O, no clock, no logging. Follows 3GPP TS 23.038 (alphabets, data coding scheme) and TS 23.040
-(TPDU layout, user data header, time stamps).
-
-Nothing here uses python-gsmmodem's text helpers: its UCS-2 coder works per code point (emoji become
-lone surrogates or crash), its splitters can cut a surrogate pair, and its GSM-7 extension table maps
-'ÿ' to an int (TypeError). The GSM-7 tables, septet packing, address and time stamp codecs below are
-small enough to own outright, which also keeps this module importable without the library.
+Nothing here uses python-gsmmodem's codecs: the septet packing, address and time stamp codecs below are small
+enough to own outright, which also keeps this module importable without the library.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Literal
 
-from gateway.modem.driver import Concat, ReceivedSms, StatusReport, SubmitPdu
+from gateway.rules.text import MAX_PARTS, Segmentation, gsm7_decode, gsm7_encode
+from gateway.values import Concat, ReceivedSms, StatusReport, SubmitPdu
 
-Encoding = Literal["gsm7", "ucs2"]
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # half a UTF-16 pair, cut at a part boundary
 
-# --- GSM 7-bit default alphabet (TS 23.038 §6.2.1) ------------------------------------------------
-
-# Index = septet value. 0x1B is the escape to the extension table, not a character of its own.
-_GSM7_BASIC = (
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-assert len(_GSM7_BASIC) == 128
-_ESC = 0x1B
-_GSM7_EXTENSION = {
-    "\x0c": 0x0A,  # form feed (page break)
-    "^": 0x14,
-    "{": 0x28,
-    "}": 0x29,
-    "\\": 0x2F,
-    "[": 0x3C,
-    "~": 0x3D,
-    "]": 0x3E,
-    "|": 0x40,
-    "€": 0x65,
-}
-_GSM7_ENCODE: dict[str, tuple[int, ...]] = {
-    char: (septet,) for septet, char in enumerate(_GSM7_BASIC) if septet != _ESC
-}
-_GSM7_ENCODE.update({char: (_ESC, septet) for char, septet in _GSM7_EXTENSION.items()})
-_GSM7_EXTENSION_DECODE = {septet: char for char, septet in _GSM7_EXTENSION.items()}
-
-GSM7_SINGLE_SEPTETS = 160
-GSM7_PART_SEPTETS = 153  # 160 minus the 6-octet concat UDH (7 septets with the fill bit)
-UCS2_SINGLE_UNITS = 70
-UCS2_PART_UNITS = 67  # 140 octets minus the 6-octet concat UDH, in UTF-16 code units
-MAX_PARTS = 255  # the 8-bit concatenation IE counts parts in one octet
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def gsm7_septets(char: str) -> int | None:
-    """How many septets `char` takes in GSM-7 (2 for the extension table), None when it has none."""
-    code = _GSM7_ENCODE.get(char)
-    return None if code is None else len(code)
-
-
-def _gsm7_encode(text: str) -> list[int]:
-    septets: list[int] = []
-    for char in text:
-        try:
-            septets.extend(_GSM7_ENCODE[char])
-        except KeyError:
-            raise ValueError(f"{char!r} is not in the GSM 7-bit alphabet") from None
-    return septets
-
-
-def _gsm7_decode(septets: list[int]) -> str:
-    chars: list[str] = []
-    it = iter(septets)
-    for septet in it:
-        if septet != _ESC:
-            chars.append(_GSM7_BASIC[septet])
-            continue
-        following = next(it, None)
-        if following is None:
-            break  # a dangling escape at the very end: nothing to show
-        # TS 23.038 §6.2.1.1: an unknown extension code shows the basic table's character instead.
-        chars.append(_GSM7_EXTENSION_DECODE.get(following, _GSM7_BASIC[following] if following != _ESC else " "))
-    return "".join(chars)
+# --- septet packing (TS 23.038 §6.1.2.1.1) -------------------------------------------------------------
 
 
 def _pack_septets(septets: list[int], fill_bits: int = 0) -> bytes:
@@ -110,67 +42,6 @@ def _unpack_septets(data: bytes, count: int) -> list[int]:
         raise ValueError(f"user data holds {len(data) * 8 // 7} septets, the header announces {count}")
     value = int.from_bytes(data, "little")
     return [(value >> (7 * i)) & 0x7F for i in range(count)]
-
-
-# --- segmentation ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Segmentation:
-    """How a text goes out: its alphabet and the text of each part, in order."""
-
-    encoding: Encoding
-    parts: tuple[str, ...]
-
-    @property
-    def part_count(self) -> int:
-        return len(self.parts)
-
-
-def _utf16_units(char: str) -> int:
-    return 2 if ord(char) > 0xFFFF else 1
-
-
-def _split(text: str, size_of, single_limit: int, part_limit: int) -> tuple[str, ...]:
-    """Greedy split by whole characters, so an escape pair or a surrogate pair never straddles parts."""
-    sizes = [size_of(char) for char in text]
-    if sum(sizes) <= single_limit:
-        return (text,)
-    parts: list[str] = []
-    start = used = 0
-    for i, size in enumerate(sizes):
-        if used + size > part_limit:
-            parts.append(text[start:i])
-            start, used = i, 0
-        used += size
-    parts.append(text[start:])
-    return tuple(parts)
-
-
-def _fits_gsm7(text: str) -> bool:
-    """Whether every character of `text` has a GSM-7 septet code (else it goes as UCS-2)."""
-    return all(char in _GSM7_ENCODE for char in text)
-
-
-def segment(text: str, *, force_ucs2: bool = False) -> Segmentation:
-    """Choose GSM-7 when every character has a septet code (and UCS-2 is not forced), else UCS-2 (UTF-16), and
-    split into parts.
-
-    GSM-7: 160 septets in one part, else 153 per part; extension characters ('€', '[', ...) take 2.
-    UCS-2: 70 UTF-16 code units in one part, else 67 per part; characters beyond the BMP (emoji) take 2.
-    The empty text is one empty GSM-7 part (refusing empty bodies is the service's job).
-    """
-    if not force_ucs2 and _fits_gsm7(text):
-        return Segmentation("gsm7", _split(text, gsm7_septets, GSM7_SINGLE_SEPTETS, GSM7_PART_SEPTETS))
-    return Segmentation("ucs2", _split(text, _utf16_units, UCS2_SINGLE_UNITS, UCS2_PART_UNITS))
-
-
-def first_sms(text: str) -> str:
-    """The beginning of `text` that one SMS holds, in whole characters: 160 GSM-7 septets, or 70 UTF-16 units
-    when the text needs UCS-2 (what a gateway sending at most one message per reply sends)."""
-    if _fits_gsm7(text):
-        return _split(text, gsm7_septets, GSM7_SINGLE_SEPTETS, GSM7_SINGLE_SEPTETS)[0]
-    return _split(text, _utf16_units, UCS2_SINGLE_UNITS, UCS2_SINGLE_UNITS)[0]
 
 
 # --- addresses, time stamps, validity --------------------------------------------------------------
@@ -229,7 +100,7 @@ def _read_address(reader: _Reader, what: str) -> str:
     raw = reader.take((length + 1) // 2, what)
     ton = (toa >> 4) & 0x07
     if ton == 0b101:  # alphanumeric, GSM-7 packed (TS 23.040 §9.1.2.5)
-        return _gsm7_decode(_unpack_septets(raw, length * 4 // 7))
+        return gsm7_decode(_unpack_septets(raw, length * 4 // 7))
     digits = _decode_semi_octets(raw)
     return "+" + digits if ton == 0b001 and digits else digits
 
@@ -309,7 +180,7 @@ def build_submit_pdus(
     for seq, text in enumerate(segmentation.parts, start=1):
         udh = bytes([0x05, 0x00, 0x03, concat_ref, total, seq]) if total > 1 else b""
         if segmentation.encoding == "gsm7":
-            septets = _gsm7_encode(text)
+            septets = gsm7_encode(text)
             fill_bits = (7 - (len(udh) * 8) % 7) % 7
             header_septets = (len(udh) * 8 + fill_bits) // 7
             user_data = udh + _pack_septets(septets, fill_bits)
@@ -368,7 +239,7 @@ def _decode_user_data(reader: _Reader, alphabet: str, udl: int, has_udh: bool) -
         header_septets = (udh_octets * 8 + 6) // 7
         septets = _unpack_septets(data, udl)[header_septets:]
         concat = _concat_from_udh(data[1:udh_octets]) if has_udh else None
-        return _gsm7_decode(septets), concat
+        return gsm7_decode(septets), concat
     data = reader.take(udl, "user data")
     udh_octets = data[0] + 1 if has_udh and data else 0
     if udh_octets > len(data):

@@ -10,20 +10,20 @@ import threading
 from datetime import datetime
 from typing import Callable
 
-from gateway.admin import PASSWORD_ENV, AdminAuth, apply_password_from_env
-from gateway.config import ModemSettings, PoolSettings, Settings
-from gateway.http import HttpServer
-from gateway.optout import KeywordRules
-from gateway.jobs import build_scheduler
-from gateway.webhooks import WebhookDispatcher, door_receivers
-from gateway.modem.driver import ModemDriver, NoticeSink
-from gateway.pool import DriverFactory, ModemPool
+from gateway.appliance.periodic import build_scheduler
+from gateway.appliance.server import HttpServer
+from gateway.appliance.watchdog import Watchdog, notify, watchdog_interval_s
 from gateway.clock import utcnow
-from gateway.service import GatewayService
+from gateway.config import ModemSettings, PoolSettings, Settings
+from gateway.core.admin_auth import PASSWORD_ENV, AdminAuth, apply_password_from_env
+from gateway.core.pool import DriverFactory, ModemPool
+from gateway.core.service import GatewayService
+from gateway.core.webhooks import WebhookDispatcher, door_receivers
+from gateway.modem.discovery import Discoverer, split_patterns
+from gateway.modem.driver import ModemDriver, NoticeSink
+from gateway.rules.keywords import KeywordRules
 from gateway.store import Store
 from gateway.store.migrate import upgrade
-from gateway.discovery import Discoverer, split_patterns
-from gateway.watchdog import Watchdog, notify, watchdog_interval_s
 from gateway.store.notify import OutboxListener
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ class Gateway:
         if serve_http:
             server = self.settings.server
             if server.is_tls:
-                from gateway.tls import HttpsServer
+                from gateway.appliance.tls import HttpsServer
 
                 self.http = HttpsServer(self.app, server.host, server.port, server.threads, server.tls_cert,
                                         server.tls_key)

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import TextIO
 
 from gateway.config import LoggingSettings
-from gateway.privacy import mask_text
+from gateway.rules.masking import mask_text
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}

@@ -9,24 +9,24 @@ import unicodedata
 from datetime import datetime, timedelta
 from typing import Callable, Mapping, Protocol, Sequence
 
-from gateway import keys
 from gateway.clock import utcnow
 from gateway.config import MessagingSettings, RouteSettings, WebhookSettings
+from gateway.core.messaging_verbs import MessagingVerbs
+from gateway.core.webhooks import (account_auth_token, callback_secret, callback_target, is_config_receiver,
+                                   split_target, webhook_url)
 from gateway.errors import (AuthError, MessageTooLong, ModemNotFound, ScopeError, TooManyRecipients, UnknownModem,
                             ValidationError)
-from gateway.messaging import MessagingVerbs
-from gateway.numbers import to_e164
-from gateway.ratelimit import RateLimited, request_window
-from gateway.routing import Route, Router
-from gateway.schedule import (check_message_class, parse_priority, parse_quiet_window, parse_send_at, parse_validity,
-                              quiet_hold, zones_of)
-from gateway.sms import segment
+from gateway.rules import apikeys
+from gateway.rules.numbers import to_e164
+from gateway.rules.ratelimit import RateLimited, request_window
+from gateway.rules.routing import DEFAULT_GROUP, Route, Router
+from gateway.rules.text import segment
+from gateway.rules.timing import (check_message_class, parse_priority, parse_quiet_window, parse_send_at,
+                                  parse_validity, quiet_hold, zones_of)
 from gateway.store.events import EVENT_TYPES
-from gateway.store.models import ApiKey, InboxMessage, Message, MessageState, Modem, Webhook
-from gateway.store.outbox import DEFAULT_GROUP
+from gateway.store.models import ApiKey, InboxMessage, Message, Modem, Webhook
 from gateway.store.queries import MessageDraft, Store
-from gateway.webhooks import (account_auth_token, callback_secret, callback_target, is_config_receiver, split_target,
-                              webhook_url)
+from gateway.values import MessageState
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class GatewayService(MessagingVerbs):
         self.clock = clock
         self.webhook_settings = webhook_settings or WebhookSettings()
         self.ussd_timeout_s = ussd_timeout_s
-        self._recent_keys: keys.RecentKeys[ApiKey] = keys.RecentKeys(KEY_READ_TTL_S)
+        self._recent_keys: apikeys.RecentKeys[ApiKey] = apikeys.RecentKeys(KEY_READ_TTL_S)
 
     # --- sending -------------------------------------------------------------------------------
 
@@ -93,7 +93,7 @@ class GatewayService(MessagingVerbs):
         a routing group whose modems may; events about each message are POSTed to `status_callback` when
         given. `priority` (high, normal, bulk) orders the queue; `send_at` (with `time_zone` when it has no
         offset) holds the messages until then; `validity` expires them when not sent in time; a `marketing`
-        `message_class` is held while it is `quiet_hours` where the recipient lives (gateway.schedule);
+        `message_class` is held while it is `quiet_hours` where the recipient lives (gateway.rules.timing);
         `force_ucs2` sends UCS-2 even when the text fits GSM-7 (Kannel's coding=2)."""
         recipients = [to] if isinstance(to, str) else list(to)
         if not recipients:
@@ -117,7 +117,7 @@ class GatewayService(MessagingVerbs):
         via_modem, via_group = self._via(via)
         if status_callback is not None:
             status_callback = webhook_url(status_callback, field="status_callback")
-            if callback_format is not None:  # a compatibility door's own callback shape (gateway.webhooks)
+            if callback_format is not None:  # a compatibility door's own callback shape (gateway.core.webhooks)
                 status_callback = callback_target(callback_format, status_callback)
         routes = {} if via is not None else self._routes(numbers)
         drafts = [MessageDraft(to_number=n, body=text, encoding=segmentation.encoding, parts=segmentation.parts,
@@ -167,7 +167,7 @@ class GatewayService(MessagingVerbs):
         raise UnknownModem(f"no modem or modem group named {via!r}", field="via")
 
     def _routes(self, numbers: Sequence[str]) -> dict[str, Route]:
-        """Each number's route (gateway.routing), for the numbers a rule or a sticky reply decides. The modems
+        """Each number's route (gateway.rules.routing), for the numbers a rule or a sticky reply decides. The modems
         are read only then (most sends have neither: the API's hot path)."""
         sticky = self.store.last_inbound_modems(numbers)
         if not sticky and not self.router.has_rules:
@@ -282,7 +282,7 @@ class GatewayService(MessagingVerbs):
 
     def add_webhook(self, url: str, events: Sequence[str], *, callback_format: str | None = None) -> Webhook:
         """Register a receiver for `events`; its signing secret is on the returned object (shown once).
-        `callback_format` names a compatibility door's own shape for its deliveries (gateway.webhooks)."""
+        `callback_format` names a compatibility door's own shape for its deliveries (gateway.core.webhooks)."""
         unknown = sorted(set(events) - set(EVENT_TYPES))
         if not events or unknown:
             raise ValidationError(f"events must be among {', '.join(EVENT_TYPES)}", field="events")
@@ -292,7 +292,7 @@ class GatewayService(MessagingVerbs):
         return self.store.add_webhook(url, [e for e in EVENT_TYPES if e in events], self.clock())
 
     def sync_door_receivers(self, targets: Sequence[str]) -> None:
-        """Make this box's config's receivers of received SMS (`gateway.webhooks.door_receivers`) live: add
+        """Make this box's config's receivers of received SMS (`gateway.core.webhooks.door_receivers`) live: add
         those missing, drop those it no longer names (other boxes' stay: several boxes may share a database)."""
         unclaimed = self.store.sync_config_receivers(self.store.box, targets,
                                                      lambda url: is_config_receiver(split_target(url)[0]), self.clock())
@@ -340,15 +340,15 @@ class GatewayService(MessagingVerbs):
         name = name.strip()
         if not name or len(name) > 64:
             raise ValidationError("a key needs a name of 1 to 64 characters", field="name")
-        unknown = sorted(set(scopes) - set(keys.SCOPES))
+        unknown = sorted(set(scopes) - set(apikeys.SCOPES))
         if unknown or not scopes:
-            raise ValidationError(f"scopes must be among {', '.join(keys.SCOPES)}", field="scopes")
+            raise ValidationError(f"scopes must be among {', '.join(apikeys.SCOPES)}", field="scopes")
         if expires_in is not None and expires_in <= timedelta(0):
             raise ValidationError("an expiry must lie in the future", field="expires_in")
-        token = keys.new_token()
+        token = apikeys.new_token()
         now = self.clock()
-        key = self.store.add_key(name, keys.display_prefix(token), keys.token_hash(token),
-                                 [s for s in keys.SCOPES if s in scopes], now,
+        key = self.store.add_key(name, apikeys.display_prefix(token), apikeys.token_hash(token),
+                                 [s for s in apikeys.SCOPES if s in scopes], now,
                                  expires_at=None if expires_in is None else now + expires_in)
         return key, token
 
@@ -391,7 +391,7 @@ class GatewayService(MessagingVerbs):
         or the key's account auth token (see `account_auth_token`)."""
         if not sid or not secret:
             raise AuthError("an account SID and an auth token are required (HTTP Basic)")
-        if secret.startswith(keys.TOKEN_PREFIX):
+        if secret.startswith(apikeys.TOKEN_PREFIX):
             key = self.authenticate(secret, scope)
             if account_sid(key.key_hash) != sid:
                 raise AuthError("the account SID is not the API key's")
@@ -419,7 +419,7 @@ class GatewayService(MessagingVerbs):
         # tell an attacker about the hash of what they sent, never about a stored token (finding a token
         # whose hash shares a prefix with a stored one is a preimage search). compare_digest on the hash
         # keeps the final equality check constant-time as well.
-        digest = keys.token_hash(token)
+        digest = apikeys.token_hash(token)
         key = self._recent_keys.get(digest)
         if key is None:
             key = self.store.find_key(digest)

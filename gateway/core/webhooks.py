@@ -27,12 +27,12 @@ from lxml import etree
 
 from gateway.config import Settings, WebhookSettings
 from gateway.errors import ConfigError, GatewayError, ValidationError
-from gateway.retry import next_attempt_at
-from gateway.sms import first_sms
+from gateway.rules.retry import next_attempt_at
+from gateway.rules.text import first_sms
 from gateway.store.admin_settings import add_setting_if_absent
 from gateway.store.events import DeliveryJob
-from gateway.store.models import DeliveryState
 from gateway.store.queries import Store
+from gateway.values import DeliveryState
 
 log = logging.getLogger(__name__)
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gateway.store.models import InboxMessage, Message, Modem
-
+if TYPE_CHECKING:  # shapes of the store's rows, read by attribute: no runtime import of the store
+    from gateway.store.models import InboxMessage, Message, Modem
 
 PRIORITY_NAMES = {0: "high", 1: "normal", 2: "bulk"}
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from gateway.privacy import mask_number
-from gateway.service import GatewayService
-from gateway.store.models import MessageState, ModemState
+from gateway.core.service import GatewayService
+from gateway.rules.masking import mask_number
 from gateway.store.stats import Series, Stats
+from gateway.values import MessageState, ModemState
 from web.metrics import ApiFigures
 
 OUTBOUND_ROWS = 12

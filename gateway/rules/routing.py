@@ -23,13 +23,22 @@ modem comes or goes and every few seconds); it does not move back.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Mapping, Protocol, Sequence
 
 import phonenumbers
 
 from gateway.config import RouteSettings
-from gateway.store.models import Modem, ModemState
-from gateway.store.outbox import DEFAULT_GROUP
+from gateway.values import ModemState
+
+DEFAULT_GROUP = "default"  # the routing group of a modem that names none
+
+
+class ModemView(Protocol):
+    """What routing reads of a modem (the store's `Modem` row has it)."""
+
+    name: str
+    group: str | None
+    state: ModemState
 
 
 @dataclass(frozen=True)
@@ -59,7 +68,7 @@ class Route:
         return {"via_modem": self.modem, "route_group": self.group, "fallback_group": self.fallback}
 
 
-def group_of(modem: Modem) -> str:
+def group_of(modem: ModemView) -> str:
     return modem.group or DEFAULT_GROUP
 
 
@@ -85,7 +94,7 @@ class Router:
                     if (number.startswith(r.match) if r.match.startswith("+") else r.match == region)]
         return [r for *_, r in sorted(matching, key=lambda t: t[:3])]
 
-    def route(self, number: str, modems: Sequence[Modem], *, sticky_modem: str | None = None) -> Route:
+    def route(self, number: str, modems: Sequence[ModemView], *, sticky_modem: str | None = None) -> Route:
         online = {m.name: m for m in modems if m.state == ModemState.ONLINE}
         online_groups = {group_of(m) for m in online.values()}
         if sticky_modem is not None and sticky_modem in online:
@@ -110,7 +119,7 @@ class Router:
                      candidates=self._candidates(modems, lambda m: group_of(m) == group, cost))
 
 
-    def _candidates(self, modems: Sequence[Modem], allowed, cost: float | None) -> tuple[Candidate, ...]:
+    def _candidates(self, modems: Sequence[ModemView], allowed, cost: float | None) -> tuple[Candidate, ...]:
         """The allowed modems in the order they would claim: online first, then cheapest, then by name."""
         chosen = [m for m in modems if allowed is None or allowed(m)]
         chosen.sort(key=lambda m: (m.state != ModemState.ONLINE, self._modem_costs.get(m.name, 0.0), m.name))

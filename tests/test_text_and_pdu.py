@@ -6,8 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from gateway.modem.driver import Concat, ReceivedSms, StatusReport
-from gateway.sms import Segmentation, build_submit_pdus, decode_pdu, segment
+from gateway.modem.pdu import build_submit_pdus, decode_pdu
+from gateway.rules.text import Segmentation, segment
+from gateway.values import Concat, ReceivedSms, StatusReport
 
 GREEK_CAPITALS_IN_GSM7 = "ΔΦΓΛΩΠΨΣΘΞ"
 EMOJI = "\U0001F600"  # 😀: two UTF-16 code units

@@ -1,5 +1,5 @@
 """The gateway's messaging verbs of issue 7, part 2: templates, opt-outs, one-time codes, idempotency and
-batches. A mixin of `GatewayService` (gateway/service.py), whose store, settings, clock, pool and routing
+batches. A mixin of `GatewayService` (gateway/core/service.py), whose store, settings, clock, pool and routing
 it uses; kept apart so that each module has one reason to change."""
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ import unicodedata
 from datetime import timedelta
 from typing import Sequence
 
-from gateway import otp, templates
 from gateway.errors import (IdempotencyInProgress, IdempotencyKeyReused, MessageTooLong, RecipientOptedOut,
                             TemplateNotApproved, TemplateNotFound, TemplateParamsError, TooManyRecipients,
                             UnknownTemplate, ValidationError)
-from gateway.numbers import to_e164
-from gateway.optout import OPT_IN, OPT_OUT
-from gateway.schedule import check_message_class
-from gateway.sms import segment
+from gateway.rules import otp, templates
+from gateway.rules.keywords import OPT_IN, OPT_OUT
+from gateway.rules.numbers import to_e164
+from gateway.rules.text import segment
+from gateway.rules.timing import check_message_class
 from gateway.store.base import new_uid
 from gateway.store.models import ApiKey, Batch, ConsentEvent, Message, MessageTemplate, OtpCode, Suppression
 from gateway.store.otp import Verification
