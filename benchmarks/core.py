@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from fake_modem import FakeModem  # noqa: E402
 
-SMSGW = [sys.executable, "-m", "gateway.appliance.cli", "--log-level", "WARNING"]
+SMSGW = [sys.executable, "-m", "gateway", "--log-level", "WARNING"]
 
 
 class Databases:

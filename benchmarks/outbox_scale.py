@@ -25,8 +25,11 @@ from benchmarks.core import Databases, percentile  # noqa: E402
 from gateway.store import Store  # noqa: E402
 from gateway.store.migrate import upgrade  # noqa: E402
 from gateway.store.models import Message, MessageEvent, Part  # noqa: E402
-from gateway.store.queries import MessageDraft  # noqa: E402
-from gateway.values import MessageState, PartState
+from gateway.values import (
+    MessageDraft,  # noqa: E402
+    MessageState,
+    PartState,
+)
 
 ROWS_PER_MESSAGE = 4
 CHUNK = 5000
@@ -70,12 +73,12 @@ def measure(store: Store, samples: int, now: datetime) -> dict:
     enqueue_ms, claim_ms = [], []
     for i in range(samples):
         t0 = time.perf_counter()
-        store.enqueue([draft(i)], now)
+        store.outbox.enqueue([draft(i)], now)
         enqueue_ms.append((time.perf_counter() - t0) * 1000)
     for i in range(samples):
         t0 = time.perf_counter()
-        job = store.claim_next("modem1", now, 300)
-        store.record_part_sent(job, 1, "modem1", i % 256, now)
+        job = store.outbox.claim_next("modem1", now, 300)
+        store.outbox.record_part_sent(job, 1, "modem1", i % 256, now)
         claim_ms.append((time.perf_counter() - t0) * 1000)
     return {"enqueue_p50": statistics.median(enqueue_ms), "enqueue_p99": percentile(enqueue_ms, 99),
             "claim_p50": statistics.median(claim_ms), "claim_p99": percentile(claim_ms, 99)}
@@ -97,7 +100,7 @@ def main() -> None:
         for rows in (int(r) for r in args.rows.split(",")):
             with tempfile.TemporaryDirectory() as tmp:
                 store = Store.from_url(databases.new_url(Path(tmp)))
-                store.box = "bench"
+                store.db.box = "bench"
                 upgrade(store.engine)
                 load_s = load_history(store, rows, now)
                 measure(store, 50, now)  # warm up

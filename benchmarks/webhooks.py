@@ -66,11 +66,11 @@ def throughput(count: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(Settings(database=DatabaseSettings(url=f"sqlite:///{tmp}/bench.db")))
         now = datetime.now(timezone.utc)
-        store.add_webhook(receiver.url, ["message.received"], now)
+        store.events.add_webhook(receiver.url, ["message.received"], now)
         for i in range(count):
-            store.record_received("modem1", ReceivedSms(memory="SM", index=i, sender="+447911123456",
-                                                        text=f"reply {i}", sent_at=now, concat=None,
-                                                        pdu_hex=f"{i:08X}"), now)
+            store.inbox.record_received("modem1", ReceivedSms(memory="SM", index=i, sender="+447911123456",
+                                                              text=f"reply {i}", sent_at=now, concat=None,
+                                                              pdu_hex=f"{i:08X}"), now)
         dispatcher = WebhookDispatcher(store, WebhookSettings(), lambda: datetime.now(timezone.utc))
         started = time.monotonic()
         dispatcher.start()

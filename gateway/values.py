@@ -1,5 +1,6 @@
-"""The gateway's vocabulary: the states a message, part, modem, inbox entry or delivery can be in, and the
-immutable values that cross the modem seam (what a modem stored, a status report, a PDU to submit).
+"""The gateway's vocabulary: the states a message, part, modem, inbox entry or delivery can be in, the
+immutable values that cross the modem seam (what a modem stored, a status report, a PDU to submit), and those
+that cross the outbox's (a message to queue, a claimed message to send).
 
 Imported by every layer (store, modem driver, pool, web, hardware) and importing none of them.
 """
@@ -9,6 +10,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
+
+EVENT_TYPES = ("message.sent", "message.delivered", "message.failed", "message.received", "message.expired")
 
 
 class MessageState(str, enum.Enum):
@@ -101,3 +104,64 @@ class StatusReport:
     status: int  # TP-ST: 0x00..0x1F delivered, 0x20..0x3F still trying, 0x40.. failed
     sent_at: datetime | None  # TP-SCTS
     discharged_at: datetime | None  # TP-DT
+
+
+@dataclass(frozen=True)
+class MessageDraft:
+    """A validated, normalised message ready to be queued."""
+
+    to_number: str
+    body: str
+    encoding: str
+    parts: tuple[str, ...]
+    delivery_report: bool
+    priority: int = 1
+    via_modem: str | None = None  # send through this modem only
+    status_callback: str | None = None  # events about the message are POSTed here
+    send_at: datetime | None = None  # held (scheduled) until then
+    expires_at: datetime | None = None  # not sent by then: expired
+    route_group: str | None = None  # only modems of this group may send it
+    fallback_group: str | None = None  # when route_group has no modem online, the message moves to this group
+    quiet_hours: str | None = None  # marketing: not sent in this window of the recipient's local time
+    masked_parts: tuple[str, ...] | None = None  # what each part's stored text becomes once it has left (OTP)
+    note: str | None = None  # the detail of its first history row (why the box itself queued it)
+
+
+@dataclass(frozen=True)
+class SendJob:
+    """A claimed message: what a worker needs to send its remaining parts."""
+
+    message_id: int
+    uid: str
+    to_number: str
+    encoding: str
+    concat_ref: int
+    delivery_report: bool
+    attempt: int  # 1 on the first claim
+    parts: tuple[str, ...]  # the text of every part, in order
+    first_seq: int  # the first part still to send (1-based)
+    status_callback: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryJob:
+    """One claimed delivery: what to POST where, and with which secret (None: the callback secret)."""
+
+    delivery_id: int
+    uid: str
+    url: str
+    attempt: int  # 1 for the first POST
+    event_uid: str
+    event_type: str
+    body: bytes
+    event_created_at: datetime
+    secret: str | None
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of one attempt at a one-time code."""
+
+    verified: bool
+    attempts_left: int
+    expired: bool = False

@@ -95,7 +95,7 @@ class PostgresCluster:
         self.execute(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
 
     def _make_template(self) -> None:
-        from gateway.store.base import make_engine
+        from gateway.store.database import make_engine
         from gateway.store.migrate import upgrade
 
         self.execute(f"CREATE DATABASE {TEMPLATE}")

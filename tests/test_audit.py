@@ -56,7 +56,7 @@ def test_cli_key_actions_are_audited(tmp_path, settings):
     env = {**os.environ, "SMSGW_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
 
     def run(*args):
-        done = subprocess.run([sys.executable, "-m", "gateway.appliance.cli", *args], env=env, capture_output=True,
+        done = subprocess.run([sys.executable, "-m", "gateway", *args], env=env, capture_output=True,
                               text=True, timeout=60)
         assert done.returncode == 0, done.stderr
 
@@ -67,7 +67,7 @@ def test_cli_key_actions_are_audited(tmp_path, settings):
 
     store = Store.from_url(env["SMSGW_DATABASE_URL"])
     try:
-        assert [(e.actor, e.action, e.target) for e in reversed(store.list_audit())] == [
+        assert [(e.actor, e.action, e.target) for e in reversed(store.audit.list_audit())] == [
             ("cli", "key.created", "1"), ("cli", "key.rotated", "1"), ("cli", "key.revoked", "2")]
     finally:
         store.close()

@@ -30,7 +30,7 @@ def test_a_csv_batch_fills_the_template_per_row_and_reports_bad_rows(client, aut
     assert fetched["counts"] == {"queued": 2} and fetched["id"] == batch["id"]
     bodies = sorted(m["body"] for m in client.get("/api/v1/messages", headers=auth).json["messages"])
     assert bodies == ["Hi Ann, your visit is on Monday", "Hi Dee, your visit is on Friday"]
-    assert {m.priority for m in service.store.list_messages()} == {2}
+    assert {m.priority for m in service.store.outbox.list_messages()} == {2}
 
 
 def test_columns_must_match_the_template_and_csv_must_be_csv(client, auth, service):
@@ -42,7 +42,7 @@ def test_columns_must_match_the_template_and_csv_must_be_csv(client, auth, servi
     as_json = client.post(BATCHES, json={"to": ["+447911123456"]}, headers=auth)
     assert as_json.status_code == 400
     assert client.get(f"{BATCHES}/bat_nope", headers=auth).status_code == 404
-    assert sum(service.store.count_by_state().values()) == 0
+    assert sum(service.store.outbox.count_by_state().values()) == 0
 
 
 def test_a_plain_csv_has_a_body_column_and_marketing_skips_opted_out_rows(client, auth, service):
@@ -63,7 +63,7 @@ def test_ten_thousand_recipients_in_one_request_are_queued_fast(store, capsys):
     elapsed_s = time.perf_counter() - started
     with capsys.disabled():
         print(f"\n10,000-recipient send: {elapsed_s:.2f} s")
-    assert len(messages) == 10_000 and store.count_by_state() == {"queued": 10_000}
+    assert len(messages) == 10_000 and store.outbox.count_by_state() == {"queued": 10_000}
     assert elapsed_s < 15
 
 

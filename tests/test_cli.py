@@ -9,7 +9,7 @@ import requests
 
 from tests.conftest import wait_until
 
-SMSGW = [sys.executable, "-m", "gateway.appliance.cli"]
+SMSGW = [sys.executable, "-m", "gateway"]
 
 
 def run(args, env):

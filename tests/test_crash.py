@@ -17,8 +17,8 @@ from sqlalchemy import select
 from gateway.appliance.runtime import open_store
 from gateway.config import DatabaseSettings, MessagingSettings, Settings
 from gateway.core.service import GatewayService
-from gateway.store.events import EVENT_TYPES
 from gateway.store.models import Event, InboxMessage
+from gateway.values import EVENT_TYPES
 from tests.conftest import wait_until
 from tests.receiver import Receiver
 from tests.test_multibox import Box
@@ -86,7 +86,7 @@ def test_sigkill_under_load_loses_and_doubles_nothing(modem_links, tmp_path):
             t.join(5)
 
         def settled():
-            counts = store.count_by_state()
+            counts = store.outbox.count_by_state()
             return set(counts) <= FINAL and counts
 
         counts = wait_until(settled, timeout_s=30, interval_s=0.1)
@@ -96,7 +96,7 @@ def test_sigkill_under_load_loses_and_doubles_nothing(modem_links, tmp_path):
         wait_until(lambda: event_uids <= {e["id"] for e in receiver.events()}, timeout_s=20, interval_s=0.1)
 
         on_air = collections.Counter(s.number for f in fakes for s in f.sent)
-        by_uid = {m.uid: m for m in store.list_messages(limit=100_000)}
+        by_uid = {m.uid: m for m in store.outbox.list_messages(limit=100_000)}
         duplicated = sum(1 for n in on_air.values() if n > 1)
         lost = sum(1 for uid in accepted if uid not in by_uid or by_uid[uid].state.value not in FINAL)
         inbox = _inbox(store)

@@ -70,7 +70,7 @@ def test_candidate_ports_prefer_the_stable_symlink(tmp_path):
 
 def test_smsgw_modems_scan_prints_a_ready_modems_block(modem_links, silent_pty, tmp_path):
     [fake] = modem_links(1)
-    result = subprocess.run([sys.executable, "-m", "gateway.appliance.cli", "modems", "scan", "--only", "--path",
+    result = subprocess.run([sys.executable, "-m", "gateway", "modems", "scan", "--only", "--path",
                              str(tmp_path / "*"), "--timeout", "0.3"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     config = tomllib.loads(result.stdout)
@@ -79,7 +79,7 @@ def test_smsgw_modems_scan_prints_a_ready_modems_block(modem_links, silent_pty, 
 
 
 def test_scan_with_nothing_answering_exits_non_zero(silent_pty):
-    result = subprocess.run([sys.executable, "-m", "gateway.appliance.cli", "modems", "scan", "--only", "--path", silent_pty,
+    result = subprocess.run([sys.executable, "-m", "gateway", "modems", "scan", "--only", "--path", silent_pty,
                              "--timeout", "0.2"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 1 and "no modem answered AT" in result.stdout
 
@@ -96,7 +96,7 @@ def test_auto_discovery_adds_a_plugged_modem_and_drops_it_when_it_vanishes(gatew
         fake = FakeModem(link=str(plugged / "ttyUSB9"), seed=99).start()
         name = f"simcom-{fake.imei[-6:]}"
         wait_until(lambda: name in {w.name for w in gateway.pool.workers}, timeout_s=10)
-        wait_until(lambda: {m.name: m.state.value for m in gateway.store.list_modems()}.get(name) == "online")
+        wait_until(lambda: {m.name: m.state.value for m in gateway.store.modems.list_modems()}.get(name) == "online")
         assert [w.name for w in gateway.pool.workers] == ["modem1", name]  # the configured one was not re-added
         message = gateway.service.send("+447911123456", "via the new modem", via=name)[0]
         wait_until(lambda: fake.sent)

@@ -147,7 +147,7 @@ def test_missing_port_and_silent_port(settings, store, tmp_path):
 
 def test_a_port_the_running_gateway_holds_is_read_from_the_database(gateway_factory, settings):
     gateway, [fake], _ = gateway_factory(1)
-    wait_until(lambda: gateway.store.list_modems()[0].state.value == "online")
+    wait_until(lambda: gateway.store.modems.list_modems()[0].state.value == "online")
     before = len(fake.commands)
     served = gateway.settings.replace(server=dataclasses.replace(gateway.settings.server, port=gateway.port))
     found = doctor.run(served, clock=lambda: datetime.now(timezone.utc), modem_timeout_s=0.5)
@@ -182,8 +182,8 @@ def test_database_clock_disk_and_api(settings, store, tmp_path):
 
 def test_clock_never_set_or_behind_the_database(settings, store):
     assert doctor.check_clock(datetime(1970, 1, 1, tzinfo=timezone.utc))[0].level == "fail"
-    store.save_modem("m", "/dev/x", NOW)
-    [finding] = doctor.check_clock(NOW - timedelta(days=2), store.list_modems())
+    store.modems.save_modem("m", "/dev/x", NOW)
+    [finding] = doctor.check_clock(NOW - timedelta(days=2), store.modems.list_modems())
     assert finding.level == "fail" and "timedatectl" in finding.fix
 
 
@@ -209,7 +209,7 @@ def test_smsgw_doctor_exits_non_zero_and_prints_fixes(modem_links, tmp_path, sto
     config = tmp_path / "config.toml"
     config.write_text(f'[database]\nurl = "{settings.database.url}"\n'
                       f'[[modems]]\nname = "m"\nport = "{fake.link}"\n')
-    result = subprocess.run([sys.executable, "-m", "gateway.appliance.cli", "doctor", "--config", str(config), "--no-api",
+    result = subprocess.run([sys.executable, "-m", "gateway", "doctor", "--config", str(config), "--no-api",
                              "--timeout", "0.5"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "FAIL  m: no SIM card\n      fix: power the modem off, insert a SIM" in result.stdout

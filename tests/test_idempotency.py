@@ -21,7 +21,7 @@ def post(client, headers, payload, key=None):
 
 
 def count(service):
-    return sum(service.store.count_by_state().values())
+    return sum(service.store.outbox.count_by_state().values())
 
 
 def test_a_retry_with_the_same_key_gets_the_first_answer_and_sends_nothing(client, auth, service):
@@ -80,7 +80,7 @@ def test_concurrent_duplicates_send_once(gateway_factory):
     assert {a.status_code for a in answers} <= {202, 409}
     assert {a.json()["id"] for a in answers if a.status_code == 202} and \
         len({a.json()["id"] for a in answers if a.status_code == 202}) == 1
-    assert sum(gateway.service.store.count_by_state().values()) == 1
+    assert sum(gateway.service.store.outbox.count_by_state().values()) == 1
 
 
 def test_a_batch_retried_with_another_template_is_refused(client, auth, service):

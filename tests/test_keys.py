@@ -103,7 +103,7 @@ def test_cli_creates_expiring_keys_and_rotates(tmp_path):
     env = {**os.environ, "SMSGW_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "gateway.appliance.cli", *args], env=env, capture_output=True,
+        return subprocess.run([sys.executable, "-m", "gateway", *args], env=env, capture_output=True,
                               text=True, timeout=60)
 
     created = run("keys", "create", "--name", "billing", "--scopes", "send", "--expires-in", "30d")

@@ -9,7 +9,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway.appliance.runtime import open_store
 from gateway.config import DatabaseSettings
 from gateway.core.service import GatewayService
-from gateway.store.stats import Stats
 from tests.conftest import wait_until
 from web.metrics import RequestWindow
 
@@ -69,7 +68,7 @@ def test_metrics_count_what_was_sent_and_healthz_is_ok(gateway_factory):
     assert health.status_code == 200
     assert health.json() == {"status": "ok", "database": "ok", "modems_online": ["modem1", "modem2"], "reason": None}
 
-    stats = Stats(gateway.store)
+    stats = gateway.store.stats
     now = gateway.service.clock()
     assert sum(stats.series(now, width_s=60, buckets=60).counts["sent"]) == 4
     day = stats.series(now, width_s=3600, buckets=24, with_received=True)

@@ -22,8 +22,7 @@ from gateway.core.service import GatewayService
 from gateway.representations import modem_json
 from gateway.store import Store
 from gateway.store.notify import OutboxListener
-from gateway.store.queries import MessageDraft
-from gateway.values import DeliveryState, MessageState, ModemState, PartState, StatusReport
+from gateway.values import DeliveryState, MessageDraft, MessageState, ModemState, PartState, StatusReport
 from tests.clock import at
 from tests.conftest import wait_until
 
@@ -49,7 +48,7 @@ def boxes(shared_url):
     stores = []
     for box in ("a", "b"):
         store = Store.from_url(shared_url)
-        store.box = box
+        store.db.box = box
         stores.append(store)
     yield stores
     for store in stores:
@@ -58,15 +57,15 @@ def boxes(shared_url):
 
 def test_claims_are_exclusive_across_boxes(boxes):
     a, b = boxes
-    a.enqueue([draft(i) for i in range(120)], NOW)
+    a.outbox.enqueue([draft(i) for i in range(120)], NOW)
     claimed, lock = [], threading.Lock()
 
     def worker(store, name):
-        while (job := store.claim_next(name, NOW, 60)) is not None:
+        while (job := store.outbox.claim_next(name, NOW, 60)) is not None:
             with lock:
                 claimed.append(job.message_id)
 
-    threads = [threading.Thread(target=worker, args=(store, f"{store.box}{i}")) for store in boxes for i in range(3)]
+    threads = [threading.Thread(target=worker, args=(store, f"{store.db.box}{i}")) for store in boxes for i in range(3)]
     for t in threads:
         t.start()
     for t in threads:
@@ -76,48 +75,48 @@ def test_claims_are_exclusive_across_boxes(boxes):
 
 def test_a_starting_box_releases_only_its_own_modems_claims(boxes):
     a, b = boxes
-    [mine, theirs] = a.enqueue([draft(1), draft(2)], NOW)
-    a.claim_next("a1", NOW, 60)
-    b.claim_next("b1", NOW, 60)
-    assert a.release_claims(NOW, modems=["a1", "a2"]) == (1, 0)
-    assert a.get_message(mine.uid).state == MessageState.QUEUED
-    assert a.get_message(theirs.uid).state == MessageState.SENDING
+    [mine, theirs] = a.outbox.enqueue([draft(1), draft(2)], NOW)
+    a.outbox.claim_next("a1", NOW, 60)
+    b.outbox.claim_next("b1", NOW, 60)
+    assert a.outbox.release_claims(NOW, modems=["a1", "a2"]) == (1, 0)
+    assert a.outbox.get_message(mine.uid).state == MessageState.QUEUED
+    assert a.outbox.get_message(theirs.uid).state == MessageState.SENDING
 
 
 def test_expired_leases_requeue_claims_and_never_resend_parts_in_flight(boxes):
     a, b = boxes
-    [in_flight, claimed_only, renewed] = a.enqueue([draft(1), draft(2), draft(3, parts=("x" * 153, "y"))], NOW)
-    job = a.claim_next("a1", NOW, 60)
-    a.mark_part_submitting(job, 1, "a1", NOW)  # then box a dies with the part in the modem
-    a.claim_next("a2", NOW, 60)  # claimed, nothing written
-    long_job = a.claim_next("a3", NOW, 60)
-    a.record_part_sent(long_job, 1, "a3", 9, NOW)
-    a.mark_part_submitting(long_job, 2, "a3", NOW + timedelta(seconds=50),
-                           lease_until=NOW + timedelta(seconds=110))  # a slow multi-part message renews
-    assert b.release_expired(NOW + timedelta(seconds=59)) == (0, 0, 0)
-    assert b.release_expired(NOW + timedelta(seconds=61)) == (1, 1, 0)
-    first = b.get_message(in_flight.uid)
+    [in_flight, claimed_only, renewed] = a.outbox.enqueue([draft(1), draft(2), draft(3, parts=("x" * 153, "y"))], NOW)
+    job = a.outbox.claim_next("a1", NOW, 60)
+    a.outbox.mark_part_submitting(job, 1, "a1", NOW)  # then box a dies with the part in the modem
+    a.outbox.claim_next("a2", NOW, 60)  # claimed, nothing written
+    long_job = a.outbox.claim_next("a3", NOW, 60)
+    a.outbox.record_part_sent(long_job, 1, "a3", 9, NOW)
+    a.outbox.mark_part_submitting(long_job, 2, "a3", NOW + timedelta(seconds=50),
+                                  lease_until=NOW + timedelta(seconds=110))  # a slow multi-part message renews
+    assert b.outbox.release_expired(NOW + timedelta(seconds=59)) == (0, 0, 0)
+    assert b.outbox.release_expired(NOW + timedelta(seconds=61)) == (1, 1, 0)
+    first = b.outbox.get_message(in_flight.uid)
     assert first.state == MessageState.UNKNOWN and first.parts[0].state == PartState.UNKNOWN
-    assert b.get_message(claimed_only.uid).state == MessageState.QUEUED
-    assert b.get_message(renewed.uid).state == MessageState.SENDING
+    assert b.outbox.get_message(claimed_only.uid).state == MessageState.QUEUED
+    assert b.outbox.get_message(renewed.uid).state == MessageState.SENDING
     later = NOW + timedelta(seconds=62)
-    assert b.claim_next("b1", later, 60).message_id == claimed_only.id
-    assert b.claim_next("b1", later, 60) is None  # the unknown one is never claimed again
+    assert b.outbox.claim_next("b1", later, 60).message_id == claimed_only.id
+    assert b.outbox.claim_next("b1", later, 60) is None  # the unknown one is never claimed again
 
 
 def test_webhook_deliveries_are_claimed_once_and_in_order_across_boxes(boxes):
     a, b = boxes
-    a.add_webhook("http://127.0.0.1:9/hook", ["message.sent", "message.delivered"], NOW)
-    for i, message in enumerate(a.enqueue([draft(i, report=True) for i in range(20)], NOW)):
-        job = a.claim_next("a1", NOW, 60)
-        a.record_part_sent(job, 1, "a1", i, NOW)
-        a.record_status_report("a1", StatusReport(None, None, i, job.to_number, 0, NOW, NOW), NOW)
+    a.events.add_webhook("http://127.0.0.1:9/hook", ["message.sent", "message.delivered"], NOW)
+    for i, message in enumerate(a.outbox.enqueue([draft(i, report=True) for i in range(20)], NOW)):
+        job = a.outbox.claim_next("a1", NOW, 60)
+        a.outbox.record_part_sent(job, 1, "a1", i, NOW)
+        a.reports.record_status_report("a1", StatusReport(None, None, i, job.to_number, 0, NOW, NOW), NOW)
     seen: list[tuple[str, str]] = []  # (event uid, type) in the order they were claimed
     lock = threading.Lock()
 
     def dispatcher(store):
         while True:
-            jobs = store.claim_deliveries(NOW, 4, 60)
+            jobs = store.events.claim_deliveries(NOW, 4, 60)
             if not jobs:
                 with lock:
                     if len(seen) == 40:
@@ -127,8 +126,8 @@ def test_webhook_deliveries_are_claimed_once_and_in_order_across_boxes(boxes):
             with lock:
                 seen.extend((job.uid, job.event_type) for job in jobs)
             for job in jobs:
-                store.record_attempt(job, NOW, status_code=204, error=None, duration_ms=1,
-                                     outcome=DeliveryState.DELIVERED)
+                store.events.record_attempt(job, NOW, status_code=204, error=None, duration_ms=1,
+                                            outcome=DeliveryState.DELIVERED)
 
     threads = [threading.Thread(target=dispatcher, args=(store,)) for store in boxes]
     for t in threads:
@@ -152,13 +151,14 @@ def test_webhook_deliveries_are_claimed_once_and_in_order_across_boxes(boxes):
 
 def test_an_expired_delivery_lease_is_due_again(boxes):
     a, b = boxes
-    a.add_webhook("http://127.0.0.1:9/hook", ["message.sent"], NOW)
-    a.enqueue([draft(1)], NOW)
-    a.record_part_sent(a.claim_next("a1", NOW, 60), 1, "a1", 1, NOW)
-    [job] = a.claim_deliveries(NOW, 10, 30)  # box a dies while posting
-    assert b.release_deliveries(NOW, at_start=True) == 0  # a starting box leaves the live ones alone (lease not passed)
-    assert b.release_expired(NOW + timedelta(seconds=31)) == (0, 0, 1)
-    assert [j.uid for j in b.claim_deliveries(NOW + timedelta(seconds=31), 10, 30)] == [job.uid]
+    a.events.add_webhook("http://127.0.0.1:9/hook", ["message.sent"], NOW)
+    a.outbox.enqueue([draft(1)], NOW)
+    a.outbox.record_part_sent(a.outbox.claim_next("a1", NOW, 60), 1, "a1", 1, NOW)
+    [job] = a.events.claim_deliveries(NOW, 10, 30)  # box a dies while posting
+    # a starting box leaves the live ones alone (lease not passed)
+    assert b.events.release_deliveries(NOW, at_start=True) == 0
+    assert b.outbox.release_expired(NOW + timedelta(seconds=31)) == (0, 0, 1)
+    assert [j.uid for j in b.events.claim_deliveries(NOW + timedelta(seconds=31), 10, 30)] == [job.uid]
 
 
 def test_an_enqueue_on_one_box_wakes_the_other_through_notify(boxes, shared_url):
@@ -168,7 +168,7 @@ def test_an_enqueue_on_one_box_wakes_the_other_through_notify(boxes, shared_url)
             OutboxListener(shared_url, "a", woken_a.set) as listener_a:
         assert listener_b.wait_listening(5) and listener_a.wait_listening(5)
         woken_a.clear(), woken_b.clear()
-        a.enqueue([draft(1)], NOW)
+        a.outbox.enqueue([draft(1)], NOW)
         assert woken_b.wait(5)
         assert not woken_a.wait(0.3)  # its own notice: the box's pool was woken in-process already
 
@@ -178,15 +178,15 @@ def test_each_box_records_its_modems_and_the_api_shows_every_box(boxes, settings
     from web import create_app
 
     a, b = boxes
-    a.save_modem("a1", "/dev/ttyUSB0", NOW, state=ModemState.ONLINE)
-    b.save_modem("b1", "/dev/ttyUSB0", NOW, state=ModemState.ONLINE)
-    assert [(m.name, m.box) for m in a.list_modems()] == [("a1", "a"), ("b1", "b")]
+    a.modems.save_modem("a1", "/dev/ttyUSB0", NOW, state=ModemState.ONLINE)
+    b.modems.save_modem("b1", "/dev/ttyUSB0", NOW, state=ModemState.ONLINE)
+    assert [(m.name, m.box) for m in a.modems.list_modems()] == [("a1", "a"), ("b1", "b")]
     service = GatewayService(a, settings.messaging)
     app = create_app(settings, service)
     token = service.create_key("t", list(SCOPES))[1]
     body = app.test_client().get("/api/v1/modems", headers={"Authorization": f"Bearer {token}"}).get_json()
     assert [(m["name"], m["box"]) for m in body["modems"]] == [("a1", "a"), ("b1", "b")]
-    assert modem_json(a.list_modems()[0])["box"] == "a"
+    assert modem_json(a.modems.list_modems()[0])["box"] == "a"
 
 
 # --- two `smsgw run` processes ------------------------------------------------------------------------
@@ -213,7 +213,7 @@ class Box:
             '[messaging]\nmax_recipients = 1000\n'
             + "".join(f'[[modems]]\nname = "{name}{i}"\nport = "{f.link}"\n' for i, f in enumerate(fakes, 1)))
         env = {k: v for k, v in os.environ.items() if not k.startswith("SMSGW_")}
-        self.proc = subprocess.Popen([sys.executable, "-m", "gateway.appliance.cli", "--log-level", "WARNING", "run",
+        self.proc = subprocess.Popen([sys.executable, "-m", "gateway", "--log-level", "WARNING", "run",
                                       "--config", str(config)], env=env, cwd=ROOT)
         self.http = requests.Session()
         self.http.headers["Authorization"] = f"Bearer {token}"
@@ -272,14 +272,14 @@ def test_two_gateway_processes_share_the_outbox_and_a_killed_box_loses_nothing(s
         boxes[0].proc.wait()
 
         def settled():
-            counts = store.count_by_state()
+            counts = store.outbox.count_by_state()
             return counts.get("sent", 0) + counts.get("unknown", 0) == total and counts
 
         counts = wait_until(settled, timeout_s=60)
         assert counts.get("unknown", 0) <= 2  # at most one part in flight per modem of the dead box
         on_air = collections.Counter(s.number for f in fakes for s in f.sent)
         assert max(on_air.values()) == 1  # nothing sent twice
-        sent_numbers = {m.to_number for m in store.list_messages(state=MessageState.SENT, limit=1000)}
+        sent_numbers = {m.to_number for m in store.outbox.list_messages(state=MessageState.SENT, limit=1000)}
         assert len(sent_numbers) == counts["sent"] and sent_numbers <= set(on_air)  # every sent one went out
         assert all(len(f.sent) >= 15 for f in fakes)  # every modem of both boxes worked
     finally:

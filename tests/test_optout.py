@@ -40,14 +40,14 @@ def sms(sender, text, index=1):
 
 
 def test_inbound_stop_and_start_change_consent_with_the_inbox_message(store):
-    store.record_received("m1", sms("+447911123456", "Stop"), NOW)
-    assert store.suppressed_among(["+447911123456", "+447911000000"]) == {"+447911123456"}
-    store.record_received("m1", sms("+447911123456", "START", index=2), NOW)
-    assert store.suppressed_among(["+447911123456"]) == set()
-    history = store.consent_history("+447911123456")
+    store.inbox.record_received("m1", sms("+447911123456", "Stop"), NOW)
+    assert store.consent.suppressed_among(["+447911123456", "+447911000000"]) == {"+447911123456"}
+    store.inbox.record_received("m1", sms("+447911123456", "START", index=2), NOW)
+    assert store.consent.suppressed_among(["+447911123456"]) == set()
+    history = store.consent.consent_history("+447911123456")
     assert [(e.action, e.source) for e in history] == [(OPT_OUT, "sms"), (OPT_IN, "sms")]
     assert "modem m1" in history[0].detail
-    assert sum(store.count_by_state().values()) == 0  # no reply configured
+    assert sum(store.outbox.count_by_state().values()) == 0  # no reply configured
 
 
 def post(client, auth, payload):
@@ -58,7 +58,7 @@ def test_marketing_to_an_opted_out_number_is_refused_and_transactional_is_not(cl
     service.set_consent("+447911123456", opted_out=True)
     refused = post(client, auth, {"to": ["+447911000001", "+447911123456"], "body": "Sale!", "class": "marketing"})
     assert refused.status_code == 409 and refused.json["error"]["code"] == "recipient_opted_out"
-    assert sum(service.store.count_by_state().values()) == 0  # nothing written, not even the other recipient
+    assert sum(service.store.outbox.count_by_state().values()) == 0  # nothing written, not even the other recipient
     assert post(client, auth, {"to": "+447911123456", "body": "Your code is 1", "class": "transactional"}
                 ).status_code == 202
     assert post(client, auth, {"to": "+447911123456", "body": "Your code is 2"}).status_code == 202

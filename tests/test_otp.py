@@ -28,7 +28,7 @@ def test_codes_use_their_alphabet_and_hash_with_their_own_salt():
 
 def sent_code(service, message_uid):
     """What went to the modem: the part texts (the body only shows the code masked)."""
-    return "".join(p.text for p in service.store.get_message(message_uid).parts)
+    return "".join(p.text for p in service.store.outbox.get_message(message_uid).parts)
 
 
 def test_the_code_is_masked_in_the_message_and_kept_only_as_a_hash(client, auth, service, caplog):
@@ -42,7 +42,7 @@ def test_the_code_is_masked_in_the_message_and_kept_only_as_a_hash(client, auth,
     assert code.isdigit() and len(code) == 8
     listed = client.get("/api/v1/messages", headers=auth).get_data(as_text=True)
     assert code not in listed and code not in caplog.text
-    assert service.store.get_message(created.json["message_id"]).priority == 0
+    assert service.store.outbox.get_message(created.json["message_id"]).priority == 0
     verified = post(client, auth, f"{OTP}/{created.json['id']}/verify", {"code": code})
     assert verified.json == {"verified": True, "attempts_left": 0, "expired": False}
     again = post(client, auth, f"{OTP}/{created.json['id']}/verify", {"code": code})
@@ -77,7 +77,7 @@ def test_bad_otp_requests_name_their_field(client, auth, service, payload, field
     service.add_template("plain", "Hello {name}")
     refused = post(client, auth, OTP, payload)
     assert refused.status_code in (400, 422) and refused.json["error"]["field"] == field
-    assert sum(service.store.count_by_state().values()) == 0
+    assert sum(service.store.outbox.count_by_state().values()) == 0
 
 
 def test_the_real_code_goes_to_the_modem_from_a_template(gateway_factory):
@@ -142,14 +142,14 @@ def test_a_code_that_never_left_is_masked_when_its_message_settles(store):
     assert part_rows(store, cancelled.uid)[0] == (f"Your code is {codes[0]}", "Your code is **********")
     service.cancel(cancelled.uid)
     clock.now += timedelta(seconds=61)
-    assert store.release_due(clock.now) == (0, 1)  # the message expires with its code
+    assert store.outbox.release_due(clock.now) == (0, 1)  # the message expires with its code
     lost = service.send_otp("+447911123458", alphabet="alnum", length=10)[1]
-    job = store.claim_next("m1", clock.now, 60)
-    store.mark_part_submitting(job, 1, "m1", clock.now)
-    store.release_claims(clock.now)  # the box stopped while the modem had the part: unknown
+    job = store.outbox.claim_next("m1", clock.now, 60)
+    store.outbox.mark_part_submitting(job, 1, "m1", clock.now)
+    store.outbox.release_claims(clock.now)  # the box stopped while the modem had the part: unknown
     codes.append("".join(p.text for p in lost.parts).removeprefix("Your code is "))
     text = database_text(store)
-    assert [store.get_message(m.uid).state.value for m in (cancelled, expiring, lost)] == [
+    assert [store.outbox.get_message(m.uid).state.value for m in (cancelled, expiring, lost)] == [
         "cancelled", "expired", "unknown"]
     assert not [code for code in codes if code in text]
     with pytest.raises(ConflictError):  # the code is gone: re-sending would send the mask

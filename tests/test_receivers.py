@@ -29,12 +29,12 @@ def received(text: str, index: int) -> ReceivedSms:
 
 def test_a_received_sms_keeps_the_number_its_sim_had_then(store, service):
     service.add_webhook("http://127.0.0.1:9/hook", ["message.received"])
-    store.save_modem("m1", "/dev/ttyUSB0", NOW, own_number=SIM)
-    first = store.record_received("m1", received("to the first SIM", 1), NOW)
-    store.save_modem("m1", "/dev/ttyUSB0", NOW, own_number=NEW_SIM)  # the SIM was changed
-    second = store.record_received("m1", received("to the new SIM", 2), NOW)
-    unknown = store.record_received("m2", received("to a SIM without +CNUM", 3), NOW)
-    assert [inbox_json(m)["to"] for m in store.list_inbox()] == [None, NEW_SIM, SIM]
+    store.modems.save_modem("m1", "/dev/ttyUSB0", NOW, own_number=SIM)
+    first = store.inbox.record_received("m1", received("to the first SIM", 1), NOW)
+    store.modems.save_modem("m1", "/dev/ttyUSB0", NOW, own_number=NEW_SIM)  # the SIM was changed
+    second = store.inbox.record_received("m1", received("to the new SIM", 2), NOW)
+    unknown = store.inbox.record_received("m2", received("to a SIM without +CNUM", 3), NOW)
+    assert [inbox_json(m)["to"] for m in store.inbox.list_inbox()] == [None, NEW_SIM, SIM]
     with store.engine.connect() as conn:
         payloads = {row.subject: json.loads(row.payload)["data"] for row in conn.execute(select(Event))}
     assert [payloads[m.uid]["to"] for m in (first, second, unknown)] == [SIM, NEW_SIM, None]
@@ -44,7 +44,7 @@ def test_a_received_sms_keeps_the_number_its_sim_had_then(store, service):
 def two_boxes(store, settings):
     """Services of boxes "a" and "b" on one database."""
     other = Store.from_url(settings.database.url)
-    store.box, other.box = "a", "b"
+    store.db.box, other.db.box = "a", "b"
     yield [GatewayService(s, MessagingSettings(), clock=lambda: NOW) for s in (store, other)]
     other.close()
 
@@ -69,7 +69,7 @@ def test_boxes_with_different_configs_keep_each_others_receivers(two_boxes, stor
     assert [w.uid for w in a.list_webhooks()] == uids
     a.sync_door_receivers([KANNEL, TWILIO])  # both name it: one receiver, shared
     assert live_receivers(store) == {api_made: None, KANNEL: ["a"], TWILIO: ["a", "b"]}
-    store.record_received("m1", received("hello", 1), NOW)
+    store.inbox.record_received("m1", received("hello", 1), NOW)
     with store.engine.connect() as conn:
         urls = sorted(conn.execute(select(Delivery.url)).scalars())
     assert urls == sorted([api_made, KANNEL, TWILIO])  # each receiver gets the SMS once
@@ -82,15 +82,15 @@ def test_boxes_with_different_configs_keep_each_others_receivers(two_boxes, stor
 def test_receivers_made_before_boxes_were_recorded_are_adopted_or_dropped(two_boxes, store):
     a, b = two_boxes
     for target in (KANNEL, TWILIO):  # as a config made them before migration 0010
-        store.add_webhook(target, ["message.received"], NOW)
+        store.events.add_webhook(target, ["message.received"], NOW)
     a.sync_door_receivers([KANNEL])  # no other box here: the one it does not name goes
     assert live_receivers(store) == {KANNEL: ["a"]}
 
 
 def test_with_other_boxes_an_unnamed_old_receiver_is_kept_and_reported(two_boxes, store, caplog):
     a, b = two_boxes
-    b.store.save_modem("b1", "/dev/ttyUSB0", NOW)  # box b runs modems here
-    old = store.add_webhook(TWILIO, ["message.received"], NOW)
+    b.store.modems.save_modem("b1", "/dev/ttyUSB0", NOW)  # box b runs modems here
+    old = store.events.add_webhook(TWILIO, ["message.received"], NOW)
     with caplog.at_level(logging.WARNING, logger="gateway.core.service"):
         a.sync_door_receivers([KANNEL])
     assert live_receivers(store) == {TWILIO: None, KANNEL: ["a"]}  # perhaps box b's: not a's to delete

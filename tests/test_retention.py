@@ -12,8 +12,7 @@ from gateway.config import MessagingSettings
 from gateway.core.service import GatewayService
 from gateway.errors import MessageNotFound
 from gateway.store.models import ConsentEvent, Event, InboxMessage, Message, Part, Suppression
-from gateway.store.queries import MessageDraft
-from gateway.values import MessageState, ReceivedSms
+from gateway.values import MessageDraft, MessageState, ReceivedSms
 from tests.clock import at
 
 NOW = at(11, 26, 12, 0, 0)
@@ -29,9 +28,9 @@ def received(sender: str, text: str, index: int) -> ReceivedSms:
 
 
 def sent(store, message, when):
-    job = store.claim_next("m1", when, 60)
+    job = store.outbox.claim_next("m1", when, 60)
     assert job.message_id == message.id
-    store.record_part_sent(job, 1, "m1", message.id % 256, when)
+    store.outbox.record_part_sent(job, 1, "m1", message.id % 256, when)
 
 
 @pytest.fixture
@@ -46,20 +45,20 @@ def clocked(store):
 
 def test_bodies_older_than_the_retention_are_purged_and_metadata_kept(store, clocked):
     service, clock = clocked
-    old, queued_old = store.enqueue([draft(ALICE, "old secret"), draft(BOB, "still queued")], NOW)
+    old, queued_old = store.outbox.enqueue([draft(ALICE, "old secret"), draft(BOB, "still queued")], NOW)
     sent(store, old, NOW)
-    store.record_received("m1", received(BOB, "old reply", 1), NOW)
+    store.inbox.record_received("m1", received(BOB, "old reply", 1), NOW)
     clock.now = NOW + timedelta(days=29)
-    [recent] = store.enqueue([draft(ALICE, "recent")], clock.now)
+    [recent] = store.outbox.enqueue([draft(ALICE, "recent")], clock.now)
     assert service.purge_bodies() == {"messages": 0, "inbox": 0}
     clock.now = NOW + timedelta(days=31)
     assert service.purge_bodies() == {"messages": 1, "inbox": 1}
-    purged = store.get_message(old.uid)
+    purged = store.outbox.get_message(old.uid)
     assert (purged.body, purged.body_purged, purged.parts[0].text) == ("", True, "")
     assert (purged.to_number, purged.state, purged.sent_at) == (ALICE, MessageState.SENT, NOW)
-    assert store.get_message(queued_old.uid).body == "still queued"  # not sent yet: kept to send
-    assert store.get_message(recent.uid).body == "recent"
-    assert [m.text for m in store.list_inbox()] == [""]
+    assert store.outbox.get_message(queued_old.uid).body == "still queued"  # not sent yet: kept to send
+    assert store.outbox.get_message(recent.uid).body == "recent"
+    assert [m.text for m in store.inbox.list_inbox()] == [""]
     assert service.purge_bodies() == {"messages": 0, "inbox": 0}  # idempotent
 
 
@@ -71,15 +70,15 @@ def event_data(store) -> dict[str, dict]:
 
 
 def test_retention_also_empties_the_text_in_stored_event_payloads(store, clocked):
-    from gateway.store.events import EVENT_TYPES
+    from gateway.values import EVENT_TYPES
 
     service, clock = clocked
     service.add_webhook("http://127.0.0.1:9/hook", list(EVENT_TYPES))
-    [old] = store.enqueue([draft(ALICE, "old secret")], NOW)
+    [old] = store.outbox.enqueue([draft(ALICE, "old secret")], NOW)
     sent(store, old, NOW)
-    inbound = store.record_received("m1", received(BOB, "old reply", 1), NOW)
+    inbound = store.inbox.record_received("m1", received(BOB, "old reply", 1), NOW)
     clock.now = NOW + timedelta(days=29)
-    [recent] = store.enqueue([draft(BOB, "recent secret")], clock.now)
+    [recent] = store.outbox.enqueue([draft(BOB, "recent secret")], clock.now)
     sent(store, recent, clock.now)
     clock.now = NOW + timedelta(days=31)
     assert service.purge_bodies() == {"messages": 1, "inbox": 1}
@@ -92,11 +91,11 @@ def test_retention_also_empties_the_text_in_stored_event_payloads(store, clocked
 
 
 def test_redacting_or_deleting_a_message_empties_its_events_text(store, service):
-    from gateway.store.events import EVENT_TYPES
+    from gateway.values import EVENT_TYPES
 
     service.add_webhook("http://127.0.0.1:9/hook", list(EVENT_TYPES))
-    redacted, deleted, other = store.enqueue([draft(ALICE, "redact me"), draft(ALICE, "delete me"),
-                                              draft(BOB, "keep me")], NOW)
+    redacted, deleted, other = store.outbox.enqueue([draft(ALICE, "redact me"), draft(ALICE, "delete me"),
+                                                     draft(BOB, "keep me")], NOW)
     for message in (redacted, deleted, other):
         sent(store, message, NOW)
     service.redact(redacted.uid)
@@ -113,10 +112,10 @@ def test_redacting_or_deleting_a_message_empties_its_events_text(store, service)
 
 def test_retention_zero_keeps_everything(store):
     service = GatewayService(store, MessagingSettings(body_retention_days=0), clock=lambda: NOW + timedelta(days=999))
-    [message] = store.enqueue([draft(ALICE, "kept")], NOW)
+    [message] = store.outbox.enqueue([draft(ALICE, "kept")], NOW)
     sent(store, message, NOW)
     assert service.purge_bodies() == {"messages": 0, "inbox": 0}
-    assert store.get_message(message.uid).body == "kept"
+    assert store.outbox.get_message(message.uid).body == "kept"
 
 
 def test_the_purge_job_is_scheduled():
@@ -127,14 +126,14 @@ def test_the_purge_job_is_scheduled():
 
 
 def test_erasing_a_number_removes_everything_about_it(client, auth, store, service):
-    from gateway.store.events import EVENT_TYPES
+    from gateway.values import EVENT_TYPES
 
     service.add_webhook("http://127.0.0.1:9/hook", list(EVENT_TYPES))
-    alice_msg, bob_msg = store.enqueue([draft(ALICE, "for alice"), draft(BOB, "for bob")], NOW)
+    alice_msg, bob_msg = store.outbox.enqueue([draft(ALICE, "for alice"), draft(BOB, "for bob")], NOW)
     sent(store, alice_msg, NOW)
     sent(store, bob_msg, NOW)
-    store.record_received("m1", received(ALICE, "from alice", 1), NOW)
-    store.record_received("m1", received(BOB, "from bob", 2), NOW)
+    store.inbox.record_received("m1", received(ALICE, "from alice", 1), NOW)
+    store.inbox.record_received("m1", received(BOB, "from bob", 2), NOW)
     with store.engine.begin() as conn:
         conn.execute(Suppression.__table__.insert().values(number=ALICE, source="api", since=NOW))
         conn.execute(ConsentEvent.__table__.insert().values(number=ALICE, action="opt_out", source="api", at=NOW))

@@ -117,12 +117,12 @@ def test_a_reply_goes_out_on_the_modem_the_conversation_came_in_on(routed):
 # --- failover after enqueue: a queued message leaves a group that lost its modems --------------------------
 
 def _queue_for(store, group, fallback, count=1, now=None, via_modem=None):
-    from gateway.store.queries import MessageDraft
+    from gateway.values import MessageDraft
 
     drafts = [MessageDraft(to_number=f"+4478123456{i:02d}", body="hi", encoding="gsm7", parts=("hi",),
                            delivery_report=False, route_group=group, fallback_group=fallback, via_modem=via_modem)
               for i in range(count)]
-    return store.enqueue(drafts, now or datetime.now(timezone.utc))
+    return store.outbox.enqueue(drafts, now or datetime.now(timezone.utc))
 
 
 def test_failover_moves_each_queued_message_once_and_only_to_an_online_fallback(store, database_url):
@@ -131,10 +131,10 @@ def test_failover_moves_each_queued_message_once_and_only_to_an_online_fallback(
     from gateway.store import Store
 
     now = datetime.now(timezone.utc)
-    store.save_modem("uk1", "/dev/null", now, state=ModemState.OFFLINE, group="uk")
-    store.save_modem("intl1", "/dev/null", now, state=ModemState.ONLINE, group="intl")
-    store.save_modem("fr1", "/dev/null", now, state=ModemState.ONLINE, group="fr")
-    store.save_modem("de1", "/dev/null", now, state=ModemState.CONNECTING, group="de")
+    store.modems.save_modem("uk1", "/dev/null", now, state=ModemState.OFFLINE, group="uk")
+    store.modems.save_modem("intl1", "/dev/null", now, state=ModemState.ONLINE, group="intl")
+    store.modems.save_modem("fr1", "/dev/null", now, state=ModemState.ONLINE, group="fr")
+    store.modems.save_modem("de1", "/dev/null", now, state=ModemState.CONNECTING, group="de")
     moving = _queue_for(store, "uk", "intl", count=40, now=now)
     staying = [*_queue_for(store, "uk", None), *_queue_for(store, "fr", "intl"), *_queue_for(store, "uk", "mars"),
                *_queue_for(store, "uk", "intl", via_modem="uk1"),  # pinned: its first part left on uk1
@@ -142,15 +142,15 @@ def test_failover_moves_each_queued_message_once_and_only_to_an_online_fallback(
     boxes = [store, Store.from_url(database_url)]  # a second box on the same database
     try:
         with ThreadPoolExecutor(2) as race:
-            assert sum(race.map(lambda box: box.fail_over(now), boxes)) == 40
+            assert sum(race.map(lambda box: box.outbox.fail_over(now), boxes)) == 40
     finally:
         boxes[1].close()
-    assert store.fail_over(now) == 0
-    for message in (store.get_message(m.uid) for m in moving):
+    assert store.outbox.fail_over(now) == 0
+    for message in (store.outbox.get_message(m.uid) for m in moving):
         assert (message.state, message.route_group, message.fallback_group) == (MessageState.QUEUED, "intl", None)
         [moved] = [e for e in message.events if e.detail and "failover" in e.detail]
         assert moved.state == "queued" and "fallback group intl" in moved.detail
-    assert [store.get_message(m.uid).route_group for m in staying] == ["uk", "fr", "uk", "uk", "de"]
+    assert [store.outbox.get_message(m.uid).route_group for m in staying] == ["uk", "fr", "uk", "uk", "de"]
 
 
 def test_a_queued_message_fails_over_when_its_group_goes_down_later(configured_gateway, settings):

@@ -8,8 +8,7 @@ import pytest
 
 from gateway.errors import ValidationError
 from gateway.rules.timing import parse_priority, parse_quiet_window, parse_send_at, parse_validity, quiet_hold, zones_of
-from gateway.store.queries import MessageDraft
-from gateway.values import MessageState
+from gateway.values import MessageDraft, MessageState
 from tests.clock import YEAR, Clock, at
 from tests.conftest import utc, wait_until
 
@@ -59,34 +58,34 @@ def _draft(to="+447911123456", **kwargs):
 
 
 def test_a_scheduled_message_is_claimed_only_once_released_at_its_time(store):
-    [held] = store.enqueue([_draft(send_at=NOW + timedelta(minutes=5))], NOW)
+    [held] = store.outbox.enqueue([_draft(send_at=NOW + timedelta(minutes=5))], NOW)
     assert held.state == MessageState.SCHEDULED
-    assert store.claim_next("m1", NOW + timedelta(minutes=6), 60) is None  # not queued yet
-    assert store.next_scheduled_at() == NOW + timedelta(minutes=5)
-    assert store.release_due(NOW + timedelta(minutes=4)) == (0, 0)
-    assert store.release_due(NOW + timedelta(minutes=5)) == (1, 0)
-    assert store.claim_next("m1", NOW + timedelta(minutes=5), 60).message_id == held.id
-    states = [e.state for e in store.get_message(held.uid).events]
+    assert store.outbox.claim_next("m1", NOW + timedelta(minutes=6), 60) is None  # not queued yet
+    assert store.outbox.next_scheduled_at() == NOW + timedelta(minutes=5)
+    assert store.outbox.release_due(NOW + timedelta(minutes=4)) == (0, 0)
+    assert store.outbox.release_due(NOW + timedelta(minutes=5)) == (1, 0)
+    assert store.outbox.claim_next("m1", NOW + timedelta(minutes=5), 60).message_id == held.id
+    states = [e.state for e in store.outbox.get_message(held.uid).events]
     assert states == ["scheduled", "queued", "sending"]
 
 
 def test_a_message_past_its_validity_is_never_claimed_and_expires_with_an_event(store):
-    store.add_webhook("http://127.0.0.1:9/hook", ["message.expired"], NOW)
-    [short] = store.enqueue([_draft(expires_at=NOW + timedelta(seconds=30))], NOW)
-    assert store.claim_next("m1", NOW + timedelta(seconds=31), 60) is None
-    assert store.next_due_at("m1", NOW + timedelta(seconds=31)) is None  # no busy wake for it
-    assert store.release_due(NOW + timedelta(seconds=31)) == (0, 1)
-    expired = store.get_message(short.uid)
+    store.events.add_webhook("http://127.0.0.1:9/hook", ["message.expired"], NOW)
+    [short] = store.outbox.enqueue([_draft(expires_at=NOW + timedelta(seconds=30))], NOW)
+    assert store.outbox.claim_next("m1", NOW + timedelta(seconds=31), 60) is None
+    assert store.outbox.next_due_at("m1", NOW + timedelta(seconds=31)) is None  # no busy wake for it
+    assert store.outbox.release_due(NOW + timedelta(seconds=31)) == (0, 1)
+    expired = store.outbox.get_message(short.uid)
     assert expired.state == MessageState.EXPIRED and expired.error_code == "expired"
-    [delivery] = store.claim_deliveries(NOW + timedelta(seconds=31), 10, 60)
+    [delivery] = store.events.claim_deliveries(NOW + timedelta(seconds=31), 10, 60)
     assert delivery.event_type == "message.expired" and short.uid.encode() in delivery.body
 
 
 def test_high_priority_is_claimed_before_earlier_bulk(store):
-    bulk = store.enqueue([_draft(f"+4479111234{i:02d}", priority=2) for i in range(5)], NOW)
-    [otp] = store.enqueue([_draft(priority=0)], NOW)
-    assert store.claim_next("m1", NOW, 60).message_id == otp.id
-    assert store.claim_next("m1", NOW, 60).message_id == bulk[0].id
+    bulk = store.outbox.enqueue([_draft(f"+4479111234{i:02d}", priority=2) for i in range(5)], NOW)
+    [otp] = store.outbox.enqueue([_draft(priority=0)], NOW)
+    assert store.outbox.claim_next("m1", NOW, 60).message_id == otp.id
+    assert store.outbox.claim_next("m1", NOW, 60).message_id == bulk[0].id
 
 
 # --- whole path ----------------------------------------------------------------------------------

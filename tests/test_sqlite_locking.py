@@ -28,7 +28,7 @@ WRITER = """
 import sys
 from gateway.config import MessagingSettings
 from gateway.core.service import GatewayService
-from gateway.store.queries import Store
+from gateway.store import Store
 
 store = Store.from_url(sys.argv[1], busy_timeout_ms=int(sys.argv[3]))
 service = GatewayService(store, MessagingSettings())

@@ -148,9 +148,9 @@ def test_cancel_retry_and_test_sms_from_the_page(operator, service, store):
 
     [failing] = service.send("+447911123457", "fail me")
     now = datetime.now(timezone.utc)
-    store.save_modem("modem1", "/dev/null", now)
-    job = store.claim_next("modem1", now, 60)
-    store.record_permanent_failure(job, 1, "modem1", "cms_1", "unassigned number", now)
+    store.modems.save_modem("modem1", "/dev/null", now)
+    job = store.outbox.claim_next("modem1", now, 60)
+    store.outbox.record_permanent_failure(job, 1, "modem1", "cms_1", "unassigned number", now)
     assert operator.get("/status.json").get_json()["outbound"][0]["can_retry"]
     post(operator, f"/status/messages/{failing.uid}/retry")
     assert service.get_message(failing.uid).state.value == "queued"
@@ -193,13 +193,13 @@ def test_smsgw_admin_password_command(tmp_path, settings, store):
     import os
 
     env = {**os.environ, "SMSGW_DATABASE_URL": settings.database.url}
-    done = subprocess.run([sys.executable, "-m", "gateway.appliance.cli", "admin", "password", "--password", "s3cret-enough"],
+    done = subprocess.run([sys.executable, "-m", "gateway", "admin", "password", "--password", "s3cret-enough"],
                           env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert AdminAuth(store).check_password("s3cret-enough")
     stored = store.engine.connect().exec_driver_sql("SELECT value FROM admin_settings "
                                                     "WHERE key = 'admin_password_hash'").scalar()
     assert stored.startswith("scrypt:") and "s3cret-enough" not in stored
-    short = subprocess.run([sys.executable, "-m", "gateway.appliance.cli", "admin", "password", "--password", "short"],
+    short = subprocess.run([sys.executable, "-m", "gateway", "admin", "password", "--password", "short"],
                            env=env, capture_output=True, text=True, timeout=60)
     assert short.returncode == 2 and "at least 8" in short.stderr

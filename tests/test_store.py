@@ -3,8 +3,7 @@
 import threading
 from datetime import timedelta
 
-from gateway.store.queries import MessageDraft
-from gateway.values import Concat, MessageState, PartState, ReceivedSms, StatusReport
+from gateway.values import Concat, MessageDraft, MessageState, PartState, ReceivedSms, StatusReport
 from tests.clock import at
 
 NOW = at(11, 26, 12, 0, 0)
@@ -16,19 +15,19 @@ def draft(to="+447911123456", parts=("hello",), report=False):
 
 
 def test_enqueue_commits_queued_messages_with_history(store):
-    [message] = store.enqueue([draft()], NOW)
-    loaded = store.get_message(message.uid)
+    [message] = store.outbox.enqueue([draft()], NOW)
+    loaded = store.outbox.get_message(message.uid)
     assert loaded.state == MessageState.QUEUED
     assert [p.state for p in loaded.parts] == [PartState.PENDING]
     assert [e.state for e in loaded.events] == ["queued"]
 
 
 def test_claims_are_exclusive_across_threads(store):
-    store.enqueue([draft(to=f"+4479111234{i:02d}") for i in range(60)], NOW)
+    store.outbox.enqueue([draft(to=f"+4479111234{i:02d}") for i in range(60)], NOW)
     claimed, lock = [], threading.Lock()
 
     def worker(name):
-        while (job := store.claim_next(name, NOW, 60)) is not None:
+        while (job := store.outbox.claim_next(name, NOW, 60)) is not None:
             with lock:
                 claimed.append(job.message_id)
 
@@ -41,69 +40,69 @@ def test_claims_are_exclusive_across_threads(store):
 
 
 def test_multipart_send_records_each_reference_and_pins_the_modem(store):
-    [message] = store.enqueue([draft(parts=("a" * 153, "b"))], NOW)
-    job = store.claim_next("m1", NOW, 60)
+    [message] = store.outbox.enqueue([draft(parts=("a" * 153, "b"))], NOW)
+    job = store.outbox.claim_next("m1", NOW, 60)
     assert job.first_seq == 1 and job.parts == ("a" * 153, "b")
-    assert store.record_part_sent(job, 1, "m1", 17, NOW) == MessageState.SENDING
-    assert store.record_part_sent(job, 2, "m1", 18, NOW) == MessageState.SENT
-    loaded = store.get_message(message.uid)
+    assert store.outbox.record_part_sent(job, 1, "m1", 17, NOW) == MessageState.SENDING
+    assert store.outbox.record_part_sent(job, 2, "m1", 18, NOW) == MessageState.SENT
+    loaded = store.outbox.get_message(message.uid)
     assert [(p.reference, p.state) for p in loaded.parts] == [(17, PartState.SENT), (18, PartState.SENT)]
     assert loaded.pinned_modem == "m1"
 
 
 def test_temporary_failure_requeues_away_from_the_failing_modem(store):
-    [message] = store.enqueue([draft()], NOW)
-    job = store.claim_next("m1", NOW, 60)
-    store.record_temporary_failure(job, 1, "m1", "cms_42", "congestion", NOW + timedelta(seconds=5), 5, NOW)
-    assert store.get_message(message.uid).state == MessageState.QUEUED
+    [message] = store.outbox.enqueue([draft()], NOW)
+    job = store.outbox.claim_next("m1", NOW, 60)
+    store.outbox.record_temporary_failure(job, 1, "m1", "cms_42", "congestion", NOW + timedelta(seconds=5), 5, NOW)
+    assert store.outbox.get_message(message.uid).state == MessageState.QUEUED
     later = NOW + timedelta(seconds=5)
-    assert store.claim_next("m1", later, 60) is None  # avoided for a grace period
-    assert store.next_due_at("m1", later) == later + timedelta(seconds=2)
-    assert store.claim_next("m2", later, 60).message_id == job.message_id
+    assert store.outbox.claim_next("m1", later, 60) is None  # avoided for a grace period
+    assert store.outbox.next_due_at("m1", later) == later + timedelta(seconds=2)
+    assert store.outbox.claim_next("m2", later, 60).message_id == job.message_id
 
 
 def test_attempts_exhausted_fail_the_message(store):
-    [message] = store.enqueue([draft()], NOW)
+    [message] = store.outbox.enqueue([draft()], NOW)
     for attempt in range(2):
-        job = store.claim_next("m1", NOW + timedelta(minutes=attempt), 60)
-        store.record_temporary_failure(job, 1, "m1", "cms_500", "unknown", NOW, 2, NOW)
-    loaded = store.get_message(message.uid)
+        job = store.outbox.claim_next("m1", NOW + timedelta(minutes=attempt), 60)
+        store.outbox.record_temporary_failure(job, 1, "m1", "cms_500", "unknown", NOW, 2, NOW)
+    loaded = store.outbox.get_message(message.uid)
     assert loaded.state == MessageState.FAILED and loaded.error_code == "cms_500"
     assert loaded.parts[0].state == PartState.FAILED
 
 
 def test_release_after_crash_marks_in_flight_parts_unknown_and_requeues_the_rest(store):
-    [in_flight, claimed_only] = store.enqueue([draft(parts=("a" * 153, "b")), draft(to="+12025550143")], NOW)
-    job = store.claim_next("m1", NOW, 60)
-    store.mark_part_submitting(job, 1, "m1", NOW)
-    store.record_part_sent(job, 1, "m1", 5, NOW)
-    store.mark_part_submitting(job, 2, "m1", NOW)  # the "crash" happens while the modem has part 2
-    store.claim_next("m2", NOW, 60)  # claimed, nothing written yet
-    requeued, unknown = store.release_claims(NOW)
+    [in_flight, claimed_only] = store.outbox.enqueue([draft(parts=("a" * 153, "b")), draft(to="+12025550143")], NOW)
+    job = store.outbox.claim_next("m1", NOW, 60)
+    store.outbox.mark_part_submitting(job, 1, "m1", NOW)
+    store.outbox.record_part_sent(job, 1, "m1", 5, NOW)
+    store.outbox.mark_part_submitting(job, 2, "m1", NOW)  # the "crash" happens while the modem has part 2
+    store.outbox.claim_next("m2", NOW, 60)  # claimed, nothing written yet
+    requeued, unknown = store.outbox.release_claims(NOW)
     assert (requeued, unknown) == (1, 1)
-    first = store.get_message(in_flight.uid)
+    first = store.outbox.get_message(in_flight.uid)
     assert first.state == MessageState.UNKNOWN
     assert [p.state for p in first.parts] == [PartState.SENT, PartState.UNKNOWN]
-    second = store.get_message(claimed_only.uid)
+    second = store.outbox.get_message(claimed_only.uid)
     assert second.state == MessageState.QUEUED and second.parts[0].state == PartState.PENDING
-    assert store.claim_next("m1", NOW, 60).message_id == second.id  # unknown ones are never claimed again
+    assert store.outbox.claim_next("m1", NOW, 60).message_id == second.id  # unknown ones are never claimed again
 
 
 def test_a_claim_for_sending_marks_the_first_part_going_out_so_a_crash_leaves_it_unknown(store):
-    [single, rest] = store.enqueue([draft(), draft(to="+12025550143", parts=("a" * 153, "b"))], NOW)
-    job = store.claim_next("m1", NOW, 60, submitting=True)
+    [single, rest] = store.outbox.enqueue([draft(), draft(to="+12025550143", parts=("a" * 153, "b"))], NOW)
+    job = store.outbox.claim_next("m1", NOW, 60, submitting=True)
     assert job.first_seq == 1
-    assert [p.state for p in store.get_message(single.uid).parts] == [PartState.SUBMITTING]
-    later = store.claim_next("m2", NOW, 60)
-    store.record_part_sent(later, 1, "m2", 7, NOW)  # part 1 left; the crash comes before part 2 is marked
-    assert store.release_claims(NOW) == (1, 1)
-    first = store.get_message(single.uid)
+    assert [p.state for p in store.outbox.get_message(single.uid).parts] == [PartState.SUBMITTING]
+    later = store.outbox.claim_next("m2", NOW, 60)
+    store.outbox.record_part_sent(later, 1, "m2", 7, NOW)  # part 1 left; the crash comes before part 2 is marked
+    assert store.outbox.release_claims(NOW) == (1, 1)
+    first = store.outbox.get_message(single.uid)
     assert first.state == MessageState.UNKNOWN and first.parts[0].state == PartState.UNKNOWN
-    second = store.get_message(rest.uid)
+    second = store.outbox.get_message(rest.uid)
     assert second.state == MessageState.QUEUED and second.pinned_modem == "m2"
-    resumed = store.claim_next("m2", NOW, 60, submitting=True)  # the rest goes on from part 2, marked at once
+    resumed = store.outbox.claim_next("m2", NOW, 60, submitting=True)  # the rest goes on from part 2, marked at once
     assert (resumed.message_id, resumed.first_seq) == (second.id, 2)
-    assert [p.state for p in store.get_message(rest.uid).parts] == [PartState.SENT, PartState.SUBMITTING]
+    assert [p.state for p in store.outbox.get_message(rest.uid).parts] == [PartState.SENT, PartState.SUBMITTING]
 
 
 def test_cancel_only_while_queued(store):
@@ -111,11 +110,11 @@ def test_cancel_only_while_queued(store):
 
     from gateway.errors import ConflictError
 
-    [message] = store.enqueue([draft()], NOW)
-    assert store.cancel(message.uid, NOW).state == MessageState.CANCELLED
-    assert store.claim_next("m1", NOW, 60) is None
+    [message] = store.outbox.enqueue([draft()], NOW)
+    assert store.outbox.cancel(message.uid, NOW).state == MessageState.CANCELLED
+    assert store.outbox.claim_next("m1", NOW, 60) is None
     with pytest.raises(ConflictError):
-        store.cancel(message.uid, NOW)
+        store.outbox.cancel(message.uid, NOW)
 
 
 def sms(text, *, index, concat=None, pdu=None):
@@ -126,77 +125,78 @@ def sms(text, *, index, concat=None, pdu=None):
 def test_concatenated_inbound_parts_reassemble_in_any_order_and_only_once(store):
     parts = [sms("world", index=2, concat=Concat(9, 3, 2)), sms("!", index=3, concat=Concat(9, 3, 3)),
              sms("hello ", index=1, concat=Concat(9, 3, 1))]
-    assert store.record_received("m1", parts[0], NOW) is None
-    assert store.record_received("m1", parts[1], NOW) is None
-    inbox = store.record_received("m1", parts[2], NOW)
+    assert store.inbox.record_received("m1", parts[0], NOW) is None
+    assert store.inbox.record_received("m1", parts[1], NOW) is None
+    inbox = store.inbox.record_received("m1", parts[2], NOW)
     assert inbox.text == "hello world!" and inbox.part_count == 3
     for part in parts:  # read again after a crash before the delete: kept once
-        assert store.record_received("m1", part, NOW) is None
-    assert [m.text for m in store.list_inbox()] == ["hello world!"]
+        assert store.inbox.record_received("m1", part, NOW) is None
+    assert [m.text for m in store.inbox.list_inbox()] == ["hello world!"]
 
 
 def test_the_same_stored_sms_read_twice_is_kept_once(store):
-    assert store.record_received("m1", sms("hi", index=1), NOW) is not None
-    assert store.record_received("m1", sms("hi", index=1), NOW) is None
-    assert len(store.list_inbox()) == 1
+    assert store.inbox.record_received("m1", sms("hi", index=1), NOW) is not None
+    assert store.inbox.record_received("m1", sms("hi", index=1), NOW) is None
+    assert len(store.inbox.list_inbox()) == 1
 
 
 def test_status_report_matches_by_modem_reference_and_recipient(store):
-    [message] = store.enqueue([draft(report=True)], NOW)
-    job = store.claim_next("m1", NOW, 60)
-    store.record_part_sent(job, 1, "m1", 200, NOW)
+    [message] = store.outbox.enqueue([draft(report=True)], NOW)
+    job = store.outbox.claim_next("m1", NOW, 60)
+    store.outbox.record_part_sent(job, 1, "m1", 200, NOW)
     other = StatusReport(memory=None, index=None, reference=200, recipient="+12025550143", status=0,
                          sent_at=NOW, discharged_at=NOW)
-    assert not store.record_status_report("m1", other, NOW)
-    assert not store.record_status_report("m2", StatusReport(None, None, 200, "+447911123456", 0, NOW, NOW), NOW)
-    assert store.record_status_report("m1", StatusReport(None, None, 200, "+447911123456", 0, NOW, NOW), NOW)
-    assert store.get_message(message.uid).state == MessageState.DELIVERED
+    assert not store.reports.record_status_report("m1", other, NOW)
+    report = StatusReport(None, None, 200, "+447911123456", 0, NOW, NOW)
+    assert not store.reports.record_status_report("m2", report, NOW)
+    assert store.reports.record_status_report("m1", StatusReport(None, None, 200, "+447911123456", 0, NOW, NOW), NOW)
+    assert store.outbox.get_message(message.uid).state == MessageState.DELIVERED
 
 
 def test_parts_that_never_complete_are_flushed_as_an_incomplete_message(store):
-    store.record_received("m1", sms("first half ", index=1, concat=Concat(4, 3, 1)), NOW)
-    store.record_received("m1", sms("third", index=3, concat=Concat(4, 3, 3)), NOW)
-    assert store.flush_incomplete(NOW - timedelta(seconds=1), NOW) == 0
-    assert store.flush_incomplete(NOW + timedelta(seconds=1), NOW) == 1
-    [inbox] = store.list_inbox()
+    store.inbox.record_received("m1", sms("first half ", index=1, concat=Concat(4, 3, 1)), NOW)
+    store.inbox.record_received("m1", sms("third", index=3, concat=Concat(4, 3, 3)), NOW)
+    assert store.inbox.flush_incomplete(NOW - timedelta(seconds=1), NOW) == 0
+    assert store.inbox.flush_incomplete(NOW + timedelta(seconds=1), NOW) == 1
+    [inbox] = store.inbox.list_inbox()
     assert (inbox.text, inbox.part_count, inbox.state.value) == ("first half third", 2, "incomplete")
-    assert store.flush_incomplete(NOW + timedelta(hours=1), NOW) == 0
+    assert store.inbox.flush_incomplete(NOW + timedelta(hours=1), NOW) == 0
 
 
 def test_a_report_that_beats_the_cmgs_answer_is_applied_when_the_part_is_recorded(store):
-    [message] = store.enqueue([draft(report=True)], NOW)
-    job = store.claim_next("m1", NOW, 60)
-    store.mark_part_submitting(job, 1, "m1", NOW)
+    [message] = store.outbox.enqueue([draft(report=True)], NOW)
+    job = store.outbox.claim_next("m1", NOW, 60)
+    store.outbox.mark_part_submitting(job, 1, "m1", NOW)
     early = StatusReport(None, None, 42, "07911123456", 0, NOW, NOW)  # national form, before +CMGS is committed
-    assert not store.record_status_report("m1", early, NOW)
-    store.record_part_sent(job, 1, "m1", 42, NOW)
-    assert store.get_message(message.uid).state == MessageState.DELIVERED
+    assert not store.reports.record_status_report("m1", early, NOW)
+    store.outbox.record_part_sent(job, 1, "m1", 42, NOW)
+    assert store.outbox.get_message(message.uid).state == MessageState.DELIVERED
 
 
 def test_duplicate_and_unknown_reports_change_nothing(store):
-    [message] = store.enqueue([draft(report=True)], NOW)
-    job = store.claim_next("m1", NOW, 60)
-    store.record_part_sent(job, 1, "m1", 7, NOW)
+    [message] = store.outbox.enqueue([draft(report=True)], NOW)
+    job = store.outbox.claim_next("m1", NOW, 60)
+    store.outbox.record_part_sent(job, 1, "m1", 7, NOW)
     report = StatusReport(None, None, 7, "+447911123456", 0x41, NOW, NOW)  # failed for good
-    assert store.record_status_report("m1", report, NOW)
-    assert store.record_status_report("m1", report, NOW)  # the same report again
-    assert store.record_status_report("m1", StatusReport(None, None, 7, "+447911123456", 0, NOW, NOW), NOW)
-    failed = store.get_message(message.uid)
+    assert store.reports.record_status_report("m1", report, NOW)
+    assert store.reports.record_status_report("m1", report, NOW)  # the same report again
+    assert store.reports.record_status_report("m1", StatusReport(None, None, 7, "+447911123456", 0, NOW, NOW), NOW)
+    failed = store.outbox.get_message(message.uid)
     assert failed.state == MessageState.FAILED and failed.error_code == "tp_st_65"
     assert [e.state for e in failed.events].count("failed") == 2  # the part's and the message's, once each
-    assert not store.record_status_report("m1", StatusReport(None, None, 99, "+15550000000", 0, NOW, NOW), NOW)
+    assert not store.reports.record_status_report("m1", StatusReport(None, None, 99, "+15550000000", 0, NOW, NOW), NOW)
 
 
 def test_a_report_still_pending_at_the_network_keeps_the_part_sent(store):
-    [message] = store.enqueue([draft(report=True)], NOW)
-    job = store.claim_next("m1", NOW, 60)
-    store.record_part_sent(job, 1, "m1", 3, NOW)
-    store.record_status_report("m1", StatusReport(None, None, 3, "+447911123456", 0x20, NOW, NOW), NOW)
-    loaded = store.get_message(message.uid)
+    [message] = store.outbox.enqueue([draft(report=True)], NOW)
+    job = store.outbox.claim_next("m1", NOW, 60)
+    store.outbox.record_part_sent(job, 1, "m1", 3, NOW)
+    store.reports.record_status_report("m1", StatusReport(None, None, 3, "+447911123456", 0x20, NOW, NOW), NOW)
+    loaded = store.outbox.get_message(message.uid)
     assert loaded.state == MessageState.SENT and loaded.parts[0].report_status == 0x20
-    assert store.mark_reports_overdue(NOW + timedelta(seconds=1)) == 1
-    assert store.get_message(message.uid).report_overdue
-    assert store.mark_reports_overdue(NOW + timedelta(seconds=1)) == 0
+    assert store.outbox.mark_reports_overdue(NOW + timedelta(seconds=1)) == 1
+    assert store.outbox.get_message(message.uid).report_overdue
+    assert store.outbox.mark_reports_overdue(NOW + timedelta(seconds=1)) == 0
 
 
 def test_the_migrations_build_exactly_the_models(store):
@@ -210,24 +210,24 @@ def test_the_migrations_build_exactly_the_models(store):
 
 
 def test_a_multipart_message_stranded_on_a_modem_that_stopped_sending_fails_after_the_wait(store):
-    store.add_webhook("http://127.0.0.1:9/hook", ["message.failed"], NOW)
-    [stranded, chosen] = store.enqueue([draft(parts=("a" * 153, "b")), draft(to="+12025550143")], NOW)
-    job = store.claim_next("m1", NOW, 60)
-    store.record_part_sent(job, 1, "m1", 17, NOW)
-    store.release_claims(NOW, modem="m1")  # m1 went away after part 1: the rest must leave from m1
+    store.events.add_webhook("http://127.0.0.1:9/hook", ["message.failed"], NOW)
+    [stranded, chosen] = store.outbox.enqueue([draft(parts=("a" * 153, "b")), draft(to="+12025550143")], NOW)
+    job = store.outbox.claim_next("m1", NOW, 60)
+    store.outbox.record_part_sent(job, 1, "m1", 17, NOW)
+    store.outbox.release_claims(NOW, modem="m1")  # m1 went away after part 1: the rest must leave from m1
     wait_s = 3600
-    assert store.fail_stranded(NOW + timedelta(seconds=wait_s - 1), wait_s) == 0  # not yet
-    assert store.fail_stranded(NOW + timedelta(seconds=wait_s), wait_s) == 1
-    message = store.get_message(stranded.uid)
+    assert store.outbox.fail_stranded(NOW + timedelta(seconds=wait_s - 1), wait_s) == 0  # not yet
+    assert store.outbox.fail_stranded(NOW + timedelta(seconds=wait_s), wait_s) == 1
+    message = store.outbox.get_message(stranded.uid)
     assert message.state == MessageState.FAILED and message.error_code == "modem_gone"
     assert [p.state for p in message.parts] == [PartState.SENT, PartState.FAILED]
     assert "1 of 2 parts left on modem m1" in message.error_message
-    [delivery] = store.claim_deliveries(NOW + timedelta(seconds=wait_s), 10, 60)
+    [delivery] = store.events.claim_deliveries(NOW + timedelta(seconds=wait_s), 10, 60)
     assert delivery.event_type == "message.failed" and stranded.uid.encode() in delivery.body
-    assert store.get_message(chosen.uid).state == MessageState.QUEUED  # nothing of it left: not stranded
-    assert store.fail_stranded(NOW + timedelta(days=1), wait_s) == 0
-    store.retry(stranded.uid, NOW + timedelta(days=1))  # whole again, from any modem, as a new concatenation
-    again = store.get_message(stranded.uid)
+    assert store.outbox.get_message(chosen.uid).state == MessageState.QUEUED  # nothing of it left: not stranded
+    assert store.outbox.fail_stranded(NOW + timedelta(days=1), wait_s) == 0
+    store.outbox.retry(stranded.uid, NOW + timedelta(days=1))  # whole again, from any modem, as a new concatenation
+    again = store.outbox.get_message(stranded.uid)
     assert again.state == MessageState.QUEUED and again.pinned_modem is None
     assert [(p.state, p.modem, p.reference) for p in again.parts] == [(PartState.PENDING, None, None)] * 2
-    assert store.claim_next("m2", NOW + timedelta(days=1), 60).first_seq == 1
+    assert store.outbox.claim_next("m2", NOW + timedelta(days=1), 60).first_seq == 1

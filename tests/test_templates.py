@@ -88,7 +88,7 @@ def test_sending_with_a_template_fills_it_and_params_are_checked(client, auth, s
     assert both.status_code == 400 and both.json["error"]["field"] == "template"
     neither = post(client, auth, "/api/v1/messages", {"to": "+447911123456"})
     assert neither.status_code == 400 and neither.json["error"]["field"] == "body"
-    assert sum(service.store.count_by_state().values()) == 1
+    assert sum(service.store.outbox.count_by_state().values()) == 1
 
 
 def test_only_approved_templates_send_when_approval_is_required(store):

@@ -67,7 +67,7 @@ def test_tls_cert_and_key_go_together():
 
 
 def test_cli_makes_a_certificate_for_the_hostname(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "gateway.appliance.cli", "tls", "selfsigned", "--out", str(tmp_path),
+    done = subprocess.run([sys.executable, "-m", "gateway", "tls", "selfsigned", "--out", str(tmp_path),
                            "--hostname", "sms.example.lan"], capture_output=True, text=True, timeout=60,
                           env=os.environ)
     assert done.returncode == 0, done.stderr

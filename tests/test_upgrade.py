@@ -62,7 +62,7 @@ def test_smsgw_db_upgrade_keeps_every_row_and_defaults_the_new_columns(tmp_path)
     build_0001_database(url)
     config = tmp_path / "config.toml"
     config.write_text(f'[database]\nurl = "{url}"\n')
-    result = subprocess.run([sys.executable, "-m", "gateway.appliance.cli", "db", "upgrade", "--config", str(config)],
+    result = subprocess.run([sys.executable, "-m", "gateway", "db", "upgrade", "--config", str(config)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "is at the latest schema" in result.stdout

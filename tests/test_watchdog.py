@@ -81,7 +81,7 @@ def test_gateway_says_ready_pings_and_stops_pinging_while_a_worker_is_stuck(noti
     pool = dataclasses.replace(settings.pool, stuck_after_s=0.5, command_timeout_s=3.0, send_timeout_s=3.0)
     gateway, [fake], _ = gateway_factory(1, settings_override=settings.replace(pool=pool))
     wait_message(notify_socket, "READY=1")
-    wait_until(lambda: gateway.store.list_modems()[0].state.value == "online")
+    wait_until(lambda: gateway.store.modems.list_modems()[0].state.value == "online")
     wait_message(notify_socket, "WATCHDOG=1")
     fake.hang(True)  # the modem stops answering in the middle of a send: the worker waits in AT+CMGS
     gateway.service.send("+447911123456", "into the void")

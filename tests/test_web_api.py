@@ -13,7 +13,7 @@ def post(client, auth, payload, **kwargs):
 
 
 def count_messages(service):
-    return sum(service.store.count_by_state().values())
+    return sum(service.store.outbox.count_by_state().values())
 
 
 def test_send_one_answers_202_with_id_state_encoding_and_parts(client, auth):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.store.events import EVENT_TYPES
+from gateway.values import EVENT_TYPES
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 

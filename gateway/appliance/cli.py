@@ -143,7 +143,7 @@ def cmd_status(args) -> int:
         signal = f"{m.signal_dbm} dBm" if m.signal_dbm is not None else "-"
         print(f"  {m.name:12} {m.state.value:15} {m.operator or '-':16} {signal:>8}  sent {m.sent_count}  "
               f"failed {m.failed_count}  received {m.received_count}  {m.last_error or ''}")
-    counts = service.store.count_by_state()
+    counts = service.store.outbox.count_by_state()
     print("messages: " + (", ".join(f"{state} {n}" for state, n in sorted(counts.items())) or "none"))
     return 0
 

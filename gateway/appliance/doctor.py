@@ -52,7 +52,7 @@ def run(settings: Settings, *, clock: Callable[[], datetime], modem_timeout_s: f
     store, found = open_database(settings)
     findings += found
     try:
-        known = {m.name: m for m in store.list_modems()} if store is not None else {}
+        known = {m.name: m for m in store.modems.list_modems()} if store is not None else {}
         if not settings.modems:
             findings.append(Finding("modems", "config", "fail", "no [[modems]] configured",
                                     "run `smsgw modems scan` and paste its [[modems]] blocks into the config"))

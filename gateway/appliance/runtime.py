@@ -57,9 +57,9 @@ def gsmmodem_drivers(pool: PoolSettings) -> DriverFactory:
 def open_store(settings: Settings) -> Store:
     """Open the database and bring its schema up to date."""
     database = settings.database
-    store = Store.from_url(database.url, database.busy_timeout_ms, database.synchronous)
-    store.box = settings.server.box or socket.gethostname()
-    store.keyword_rules = KeywordRules.from_settings(settings.messaging)
+    store = Store.from_url(database.url, database.busy_timeout_ms, database.synchronous,
+                           keyword_rules=KeywordRules.from_settings(settings.messaging))
+    store.db.box = settings.server.box or socket.gethostname()
     upgrade(store.engine)
     return store
 
@@ -89,7 +89,7 @@ class Gateway:
                                       webhook_settings=settings.webhooks, ussd_timeout_s=settings.pool.ussd_timeout_s,
                                       routes=settings.routes, modem_costs={m.name: m.cost for m in settings.modems})
         self.webhooks = WebhookDispatcher(self.store, settings.webhooks, clock)
-        self.store.on_deliveries_queued = self.webhooks.wake
+        self.store.db.on_deliveries_queued = self.webhooks.wake
         self.webhooks.on_reply = self.service.reply_to_inbound  # TwiML / Kannel get-url answers to received SMS
         self.service.sync_door_receivers(door_receivers(settings))
         if apply_password_from_env(AdminAuth(self.store, clock), os.environ):
@@ -98,7 +98,7 @@ class Gateway:
         self.scheduler = build_scheduler(self.service, self.pool, settings.pool.lease_s)
         # several boxes on PostgreSQL: another box's enqueue wakes our pool (else the idle poll finds it)
         self.listener = (None if self.store.is_sqlite else
-                         OutboxListener(settings.database.url, self.store.box, self.pool.wake))
+                         OutboxListener(settings.database.url, self.store.db.box, self.pool.wake))
         self.http: HttpServer | None = None
         self._stopped = threading.Event()
 

@@ -13,7 +13,6 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from gateway.clock import utcnow
 from gateway.errors import ValidationError
-from gateway.store.admin_settings import add_setting_if_absent, get_setting, put_setting
 
 PASSWORD_KEY = "admin_password_hash"
 SESSION_SECRET_KEY = "session_secret"
@@ -32,7 +31,7 @@ class AdminAuth:
         if len(password) < MIN_PASSWORD_LENGTH:
             raise ValidationError(f"the admin password needs at least {MIN_PASSWORD_LENGTH} characters",
                                   field="password")
-        put_setting(self._store, PASSWORD_KEY, generate_password_hash(password, method="scrypt"), self._clock())
+        self._store.settings.put(PASSWORD_KEY, generate_password_hash(password, method="scrypt"), self._clock())
 
     def set_password_if_none(self, password: str) -> bool:
         """Set the password unless one is set already (SMSGW_ADMIN_PASSWORD at start). True when it was set."""
@@ -42,19 +41,19 @@ class AdminAuth:
         return True
 
     def has_password(self) -> bool:
-        return get_setting(self._store, PASSWORD_KEY) is not None
+        return self._store.settings.get(PASSWORD_KEY) is not None
 
     def check_password(self, password: str) -> bool:
-        stored = get_setting(self._store, PASSWORD_KEY)
+        stored = self._store.settings.get(PASSWORD_KEY)
         return stored is not None and check_password_hash(stored, password)
 
     def password_generation(self) -> str | None:
         """Changes whenever the password does: sessions opened under an older password end."""
-        stored = get_setting(self._store, PASSWORD_KEY)
+        stored = self._store.settings.get(PASSWORD_KEY)
         return hashlib.sha256(stored.encode()).hexdigest()[:16] if stored else None
 
     def session_secret(self) -> str:
-        return add_setting_if_absent(self._store, SESSION_SECRET_KEY, secrets.token_hex(32), self._clock())
+        return self._store.settings.add_if_absent(SESSION_SECRET_KEY, secrets.token_hex(32), self._clock())
 
 
 def apply_password_from_env(auth: AdminAuth, environ: Mapping[str, str]) -> bool:

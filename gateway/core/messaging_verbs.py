@@ -17,10 +17,9 @@ from gateway.rules.keywords import OPT_IN, OPT_OUT
 from gateway.rules.numbers import to_e164
 from gateway.rules.text import segment
 from gateway.rules.timing import check_message_class
-from gateway.store.base import new_uid
+from gateway.store.database import new_uid
 from gateway.store.models import ApiKey, Batch, ConsentEvent, Message, MessageTemplate, OtpCode, Suppression
-from gateway.store.otp import Verification
-from gateway.store.outbox import MessageDraft
+from gateway.values import MessageDraft, Verification
 
 BULK_PRIORITY = 2
 
@@ -32,24 +31,24 @@ class MessagingVerbs:
 
     def add_template(self, name: str, body: str, *, is_approved: bool = False) -> MessageTemplate:
         templates.placeholders(self._normalise_body(body))
-        return self.store.add_template(templates.check_name(name), unicodedata.normalize("NFC", body),
-                                       is_approved, self.clock())
+        return self.store.templates.add_template(templates.check_name(name), unicodedata.normalize("NFC", body),
+                                                 is_approved, self.clock())
 
     def list_templates(self) -> list[MessageTemplate]:
-        return self.store.list_templates()
+        return self.store.templates.list_templates()
 
     def get_template(self, name: str) -> MessageTemplate:
-        return self.store.get_template(name)
+        return self.store.templates.get_template(name)
 
     def update_template(self, name: str, *, body: str | None = None,
                         is_approved: bool | None = None) -> MessageTemplate:
         if body is not None:
             templates.placeholders(self._normalise_body(body))
             body = unicodedata.normalize("NFC", body)
-        return self.store.update_template(name, self.clock(), body=body, is_approved=is_approved)
+        return self.store.templates.update_template(name, self.clock(), body=body, is_approved=is_approved)
 
     def delete_template(self, name: str) -> None:
-        self.store.delete_template(name)
+        self.store.templates.delete_template(name)
 
     def message_text(self, body: str | None, template: str | None = None, params: dict | None = None) -> str:
         """The text to send: `body`, or template `template` filled with `params` (exactly its placeholders)."""
@@ -65,7 +64,7 @@ class MessagingVerbs:
         check_message_class(message_class)
         if message_class != "marketing" and not self.settings.optout_blocks_transactional:
             return
-        blocked = self.store.suppressed_among(list(numbers))
+        blocked = self.store.consent.suppressed_among(list(numbers))
         if blocked:
             first = next(n for n in numbers if n in blocked)
             raise RecipientOptedOut(f"{first} opted out of {message_class or 'these'} messages"
@@ -77,11 +76,12 @@ class MessagingVerbs:
         """Put `number` on the suppression list or take it off; the change is kept in the history either way.
         Returns the number in E.164 and whether its state changed."""
         number = to_e164(number, self.settings.default_region, field="number")
-        return number, self.store.set_consent(number, OPT_OUT if opted_out else OPT_IN, source, self.clock(), detail)
+        action = OPT_OUT if opted_out else OPT_IN
+        return number, self.store.consent.set_consent(number, action, source, self.clock(), detail)
 
     def list_optouts(self) -> tuple[list[Suppression], list[ConsentEvent]]:
         """The numbers opted out now, and every change of consent, oldest first."""
-        return self.store.list_suppressions(), self.store.consent_history()
+        return self.store.consent.list_suppressions(), self.store.consent.consent_history()
 
     # --- one-time codes ------------------------------------------------------------------------
 
@@ -102,17 +102,18 @@ class MessagingVerbs:
         if segmentation.part_count > self.settings.max_parts:
             raise MessageTooLong(f"the code's message needs {segmentation.part_count} parts", field="template")
         now, salt = self.clock(), otp.new_salt()
-        record = self.store.add_otp(OtpCode(
+        record = self.store.otps.add_otp(OtpCode(
             uid=new_uid("otp"), to_number=number, code_hash=otp.code_hash(code, salt), salt=salt,
             attempts_left=self.settings.otp_max_attempts, expires_at=now + timedelta(seconds=ttl_s),
             api_key_id=api_key.id if api_key else None, created_at=now))
         route = self._routes([number]).get(number)  # as `send` does (issue 7, part 1)
-        [message] = self.store.enqueue([MessageDraft(  # it expires with its code; once sent, its parts are masked
+        # it expires with its code; once sent, its parts are masked
+        [message] = self.store.outbox.enqueue([MessageDraft(
             to_number=number, body=shown, encoding=segmentation.encoding, parts=segmentation.parts,
             masked_parts=segment(shown).parts, delivery_report=self.settings.delivery_report,
             priority=otp.HIGH_PRIORITY, expires_at=record.expires_at, **(route.placement if route else {}))], now,
             api_key_id=api_key.id if api_key else None)
-        self.store.link_otp_message(record.uid, message.uid)
+        self.store.otps.link_otp_message(record.uid, message.uid)
         record.message_uid = message.uid
         self.pool.wake()
         return record, message
@@ -121,7 +122,7 @@ class MessagingVerbs:
         """The text of template `name` (approved, when approval is required), with exactly the placeholders
         `placeholders_needed` (any, when None)."""
         try:
-            found = self.store.get_template(name)
+            found = self.store.templates.get_template(name)
         except TemplateNotFound:
             raise UnknownTemplate(f"no template named {name!r}", field="template") from None
         if self.settings.require_approved_templates and not found.is_approved:
@@ -135,8 +136,8 @@ class MessagingVerbs:
         """Check `code` against one-time code `uid` (constant time); each wrong code uses an attempt up."""
         if not isinstance(code, str) or not code.strip():
             raise ValidationError("'code' is required", field="code")
-        return self.store.verify_otp(uid, lambda record: otp.matches(code, record.salt, record.code_hash),
-                                     self.clock())
+        return self.store.otps.verify_otp(uid, lambda record: otp.matches(code, record.salt, record.code_hash),
+                                          self.clock())
 
     # --- batches -------------------------------------------------------------------------------
 
@@ -172,7 +173,7 @@ class MessagingVerbs:
                 continue
             good.append((row_number, number, body, segmentation))
         if message_class == "marketing" or self.settings.optout_blocks_transactional:
-            blocked = self.store.suppressed_among(list({number for _, number, _, _ in good}))
+            blocked = self.store.consent.suppressed_among(list({number for _, number, _, _ in good}))
             rejected.extend({"row": row_number, "field": "to", "code": RecipientOptedOut.code,
                              "message": f"{number} opted out"}
                             for row_number, number, _, _ in good if number in blocked)
@@ -186,13 +187,13 @@ class MessagingVerbs:
                                send_at=holds.get(number), quiet_hours=quiet_window,
                                **(routes[number].placement if number in routes else {}))
                   for _, number, body, segmentation in good]
-        batch = self.store.enqueue_batch(drafts, sorted(rejected, key=lambda r: r["row"]), len(rows), template,
-                                         self.clock(), api_key_id=api_key.id if api_key else None)
+        batch = self.store.batches.enqueue_batch(drafts, sorted(rejected, key=lambda r: r["row"]), len(rows), template,
+                                                 self.clock(), api_key_id=api_key.id if api_key else None)
         self.pool.wake()
-        return self.store.get_batch(batch.uid)
+        return self.store.batches.get_batch(batch.uid)
 
     def get_batch(self, uid: str) -> tuple[Batch, dict[str, int]]:
-        return self.store.get_batch(uid)
+        return self.store.batches.get_batch(uid)
 
     # --- idempotency ---------------------------------------------------------------------------
 
@@ -203,8 +204,8 @@ class MessagingVerbs:
         if not key or len(key) > 255:
             raise ValidationError("an idempotency key is 1 to 255 characters", field="Idempotency-Key")
         now = self.clock()
-        found = self.store.claim_idempotency(api_key.id, key, request_hash, now,
-                                             now - timedelta(seconds=self.settings.idempotency_ttl_s))
+        found = self.store.idempotency.claim_idempotency(api_key.id, key, request_hash, now,
+                                                         now - timedelta(seconds=self.settings.idempotency_ttl_s))
         if found is None:
             return None
         if not hmac.compare_digest(found.request_hash, request_hash):
@@ -216,6 +217,6 @@ class MessagingVerbs:
     def finish_idempotency(self, api_key: ApiKey, key: str, status: int | None, body: str = "") -> None:
         """Keep the first request's answer; with `status` None (it failed) a retry runs afresh."""
         if status is None:
-            self.store.release_idempotency(api_key.id, key)
+            self.store.idempotency.release_idempotency(api_key.id, key)
         else:
-            self.store.finish_idempotency(api_key.id, key, status, body)
+            self.store.idempotency.finish_idempotency(api_key.id, key, status, body)

@@ -27,9 +27,9 @@ from gateway.modem.pdu import build_submit_pdus
 from gateway.rules.ratelimit import HOUR, SendBudget
 from gateway.rules.retry import next_attempt_at
 from gateway.rules.text import Segmentation
+from gateway.store import Store
 from gateway.store.outbox import COST_GRACE_S
-from gateway.store.queries import SendJob, Store
-from gateway.values import ModemState, ReceivedSms, StatusReport
+from gateway.values import ModemState, ReceivedSms, SendJob, StatusReport
 
 log = logging.getLogger(__name__)
 
@@ -185,11 +185,12 @@ class ModemWorker:
         info = self._driver.open()
         self._failed_connects = 0
         if self._budget.is_limited:  # what it sent before a restart counts
-            self._budget = SendBudget(self.modem.max_per_minute, self.modem.max_per_hour,
-                                      sent=self._store.parts_sent_since(self.name, self._clock() - HOUR))
+            sent = self._store.request_counts.parts_sent_since(self.name, self._clock() - HOUR)
+            self._budget = SendBudget(self.modem.max_per_minute, self.modem.max_per_hour, sent=sent)
         fields = {"own_number": info.own_number} if info.own_number else {}
-        self._store.save_modem(self.name, self.modem.port, self._clock(), manufacturer=info.manufacturer,
-                               model=info.model, imei=info.imei, last_error=None, group=self.modem.group, **fields)
+        self._store.modems.save_modem(self.name, self.modem.port, self._clock(), manufacturer=info.manufacturer,
+                                      model=info.model, imei=info.imei, last_error=None, group=self.modem.group,
+                                      **fields)
         log.info("modem %s online: %s %s IMEI %s", self.name, info.manufacturer, info.model, info.imei)
         self._next_balance = self._clock() if self.modem.balance_ussd else None
 
@@ -210,7 +211,7 @@ class ModemWorker:
                 log.exception("modem %s close failed", self.name)
             self._driver = None
         self._fail_requests("went offline")
-        requeued, _ = self._store.release_claims(self._clock(), modem=self.name)
+        requeued, _ = self._store.outbox.release_claims(self._clock(), modem=self.name)
         if requeued:
             self._wake_others()
         self._fail_over()  # what it released may need another group now
@@ -242,18 +243,18 @@ class ModemWorker:
                 if self._release_at is not None and now >= self._release_at:
                     self._release_due(now)
                 if over_budget_until is None:
-                    job = self._store.claim_next(self.name, now, self._pool.lease_s, group=self.modem.group,
-                                                 cheaper_groups=cheaper, submitting=True)
+                    job = self._store.outbox.claim_next(self.name, now, self._pool.lease_s, group=self.modem.group,
+                                                        cheaper_groups=cheaper, submitting=True)
                     if job is not None:
                         self._send(job)
                         continue
             deadlines = [next_sweep, next_health, now + timedelta(seconds=self._pool.idle_poll_s)]
             due = None
             if self.state == ModemState.ONLINE:
-                due = over_budget_until or self._store.next_due_at(self.name, now, group=self.modem.group)
+                due = over_budget_until or self._store.outbox.next_due_at(self.name, now, group=self.modem.group)
                 if due is not None and cheaper:  # what it left to a cheaper modem: look again after the grace
                     due = max(due, now + timedelta(seconds=COST_GRACE_S))
-                self._release_at = self._store.next_scheduled_at()
+                self._release_at = self._store.outbox.next_scheduled_at()
                 if self._release_at is not None:
                     deadlines.append(self._release_at)
             if due is not None:
@@ -270,12 +271,12 @@ class ModemWorker:
     def _fail_over(self) -> None:
         """Move queued work of groups left with no modem online to their fallback groups (not while stopping:
         the modems are only going away for a restart)."""
-        if not self._stop.is_set() and self._store.fail_over(self._clock()):
+        if not self._stop.is_set() and self._store.outbox.fail_over(self._clock()):
             self._wake_others()
 
     def _release_due(self, now: datetime) -> None:
         """Scheduled messages whose time came join the queue (and expired ones leave it); others may take them."""
-        released, _ = self._store.release_due(now)
+        released, _ = self._store.outbox.release_due(now)
         self._release_at = None
         if released:
             self._wake_others()
@@ -316,8 +317,8 @@ class ModemWorker:
         except ModemError as exc:
             log.warning("modem %s: balance check %s failed: %s", self.name, self.modem.balance_ussd, exc)
             return
-        self._store.save_modem(self.name, self.modem.port, self._clock(), balance=answer,
-                               balance_checked_at=self._clock())
+        self._store.modems.save_modem(self.name, self.modem.port, self._clock(), balance=answer,
+                                      balance_checked_at=self._clock())
 
     # --- sending -------------------------------------------------------------------------------
 
@@ -336,12 +337,12 @@ class ModemWorker:
         for seq in range(job.first_seq, len(pdus) + 1):
             if seq > job.first_seq:  # the claim marked the first part and leased it; a later one renews the lease
                 now = self._clock()
-                self._store.mark_part_submitting(job, seq, self.name, now,
-                                                 lease_until=now + timedelta(seconds=self._pool.lease_s))
+                self._store.outbox.mark_part_submitting(job, seq, self.name, now,
+                                                        lease_until=now + timedelta(seconds=self._pool.lease_s))
             try:
                 receipt = self._driver.send_pdu(pdus[seq - 1], self._pool.send_timeout_s)
             except SendOutcomeUnknown as exc:
-                self._store.record_unknown(job, seq, self.name, str(exc), self._clock())
+                self._store.outbox.record_unknown(job, seq, self.name, str(exc), self._clock())
                 raise
             except ModemUnavailable as exc:
                 self._retry_later(job, seq, exc.code, str(exc), now_too=True)
@@ -350,19 +351,19 @@ class ModemWorker:
                 self._retry_later(job, seq, _error_code(exc), str(exc))
                 return
             except PermanentSendError as exc:
-                self._store.record_permanent_failure(job, seq, self.name, _error_code(exc), str(exc),
-                                                     self._clock())
+                self._store.outbox.record_permanent_failure(job, seq, self.name, _error_code(exc), str(exc),
+                                                            self._clock())
                 return
             sent_at = self._clock()
-            self._store.record_part_sent(job, seq, self.name, receipt.reference, sent_at)
+            self._store.outbox.record_part_sent(job, seq, self.name, receipt.reference, sent_at)
             self._budget.record(sent_at)
 
     def _retry_later(self, job: SendJob, seq: int, code: str, detail: str, *, now_too: bool = False) -> None:
         now = self._clock()
         retry_at = now if now_too else next_attempt_at(job.attempt, now, self._messaging.retry_base_s,
                                                        self._messaging.retry_max_s, self._rng)
-        self._store.record_temporary_failure(job, seq, self.name, code, detail, retry_at,
-                                             self._messaging.max_attempts, now)
+        self._store.outbox.record_temporary_failure(job, seq, self.name, code, detail, retry_at,
+                                                    self._messaging.max_attempts, now)
         self._wake_others()
 
     # --- receiving and health ------------------------------------------------------------------
@@ -376,7 +377,7 @@ class ModemWorker:
             except queue.Empty:
                 return sweep
             if notice.kind == "report" and notice.report is not None:
-                self._store.record_status_report(self.name, notice.report, self._clock())
+                self._store.reports.record_status_report(self.name, notice.report, self._clock())
             elif notice.kind == "fatal":
                 raise ModemUnavailable(notice.detail or "the modem reported a fatal error")
             elif notice.kind == "call":  # a voice call would block the modem: refuse it at once
@@ -390,10 +391,10 @@ class ModemWorker:
         for item in self._driver.read_stored():
             now = self._clock()
             if isinstance(item, ReceivedSms):
-                self._store.record_received(self.name, item, now,
-                                            reply_since=now - timedelta(seconds=self._messaging.reply_window_s))
+                self._store.inbox.record_received(self.name, item, now,
+                                                  reply_since=now - timedelta(seconds=self._messaging.reply_window_s))
             elif isinstance(item, StatusReport):
-                self._store.record_status_report(self.name, item, now)
+                self._store.reports.record_status_report(self.name, item, now)
             self._driver.delete_stored(item)
 
     def _poll_health(self) -> None:
@@ -409,7 +410,7 @@ class ModemWorker:
         self.state = state
         if state != ModemState.ONLINE:
             self.is_ready = False
-        self._store.save_modem(self.name, self.modem.port, self._clock(), state=state, **fields)
+        self._store.modems.save_modem(self.name, self.modem.port, self._clock(), state=state, **fields)
         if changed:
             self._publish(state)
         if became_online or left_online:
@@ -504,7 +505,7 @@ class ModemPool:
     def start(self) -> None:
         """Return work a previous run left claimed by this box's modems, then start every worker. (Claims
         of other boxes' modems are theirs; those of a box that died are released when their lease passes.)"""
-        requeued, unknown = self._store.release_claims(self._clock(), modems=[w.name for w in self.workers])
+        requeued, unknown = self._store.outbox.release_claims(self._clock(), modems=[w.name for w in self.workers])
         if requeued or unknown:
             log.info("recovered from the last run: %d messages requeued, %d unknown", requeued, unknown)
         with self._changing:
@@ -521,15 +522,15 @@ class ModemPool:
         queued, messages whose validity passed expire, even while no modem is online; queued messages of groups
         with no modem online (here or on another box) move to their fallback groups; multi-part messages
         stranded on a modem that stopped sending fail (`modem_gone`)."""
-        released, _ = self._store.release_due(self._clock())
-        self._store.fail_stranded(self._clock(), self._stranded_after_s)
-        if self._store.fail_over(self._clock()) or released:
+        released, _ = self._store.outbox.release_due(self._clock())
+        self._store.outbox.fail_stranded(self._clock(), self._stranded_after_s)
+        if self._store.outbox.fail_over(self._clock()) or released:
             self.wake()
 
     def release_expired_claims(self) -> None:
         """The lease sweep (a periodic job on every box): claims whose lease passed go back to the queue,
         a part that was with the modem becomes `unknown` and is never re-sent."""
-        requeued, unknown, deliveries = self._store.release_expired(self._clock())
+        requeued, unknown, deliveries = self._store.outbox.release_expired(self._clock())
         if requeued or unknown or deliveries:
             log.warning("expired leases released: %d messages requeued, %d unknown, %d webhook deliveries due",
                         requeued, unknown, deliveries)

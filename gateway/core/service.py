@@ -23,10 +23,9 @@ from gateway.rules.routing import DEFAULT_GROUP, Route, Router
 from gateway.rules.text import segment
 from gateway.rules.timing import (check_message_class, parse_priority, parse_quiet_window, parse_send_at,
                                   parse_validity, quiet_hold, zones_of)
-from gateway.store.events import EVENT_TYPES
+from gateway.store import Store
 from gateway.store.models import ApiKey, InboxMessage, Message, Modem, Webhook
-from gateway.store.queries import MessageDraft, Store
-from gateway.values import MessageState
+from gateway.values import EVENT_TYPES, MessageDraft, MessageState
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +127,7 @@ class GatewayService(MessagingVerbs):
                                quiet_hours=quiet_window, **(routes[n].placement if n in routes else
                                                             {"via_modem": via_modem, "route_group": via_group}))
                   for n in numbers]
-        messages = self.store.enqueue(drafts, self.clock(), api_key_id=api_key.id if api_key else None)
+        messages = self.store.outbox.enqueue(drafts, self.clock(), api_key_id=api_key.id if api_key else None)
         self.pool.wake()
         return messages
 
@@ -159,7 +158,7 @@ class GatewayService(MessagingVerbs):
         """(modem, group) that `via` names (None, None when not given); UnknownModem when it names neither."""
         if via is None:
             return None, None
-        modems = self.store.list_modems()
+        modems = self.store.modems.list_modems()
         if via in {m.name for m in modems}:
             return via, None
         if via in {m.group or DEFAULT_GROUP for m in modems} | {DEFAULT_GROUP}:
@@ -169,10 +168,10 @@ class GatewayService(MessagingVerbs):
     def _routes(self, numbers: Sequence[str]) -> dict[str, Route]:
         """Each number's route (gateway.rules.routing), for the numbers a rule or a sticky reply decides. The modems
         are read only then (most sends have neither: the API's hot path)."""
-        sticky = self.store.last_inbound_modems(numbers)
+        sticky = self.store.outbox.last_inbound_modems(numbers)
         if not sticky and not self.router.has_rules:
             return {}
-        modems = self.store.list_modems()
+        modems = self.store.modems.list_modems()
         return {n: self.router.route(n, modems, sticky_modem=sticky.get(n)) for n in numbers}
 
     def check_request_rate(self, key: ApiKey) -> None:
@@ -181,18 +180,18 @@ class GatewayService(MessagingVerbs):
         if limit <= 0:
             return
         window, retry_after_s = request_window(self.clock())
-        if self.store.count_request(key.id, window) > limit:
+        if self.store.request_counts.count_request(key.id, window) > limit:
             raise RateLimited(f"API key {key.name!r} made more than {limit} requests this minute; "
                               f"try again in {retry_after_s} s", retry_after_s)
 
     def forget_request_counts(self) -> int:
-        return self.store.forget_request_counts(self.clock())
+        return self.store.request_counts.forget_request_counts(self.clock())
 
     def explain_route(self, to: str) -> Route:
         """How a message to `to` would be routed now, and why (GET /api/v1/routes)."""
         number = to_e164(to, self.settings.default_region, field="to")
-        sticky = self.store.last_inbound_modems([number]).get(number)
-        return self.router.route(number, self.store.list_modems(), sticky_modem=sticky)
+        sticky = self.store.outbox.last_inbound_modems([number]).get(number)
+        return self.router.route(number, self.store.modems.list_modems(), sticky_modem=sticky)
 
     @staticmethod
     def _normalise_body(body: str) -> str:
@@ -207,7 +206,7 @@ class GatewayService(MessagingVerbs):
         return text
 
     def get_message(self, uid: str) -> Message:
-        return self.store.get_message(uid)
+        return self.store.outbox.get_message(uid)
 
     def list_messages(self, *, state: str | None = None, to: str | None = None, cursor: str | None = None,
                       limit: int = 50) -> tuple[list[Message], str | None]:
@@ -220,34 +219,34 @@ class GatewayService(MessagingVerbs):
                 raise ValidationError(f"unknown status {state!r}; one of "
                                       f"{', '.join(s.value for s in MessageState)}", field="status") from None
         to_number = to_e164(to, self.settings.default_region, field="to") if to else None
-        page = self.store.list_messages(state=state_value, to_number=to_number, before_id=_cursor_id(cursor),
-                                        limit=_page_size(limit))
+        page = self.store.outbox.list_messages(state=state_value, to_number=to_number, before_id=_cursor_id(cursor),
+                                               limit=_page_size(limit))
         return page, (str(page[-1].id) if len(page) == _page_size(limit) else None)
 
     def cancel(self, uid: str) -> Message:
-        return self.store.cancel(uid, self.clock())
+        return self.store.outbox.cancel(uid, self.clock())
 
     def redact(self, uid: str) -> Message:
         """Empty a settled message's text (ConflictError while it may still be sent)."""
-        return self.store.redact_message(uid)
+        return self.store.privacy.redact_message(uid)
 
     def delete_message(self, uid: str) -> None:
         """Delete a settled message's record (ConflictError while it may still be sent)."""
-        self.store.delete_message(uid)
+        self.store.privacy.delete_message(uid)
 
     def retry(self, uid: str) -> Message:
-        message = self.store.retry(uid, self.clock())
+        message = self.store.outbox.retry(uid, self.clock())
         self.pool.wake()
         return message
 
     # --- reading -------------------------------------------------------------------------------
 
     def list_inbox(self, *, cursor: str | None = None, limit: int = 50) -> tuple[list[InboxMessage], str | None]:
-        page = self.store.list_inbox(before_id=_cursor_id(cursor), limit=_page_size(limit))
+        page = self.store.inbox.list_inbox(before_id=_cursor_id(cursor), limit=_page_size(limit))
         return page, (str(page[-1].id) if len(page) == _page_size(limit) else None)
 
     def list_modems(self) -> list[Modem]:
-        return self.store.list_modems()
+        return self.store.modems.list_modems()
 
     def reset_modem(self, name: str) -> None:
         """Close and reopen a modem (it re-initialises; work it held goes back to the queue)."""
@@ -266,17 +265,17 @@ class GatewayService(MessagingVerbs):
     def flush_incomplete_inbound(self) -> int:
         """Deliver what arrived of incoming multi-part SMS whose other parts never came."""
         now = self.clock()
-        return self.store.flush_incomplete(now - timedelta(seconds=self.settings.reassembly_timeout_s), now,
-                                           reply_since=now - timedelta(seconds=self.settings.reply_window_s))
+        return self.store.inbox.flush_incomplete(now - timedelta(seconds=self.settings.reassembly_timeout_s), now,
+                                                 reply_since=now - timedelta(seconds=self.settings.reply_window_s))
 
     def mark_reports_overdue(self) -> int:
         """Flag sent messages whose delivery report is later than `report_wait_s`."""
-        return self.store.mark_reports_overdue(self.clock() - timedelta(seconds=self.settings.report_wait_s))
+        return self.store.outbox.mark_reports_overdue(self.clock() - timedelta(seconds=self.settings.report_wait_s))
 
     def conversation(self, number: str, *, limit: int = 100) -> list:
         """Both directions of the exchange with `number`, oldest first."""
-        return self.store.conversation(to_e164(number, self.settings.default_region, field="number"),
-                                       limit=_page_size(limit))
+        return self.store.inbox.conversation(to_e164(number, self.settings.default_region, field="number"),
+                                             limit=_page_size(limit))
 
     # --- webhooks ------------------------------------------------------------------------------
 
@@ -289,13 +288,13 @@ class GatewayService(MessagingVerbs):
         url = webhook_url(url, field="url")
         if callback_format is not None:
             url = callback_target(callback_format, url)
-        return self.store.add_webhook(url, [e for e in EVENT_TYPES if e in events], self.clock())
+        return self.store.events.add_webhook(url, [e for e in EVENT_TYPES if e in events], self.clock())
 
     def sync_door_receivers(self, targets: Sequence[str]) -> None:
         """Make this box's config's receivers of received SMS (`gateway.core.webhooks.door_receivers`) live: add
         those missing, drop those it no longer names (other boxes' stay: several boxes may share a database)."""
-        unclaimed = self.store.sync_config_receivers(self.store.box, targets,
-                                                     lambda url: is_config_receiver(split_target(url)[0]), self.clock())
+        unclaimed = self.store.events.sync_config_receivers(
+            self.store.db.box, targets, lambda url: is_config_receiver(split_target(url)[0]), self.clock())
         for webhook in unclaimed:
             log.warning("receiver %s (%s) was made by a config before boxes were recorded and this box's config "
                         "does not name it; if no box's does, delete it: DELETE /api/v1/webhooks/%s",
@@ -305,27 +304,27 @@ class GatewayService(MessagingVerbs):
         """Send `text` to the sender of a received SMS (its inbox resource) through the modem it came in on, as
         a door's receiver asked (a TwiML <Message>, a Kannel get-url answer); its history names the SMS."""
         [message] = self.send(received["from"], text, via=received["modem"])
-        self.store.mark_reply(message.uid, received["id"])
+        self.store.inbox.mark_reply(message.uid, received["id"])
         return message
 
     def list_webhooks(self) -> list[Webhook]:
-        return self.store.list_webhooks()
+        return self.store.events.list_webhooks()
 
     def get_webhook(self, uid: str) -> Webhook:
-        return self.store.get_webhook(uid)
+        return self.store.events.get_webhook(uid)
 
     def delete_webhook(self, uid: str) -> None:
-        self.store.delete_webhook(uid, self.clock())
+        self.store.events.delete_webhook(uid, self.clock())
 
     def list_deliveries(self, webhook_uid: str, *, limit: int = 50):
         """The webhook's latest deliveries, each with its event and attempts."""
-        deliveries = self.store.list_deliveries(webhook_uid, limit=_page_size(limit))
-        attempts = self.store.list_attempts([d.id for d in deliveries])
-        events = self.store.event_types_of(deliveries)
+        deliveries = self.store.events.list_deliveries(webhook_uid, limit=_page_size(limit))
+        attempts = self.store.events.list_attempts([d.id for d in deliveries])
+        events = self.store.events.event_types_of(deliveries)
         return [(d, events[d.event_id], attempts[d.id]) for d in deliveries]
 
     def redeliver(self, webhook_uid: str, delivery_uid: str):
-        return self.store.redeliver(webhook_uid, delivery_uid, self.clock())
+        return self.store.events.redeliver(webhook_uid, delivery_uid, self.clock())
 
     def callback_secret(self) -> str:
         """The secret that signs status_callback POSTs (configured, or generated and kept)."""
@@ -347,9 +346,9 @@ class GatewayService(MessagingVerbs):
             raise ValidationError("an expiry must lie in the future", field="expires_in")
         token = apikeys.new_token()
         now = self.clock()
-        key = self.store.add_key(name, apikeys.display_prefix(token), apikeys.token_hash(token),
-                                 [s for s in apikeys.SCOPES if s in scopes], now,
-                                 expires_at=None if expires_in is None else now + expires_in)
+        key = self.store.keys.add_key(name, apikeys.display_prefix(token), apikeys.token_hash(token),
+                                      [s for s in apikeys.SCOPES if s in scopes], now,
+                                      expires_at=None if expires_in is None else now + expires_in)
         return key, token
 
     def rotate_key(self, key_id: int, *, overlap: timedelta = timedelta(0),
@@ -358,23 +357,23 @@ class GatewayService(MessagingVerbs):
         valid during the change-over), then is refused. No overlap: the old one is revoked at once."""
         if overlap < timedelta(0):
             raise ValidationError("the overlap cannot be negative", field="overlap")
-        old = self.store.get_key(key_id)
+        old = self.store.keys.get_key(key_id)
         now = self.clock()
         if old.revoked_at is not None or (old.expires_at is not None and old.expires_at <= now):
             raise ValidationError(f"API key {key_id} is revoked or expired: create a new one", field="id")
         key, token = self.create_key(old.name, old.scopes.split(","), expires_in=expires_in)
         if overlap:
-            self.store.expire_key(old.id, now + overlap)
+            self.store.keys.expire_key(old.id, now + overlap)
         else:
-            self.store.revoke_key(old.id, now)
+            self.store.keys.revoke_key(old.id, now)
         self._recent_keys.forget_all()
         return key, token
 
     def list_keys(self) -> list[ApiKey]:
-        return self.store.list_keys()
+        return self.store.keys.list_keys()
 
     def revoke_key(self, key_id: int) -> ApiKey:
-        key = self.store.revoke_key(key_id, self.clock())
+        key = self.store.keys.revoke_key(key_id, self.clock())
         self._recent_keys.forget_all()
         return key
 
@@ -396,7 +395,7 @@ class GatewayService(MessagingVerbs):
             if account_sid(key.key_hash) != sid:
                 raise AuthError("the account SID is not the API key's")
             return key
-        for key in self.store.list_keys():
+        for key in self.store.keys.list_keys():
             if (key.revoked_at is None and account_sid(key.key_hash) == sid
                     and (key.expires_at is None or key.expires_at > self.clock())):
                 if not hmac.compare_digest(self.account_auth_token(sid), secret):
@@ -422,7 +421,7 @@ class GatewayService(MessagingVerbs):
         digest = apikeys.token_hash(token)
         key = self._recent_keys.get(digest)
         if key is None:
-            key = self.store.find_key(digest)
+            key = self.store.keys.find_key(digest)
             if key is not None:
                 self._recent_keys.put(digest, key)
         if key is None or not hmac.compare_digest(key.key_hash, digest) or key.revoked_at is not None:
@@ -433,7 +432,7 @@ class GatewayService(MessagingVerbs):
         if scope not in key.scopes.split(",") and "admin" not in key.scopes.split(","):
             raise ScopeError(f"the API key lacks the '{scope}' scope")
         if key.last_used_at is None or now - key.last_used_at > KEY_TOUCH_INTERVAL:
-            self.store.touch_key(key.id, now)
+            self.store.keys.touch_key(key.id, now)
             key.last_used_at = now  # the key as read serves the next requests for a moment
         return key
 
@@ -443,13 +442,13 @@ class GatewayService(MessagingVerbs):
     def audit(self, actor: str, action: str, *, target: str | None = None, remote_addr: str | None = None,
               detail: str | None = None) -> None:
         """Record an admin action: who (a key's name, "admin" for the status page, "cli"), what, where from."""
-        self.store.record_audit(actor, action, self.clock(), target=target, remote_addr=remote_addr,
-                                detail=detail)
+        self.store.audit.record_audit(actor, action, self.clock(), target=target, remote_addr=remote_addr,
+                                      detail=detail)
 
     def list_audit(self, *, cursor: str | None = None, limit: int = 50):
         """Newest first, with the cursor of the next page (None at the end)."""
         size = _page_size(limit)
-        entries = self.store.list_audit(before_id=_cursor_id(cursor), limit=size)
+        entries = self.store.audit.list_audit(before_id=_cursor_id(cursor), limit=size)
         return entries, (str(entries[-1].id) if len(entries) == size else None)
 
     def purge_bodies(self) -> dict[str, int]:
@@ -457,11 +456,11 @@ class GatewayService(MessagingVerbs):
         days = self.settings.body_retention_days
         if days <= 0:
             return {"messages": 0, "inbox": 0}
-        return self.store.purge_bodies(self.clock() - timedelta(days=days))
+        return self.store.privacy.purge_bodies(self.clock() - timedelta(days=days))
 
     def erase_number(self, number: str) -> dict[str, int]:
         """Erase everything about `number` (a data subject's request); answers what was erased, counted."""
-        return self.store.erase_number(to_e164(number, self.settings.default_region, field="number"))
+        return self.store.privacy.erase_number(to_e164(number, self.settings.default_region, field="number"))
 
 
 def account_sid(key_hash: str) -> str:

@@ -29,10 +29,8 @@ from gateway.config import Settings, WebhookSettings
 from gateway.errors import ConfigError, GatewayError, ValidationError
 from gateway.rules.retry import next_attempt_at
 from gateway.rules.text import first_sms
-from gateway.store.admin_settings import add_setting_if_absent
-from gateway.store.events import DeliveryJob
-from gateway.store.queries import Store
-from gateway.values import DeliveryState
+from gateway.store import Store
+from gateway.values import DeliveryJob, DeliveryState
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +98,7 @@ class WebhookDispatcher:
         self.on_reply: Callable[[dict, str], object] | None = None
 
     def start(self) -> None:
-        released = self._store.release_deliveries(self._clock(), at_start=True)
+        released = self._store.events.release_deliveries(self._clock(), at_start=True)
         if released:
             log.info("%d webhook deliveries left in flight by the last run are due again", released)
         self._thread.start()
@@ -121,7 +119,7 @@ class WebhookDispatcher:
             with self._lock:
                 free = self._settings.concurrency - self._in_flight
             try:
-                jobs = self._store.claim_deliveries(self._clock(), free, LEASE_S)
+                jobs = self._store.events.claim_deliveries(self._clock(), free, LEASE_S)
             except Exception:  # the loop owns this thread: log, wait, go on
                 log.exception("claiming webhook deliveries failed")
                 self._stop.wait(1.0)
@@ -132,7 +130,7 @@ class WebhookDispatcher:
                 self._posters.submit(self._deliver, job)
             if jobs:
                 continue
-            due = self._store.next_delivery_due()
+            due = self._store.events.next_delivery_due()
             wait_s = IDLE_WAIT_S if due is None else (due - self._clock()).total_seconds()
             self._wake.wait(min(IDLE_WAIT_S, max(0.01, wait_s)))
 
@@ -157,8 +155,9 @@ class WebhookDispatcher:
         if door_format is not None:  # a compatibility door's own shape (Kannel dlr-url, Twilio, Android)
             request = render_callback(job, secret, self._get_callback_secret(), sent_at_s)
             if request is None:  # not wanted by this receiver (e.g. outside Kannel's dlr-mask)
-                self._store.record_attempt(job, self._clock(), status_code=None, error="not wanted by the receiver",
-                                           duration_ms=0.0, outcome=DeliveryState.DELIVERED)
+                self._store.events.record_attempt(job, self._clock(), status_code=None,
+                                                  error="not wanted by the receiver",
+                                                  duration_ms=0.0, outcome=DeliveryState.DELIVERED)
                 return
             method, url, body, headers = request
         wants_reply = (job.event_type == "message.received" and self.on_reply is not None
@@ -190,8 +189,8 @@ class WebhookDispatcher:
                 outcome, error = DeliveryState.FAILED, f"gave up after {job.attempt} attempts: {error or status_code}"
         if outcome != DeliveryState.DELIVERED:
             log.info("webhook %s to %s: %s (attempt %d)", job.uid, _host(job.url), error or status_code, job.attempt)
-        self._store.record_attempt(job, now, status_code=status_code, error=error, duration_ms=duration_ms,
-                                   outcome=outcome, retry_at=retry_at)
+        self._store.events.record_attempt(job, now, status_code=status_code, error=error, duration_ms=duration_ms,
+                                          outcome=outcome, retry_at=retry_at)
         if answer:  # after the delivery is recorded: a reply goes out at most once, even across a restart
             self._send_replies(job, door_replies(door_format, answer_type, answer))
 
@@ -217,7 +216,7 @@ class WebhookDispatcher:
 
 def callback_secret(store: Store, now: datetime) -> str:
     """The secret that signs status_callback POSTs: generated once, kept in the database."""
-    return add_setting_if_absent(store, CALLBACK_SECRET_KEY, "cbsec_" + secrets.token_urlsafe(32), now)
+    return store.settings.add_if_absent(CALLBACK_SECRET_KEY, "cbsec_" + secrets.token_urlsafe(32), now)
 
 
 # --- compatibility doors' callback shapes -------------------------------------------------------------

@@ -7,34 +7,39 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from gateway.store.database import Database
 from gateway.store.models import AdminSetting
 
 
-def get_setting(store, key: str) -> str | None:
-    with store._read_core() as conn:
-        return conn.execute(select(AdminSetting.value).where(AdminSetting.key == key)).scalar()
+class AdminSettings:
+    """Named values kept for the whole gateway."""
 
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
-def put_setting(store, key: str, value: str, now: datetime) -> None:
-    with store._write() as s:
-        row = s.get(AdminSetting, key)
-        if row is None:
-            s.add(AdminSetting(key=key, value=value, updated_at=now))
-        else:
-            row.value, row.updated_at = value, now
+    def get(self, key: str) -> str | None:
+        with self._db.read_core() as conn:
+            return conn.execute(select(AdminSetting.value).where(AdminSetting.key == key)).scalar()
 
-
-def add_setting_if_absent(store, key: str, value: str, now: datetime) -> str:
-    """Store `value` unless `key` already has one; return the value that is kept (race-safe across processes)."""
-    try:
-        with store._write() as s:
+    def put(self, key: str, value: str, now: datetime) -> None:
+        with self._db.write() as s:
             row = s.get(AdminSetting, key)
-            if row is not None:
-                return row.value
-            s.add(AdminSetting(key=key, value=value, updated_at=now))
-            return value
-    except IntegrityError:  # another process inserted it between our read and our insert
-        kept = get_setting(store, key)
-        if kept is None:
-            raise
-        return kept
+            if row is None:
+                s.add(AdminSetting(key=key, value=value, updated_at=now))
+            else:
+                row.value, row.updated_at = value, now
+
+    def add_if_absent(self, key: str, value: str, now: datetime) -> str:
+        """Store `value` unless `key` already has one; return the value that is kept (race-safe across processes)."""
+        try:
+            with self._db.write() as s:
+                row = s.get(AdminSetting, key)
+                if row is not None:
+                    return row.value
+                s.add(AdminSetting(key=key, value=value, updated_at=now))
+                return value
+        except IntegrityError:  # another process inserted it between our read and our insert
+            kept = self.get(key)
+            if kept is None:
+                raise
+            return kept

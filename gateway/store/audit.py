@@ -1,29 +1,24 @@
-"""The audit log, body retention and erasure of a number: the store's privacy and accountability verbs."""
+"""The audit log: who did which admin action, when, from where."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
-from gateway.errors import ConflictError, MessageNotFound
-from gateway.store.base import StoreBase
-from gateway.store.events import empty_event_texts
-from gateway.store.models import (AuditEntry, ConsentEvent, Event, InboundPart, InboxMessage, Message, Part,
-                                  StatusReportRecord, Suppression)
-from gateway.store.outbox import SETTLED  # a body is purged only once nothing will send it again
-
-ERASED_PAYLOAD = json.dumps({"erased": True})
+from gateway.store.database import Database
+from gateway.store.models import AuditEntry
 
 
-class AuditStore(StoreBase):
-    """Verbs on the audit log; purging bodies after retention; erasing everything about a number."""
+class AuditLog:
+    """The audit log of admin actions."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     def record_audit(self, actor: str, action: str, now: datetime, *, target: str | None = None,
                      remote_addr: str | None = None, detail: str | None = None) -> None:
-        with self._write() as s:
+        with self._db.write() as s:
             s.add(AuditEntry(at=now, actor=actor[:64], action=action[:32],
                              target=None if target is None else str(target)[:128],
                              remote_addr=None if remote_addr is None else remote_addr[:64], detail=detail))
@@ -33,82 +28,5 @@ class AuditStore(StoreBase):
         query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
         if before_id is not None:
             query = query.where(AuditEntry.id < before_id)
-        with self._read() as s:
+        with self._db.read() as s:
             return list(s.scalars(query))
-
-    def purge_bodies(self, before: datetime) -> dict[str, int]:
-        """Empty the text of settled messages created before `before` (flagged body_purged; numbers, states
-        and times kept) and of SMS received before it, with their parts and their events' payloads."""
-        with self._write() as s:
-            messages = _purge_messages(s, Message.created_at < before, Message.body_purged.is_(False))
-            old_inbox = (InboxMessage.received_at < before, InboxMessage.text != "")
-            empty_event_texts(s, select(InboxMessage.uid).where(*old_inbox))
-            inbox = s.execute(update(InboxMessage).where(*old_inbox).values(text="")).rowcount
-            s.execute(update(InboundPart).where(InboundPart.received_at < before, InboundPart.text != "")
-                      .values(text=""))
-        return {"messages": messages, "inbox": inbox}
-
-    def redact_message(self, uid: str) -> Message:
-        """Empty one settled message's text, its parts' and its events' (as retention does); ConflictError while
-        it may still be sent."""
-        with self._write() as s:
-            message = _settled_message(s, uid, "redacted")
-            _purge_messages(s, Message.id == message.id)
-        return self.get_message(uid)
-
-    def delete_message(self, uid: str) -> None:
-        """Delete one settled message with its parts and history (status reports and replies that point at it
-        stay, unlinked; its events stay, their text emptied); ConflictError while it may still be sent."""
-        with self._write() as s:
-            message = _settled_message(s, uid, "deleted")
-            empty_event_texts(s, [message.uid])
-            part_ids = select(Part.id).where(Part.message_id == message.id).scalar_subquery()
-            s.execute(update(StatusReportRecord).where(StatusReportRecord.part_id.in_(part_ids))
-                      .values(part_id=None))
-            s.execute(update(InboxMessage).where(InboxMessage.in_reply_to_id == message.id)
-                      .values(in_reply_to_id=None))
-            s.delete(message)  # parts, history and batch links go with it (ORM cascade, ON DELETE CASCADE)
-
-    def erase_number(self, number: str) -> dict[str, int]:
-        """Everything about `number`: its messages' bodies, numbers and parts' text (the rows stay, as
-        counts), the SMS it sent, events whose payload names it, status reports, opt-out history."""
-        with self._write() as s:
-            ids = select(Message.id).where(Message.to_number == number).scalar_subquery()
-            parts = s.execute(update(Part).where(Part.message_id.in_(ids)).values(text="")).rowcount
-            messages = s.execute(update(Message).where(Message.to_number == number)
-                                 .values(body="", to_number="", body_purged=True)
-                                 .execution_options(synchronize_session=False)).rowcount
-            inbound_parts = s.execute(delete(InboundPart).where(InboundPart.sender == number)).rowcount
-            inbox_ids = select(InboxMessage.id).where(InboxMessage.sender == number).scalar_subquery()
-            s.execute(update(InboundPart).where(InboundPart.inbox_id.in_(inbox_ids)).values(inbox_id=None))
-            inbox = s.execute(delete(InboxMessage).where(InboxMessage.sender == number)).rowcount
-            events = s.execute(update(Event).where(Event.payload.contains(number, autoescape=True))
-                               .values(payload=ERASED_PAYLOAD)).rowcount
-            reports = s.execute(update(StatusReportRecord).where(StatusReportRecord.recipient == number)
-                                .values(recipient="")).rowcount
-            optouts = s.execute(delete(Suppression).where(Suppression.number == number)).rowcount
-            optouts += s.execute(delete(ConsentEvent).where(ConsentEvent.number == number)).rowcount
-        return {"messages": messages, "parts": parts, "inbox": inbox, "inbound_parts": inbound_parts,
-                "events": events, "status_reports": reports, "optouts": optouts}
-
-
-def _purge_messages(s: Session, *where) -> int:
-    """Empty the text of the settled messages matching `where`, of their parts and their events' payloads; how
-    many messages were emptied."""
-    empty_event_texts(s, select(Message.uid).where(Message.state.in_(SETTLED), *where))
-    ids = select(Message.id).where(Message.state.in_(SETTLED), *where).scalar_subquery()
-    s.execute(update(Part).where(Part.message_id.in_(ids)).values(text=""))
-    return s.execute(update(Message).where(Message.id.in_(ids)).values(body="", body_purged=True)
-                     .execution_options(synchronize_session=False)).rowcount
-
-
-def _settled_message(s: Session, uid: str, verb: str) -> Message:
-    message = s.scalars(select(Message).where(Message.uid == uid)).one_or_none()
-    if message is None:
-        raise MessageNotFound(f"no message {uid}", field="id")
-    if message.state not in SETTLED:
-        raise ConflictError(f"message {uid} is {message.state.value}; only a settled message can be {verb}")
-    return message
-
-
-__all__ = ["AuditStore"]

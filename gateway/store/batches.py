@@ -9,30 +9,35 @@ from typing import Sequence
 from sqlalchemy import func, insert, select
 
 from gateway.errors import BatchNotFound
-from gateway.store.base import StoreBase, new_uid
+from gateway.store.database import Database, new_uid
 from gateway.store.models import Batch, BatchMessage, Message
-from gateway.store.outbox import MessageDraft
+from gateway.store.outbox import Outbox
+from gateway.values import MessageDraft
 
 
-class BatchStore(StoreBase):
-    """Verbs on batches. The messages are queued by `enqueue` (bulk Core inserts), then linked."""
+class Batches:
+    """Verbs on batches. The messages are queued by the outbox, in the batch's transaction, then linked."""
+
+    def __init__(self, db: Database, outbox: Outbox) -> None:
+        self._db, self._outbox = db, outbox
 
     def enqueue_batch(self, drafts: Sequence[MessageDraft], rejected: list[dict], row_count: int,
                       template: str | None, now: datetime, api_key_id: int | None = None) -> Batch:
         batch = Batch(uid=new_uid("bat"), template=template, row_count=row_count, accepted=len(drafts),
                       rejected=json.dumps(rejected), api_key_id=api_key_id, created_at=now)
-        with self._write() as s:
+        with self._db.write() as s:
             s.add(batch)
-        if drafts:
-            messages = self.enqueue(drafts, now, api_key_id=api_key_id)
-            with self._write_core() as conn:
+            s.flush()
+            if drafts:
+                conn = s.connection()
+                messages = self._outbox.insert(conn, drafts, now, api_key_id=api_key_id)
                 conn.execute(insert(BatchMessage.__table__),
                              [{"batch_id": batch.id, "message_id": m.id} for m in messages])
         return batch
 
     def get_batch(self, uid: str) -> tuple[Batch, dict[str, int]]:
         """The batch and how many of its messages are in each state."""
-        with self._read() as s:
+        with self._db.read() as s:
             batch = s.scalars(select(Batch).where(Batch.uid == uid)).one_or_none()
             if batch is None:
                 raise BatchNotFound(f"no batch {uid}", field="id")

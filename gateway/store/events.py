@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable, Sequence
 
@@ -21,11 +20,9 @@ from sqlalchemy.orm import Session
 
 from gateway.errors import ConflictError, NotFound
 from gateway.representations import time_json
-from gateway.store.base import StoreBase, new_uid
+from gateway.store.database import Database, new_uid
 from gateway.store.models import Delivery, DeliveryAttempt, Event, Modem, Webhook
-from gateway.values import DeliveryState
-
-EVENT_TYPES = ("message.sent", "message.delivered", "message.failed", "message.received", "message.expired")
+from gateway.values import DeliveryJob, DeliveryState
 
 _webhooks, _events, _deliveries = Webhook.__table__, Event.__table__, Delivery.__table__
 _earlier = _deliveries.alias("earlier")
@@ -64,21 +61,6 @@ _JOBS = (
 )
 
 
-@dataclass(frozen=True)
-class DeliveryJob:
-    """One claimed delivery: what to POST where, and with which secret (None: the callback secret)."""
-
-    delivery_id: int
-    uid: str
-    url: str
-    attempt: int  # 1 for the first POST
-    event_uid: str
-    event_type: str
-    body: bytes
-    event_created_at: datetime
-    secret: str | None
-
-
 def empty_event_texts(s: Session, subjects: Sequence[str] | Select) -> None:
     """Inside a write: empty the text (`body` of a message, `text` of a received SMS) in the stored payloads of
     the events about `subjects` (uids, or a select of them), keeping the rest of each payload."""
@@ -112,12 +94,15 @@ def _dump(event: dict) -> str:
     return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
 
 
-class EventStore(StoreBase):
-    """Verbs on webhooks, events and deliveries."""
+class Events:
+    """Events and their deliveries to webhooks and status callbacks; the webhooks themselves."""
 
-    # --- writing events (called inside other verbs' write transactions) ----------------------------
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
-    def _emit(self, conn: Connection, event_type: str, subject: str, resource: Callable[[], dict],
+    # --- writing events (inside other areas' write transactions) ---------------------------------
+
+    def emit(self, conn: Connection, event_type: str, subject: str, resource: Callable[[], dict],
               status_callback: str | None, now: datetime) -> None:
         """Queue `event_type` about `subject` for every receiver that wants it. `resource` is called only
         when someone does: the payload is the resource as it is in this transaction."""
@@ -139,7 +124,7 @@ class EventStore(StoreBase):
              "created_at": now, "delivered_at": None}
             for webhook_id, url, target in targets
         ])
-        self._queued.deliveries = True
+        self._db.mark_deliveries_queued(True)
 
     # --- the delivery worker -----------------------------------------------------------------------
 
@@ -147,7 +132,7 @@ class EventStore(StoreBase):
         """Take up to `limit` due deliveries, never two of one subject to one receiver."""
         if limit <= 0:
             return []
-        with self._write_core() as conn:
+        with self._db.write_core() as conn:
             ids = conn.execute(_CLAIM, {"p_now": now, "p_limit": limit,
                                         "p_lease_until": now + timedelta(seconds=lease_s)}).scalars().all()
             if not ids:
@@ -166,7 +151,7 @@ class EventStore(StoreBase):
             values["delivered_at"] = now
         if outcome == DeliveryState.PENDING:
             values["next_attempt_at"] = retry_at
-        with self._write_core() as conn:
+        with self._db.write_core() as conn:
             conn.execute(update(_deliveries).where(_deliveries.c.id == job.delivery_id).values(**values))
             conn.execute(insert(DeliveryAttempt.__table__), {
                 "delivery_id": job.delivery_id, "at": now, "status_code": status_code, "error": error,
@@ -176,15 +161,15 @@ class EventStore(StoreBase):
         """Deliveries left in flight are due again (their receivers may see them twice): those whose lease
         passed before `now`; `at_start` on SQLite (one box, so nobody else is posting) all of them."""
         query = update(_deliveries).where(_deliveries.c.state == DeliveryState.IN_FLIGHT)
-        if not (at_start and self.is_sqlite):
+        if not (at_start and self._db.is_sqlite):
             query = query.where(_deliveries.c.lease_until < now)
-        with self._write_core() as conn:
+        with self._db.write_core() as conn:
             released = conn.execute(query.values(state=DeliveryState.PENDING, lease_until=None)).rowcount
-            self._queued.deliveries = released > 0  # wake the webhook worker at commit
+            self._db.mark_deliveries_queued(released > 0)  # wake the webhook worker at commit
         return released
 
     def next_delivery_due(self) -> datetime | None:
-        with self._read_core() as conn:
+        with self._db.read_core() as conn:
             return conn.execute(select(func.min(_deliveries.c.next_attempt_at))
                                 .where(_deliveries.c.state == DeliveryState.PENDING)).scalar()
 
@@ -193,16 +178,16 @@ class EventStore(StoreBase):
     def add_webhook(self, url: str, events: Sequence[str], now: datetime) -> Webhook:
         webhook = Webhook(uid=new_uid("wh"), url=url, events=",".join(events),
                           secret="whsec_" + secrets.token_urlsafe(32), created_at=now)
-        with self._write() as s:
+        with self._db.write() as s:
             s.add(webhook)
         return webhook
 
     def list_webhooks(self) -> list[Webhook]:
-        with self._read() as s:
+        with self._db.read() as s:
             return list(s.scalars(select(Webhook).where(Webhook.deleted_at.is_(None)).order_by(Webhook.id)))
 
     def get_webhook(self, uid: str) -> Webhook:
-        with self._read() as s:
+        with self._db.read() as s:
             webhook = s.scalars(select(Webhook).where(Webhook.uid == uid, Webhook.deleted_at.is_(None))).one_or_none()
         if webhook is None:
             raise NotFound(f"no webhook {uid}", field="id")
@@ -211,7 +196,7 @@ class EventStore(StoreBase):
     def delete_webhook(self, uid: str, now: datetime) -> None:
         """Stop sending to it: it is kept (for its delivery history) but its pending deliveries fail."""
         webhook = self.get_webhook(uid)
-        with self._write() as s:
+        with self._db.write() as s:
             _retire_webhook(s, webhook.id, now)
 
     def sync_config_receivers(self, box: str, targets: Sequence[str], is_config_target: Callable[[str], bool],
@@ -222,8 +207,8 @@ class EventStore(StoreBase):
         box has modems here, else kept and returned (whose they are is unknown)."""
         wanted = list(dict.fromkeys(targets))
         unclaimed = []
-        with self._write() as s:
-            if not self.is_sqlite:
+        with self._db.write() as s:
+            if not self._db.is_sqlite:
                 s.execute(select(func.pg_advisory_xact_lock(_CONFIG_RECEIVERS_LOCK)))
             live = s.scalars(select(Webhook).where(Webhook.deleted_at.is_(None)).order_by(Webhook.id)).all()
             for webhook in live:
@@ -248,12 +233,12 @@ class EventStore(StoreBase):
 
     def list_deliveries(self, webhook_uid: str, *, limit: int = 50) -> list[Delivery]:
         webhook = self.get_webhook(webhook_uid)
-        with self._read() as s:
+        with self._db.read() as s:
             return list(s.scalars(select(Delivery).where(Delivery.webhook_id == webhook.id)
                                   .order_by(Delivery.id.desc()).limit(limit)))
 
     def list_attempts(self, delivery_ids: Sequence[int]) -> dict[int, list[DeliveryAttempt]]:
-        with self._read() as s:
+        with self._db.read() as s:
             attempts = s.scalars(select(DeliveryAttempt).where(DeliveryAttempt.delivery_id.in_(delivery_ids))
                                  .order_by(DeliveryAttempt.id))
             grouped: dict[int, list[DeliveryAttempt]] = {i: [] for i in delivery_ids}
@@ -263,7 +248,7 @@ class EventStore(StoreBase):
 
     def event_types_of(self, deliveries: Sequence[Delivery]) -> dict[int, tuple[str, str]]:
         """(event id, type) of each delivery, for listing them."""
-        with self._read() as s:
+        with self._db.read() as s:
             rows = s.execute(select(Event.id, Event.uid, Event.type)
                              .where(Event.id.in_({d.event_id for d in deliveries}))).all()
         return {row.id: (row.uid, row.type) for row in rows}
@@ -271,7 +256,7 @@ class EventStore(StoreBase):
     def redeliver(self, webhook_uid: str, delivery_uid: str, now: datetime) -> Delivery:
         """Send a delivery again now, by hand (whatever became of it before)."""
         webhook = self.get_webhook(webhook_uid)
-        with self._write() as s:
+        with self._db.write() as s:
             delivery = s.scalars(select(Delivery).where(Delivery.uid == delivery_uid,
                                                         Delivery.webhook_id == webhook.id)).one_or_none()
             if delivery is None:
@@ -279,5 +264,5 @@ class EventStore(StoreBase):
             if delivery.state == DeliveryState.IN_FLIGHT:
                 raise ConflictError(f"delivery {delivery_uid} is being sent right now")
             delivery.state, delivery.next_attempt_at, delivery.lease_until = DeliveryState.PENDING, now, None
-            self._queued.deliveries = True
+            self._db.mark_deliveries_queued(True)
         return delivery

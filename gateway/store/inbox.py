@@ -1,4 +1,7 @@
-"""Inbound messages: idempotent recording of what modems stored, reassembly of concatenated parts."""
+"""Inbound messages: idempotent recording of what modems stored, reassembly of concatenated parts.
+
+Receiving is one transaction composed of the areas it touches: the inbox row, the sender's consent (a STOP
+or START keyword), the confirmation the outbox queues, the modem's count, the `message.received` event."""
 
 from __future__ import annotations
 
@@ -9,14 +12,19 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from gateway.representations import inbox_json
-from gateway.store.base import new_uid
-from gateway.store.events import EventStore
+from gateway.store.consent import Consent
+from gateway.store.database import Database, new_uid
+from gateway.store.events import Events
 from gateway.store.models import InboundPart, InboxMessage, Message, MessageEvent, Modem
+from gateway.store.outbox import Outbox
 from gateway.values import InboxState, MessageState, ReceivedSms
 
 
-class InboxStore(EventStore):
+class Inbox:
     """Verbs on received messages."""
+
+    def __init__(self, db: Database, events: Events, consent: Consent, outbox: Outbox) -> None:
+        self._db, self._events, self._consent, self._outbox = db, events, consent, outbox
 
     def record_received(self, modem: str, sms: ReceivedSms, now: datetime,
                         reply_since: datetime | None = None) -> InboxMessage | None:
@@ -26,7 +34,7 @@ class InboxStore(EventStore):
         is a reply to the last message we sent its sender after `reply_since`.
         """
         dedup = _dedup_key(modem, sms)
-        with self._write() as s:
+        with self._db.write() as s:
             if sms.concat is None or sms.concat.total <= 1:
                 if s.scalar(select(InboxMessage.id).where(InboxMessage.dedup_key == dedup)) is not None:
                     return None
@@ -71,20 +79,19 @@ class InboxStore(EventStore):
         s.flush()
         for part in parts:
             part.inbox_id = inbox.id
-        self._apply_keyword(s, inbox)
+        reply = self._consent.apply_keyword(s, inbox)
+        if reply is not None:
+            self._outbox.insert(s.connection(), [reply], inbox.received_at)
         s.execute(update(Modem).where(Modem.name == inbox.modem).values(received_count=Modem.received_count + 1))
         resource = inbox_json(inbox)
-        self._emit(s.connection(), "message.received", inbox.uid, lambda: resource, None, inbox.received_at)
+        self._events.emit(s.connection(), "message.received", inbox.uid, lambda: resource, None, inbox.received_at)
         return inbox
-
-    def _apply_keyword(self, s: Session, inbox: InboxMessage) -> None:
-        """Hook for the consent store: an inbound STOP or START changes consent in this transaction."""
 
     def flush_incomplete(self, older_than: datetime, now: datetime, reply_since: datetime | None = None) -> int:
         """Turn part groups still missing parts after the reassembly timeout into INCOMPLETE inbox messages."""
         group_cols = (InboundPart.modem, InboundPart.sender, InboundPart.concat_ref, InboundPart.total)
         flushed = 0
-        with self._write() as s:
+        with self._db.write() as s:
             stale = s.execute(select(*group_cols).where(InboundPart.inbox_id.is_(None))
                               .group_by(*group_cols).having(func.max(InboundPart.received_at) < older_than)).all()
             for modem, sender, ref, total in stale:
@@ -100,7 +107,7 @@ class InboxStore(EventStore):
 
     def conversation(self, number: str, *, limit: int = 100) -> list[Message | InboxMessage]:
         """The last `limit` messages to and from `number`, both directions, oldest first."""
-        with self._read() as s:
+        with self._db.read() as s:
             outbound = list(s.scalars(select(Message).where(Message.to_number == number)
                                       .options(selectinload(Message.parts))
                                       .order_by(Message.id.desc()).limit(limit)))
@@ -111,7 +118,7 @@ class InboxStore(EventStore):
 
     def mark_reply(self, message_uid: str, inbox_uid: str) -> None:
         """Note on queued message `message_uid`'s history that it answers received SMS `inbox_uid`."""
-        with self._write() as s:
+        with self._db.write() as s:
             message_id = select(Message.id).where(Message.uid == message_uid).scalar_subquery()
             s.execute(update(MessageEvent).where(MessageEvent.message_id == message_id,
                                                  MessageEvent.state == MessageState.QUEUED.value,
@@ -122,7 +129,7 @@ class InboxStore(EventStore):
         query = select(InboxMessage).order_by(InboxMessage.id.desc()).limit(limit)
         if before_id is not None:
             query = query.where(InboxMessage.id < before_id)
-        with self._read() as s:
+        with self._db.read() as s:
             return list(s.scalars(query))
 
 

@@ -15,7 +15,7 @@ from typing import Callable
 
 from sqlalchemy.engine import make_url
 
-from gateway.store.base import OUTBOX_CHANNEL
+from gateway.store.database import OUTBOX_CHANNEL
 
 log = logging.getLogger(__name__)
 

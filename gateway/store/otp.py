@@ -2,41 +2,37 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
 from sqlalchemy import select
 
 from gateway.errors import OtpNotFound
-from gateway.store.base import StoreBase
+from gateway.store.database import Database
 from gateway.store.models import OtpCode
+from gateway.values import Verification
 
 
-@dataclass(frozen=True)
-class Verification:
-    verified: bool
-    attempts_left: int
-    expired: bool = False
-
-
-class OtpStore(StoreBase):
+class Otps:
     """Verbs on one-time codes."""
 
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
     def add_otp(self, otp: OtpCode) -> OtpCode:
-        with self._write() as s:
+        with self._db.write() as s:
             s.add(otp)
         return otp
 
     def link_otp_message(self, uid: str, message_uid: str) -> None:
-        with self._write() as s:
+        with self._db.write() as s:
             otp = s.scalars(select(OtpCode).where(OtpCode.uid == uid)).one()
             otp.message_uid = message_uid
 
     def verify_otp(self, uid: str, matches: Callable[[OtpCode], bool], now: datetime) -> Verification:
         """One attempt at OTP `uid`, under a row lock: a wrong code uses an attempt up; a right one uses the
         code up (verified once only); an expired code or one out of attempts never verifies."""
-        with self._write() as s:
+        with self._db.write() as s:
             otp = s.scalars(select(OtpCode).where(OtpCode.uid == uid).with_for_update()).one_or_none()
             if otp is None:
                 raise OtpNotFound(f"no one-time code {uid}", field="id")

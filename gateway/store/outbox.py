@@ -1,70 +1,30 @@
-"""Outbound messages: queueing, claiming, per-part records, retries, crash recovery, delivery reports."""
+"""Outbound messages: the one enqueue path, claims, per-part records, retries, crash recovery."""
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Sequence
 
 from sqlalchemy import bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session, configure_mappers, selectinload
+from sqlalchemy.orm import configure_mappers, selectinload
 
 from gateway.errors import ConflictError, MessageNotFound
-from gateway.representations import message_json
 from gateway.rules.routing import DEFAULT_GROUP
 from gateway.rules.timing import parse_quiet_window, quiet_hold, zones_of
-from gateway.store.base import new_uid
-from gateway.store.events import EventStore
+from gateway.store.database import Database, new_uid
+from gateway.store.events import Events
 from gateway.store.models import InboxMessage, Message, MessageEvent, Modem, OtpCode, Part
-from gateway.values import MessageState, ModemState, PartState
+from gateway.store.reports import apply_early_reports
+from gateway.store.transitions import fail_remaining, mark_unknown, message_resource, transition
+from gateway.values import MessageDraft, MessageState, ModemState, PartState, SendJob
 
 CANCELLABLE = (MessageState.QUEUED, MessageState.SCHEDULED)
 RETRYABLE = (MessageState.FAILED, MessageState.UNKNOWN)
-EVENT_OF_STATE = {MessageState.DELIVERED: "message.delivered", MessageState.FAILED: "message.failed",
-                  MessageState.EXPIRED: "message.expired"}
-SETTLED = (MessageState.SENT, MessageState.DELIVERED, MessageState.FAILED, MessageState.EXPIRED,
-           MessageState.CANCELLED, MessageState.UNKNOWN)  # no part of it is sent again by itself
 AVOID_GRACE_S = 2.0  # a modem that just failed a message leaves it to the others this long
 COST_GRACE_S = 0.5  # a modem leaves a message this long to a cheaper one ready to claim it
 QUIET_HOLDS_PER_CLAIM = 50  # a claim puts back at most this many messages caught by quiet hours
-
-
-@dataclass(frozen=True)
-class MessageDraft:
-    """A validated, normalised message ready to be queued."""
-
-    to_number: str
-    body: str
-    encoding: str
-    parts: tuple[str, ...]
-    delivery_report: bool
-    priority: int = 1
-    via_modem: str | None = None  # send through this modem only
-    status_callback: str | None = None  # events about the message are POSTed here
-    send_at: datetime | None = None  # held (scheduled) until then
-    expires_at: datetime | None = None  # not sent by then: expired
-    route_group: str | None = None  # only modems of this group may send it
-    fallback_group: str | None = None  # when route_group has no modem online, the message moves to this group
-    quiet_hours: str | None = None  # marketing: not sent in this window of the recipient's local time
-    masked_parts: tuple[str, ...] | None = None  # what each part's stored text becomes once it has left (OTP)
-
-
-@dataclass(frozen=True)
-class SendJob:
-    """A claimed message: what a worker needs to send its remaining parts."""
-
-    message_id: int
-    uid: str
-    to_number: str
-    encoding: str
-    concat_ref: int
-    delivery_report: bool
-    attempt: int  # 1 on the first claim
-    parts: tuple[str, ...]  # the text of every part, in order
-    first_seq: int  # the first part still to send (1-based)
-    status_callback: str | None = None
 
 
 # --- the hot path's statements, built once: building SQLAlchemy expressions on each call cost more than
@@ -128,9 +88,6 @@ _RENEW_LEASE = update(_messages).where(_messages.c.id == bindparam("p_message_id
 _MARK_PART_SENT = _SET_PART.values(state=PartState.SENT, reference=bindparam("p_reference"),
                                    sent_at=bindparam("p_now"), modem=bindparam("p_modem"),
                                    text=func.coalesce(_parts.c.masked_text, _parts.c.text), masked_text=None)
-_MASK_PARTS = update(_parts).where(_parts.c.message_id == bindparam("p_message_id"),
-                                   _parts.c.masked_text.is_not(None)).values(text=_parts.c.masked_text,
-                                                                             masked_text=None)
 _SET_MESSAGE = update(_messages).where(_messages.c.id == bindparam("p_message_id"))
 _PIN_MESSAGE = _SET_MESSAGE.values(pinned_modem=bindparam("p_modem"))
 _MARK_MESSAGE_SENT = _SET_MESSAGE.values(pinned_modem=bindparam("p_modem"), state=MessageState.SENT,
@@ -157,29 +114,39 @@ _RELEASE_SCHEDULED = update(_messages).where(_messages.c.id.in_(bindparam("p_ids
     state=MessageState.QUEUED, updated_at=bindparam("p_now"))
 
 
-class OutboxStore(EventStore):
-    """Verbs on outbound messages and their parts."""
+class Outbox:
+    """Verbs on outbound messages and their parts. Events (sent, failed, …) go out through `events` in the
+    transaction of the change that fires them."""
+
+    def __init__(self, db: Database, events: Events) -> None:
+        self._db, self._events = db, events
 
     def enqueue(self, drafts: Sequence[MessageDraft], now: datetime, api_key_id: int | None = None) -> list[Message]:
-        """Commit one queued message per draft, parts and first history row included, in one transaction.
+        """Commit one queued message per draft, parts and first history row included, in one transaction."""
+        with self._db.write_core() as conn:
+            return self.insert(conn, drafts, now, api_key_id)
 
-        The API's hot path, so Core bulk inserts; the returned messages hold the committed values."""
+    def insert(self, conn: Connection, drafts: Sequence[MessageDraft], now: datetime,
+               api_key_id: int | None = None) -> list[Message]:
+        """Inside a write: queue one message per draft. Every message enters the outbox here (the API, the doors,
+        batches, one-time codes, the box's own replies), so every one is queued the same way.
+
+        The API's hot path, so Core bulk inserts; the returned messages hold the values being committed."""
         rows = [_message_row(d, now, api_key_id) for d in drafts]
-        with self._write_core() as conn:
-            ids = conn.execute(_ADD_MESSAGES, rows).scalars().all()
-            conn.execute(_ADD_PARTS, [
-                {"message_id": message_id, "seq": seq, "text": text, "state": PartState.PENDING,
-                 "masked_text": draft.masked_parts[seq - 1] if draft.masked_parts else None}
-                for message_id, draft in zip(ids, drafts) for seq, text in enumerate(draft.parts, start=1)])
-            conn.execute(_ADD_EVENTS, [
-                {"message_id": message_id, "part_seq": None, "state": row["state"].value, "modem": None,
-                 "detail": None, "at": now} for message_id, row in zip(ids, rows)])
-            self._notify_outbox(conn)
+        ids = conn.execute(_ADD_MESSAGES, rows).scalars().all()
+        conn.execute(_ADD_PARTS, [
+            {"message_id": message_id, "seq": seq, "text": text, "state": PartState.PENDING,
+             "masked_text": draft.masked_parts[seq - 1] if draft.masked_parts else None}
+            for message_id, draft in zip(ids, drafts) for seq, text in enumerate(draft.parts, start=1)])
+        conn.execute(_ADD_EVENTS, [
+            {"message_id": message_id, "part_seq": None, "state": row["state"].value, "modem": None,
+             "detail": draft.note, "at": now} for message_id, row, draft in zip(ids, rows, drafts)])
+        self._db.notify_outbox(conn)
         configure_mappers()  # as the models' constructors do (`_detached` does without them)
         return [_queued_message(message_id, row, draft.parts) for message_id, row, draft in zip(ids, rows, drafts)]
 
     def get_message(self, uid: str) -> Message:
-        with self._read() as s:
+        with self._db.read() as s:
             message = s.scalars(
                 select(Message).where(Message.uid == uid)
                 .options(selectinload(Message.parts), selectinload(Message.events))
@@ -198,18 +165,18 @@ class OutboxStore(EventStore):
             query = query.where(Message.to_number == to_number)
         if before_id is not None:
             query = query.where(Message.id < before_id)
-        with self._read() as s:
+        with self._db.read() as s:
             return list(s.scalars(query))
 
     def cancel(self, uid: str, now: datetime) -> Message:
-        with self._write() as s:
+        with self._db.write() as s:
             message = s.scalars(select(Message).where(Message.uid == uid)).one_or_none()
             if message is None:
                 raise MessageNotFound(f"no message {uid}", field="id")
             if message.state not in CANCELLABLE:
                 raise ConflictError(f"message {uid} is {message.state.value}; only queued or scheduled "
                                     "messages can be cancelled")
-            self._transition(s, message, MessageState.CANCELLED, now)
+            transition(s, self._events, message, MessageState.CANCELLED, now)
         return self.get_message(uid)
 
     def retry(self, uid: str, now: datetime) -> Message:
@@ -217,7 +184,7 @@ class OutboxStore(EventStore):
         left go out again (an `unknown` part may reach the phone twice: that is what the caller accepts).
         One stranded on a gone modem (`modem_gone`) goes out whole, from any modem, as a new concatenation:
         the parts that left cannot be joined to parts from another number."""
-        with self._write() as s:
+        with self._db.write() as s:
             message = s.scalars(select(Message).where(Message.uid == uid)
                                 .options(selectinload(Message.parts))).one_or_none()
             if message is None:
@@ -237,8 +204,8 @@ class OutboxStore(EventStore):
                 message.pinned_modem, message.concat_ref = None, secrets.randbelow(256)
             message.attempts, message.next_attempt_at, message.avoid_modem = 0, now, None
             message.error_code = message.error_message = None
-            self._transition(s, message, MessageState.QUEUED, now, detail="retried by request")
-            self._notify_outbox(s.connection())
+            transition(s, self._events, message, MessageState.QUEUED, now, detail="retried by request")
+            self._db.notify_outbox(s.connection())
         return self.get_message(uid)
 
     def claim_next(self, modem: str, now: datetime, lease_s: float, avoid_grace_s: float = AVOID_GRACE_S,
@@ -258,7 +225,7 @@ class OutboxStore(EventStore):
                   "p_avoided_due": now - timedelta(seconds=avoid_grace_s),
                   "p_cost_due": now - timedelta(seconds=COST_GRACE_S) if cheaper_groups else now,
                   "p_cheaper_groups": list(cheaper_groups), "p_lease_until": now + timedelta(seconds=lease_s)}
-        with self._write_core(durable=submitting) as conn:
+        with self._db.write_core(durable=submitting) as conn:
             for _ in range(QUIET_HOLDS_PER_CLAIM):
                 row = conn.execute(_CLAIM, params).one_or_none()
                 if row is None:
@@ -295,7 +262,7 @@ class OutboxStore(EventStore):
         the part is on its way, or the part would be sent again."""
         params = {"p_message_id": job.message_id, "p_seq": seq, "p_modem": modem, "p_now": now,
                   "p_lease_until": lease_until}
-        with self._write_core(durable=True) as conn:
+        with self._db.write_core(durable=True) as conn:
             conn.execute(_MARK_SUBMITTING, params)
             if lease_until is not None:
                 conn.execute(_RENEW_LEASE, params)
@@ -313,56 +280,53 @@ class OutboxStore(EventStore):
         if is_last:
             events.append({"message_id": job.message_id, "part_seq": None, "state": MessageState.SENT.value,
                            "modem": modem, "detail": None, "at": now})
-        with self._write_core() as conn:
+        with self._db.write_core() as conn:
             conn.execute(_MARK_PART_SENT, params)
             conn.execute(_MARK_MESSAGE_SENT if is_last else _PIN_MESSAGE, params)
             conn.execute(_ADD_EVENTS, events)
             if is_last:
                 conn.execute(_COUNT_SENT, params)
-                self._emit(conn, "message.sent", job.uid, lambda: message_resource(conn, job.message_id),
-                           job.status_callback, now)
-            self._apply_early_report(conn, job, seq, modem, reference, now)
+                self._events.emit(conn, "message.sent", job.uid, lambda: message_resource(conn, job.message_id),
+                                  job.status_callback, now)
+            apply_early_reports(conn, self._events, job.message_id, job.to_number, seq, modem, reference, now)
         return MessageState.SENT if is_last else MessageState.SENDING
-
-    def _apply_early_report(self, conn: Connection, job: SendJob, seq: int, modem: str, reference: int,
-                            now: datetime) -> None:
-        """Hook for the report store: a report may have come before this part's +CMGS was committed."""
 
     def record_temporary_failure(self, job: SendJob, seq: int, modem: str, error_code: str, detail: str,
                                  retry_at: datetime, max_attempts: int, now: datetime) -> MessageState:
         """Part `seq` was refused for now: requeue the message (or fail it after `max_attempts`)."""
-        with self._write() as s:
+        with self._db.write() as s:
             message = s.get(Message, job.message_id, options=[selectinload(Message.parts)])
             part = message.parts[seq - 1]
             part.state, part.error_code = PartState.PENDING, error_code
             message.error_code, message.error_message = error_code, detail
             if message.attempts >= max_attempts:
-                self._fail_remaining(s, message, error_code, now)
-                self._transition(s, message, MessageState.FAILED, now, modem=modem,
-                                 detail=f"{error_code} after {message.attempts} attempts: {detail}")
+                fail_remaining(message, error_code)
+                transition(s, self._events, message, MessageState.FAILED, now, modem=modem,
+                           detail=f"{error_code} after {message.attempts} attempts: {detail}")
                 s.execute(update(Modem).where(Modem.name == modem).values(failed_count=Modem.failed_count + 1))
             else:
                 if message.pinned_modem is None:
                     message.avoid_modem = modem
                 message.modem, message.lease_until, message.next_attempt_at = None, None, retry_at
-                self._transition(s, message, MessageState.QUEUED, now, modem=modem,
-                                 detail=f"retry at {retry_at.isoformat()}: {error_code} {detail}")
+                transition(s, self._events, message, MessageState.QUEUED, now, modem=modem,
+                           detail=f"retry at {retry_at.isoformat()}: {error_code} {detail}")
             return message.state
 
     def record_permanent_failure(self, job: SendJob, seq: int, modem: str, error_code: str, detail: str,
                                  now: datetime) -> None:
-        with self._write() as s:
+        with self._db.write() as s:
             message = s.get(Message, job.message_id, options=[selectinload(Message.parts)])
             message.error_code, message.error_message, message.lease_until = error_code, detail, None
-            self._fail_remaining(s, message, error_code, now)
-            self._transition(s, message, MessageState.FAILED, now, modem=modem, detail=f"{error_code}: {detail}")
+            fail_remaining(message, error_code)
+            transition(s, self._events, message, MessageState.FAILED, now, modem=modem,
+                       detail=f"{error_code}: {detail}")
             s.execute(update(Modem).where(Modem.name == modem).values(failed_count=Modem.failed_count + 1))
 
     def record_unknown(self, job: SendJob, seq: int, modem: str, detail: str, now: datetime) -> None:
         """Part `seq` went to the modem and no answer came: it is not re-sent, and neither is the rest."""
-        with self._write() as s:
+        with self._db.write() as s:
             message = s.get(Message, job.message_id, options=[selectinload(Message.parts)])
-            self._mark_unknown(s, message, [message.parts[seq - 1]], detail, now)
+            mark_unknown(s, self._events, message, [message.parts[seq - 1]], detail, now)
 
     def release_claims(self, now: datetime, modem: str | None = None,
                        modems: Sequence[str] | None = None) -> tuple[int, int]:
@@ -387,22 +351,22 @@ class OutboxStore(EventStore):
         query = select(Message).where(Message.state == MessageState.SENDING, Message.lease_until < now)
         requeued, unknown = self._release(query, now, "lease expired while the modem had the part",
                                           "lease expired: claim released")
-        return requeued, unknown, self.release_deliveries(now)
+        return requeued, unknown, self._events.release_deliveries(now)
 
     def _release(self, query, now: datetime, unknown_detail: str, requeued_detail: str) -> tuple[int, int]:
         requeued = unknown = 0
-        with self._write() as s:
+        with self._db.write() as s:
             for message in s.scalars(query.options(selectinload(Message.parts)).with_for_update(skip_locked=True)):
                 in_flight = [p for p in message.parts if p.state == PartState.SUBMITTING]
                 if in_flight:
-                    self._mark_unknown(s, message, in_flight, unknown_detail, now)
+                    mark_unknown(s, self._events, message, in_flight, unknown_detail, now)
                     unknown += 1
                 else:
                     message.modem, message.lease_until, message.next_attempt_at = None, None, now
-                    self._transition(s, message, MessageState.QUEUED, now, detail=requeued_detail)
+                    transition(s, self._events, message, MessageState.QUEUED, now, detail=requeued_detail)
                     requeued += 1
             if requeued:
-                self._notify_outbox(s.connection())
+                self._db.notify_outbox(s.connection())
         return requeued, unknown
 
     def fail_over(self, now: datetime) -> int:
@@ -410,21 +374,21 @@ class OutboxStore(EventStore):
         reroute its queue) move to their rule's fallback group when one of its modems is online (each once,
         with a history row; not one pinned to a modem). One UPDATE: two boxes never move one message twice.
         Returns how many moved."""
-        with self._write_core() as conn:
+        with self._db.write_core() as conn:
             moved = conn.execute(_FAIL_OVER, {"p_now": now}).all()
             if moved:
                 conn.execute(_ADD_EVENTS, [
                     {"message_id": row.id, "part_seq": None, "state": MessageState.QUEUED.value, "modem": None,
                      "detail": f"failover: no modem of its route group online; fallback group {row.route_group}",
                      "at": now} for row in moved])
-                self._notify_outbox(conn)
+                self._db.notify_outbox(conn)
         return len(moved)
 
     def next_due_at(self, modem: str, now: datetime, avoid_grace_s: float = AVOID_GRACE_S,
                     group: str = DEFAULT_GROUP) -> datetime | None:
         """When the earliest queued message `modem` could claim becomes due (for the worker's wait)."""
         params = {"p_modem": modem, "p_group": group, "p_now": now}
-        with self._read_core() as conn:
+        with self._db.read_core() as conn:
             free = conn.execute(_EARLIEST_FREE, params).scalar()
             avoided = conn.execute(_EARLIEST_AVOIDED, params).scalar()
         if avoided is not None:
@@ -434,32 +398,32 @@ class OutboxStore(EventStore):
     def last_inbound_modems(self, numbers: Sequence[str]) -> dict[str, str]:
         """The modem each of `numbers` last wrote to us on (a reply goes out on it: gateway.rules.routing)."""
         found: dict[str, str] = {}
-        with self._read_core() as conn:
+        with self._db.read_core() as conn:
             for start in range(0, len(numbers), 500):
                 found.update(conn.execute(_LAST_INBOUND, {"p_numbers": list(numbers[start:start + 500])}).all())
         return found
 
     def next_scheduled_at(self) -> datetime | None:
         """When the earliest scheduled message falls due (a worker wakes then to release it)."""
-        with self._read_core() as conn:
+        with self._db.read_core() as conn:
             return conn.execute(_EARLIEST_SCHEDULED).scalar()
 
     def release_due(self, now: datetime) -> tuple[int, int]:
         """Queue the scheduled messages whose time came, and expire the waiting ones whose validity passed
         (`message.expired` events). Returns (released, expired)."""
-        with self._write_core() as conn:
+        with self._db.write_core() as conn:
             ids = conn.execute(_DUE_SCHEDULED, {"p_now": now}).scalars().all()
             if ids:
                 conn.execute(_RELEASE_SCHEDULED, {"p_ids": list(ids), "p_now": now})
                 conn.execute(_ADD_EVENTS, [{"message_id": i, "part_seq": None, "state": MessageState.QUEUED.value,
                                             "modem": None, "detail": "send_at reached", "at": now} for i in ids])
-                self._notify_outbox(conn)
+                self._db.notify_outbox(conn)
         expired = 0
-        with self._write() as s:
+        with self._db.write() as s:
             for message in s.scalars(select(Message).where(
                     Message.state.in_(CANCELLABLE), Message.expires_at <= now).with_for_update(skip_locked=True)):
                 message.error_code, message.error_message = "expired", "validity passed before it could be sent"
-                self._transition(s, message, MessageState.EXPIRED, now, detail="validity passed")
+                transition(s, self._events, message, MessageState.EXPIRED, now, detail="validity passed")
                 expired += 1
         return len(ids), expired
 
@@ -474,52 +438,26 @@ class OutboxStore(EventStore):
             Message.next_attempt_at <= now, last_sent <= now - timedelta(seconds=wait_s),
         ).with_for_update(skip_locked=True)
         failed = 0
-        with self._write() as s:
+        with self._db.write() as s:
             for message in s.scalars(stranded):
                 sent = sum(p.sent_at is not None for p in message.parts)
                 detail = (f"{sent} of {message.part_count} parts left on modem {message.pinned_modem}, which has "
                           f"not sent the rest for {wait_s:.0f} s")
                 message.error_code, message.error_message = "modem_gone", detail
-                self._fail_remaining(s, message, "modem_gone", now)
-                self._transition(s, message, MessageState.FAILED, now, modem=message.pinned_modem, detail=detail)
+                fail_remaining(message, "modem_gone")
+                transition(s, self._events, message, MessageState.FAILED, now, modem=message.pinned_modem,
+                           detail=detail)
                 failed += 1
         return failed
 
     def count_by_state(self) -> dict[str, int]:
-        with self._read() as s:
+        with self._db.read() as s:
             rows = s.execute(select(Message.state, func.count()).group_by(Message.state)).all()
         return {state.value: count for state, count in rows}
 
-    def _mark_unknown(self, s: Session, message: Message, parts: list[Part], detail: str, now: datetime) -> None:
-        for part in parts:
-            part.state = PartState.UNKNOWN
-            s.add(MessageEvent(message_id=message.id, part_seq=part.seq, state=PartState.UNKNOWN.value,
-                               modem=part.modem, detail=detail, at=now))
-        message.lease_until = None
-        message.error_code, message.error_message = "outcome_unknown", detail
-        self._transition(s, message, MessageState.UNKNOWN, now, modem=message.modem, detail=detail)
-
-    def _fail_remaining(self, s: Session, message: Message, error_code: str, now: datetime) -> None:
-        for part in message.parts:
-            if part.state in (PartState.PENDING, PartState.SUBMITTING):
-                part.state, part.error_code = PartState.FAILED, error_code
-
-    def _transition(self, s: Session, message: Message, state: MessageState, now: datetime, *,
-                    modem: str | None = None, detail: str | None = None) -> None:
-        """Move `message` to `state` with its history row, and queue the event that state fires, if any."""
-        message.state, message.updated_at = state, now
-        s.add(MessageEvent(message_id=message.id, state=state.value, modem=modem, detail=detail, at=now))
-        if state in SETTLED:  # nothing of it is sent again: a one-time code in its parts is not needed any more
-            s.execute(_MASK_PARTS, {"p_message_id": message.id})
-        if state in EVENT_OF_STATE:
-            s.flush()
-            conn = s.connection()
-            self._emit(conn, EVENT_OF_STATE[state], message.uid, lambda: message_resource(conn, message.id),
-                       message.status_callback, now)
-
     def mark_reports_overdue(self, sent_before: datetime) -> int:
         """Flag sent messages whose delivery report has not come by now (they stay `sent`)."""
-        with self._write_core() as conn:
+        with self._db.write_core() as conn:
             return conn.execute(update(_messages).where(
                 _messages.c.state == MessageState.SENT, _messages.c.delivery_report.is_(True),
                 _messages.c.report_overdue.is_(False), _messages.c.sent_at < sent_before,
@@ -560,8 +498,3 @@ def _quiet_until(number: str, window: str | None, now: datetime) -> datetime | N
     return None if window is None else quiet_hold(now, zones_of(number), parse_quiet_window(window))
 
 
-def message_resource(conn: Connection, message_id: int) -> dict:
-    """The message as the API shows it, read in the transaction of `conn` (for an event's payload)."""
-    with Session(bind=conn) as s:
-        message = s.get(Message, message_id, options=[selectinload(Message.parts), selectinload(Message.events)])
-        return message_json(message)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from gateway.store.base import StoreBase
+from gateway.store.database import Database
 from gateway.store.models import ApiRequestWindow, MessageEvent
 from gateway.values import PartState
 
@@ -27,20 +27,23 @@ _PARTS_SENT = select(_events.c.at).where(  # ix_message_events_at: the last hour
     _events.c.state == PartState.SENT.value).order_by(_events.c.at)
 
 
-class RequestCountStore(StoreBase):
+class RequestCounts:
     """Verbs on rate-limit records."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     def count_request(self, key_id: int, window_start: datetime) -> int:
         """One atomic upsert per request: the count of `key_id`'s requests in the window including this one."""
-        with self._write_core() as conn:
+        with self._db.write_core() as conn:
             return conn.execute(_COUNT[conn.dialect.name], {"p_key": key_id, "p_window": window_start}).scalar_one()
 
     def parts_sent_since(self, modem: str, since: datetime) -> list[datetime]:
         """When each part `modem` sent after `since` went, oldest first."""
-        with self._read_core() as conn:
+        with self._db.read_core() as conn:
             return list(conn.execute(_PARTS_SENT, {"p_modem": modem, "p_since": since}).scalars())
 
     def forget_request_counts(self, before: datetime) -> int:
         """Drop the windows that ended (a periodic job)."""
-        with self._write_core() as conn:
+        with self._db.write_core() as conn:
             return conn.execute(_FORGET, {"p_before": before - timedelta(minutes=1)}).rowcount

@@ -16,8 +16,10 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, selectinload
 
+from gateway.store.database import Database
+from gateway.store.events import Events
 from gateway.store.models import Message, MessageEvent, Part, StatusReportRecord
-from gateway.store.outbox import OutboxStore, SendJob
+from gateway.store.transitions import transition
 from gateway.values import MessageState, PartState, StatusReport
 
 log = logging.getLogger(__name__)
@@ -43,12 +45,15 @@ def is_final(status: int) -> bool:
     return not 0x20 <= status < 0x40
 
 
-class ReportStore(OutboxStore):
+class StatusReports:
     """Verbs on status reports."""
+
+    def __init__(self, db: Database, events: Events) -> None:
+        self._db, self._events = db, events
 
     def record_status_report(self, modem: str, report: StatusReport, now: datetime) -> bool:
         """Keep the report and apply it to its part. True when a part was found for it."""
-        with self._write() as s:
+        with self._db.write() as s:
             record = StatusReportRecord(modem=modem, reference=report.reference, recipient=report.recipient,
                                         status=report.status, sent_at=report.sent_at,
                                         discharged_at=report.discharged_at, received_at=now)
@@ -64,45 +69,49 @@ class ReportStore(OutboxStore):
                             report.reference)
                 return False
             record.part_id = part.id
-            self._apply(s, part, record, now)
+            _apply(s, self._events, part, record, now)
             return True
 
-    def _apply_early_report(self, conn: Connection, job: SendJob, seq: int, modem: str, reference: int,
-                            now: datetime) -> None:
-        unmatched = conn.execute(_UNMATCHED_REPORTS, {"p_modem": modem, "p_reference": reference,
-                                                      "p_since": now - EARLY_REPORT_WINDOW}).all()
-        ids = [row.id for row in unmatched if same_number(job.to_number, row.recipient)]
-        if not ids:
-            return  # the usual case: no Session is needed
-        with Session(bind=conn) as s:
-            early = s.scalars(select(StatusReportRecord).where(StatusReportRecord.id.in_(ids))
-                              .order_by(StatusReportRecord.id)).all()
-            part = s.scalars(select(Part).where(Part.message_id == job.message_id, Part.seq == seq)).one()
-            for record in early:
-                record.part_id = part.id
-                self._apply(s, part, record, now)
-            s.flush()
 
-    def _apply(self, s: Session, part: Part, record: StatusReportRecord, now: datetime) -> None:
-        if part.state != PartState.SENT:
-            log.info("duplicate status report for part %d ignored", part.id)
-            return
-        part.report_status = record.status
-        if not is_final(record.status):
-            return  # the network is still trying: the part stays SENT
-        delivered = record.status < 0x20
-        part.state = PartState.DELIVERED if delivered else PartState.FAILED
-        part.delivered_at = record.discharged_at or now
-        s.add(MessageEvent(message_id=part.message_id, part_seq=part.seq, state=part.state.value, modem=part.modem,
-                           detail=f"status report TP-ST={record.status}", at=now))
+def apply_early_reports(conn: Connection, events: Events, message_id: int, to_number: str, seq: int, modem: str,
+                        reference: int, now: datetime) -> None:
+    """Inside the write that records part `seq` of message `message_id` as sent (reference `reference` on
+    `modem`): apply the reports for it that came before that commit."""
+    unmatched = conn.execute(_UNMATCHED_REPORTS, {"p_modem": modem, "p_reference": reference,
+                                                  "p_since": now - EARLY_REPORT_WINDOW}).all()
+    ids = [row.id for row in unmatched if same_number(to_number, row.recipient)]
+    if not ids:
+        return  # the usual case: no Session is needed
+    with Session(bind=conn) as s:
+        early = s.scalars(select(StatusReportRecord).where(StatusReportRecord.id.in_(ids))
+                          .order_by(StatusReportRecord.id)).all()
+        part = s.scalars(select(Part).where(Part.message_id == message_id, Part.seq == seq)).one()
+        for record in early:
+            record.part_id = part.id
+            _apply(s, events, part, record, now)
         s.flush()
-        message = s.get(Message, part.message_id, options=[selectinload(Message.parts)])
-        s.refresh(message, ["parts"])
-        if message.state != MessageState.SENT:
-            return  # more parts to send first; the last part's report settles the message
-        if not delivered:
-            message.error_code = f"tp_st_{record.status}"
-            self._transition(s, message, MessageState.FAILED, now, modem=part.modem,
-                             detail=f"status report TP-ST={record.status}")
-        elif all(p.state == PartState.DELIVERED for p in message.parts):
-            self._transition(s, message, MessageState.DELIVERED, now, modem=part.modem)
+
+
+def _apply(s: Session, events: Events, part: Part, record: StatusReportRecord, now: datetime) -> None:
+    if part.state != PartState.SENT:
+        log.info("duplicate status report for part %d ignored", part.id)
+        return
+    part.report_status = record.status
+    if not is_final(record.status):
+        return  # the network is still trying: the part stays SENT
+    delivered = record.status < 0x20
+    part.state = PartState.DELIVERED if delivered else PartState.FAILED
+    part.delivered_at = record.discharged_at or now
+    s.add(MessageEvent(message_id=part.message_id, part_seq=part.seq, state=part.state.value, modem=part.modem,
+                       detail=f"status report TP-ST={record.status}", at=now))
+    s.flush()
+    message = s.get(Message, part.message_id, options=[selectinload(Message.parts)])
+    s.refresh(message, ["parts"])
+    if message.state != MessageState.SENT:
+        return  # more parts to send first; the last part's report settles the message
+    if not delivered:
+        message.error_code = f"tp_st_{record.status}"
+        transition(s, events, message, MessageState.FAILED, now, modem=part.modem,
+                   detail=f"status report TP-ST={record.status}")
+    elif all(p.state == PartState.DELIVERED for p in message.parts):
+        transition(s, events, message, MessageState.DELIVERED, now, modem=part.modem)

@@ -15,6 +15,7 @@ from sqlalchemy import Integer, and_, case, cast, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.errors import NotFound
+from gateway.store.database import Database
 from gateway.store.models import InboxMessage, Message, MessageEvent, Modem
 from gateway.values import MessageState, ModemState
 
@@ -82,14 +83,14 @@ class DurationHistogram:
 class Stats:
     """The read queries behind the dashboard, the metrics collector and the health check."""
 
-    def __init__(self, store) -> None:
-        self._store = store
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     # --- health --------------------------------------------------------------------------------
 
     def modems_up(self) -> list[str]:
         """Names of the modems that are online (or sending). StoreUnavailable when the database does not answer."""
-        with self._store._read_core() as conn:
+        with self._db.read_core() as conn:
             return list(conn.execute(select(Modem.name).where(Modem.state.in_(UP_STATES))
                                      .order_by(Modem.name)).scalars())
 
@@ -98,13 +99,13 @@ class Stats:
     def modem_days(self, now: datetime) -> list[ModemDay]:
         midnight = now.astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
         per_modem = self._transitions_since(midnight, group_by_modem=True)
-        with self._store._read() as s:
+        with self._db.read() as s:
             modems = list(s.scalars(select(Modem).order_by(Modem.name)))
         return [ModemDay(m, per_modem.get((MessageState.SENT.value, m.name), 0),
                          per_modem.get((MessageState.FAILED.value, m.name), 0)) for m in modems]
 
     def queue(self, now: datetime) -> QueueFigures:
-        with self._store._read_core() as conn:
+        with self._db.read_core() as conn:
             counts = dict(conn.execute(select(Message.state, func.count()).where(Message.state.in_(PENDING_STATES))
                                        .group_by(Message.state)).all())
             oldest = conn.execute(select(func.min(Message.created_at))
@@ -121,7 +122,7 @@ class Stats:
         since = datetime.fromtimestamp(start, now.tzinfo)
         counts = {name: [0] * buckets for name in (*SERIES_STATES, *(("received",) if with_received else ()))}
         bucket = self._bucket(MessageEvent.at, start, width_s)
-        with self._store._read_core() as conn:
+        with self._db.read_core() as conn:
             rows = conn.execute(
                 select(MessageEvent.state, bucket, func.count())
                 .where(MessageEvent.at >= since, MessageEvent.part_seq.is_(None),
@@ -140,7 +141,7 @@ class Stats:
         """Messages that finished in the window: the share that reached the network, and the median time
         from queued to accepted by the network of those sent in the window."""
         since = now - window
-        with self._store._read_core() as conn:
+        with self._db.read_core() as conn:
             outcome = dict(conn.execute(
                 select(Message.state, func.count())
                 .where(Message.updated_at >= since, Message.state.in_(REACHED_NETWORK + DID_NOT))
@@ -158,7 +159,7 @@ class Stats:
                                median_send_s=median)
 
     def inbox_message(self, uid: str) -> InboxMessage:
-        with self._store._read() as s:
+        with self._db.read() as s:
             item = s.scalars(select(InboxMessage).where(InboxMessage.uid == uid)).one_or_none()
         if item is None:
             raise NotFound(f"no received message {uid}", field="id")
@@ -171,13 +172,13 @@ class Stats:
         return self._transitions_since(None, group_by_modem=True)
 
     def queue_depth(self) -> dict[str, int]:
-        with self._store._read_core() as conn:
+        with self._db.read_core() as conn:
             counts = dict(conn.execute(select(Message.state, func.count()).where(Message.state.in_(PENDING_STATES))
                                        .group_by(Message.state)).all())
         return {state.value: counts.get(state, 0) for state in PENDING_STATES}
 
     def modems(self) -> list[Modem]:
-        with self._store._read() as s:
+        with self._db.read() as s:
             return list(s.scalars(select(Modem).order_by(Modem.name)))
 
     def submit_to_sent(self, bounds: Sequence[float]) -> DurationHistogram:
@@ -200,7 +201,7 @@ class Stats:
         query = select(*columns, func.count()).where(MessageEvent.part_seq.is_(None)).group_by(*columns)
         if since is not None:
             query = query.where(MessageEvent.at >= since)
-        with self._store._read_core() as conn:
+        with self._db.read_core() as conn:
             rows = conn.execute(query).all()
         if group_by_modem:
             return {(state, modem): n for state, modem, n in rows}
@@ -210,18 +211,18 @@ class Stats:
         clamped = case((duration < 0, 0.0), else_=duration)
         columns = [func.count(), func.coalesce(func.sum(clamped), 0.0)]
         columns += [func.coalesce(func.sum(case((clamped <= b, 1), else_=0)), 0) for b in bounds]
-        with self._store._read_core() as conn:
+        with self._db.read_core() as conn:
             row = conn.execute(select(*columns).select_from(from_).where(where)).one()
         return DurationHistogram(tuple(bounds), tuple(int(v) for v in row[2:]), int(row[0]), float(row[1]))
 
     def _epoch(self, column) -> ColumnElement:
         """Seconds since the epoch of a UTC datetime column, on SQLite (stored as text) and PostgreSQL."""
-        if self._store.is_sqlite:
+        if self._db.is_sqlite:
             return (func.julianday(column) - 2440587.5) * 86400.0
         return func.extract("epoch", column)
 
     def _bucket(self, column, start_epoch: int, width_s: int) -> ColumnElement:
         offset = self._epoch(column) - start_epoch
-        if self._store.is_sqlite:  # the column is >= start, so truncation is floor
+        if self._db.is_sqlite:  # the column is >= start, so truncation is floor
             return cast(offset / width_s, Integer)
         return cast(func.floor(offset / width_s), Integer)

@@ -8,17 +8,20 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from gateway.errors import TemplateExists, TemplateNotFound
-from gateway.store.base import StoreBase
+from gateway.store.database import Database
 from gateway.store.models import MessageTemplate
 
 
-class TemplateStore(StoreBase):
+class Templates:
     """Verbs on message templates."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     def add_template(self, name: str, body: str, is_approved: bool, now: datetime) -> MessageTemplate:
         template = MessageTemplate(name=name, body=body, is_approved=is_approved, created_at=now, updated_at=now)
         try:
-            with self._write() as s:
+            with self._db.write() as s:
                 if s.scalar(select(MessageTemplate.id).where(MessageTemplate.name == name)) is not None:
                     raise TemplateExists(f"a template named {name!r} exists", field="name")
                 s.add(template)
@@ -27,19 +30,19 @@ class TemplateStore(StoreBase):
         return template
 
     def get_template(self, name: str) -> MessageTemplate:
-        with self._read() as s:
+        with self._db.read() as s:
             template = s.scalars(select(MessageTemplate).where(MessageTemplate.name == name)).one_or_none()
         if template is None:
             raise TemplateNotFound(f"no template named {name!r}", field="name")
         return template
 
     def list_templates(self) -> list[MessageTemplate]:
-        with self._read() as s:
+        with self._db.read() as s:
             return list(s.scalars(select(MessageTemplate).order_by(MessageTemplate.name)))
 
     def update_template(self, name: str, now: datetime, *, body: str | None = None,
                         is_approved: bool | None = None) -> MessageTemplate:
-        with self._write() as s:
+        with self._db.write() as s:
             template = s.scalars(select(MessageTemplate).where(MessageTemplate.name == name)).one_or_none()
             if template is None:
                 raise TemplateNotFound(f"no template named {name!r}", field="name")
@@ -51,7 +54,7 @@ class TemplateStore(StoreBase):
             return template
 
     def delete_template(self, name: str) -> None:
-        with self._write() as s:
+        with self._db.write() as s:
             template = s.scalars(select(MessageTemplate).where(MessageTemplate.name == name)).one_or_none()
             if template is None:
                 raise TemplateNotFound(f"no template named {name!r}", field="name")

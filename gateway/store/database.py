@@ -1,6 +1,6 @@
-"""The store's foundation: the engine, its connection settings and the transaction helpers.
+"""The database every area of the store works on: the engine, its connection settings and the transactions.
 
-Write transactions go through `_write()`/`_write_core()`: on SQLite one in-process writer at a time and
+Write transactions go through `write()`/`write_core()`: on SQLite one in-process writer at a time and
 `BEGIN IMMEDIATE` (so "database is locked" cannot come from a read-to-write upgrade), on PostgreSQL plain
 transactions with `FOR UPDATE SKIP LOCKED` claims.
 """
@@ -87,8 +87,12 @@ def translated_errors() -> Iterator[None]:
         raise StoreUnavailable(f"the database does not answer: {detail}") from exc
 
 
-class StoreBase:
-    """The engine, the sessions and the transactions every part of the store uses."""
+class Database:
+    """The engine, the sessions and the transactions every area of the store uses (one per store, shared).
+
+    `box` is this gateway box's name (set by the runtime): recorded on its modems, sent with NOTIFY.
+    `on_deliveries_queued` is called once a write that queued webhook deliveries has committed (the webhook
+    worker's wake)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -98,31 +102,31 @@ class StoreBase:
         self._writes = sessionmaker(self._write_engine, expire_on_commit=False)
         self._write_lock = threading.Lock() if self.is_sqlite else nullcontext()
         self._queued = threading.local()  # did this thread's open write transaction queue deliveries?
-        self.on_deliveries_queued: Callable[[], None] = lambda: None  # the webhook worker's wake, once committed
-        self.box = ""  # this gateway box's name (set by the runtime): recorded on its modems, sent with NOTIFY
-
-    @classmethod
-    def from_url(cls, url: str, busy_timeout_ms: int = 5000, synchronous: str = "normal"):
-        return cls(make_engine(url, busy_timeout_ms, synchronous))
+        self.on_deliveries_queued: Callable[[], None] = lambda: None
+        self.box = ""
 
     def close(self) -> None:
         self.engine.dispose()
 
-    def _notify_outbox(self, conn: Connection) -> None:
+    def notify_outbox(self, conn: Connection) -> None:
         """Several boxes on PostgreSQL: tell the others, at commit, that the outbox has work (LISTEN in
         gateway/store/notify.py). The payload is our box, so that a box can ignore its own notices."""
         if not self.is_sqlite:
             conn.execute(_NOTIFY, {"p_box": self.box})
 
+    def mark_deliveries_queued(self, queued: bool = True) -> None:
+        """Inside a write: it queued webhook deliveries (or not), so the worker is woken once it commits."""
+        self._queued.deliveries = queued
+
     @contextmanager
-    def _write(self) -> Iterator[Session]:
+    def write(self) -> Iterator[Session]:
         self._queued.deliveries = False
         with translated_errors(), self._write_lock, self._writes.begin() as session:
             yield session
         self._after_commit()
 
     @contextmanager
-    def _write_core(self, durable: bool = False) -> Iterator[Connection]:
+    def write_core(self, durable: bool = False) -> Iterator[Connection]:
         """A write transaction on a bare connection: the hot path's Core statements need no Session.
 
         `durable`: on SQLite, fsync this commit whatever `synchronous` says, so that a power cut cannot undo
@@ -134,20 +138,20 @@ class StoreBase:
         self._after_commit()
 
     def _after_commit(self) -> None:
-        if self._queued.deliveries:
+        if getattr(self._queued, "deliveries", False):
             self._queued.deliveries = False
             self.on_deliveries_queued()
 
     @contextmanager
-    def _read_core(self) -> Iterator[Connection]:
+    def read_core(self) -> Iterator[Connection]:
         with translated_errors(), self.engine.begin() as conn:
             yield conn
 
     @contextmanager
-    def _read(self) -> Iterator[Session]:
+    def read(self) -> Iterator[Session]:
         with translated_errors(), self._reads.begin() as session:
             yield session
 
     def ping(self) -> None:
-        with self._read() as s:
+        with self.read() as s:
             s.execute(select(1))

@@ -1,0 +1,42 @@
+"""What the pool knows about each modem, kept as data (readable without talking to the modem)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+
+from gateway.store.database import Database
+from gateway.store.models import Modem
+from gateway.values import ModemState
+
+log = logging.getLogger(__name__)
+
+
+class Modems:
+    """Verbs on modem records."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+
+    def save_modem(self, name: str, port: str, now: datetime, **fields) -> None:
+        """Record what the pool knows about a modem (creating its row on first sight)."""
+        with self._db.write() as s:
+            modem = s.get(Modem, name)
+            if modem is None:
+                modem = Modem(name=name, port=port, state=ModemState.CONNECTING, updated_at=now)
+                s.add(modem)
+            if self._db.box and modem.box != self._db.box:
+                if modem.box:
+                    log.warning("modem %s moves from box %s to box %s: modem names must be unique across boxes",
+                                name, modem.box, self._db.box)
+                modem.box = self._db.box
+            modem.port, modem.updated_at = port, now
+            for key, value in fields.items():
+                setattr(modem, key, value)
+
+    def list_modems(self) -> list[Modem]:
+        with self._db.read() as s:
+            return list(s.scalars(select(Modem).order_by(Modem.name)))
