@@ -180,7 +180,7 @@ class PortBusy(ModemUnavailable):
     code = "port_busy"
 
 
-# --- templates and consent (issue 7, part 2) ---------------------------------------------------
+# --- templates and consent ---------------------------------------------------------------------
 
 
 class TemplateNotFound(NotFound):

@@ -42,7 +42,7 @@ def message_json(message: Message, *, with_history: bool = True) -> dict[str, An
             for p in message.parts
         ],
     }
-    data.update({  # issue 7: queue order, hold, validity, routing
+    data.update({  # queue order, hold, validity, routing
         "priority": PRIORITY_NAMES.get(message.priority, "normal"),
         "send_at": time_json(message.next_attempt_at) if message.state.value == "scheduled" else None,
         "expires_at": time_json(message.expires_at), "route_group": message.route_group,

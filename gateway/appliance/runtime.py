@@ -16,9 +16,10 @@ from gateway.appliance.watchdog import Watchdog, notify, watchdog_interval_s
 from gateway.clock import utcnow
 from gateway.config import ModemSettings, PoolSettings, Settings
 from gateway.core.admin_auth import PASSWORD_ENV, AdminAuth, apply_password_from_env
-from gateway.core.pool import DriverFactory, ModemPool
+from gateway.core.pool import ModemPool
 from gateway.core.service import GatewayService
 from gateway.core.webhooks import WebhookDispatcher, door_receivers
+from gateway.core.worker import DriverFactory
 from gateway.modem.discovery import Discoverer, split_patterns
 from gateway.modem.driver import ModemDriver, NoticeSink
 from gateway.rules.keywords import KeywordRules

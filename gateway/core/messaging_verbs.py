@@ -9,9 +9,18 @@ import unicodedata
 from datetime import timedelta
 from typing import Sequence
 
-from gateway.errors import (IdempotencyInProgress, IdempotencyKeyReused, MessageTooLong, RecipientOptedOut,
-                            TemplateNotApproved, TemplateNotFound, TemplateParamsError, TooManyRecipients,
-                            UnknownTemplate, ValidationError)
+from gateway.errors import (
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
+    MessageTooLong,
+    RecipientOptedOut,
+    TemplateNotApproved,
+    TemplateNotFound,
+    TemplateParamsError,
+    TooManyRecipients,
+    UnknownTemplate,
+    ValidationError,
+)
 from gateway.rules import otp, templates
 from gateway.rules.keywords import OPT_IN, OPT_OUT
 from gateway.rules.numbers import to_e164
@@ -106,7 +115,7 @@ class MessagingVerbs:
             uid=new_uid("otp"), to_number=number, code_hash=otp.code_hash(code, salt), salt=salt,
             attempts_left=self.settings.otp_max_attempts, expires_at=now + timedelta(seconds=ttl_s),
             api_key_id=api_key.id if api_key else None, created_at=now))
-        route = self._routes([number]).get(number)  # as `send` does (issue 7, part 1)
+        route = self.policy.routes([number]).get(number)  # as `send` does
         # it expires with its code; once sent, its parts are masked
         [message] = self.store.outbox.enqueue([MessageDraft(
             to_number=number, body=shown, encoding=segmentation.encoding, parts=segmentation.parts,
@@ -179,9 +188,9 @@ class MessagingVerbs:
                             for row_number, number, _, _ in good if number in blocked)
             good = [g for g in good if g[1] not in blocked]
         numbers = list(dict.fromkeys(number for _, number, _, _ in good))
-        quiet_window = self._quiet_window(message_class, None)  # as `send` does (issue 7, part 1)
-        holds = self._quiet_holds(numbers, self.clock(), quiet_window)
-        routes = self._routes(numbers)
+        quiet_window = self.policy.quiet_window(message_class, None)  # as `send` does
+        holds = self.policy.quiet_holds(numbers, self.clock(), quiet_window)
+        routes = self.policy.routes(numbers)
         drafts = [MessageDraft(to_number=number, body=body, encoding=segmentation.encoding, parts=segmentation.parts,
                                delivery_report=self.settings.delivery_report, priority=BULK_PRIORITY,
                                send_at=holds.get(number), quiet_hours=quiet_window,

@@ -12,17 +12,22 @@ from typing import Callable, Mapping, Protocol, Sequence
 from gateway.clock import utcnow
 from gateway.config import MessagingSettings, RouteSettings, WebhookSettings
 from gateway.core.messaging_verbs import MessagingVerbs
-from gateway.core.webhooks import (account_auth_token, callback_secret, callback_target, is_config_receiver,
-                                   split_target, webhook_url)
-from gateway.errors import (AuthError, MessageTooLong, ModemNotFound, ScopeError, TooManyRecipients, UnknownModem,
-                            ValidationError)
+from gateway.core.queue_policy import QueuePolicy
+from gateway.core.webhooks import (
+    account_auth_token,
+    callback_secret,
+    callback_target,
+    is_config_receiver,
+    split_target,
+    webhook_url,
+)
+from gateway.errors import AuthError, MessageTooLong, ModemNotFound, ScopeError, TooManyRecipients, ValidationError
 from gateway.rules import apikeys
 from gateway.rules.numbers import to_e164
 from gateway.rules.ratelimit import RateLimited, request_window
-from gateway.rules.routing import DEFAULT_GROUP, Route, Router
+from gateway.rules.routing import Route
 from gateway.rules.text import segment
-from gateway.rules.timing import (check_message_class, parse_priority, parse_quiet_window, parse_send_at,
-                                  parse_validity, quiet_hold, zones_of)
+from gateway.rules.timing import parse_priority, parse_send_at, parse_validity
 from gateway.store import Store
 from gateway.store.models import ApiKey, InboxMessage, Message, Modem, Webhook
 from gateway.values import EVENT_TYPES, MessageDraft, MessageState
@@ -70,7 +75,7 @@ class GatewayService(MessagingVerbs):
                  ussd_timeout_s: float = 30.0, routes: Sequence[RouteSettings] = (),
                  modem_costs: Mapping[str, float] | None = None) -> None:
         self.store = store
-        self.router = Router(routes, modem_costs)
+        self.policy = QueuePolicy(settings, store.modems, store.outbox, routes, modem_costs)
         self.settings = settings
         self.pool = pool or NoPool()
         self.clock = clock
@@ -111,14 +116,14 @@ class GatewayService(MessagingVerbs):
         order = parse_priority(priority)
         hold_until = parse_send_at(send_at, time_zone)
         lifetime = parse_validity(validity)
-        quiet_window = self._quiet_window(message_class, quiet_hours)
-        holds = self._quiet_holds(numbers, max(hold_until or self.clock(), self.clock()), quiet_window)
-        via_modem, via_group = self._via(via)
+        quiet_window = self.policy.quiet_window(message_class, quiet_hours)
+        holds = self.policy.quiet_holds(numbers, max(hold_until or self.clock(), self.clock()), quiet_window)
+        via_modem, via_group = self.policy.via(via)
         if status_callback is not None:
             status_callback = webhook_url(status_callback, field="status_callback")
             if callback_format is not None:  # a compatibility door's own callback shape (gateway.core.webhooks)
                 status_callback = callback_target(callback_format, status_callback)
-        routes = {} if via is not None else self._routes(numbers)
+        routes = {} if via is not None else self.policy.routes(numbers)
         drafts = [MessageDraft(to_number=n, body=text, encoding=segmentation.encoding, parts=segmentation.parts,
                                delivery_report=wants_report, status_callback=status_callback, priority=order,
                                send_at=holds.get(n, hold_until),
@@ -130,49 +135,6 @@ class GatewayService(MessagingVerbs):
         messages = self.store.outbox.enqueue(drafts, self.clock(), api_key_id=api_key.id if api_key else None)
         self.pool.wake()
         return messages
-
-    def _quiet_window(self, message_class: str | None, quiet_hours: bool | str | None) -> str | None:
-        """The quiet hours ("21:00-08:00") a message of `message_class` keeps: a marketing message's own window
-        (`quiet_hours`), else the config's; None when none applies."""
-        check_message_class(message_class)
-        if message_class != "marketing" or quiet_hours is False:
-            return None
-        if isinstance(quiet_hours, str):
-            start, end = parse_quiet_window(quiet_hours)
-        elif self.settings.quiet_hours:
-            start, end = parse_quiet_window(self.settings.quiet_hours, field="messaging.quiet_hours")
-        else:
-            return None
-        return f"{start:%H:%M}-{end:%H:%M}"
-
-    @staticmethod
-    def _quiet_holds(numbers: Sequence[str], at: datetime, window: str | None) -> dict[str, datetime]:
-        """When each message may go, for the numbers where `at` is in their quiet hours `window`."""
-        if window is None:
-            return {}
-        hours = parse_quiet_window(window)
-        holds = {n: quiet_hold(at, zones_of(n), hours) for n in numbers}
-        return {n: hold for n, hold in holds.items() if hold is not None}
-
-    def _via(self, via: str | None) -> tuple[str | None, str | None]:
-        """(modem, group) that `via` names (None, None when not given); UnknownModem when it names neither."""
-        if via is None:
-            return None, None
-        modems = self.store.modems.list_modems()
-        if via in {m.name for m in modems}:
-            return via, None
-        if via in {m.group or DEFAULT_GROUP for m in modems} | {DEFAULT_GROUP}:
-            return None, via
-        raise UnknownModem(f"no modem or modem group named {via!r}", field="via")
-
-    def _routes(self, numbers: Sequence[str]) -> dict[str, Route]:
-        """Each number's route (gateway.rules.routing), for the numbers a rule or a sticky reply decides. The modems
-        are read only then (most sends have neither: the API's hot path)."""
-        sticky = self.store.outbox.last_inbound_modems(numbers)
-        if not sticky and not self.router.has_rules:
-            return {}
-        modems = self.store.modems.list_modems()
-        return {n: self.router.route(n, modems, sticky_modem=sticky.get(n)) for n in numbers}
 
     def check_request_rate(self, key: ApiKey) -> None:
         """Count one request of `key` in this minute's window; RateLimited (429) past the configured limit."""
@@ -189,9 +151,7 @@ class GatewayService(MessagingVerbs):
 
     def explain_route(self, to: str) -> Route:
         """How a message to `to` would be routed now, and why (GET /api/v1/routes)."""
-        number = to_e164(to, self.settings.default_region, field="to")
-        sticky = self.store.outbox.last_inbound_modems([number]).get(number)
-        return self.router.route(number, self.store.modems.list_modems(), sticky_modem=sticky)
+        return self.policy.explain(to_e164(to, self.settings.default_region, field="to"))
 
     @staticmethod
     def _normalise_body(body: str) -> str:
@@ -437,7 +397,7 @@ class GatewayService(MessagingVerbs):
         return key
 
 
-    # --- audit, retention and erasure (issue 6) -------------------------------------------------
+    # --- audit, retention and erasure -----------------------------------------------------------
 
     def audit(self, actor: str, action: str, *, target: str | None = None, remote_addr: str | None = None,
               detail: str | None = None) -> None:

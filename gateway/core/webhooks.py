@@ -26,10 +26,10 @@ import requests
 from lxml import etree
 
 from gateway.config import Settings, WebhookSettings
+from gateway.core.ports import DeliveryStorage
 from gateway.errors import ConfigError, GatewayError, ValidationError
 from gateway.rules.retry import next_attempt_at
 from gateway.rules.text import first_sms
-from gateway.store import Store
 from gateway.values import DeliveryJob, DeliveryState
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class WebhookDispatcher:
     """Owns the delivery loop thread and a small pool of POSTing threads. Deliveries of one message to one
     receiver are claimed one at a time, in order, so they arrive in order."""
 
-    def __init__(self, store: Store, settings: WebhookSettings, clock: Callable[[], datetime],
+    def __init__(self, store: DeliveryStorage, settings: WebhookSettings, clock: Callable[[], datetime],
                  rng: random.Random | None = None) -> None:
         self._store = store
         self._settings = settings
@@ -214,7 +214,7 @@ class WebhookDispatcher:
         return self._callback_secret
 
 
-def callback_secret(store: Store, now: datetime) -> str:
+def callback_secret(store: DeliveryStorage, now: datetime) -> str:
     """The secret that signs status_callback POSTs: generated once, kept in the database."""
     return store.settings.add_if_absent(CALLBACK_SECRET_KEY, "cbsec_" + secrets.token_urlsafe(32), now)
 

@@ -37,8 +37,16 @@ from gsmmodem.exceptions import GsmModemException, SecurityException, TimeoutExc
 from gsmmodem.modem import GsmModem
 from gsmmodem.serial_comms import SerialComms
 
-from gateway.errors import (ModemError, ModemTimeout, ModemUnavailable, SendOutcomeUnknown, SimPinRequired,
-                            TemporarySendError, UssdError, UssdTimeout)
+from gateway.errors import (
+    ModemError,
+    ModemTimeout,
+    ModemUnavailable,
+    SendOutcomeUnknown,
+    SimPinRequired,
+    TemporarySendError,
+    UssdError,
+    UssdTimeout,
+)
 from gateway.modem import replies
 from gateway.modem.driver import ModemInfo, ModemStatus, Notice, NoticeSink, StoredItem
 from gateway.modem.pdu import decode_pdu

@@ -11,8 +11,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import configure_mappers, selectinload
 
 from gateway.errors import ConflictError, MessageNotFound
+from gateway.rules.claiming import AVOID_GRACE_S, COST_GRACE_S, quiet_until
 from gateway.rules.routing import DEFAULT_GROUP
-from gateway.rules.timing import parse_quiet_window, quiet_hold, zones_of
 from gateway.store.database import Database, new_uid
 from gateway.store.events import Events
 from gateway.store.models import InboxMessage, Message, MessageEvent, Modem, OtpCode, Part
@@ -22,8 +22,6 @@ from gateway.values import MessageDraft, MessageState, ModemState, PartState, Se
 
 CANCELLABLE = (MessageState.QUEUED, MessageState.SCHEDULED)
 RETRYABLE = (MessageState.FAILED, MessageState.UNKNOWN)
-AVOID_GRACE_S = 2.0  # a modem that just failed a message leaves it to the others this long
-COST_GRACE_S = 0.5  # a modem leaves a message this long to a cheaper one ready to claim it
 QUIET_HOLDS_PER_CLAIM = 50  # a claim puts back at most this many messages caught by quiet hours
 
 
@@ -231,7 +229,7 @@ class Outbox:
                 if row is None:
                     return None
                 parts = conn.execute(_PARTS_OF, {"p_message_id": row.id}).all()
-                until = _quiet_until(row.to_number, row.quiet_hours, now)
+                until = quiet_until(row.to_number, row.quiet_hours, now)
                 if until is None or any(p.state != PartState.PENDING for p in parts):  # one begun is finished
                     break
                 conn.execute(_HOLD_QUIET, {"p_message_id": row.id, "p_until": until, "p_now": now})
@@ -493,8 +491,5 @@ def _detached(model: type, **values):
     return instance
 
 
-def _quiet_until(number: str, window: str | None, now: datetime) -> datetime | None:
-    """When the quiet hours `window` (None: none) that hold a message to `number` at `now` end; None: not held."""
-    return None if window is None else quiet_hold(now, zones_of(number), parse_quiet_window(window))
 
 

@@ -1,0 +1,109 @@
+"""What the core's workers need from storage, each as a narrow `Protocol` (Gammu SMSD's storage services are
+the model): the modem pool depends on `PoolStorage`, the webhook worker on `DeliveryStorage`. `gateway.store.Store`
+provides both; a worker never sees the rest of the store.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol, Sequence
+
+from gateway.values import DeliveryJob, DeliveryState, MessageState, ReceivedSms, SendJob, StatusReport
+
+
+class OutboxPort(Protocol):
+    """The outbox verbs of a modem's worker: claim, record each part's fate, release, and the queue's timers."""
+
+    def claim_next(self, modem: str, now: datetime, lease_s: float, *, group: str,
+                   cheaper_groups: Sequence[str] = (), submitting: bool = False) -> SendJob | None: ...
+
+    def mark_part_submitting(self, job: SendJob, seq: int, modem: str, now: datetime,
+                             lease_until: datetime | None = None) -> None: ...
+
+    def record_part_sent(self, job: SendJob, seq: int, modem: str, reference: int, now: datetime) -> MessageState: ...
+
+    def record_temporary_failure(self, job: SendJob, seq: int, modem: str, error_code: str, detail: str,
+                                 retry_at: datetime, max_attempts: int, now: datetime) -> MessageState: ...
+
+    def record_permanent_failure(self, job: SendJob, seq: int, modem: str, error_code: str, detail: str,
+                                 now: datetime) -> None: ...
+
+    def record_unknown(self, job: SendJob, seq: int, modem: str, detail: str, now: datetime) -> None: ...
+
+    def release_claims(self, now: datetime, modem: str | None = None,
+                       modems: Sequence[str] | None = None) -> tuple[int, int]: ...
+
+    def release_expired(self, now: datetime) -> tuple[int, int, int]: ...
+
+    def release_due(self, now: datetime) -> tuple[int, int]: ...
+
+    def fail_over(self, now: datetime) -> int: ...
+
+    def fail_stranded(self, now: datetime, wait_s: float) -> int: ...
+
+    def next_due_at(self, modem: str, now: datetime, *, group: str) -> datetime | None: ...
+
+    def next_scheduled_at(self) -> datetime | None: ...
+
+
+class InboxPort(Protocol):
+    def record_received(self, modem: str, sms: ReceivedSms, now: datetime,
+                        reply_since: datetime | None = None) -> Any: ...
+
+
+class ReportsPort(Protocol):
+    def record_status_report(self, modem: str, report: StatusReport, now: datetime) -> bool: ...
+
+
+class ModemRecordsPort(Protocol):
+    def save_modem(self, name: str, port: str, now: datetime, **fields: Any) -> None: ...
+
+
+class SentPartsPort(Protocol):
+    def parts_sent_since(self, modem: str, since: datetime) -> list[datetime]: ...
+
+
+class PoolStorage(Protocol):
+    """Everything the modem pool reads and writes: seventeen verbs in five areas."""
+
+    @property
+    def outbox(self) -> OutboxPort: ...
+
+    @property
+    def inbox(self) -> InboxPort: ...
+
+    @property
+    def reports(self) -> ReportsPort: ...
+
+    @property
+    def modems(self) -> ModemRecordsPort: ...
+
+    @property
+    def request_counts(self) -> SentPartsPort: ...
+
+
+class DeliveriesPort(Protocol):
+    """The webhook worker's verbs on the event outbox."""
+
+    def claim_deliveries(self, now: datetime, limit: int, lease_s: float) -> list[DeliveryJob]: ...
+
+    def record_attempt(self, job: DeliveryJob, now: datetime, *, status_code: int | None, error: str | None,
+                       duration_ms: float, outcome: DeliveryState, retry_at: datetime | None = None) -> None: ...
+
+    def release_deliveries(self, now: datetime, *, at_start: bool = False) -> int: ...
+
+    def next_delivery_due(self) -> datetime | None: ...
+
+
+class SettingsPort(Protocol):
+    def add_if_absent(self, key: str, value: str, now: datetime) -> str: ...
+
+
+class DeliveryStorage(Protocol):
+    """Everything the webhook worker reads and writes."""
+
+    @property
+    def events(self) -> DeliveriesPort: ...
+
+    @property
+    def settings(self) -> SettingsPort: ...

@@ -1,0 +1,99 @@
+"""Queue policy: which modem may send a message, when, and in what order. Decided here (from the pure rules in
+gateway/rules/), recorded on the message row, and carried out by the outbox's SQL, which decides nothing itself.
+
+| what | decided when | by | recorded as / carried out by |
+| --- | --- | --- | --- |
+| route: one modem, a group, a fallback group | enqueue | `QueuePolicy.routes`, `via` (rules.routing) | `pinned_modem`, `route_group`, `fallback_group`; the claim's WHERE |
+| failover to the fallback group | a group has no modem online | the row's `fallback_group` | `Outbox.fail_over` (a worker going offline, the sweep) |
+| quiet hours of a marketing message | enqueue; again at claim | `quiet_window`, `quiet_holds`; rules.claiming | `send_at` (scheduled); the row's `quiet_hours`, re-checked by the claim |
+| order | enqueue | priority (rules.timing) | the claim's ORDER BY priority, id |
+| validity | enqueue | rules.timing | `expires_at`; `Outbox.release_due` expires |
+| cost: cheaper modems first | each claim | `cheaper_ready_groups`; rules.claiming | the claim leaves the message to them for `COST_GRACE_S` |
+| a modem that just failed a message | the failure | rules.claiming `AVOID_GRACE_S` | `avoid_modem`; the claim's avoid grace |
+| retry timing, attempts | the failure | rules.retry | `next_attempt_at`; `Outbox.record_temporary_failure` |
+| a SIM plan's rate | before each claim | rules.ratelimit.SendBudget (one per worker) | the worker waits |
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Iterable, Mapping, Protocol, Sequence
+
+from gateway.config import MessagingSettings, RouteSettings
+from gateway.errors import UnknownModem
+from gateway.rules.routing import DEFAULT_GROUP, ModemView, Route, Router
+from gateway.rules.timing import check_message_class, parse_quiet_window, quiet_hold, zones_of
+
+
+class ModemRecords(Protocol):
+    def list_modems(self) -> Sequence[ModemView]:
+        """The modems as last recorded (name, group, state)."""
+
+
+class InboundHistory(Protocol):
+    def last_inbound_modems(self, numbers: Sequence[str]) -> dict[str, str]:
+        """The modem each of `numbers` last wrote to us on (a reply goes back on it)."""
+
+
+class QueuePolicy:
+    """The decisions of the table above that are taken as a message is queued."""
+
+    def __init__(self, settings: MessagingSettings, modems: ModemRecords, history: InboundHistory,
+                 routes: Sequence[RouteSettings] = (), modem_costs: Mapping[str, float] | None = None) -> None:
+        self._settings = settings
+        self._modems, self._history = modems, history
+        self.router = Router(routes, modem_costs)
+
+    def quiet_window(self, message_class: str | None, quiet_hours: bool | str | None) -> str | None:
+        """The quiet hours ("21:00-08:00") a message of `message_class` keeps: a marketing message's own window
+        (`quiet_hours`), else the config's; None when none applies."""
+        check_message_class(message_class)
+        if message_class != "marketing" or quiet_hours is False:
+            return None
+        if isinstance(quiet_hours, str):
+            start, end = parse_quiet_window(quiet_hours)
+        elif self._settings.quiet_hours:
+            start, end = parse_quiet_window(self._settings.quiet_hours, field="messaging.quiet_hours")
+        else:
+            return None
+        return f"{start:%H:%M}-{end:%H:%M}"
+
+    @staticmethod
+    def quiet_holds(numbers: Sequence[str], at: datetime, window: str | None) -> dict[str, datetime]:
+        """When each message may go, for the numbers where `at` is in their quiet hours `window`."""
+        if window is None:
+            return {}
+        hours = parse_quiet_window(window)
+        holds = {n: quiet_hold(at, zones_of(n), hours) for n in numbers}
+        return {n: hold for n, hold in holds.items() if hold is not None}
+
+    def via(self, via: str | None) -> tuple[str | None, str | None]:
+        """(modem, group) that `via` names (None, None when not given); UnknownModem when it names neither."""
+        if via is None:
+            return None, None
+        modems = self._modems.list_modems()
+        if via in {m.name for m in modems}:
+            return via, None
+        if via in {m.group or DEFAULT_GROUP for m in modems} | {DEFAULT_GROUP}:
+            return None, via
+        raise UnknownModem(f"no modem or modem group named {via!r}", field="via")
+
+    def routes(self, numbers: Sequence[str]) -> dict[str, Route]:
+        """Each number's route, for the numbers a rule or a sticky reply decides. The modems are read only then
+        (most sends have neither: the API's hot path)."""
+        sticky = self._history.last_inbound_modems(numbers)
+        if not sticky and not self.router.has_rules:
+            return {}
+        modems = self._modems.list_modems()
+        return {n: self.router.route(n, modems, sticky_modem=sticky.get(n)) for n in numbers}
+
+    def explain(self, number: str) -> Route:
+        """How a message to `number` would be routed now, and why."""
+        sticky = self._history.last_inbound_modems([number]).get(number)
+        return self.router.route(number, self._modems.list_modems(), sticky_modem=sticky)
+
+
+def cheaper_ready_groups(cost: float, peers: Iterable[tuple[str, float, bool]]) -> list[str]:
+    """The routing groups of `peers` ((group, cost, is ready to claim)) cheaper than `cost` that are ready: a modem
+    leaves them what they may send, for COST_GRACE_S. Only this process's modems are known."""
+    return sorted({group for group, peer_cost, is_ready in peers if peer_cost < cost and is_ready})

@@ -1,0 +1,428 @@
+"""A modem's worker: one thread that alone owns one modem's driver, from connect to close.
+
+It connects (and power-cycles a modem that keeps failing to), claims the next message it may send when it is
+online, under its SIM plan's budget and no cheaper modem of the pool is ready for it (gateway.core.queue_policy),
+writes each part after committing it as `submitting`, and records each part's fate. Between sends it waits on
+its wake event and its own timers (storage sweep, health poll, the next retry or scheduled message, the balance
+check) and handles the modem's notices (+CMTI, +CDS, calls) and requests handed over by other threads (USSD).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from concurrent.futures import Future
+from datetime import datetime, timedelta
+from typing import Any, Callable, Protocol, Sequence
+
+from gateway.config import MessagingSettings, ModemSettings, PoolSettings
+from gateway.core.ports import PoolStorage
+from gateway.core.queue_policy import cheaper_ready_groups
+from gateway.errors import (
+    ModemError,
+    ModemOffline,
+    ModemUnavailable,
+    PermanentSendError,
+    SendOutcomeUnknown,
+    SimPinRequired,
+    TemporarySendError,
+)
+from gateway.modem.driver import ModemDriver, Notice, NoticeSink
+from gateway.modem.pdu import build_submit_pdus
+from gateway.rules.claiming import COST_GRACE_S
+from gateway.rules.ratelimit import HOUR, SendBudget
+from gateway.rules.retry import next_attempt_at
+from gateway.rules.text import Segmentation
+from gateway.values import ModemState, ReceivedSms, SendJob, StatusReport
+
+log = logging.getLogger(__name__)
+
+DriverFactory = Callable[[ModemSettings, NoticeSink], ModemDriver]
+MIN_WAIT_S = 0.01
+StateListener = Callable[[str, ModemState], None]  # (modem name, state); called on the worker's thread
+
+
+class PowerSwitch(Protocol):
+    """A modem's power (relay or USB hub port, hardware.ModemPower): the pool power-cycles a hung modem."""
+
+    def off(self) -> None: ...
+
+    def on(self) -> None: ...
+
+
+class ModemWorker:
+    """Owns one modem: connects, sends claimed messages part by part, sweeps storage, polls health,
+    and reconnects with backoff when the modem fails or vanishes."""
+
+    def __init__(self, modem: ModemSettings, store: PoolStorage, make_driver: DriverFactory, *,
+                 pool_settings: PoolSettings, messaging: MessagingSettings,
+                 wake_others: Callable[[], None], clock: Callable[[], datetime],
+                 rng: random.Random | None = None, listeners: Sequence[StateListener] = (),
+                 power: PowerSwitch | None = None,
+                 peers: Callable[[], Sequence["ModemWorker"]] = tuple) -> None:
+        self.modem = modem
+        self.name = modem.name
+        self._store = store
+        self._make_driver = make_driver
+        self._pool = pool_settings
+        self._messaging = messaging
+        self._wake_others = wake_others
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._reset = threading.Event()
+        self._notices: queue.SimpleQueue[Notice] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=f"modem-{self.name}", daemon=True)
+        self._driver: ModemDriver | None = None
+        self.state = ModemState.CONNECTING
+        self._listeners = listeners  # the pool's list: subscribers added later are seen too
+        self._power = power
+        self._failed_connects = 0
+        self._requests: queue.SimpleQueue[tuple[Future, Callable[[ModemDriver], Any]]] = queue.SimpleQueue()
+        self._busy_since: float | None = time.monotonic()  # None while waiting; the watchdog reads it
+        self._next_balance: datetime | None = None
+        self._budget = SendBudget(modem.max_per_minute, modem.max_per_hour)  # the SIM plan's cap (seeded at connect)
+        self._release_at: datetime | None = None  # the earliest scheduled message falls due then
+        self._peers = peers  # the pool's workers: dearer ones leave work to this one while it is ready
+        self.is_ready = False  # online, under its budget and not sending: it claims what it may at once
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the worker to stop after the message in hand (it never abandons a part mid-exchange)."""
+        self._stop.set()
+        self._wake.set()
+
+    def join(self, timeout_s: float | None = None) -> None:
+        self._thread.join(timeout_s)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def reset(self) -> None:
+        """Ask the worker to close and reopen its modem (after the message in hand)."""
+        self._reset.set()
+        self._wake.set()
+
+    def _on_notice(self, notice: Notice) -> None:
+        """Called on the driver's threads: hand the value over, never touch the port."""
+        self._notices.put(notice)
+        self._wake.set()
+
+    def submit(self, action: Callable[[ModemDriver], Any]) -> Future:
+        """Hand `action(driver)` to this worker; it runs on the worker's thread between messages, while the
+        modem is connected. The caller waits on the Future and cancels it when it gives up (then it never
+        runs). Fails with ModemOffline when the modem goes away first."""
+        future: Future = Future()
+        self._requests.put((future, action))
+        self._wake.set()
+        return future
+
+    def stuck_for_s(self) -> float:
+        """How long the worker has been inside one modem operation (0 while it waits for work or a retry)."""
+        since = self._busy_since
+        return 0.0 if since is None or not self._thread.is_alive() else time.monotonic() - since
+
+    def _idle_wait(self, event: threading.Event, timeout_s: float) -> bool:
+        self._busy_since = None
+        try:
+            return event.wait(timeout_s)
+        finally:
+            self._busy_since = time.monotonic()
+
+    def _publish(self, state: ModemState) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(self.name, state)
+            except Exception:  # a subscriber's bug must not stop the modem
+                log.exception("modem %s: state listener failed", self.name)
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        delay_s = self._pool.reconnect_min_s
+        while not self._stop.is_set():
+            try:
+                delay_s = self._run_once(delay_s)
+            except Exception:  # recording the failure failed too (the database is away): keep the thread
+                log.exception("modem %s: could not record the modem's state", self.name)
+            if self._idle_wait(self._stop, delay_s):
+                break
+            delay_s = min(delay_s * 2, self._pool.reconnect_max_s)
+        try:
+            self._set_state(ModemState.OFFLINE, last_error="stopped")
+        except Exception:
+            log.exception("modem %s: could not record that it stopped", self.name)
+
+    def _run_once(self, delay_s: float) -> float:
+        """One connection: connect, serve until it fails or we stop, hand claimed work back. Returns the
+        delay before the next attempt."""
+        try:
+            self._connect()
+            delay_s = self._pool.reconnect_min_s
+            self._serve()
+        except SimPinRequired as exc:
+            self._set_state(ModemState.PIN_NEEDED, last_error=str(exc))
+            delay_s = self._pool.reconnect_max_s
+        except ModemError as exc:
+            log.warning("modem %s unavailable: %s", self.name, exc)
+            self._set_state(ModemState.OFFLINE, last_error=str(exc))
+        except Exception as exc:  # the worker must survive anything and hand its work back
+            log.exception("modem %s worker error", self.name)
+            self._set_state(ModemState.OFFLINE, last_error=f"internal error: {exc!r}")
+        finally:
+            self._disconnect()
+        return delay_s
+
+    def _connect(self) -> None:
+        self._set_state(ModemState.CONNECTING)
+        if (self._power is not None and self._pool.power_cycle_after > 0
+                and self._failed_connects >= self._pool.power_cycle_after):
+            self._power_cycle()
+        self._failed_connects += 1  # until open() succeeds
+        self._driver = self._make_driver(self.modem, self._on_notice)
+        info = self._driver.open()
+        self._failed_connects = 0
+        if self._budget.is_limited:  # what it sent before a restart counts
+            sent = self._store.request_counts.parts_sent_since(self.name, self._clock() - HOUR)
+            self._budget = SendBudget(self.modem.max_per_minute, self.modem.max_per_hour, sent=sent)
+        fields = {"own_number": info.own_number} if info.own_number else {}
+        self._store.modems.save_modem(self.name, self.modem.port, self._clock(), manufacturer=info.manufacturer,
+                                      model=info.model, imei=info.imei, last_error=None, group=self.modem.group,
+                                      **fields)
+        log.info("modem %s online: %s %s IMEI %s", self.name, info.manufacturer, info.model, info.imei)
+        self._next_balance = self._clock() if self.modem.balance_ussd else None
+
+    def _power_cycle(self) -> None:
+        """Power off, wait, power on: a modem that stopped answering reconnects from a cold boot."""
+        log.warning("modem %s: %d connects failed in a row; power-cycling it", self.name, self._failed_connects)
+        self._failed_connects = 0
+        self._power.off()
+        self._idle_wait(self._stop, self._pool.power_off_s)
+        self._power.on()
+
+    def _disconnect(self) -> None:
+        self.is_ready = False
+        if self._driver is not None:
+            try:
+                self._driver.close()
+            except Exception:
+                log.exception("modem %s close failed", self.name)
+            self._driver = None
+        self._fail_requests("went offline")
+        requeued, _ = self._store.outbox.release_claims(self._clock(), modem=self.name)
+        if requeued:
+            self._wake_others()
+        self._fail_over()  # what it released may need another group now
+
+    def _serve(self) -> None:
+        driver = self._driver
+        next_health = next_sweep = self._clock()
+        while not self._stop.is_set():
+            if not driver.is_alive():
+                raise ModemUnavailable("the modem's port or reader died")
+            if self._reset.is_set():
+                self._reset.clear()
+                raise ModemUnavailable("reset by the operator")
+            now = self._clock()
+            if self._drain_notices() or now >= next_sweep:
+                self._sweep()
+                next_sweep = now + timedelta(seconds=self._pool.sweep_interval_s)
+            if now >= next_health:
+                self._poll_health()
+                next_health = now + timedelta(seconds=self._pool.health_interval_s)
+            self._serve_requests(driver)
+            if self._next_balance is not None and now >= self._next_balance and self.state == ModemState.ONLINE:
+                self._check_balance(driver)
+            self._wake.clear()
+            over_budget_until = self._budget.free_at(now)  # over the SIM's cap: claim nothing until then
+            self.is_ready = self.state == ModemState.ONLINE and over_budget_until is None
+            cheaper = self._cheaper_ready_groups()
+            if self.state == ModemState.ONLINE:
+                if self._release_at is not None and now >= self._release_at:
+                    self._release_due(now)
+                if over_budget_until is None:
+                    job = self._store.outbox.claim_next(self.name, now, self._pool.lease_s, group=self.modem.group,
+                                                        cheaper_groups=cheaper, submitting=True)
+                    if job is not None:
+                        self._send(job)
+                        continue
+            deadlines = [next_sweep, next_health, now + timedelta(seconds=self._pool.idle_poll_s)]
+            due = None
+            if self.state == ModemState.ONLINE:
+                due = over_budget_until or self._store.outbox.next_due_at(self.name, now, group=self.modem.group)
+                if due is not None and cheaper:  # what it left to a cheaper modem: look again after the grace
+                    due = max(due, now + timedelta(seconds=COST_GRACE_S))
+                self._release_at = self._store.outbox.next_scheduled_at()
+                if self._release_at is not None:
+                    deadlines.append(self._release_at)
+            if due is not None:
+                deadlines.append(due)
+            if self._next_balance is not None:
+                deadlines.append(self._next_balance)
+            self._idle_wait(self._wake, max(MIN_WAIT_S, (min(deadlines) - self._clock()).total_seconds()))
+
+    def _cheaper_ready_groups(self) -> list[str]:
+        return cheaper_ready_groups(self.modem.cost, ((w.modem.group, w.modem.cost, w.is_ready) for w in self._peers()))
+
+    def _fail_over(self) -> None:
+        """Move queued work of groups left with no modem online to their fallback groups (not while stopping:
+        the modems are only going away for a restart)."""
+        if not self._stop.is_set() and self._store.outbox.fail_over(self._clock()):
+            self._wake_others()
+
+    def _release_due(self, now: datetime) -> None:
+        """Scheduled messages whose time came join the queue (and expired ones leave it); others may take them."""
+        released, _ = self._store.outbox.release_due(now)
+        self._release_at = None
+        if released:
+            self._wake_others()
+
+    # --- requests handed over by other threads (USSD), and the balance --------------------------
+
+    def _serve_requests(self, driver: ModemDriver) -> None:
+        while True:
+            try:
+                future, action = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            if not future.set_running_or_notify_cancel():
+                continue  # the caller gave up: the port is not touched for it
+            try:
+                future.set_result(action(driver))
+            except BaseException as exc:
+                future.set_exception(exc)
+                if isinstance(exc, ModemUnavailable):
+                    raise  # the port is gone: reconnect, like any other operation
+
+    def _fail_requests(self, reason: str) -> None:
+        while True:
+            try:
+                future, _ = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            if future.set_running_or_notify_cancel():
+                future.set_exception(ModemOffline(f"modem {self.name} {reason}"))
+
+    def _check_balance(self, driver: ModemDriver) -> None:
+        """Ask the balance USSD code; the answer (or why there is none) goes on the modem's row."""
+        self._next_balance = self._clock() + timedelta(seconds=self._pool.balance_interval_s)
+        try:
+            answer = driver.ussd(self.modem.balance_ussd, self._pool.ussd_timeout_s)
+        except ModemUnavailable:
+            raise
+        except ModemError as exc:
+            log.warning("modem %s: balance check %s failed: %s", self.name, self.modem.balance_ussd, exc)
+            return
+        self._store.modems.save_modem(self.name, self.modem.port, self._clock(), balance=answer,
+                                      balance_checked_at=self._clock())
+
+    # --- sending -------------------------------------------------------------------------------
+
+    def _send(self, job: SendJob) -> None:
+        self.is_ready = False
+        self._publish(ModemState.SENDING)  # for the LEDs only: the row stays online while it sends
+        try:
+            self._send_parts(job)
+        finally:
+            self._publish(self.state)
+        self.is_ready = self.state == ModemState.ONLINE and self._budget.free_at(self._clock()) is None
+
+    def _send_parts(self, job: SendJob) -> None:
+        pdus = build_submit_pdus(job.to_number, Segmentation(job.encoding, job.parts), concat_ref=job.concat_ref,
+                                 request_status_report=job.delivery_report)
+        for seq in range(job.first_seq, len(pdus) + 1):
+            if seq > job.first_seq:  # the claim marked the first part and leased it; a later one renews the lease
+                now = self._clock()
+                self._store.outbox.mark_part_submitting(job, seq, self.name, now,
+                                                        lease_until=now + timedelta(seconds=self._pool.lease_s))
+            try:
+                receipt = self._driver.send_pdu(pdus[seq - 1], self._pool.send_timeout_s)
+            except SendOutcomeUnknown as exc:
+                self._store.outbox.record_unknown(job, seq, self.name, str(exc), self._clock())
+                raise
+            except ModemUnavailable as exc:
+                self._retry_later(job, seq, exc.code, str(exc), now_too=True)
+                raise
+            except TemporarySendError as exc:
+                self._retry_later(job, seq, _error_code(exc), str(exc))
+                return
+            except PermanentSendError as exc:
+                self._store.outbox.record_permanent_failure(job, seq, self.name, _error_code(exc), str(exc),
+                                                            self._clock())
+                return
+            sent_at = self._clock()
+            self._store.outbox.record_part_sent(job, seq, self.name, receipt.reference, sent_at)
+            self._budget.record(sent_at)
+
+    def _retry_later(self, job: SendJob, seq: int, code: str, detail: str, *, now_too: bool = False) -> None:
+        now = self._clock()
+        retry_at = now if now_too else next_attempt_at(job.attempt, now, self._messaging.retry_base_s,
+                                                       self._messaging.retry_max_s, self._rng)
+        self._store.outbox.record_temporary_failure(job, seq, self.name, code, detail, retry_at,
+                                                    self._messaging.max_attempts, now)
+        self._wake_others()
+
+    # --- receiving and health ------------------------------------------------------------------
+
+    def _drain_notices(self) -> bool:
+        """Handle queued notices; True when storage should be swept now."""
+        sweep = False
+        while True:
+            try:
+                notice = self._notices.get_nowait()
+            except queue.Empty:
+                return sweep
+            if notice.kind == "report" and notice.report is not None:
+                self._store.reports.record_status_report(self.name, notice.report, self._clock())
+            elif notice.kind == "fatal":
+                raise ModemUnavailable(notice.detail or "the modem reported a fatal error")
+            elif notice.kind == "call":  # a voice call would block the modem: refuse it at once
+                log.info("modem %s: incoming call from %s refused", self.name, notice.detail or "an unknown number")
+                self._driver.reject_call()
+            else:
+                sweep = True
+
+    def _sweep(self) -> None:
+        """Persist everything in modem storage, then delete each item once it is committed."""
+        for item in self._driver.read_stored():
+            now = self._clock()
+            if isinstance(item, ReceivedSms):
+                self._store.inbox.record_received(self.name, item, now,
+                                                  reply_since=now - timedelta(seconds=self._messaging.reply_window_s))
+            elif isinstance(item, StatusReport):
+                self._store.reports.record_status_report(self.name, item, now)
+            self._driver.delete_stored(item)
+
+    def _poll_health(self) -> None:
+        status = self._driver.status()
+        registered = status.registration in ("home", "roaming")
+        self._set_state(ModemState.ONLINE if registered else ModemState.NOT_REGISTERED, rssi=status.rssi,
+                        signal_dbm=status.signal_dbm, registration=status.registration, operator=status.operator)
+
+    def _set_state(self, state: ModemState, **fields) -> None:
+        became_online = state == ModemState.ONLINE and self.state != ModemState.ONLINE
+        left_online = self.state == ModemState.ONLINE and state != ModemState.ONLINE
+        changed = state != self.state
+        self.state = state
+        if state != ModemState.ONLINE:
+            self.is_ready = False
+        self._store.modems.save_modem(self.name, self.modem.port, self._clock(), state=state, **fields)
+        if changed:
+            self._publish(state)
+        if became_online or left_online:
+            self._fail_over()
+        if became_online:
+            self._wake.set()
+
+
+def _error_code(exc: ModemError) -> str:
+    number = getattr(exc, "error_code", None)
+    return f"cms_{number}" if number is not None else exc.code

@@ -1,0 +1,17 @@
+"""How modems share the queue when they claim (pure): the grace periods that leave a message to the other modems
+or to cheaper ones first, and quiet hours checked again as a marketing message is about to leave. The outbox's
+claim carries these out; gateway/core/queue_policy.py has the whole table of who decides what, when."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from gateway.rules.timing import parse_quiet_window, quiet_hold, zones_of
+
+AVOID_GRACE_S = 2.0  # a modem that just failed a message leaves it to the others this long
+COST_GRACE_S = 0.5  # a modem leaves a message this long to a cheaper one ready to claim it
+
+
+def quiet_until(number: str, window: str | None, now: datetime) -> datetime | None:
+    """When the quiet hours `window` (None: none) that hold a message to `number` at `now` end; None: not held."""
+    return None if window is None else quiet_hold(now, zones_of(number), parse_quiet_window(window))

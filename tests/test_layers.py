@@ -1,0 +1,93 @@
+"""The architecture as a test: every import between the project's packages points down the layers.
+
+    gateway.values, gateway.clock, gateway.errors      the vocabulary (import nothing of ours but each other)
+    gateway.config                                     settings
+    gateway.rules, gateway.representations             pure rules and the JSON shapes of resources
+    gateway.store, gateway.modem                       persistence; the modem driver
+    gateway.core                                       the service, the pool, webhook delivery, queue policy
+    web, hardware                                      the HTTP doors and pages; LEDs, button, power relay
+    gateway.appliance                                  the process: composition root, CLI, server, doctor
+
+A package may import its own layer's modules and any lower layer's; `fake_modem` imports nothing of ours. Imports
+under `if TYPE_CHECKING:` are annotations, not arrows, and are not counted.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYERS = [
+    {"gateway.values", "gateway.clock", "gateway.errors"},
+    {"gateway.config"},
+    {"gateway.rules", "gateway.representations"},
+    {"gateway.store", "gateway.modem"},
+    {"gateway.core"},
+    {"web", "hardware"},
+    {"gateway.appliance", "gateway.__main__"},
+]
+# Arrows between packages of one layer that are part of the design (the rest of a layer stays apart).
+SAME_LAYER = {("gateway.errors", "gateway.values"), ("gateway.__main__", "gateway.appliance")}
+# web may read the store's row types (what the service returns) and figures; it never holds the Store itself.
+ALLOWED = {("web", "gateway.store.models"), ("web", "gateway.store.stats")}
+
+
+def package_of(module: str) -> str:
+    for group in LAYERS:
+        for package in sorted(group, key=len, reverse=True):
+            if module == package or module.startswith(package + "."):
+                return package
+    return module.split(".")[0]
+
+
+def rank(package: str) -> int | None:
+    return next((i for i, group in enumerate(LAYERS) if package in group), None)
+
+
+def runtime_imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text())
+    annotations_only = {id(sub) for node in ast.walk(tree) if isinstance(node, ast.If)
+                        and "TYPE_CHECKING" in ast.unparse(node.test) for sub in ast.walk(node)}
+    found = []
+    for node in ast.walk(tree):
+        if id(node) in annotations_only:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append(node.module)
+        elif isinstance(node, ast.Import):
+            found.extend(alias.name for alias in node.names)
+    return [name for name in found if name.split(".")[0] in ("gateway", "web", "hardware", "fake_modem")]
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def wrong_way_arrows() -> list[str]:
+    wrong = []
+    for top in ("gateway", "web", "hardware", "fake_modem"):
+        for path in sorted((ROOT / top).rglob("*.py")):
+            if "migrations" in path.parts:
+                continue
+            source = module_name(path)
+            here = package_of(source)
+            for target in runtime_imports(path):
+                there = package_of(target)
+                if there == here or (here, there) in SAME_LAYER or any(
+                        here == a and (target == b or target.startswith(b + ".")) for a, b in ALLOWED):
+                    continue
+                if here == "fake_modem" or there == "fake_modem":
+                    if here == "gateway.appliance":  # the demo runs emulated modems
+                        continue
+                    wrong.append(f"{source} -> {target}")
+                    continue
+                a, b = rank(here), rank(there)
+                if a is None or b is None or b >= a:
+                    wrong.append(f"{source} -> {target}")
+    return wrong
+
+
+def test_every_import_points_down_the_layers():
+    assert wrong_way_arrows() == []
