@@ -60,18 +60,19 @@ def runtime_imports(path: Path) -> list[str]:
     return [name for name in found if name.split(".")[0] in ("gateway", "web", "hardware", "fake_modem")]
 
 
-def module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+def module_name(path: Path, root: Path = ROOT) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def wrong_way_arrows() -> list[str]:
+def wrong_way_arrows(root: Path = ROOT) -> list[str]:
+    """Every import, in the checkout at `root`, that points up the layers or across a layer."""
     wrong = []
     for top in ("gateway", "web", "hardware", "fake_modem"):
-        for path in sorted((ROOT / top).rglob("*.py")):
+        for path in sorted((root / top).rglob("*.py")):
             if "migrations" in path.parts:
                 continue
-            source = module_name(path)
+            source = module_name(path, root)
             here = package_of(source)
             for target in runtime_imports(path):
                 there = package_of(target)
