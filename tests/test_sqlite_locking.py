@@ -141,9 +141,9 @@ def test_a_durable_write_is_fsynced_and_the_connection_goes_back_to_normal(store
     def level(conn) -> int:
         return conn.connection.driver_connection.execute("PRAGMA synchronous").fetchone()[0]
 
-    with store._write_core(durable=True) as conn:
+    with store.db.write_core(durable=True) as conn:
         assert level(conn) == 2  # FULL: this commit is synced to disk before it returns
         connection = conn.connection.driver_connection
     assert connection.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL again for other writes
-    with store._write_core() as conn:
+    with store.db.write_core() as conn:
         assert level(conn) == 1
