@@ -6,10 +6,12 @@ from flask import Flask
 
 from gateway.config import Settings
 from gateway.core.service import GatewayService
+from gateway.doors import Doors
 
 
-def create_app(settings: Settings, service: GatewayService) -> Flask:
-    """Build the WSGI app. Nothing here starts threads, schedulers or modems."""
+def create_app(settings: Settings, service: GatewayService, doors: Doors | None = None) -> Flask:
+    """Build the WSGI app, with the routes of `doors` (the compatibility doors; none unless given). Nothing here
+    starts threads, schedulers or modems."""
     from web import allowlist, api, errors, hooks
 
     app = Flask(__name__)
@@ -27,9 +29,9 @@ def create_app(settings: Settings, service: GatewayService) -> Flask:
 
     metrics.init_app(app)
     status.init_app(app, settings)
-    from web import compat
-
-    compat.init_app(app)
+    for door in doors or ():
+        if door.routes is not None:
+            app.register_blueprint(door.routes)
     from web import docs
 
     docs.init_app(app)
