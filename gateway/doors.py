@@ -85,6 +85,10 @@ class CallbackRequest:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+def _renders_nothing(callback: Callback) -> CallbackRequest | None:
+    raise ValueError(f"the {callback.target.door!r} door sends no callbacks")
+
+
 @dataclass(frozen=True)
 class Door:
     """What a compatibility door declares: one `DOOR = Door(...)` in its package, listed once in the registry.
@@ -93,12 +97,16 @@ class Door:
     name: str  # the door's callback format in stored targets, and its config section's name ([<name>])
     routes: Any = None  # its Flask blueprint: its requests and responses, in its own shapes
     settings: type | None = None  # frozen dataclass of its config section: the keys with defaults, validated
-    render: Callable[[Callback], CallbackRequest | None] | None = None  # None from it: the receiver does not want it
+    render: Callable[[Callback], CallbackRequest | None] = _renders_nothing  # None: the receiver does not want it
     # the texts to send back to the sender of a received SMS, read from its receiver's answer (content type, body)
     replies: Callable[[str, bytes], list[str]] | None = None
     # the receivers of received SMS that its config section names; ConfigError for a bad one. A door that has
     # them makes every webhook in its shape from the config (syncing drops those the config no longer names).
     receivers: Callable[[Any], Sequence[CallbackTarget]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.receivers is not None and self.settings is None:
+            raise ValueError(f"the {self.name!r} door makes receivers from a config section it does not declare")
 
 
 class Doors:
@@ -113,12 +121,12 @@ class Doors:
         return iter(self._doors.values())
 
     def for_target(self, target: CallbackTarget) -> Door | None:
-        """The door that renders deliveries to `target`; None for the gateway's own events. ValueError when no
-        door here renders its format."""
+        """The door that renders deliveries to `target`; None for the gateway's own events. ValueError for a door
+        that is not here."""
         if target.door is None:
             return None
         door = self._doors.get(target.door)
-        if door is None or door.render is None:
+        if door is None:
             raise ValueError(f"unknown callback format {target.door!r}")
         return door
 
@@ -136,7 +144,7 @@ class Doors:
         """The receivers of received SMS that the config names (a section it leaves out has its defaults)."""
         targets: list[CallbackTarget] = []
         for door in self:
-            if door.receivers is not None:
+            if door.receivers is not None and door.settings is not None:  # one comes with the other (__post_init__)
                 section = settings.doors.get(door.name)
                 targets += door.receivers(section if section is not None else door.settings())
         return targets

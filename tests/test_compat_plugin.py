@@ -72,6 +72,11 @@ def test_a_callback_target_refuses_a_bad_format():
             CallbackTarget(door, arg, "http://app.lan/")
 
 
+def test_a_door_with_config_receivers_declares_its_section():
+    with pytest.raises(ValueError, match="config section"):
+        Door("echo", receivers=echo_receivers)
+
+
 def test_a_doors_section_is_known_through_the_registry_and_checked_like_the_gateways_own():
     doors = Doors(ECHO)
     settings = settings_from_mapping({"echo": {"inbound_url": "http://127.0.0.1:9/in"}}, {}, doors)

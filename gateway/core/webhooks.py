@@ -20,7 +20,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
 import requests
@@ -159,8 +159,9 @@ class WebhookDispatcher:
     def _post(self, job: DeliveryJob) -> None:
         secret = job.secret or self._get_callback_secret()
         sent_at_s = int(self._clock().timestamp())
-        method, url, body = "POST", job.url, job.body
-        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
+        method, url = "POST", job.url
+        body: bytes | None = job.body
+        headers: Mapping[str, str] = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
                    "X-Smsgw-Event-Id": job.event_uid, "X-Smsgw-Event-Type": job.event_type,
                    "X-Smsgw-Delivery-Id": job.uid, SIGNATURE_HEADER: sign(secret, sent_at_s, job.body)}
         target = CallbackTarget.parse(job.url)

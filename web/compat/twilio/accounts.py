@@ -38,8 +38,8 @@ def authenticate(service: GatewayService, sid: str | None, secret: str | None, s
         if account_sid(key.key_hash) != sid:
             raise AuthError("the account SID is not the API key's")
         return key
-    key = service.live_key(lambda key: account_sid(key.key_hash) == sid)
-    if key is None or not hmac.compare_digest(auth_token(service.callback_secret(), sid), secret):
+    account_key = service.live_key(lambda key: account_sid(key.key_hash) == sid)
+    if account_key is None or not hmac.compare_digest(auth_token(service.callback_secret(), sid), secret):
         raise AuthError("the account SID or auth token is unknown or revoked")
-    service.require_scope(key, scope)
-    return key
+    service.require_scope(account_key, scope)
+    return account_key
