@@ -1,6 +1,7 @@
 """Settings: frozen dataclasses read from one TOML file, with SMSGW_* environment overrides.
 
-Every key is declared here with its default; an unknown key is a ConfigError at start-up.
+Every key is declared with its default, here or (a compatibility door's section) in the door's package; an
+unknown key is a ConfigError at start-up.
 """
 
 from __future__ import annotations
@@ -8,13 +9,15 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from gateway.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gateway.doors import Doors
 
 SQLITE_SYNCHRONOUS = ("normal", "full")
 
@@ -132,28 +135,6 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True)
-class KannelSettings:
-    """Kannel's sms-service: `get_url` (with Kannel's escapes, %p sender, %a text, ...) is fetched with GET for
-    each received SMS; a non-empty text/plain answer goes back to the sender as a reply."""
-
-    get_url: str = ""
-
-
-@dataclass(frozen=True)
-class TwilioSettings:
-    """Twilio's incoming-message webhook: each received SMS is POSTed in Twilio's form to `sms_url`, signed
-    (X-Twilio-Signature) with the auth token of `account_sid`; a TwiML <Message> answer is sent as a reply."""
-
-    sms_url: str = ""
-    account_sid: str = ""  # "AC" + 32 hex digits: the account (API key) whose auth token signs the POSTs
-
-    def __post_init__(self) -> None:
-        if self.sms_url and not re.fullmatch(r"AC[0-9a-f]{32}", self.account_sid):
-            raise ConfigError("twilio.sms_url needs twilio.account_sid, \"AC\" + 32 hex digits (an API key's "
-                              "account SID)", field="twilio.account_sid")
-
-
-@dataclass(frozen=True)
 class HardwareSettings:
     """GPIO pins (BCM numbers; -1: not fitted). With no pin set anywhere, no pin factory is even built."""
 
@@ -209,10 +190,9 @@ class Settings:
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     hardware: HardwareSettings = field(default_factory=HardwareSettings)
-    kannel: KannelSettings = field(default_factory=KannelSettings)
-    twilio: TwilioSettings = field(default_factory=TwilioSettings)
     modems: tuple[ModemSettings, ...] = ()
     routes: tuple[RouteSettings, ...] = ()
+    doors: Mapping[str, Any] = field(default_factory=dict)  # the doors' sections by name (gateway.doors.Door.settings)
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)
@@ -232,8 +212,6 @@ _SECTIONS: dict[str, type] = {
     "webhooks": WebhookSettings,
     "logging": LoggingSettings,
     "hardware": HardwareSettings,
-    "kannel": KannelSettings,
-    "twilio": TwilioSettings,
 }
 
 _ENV_OVERRIDES = {
@@ -289,16 +267,20 @@ def _coerce(value: Any, expected: Any, where: str) -> Any:
     raise ConfigError(f"{where} must be a {type_name}, not {value!r}", field=where)
 
 
-def settings_from_mapping(data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
-    """Build Settings from a parsed TOML mapping, then apply SMSGW_* overrides from `environ`."""
+def settings_from_mapping(data: Mapping[str, Any], environ: Mapping[str, str] | None = None,
+                          doors: Doors | None = None) -> Settings:
+    """Build Settings from a parsed TOML mapping, then apply SMSGW_* overrides from `environ`. The sections of
+    `doors` are known too (each with its defaults when the mapping leaves it out)."""
     data = {key: (dict(value) if isinstance(value, Mapping) else value) for key, value in data.items()}
     for var, (section, key) in _ENV_OVERRIDES.items():
         if environ and environ.get(var):
             data.setdefault(section, {})[key] = environ[var]
-    unknown = sorted(set(data) - set(_SECTIONS) - {"modems", "routes"})
+    door_sections = doors.sections if doors is not None else {}
+    unknown = sorted(set(data) - set(_SECTIONS) - set(door_sections) - {"modems", "routes"})
     if unknown:
         raise ConfigError(f"unknown section [{unknown[0]}]", field=unknown[0])
     sections = {name: _build(cls, data.get(name, {}), name) for name, cls in _SECTIONS.items()}
+    door_settings = {name: _build(cls, data.get(name, {}), name) for name, cls in door_sections.items()}
     raw_modems = data.get("modems", [])
     if not isinstance(raw_modems, list):
         raise ConfigError("modems must be an array of tables ([[modems]])")
@@ -310,11 +292,13 @@ def settings_from_mapping(data: Mapping[str, Any], environ: Mapping[str, str] | 
     if not isinstance(raw_routes, list):
         raise ConfigError("routes must be an array of tables ([[routes]])")
     routes = tuple(_build(RouteSettings, r, f"routes[{i}]") for i, r in enumerate(raw_routes))
-    return Settings(modems=modems, routes=routes, **sections)
+    return Settings(modems=modems, routes=routes, doors=door_settings, **sections)
 
 
-def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read the config: `path`, else $SMSGW_CONFIG, else /etc/smsgw/config.toml when it exists, else defaults."""
+def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None,
+                  doors: Doors | None = None) -> Settings:
+    """Read the config: `path`, else $SMSGW_CONFIG, else /etc/smsgw/config.toml when it exists, else defaults;
+    with the sections of `doors` (the compatibility doors, `gateway.appliance.runtime.gateway_doors`)."""
     environ = os.environ if environ is None else environ
     chosen = path or environ.get("SMSGW_CONFIG")
     if chosen is None and DEFAULT_CONFIG_PATH.exists():
@@ -328,4 +312,4 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
             raise ConfigError(f"cannot read config {chosen}: {exc.strerror}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config {chosen} is not valid TOML: {exc}") from exc
-    return settings_from_mapping(data, environ)
+    return settings_from_mapping(data, environ, doors)

@@ -224,12 +224,12 @@ def raw_receiver():
 @pytest.fixture
 def compat_gateway(gateway_factory, settings):
     """One gateway over one fake modem (quick webhook retries), online; returns (gateway, fakes, admin token).
-    `config` replaces whole sections of the settings (e.g. {"kannel": KannelSettings(...)})."""
+    `config` replaces whole door sections of the settings (e.g. {"kannel": KannelSettings(...)})."""
     from gateway.config import WebhookSettings
 
     def start(count: int = 1, *, config: dict | None = None, **fake_kwargs):
         hook_settings = settings.replace(webhooks=WebhookSettings(retry_base_s=0.2, retry_max_s=0.5, timeout_s=2,
-                                                                  horizon_s=3600), **(config or {}))
+                                                                  horizon_s=3600), doors=config or {})
         gateway, fakes, token = gateway_factory(count, settings_override=hook_settings, **fake_kwargs)
         wait_until(lambda: [m.state.value for m in gateway.service.list_modems()] == ["online"] * count)
         return gateway, fakes, token

@@ -162,7 +162,7 @@ def test_a_utf16_text_with_coding_2_is_read_as_kannel_reads_it(box):
 
 @pytest.fixture
 def get_url_box(compat_gateway, raw_receiver):
-    from gateway.config import KannelSettings
+    from web.compat.kannel.settings import KannelSettings
 
     url = raw_receiver.base + "/sms?from=%p&to=%P&kw=%k&next=%s&rest=%r&all=%a&smsc=%i&ts=%T&pct=%%"
     gateway, fakes, _ = compat_gateway(1, config={"kannel": KannelSettings(get_url=url)})
@@ -226,18 +226,19 @@ def test_an_empty_or_non_text_answer_sends_nothing(get_url_box, raw_receiver):
 
 
 def test_the_kannel_section_is_read_from_the_config():
+    from gateway.appliance.runtime import gateway_doors
     from gateway.config import settings_from_mapping
-    from gateway.core.webhooks import door_receivers
     from gateway.errors import ConfigError
 
-    settings = settings_from_mapping({"kannel": {"get_url": "http://app.lan/sms?from=%p&text=%a"}})
-    assert door_receivers(settings) == ["kannel-get+http://app.lan/sms?from=%p&text=%a"]
+    doors = gateway_doors()
+    settings = settings_from_mapping({"kannel": {"get_url": "http://app.lan/sms?from=%p&text=%a"}}, doors=doors)
+    assert [str(t) for t in doors.receivers(settings)] == ["kannel-get+http://app.lan/sms?from=%p&text=%a"]
     with pytest.raises(ConfigError, match="kannel.get_url"):
-        door_receivers(settings_from_mapping({"kannel": {"get_url": "ftp://app.lan/"}}))
+        doors.receivers(settings_from_mapping({"kannel": {"get_url": "ftp://app.lan/"}}, doors=doors))
 
 
 def test_get_url_escapes_follow_kannels_table():
-    from gateway.core.webhooks import kannel_sms_url
+    from web.compat.kannel.callbacks import sms_url as kannel_sms_url
 
     data = {"id": "inb_1", "from": "+447911123456", "modem": "modem1", "text": "GO  fetch*it  a+b c",
             "sent_at": "2026-01-02T03:04:05Z", "received_at": "2026-01-02T03:04:09Z"}

@@ -7,7 +7,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from tests.conftest import wait_until
-from web.compat.twilio import sid_of_token
+from web.compat.twilio.accounts import sid_of_token
 
 
 @pytest.fixture
@@ -166,7 +166,7 @@ def test_delete_removes_a_settled_message_with_its_parts_and_history_only(box, r
 @pytest.fixture
 def inbound_box(compat_gateway, service, raw_receiver, monkeypatch):
     """A gateway whose config sends received SMS to a Twilio-style receiver, for an account made beforehand."""
-    from gateway.config import TwilioSettings
+    from web.compat.twilio.settings import TwilioSettings
 
     _, token = service.create_key("twilio-inbound", ["send", "read"])
     sid = sid_of_token(token)
@@ -200,7 +200,7 @@ def test_received_sms_reach_a_twilio_receiver_signed_and_its_twiml_reply_is_sent
 
 
 def test_to_is_the_modems_name_when_its_sim_does_not_know_its_number(compat_gateway, service, raw_receiver):
-    from gateway.config import TwilioSettings
+    from web.compat.twilio.settings import TwilioSettings
 
     sid = sid_of_token(service.create_key("twilio-inbound", ["send", "read"])[1])
     _, fakes, _ = compat_gateway(1, config={"twilio": TwilioSettings(sms_url=raw_receiver.base + "/sms",
@@ -215,13 +215,14 @@ def test_an_empty_answer_sends_no_reply_and_the_config_owns_the_receiver(inbound
     gateway, fakes, sid, _, url = inbound_box
     [webhook] = gateway.service.list_webhooks()
     assert webhook.url == f"twilio-{sid}+{url}" and webhook.events == "message.received"
-    gateway.service.sync_door_receivers([webhook.url])  # a restart with the same config changes nothing
+    doors = gateway.doors
+    gateway.service.sync_door_receivers(doors.receivers(gateway.settings), doors.receiver_doors)  # a restart: the same
     assert [w.uid for w in gateway.service.list_webhooks()] == [webhook.uid]
     fakes[0].inject_sms("+447911123456", "no answer for this")
     raw_receiver.wait_for(1)
     wait_until(lambda: gateway.service.list_deliveries(webhook.uid)[0][0].state.value == "delivered")
     assert gateway.service.list_messages()[0] == []
-    gateway.service.sync_door_receivers([])  # the config no longer names it
+    gateway.service.sync_door_receivers([], doors.receiver_doors)  # the config no longer names it
     assert gateway.service.list_webhooks() == []
 
 
@@ -235,16 +236,18 @@ def test_an_empty_answer_sends_no_reply_and_the_config_owns_the_receiver(inbound
     (b'<!DOCTYPE r [<!ENTITY e SYSTEM "file:///etc/passwd">]><Response><Message>&e;</Message></Response>', []),
 ])
 def test_twiml_answers_are_read_safely(answer, texts):
-    from gateway.core.webhooks import door_replies
+    from web.compat.twilio.callbacks import replies
 
-    assert door_replies("twilio-AC" + "0" * 32, "text/xml", answer) == texts
+    assert replies("text/xml", answer) == texts
 
 
 def test_the_twilio_section_needs_an_account_sid():
+    from gateway.appliance.runtime import gateway_doors
     from gateway.config import settings_from_mapping
     from gateway.errors import ConfigError
 
     with pytest.raises(ConfigError, match="account_sid"):
-        settings_from_mapping({"twilio": {"sms_url": "http://crm.lan/sms", "account_sid": "not-a-sid"}})
-    assert settings_from_mapping({"twilio": {"sms_url": "http://crm.lan/sms",
-                                             "account_sid": "AC" + "a" * 32}}).twilio.sms_url == "http://crm.lan/sms"
+        settings_from_mapping({"twilio": {"sms_url": "http://crm.lan/sms", "account_sid": "not-a-sid"}},
+                              doors=gateway_doors())
+    assert settings_from_mapping({"twilio": {"sms_url": "http://crm.lan/sms", "account_sid": "AC" + "a" * 32}},
+                                 doors=gateway_doors()).doors["twilio"].sms_url == "http://crm.lan/sms"

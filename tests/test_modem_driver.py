@@ -15,8 +15,14 @@ import pytest
 
 from fake_modem import FakeModem, reassemble
 from fake_modem import pdu as fake_pdu
-from gateway.errors import (ModemTimeout, ModemUnavailable, PermanentSendError, SendOutcomeUnknown, SimPinRequired,
-                            TemporarySendError)
+from gateway.errors import (
+    ModemTimeout,
+    ModemUnavailable,
+    PermanentSendError,
+    SendOutcomeUnknown,
+    SimPinRequired,
+    TemporarySendError,
+)
 from gateway.modem.driver import Notice
 from gateway.modem.gsmmodem import GsmModemDriver
 from gateway.modem.pdu import build_submit_pdus

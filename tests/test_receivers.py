@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from gateway.config import MessagingSettings
 from gateway.core.service import GatewayService
+from gateway.doors import CallbackTarget
 from gateway.representations import inbox_json
 from gateway.store import Store
 from gateway.store.models import Delivery, Event, Webhook
@@ -21,6 +22,11 @@ from tests.clock import at
 NOW = at(11, 26, 12, 0, 0)
 SIM, NEW_SIM = "+447911000001", "+447911000002"
 KANNEL, TWILIO = "kannel-get+http://app.lan/sms?from=%p", "twilio-AC0123+http://crm.lan/sms"
+
+
+def sync(service: GatewayService, *targets: str) -> None:
+    """`service`'s box starts with a config naming `targets`."""
+    service.sync_door_receivers([CallbackTarget.parse(t) for t in targets], {"kannel", "twilio"})
 
 
 def received(text: str, index: int) -> ReceivedSms:
@@ -61,21 +67,21 @@ def live_receivers(store) -> dict[str, list[str] | None]:
 def test_boxes_with_different_configs_keep_each_others_receivers(two_boxes, store):
     a, b = two_boxes
     api_made = a.add_webhook("http://127.0.0.1:9/hook", ["message.received"]).url
-    a.sync_door_receivers([KANNEL])
-    b.sync_door_receivers([TWILIO])
+    sync(a, KANNEL)
+    sync(b, TWILIO)
     assert live_receivers(store) == {api_made: None, KANNEL: ["a"], TWILIO: ["b"]}
     uids = [w.uid for w in a.list_webhooks()]
-    b.sync_door_receivers([TWILIO])  # a restart with the same config changes nothing
+    sync(b, TWILIO)  # a restart with the same config changes nothing
     assert [w.uid for w in a.list_webhooks()] == uids
-    a.sync_door_receivers([KANNEL, TWILIO])  # both name it: one receiver, shared
+    sync(a, KANNEL, TWILIO)  # both name it: one receiver, shared
     assert live_receivers(store) == {api_made: None, KANNEL: ["a"], TWILIO: ["a", "b"]}
     store.inbox.record_received("m1", received("hello", 1), NOW)
     with store.engine.connect() as conn:
         urls = sorted(conn.execute(select(Delivery.url)).scalars())
     assert urls == sorted([api_made, KANNEL, TWILIO])  # each receiver gets the SMS once
-    b.sync_door_receivers([])  # b's config drops it: a still names it
+    sync(b)  # b's config drops it: a still names it
     assert live_receivers(store) == {api_made: None, KANNEL: ["a"], TWILIO: ["a"]}
-    a.sync_door_receivers([])
+    sync(a)
     assert live_receivers(store) == {api_made: None}
 
 
@@ -83,7 +89,7 @@ def test_receivers_made_before_boxes_were_recorded_are_adopted_or_dropped(two_bo
     a, b = two_boxes
     for target in (KANNEL, TWILIO):  # as a config made them before migration 0010
         store.events.add_webhook(target, ["message.received"], NOW)
-    a.sync_door_receivers([KANNEL])  # no other box here: the one it does not name goes
+    sync(a, KANNEL)  # no other box here: the one it does not name goes
     assert live_receivers(store) == {KANNEL: ["a"]}
 
 
@@ -92,10 +98,10 @@ def test_with_other_boxes_an_unnamed_old_receiver_is_kept_and_reported(two_boxes
     b.store.modems.save_modem("b1", "/dev/ttyUSB0", NOW)  # box b runs modems here
     old = store.events.add_webhook(TWILIO, ["message.received"], NOW)
     with caplog.at_level(logging.WARNING, logger="gateway.core.service"):
-        a.sync_door_receivers([KANNEL])
+        sync(a, KANNEL)
     assert live_receivers(store) == {TWILIO: None, KANNEL: ["a"]}  # perhaps box b's: not a's to delete
     assert old.uid in caplog.text
-    b.sync_door_receivers([TWILIO])
+    sync(b, TWILIO)
     assert live_receivers(store) == {TWILIO: ["b"], KANNEL: ["a"]}
 
 
@@ -104,7 +110,7 @@ def test_boxes_starting_at_once_make_one_receiver(two_boxes, store):
 
     def start(service):
         barrier.wait()
-        service.sync_door_receivers([TWILIO])
+        sync(service, TWILIO)
 
     for _ in range(5):
         threads = [threading.Thread(target=start, args=(service,)) for service in two_boxes]
@@ -114,4 +120,4 @@ def test_boxes_starting_at_once_make_one_receiver(two_boxes, store):
             thread.join(30)
         assert live_receivers(store) == {TWILIO: ["a", "b"]}
         for service in two_boxes:
-            service.sync_door_receivers([])
+            sync(service)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Response
 
 from gateway.config import Settings
 from gateway.core.service import GatewayService
+from gateway.doors import Doors
 
 
-def create_app(settings: Settings, service: GatewayService) -> Flask:
-    """Build the WSGI app. Nothing here starts threads, schedulers or modems."""
+def create_app(settings: Settings, service: GatewayService, doors: Doors | None = None) -> Flask:
+    """Build the WSGI app, with the routes of `doors` (the compatibility doors; none unless given). Nothing here
+    starts threads, schedulers or modems."""
     from web import allowlist, api, errors, hooks
 
     app = Flask(__name__)
@@ -27,9 +29,9 @@ def create_app(settings: Settings, service: GatewayService) -> Flask:
 
     metrics.init_app(app)
     status.init_app(app, settings)
-    from web import compat
-
-    compat.init_app(app)
+    for door in doors or ():
+        if door.routes is not None:
+            app.register_blueprint(door.routes)
     from web import docs
 
     docs.init_app(app)
@@ -37,7 +39,14 @@ def create_app(settings: Settings, service: GatewayService) -> Flask:
 
     audit_api.init_app(app)
     if settings.server.is_tls:
-        from gateway.appliance.tls import add_hsts
-
-        app.after_request(add_hsts)
+        app.after_request(_add_hsts)
     return app
+
+
+HSTS = "max-age=31536000"  # one year; no includeSubDomains: a box does not speak for its domain
+
+
+def _add_hsts(response: Response) -> Response:
+    """Served over TLS: browsers keep to HTTPS for this box."""
+    response.headers.setdefault("Strict-Transport-Security", HSTS)
+    return response

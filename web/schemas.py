@@ -11,8 +11,18 @@ from gateway.errors import InvalidJson, ValidationError
 from gateway.representations import inbox_json, message_json, modem_json, time_json
 from gateway.rules.routing import Route
 from gateway.rules.templates import placeholders
-from gateway.store.models import (ApiKey, Batch, ConsentEvent, Delivery, DeliveryAttempt, InboxMessage, Message,
-                                  MessageTemplate, Suppression, Webhook)
+from gateway.store.models import (
+    ApiKey,
+    Batch,
+    ConsentEvent,
+    Delivery,
+    DeliveryAttempt,
+    InboxMessage,
+    Message,
+    MessageTemplate,
+    Suppression,
+    Webhook,
+)
 
 SEND_FIELDS = {"to": (str, list), "body": (str,), "delivery_report": (bool,), "via": (str,),
                "status_callback": (str,)}

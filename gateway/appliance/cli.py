@@ -21,7 +21,9 @@ log = logging.getLogger("smsgw")
 
 
 def _settings(args) -> Settings:
-    return load_settings(getattr(args, "config", None))
+    from gateway.appliance.runtime import gateway_doors
+
+    return load_settings(getattr(args, "config", None), doors=gateway_doors())
 
 
 def _service(settings: Settings):
@@ -59,7 +61,7 @@ def cmd_demo(args) -> int:
     limit_malloc_arenas()
     var = Path(args.var).resolve()
     (var / "modems").mkdir(parents=True, exist_ok=True)
-    base = load_settings(args.config) if args.config else Settings()
+    base = _settings(args) if args.config else Settings()
     fakes = [FakeModem(link=str(var / "modems" / f"modem{i}"), latency_ms=args.latency_ms, seed=i,
                        own_number=f"+4479110000{i:02d}").start() for i in range(1, args.modems + 1)]
     settings = base.replace(

@@ -18,8 +18,9 @@ from gateway.config import ModemSettings, PoolSettings, Settings
 from gateway.core.admin_auth import PASSWORD_ENV, AdminAuth, apply_password_from_env
 from gateway.core.pool import ModemPool
 from gateway.core.service import GatewayService
-from gateway.core.webhooks import WebhookDispatcher, door_receivers
+from gateway.core.webhooks import WebhookDispatcher
 from gateway.core.worker import DriverFactory
+from gateway.doors import Doors
 from gateway.modem.discovery import Discoverer, split_patterns
 from gateway.modem.driver import ModemDriver, NoticeSink
 from gateway.rules.keywords import KeywordRules
@@ -42,6 +43,13 @@ def build_panel(settings: Settings, pin_factory, on_shutdown: Callable[[], None]
 
         pin_factory = Device._default_pin_factory()  # the real GPIO of this board (lgpio, RPi.GPIO, ...)
     return Panel(settings, pin_factory=pin_factory, on_shutdown=on_shutdown)
+
+
+def gateway_doors() -> Doors:
+    """The compatibility doors the gateway serves (`web/compat/<door>/`): the one place that names them."""
+    from web.compat import android, kannel, soap, twilio
+
+    return Doors(kannel.DOOR, soap.DOOR, twilio.DOOR, android.DOOR)
 
 
 def gsmmodem_drivers(pool: PoolSettings) -> DriverFactory:
@@ -73,6 +81,7 @@ class Gateway:
         from web import create_app
 
         self.settings = settings
+        self.doors = gateway_doors()
         self._stop_requested = threading.Event()  # SIGTERM, SIGINT or the panel button held
         self.panel = build_panel(settings, pin_factory, self.request_stop)
         self.store = open_store(settings)
@@ -89,13 +98,13 @@ class Gateway:
         self.service = GatewayService(self.store, settings.messaging, self.pool, clock=clock,
                                       webhook_settings=settings.webhooks, ussd_timeout_s=settings.pool.ussd_timeout_s,
                                       routes=settings.routes, modem_costs={m.name: m.cost for m in settings.modems})
-        self.webhooks = WebhookDispatcher(self.store, settings.webhooks, clock)
+        self.webhooks = WebhookDispatcher(self.store, settings.webhooks, clock, doors=self.doors)
         self.store.db.on_deliveries_queued = self.webhooks.wake
-        self.webhooks.on_reply = self.service.reply_to_inbound  # TwiML / Kannel get-url answers to received SMS
-        self.service.sync_door_receivers(door_receivers(settings))
+        self.webhooks.on_reply = self.service.reply_to_inbound  # the texts doors' receivers answer received SMS with
+        self.service.sync_door_receivers(self.doors.receivers(settings), self.doors.receiver_doors)
         if apply_password_from_env(AdminAuth(self.store, clock), os.environ):
             log.info("admin password set from $%s", PASSWORD_ENV)
-        self.app = create_app(settings, self.service)
+        self.app = create_app(settings, self.service, self.doors)
         self.scheduler = build_scheduler(self.service, self.pool, settings.pool.lease_s)
         # several boxes on PostgreSQL: another box's enqueue wakes our pool (else the idle poll finds it)
         self.listener = (None if self.store.is_sqlite else

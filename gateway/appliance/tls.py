@@ -14,15 +14,6 @@ import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
-HSTS = "max-age=31536000"  # one year; no includeSubDomains: a box does not speak for its domain
-
-
-def add_hsts(response):
-    """Flask after_request hook when TLS is on."""
-    response.headers.setdefault("Strict-Transport-Security", HSTS)
-    return response
-
-
 def make_selfsigned(out_dir: str | Path, hostname: str | None = None, *, now: datetime,
                    days: int = 3650) -> tuple[Path, Path]:
     """Write `<out_dir>/smsgw.crt` and `smsgw.key` (EC P-256, mode 0600) for `hostname` (default: this

@@ -9,18 +9,9 @@ import unicodedata
 from datetime import timedelta
 from typing import Sequence
 
-from gateway.errors import (
-    IdempotencyInProgress,
-    IdempotencyKeyReused,
-    MessageTooLong,
-    RecipientOptedOut,
-    TemplateNotApproved,
-    TemplateNotFound,
-    TemplateParamsError,
-    TooManyRecipients,
-    UnknownTemplate,
-    ValidationError,
-)
+from gateway.errors import (IdempotencyInProgress, IdempotencyKeyReused, MessageTooLong, RecipientOptedOut,
+                            TemplateNotApproved, TemplateNotFound, TemplateParamsError, TooManyRecipients,
+                            UnknownTemplate, ValidationError)
 from gateway.rules import otp, templates
 from gateway.rules.keywords import OPT_IN, OPT_OUT
 from gateway.rules.numbers import to_e164

@@ -7,20 +7,14 @@ import logging
 import re
 import unicodedata
 from datetime import datetime, timedelta
-from typing import Callable, Mapping, Protocol, Sequence
+from typing import Callable, Collection, Mapping, Protocol, Sequence
 
 from gateway.clock import utcnow
 from gateway.config import MessagingSettings, RouteSettings, WebhookSettings
 from gateway.core.messaging_verbs import MessagingVerbs
 from gateway.core.queue_policy import QueuePolicy
-from gateway.core.webhooks import (
-    account_auth_token,
-    callback_secret,
-    callback_target,
-    is_config_receiver,
-    split_target,
-    webhook_url,
-)
+from gateway.core.webhooks import callback_secret, checked_target
+from gateway.doors import CallbackTarget
 from gateway.errors import AuthError, MessageTooLong, ModemNotFound, ScopeError, TooManyRecipients, ValidationError
 from gateway.rules import apikeys
 from gateway.rules.numbers import to_e164
@@ -86,8 +80,8 @@ class GatewayService(MessagingVerbs):
     # --- sending -------------------------------------------------------------------------------
 
     def send(self, to: str | Sequence[str], body: str, *, delivery_report: bool | None = None,
-             via: str | None = None, status_callback: str | None = None,
-             api_key: ApiKey | None = None, callback_format: str | None = None,
+             via: str | None = None, status_callback: str | CallbackTarget | None = None,
+             api_key: ApiKey | None = None,
              priority: str | None = None, send_at: str | None = None, time_zone: str | None = None,
              validity: int | float | str | None = None, message_class: str | None = None,
              quiet_hours: bool | str | None = None, force_ucs2: bool = False) -> list[Message]:
@@ -120,9 +114,7 @@ class GatewayService(MessagingVerbs):
         holds = self.policy.quiet_holds(numbers, max(hold_until or self.clock(), self.clock()), quiet_window)
         via_modem, via_group = self.policy.via(via)
         if status_callback is not None:
-            status_callback = webhook_url(status_callback, field="status_callback")
-            if callback_format is not None:  # a compatibility door's own callback shape (gateway.core.webhooks)
-                status_callback = callback_target(callback_format, status_callback)
+            status_callback = str(checked_target(status_callback, field="status_callback"))
         routes = {} if via is not None else self.policy.routes(numbers)
         drafts = [MessageDraft(to_number=n, body=text, encoding=segmentation.encoding, parts=segmentation.parts,
                                delivery_report=wants_report, status_callback=status_callback, priority=order,
@@ -239,26 +231,26 @@ class GatewayService(MessagingVerbs):
 
     # --- webhooks ------------------------------------------------------------------------------
 
-    def add_webhook(self, url: str, events: Sequence[str], *, callback_format: str | None = None) -> Webhook:
-        """Register a receiver for `events`; its signing secret is on the returned object (shown once).
-        `callback_format` names a compatibility door's own shape for its deliveries (gateway.core.webhooks)."""
+    def add_webhook(self, url: str | CallbackTarget, events: Sequence[str]) -> Webhook:
+        """Register a receiver for `events` (a URL, or a compatibility door's target for its own shape); its
+        signing secret is on the returned object (shown once)."""
         unknown = sorted(set(events) - set(EVENT_TYPES))
         if not events or unknown:
             raise ValidationError(f"events must be among {', '.join(EVENT_TYPES)}", field="events")
-        url = webhook_url(url, field="url")
-        if callback_format is not None:
-            url = callback_target(callback_format, url)
-        return self.store.events.add_webhook(url, [e for e in EVENT_TYPES if e in events], self.clock())
+        target = checked_target(url, field="url")
+        return self.store.events.add_webhook(str(target), [e for e in EVENT_TYPES if e in events], self.clock())
 
-    def sync_door_receivers(self, targets: Sequence[str]) -> None:
-        """Make this box's config's receivers of received SMS (`gateway.core.webhooks.door_receivers`) live: add
-        those missing, drop those it no longer names (other boxes' stay: several boxes may share a database)."""
+    def sync_door_receivers(self, targets: Sequence[CallbackTarget], doors: Collection[str]) -> None:
+        """Make this box's config's receivers of received SMS (`gateway.doors.Doors.receivers`) live: add those
+        missing, drop the receivers of `doors` (the doors whose webhooks a config makes) it no longer names
+        (other boxes' stay: several boxes may share a database)."""
         unclaimed = self.store.events.sync_config_receivers(
-            self.store.db.box, targets, lambda url: is_config_receiver(split_target(url)[0]), self.clock())
+            self.store.db.box, [str(t) for t in targets], lambda url: CallbackTarget.parse(url).door in doors,
+            self.clock())
         for webhook in unclaimed:
             log.warning("receiver %s (%s) was made by a config before boxes were recorded and this box's config "
                         "does not name it; if no box's does, delete it: DELETE /api/v1/webhooks/%s",
-                        webhook.uid, split_target(webhook.url)[1], webhook.uid)
+                        webhook.uid, CallbackTarget.parse(webhook.url).url, webhook.uid)
 
     def reply_to_inbound(self, received: dict, text: str) -> Message:
         """Send `text` to the sender of a received SMS (its inbox resource) through the modem it came in on, as
@@ -345,30 +337,18 @@ class GatewayService(MessagingVerbs):
             raise AuthError("the user name is not the name of the API key given as the password")
         return key
 
-    def authenticate_account(self, sid: str | None, secret: str | None, scope: str) -> ApiKey:
-        """For the Twilio door: `sid` is the key's account SID and `secret` either the key's token
-        or the key's account auth token (see `account_auth_token`)."""
-        if not sid or not secret:
-            raise AuthError("an account SID and an auth token are required (HTTP Basic)")
-        if secret.startswith(apikeys.TOKEN_PREFIX):
-            key = self.authenticate(secret, scope)
-            if account_sid(key.key_hash) != sid:
-                raise AuthError("the account SID is not the API key's")
-            return key
-        for key in self.store.keys.list_keys():
-            if (key.revoked_at is None and account_sid(key.key_hash) == sid
-                    and (key.expires_at is None or key.expires_at > self.clock())):
-                if not hmac.compare_digest(self.account_auth_token(sid), secret):
-                    break
-                if scope not in key.scopes.split(",") and "admin" not in key.scopes.split(","):
-                    raise ScopeError(f"the API key lacks the '{scope}' scope")
-                return key
-        raise AuthError("the account SID or auth token is unknown or revoked")
+    def live_key(self, matches: Callable[[ApiKey], bool]) -> ApiKey | None:
+        """The first key (by id) that `matches` accepts and that is neither revoked nor expired: for doors whose
+        clients name a key by something derived from it (an account id)."""
+        now = self.clock()
+        return next((key for key in self.store.keys.list_keys() if key.revoked_at is None
+                     and (key.expires_at is None or key.expires_at > now) and matches(key)), None)
 
-    def account_auth_token(self, account_sid: str) -> str:
-        """The Twilio-style auth token of an account: derived from the gateway's callback secret, so the
-        webhook worker can sign the account's callbacks with it (X-Twilio-Signature)."""
-        return account_auth_token(self.callback_secret(), account_sid)
+    @staticmethod
+    def require_scope(key: ApiKey, scope: str) -> None:
+        """ScopeError (403) unless `key` holds `scope` (or admin)."""
+        if scope not in key.scopes.split(",") and "admin" not in key.scopes.split(","):
+            raise ScopeError(f"the API key lacks the '{scope}' scope")
 
     def authenticate(self, token: str | None, scope: str) -> ApiKey:
         """The active key for `token` holding `scope`, or AuthError (401) / ScopeError (403)."""
@@ -389,8 +369,7 @@ class GatewayService(MessagingVerbs):
         now = self.clock()
         if key.expires_at is not None and key.expires_at <= now:
             raise AuthError("the API key has expired")
-        if scope not in key.scopes.split(",") and "admin" not in key.scopes.split(","):
-            raise ScopeError(f"the API key lacks the '{scope}' scope")
+        self.require_scope(key, scope)
         if key.last_used_at is None or now - key.last_used_at > KEY_TOUCH_INTERVAL:
             self.store.keys.touch_key(key.id, now)
             key.last_used_at = now  # the key as read serves the next requests for a moment
@@ -421,11 +400,6 @@ class GatewayService(MessagingVerbs):
     def erase_number(self, number: str) -> dict[str, int]:
         """Erase everything about `number` (a data subject's request); answers what was erased, counted."""
         return self.store.privacy.erase_number(to_e164(number, self.settings.default_region, field="number"))
-
-
-def account_sid(key_hash: str) -> str:
-    """A key's Twilio-style account SID ("AC" + 32 hex digits): the first half of its token's SHA-256."""
-    return "AC" + key_hash[:32]
 
 
 def _page_size(limit: int) -> int:

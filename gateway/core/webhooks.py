@@ -3,42 +3,44 @@
 Every POST carries `X-Smsgw-Signature: t=<unix time>,v1=<hex>` where hex is HMAC-SHA256 of
 `"<t>." + raw body` under the receiver's secret (a webhook's own, or the gateway's callback secret for
 `status_callback` URLs). Receivers check it with `verify_signature`, or the ten lines in the README.
+A receiver that wants a compatibility door's shape (`gateway.doors.CallbackTarget`) gets the request its door
+renders instead, and the door reads the texts to send back in its answer to a received SMS.
 """
 
 from __future__ import annotations
 
-import base64
+import dataclasses
 import hashlib
 import hmac
 import json
 import logging
 import random
-import re
 import secrets
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Callable
-from urllib.parse import quote, urlencode, urlsplit
+from typing import Callable, Mapping
+from urllib.parse import urlsplit
 
 import requests
-from lxml import etree
 
-from gateway.config import Settings, WebhookSettings
+from gateway.config import WebhookSettings
 from gateway.core.ports import DeliveryStorage
-from gateway.errors import ConfigError, GatewayError, ValidationError
+from gateway.doors import Callback, CallbackTarget, Doors
+from gateway.errors import GatewayError, ValidationError
 from gateway.rules.retry import next_attempt_at
-from gateway.rules.text import first_sms
 from gateway.values import DeliveryJob, DeliveryState
 
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Smsgw-Signature"
+USER_AGENT = "smsgw-webhooks/1"
 CALLBACK_SECRET_KEY = "callback_secret"
 RETRY_STATUSES = {408, 429}
 IDLE_WAIT_S = 30.0
 LEASE_S = 300.0
+MAX_REPLY_BYTES = 64 * 1024  # of a door's receiver's answer read for replies
 
 
 def webhook_url(url: str, *, field: str) -> str:
@@ -47,6 +49,13 @@ def webhook_url(url: str, *, field: str) -> str:
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2048:
         raise ValidationError(f"{field} must be an http:// or https:// URL", field=field)
     return url.strip()
+
+
+def checked_target(target: str | CallbackTarget, *, field: str) -> CallbackTarget:
+    """`target` (a URL for the gateway's own events, or a door's target) with its URL checked by `webhook_url`."""
+    if isinstance(target, str):
+        return CallbackTarget(None, "", webhook_url(target, field=field))
+    return dataclasses.replace(target, url=webhook_url(target.url, field=field))
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -81,9 +90,10 @@ class WebhookDispatcher:
     receiver are claimed one at a time, in order, so they arrive in order."""
 
     def __init__(self, store: DeliveryStorage, settings: WebhookSettings, clock: Callable[[], datetime],
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, doors: Doors | None = None) -> None:
         self._store = store
         self._settings = settings
+        self._doors = doors or Doors()
         self._clock = clock
         self._rng = rng or random.Random()
         self._wake = threading.Event()
@@ -147,21 +157,25 @@ class WebhookDispatcher:
     def _post(self, job: DeliveryJob) -> None:
         secret = job.secret or self._get_callback_secret()
         sent_at_s = int(self._clock().timestamp())
-        method, url, body = "POST", job.url, job.body
-        headers = {"Content-Type": "application/json", "User-Agent": "smsgw-webhooks/1",
+        method, url = "POST", job.url
+        body: bytes | None = job.body
+        headers: Mapping[str, str] = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
                    "X-Smsgw-Event-Id": job.event_uid, "X-Smsgw-Event-Type": job.event_type,
                    "X-Smsgw-Delivery-Id": job.uid, SIGNATURE_HEADER: sign(secret, sent_at_s, job.body)}
-        door_format, _ = split_target(job.url)
-        if door_format is not None:  # a compatibility door's own shape (Kannel dlr-url, Twilio, Android)
-            request = render_callback(job, secret, self._get_callback_secret(), sent_at_s)
+        target = CallbackTarget.parse(job.url)
+        door = self._doors.for_target(target)
+        if door is not None:  # a compatibility door's own shape (a Kannel dlr-url, a Twilio status callback, ...)
+            request = door.render(_callback(job, target, secret, self._get_callback_secret(), sent_at_s))
             if request is None:  # not wanted by this receiver (e.g. outside Kannel's dlr-mask)
                 self._store.events.record_attempt(job, self._clock(), status_code=None,
                                                   error="not wanted by the receiver",
                                                   duration_ms=0.0, outcome=DeliveryState.DELIVERED)
                 return
-            method, url, body, headers = request
-        wants_reply = (job.event_type == "message.received" and self.on_reply is not None
-                       and door_format is not None and door_format.startswith(REPLYING_DOORS))
+            method, url, body = request.method, request.url, request.body
+            headers = {"User-Agent": USER_AGENT, **request.headers}
+        read_replies = (door.replies if door is not None and job.event_type == "message.received"
+                        and self.on_reply is not None else None)
+        wants_reply = read_replies is not None
         started = time.perf_counter()
         status_code = error = None
         retry_after_s = 0.0
@@ -191,8 +205,9 @@ class WebhookDispatcher:
             log.info("webhook %s to %s: %s (attempt %d)", job.uid, _host(job.url), error or status_code, job.attempt)
         self._store.events.record_attempt(job, now, status_code=status_code, error=error, duration_ms=duration_ms,
                                           outcome=outcome, retry_at=retry_at)
-        if answer:  # after the delivery is recorded: a reply goes out at most once, even across a restart
-            self._send_replies(job, door_replies(door_format, answer_type, answer))
+        # after the delivery is recorded: a reply goes out at most once, even across a restart
+        if answer and read_replies is not None:
+            self._send_replies(job, read_replies(answer_type, answer))
 
     def _send_replies(self, job: DeliveryJob, texts: list[str]) -> None:
         received = json.loads(job.body)["data"]
@@ -219,209 +234,14 @@ def callback_secret(store: DeliveryStorage, now: datetime) -> str:
     return store.settings.add_if_absent(CALLBACK_SECRET_KEY, "cbsec_" + secrets.token_urlsafe(32), now)
 
 
-# --- compatibility doors' callback shapes -------------------------------------------------------------
-# A receiver that wants a door's own shape is stored as "<format>+<http URL>" (the way SQLAlchemy URLs
-# name a driver: "postgresql+psycopg://"): "kannel-<dlr-mask>+", "twilio-<AccountSid>+", "android-<id>+".
-
-_FORMAT = re.compile(r"[a-z][a-z0-9]*(-[A-Za-z0-9_]+)?")
-TWILIO_API_VERSION = "2010-04-01"
-KANNEL_ANSWERS = {1: "DELIVRD", 2: "UNDELIV", 4: "BUFFERED", 8: "ACK/", 16: "NACK/"}
-ANDROID_EVENTS = {"message.sent": "sms:sent", "message.delivered": "sms:delivered",
-                  "message.failed": "sms:failed", "message.received": "sms:received"}
-
-
-KANNEL_GET_URL = "kannel-get"  # Kannel's sms-service get-url (not a dlr-mask)
-REPLYING_DOORS = ("twilio", KANNEL_GET_URL)  # their receivers' answers to a received SMS are sent back as replies
-MAX_REPLY_BYTES = 64 * 1024
-_TWIML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-
-
-def door_receivers(settings: Settings) -> list[str]:
-    """The receivers of received SMS that the config names, as stored targets (Kannel get-url, Twilio sms_url);
-    ConfigError for a URL that is not http(s)."""
-    named = [(KANNEL_GET_URL, settings.kannel.get_url, "kannel.get_url"),
-             (f"twilio-{settings.twilio.account_sid}", settings.twilio.sms_url, "twilio.sms_url")]
-    try:
-        return [callback_target(door_format, webhook_url(url, field=field)) for door_format, url, field in named if url]
-    except ValidationError as exc:
-        raise ConfigError(exc.message, field=exc.field) from None
-
-
-def is_config_receiver(door_format: str | None) -> bool:
-    """Webhooks in these shapes are made from the config (`door_receivers`), not by an API."""
-    return door_format is not None and (door_format == KANNEL_GET_URL or door_format.startswith("twilio-"))
-
-
-def callback_target(door_format: str, url: str) -> str:
-    """The receiver `url` to be called in `door_format`'s shape, as stored on a message or a webhook."""
-    if not _FORMAT.fullmatch(door_format):
-        raise ValueError(f"bad callback format {door_format!r}")
-    return f"{door_format}+{url}"
-
-
-def split_target(target: str) -> tuple[str | None, str]:
-    """(format, http URL) of a stored receiver; format None for our own JSON events."""
-    scheme, colon, rest = target.partition(":")
-    door_format, plus, real = scheme.rpartition("+")
-    if plus and colon and real in ("http", "https") and _FORMAT.fullmatch(door_format):
-        return door_format, f"{real}:{rest}"
-    return None, target
-
-
-def twilio_message_sid(uid: str) -> str:
-    """Our message uid ("msg_" + 20 hex digits) as a Twilio SID ("SM" + 32 hex digits); reversible."""
-    return "SM" + uid.partition("_")[2].rjust(32, "0")
-
-
-def twilio_signature(auth_token: str, url: str, params: dict[str, str]) -> str:
-    """X-Twilio-Signature: base64 HMAC-SHA1 of the URL and every POST name+value, names sorted."""
-    payload = url + "".join(name + params[name] for name in sorted(params))
-    return base64.b64encode(hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()).decode()
-
-
-def render_callback(job: DeliveryJob, secret: str, callback_secret_value: str, sent_at_s: int):
-    """(method, url, body, headers) of a door-shaped delivery, or None when the receiver does not want it."""
-    door_format, url = split_target(job.url)
-    door, _, arg = door_format.partition("-")
+def _callback(job: DeliveryJob, target: CallbackTarget, secret: str, callback_secret_value: str,
+              sent_at_s: int) -> Callback:
+    """What the door of `target` renders for `job`."""
     event = json.loads(job.body)
-    data, event_type = event["data"], event["type"]
-    at = datetime.fromisoformat(event["created_at"].replace("Z", "+00:00"))
-    headers = {"User-Agent": "smsgw-webhooks/1"}
-    if door_format == KANNEL_GET_URL:
-        if event_type != "message.received":
-            return None
-        return "GET", kannel_sms_url(url, data), None, headers
-    if door == "kannel":
-        kind = {"message.sent": 8, "message.delivered": 1}.get(event_type)
-        if event_type == "message.failed":
-            kind = 2 if data.get("sent_at") else 16
-        if kind is None or not int(arg or 0) & kind:
-            return None
-        error = data.get("error") or {}
-        escapes = {"d": str(kind), "p": data.get("to", ""), "P": "", "I": data.get("id", ""),
-                   "A": KANNEL_ANSWERS[kind] + (error.get("code") or "" if kind in (2, 16) else ""),
-                   "T": str(int(at.timestamp())), "t": at.strftime("%Y-%m-%d %H:%M:%S"), "%": "%"}
-        return "GET", _kannel_expand(url, escapes.get), None, headers
-    if door == "twilio":
-        if event_type == "message.received":
-            params = {"MessageSid": twilio_message_sid(data["id"]), "SmsSid": twilio_message_sid(data["id"]),
-                      "SmsMessageSid": twilio_message_sid(data["id"]), "AccountSid": arg, "From": data["from"],
-                      "To": data.get("to") or data.get("modem") or "", "Body": data["text"], "NumMedia": "0",
-                      "NumSegments": str(data["part_count"]), "SmsStatus": "received",
-                      "ApiVersion": TWILIO_API_VERSION}
-        else:
-            status = {"message.sent": "sent", "message.delivered": "delivered"}.get(event_type)
-            if status is None:
-                status = "undelivered" if data.get("sent_at") else "failed"
-            params = {"MessageSid": twilio_message_sid(data["id"]), "SmsSid": twilio_message_sid(data["id"]),
-                      "MessageStatus": status, "SmsStatus": status, "AccountSid": arg,
-                      "From": data.get("modem") or "", "To": data["to"], "ApiVersion": TWILIO_API_VERSION}
-            if status in ("failed", "undelivered"):
-                params["ErrorCode"] = "30008" if status == "failed" else "30003"
-        token = account_auth_token(callback_secret_value, arg)
-        headers.update({"Content-Type": "application/x-www-form-urlencoded",
-                        "X-Twilio-Signature": twilio_signature(token, url, params)})
-        return "POST", url, urlencode(params).encode(), headers
-    if door == "android":
-        body = json.dumps({"deviceId": arg or "smsgw", "event": ANDROID_EVENTS[event_type], "id": job.uid,
-                           "payload": android_payload(event_type, data), "webhookId": job.event_uid},
-                          ensure_ascii=False).encode()
-        timestamp = str(sent_at_s)
-        digest = hmac.new(secret.encode(), body + timestamp.encode(), hashlib.sha256).hexdigest()
-        headers.update({"Content-Type": "application/json", "X-Signature": digest, "X-Timestamp": timestamp})
-        return "POST", url, body, headers
-    raise ValueError(f"unknown callback format {door_format!r}")
-
-
-def _kannel_expand(url: str, value_of: Callable[[str], str | None]) -> str:
-    """Replace Kannel's escapes (%x) in `url`, left to right, with `value_of(x)` URL-encoded (but %S, whose '*'
-    become '~'); escapes without a value stay as they are."""
-    def one(match: re.Match) -> str:
-        value = value_of(match[1])
-        if value is None:
-            return match[0]
-        return value.replace("*", "~") if match[1] == "S" else quote(value, safe="")
-    return re.sub(r"%(.)", one, url)
-
-
-def kannel_sms_url(url: str, data: dict) -> str:
-    """An sms-service get-url for received SMS `data` (the inbox resource), with Kannel's escapes: %k the
-    keyword, %s the next word, %S it unencoded with '*' as '~', %r the words %s has not used, %a all words,
-    %b the text as sent, %p/%q the sender, %P/%Q our number (the receiving SIM's, empty when unknown), %i the
-    modem, %t/%T the sending time."""
-    words = data["text"].split()
-    used = [1]  # %s takes words after the keyword, one per use
-    at = datetime.fromisoformat((data.get("sent_at") or data["received_at"]).replace("Z", "+00:00"))
-    ours = data.get("to") or ""
-    plain = {"k": words[0] if words else "", "a": " ".join(words), "b": data["text"], "p": data["from"],
-             "q": data["from"], "P": ours, "Q": ours, "i": data.get("modem") or "", "n": "smsgw",
-             "t": at.strftime("%Y-%m-%d %H:%M:%S"), "T": str(int(at.timestamp())), "%": "%"}
-
-    def value_of(code: str) -> str | None:
-        if code in "sS":
-            word = words[used[0]] if used[0] < len(words) else ""
-            used[0] += 1
-            return word
-        if code == "r":
-            return " ".join(words[used[0]:])
-        return plain.get(code)
-    return _kannel_expand(url, value_of)
-
-
-def door_replies(door_format: str, content_type: str, body: bytes) -> list[str]:
-    """The texts a door's receiver asked us to send back to the sender of a received SMS: TwiML <Message>s
-    (Twilio), or a text/plain answer with its blanks squeezed, cut to one SMS (Kannel's sms-service, whose
-    `max-messages` is 1 unless configured)."""
-    mimetype, _, params = content_type.partition(";")
-    charset = (dict(p.strip().partition("=")[::2] for p in params.split(";") if "=" in p).get("charset")
-               or "utf-8").strip('"')
-    if door_format == KANNEL_GET_URL:
-        if mimetype.strip().lower() not in ("", "text/plain"):
-            return []
-        try:
-            text = " ".join(body.decode(charset).split())
-        except (LookupError, UnicodeDecodeError):
-            return []
-        return [first_sms(text)] if text else []
-    return twiml_messages(body)
-
-
-def twiml_messages(body: bytes) -> list[str]:
-    """The texts of a TwiML <Response>'s <Message> verbs (their text, or their <Body>); none for anything else.
-    No DTD is loaded and no entity expanded: a document with a DOCTYPE is ignored."""
-    if not body.strip():
-        return []
-    try:
-        root = etree.fromstring(body, _TWIML_PARSER)
-    except etree.XMLSyntaxError:
-        return []
-    if root.getroottree().docinfo.doctype or root.tag != "Response":
-        return []
-    texts = [(message.findtext("Body") if message.find("Body") is not None else message.text) or ""
-             for message in root.iterfind("Message")]
-    return [text.strip() for text in texts if text.strip()]
-
-
-def android_payload(event_type: str, data: dict) -> dict:
-    """The `payload` of an SMS Gateway for Android webhook."""
-    if event_type == "message.received":
-        return {"messageId": data["id"], "message": data["text"], "sender": data["from"],
-                "recipient": data.get("to"), "phoneNumber": data["from"], "simNumber": None,
-                "receivedAt": data["received_at"]}
-    payload = {"messageId": data["id"], "phoneNumber": data["to"], "simNumber": None}
-    if event_type == "message.sent":
-        payload["sentAt"] = data.get("sent_at")
-    elif event_type == "message.delivered":
-        payload["deliveredAt"] = data.get("updated_at")
-    else:
-        payload["failedAt"] = data.get("updated_at")
-        payload["reason"] = (data.get("error") or {}).get("message") or "failed"
-    return payload
-
-
-def account_auth_token(secret: str, sid: str) -> str:
-    """A Twilio-style auth token (32 hex digits) for account `sid`, derived from the callback secret."""
-    return hmac.new(secret.encode(), f"twilio-auth-token:{sid}".encode(), hashlib.sha256).hexdigest()[:32]
+    return Callback(target=target, event_type=event["type"], data=event["data"],
+                    created_at=datetime.fromisoformat(event["created_at"].replace("Z", "+00:00")),
+                    event_uid=job.event_uid, delivery_uid=job.uid, secret=secret,
+                    callback_secret=callback_secret_value, sent_at_s=sent_at_s)
 
 
 def _retry_after_s(value: str | None) -> float:

@@ -2,7 +2,7 @@
 it with `client.api.base_url` pointed at the box).
 
 Credentials (HTTP Basic, as the SDKs send them): the account SID of an API key is "AC" + the first 32 hex
-digits of SHA-256(token) (`gateway.core.service.account_sid`); the password is the key's token or the account's
+digits of SHA-256(token) (`web.compat.twilio.accounts`); the password is the key's token or the account's
 auth token (`GET /2010-04-01/Accounts/<sid>.json` shows it; it also signs the account's callbacks with
 X-Twilio-Signature). Dates are RFC 2822; errors are Twilio's `{"code", "message", "more_info", "status"}`."""
 
@@ -11,19 +11,28 @@ from __future__ import annotations
 from email.utils import format_datetime
 from urllib.parse import urlencode
 
-from flask import Blueprint, Flask, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from gateway.core.service import account_sid
-from gateway.core.webhooks import TWILIO_API_VERSION, twilio_message_sid
-from gateway.errors import (AuthError, ConflictError, GatewayError, InvalidNumber, MessageTooLong, NotFound, ScopeError,
-                            StoreUnavailable, ValidationError)
-from gateway.rules import apikeys
+from gateway.doors import CallbackTarget
+from gateway.errors import (
+    AuthError,
+    ConflictError,
+    GatewayError,
+    InvalidNumber,
+    MessageTooLong,
+    NotFound,
+    ScopeError,
+    StoreUnavailable,
+    ValidationError,
+)
 from gateway.store.models import Message
 from gateway.values import MessageState
 from web.api import service
+from web.compat.twilio import accounts, callbacks
+from web.compat.twilio.callbacks import API_VERSION
 
-bp = Blueprint("twilio", __name__, url_prefix=f"/{TWILIO_API_VERSION}/Accounts")
+bp = Blueprint("twilio", __name__, url_prefix=f"/{API_VERSION}/Accounts")
 
 STATUS = {MessageState.SCHEDULED: "scheduled", MessageState.QUEUED: "queued", MessageState.SENDING: "sending",
           MessageState.SENT: "sent", MessageState.DELIVERED: "delivered", MessageState.CANCELLED: "canceled",
@@ -89,7 +98,7 @@ def authenticate(sid: str, scope: str) -> None:
     auth = request.authorization
     if auth is None or auth.type != "basic" or auth.username != sid:
         raise TwilioError(401, 20003, "Authenticate")
-    g.api_key = service().authenticate_account(auth.username, auth.password, scope)
+    g.api_key = accounts.authenticate(service(), auth.username, auth.password, scope)
 
 
 def message_uid(message_sid: str) -> str:
@@ -111,15 +120,16 @@ def twilio_status(message: Message) -> str:
 def message_json(message: Message, sid: str) -> dict:
     status = twilio_status(message)
     error_code = {"failed": 30008, "undelivered": 30003}.get(status)
-    uri = f"/{TWILIO_API_VERSION}/Accounts/{sid}/Messages/{twilio_message_sid(message.uid)}"
+    uri = f"/{API_VERSION}/Accounts/{sid}/Messages/{callbacks.message_sid(message.uid)}"
     return {
-        "account_sid": sid, "api_version": TWILIO_API_VERSION, "body": message.body,
+        "account_sid": sid, "api_version": API_VERSION, "body": message.body,
         "date_created": rfc2822(message.created_at), "date_sent": rfc2822(message.sent_at),
         "date_updated": rfc2822(message.updated_at), "direction": "outbound-api",
-        "error_code": error_code, "error_message": (message.error_message or message.error_code) if error_code else None,
+        "error_code": error_code,
+        "error_message": (message.error_message or message.error_code) if error_code else None,
         "from": message.modem, "messaging_service_sid": None, "num_media": "0",
         "num_segments": str(message.part_count), "price": None, "price_unit": "USD",
-        "sid": twilio_message_sid(message.uid), "status": status, "to": message.to_number,
+        "sid": callbacks.message_sid(message.uid), "status": status, "to": message.to_number,
         "subresource_uris": {"media": f"{uri}/Media.json", "feedback": f"{uri}/Feedback.json"},
         "uri": f"{uri}.json",
     }
@@ -141,9 +151,9 @@ def create_message(sid: str):
     if not form.get("Body"):
         raise TwilioError(400, 21602, "Message body is required.")
     callback = form.get("StatusCallback") or None
-    [message] = service().send(form["To"], form["Body"], api_key=g.api_key, status_callback=callback,
-                               delivery_report=True if callback else None,  # Twilio reports "delivered"
-                               callback_format=f"twilio-{sid}" if callback else None)
+    [message] = service().send(form["To"], form["Body"], api_key=g.api_key,
+                               status_callback=CallbackTarget("twilio", sid, callback) if callback else None,
+                               delivery_report=True if callback else None)  # Twilio reports "delivered"
     return message_json(message, sid), 201
 
 
@@ -196,7 +206,7 @@ def list_messages(sid: str):
         raise TwilioError(400, 20001, "Invalid PageToken")
     page, cursor = service().list_messages(to=request.args.get("To") or None, cursor=token and token[2:],
                                            limit=min(page_size, 200))
-    base = f"/{TWILIO_API_VERSION}/Accounts/{sid}/Messages.json"
+    base = f"/{API_VERSION}/Accounts/{sid}/Messages.json"
     filters = {"To": request.args["To"]} if request.args.get("To") else {}
 
     def uri(**extra) -> str:
@@ -218,16 +228,7 @@ def fetch_account(sid: str):
     authenticate(sid, "read")
     key = g.api_key
     return {"sid": sid, "friendly_name": key.name, "status": "active", "type": "Full",
-            "auth_token": service().account_auth_token(sid), "owner_account_sid": sid,
+            "auth_token": accounts.auth_token(service().callback_secret(), sid), "owner_account_sid": sid,
             "date_created": rfc2822(key.created_at), "date_updated": rfc2822(key.created_at),
-            "uri": f"/{TWILIO_API_VERSION}/Accounts/{sid}.json", "subresource_uris": {
-                "messages": f"/{TWILIO_API_VERSION}/Accounts/{sid}/Messages.json"}}
-
-
-def sid_of_token(token: str) -> str:
-    """The account SID of the API key whose token is `token` (what a client needs to configure an SDK)."""
-    return account_sid(apikeys.token_hash(token))
-
-
-def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)
+            "uri": f"/{API_VERSION}/Accounts/{sid}.json", "subresource_uris": {
+                "messages": f"/{API_VERSION}/Accounts/{sid}/Messages.json"}}

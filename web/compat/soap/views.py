@@ -11,7 +11,7 @@ import logging
 from datetime import datetime
 from pathlib import Path
 
-from flask import Blueprint, Flask, Response, request
+from flask import Blueprint, Response, request
 from lxml import etree
 
 from gateway.errors import GatewayError, StoreUnavailable, ValidationError
@@ -258,7 +258,3 @@ def fault_response(fault: Fault) -> Response:
     detail = etree.SubElement(element, "detail")
     _fields(detail, "GatewayFault", [("code", fault.code), ("message", fault.message), ("field", fault.field)])
     return Response(envelope(element), status=500, content_type=CONTENT_TYPE)
-
-
-def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)

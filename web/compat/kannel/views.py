@@ -4,9 +4,9 @@ header-based POST (`X-Kannel-*` headers, the text as a text/plain, xml or octet-
 Credentials: `username` is the API key's name, `password` the key's token (scope `send`). Replies are
 Kannel's own texts and statuses; a refused request changes nothing. `dlr-mask`/`dlr-url` become a status
 callback in Kannel's shape: a GET of `dlr-url` with its escapes (%d %p %P %A %T %t %I) replaced
-(see `gateway.core.webhooks.render_callback`). `deferred`, `validity`, `priority` and `coding=2` map to the
+(`web.compat.kannel.callbacks`). `deferred`, `validity`, `priority` and `coding=2` map to the
 gateway's options (`_options`); what it cannot send (udh, 8-bit, a message class) is refused. The inbound
-side, sms-service's get-url, is `[kannel] get_url` (gateway.core.webhooks)."""
+side, sms-service's get-url, is `[kannel] get_url` (`web.compat.kannel.callbacks`)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,19 @@ import logging
 from datetime import timedelta
 from urllib.parse import parse_qsl
 
-from flask import Blueprint, Flask, Response, request
+from flask import Blueprint, Response, request
 
-from gateway.errors import (AuthError, GatewayError, InvalidNumber, MessageTooLong, StoreUnavailable, TooManyRecipients,
-                            UnknownModem, ValidationError)
+from gateway.doors import CallbackTarget
+from gateway.errors import (
+    AuthError,
+    GatewayError,
+    InvalidNumber,
+    MessageTooLong,
+    StoreUnavailable,
+    TooManyRecipients,
+    UnknownModem,
+    ValidationError,
+)
 from web.api import service
 
 log = logging.getLogger(__name__)
@@ -143,8 +152,7 @@ def _options(params: dict[str, str]) -> dict:
     dlr_url = params.get("dlr-url") or None
     return {
         "delivery_report": None if mask is None else bool(mask & 3),
-        "status_callback": dlr_url if mask and dlr_url else None,
-        "callback_format": f"kannel-{mask}" if mask and dlr_url else None,
+        "status_callback": CallbackTarget("kannel", str(mask), dlr_url) if mask and dlr_url else None,
         "force_ucs2": coding == 2,
         "validity": None if validity is None else validity * 60,
         "send_at": None if not deferred else (service().clock() + timedelta(minutes=deferred)).isoformat(),
@@ -163,7 +171,3 @@ def _int(params: dict[str, str], name: str, label: str, low: int, high: int | No
     if number < low or (high is not None and number > high):
         raise Refused(400, f"{label} field misformed, rejected")
     return number
-
-
-def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)

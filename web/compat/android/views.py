@@ -12,16 +12,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, Flask, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from gateway.core.webhooks import ANDROID_EVENTS, split_target
+from gateway.doors import CallbackTarget
 from gateway.errors import GatewayError
 from gateway.representations import time_json
 from gateway.store.models import Message
 from gateway.values import MessageState
 from web import schemas
 from web.api import service
+from web.compat.android.callbacks import EVENTS
 
 bp = Blueprint("android", __name__)
 
@@ -31,7 +32,7 @@ STATE = {MessageState.SCHEDULED: "Pending", MessageState.QUEUED: "Pending", Mess
          MessageState.EXPIRED: "Failed", MessageState.UNKNOWN: "Failed", MessageState.CANCELLED: "Cancelled"}
 HISTORY_STATE = {"queued": "Pending", "sending": "Processed", "sent": "Sent", "delivered": "Delivered",
                  "failed": "Failed", "cancelled": "Cancelled"}
-OUR_EVENT = {name: ours for ours, name in ANDROID_EVENTS.items()}
+OUR_EVENT = {name: ours for ours, name in EVENTS.items()}
 SEND_FIELDS = {"textMessage", "message", "phoneNumbers", "withDeliveryReport", "priority", "simNumber", "ttl",
                "validUntil", "isEncrypted", "deviceId"}
 
@@ -179,9 +180,9 @@ def get_state(message_id: str):
 def list_webhooks():
     out = []
     for webhook in service().list_webhooks():
-        door_format, url = split_target(webhook.url)
-        if door_format and door_format.startswith("android"):
-            out += [{"id": webhook.uid, "url": url, "event": ANDROID_EVENTS[e], "deviceId": DEVICE_ID}
+        target = CallbackTarget.parse(webhook.url)
+        if target.door == "android":
+            out += [{"id": webhook.uid, "url": target.url, "event": EVENTS[e], "deviceId": DEVICE_ID}
                     for e in webhook.events.split(",")]
     return jsonify(out)
 
@@ -194,8 +195,8 @@ def add_webhook():
         raise Refused(400, f"event must be one of {', '.join(OUR_EVENT)}")
     if payload.get("id"):
         raise Refused(400, "client-chosen webhook ids are not supported")
-    webhook = service().add_webhook(str(payload.get("url") or ""), [event], callback_format=f"android-{DEVICE_ID}")
-    return {"id": webhook.uid, "url": split_target(webhook.url)[1], "event": payload["event"],
+    webhook = service().add_webhook(CallbackTarget("android", DEVICE_ID, str(payload.get("url") or "")), [event])
+    return {"id": webhook.uid, "url": CallbackTarget.parse(webhook.url).url, "event": payload["event"],
             "deviceId": DEVICE_ID, "signingKey": webhook.secret}, 201
 
 
@@ -203,7 +204,3 @@ def add_webhook():
 def delete_webhook(uid: str):
     service().delete_webhook(uid)
     return "", 204
-
-
-def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)
