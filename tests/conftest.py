@@ -65,7 +65,7 @@ def client(app):
 
 @pytest.fixture
 def admin_token(service) -> str:
-    return service.create_key("test-admin", list(SCOPES))[1]
+    return service.keys.create_key("test-admin", list(SCOPES))[1]
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ def gateway_factory(settings, modem_links):
             ModemSettings(name=f"modem{i}", port=f.link) for i, f in enumerate(fakes, start=1)))
         gateway = Gateway(gw_settings).start()
         running.append(gateway)
-        token = gateway.service.create_key("e2e", list(SCOPES))[1]
+        token = gateway.service.keys.create_key("e2e", list(SCOPES))[1]
         return gateway, fakes, token
 
     yield start
@@ -231,7 +231,7 @@ def compat_gateway(gateway_factory, settings):
         hook_settings = settings.replace(webhooks=WebhookSettings(retry_base_s=0.2, retry_max_s=0.5, timeout_s=2,
                                                                   horizon_s=3600), doors=config or {})
         gateway, fakes, token = gateway_factory(count, settings_override=hook_settings, **fake_kwargs)
-        wait_until(lambda: [m.state.value for m in gateway.service.list_modems()] == ["online"] * count)
+        wait_until(lambda: [m.state.value for m in gateway.service.modems.list_modems()] == ["online"] * count)
         return gateway, fakes, token
 
     return start
@@ -255,7 +255,7 @@ def configured_gateway(settings, modem_links):
             for i, (f, extra) in enumerate(zip(fakes, modems), start=1)))
         gateway = Gateway(gw_settings).start()
         running.append(gateway)
-        api = Api(gateway, gateway.service.create_key("e2e", list(SCOPES))[1])
+        api = Api(gateway, gateway.service.keys.create_key("e2e", list(SCOPES))[1])
         wait_until(lambda: len(api.modems()) == len(modems)
                    and all(m["state"] == "online" for m in api.modems().values()), timeout_s=30)
         return api, fakes, gateway

@@ -15,7 +15,7 @@ def actions(client, auth) -> list[tuple[str, str, str | None, str | None]]:
 
 
 def test_api_admin_actions_are_audited_with_the_keys_name(client, auth, service):
-    [message] = service.send("+447911123456", "to cancel")
+    [message] = service.messages.send("+447911123456", "to cancel")
     assert client.delete(f"/api/v1/messages/{message.uid}", headers=auth).status_code == 200
     hook = client.post("/api/v1/webhooks", headers=auth,
                        json={"url": "http://127.0.0.1:9/hook", "events": ["message.sent"]}).get_json()
@@ -34,11 +34,11 @@ def test_status_page_logins_and_actions_are_audited_as_admin(client, auth, servi
     assert log_in(client, "wrong").status_code == 401
     assert log_in(client).status_code == 302
     client.csrf = csrf_of(client)
-    [message] = service.send("+447911123456", "to cancel")
+    [message] = service.messages.send("+447911123456", "to cancel")
     post(client, f"/status/messages/{message.uid}/cancel")
     post(client, f"/status/messages/{message.uid}/cancel")  # refused the second time: not audited
     post(client, "/status/keys", name="ops", scopes="read")
-    key_id = next(k.id for k in service.list_keys() if k.name == "ops")
+    key_id = next(k.id for k in service.keys.list_keys() if k.name == "ops")
     post(client, f"/status/keys/{key_id}/revoke")
     assert [(a, b, c) for a, b, c, _ in actions(client, auth)] == [
         ("admin", "login.failed", None), ("admin", "login.succeeded", None),
@@ -47,7 +47,7 @@ def test_status_page_logins_and_actions_are_audited_as_admin(client, auth, servi
 
 
 def test_audit_needs_the_admin_scope(client, service):
-    token = service.create_key("reader", ["read", "send"])[1]
+    token = service.keys.create_key("reader", ["read", "send"])[1]
     assert client.get("/api/v1/audit", headers={"Authorization": f"Bearer {token}"}).status_code == 403
     assert client.get("/api/v1/audit").status_code == 401
 

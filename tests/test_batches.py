@@ -17,7 +17,7 @@ def upload(client, auth, csv_text, **query):
 
 
 def test_a_csv_batch_fills_the_template_per_row_and_reports_bad_rows(client, auth, service):
-    service.add_template("remind", "Hi {name}, your visit is on {day}")
+    service.templates.add_template("remind", "Hi {name}, your visit is on {day}")
     csv_text = ("to,name,day\r\n+447911123456,Ann,Monday\r\nnot a number,Bob,Tuesday\r\n"
                 "07911123457,Cy\r\n\r\n+12025550143,Dee,Friday\r\n")
     created = upload(client, auth, csv_text, template="remind")
@@ -34,7 +34,7 @@ def test_a_csv_batch_fills_the_template_per_row_and_reports_bad_rows(client, aut
 
 
 def test_columns_must_match_the_template_and_csv_must_be_csv(client, auth, service):
-    service.add_template("remind", "Hi {name}")
+    service.templates.add_template("remind", "Hi {name}")
     wrong = upload(client, auth, "to,nom\r\n+447911123456,Ann\r\n", template="remind")
     assert wrong.status_code == 422 and wrong.json["error"]["field"] in ("params.name", "params.nom")
     no_to = upload(client, auth, "number,body\r\n+447911123456,hi\r\n")
@@ -46,7 +46,7 @@ def test_columns_must_match_the_template_and_csv_must_be_csv(client, auth, servi
 
 
 def test_a_plain_csv_has_a_body_column_and_marketing_skips_opted_out_rows(client, auth, service):
-    service.set_consent("+447911123457", opted_out=True)
+    service.consent.set_consent("+447911123457", opted_out=True)
     csv_text = "to,body\r\n+447911123456,Sale!\r\n+447911123457,Sale!\r\n"
     created = upload(client, auth, csv_text, **{"class": "marketing"})
     assert created.json["accepted"] == 1
@@ -59,7 +59,7 @@ def test_ten_thousand_recipients_in_one_request_are_queued_fast(store, capsys):
     assert service.settings.max_recipients == 10_000
     numbers = [f"+4479{n:08d}" for n in range(10_000)]
     started = time.perf_counter()
-    messages = service.send(numbers, "Our shop opens at nine tomorrow.")
+    messages = service.messages.send(numbers, "Our shop opens at nine tomorrow.")
     elapsed_s = time.perf_counter() - started
     with capsys.disabled():
         print(f"\n10,000-recipient send: {elapsed_s:.2f} s")

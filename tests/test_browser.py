@@ -32,10 +32,10 @@ def browser():
 def test_operator_logs_in_sees_modems_and_sends_a_test_sms(browser, gateway_factory):
     gateway, fakes, _ = gateway_factory(2)
     AdminAuth(gateway.store).set_password(PASSWORD)
-    wait_until(lambda: {m.state.value for m in gateway.service.list_modems()} == {"online"}
-               and len(gateway.service.list_modems()) == 2)
+    wait_until(lambda: {m.state.value for m in gateway.service.modems.list_modems()} == {"online"}
+               and len(gateway.service.modems.list_modems()) == 2)
     fakes[1].inject_sms("+447911123456", "Please call me back")
-    wait_until(lambda: gateway.service.list_inbox()[0])
+    wait_until(lambda: gateway.service.messages.list_inbox()[0])
     base = f"http://127.0.0.1:{gateway.port}"
 
     page = browser.new_page(viewport={"width": 1366, "height": 900})

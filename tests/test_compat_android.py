@@ -16,7 +16,7 @@ from tests.conftest import wait_until
 @pytest.fixture
 def box(compat_gateway):
     gateway, fakes, _ = compat_gateway(1, report_delay_ms=100)
-    _, token = gateway.service.create_key("phone-app", ["send", "read", "admin"])
+    _, token = gateway.service.keys.create_key("phone-app", ["send", "read", "admin"])
     api = android_client.APIClient("phone-app", token, base_url=f"http://127.0.0.1:{gateway.port}")
     with api:
         yield gateway, fakes, api, token
@@ -43,7 +43,7 @@ def test_bad_requests_are_refused_and_change_nothing(box):
     stranger = android_client.APIClient("phone-app", "smsgw_wrong", base_url=api.base_url)
     with stranger, pytest.raises(APIError):
         stranger.send(domain.Message(phone_numbers=["+447911123456"], text_message=domain.TextMessage(text="x")))
-    assert gateway.service.list_messages()[0] == []
+    assert gateway.service.messages.list_messages()[0] == []
 
 
 def test_webhooks_carry_the_apps_events_signed_with_x_signature(box, raw_receiver):
@@ -60,7 +60,7 @@ def test_webhooks_carry_the_apps_events_signed_with_x_signature(box, raw_receive
     received = SmsReceivedPayload.from_dict(event["payload"])
     assert (received.sender, received.message) == ("+447911123456", "incoming for the app")
     assert received.recipient == "+447911000001"  # the fake SIM's number (+CNUM), kept with the SMS
-    secret = gateway.service.get_webhook(created.id).secret  # the signingKey returned when it was created
+    secret = gateway.service.receivers.get_webhook(created.id).secret  # the signingKey returned when it was created
     expected = hmac.new(secret.encode(), call["body"] + call["headers"]["X-Timestamp"].encode(),
                         hashlib.sha256).hexdigest()
     assert call["headers"]["X-Signature"] == expected
@@ -75,7 +75,7 @@ def test_webhooks_carry_the_apps_events_signed_with_x_signature(box, raw_receive
 
 
 def _stored(gateway, state_id: str):
-    return [gateway.service.get_message(uid) for uid in state_id.split("~")]
+    return [gateway.service.messages.get_message(uid) for uid in state_id.split("~")]
 
 
 def test_ttl_valid_until_priority_and_sim_number_map_to_the_gateways_options(box):
@@ -119,4 +119,4 @@ def test_options_it_cannot_honour_are_refused_and_change_nothing(box, fields, re
         api.send(domain.Message(phone_numbers=["+447911123456"], text_message=domain.TextMessage(text="x"),
                                 **fields))
     assert reason in refused.value.response["message"]
-    assert gateway.service.list_messages()[0] == []
+    assert gateway.service.messages.list_messages()[0] == []

@@ -13,7 +13,7 @@ from tests.conftest import wait_until
 @pytest.fixture
 def box(compat_gateway):
     gateway, fakes, _ = compat_gateway(1, report_delay_ms=100)
-    _, token = gateway.service.create_key("kannel-user", ["send"])
+    _, token = gateway.service.keys.create_key("kannel-user", ["send"])
     return gateway, fakes, token
 
 
@@ -32,7 +32,7 @@ def post(gateway, headers: dict, body: bytes, content_type="text/plain"):
 
 
 def count(gateway) -> int:
-    return len(gateway.service.list_messages(limit=200)[0])
+    return len(gateway.service.messages.list_messages(limit=200)[0])
 
 
 def test_a_kannel_get_is_accepted_and_goes_on_the_air(box):
@@ -42,7 +42,7 @@ def test_a_kannel_get_is_accepted_and_goes_on_the_air(box):
     assert (status, text) == (202, "0: Accepted for delivery")
     wait_until(lambda: fakes[0].sent)
     assert [(s.number, s.text) for s in fakes[0].sent] == [("+447911123456", "Hello from a script")]
-    assert gateway.service.get_message(headers["X-Kannel-Message-ID"]).to_number == "+447911123456"
+    assert gateway.service.messages.get_message(headers["X-Kannel-Message-ID"]).to_number == "+447911123456"
 
 
 def test_user_pass_aliases_several_recipients_and_a_charset(box):
@@ -95,7 +95,7 @@ def test_refusals_answer_kannels_texts_and_change_nothing(box, params, reply):
 
 def test_a_key_without_the_send_scope_is_refused(box):
     gateway, _, _ = box
-    _, reader = gateway.service.create_key("reader", ["read"])
+    _, reader = gateway.service.keys.create_key("reader", ["read"])
     query = urlencode({"username": "reader", "password": reader, "to": "+447911123456", "text": "hi"})
     assert get(gateway, query)[:2] == (403, "Authorization failed for sendsms")
 
@@ -114,7 +114,7 @@ def test_dlr_url_is_fetched_for_the_masked_report_types_with_escapes_replaced(bo
     assert [q["type"] for q in queries] == [["8"], ["1"]]  # accepted by the SMS centre, then delivered
     assert all(q["to"] == ["+447911123456"] and q["id"] == [uid] and q["ts"][0].isdigit() for q in queries)
     assert [q["answer"] for q in queries] == [["ACK/"], ["DELIVRD"]]
-    assert gateway.service.get_message(uid).delivery_report is True
+    assert gateway.service.messages.get_message(uid).delivery_report is True
 
 
 def test_a_dlr_mask_without_delivered_bits_gets_only_what_it_asked_for(box, raw_receiver):
@@ -132,7 +132,7 @@ def test_deferred_validity_priority_and_coding_map_to_the_gateways_options(box):
                                                  "text": "later", "deferred": "30", "validity": "90",
                                                  "priority": "2"}))
     assert status == 202
-    later = gateway.service.get_message(headers["X-Kannel-Message-ID"])
+    later = gateway.service.messages.get_message(headers["X-Kannel-Message-ID"])
     assert later.state.value == "scheduled" and later.priority == 0
     assert timedelta(minutes=30) <= later.next_attempt_at - before < timedelta(minutes=31)
     assert later.expires_at - later.next_attempt_at == timedelta(minutes=90)
@@ -140,7 +140,7 @@ def test_deferred_validity_priority_and_coding_map_to_the_gateways_options(box):
                                                  "text": "plain ASCII", "coding": "2", "charset": "UTF-8",
                                                  "priority": "0"}))
     assert status == 202
-    forced = gateway.service.get_message(headers["X-Kannel-Message-ID"])
+    forced = gateway.service.messages.get_message(headers["X-Kannel-Message-ID"])
     assert (forced.encoding, forced.priority) == ("ucs2", 1)
     wait_until(lambda: fakes[0].sent)
     assert [(s.text, s.encoding) for s in fakes[0].sent] == [("plain ASCII", "ucs2")]
@@ -184,9 +184,9 @@ def test_get_url_is_fetched_for_each_received_sms_and_its_answer_is_the_reply(ge
     assert query["ts"][0].isdigit()
     wait_until(lambda: fakes[0].sent)
     assert [(s.number, s.text) for s in fakes[0].sent] == [("+447911123456", "Your balance: 10 €")]
-    [inbound] = gateway.service.list_inbox()[0]
+    [inbound] = gateway.service.messages.list_inbox()[0]
     assert inbound.recipient == "+447911000001"  # the fake SIM's number (+CNUM)
-    reply = gateway.service.get_message(gateway.service.list_messages()[0][0].uid)
+    reply = gateway.service.messages.get_message(gateway.service.messages.list_messages()[0][0].uid)
     assert reply.events[0].detail == f"reply to {inbound.uid}"
 
 
@@ -202,7 +202,7 @@ def test_a_long_answer_is_cut_to_one_sms_as_kannels_max_messages_1_does(get_url_
     fakes[0].inject_sms("+447911123456", "second")
     wait_until(lambda: len(fakes[0].sent) == 2)
     assert [(s.text, s.encoding) for s in fakes[0].sent] == [("€" + "x" * 158, "gsm7"), ("Ж" * 69, "ucs2")]
-    assert all(m.part_count == 1 for m in gateway.service.list_messages()[0])
+    assert all(m.part_count == 1 for m in gateway.service.messages.list_messages()[0])
 
 
 def test_first_sms_keeps_whole_characters():
@@ -219,10 +219,10 @@ def test_an_empty_or_non_text_answer_sends_nothing(get_url_box, raw_receiver):
     fakes[0].inject_sms("+447911123456", "first")
     fakes[0].inject_sms("+447911123456", "second")
     raw_receiver.wait_for(2)
-    [webhook] = gateway.service.list_webhooks()
-    wait_until(lambda: [d.state.value for d, _, _ in gateway.service.list_deliveries(webhook.uid)]
+    [webhook] = gateway.service.receivers.list_webhooks()
+    wait_until(lambda: [d.state.value for d, _, _ in gateway.service.receivers.list_deliveries(webhook.uid)]
                == ["delivered", "delivered"])
-    assert gateway.service.list_messages()[0] == [] and fakes[0].sent == []
+    assert gateway.service.messages.list_messages()[0] == [] and fakes[0].sent == []
 
 
 def test_the_kannel_section_is_read_from_the_config():

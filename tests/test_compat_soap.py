@@ -16,7 +16,7 @@ from tests.conftest import wait_until
 @pytest.fixture
 def box(compat_gateway):
     gateway, fakes, _ = compat_gateway(1)
-    _, token = gateway.service.create_key("soap-app", ["send", "read"])
+    _, token = gateway.service.keys.create_key("soap-app", ["send", "read"])
     return gateway, fakes, token, f"http://127.0.0.1:{gateway.port}/soap?wsdl"
 
 
@@ -65,7 +65,7 @@ def test_zeep_faults_carry_our_codes_and_change_nothing(box):
     with pytest.raises(zeep.exceptions.Fault) as unauthorised:
         stranger.service.SendSms(to=["+447911123456"], body="x")
     assert unauthorised.value.detail.find(".//{urn:smsgw:soap:1}code").text == "unauthorized"
-    assert gateway.service.list_messages()[0] == []
+    assert gateway.service.messages.list_messages()[0] == []
 
 
 def test_zeep_with_http_basic(box):
@@ -99,7 +99,7 @@ def test_suds_sees_faults(box):
     with pytest.raises(WebFault) as unauthorised:
         wrong_user.service.ListInbox()
     assert unauthorised.value.fault.detail.GatewayFault.code == "unauthorized"
-    assert gateway.service.list_messages()[0] == []
+    assert gateway.service.messages.list_messages()[0] == []
 
 
 def test_malformed_envelopes_are_faults(box):
@@ -124,12 +124,12 @@ def test_send_sms_takes_the_options_of_api_v1(box):
                                      validity="PT30M", messageClass="marketing", quietHours="false")
     assert (later.state, later.priority, later.sendAt) == ("scheduled", "high", send_at)
     assert later.expiresAt == send_at + datetime.timedelta(minutes=30)
-    stored = gateway.service.get_message(later.id)
+    stored = gateway.service.messages.get_message(later.id)
     assert (stored.priority, stored.next_attempt_at, stored.expires_at) == (0, send_at, later.expiresAt)
     suds = suds_client(wsdl, "soap-app", token)
     [local] = suds.service.SendSms(to=["+447911123457"], body="local time", priority="bulk",
                                    sendAt="2031-06-01T09:00:00", timeZone="Europe/London", validity="600")
-    stored = gateway.service.get_message(local.id)
+    stored = gateway.service.messages.get_message(local.id)
     assert stored.priority == 2 and stored.next_attempt_at == datetime.datetime(2031, 6, 1, 8, 0,
                                                                                 tzinfo=datetime.timezone.utc)
     assert stored.expires_at - stored.next_attempt_at == datetime.timedelta(seconds=600)
@@ -146,4 +146,4 @@ def test_bad_send_options_are_faults_and_change_nothing(box, options):
         client.service.SendSms(to=["+447911123456"], body="x", **options)
     assert refused.value.code == "soap:Client"
     assert refused.value.detail.find(".//{urn:smsgw:soap:1}code").text == "invalid_request"
-    assert gateway.service.list_messages()[0] == []
+    assert gateway.service.messages.list_messages()[0] == []

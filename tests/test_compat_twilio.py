@@ -15,7 +15,7 @@ def box(compat_gateway, monkeypatch):
     monkeypatch.delenv("TWILIO_REGION", raising=False)
     monkeypatch.delenv("TWILIO_EDGE", raising=False)
     gateway, fakes, _ = compat_gateway(1, report_delay_ms=100)
-    _, token = gateway.service.create_key("twilio-app", ["send", "read"])
+    _, token = gateway.service.keys.create_key("twilio-app", ["send", "read"])
     sid = sid_of_token(token)
     client = Client(sid, token)
     client.api.base_url = f"http://127.0.0.1:{gateway.port}"
@@ -65,13 +65,13 @@ def test_errors_become_twilio_rest_exceptions_and_change_nothing(box):
     other_account.api.base_url = client.api.base_url
     with pytest.raises(TwilioException, match="401"):  # a list page that is not 200 fails the SDK
         other_account.messages.list()
-    assert gateway.service.list_messages()[0] == []
+    assert gateway.service.messages.list_messages()[0] == []
 
 
 def test_cancel_a_queued_message_and_refuse_a_sent_one(box):
     gateway, fakes, client, _, _ = box
     fakes[0].stop()  # nothing leaves: the message stays queued
-    wait_until(lambda: gateway.service.list_modems()[0].state.value != "online")
+    wait_until(lambda: gateway.service.modems.list_modems()[0].state.value != "online")
     queued = client.messages.create(to="+447911123456", body="never mind")
     assert client.messages(queued.sid).update(status="canceled").status == "canceled"
     with pytest.raises(TwilioRestException) as again:
@@ -114,10 +114,10 @@ def test_redact_empties_a_delivered_message_and_refuses_one_in_flight(box):
     redacted = client.messages(done.sid).update(body="")
     assert (redacted.sid, redacted.body, redacted.status) == (done.sid, "", "sent")
     uid = "msg_" + done.sid[14:]
-    stored = gateway.service.get_message(uid)
+    stored = gateway.service.messages.get_message(uid)
     assert stored.body == "" and stored.body_purged and [p.text for p in stored.parts] == [""]
     fakes[0].stop()
-    wait_until(lambda: gateway.service.list_modems()[0].state.value != "online")
+    wait_until(lambda: gateway.service.modems.list_modems()[0].state.value != "online")
     queued = client.messages.create(to="+447911123457", body="still going")
     with pytest.raises(TwilioRestException) as in_flight:
         client.messages(queued.sid).update(body="")
@@ -125,7 +125,7 @@ def test_redact_empties_a_delivered_message_and_refuses_one_in_flight(box):
     with pytest.raises(TwilioRestException) as not_empty:
         client.messages(queued.sid).update(body="another text")
     assert not_empty.value.code == 30400
-    kept = gateway.service.get_message("msg_" + queued.sid[14:])
+    kept = gateway.service.messages.get_message("msg_" + queued.sid[14:])
     assert (kept.body, kept.body_purged, kept.state.value) == ("still going", False, "queued")
     assert [p.text for p in kept.parts] == ["still going"]
 
@@ -137,8 +137,8 @@ def test_delete_removes_a_settled_message_with_its_parts_and_history_only(box, r
     uid = "msg_" + done.sid[14:]
     assert _rows(gateway, "parts", uid) == 1 and _rows(gateway, "message_events", uid) >= 3
     fakes[0].inject_sms("+447911123456", "a reply to it")  # the reply's in_reply_to points at it
-    wait_until(lambda: gateway.service.list_inbox()[0])
-    assert gateway.service.list_inbox()[0][0].in_reply_to.uid == uid
+    wait_until(lambda: gateway.service.messages.list_inbox()[0])
+    assert gateway.service.messages.list_inbox()[0][0].in_reply_to.uid == uid
     assert client.messages(done.sid).delete() is True
     with pytest.raises(TwilioRestException) as gone:
         client.messages(done.sid).fetch()
@@ -148,18 +148,18 @@ def test_delete_removes_a_settled_message_with_its_parts_and_history_only(box, r
         assert conn.execute(text("SELECT count(*) FROM parts")).scalar_one() == 0
         assert conn.execute(text("SELECT count(*) FROM message_events")).scalar_one() == 0
         assert conn.execute(text("SELECT count(*) FROM status_reports WHERE part_id IS NULL")).scalar_one() >= 1
-    [reply] = gateway.service.list_inbox()[0]
+    [reply] = gateway.service.messages.list_inbox()[0]
     assert reply.in_reply_to is None and reply.text == "a reply to it"
     with pytest.raises(TwilioRestException) as twice:
         client.messages(done.sid).delete()
     assert twice.value.status == 404
     fakes[0].stop()
-    wait_until(lambda: gateway.service.list_modems()[0].state.value != "online")
+    wait_until(lambda: gateway.service.modems.list_modems()[0].state.value != "online")
     queued = client.messages.create(to="+447911123457", body="not yet")
     with pytest.raises(TwilioRestException) as in_flight:
         client.messages(queued.sid).delete()
     assert (in_flight.value.status, in_flight.value.code) == (400, 20009)
-    kept = gateway.service.get_message("msg_" + queued.sid[14:])
+    kept = gateway.service.messages.get_message("msg_" + queued.sid[14:])
     assert kept.state.value == "queued" and len(kept.parts) == 1 and kept.events
 
 
@@ -168,7 +168,7 @@ def inbound_box(compat_gateway, service, raw_receiver, monkeypatch):
     """A gateway whose config sends received SMS to a Twilio-style receiver, for an account made beforehand."""
     from web.compat.twilio.settings import TwilioSettings
 
-    _, token = service.create_key("twilio-inbound", ["send", "read"])
+    _, token = service.keys.create_key("twilio-inbound", ["send", "read"])
     sid = sid_of_token(token)
     url = raw_receiver.base + "/sms?app=1"
     gateway, fakes, _ = compat_gateway(1, config={"twilio": TwilioSettings(sms_url=url, account_sid=sid)})
@@ -183,7 +183,7 @@ def test_received_sms_reach_a_twilio_receiver_signed_and_its_twiml_reply_is_sent
     [call] = raw_receiver.wait_for(1)
     from urllib.parse import parse_qsl
     params = dict(parse_qsl(call["body"].decode()))
-    [inbound] = gateway.service.list_inbox()[0]
+    [inbound] = gateway.service.messages.list_inbox()[0]
     twilio_sid = "SM" + inbound.uid.partition("_")[2].rjust(32, "0")
     assert call["method"] == "POST" and call["path"] == "/sms?app=1"
     assert params == {"MessageSid": twilio_sid, "SmsSid": twilio_sid, "SmsMessageSid": twilio_sid,
@@ -195,14 +195,14 @@ def test_received_sms_reach_a_twilio_receiver_signed_and_its_twiml_reply_is_sent
     assert not RequestValidator("0" * 32).validate(url, params, call["headers"]["X-Twilio-Signature"])
     wait_until(lambda: fakes[0].sent)
     assert [(s.number, s.text) for s in fakes[0].sent] == [("+447911123456", "Thanks, got it")]
-    reply = gateway.service.get_message(gateway.service.list_messages()[0][0].uid)
+    reply = gateway.service.messages.get_message(gateway.service.messages.list_messages()[0][0].uid)
     assert reply.modem == "modem1" and reply.events[0].detail == f"reply to {inbound.uid}"
 
 
 def test_to_is_the_modems_name_when_its_sim_does_not_know_its_number(compat_gateway, service, raw_receiver):
     from web.compat.twilio.settings import TwilioSettings
 
-    sid = sid_of_token(service.create_key("twilio-inbound", ["send", "read"])[1])
+    sid = sid_of_token(service.keys.create_key("twilio-inbound", ["send", "read"])[1])
     _, fakes, _ = compat_gateway(1, config={"twilio": TwilioSettings(sms_url=raw_receiver.base + "/sms",
                                                                      account_sid=sid)}, own_number="")
     fakes[0].inject_sms("+447911123456", "to whom?")
@@ -213,17 +213,17 @@ def test_to_is_the_modems_name_when_its_sim_does_not_know_its_number(compat_gate
 
 def test_an_empty_answer_sends_no_reply_and_the_config_owns_the_receiver(inbound_box, raw_receiver):
     gateway, fakes, sid, _, url = inbound_box
-    [webhook] = gateway.service.list_webhooks()
+    [webhook] = gateway.service.receivers.list_webhooks()
     assert webhook.url == f"twilio-{sid}+{url}" and webhook.events == "message.received"
     doors = gateway.doors
-    gateway.service.sync_door_receivers(doors.receivers(gateway.settings), doors.receiver_doors)  # a restart: the same
-    assert [w.uid for w in gateway.service.list_webhooks()] == [webhook.uid]
+    gateway.service.receivers.sync_door_receivers(doors.receivers(gateway.settings), doors.receiver_doors)  # a restart: the same
+    assert [w.uid for w in gateway.service.receivers.list_webhooks()] == [webhook.uid]
     fakes[0].inject_sms("+447911123456", "no answer for this")
     raw_receiver.wait_for(1)
-    wait_until(lambda: gateway.service.list_deliveries(webhook.uid)[0][0].state.value == "delivered")
-    assert gateway.service.list_messages()[0] == []
-    gateway.service.sync_door_receivers([], doors.receiver_doors)  # the config no longer names it
-    assert gateway.service.list_webhooks() == []
+    wait_until(lambda: gateway.service.receivers.list_deliveries(webhook.uid)[0][0].state.value == "delivered")
+    assert gateway.service.messages.list_messages()[0] == []
+    gateway.service.receivers.sync_door_receivers([], doors.receiver_doors)  # the config no longer names it
+    assert gateway.service.receivers.list_webhooks() == []
 
 
 @pytest.mark.parametrize("answer, texts", [

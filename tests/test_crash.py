@@ -31,9 +31,9 @@ def test_sigkill_under_load_loses_and_doubles_nothing(modem_links, tmp_path):
     url = f"sqlite:///{tmp_path / 'smsgw.db'}"
     store = open_store(Settings(database=DatabaseSettings(url=url)))
     service = GatewayService(store, MessagingSettings())
-    token = service.create_key("crash", ["send", "read", "admin"])[1]
+    token = service.keys.create_key("crash", ["send", "read", "admin"])[1]
     receiver = Receiver()
-    service.add_webhook(receiver.url, list(EVENT_TYPES))
+    service.receivers.add_webhook(receiver.url, list(EVENT_TYPES))
     fakes = modem_links(3, latency_ms=30)
     rng = random.Random(6)
     accepted: list[str] = []

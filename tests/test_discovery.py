@@ -98,9 +98,9 @@ def test_auto_discovery_adds_a_plugged_modem_and_drops_it_when_it_vanishes(gatew
         wait_until(lambda: name in {w.name for w in gateway.pool.workers}, timeout_s=10)
         wait_until(lambda: {m.name: m.state.value for m in gateway.store.modems.list_modems()}.get(name) == "online")
         assert [w.name for w in gateway.pool.workers] == ["modem1", name]  # the configured one was not re-added
-        message = gateway.service.send("+447911123456", "via the new modem", via=name)[0]
+        message = gateway.service.messages.send("+447911123456", "via the new modem", via=name)[0]
         wait_until(lambda: fake.sent)
-        assert gateway.service.get_message(message.uid).modem == name
+        assert gateway.service.messages.get_message(message.uid).modem == name
         fake.stop()  # unplugged: its port is gone
         wait_until(lambda: name not in {w.name for w in gateway.pool.workers}, timeout_s=10)
         assert [w.name for w in gateway.pool.workers] == ["modem1"]

@@ -154,9 +154,9 @@ def test_sim_pin_from_config_unlocks_and_a_missing_one_is_reported(settings, mod
     gateway = Gateway(settings.replace(modems=(ModemSettings(name="no-pin", port=locked.link),
                                                ModemSettings(name="with-pin", port=unlocked.link, pin="1234"))))
     with gateway.start(serve_http=False):
-        states = lambda: {m.name: m.state.value for m in gateway.service.list_modems()}  # noqa: E731
+        states = lambda: {m.name: m.state.value for m in gateway.service.modems.list_modems()}  # noqa: E731
         wait_until(lambda: states() == {"no-pin": "pin_needed", "with-pin": "online"}, timeout_s=20)
-        [m] = [m for m in gateway.service.list_modems() if m.name == "no-pin"]
+        [m] = [m for m in gateway.service.modems.list_modems() if m.name == "no-pin"]
         assert "PIN" in m.last_error
 
 

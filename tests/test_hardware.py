@@ -143,7 +143,7 @@ def test_gateway_drives_the_leds_from_modem_states(gateway_with_pins, factory):
     wait_until(pin_is(factory, LED1, True))
     assert not factory.pin(FAULT).state and factory.pin(POWER1).state
     factory.pin(LED1).clear_states()
-    gateway.service.send("+447911123456", "blink while sending")
+    gateway.service.messages.send("+447911123456", "blink while sending")
     wait_until(lambda: False in [s.state for s in factory.pin(LED1).states])  # it blinks while sending
     wait_until(lambda: fake.sent)
     wait_until(pin_is(factory, LED1, True))  # and is steady on once the message went

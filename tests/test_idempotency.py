@@ -46,7 +46,7 @@ def test_the_same_key_with_another_body_is_refused(client, auth, service):
 
 
 def test_keys_are_per_api_key_and_a_refused_request_does_not_hold_its_key(client, auth, service):
-    _, other = service.create_key("other", ["send"])
+    _, other = service.keys.create_key("other", ["send"])
     post(client, auth, {"to": "+447911123456", "body": "hi"}, key="k1")
     assert post(client, {"X-API-Key": other}, {"to": "+447911123456", "body": "hi"}, key="k1").status_code == 202
     assert count(service) == 2
@@ -84,8 +84,8 @@ def test_concurrent_duplicates_send_once(gateway_factory):
 
 
 def test_a_batch_retried_with_another_template_is_refused(client, auth, service):
-    service.add_template("a", "A {name}")
-    service.add_template("b", "B {name}")
+    service.templates.add_template("a", "A {name}")
+    service.templates.add_template("b", "B {name}")
     headers = {**auth, "Content-Type": "text/csv", "Idempotency-Key": "batch-1"}
     csv_text = b"to,name\r\n+447911123456,Ann\r\n"
     first = client.post("/api/v1/batches?template=a", data=csv_text, headers=headers)
@@ -97,9 +97,9 @@ def test_a_batch_retried_with_another_template_is_refused(client, auth, service)
 def test_a_key_is_forgotten_after_its_time(store):
     now = [at(11, 26, 12)]
     service = GatewayService(store, MessagingSettings(), clock=lambda: now[0])
-    key, _ = service.create_key("k", ["send"])
-    assert service.claim_idempotency(key, "k1", "hash-a") is None
-    service.finish_idempotency(key, "k1", 202, "{}")
-    assert service.claim_idempotency(key, "k1", "hash-a") == (202, "{}")
+    key, _ = service.keys.create_key("k", ["send"])
+    assert service.idempotency.claim_idempotency(key, "k1", "hash-a") is None
+    service.idempotency.finish_idempotency(key, "k1", 202, "{}")
+    assert service.idempotency.claim_idempotency(key, "k1", "hash-a") == (202, "{}")
     now[0] += timedelta(hours=24, seconds=1)
-    assert service.claim_idempotency(key, "k1", "hash-b") is None  # a new request may use the key again
+    assert service.idempotency.claim_idempotency(key, "k1", "hash-b") is None  # a new request may use the key again

@@ -45,54 +45,54 @@ def test_durations():
 
 
 def test_a_key_with_an_expiry_is_refused_from_then_on(keyed, clock):
-    key, token = keyed.create_key("temp", ["send"], expires_in=timedelta(days=30))
+    key, token = keyed.keys.create_key("temp", ["send"], expires_in=timedelta(days=30))
     assert key.expires_at == clock.now + timedelta(days=30)
-    assert keyed.authenticate(token, "send").id == key.id
+    assert keyed.keys.authenticate(token, "send").id == key.id
     clock.now += timedelta(days=30)
     with pytest.raises(AuthError, match="expired"):
-        keyed.authenticate(token, "send")
+        keyed.keys.authenticate(token, "send")
     with pytest.raises(ValidationError):
-        keyed.create_key("never", ["send"], expires_in=timedelta(0))
+        keyed.keys.create_key("never", ["send"], expires_in=timedelta(0))
 
 
 def test_rotation_keeps_both_keys_valid_during_the_overlap(keyed, clock):
-    old, old_token = keyed.create_key("billing", ["send", "read"])
-    new, new_token = keyed.rotate_key(old.id, overlap=timedelta(hours=24))
+    old, old_token = keyed.keys.create_key("billing", ["send", "read"])
+    new, new_token = keyed.keys.rotate_key(old.id, overlap=timedelta(hours=24))
     assert (new.name, new.scopes) == ("billing", "send,read") and new.id != old.id and new_token != old_token
     clock.now += timedelta(hours=23)
-    assert keyed.authenticate(old_token, "read").id == old.id
-    assert keyed.authenticate(new_token, "read").id == new.id
+    assert keyed.keys.authenticate(old_token, "read").id == old.id
+    assert keyed.keys.authenticate(new_token, "read").id == new.id
     clock.now += timedelta(hours=1)
     with pytest.raises(AuthError):
-        keyed.authenticate(old_token, "read")
-    assert keyed.authenticate(new_token, "send").id == new.id
+        keyed.keys.authenticate(old_token, "read")
+    assert keyed.keys.authenticate(new_token, "send").id == new.id
     with pytest.raises(ValidationError):  # an expired key is not rotated again
-        keyed.rotate_key(old.id)
+        keyed.keys.rotate_key(old.id)
 
 
 def test_rotation_without_overlap_revokes_the_old_key_at_once(keyed):
-    old, old_token = keyed.create_key("ops", ["admin"])
-    new, new_token = keyed.rotate_key(old.id)
+    old, old_token = keyed.keys.create_key("ops", ["admin"])
+    new, new_token = keyed.keys.rotate_key(old.id)
     with pytest.raises(AuthError, match="revoked"):
-        keyed.authenticate(old_token, "admin")
-    assert keyed.authenticate(new_token, "admin").id == new.id
+        keyed.keys.authenticate(old_token, "admin")
+    assert keyed.keys.authenticate(new_token, "admin").id == new.id
 
 
 def test_a_rotation_overlap_cannot_extend_an_earlier_expiry(keyed, clock):
-    old, _ = keyed.create_key("short", ["send"], expires_in=timedelta(hours=1))
-    keyed.rotate_key(old.id, overlap=timedelta(days=7))
-    assert next(k for k in keyed.list_keys() if k.id == old.id).expires_at == clock.now + timedelta(hours=1)
+    old, _ = keyed.keys.create_key("short", ["send"], expires_in=timedelta(hours=1))
+    keyed.keys.rotate_key(old.id, overlap=timedelta(days=7))
+    assert next(k for k in keyed.keys.list_keys() if k.id == old.id).expires_at == clock.now + timedelta(hours=1)
 
 
 def test_keys_never_appear_in_logs(client, service, caplog):
-    key, token = service.create_key("secret-holder", ["send", "read", "admin"])
+    key, token = service.keys.create_key("secret-holder", ["send", "read", "admin"])
     wrong = token[:-4] + "AAAA"
     caplog.set_level(logging.DEBUG)
     for presented in (token, wrong, "smsgw_" + "x" * 43, ""):
         for headers in ({"Authorization": f"Bearer {presented}"}, {"X-API-Key": presented}):
             client.get("/api/v1/messages", headers=headers)
             client.post("/api/v1/messages", headers=headers, json={"to": "+447911123456", "body": "x"})
-    service.rotate_key(key.id, overlap=timedelta(hours=1))
+    service.keys.rotate_key(key.id, overlap=timedelta(hours=1))
     text = caplog.text + "".join(str(r.args) for r in caplog.records)
     # whatever was logged (the web layer, the service, the store), none of it is a key or its hash
     for secret in (token, wrong, token_hash(token), token[10:]):
@@ -119,18 +119,18 @@ def test_cli_creates_expiring_keys_and_rotates(tmp_path):
 
 
 def test_a_key_revoked_here_stops_at_once_and_one_revoked_elsewhere_within_a_second(keyed, store, settings, clock):
-    from gateway.core.service import KEY_READ_TTL_S
+    from gateway.core.access import KEY_READ_TTL_S
 
-    here, here_token = keyed.create_key("here", ["send"])
-    there, there_token = keyed.create_key("there", ["send"])
-    keyed.authenticate(here_token, "send")
-    keyed.authenticate(there_token, "send")  # both read, and kept for a moment
-    keyed.revoke_key(here.id)
+    here, here_token = keyed.keys.create_key("here", ["send"])
+    there, there_token = keyed.keys.create_key("there", ["send"])
+    keyed.keys.authenticate(here_token, "send")
+    keyed.keys.authenticate(there_token, "send")  # both read, and kept for a moment
+    keyed.keys.revoke_key(here.id)
     with pytest.raises(AuthError, match="revoked"):
-        keyed.authenticate(here_token, "send")
-    GatewayService(store, settings.messaging, clock=clock).revoke_key(there.id)  # the CLI, another box
+        keyed.keys.authenticate(here_token, "send")
+    GatewayService(store, settings.messaging, clock=clock).keys.revoke_key(there.id)  # the CLI, another box
     deadline = time.monotonic() + KEY_READ_TTL_S
     with pytest.raises(AuthError, match="revoked"):
         while time.monotonic() < deadline + 0.2:
-            keyed.authenticate(there_token, "send")
+            keyed.keys.authenticate(there_token, "send")
     assert time.monotonic() < deadline + 0.2

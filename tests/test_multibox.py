@@ -183,7 +183,7 @@ def test_each_box_records_its_modems_and_the_api_shows_every_box(boxes, settings
     assert [(m.name, m.box) for m in a.modems.list_modems()] == [("a1", "a"), ("b1", "b")]
     service = GatewayService(a, settings.messaging)
     app = create_app(settings, service)
-    token = service.create_key("t", list(SCOPES))[1]
+    token = service.keys.create_key("t", list(SCOPES))[1]
     body = app.test_client().get("/api/v1/modems", headers={"Authorization": f"Bearer {token}"}).get_json()
     assert [(m["name"], m["box"]) for m in body["modems"]] == [("a1", "a"), ("b1", "b")]
     assert modem_json(a.modems.list_modems()[0])["box"] == "a"
@@ -240,7 +240,7 @@ class Box:
 def test_two_gateway_processes_share_the_outbox_and_a_killed_box_loses_nothing(shared_url, modem_links,
                                                                                 tmp_path):
     store = Store.from_url(shared_url)
-    token = GatewayService(store, MessagingSettings()).create_key("multibox", ["send", "read", "admin"])[1]
+    token = GatewayService(store, MessagingSettings()).keys.create_key("multibox", ["send", "read", "admin"])[1]
     fakes = modem_links(4, latency_ms=40)
     boxes = [Box("a", shared_url, fakes[:2], tmp_path, token), Box("b", shared_url, fakes[2:], tmp_path, token)]
     try:

@@ -26,5 +26,5 @@ def test_invalid_numbers_are_refused_naming_the_field(raw):
 
 
 def test_the_same_recipient_twice_gets_one_message(service):
-    messages = service.send(["+447911123456", "07911 123456", "+447911123457"], "once each")
+    messages = service.messages.send(["+447911123456", "07911 123456", "+447911123457"], "once each")
     assert [m.to_number for m in messages] == ["+447911123456", "+447911123457"]

@@ -53,7 +53,7 @@ def test_the_docs_page_is_served_by_the_box_and_reads_the_document(client):
 
 def test_schemathesis_finds_no_server_error_and_no_response_outside_the_document(gateway_factory, tmp_path):
     gateway, _, _ = gateway_factory(0)
-    _, token = gateway.service.create_key("fuzz", ["send", "read"])  # admin routes answer 403: no webhooks
+    _, token = gateway.service.keys.create_key("fuzz", ["send", "read"])  # admin routes answer 403: no webhooks
     base = f"http://127.0.0.1:{gateway.port}"
     assert requests.get(base + "/api/v1/openapi.json", timeout=10).status_code == 200
     run = subprocess.run(

@@ -55,7 +55,7 @@ def post(client, auth, payload):
 
 
 def test_marketing_to_an_opted_out_number_is_refused_and_transactional_is_not(client, auth, service):
-    service.set_consent("+447911123456", opted_out=True)
+    service.consent.set_consent("+447911123456", opted_out=True)
     refused = post(client, auth, {"to": ["+447911000001", "+447911123456"], "body": "Sale!", "class": "marketing"})
     assert refused.status_code == 409 and refused.json["error"]["code"] == "recipient_opted_out"
     assert sum(service.store.outbox.count_by_state().values()) == 0  # nothing written, not even the other recipient
@@ -68,9 +68,9 @@ def test_marketing_to_an_opted_out_number_is_refused_and_transactional_is_not(cl
 
 def test_transactional_is_refused_too_when_configured(store):
     service = GatewayService(store, MessagingSettings(optout_blocks_transactional=True))
-    service.set_consent("07911 123456", opted_out=True)
+    service.consent.set_consent("07911 123456", opted_out=True)
     with pytest.raises(RecipientOptedOut):
-        service.send("+447911123456", "Your code is 1", message_class="transactional")
+        service.messages.send("+447911123456", "Your code is 1", message_class="transactional")
 
 
 def test_admins_opt_numbers_out_and_in_and_the_history_exports_as_csv(client, auth, service):
@@ -87,7 +87,7 @@ def test_admins_opt_numbers_out_and_in_and_the_history_exports_as_csv(client, au
     assert exported.mimetype == "text/csv"
     rows = list(csv.DictReader(io.StringIO(exported.get_data(as_text=True))))
     assert [(r["number"], r["action"]) for r in rows] == [("+447911123456", OPT_OUT)] * 2 + [("+447911123456", OPT_IN)]
-    _, sender = service.create_key("sender", ["send", "read"])
+    _, sender = service.keys.create_key("sender", ["send", "read"])
     assert client.post("/api/v1/optouts/+447911123456", headers={"X-API-Key": sender}).status_code == 403
 
 

@@ -61,10 +61,10 @@ def test_wrong_codes_use_up_attempts(client, auth, service):
 def test_an_expired_code_does_not_verify(store):
     clock = Clock()
     service = GatewayService(store, MessagingSettings(otp_max_attempts=3), clock=clock)
-    record, message = service.send_otp("+447911123456", ttl_s=60, alphabet="alnum", length=5)
+    record, message = service.otp.send_otp("+447911123456", ttl_s=60, alphabet="alnum", length=5)
     code = "".join(p.text for p in message.parts).removeprefix("Your code is ")
     clock.now += timedelta(seconds=61)
-    result = service.verify_otp(record.uid, code)
+    result = service.otp.verify_otp(record.uid, code)
     assert (result.verified, result.expired, result.attempts_left) == (False, True, 3)
 
 
@@ -74,7 +74,7 @@ def test_an_expired_code_does_not_verify(store):
     ({"to": "+447911123456", "template": "plain"}, "template"),
 ])
 def test_bad_otp_requests_name_their_field(client, auth, service, payload, field):
-    service.add_template("plain", "Hello {name}")
+    service.templates.add_template("plain", "Hello {name}")
     refused = post(client, auth, OTP, payload)
     assert refused.status_code in (400, 422) and refused.json["error"]["field"] == field
     assert sum(service.store.outbox.count_by_state().values()) == 0
@@ -136,14 +136,14 @@ def test_a_code_that_never_left_is_masked_when_its_message_settles(store):
 
     clock = Clock()
     service = GatewayService(store, MessagingSettings(), clock=clock)
-    cancelled = service.send_otp("+447911123456", alphabet="alnum", length=10)[1]
-    expiring = service.send_otp("+447911123457", ttl_s=60, alphabet="alnum", length=10)[1]
+    cancelled = service.otp.send_otp("+447911123456", alphabet="alnum", length=10)[1]
+    expiring = service.otp.send_otp("+447911123457", ttl_s=60, alphabet="alnum", length=10)[1]
     codes = ["".join(p.text for p in m.parts).removeprefix("Your code is ") for m in (cancelled, expiring)]
     assert part_rows(store, cancelled.uid)[0] == (f"Your code is {codes[0]}", "Your code is **********")
-    service.cancel(cancelled.uid)
+    service.messages.cancel(cancelled.uid)
     clock.now += timedelta(seconds=61)
     assert store.outbox.release_due(clock.now) == (0, 1)  # the message expires with its code
-    lost = service.send_otp("+447911123458", alphabet="alnum", length=10)[1]
+    lost = service.otp.send_otp("+447911123458", alphabet="alnum", length=10)[1]
     job = store.outbox.claim_next("m1", clock.now, 60)
     store.outbox.mark_part_submitting(job, 1, "m1", clock.now)
     store.outbox.release_claims(clock.now)  # the box stopped while the modem had the part: unknown
@@ -153,4 +153,4 @@ def test_a_code_that_never_left_is_masked_when_its_message_settles(store):
         "cancelled", "expired", "unknown"]
     assert not [code for code in codes if code in text]
     with pytest.raises(ConflictError):  # the code is gone: re-sending would send the mask
-        service.retry(lost.uid)
+        service.messages.retry(lost.uid)

@@ -68,7 +68,7 @@ def test_the_cap_holds_across_a_restart(configured_gateway):
         api.wait_state(api.send(f"+4479111234{i:02d}", f"m{i}")["id"], "sent")
     gateway.stop()
     with Gateway(gateway.settings).start() as again:  # the same database and modem, a new process's memory
-        api = Api(again, again.service.create_key("after", list(SCOPES))[1])
+        api = Api(again, again.service.keys.create_key("after", list(SCOPES))[1])
         wait_until(lambda: api.modems()["modem1"]["state"] == "online")
         third = api.send("+447911123499", "over the cap")
         time.sleep(0.5)
@@ -93,8 +93,8 @@ def test_a_key_over_its_requests_per_minute_gets_429_with_retry_after(store, set
 
     now = [T0 + timedelta(seconds=45)]
     service, client = _api(store, settings, lambda: now[0])
-    key = {"Authorization": f"Bearer {service.create_key('busy', list(SCOPES))[1]}"}
-    other = {"Authorization": f"Bearer {service.create_key('quiet', list(SCOPES))[1]}"}
+    key = {"Authorization": f"Bearer {service.keys.create_key('busy', list(SCOPES))[1]}"}
+    other = {"Authorization": f"Bearer {service.keys.create_key('quiet', list(SCOPES))[1]}"}
     assert [client.get("/api/v1/modems", headers=key).status_code for _ in range(3)] == [200] * 3
     refused = client.get("/api/v1/modems", headers=key)
     assert refused.status_code == 429 and refused.json["error"]["code"] == "rate_limited"
@@ -104,6 +104,6 @@ def test_a_key_over_its_requests_per_minute_gets_429_with_retry_after(store, set
     assert restarted.get("/api/v1/modems", headers=key).status_code == 429
     now[0] = T0 + timedelta(minutes=1)
     assert client.get("/api/v1/modems", headers=key).status_code == 200
-    assert service.forget_request_counts() == 0  # the last window only ended now
+    assert service.keys.forget_request_counts() == 0  # the last window only ended now
     now[0] = T0 + timedelta(minutes=3)
-    assert service.forget_request_counts() == 3  # busy and quiet at T0, busy at T0+1 min
+    assert service.keys.forget_request_counts() == 3  # busy and quiet at T0, busy at T0+1 min

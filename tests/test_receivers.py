@@ -26,7 +26,7 @@ KANNEL, TWILIO = "kannel-get+http://app.lan/sms?from=%p", "twilio-AC0123+http://
 
 def sync(service: GatewayService, *targets: str) -> None:
     """`service`'s box starts with a config naming `targets`."""
-    service.sync_door_receivers([CallbackTarget.parse(t) for t in targets], {"kannel", "twilio"})
+    service.receivers.sync_door_receivers([CallbackTarget.parse(t) for t in targets], {"kannel", "twilio"})
 
 
 def received(text: str, index: int) -> ReceivedSms:
@@ -34,7 +34,7 @@ def received(text: str, index: int) -> ReceivedSms:
 
 
 def test_a_received_sms_keeps_the_number_its_sim_had_then(store, service):
-    service.add_webhook("http://127.0.0.1:9/hook", ["message.received"])
+    service.receivers.add_webhook("http://127.0.0.1:9/hook", ["message.received"])
     store.modems.save_modem("m1", "/dev/ttyUSB0", NOW, own_number=SIM)
     first = store.inbox.record_received("m1", received("to the first SIM", 1), NOW)
     store.modems.save_modem("m1", "/dev/ttyUSB0", NOW, own_number=NEW_SIM)  # the SIM was changed
@@ -66,13 +66,13 @@ def live_receivers(store) -> dict[str, list[str] | None]:
 
 def test_boxes_with_different_configs_keep_each_others_receivers(two_boxes, store):
     a, b = two_boxes
-    api_made = a.add_webhook("http://127.0.0.1:9/hook", ["message.received"]).url
+    api_made = a.receivers.add_webhook("http://127.0.0.1:9/hook", ["message.received"]).url
     sync(a, KANNEL)
     sync(b, TWILIO)
     assert live_receivers(store) == {api_made: None, KANNEL: ["a"], TWILIO: ["b"]}
-    uids = [w.uid for w in a.list_webhooks()]
+    uids = [w.uid for w in a.receivers.list_webhooks()]
     sync(b, TWILIO)  # a restart with the same config changes nothing
-    assert [w.uid for w in a.list_webhooks()] == uids
+    assert [w.uid for w in a.receivers.list_webhooks()] == uids
     sync(a, KANNEL, TWILIO)  # both name it: one receiver, shared
     assert live_receivers(store) == {api_made: None, KANNEL: ["a"], TWILIO: ["a", "b"]}
     store.inbox.record_received("m1", received("hello", 1), NOW)

@@ -50,16 +50,16 @@ def test_bodies_older_than_the_retention_are_purged_and_metadata_kept(store, clo
     store.inbox.record_received("m1", received(BOB, "old reply", 1), NOW)
     clock.now = NOW + timedelta(days=29)
     [recent] = store.outbox.enqueue([draft(ALICE, "recent")], clock.now)
-    assert service.purge_bodies() == {"messages": 0, "inbox": 0}
+    assert service.privacy.purge_bodies() == {"messages": 0, "inbox": 0}
     clock.now = NOW + timedelta(days=31)
-    assert service.purge_bodies() == {"messages": 1, "inbox": 1}
+    assert service.privacy.purge_bodies() == {"messages": 1, "inbox": 1}
     purged = store.outbox.get_message(old.uid)
     assert (purged.body, purged.body_purged, purged.parts[0].text) == ("", True, "")
     assert (purged.to_number, purged.state, purged.sent_at) == (ALICE, MessageState.SENT, NOW)
     assert store.outbox.get_message(queued_old.uid).body == "still queued"  # not sent yet: kept to send
     assert store.outbox.get_message(recent.uid).body == "recent"
     assert [m.text for m in store.inbox.list_inbox()] == [""]
-    assert service.purge_bodies() == {"messages": 0, "inbox": 0}  # idempotent
+    assert service.privacy.purge_bodies() == {"messages": 0, "inbox": 0}  # idempotent
 
 
 def event_data(store) -> dict[str, dict]:
@@ -73,7 +73,7 @@ def test_retention_also_empties_the_text_in_stored_event_payloads(store, clocked
     from gateway.values import EVENT_TYPES
 
     service, clock = clocked
-    service.add_webhook("http://127.0.0.1:9/hook", list(EVENT_TYPES))
+    service.receivers.add_webhook("http://127.0.0.1:9/hook", list(EVENT_TYPES))
     [old] = store.outbox.enqueue([draft(ALICE, "old secret")], NOW)
     sent(store, old, NOW)
     inbound = store.inbox.record_received("m1", received(BOB, "old reply", 1), NOW)
@@ -81,7 +81,7 @@ def test_retention_also_empties_the_text_in_stored_event_payloads(store, clocked
     [recent] = store.outbox.enqueue([draft(BOB, "recent secret")], clock.now)
     sent(store, recent, clock.now)
     clock.now = NOW + timedelta(days=31)
-    assert service.purge_bodies() == {"messages": 1, "inbox": 1}
+    assert service.privacy.purge_bodies() == {"messages": 1, "inbox": 1}
     data = event_data(store)
     purged, reply, kept = (data[f"message.sent {old.uid}"], data[f"message.received {inbound.uid}"],
                            data[f"message.sent {recent.uid}"])
@@ -93,20 +93,20 @@ def test_retention_also_empties_the_text_in_stored_event_payloads(store, clocked
 def test_redacting_or_deleting_a_message_empties_its_events_text(store, service):
     from gateway.values import EVENT_TYPES
 
-    service.add_webhook("http://127.0.0.1:9/hook", list(EVENT_TYPES))
+    service.receivers.add_webhook("http://127.0.0.1:9/hook", list(EVENT_TYPES))
     redacted, deleted, other = store.outbox.enqueue([draft(ALICE, "redact me"), draft(ALICE, "delete me"),
                                                      draft(BOB, "keep me")], NOW)
     for message in (redacted, deleted, other):
         sent(store, message, NOW)
-    service.redact(redacted.uid)
-    service.delete_message(deleted.uid)
+    service.privacy.redact(redacted.uid)
+    service.privacy.delete_message(deleted.uid)
     data = event_data(store)
     assert (data[f"message.sent {redacted.uid}"]["body"], data[f"message.sent {redacted.uid}"]["body_purged"]) == (
         "", True)
     assert data[f"message.sent {deleted.uid}"]["body"] == "" and data[f"message.sent {deleted.uid}"]["to"] == ALICE
     assert data[f"message.sent {other.uid}"]["body"] == "keep me"
     with pytest.raises(MessageNotFound):  # refused: nothing changes
-        service.delete_message(deleted.uid)
+        service.privacy.delete_message(deleted.uid)
     assert event_data(store)[f"message.sent {other.uid}"]["body"] == "keep me"
 
 
@@ -114,21 +114,21 @@ def test_retention_zero_keeps_everything(store):
     service = GatewayService(store, MessagingSettings(body_retention_days=0), clock=lambda: NOW + timedelta(days=999))
     [message] = store.outbox.enqueue([draft(ALICE, "kept")], NOW)
     sent(store, message, NOW)
-    assert service.purge_bodies() == {"messages": 0, "inbox": 0}
+    assert service.privacy.purge_bodies() == {"messages": 0, "inbox": 0}
     assert store.outbox.get_message(message.uid).body == "kept"
 
 
-def test_the_purge_job_is_scheduled():
+def test_the_purge_job_is_scheduled(service):
     from gateway.appliance.periodic import build_scheduler
 
-    scheduler = build_scheduler(GatewayService.__new__(GatewayService))
+    scheduler = build_scheduler(service)
     assert scheduler.get_job("purge_bodies") is not None
 
 
 def test_erasing_a_number_removes_everything_about_it(client, auth, store, service):
     from gateway.values import EVENT_TYPES
 
-    service.add_webhook("http://127.0.0.1:9/hook", list(EVENT_TYPES))
+    service.receivers.add_webhook("http://127.0.0.1:9/hook", list(EVENT_TYPES))
     alice_msg, bob_msg = store.outbox.enqueue([draft(ALICE, "for alice"), draft(BOB, "for bob")], NOW)
     sent(store, alice_msg, NOW)
     sent(store, bob_msg, NOW)

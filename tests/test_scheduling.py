@@ -182,7 +182,7 @@ def test_marketing_is_held_through_quiet_hours_over_http_and_transactional_is_no
 
     service = GatewayService(store, MessagingSettings(quiet_hours="21:00-08:00"), clock=lambda: NIGHT)
     client = create_app(settings, service).test_client()
-    auth = {"Authorization": f"Bearer {service.create_key('t', list(SCOPES))[1]}"}
+    auth = {"Authorization": f"Bearer {service.keys.create_key('t', list(SCOPES))[1]}"}
 
     def send(**extra):
         response = client.post("/api/v1/messages", json={"to": [UK, NY], "body": "Sale!", **extra}, headers=auth)
@@ -210,7 +210,7 @@ def test_a_marketing_message_that_waited_into_quiet_hours_goes_back_to_scheduled
     [fake] = modem_links(1)
     one_a_minute = settings.replace(modems=(ModemSettings(name="modem1", port=fake.link, max_per_minute=1),))
     with Gateway(one_a_minute, clock=clock).start() as gateway:
-        api = Api(gateway, gateway.service.create_key("t", list(SCOPES))[1])
+        api = Api(gateway, gateway.service.keys.create_key("t", list(SCOPES))[1])
         wait_until(lambda: api.modems()["modem1"]["state"] == "online")
         api.wait_state(api.send(UK, "your order shipped")["id"], "sent")  # the modem's minute is used up
         sale = api.send(UK, "Sale!", **{"class": "marketing"})

@@ -33,7 +33,7 @@ from gateway.store import Store
 store = Store.from_url(sys.argv[1], busy_timeout_ms=int(sys.argv[3]))
 service = GatewayService(store, MessagingSettings())
 for n in range(int(sys.argv[2])):
-    service.send(f"+447912{sys.argv[4]}{n:05d}", f"from process {sys.argv[4]}, {n}")
+    service.messages.send(f"+447912{sys.argv[4]}{n:05d}", f"from process {sys.argv[4]}, {n}")
 store.close()
 """
 

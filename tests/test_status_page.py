@@ -37,12 +37,12 @@ def post(client, path, **form):
 def test_logged_out_visitors_see_the_login_form_only(client, admin_password, service):
     assert client.get("/").headers["Location"] == "/login"
     assert client.get("/status.json").status_code == 401
-    [message] = service.send("+447911123456", "secret 123456")
+    [message] = service.messages.send("+447911123456", "secret 123456")
     assert client.get(f"/status/messages/{message.uid}/body").status_code == 401
     token = csrf_of(client)  # a session with a CSRF token but no login: still refused
     refused = client.post(f"/status/messages/{message.uid}/cancel", data={"csrf_token": token})
     assert refused.status_code == 302 and refused.headers["Location"] == "/login"
-    assert service.get_message(message.uid).state.value == "queued"
+    assert service.messages.get_message(message.uid).state.value == "queued"
 
 
 def test_wrong_password_is_refused_and_the_right_one_opens_the_page(client, admin_password):
@@ -58,10 +58,10 @@ def test_wrong_password_is_refused_and_the_right_one_opens_the_page(client, admi
 def test_forms_without_the_csrf_token_are_refused(client, admin_password, service):
     assert client.post("/login", data={"password": ADMIN_PASSWORD}).status_code == 400
     log_in(client)
-    [message] = service.send("+447911123456", "hello")
+    [message] = service.messages.send("+447911123456", "hello")
     assert client.post(f"/status/messages/{message.uid}/cancel").status_code == 400
     assert client.post(f"/status/messages/{message.uid}/cancel", data={"csrf_token": "forged"}).status_code == 400
-    assert service.get_message(message.uid).state.value == "queued"
+    assert service.messages.get_message(message.uid).state.value == "queued"
 
 
 def test_the_api_needs_no_csrf_token(client, auth):
@@ -120,7 +120,7 @@ def test_without_a_password_nobody_logs_in(client):
 
 
 def test_the_feed_masks_numbers_and_leaves_bodies_out(operator, service):
-    [message] = service.send("+447911123456", "Your code is 482913")
+    [message] = service.messages.send("+447911123456", "Your code is 482913")
     feed = operator.get("/status.json").get_json()
     assert feed["queue"]["queued"] == 1 and feed["queue"]["oldest_queued_age_s"] is not None
     [row] = feed["outbound"]
@@ -138,25 +138,25 @@ def test_the_feed_masks_numbers_and_leaves_bodies_out(operator, service):
 def test_cancel_retry_and_test_sms_from_the_page(operator, service, store):
     from datetime import datetime, timezone
 
-    [queued] = service.send("+447911123456", "cancel me")
+    [queued] = service.messages.send("+447911123456", "cancel me")
     done = post(operator, f"/status/messages/{queued.uid}/cancel")
     assert done.status_code == 302
-    assert service.get_message(queued.uid).state.value == "cancelled"
+    assert service.messages.get_message(queued.uid).state.value == "cancelled"
     assert "cancelled" in operator.get("/").get_data(as_text=True)  # the flash message
     again = post(operator, f"/status/messages/{queued.uid}/cancel")  # refused by the service: said on the page
     assert again.status_code == 302 and "only queued or scheduled" in operator.get("/").get_data(as_text=True)
 
-    [failing] = service.send("+447911123457", "fail me")
+    [failing] = service.messages.send("+447911123457", "fail me")
     now = datetime.now(timezone.utc)
     store.modems.save_modem("modem1", "/dev/null", now)
     job = store.outbox.claim_next("modem1", now, 60)
     store.outbox.record_permanent_failure(job, 1, "modem1", "cms_1", "unassigned number", now)
     assert operator.get("/status.json").get_json()["outbound"][0]["can_retry"]
     post(operator, f"/status/messages/{failing.uid}/retry")
-    assert service.get_message(failing.uid).state.value == "queued"
+    assert service.messages.get_message(failing.uid).state.value == "queued"
 
     post(operator, "/status/test-sms", modem="modem1", to="+447911123458", body="smsgw test")
-    test = service.list_messages(limit=1)[0][0]
+    test = service.messages.list_messages(limit=1)[0][0]
     assert (test.to_number, test.body, test.pinned_modem) == ("+447911123458", "smsgw test", "modem1")
     post(operator, "/status/test-sms", modem="modem1", to="not a number", body="x")
     assert "notice-error" in operator.get("/").get_data(as_text=True)

@@ -57,11 +57,11 @@ def test_templates_are_created_listed_changed_and_deleted(client, auth):
 
 
 def test_changing_templates_needs_admin_and_reading_needs_read(client, service):
-    _, reader = service.create_key("reader", ["read"])
+    _, reader = service.keys.create_key("reader", ["read"])
     headers = {"Authorization": f"Bearer {reader}"}
     assert post(client, headers, TEMPLATES, {"name": "x", "body": "y"}).status_code == 403
     assert client.get(TEMPLATES, headers=headers).status_code == 200
-    _, sender = service.create_key("sender", ["send"])
+    _, sender = service.keys.create_key("sender", ["send"])
     assert client.get(TEMPLATES, headers={"Authorization": f"Bearer {sender}"}).status_code == 403
 
 
@@ -93,12 +93,12 @@ def test_sending_with_a_template_fills_it_and_params_are_checked(client, auth, s
 
 def test_only_approved_templates_send_when_approval_is_required(store):
     service = GatewayService(store, MessagingSettings(require_approved_templates=True))
-    service.add_template("promo", "Sale on {day}")
+    service.templates.add_template("promo", "Sale on {day}")
     with pytest.raises(ValidationError) as caught:
-        service.message_text(None, "promo", {"day": "Monday"})
+        service.templates.message_text(None, "promo", {"day": "Monday"})
     assert caught.value.code == "template_not_approved"
-    service.update_template("promo", is_approved=True)
-    assert service.message_text(None, "promo", {"day": "Monday"}) == "Sale on Monday"
+    service.templates.update_template("promo", is_approved=True)
+    assert service.templates.message_text(None, "promo", {"day": "Monday"}) == "Sale on Monday"
 
 
 def test_a_template_message_reaches_the_modem_filled(gateway_factory):

@@ -30,7 +30,7 @@ def tls_gateway(settings, tmp_path):
 
 def test_run_serves_https_with_the_selfsigned_certificate(tls_gateway, admin_password):
     gateway, cert = tls_gateway
-    token = gateway.service.create_key("tls", list(SCOPES))[1]
+    token = gateway.service.keys.create_key("tls", list(SCOPES))[1]
     base = f"https://127.0.0.1:{gateway.port}"
     response = requests.get(f"{base}/api/v1/modems", headers={"Authorization": f"Bearer {token}"},
                             verify=str(cert), timeout=10)

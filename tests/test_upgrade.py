@@ -81,17 +81,17 @@ def test_smsgw_db_upgrade_keeps_every_row_and_defaults_the_new_columns(tmp_path)
     store = Store.from_url(url)
     try:
         service = GatewayService(store, MessagingSettings())
-        sent, queued = service.get_message("msg1"), service.get_message("msg2")
+        sent, queued = service.messages.get_message("msg1"), service.messages.get_message("msg2")
         assert (sent.state.value, sent.body, sent.modem, sent.part_count) == ("sent", "sent before the upgrade",
                                                                               "modem1", 1)
         assert sent.parts[0].reference == 42 and sent.sent_at == datetime(2025, 3, 1, 10, tzinfo=timezone.utc)
         assert [p.text for p in queued.parts] == ["still ", "queued"] and queued.state.value == "queued"
         assert sent.report_overdue is False and sent.status_callback is None  # 0003's new columns
-        [item] = service.list_inbox()[0]
+        [item] = service.messages.list_inbox()[0]
         assert (item.sender, item.text, item.in_reply_to) == ("+447911123456", "STOP", None)
-        assert service.authenticate(TOKEN, "send").name == "old-app"  # the old key still works
-        [modem] = service.list_modems()
+        assert service.keys.authenticate(TOKEN, "send").name == "old-app"  # the old key still works
+        [modem] = service.modems.list_modems()
         assert (modem.sent_count, modem.own_number, modem.balance, modem.box) == (1, None, None, None)
-        assert service.list_webhooks() == []  # 0003's new tables exist, empty
+        assert service.receivers.list_webhooks() == []  # 0003's new tables exist, empty
     finally:
         store.close()

@@ -103,7 +103,7 @@ def running(gateway_factory, settings):
 
             gateway = Gateway(gateway.settings.replace(modems=modems)).start()
             remade.append(gateway)
-            token = gateway.service.create_key("ussd", ["admin"])[1]
+            token = gateway.service.keys.create_key("ussd", ["admin"])[1]
         base = f"http://127.0.0.1:{gateway.port}/api/v1"
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {token}"
@@ -128,8 +128,8 @@ def test_ussd_timeout_is_504_with_a_clear_code_and_the_modem_keeps_working(runni
     response = session.post(f"{base}/modems/modem1/ussd", json={"code": "*100#"}, timeout=10)
     assert response.status_code == 504
     assert response.json()["error"]["code"] == "ussd_timeout"
-    created = gateway.service.send("+447911123456", "still sending")[0]
-    wait_until(lambda: gateway.service.get_message(created.uid).state.value == "sent")
+    created = gateway.service.messages.send("+447911123456", "still sending")[0]
+    wait_until(lambda: gateway.service.messages.get_message(created.uid).state.value == "sent")
 
 
 def test_ussd_refusals_unknown_modems_bad_codes_and_scopes(running):
@@ -138,7 +138,7 @@ def test_ussd_refusals_unknown_modems_bad_codes_and_scopes(running):
     bad = session.post(f"{base}/modems/modem1/ussd", json={"code": "*100#; AT+CFUN=0"})
     assert bad.status_code == 400 and bad.json()["error"]["field"] == "code"
     assert session.post(f"{base}/modems/modem1/ussd", json={}).status_code == 400
-    reader = gateway.service.create_key("reader", ["read"])[1]
+    reader = gateway.service.keys.create_key("reader", ["read"])[1]
     denied = requests.post(f"{base}/modems/modem1/ussd", json={"code": "*100#"},
                            headers={"Authorization": f"Bearer {reader}"})
     assert denied.status_code == 403

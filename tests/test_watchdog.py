@@ -84,7 +84,7 @@ def test_gateway_says_ready_pings_and_stops_pinging_while_a_worker_is_stuck(noti
     wait_until(lambda: gateway.store.modems.list_modems()[0].state.value == "online")
     wait_message(notify_socket, "WATCHDOG=1")
     fake.hang(True)  # the modem stops answering in the middle of a send: the worker waits in AT+CMGS
-    gateway.service.send("+447911123456", "into the void")
+    gateway.service.messages.send("+447911123456", "into the void")
     wait_until(lambda: gateway.health_problem() is not None, timeout_s=5)
     assert "stuck" in gateway.health_problem()
     received(notify_socket, 0.15)  # a ping already in flight

@@ -65,11 +65,11 @@ def test_missing_or_unknown_keys_are_refused(client, headers, status, code, serv
 
 
 def test_revoked_key_and_missing_scope(client, service):
-    key, token = service.create_key("reader", ["read"])
+    key, token = service.keys.create_key("reader", ["read"])
     response = client.post(SEND, json={"to": "+447911123456", "body": "hi"}, headers={"X-API-Key": token})
     assert (response.status_code, response.get_json()["error"]["code"]) == (403, "forbidden")
     assert client.get("/api/v1/modems", headers={"X-API-Key": token}).status_code == 200
-    service.revoke_key(key.id)
+    service.keys.revoke_key(key.id)
     assert client.get("/api/v1/modems", headers={"X-API-Key": token}).status_code == 401
     assert count_messages(service) == 0
 

@@ -117,7 +117,7 @@ def test_a_restart_loses_no_event(hook_settings, modem_links, receiver):
     settings = hook_settings.replace(modems=(ModemSettings(name="modem1", port=fake.link),))
     receiver.down()
     first = Gateway(settings).start()
-    token = first.service.create_key("k", ["send", "read", "admin"])[1]
+    token = first.service.keys.create_key("k", ["send", "read", "admin"])[1]
     api = Api(first, token)
     register(api, receiver.url, ["message.sent"])
     wait_until(lambda: api.modems()["modem1"]["state"] == "online")

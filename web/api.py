@@ -34,8 +34,8 @@ def requires(scope: str):
     def decorate(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
-            g.api_key = service().authenticate(_token(), scope)
-            service().check_request_rate(g.api_key)
+            g.api_key = service().keys.authenticate(_token(), scope)
+            service().keys.check_request_rate(g.api_key)
             return view(*args, **kwargs)
 
         return wrapper
@@ -48,8 +48,8 @@ def requires(scope: str):
 @idempotent
 def send_messages():
     payload = schemas.parse_send_request(schemas.parse_json_object(request.get_data(cache=False)))
-    body = service().message_text(payload.get("body"), payload.get("template"), payload.get("params"))
-    messages = service().send(payload["to"], body, delivery_report=payload.get("delivery_report"),
+    body = service().templates.message_text(payload.get("body"), payload.get("template"), payload.get("params"))
+    messages = service().messages.send(payload["to"], body, delivery_report=payload.get("delivery_report"),
                                via=payload.get("via"), status_callback=payload.get("status_callback"),
                                api_key=g.api_key, priority=payload.get("priority"), send_at=payload.get("send_at"),
                                time_zone=payload.get("time_zone"), validity=payload.get("validity"),
@@ -66,7 +66,7 @@ def send_messages():
 @bp.get("/messages")
 @requires("read")
 def list_messages():
-    page, cursor = service().list_messages(state=request.args.get("status"), to=request.args.get("to"),
+    page, cursor = service().messages.list_messages(state=request.args.get("status"), to=request.args.get("to"),
                                             cursor=request.args.get("cursor"),
                                             limit=request.args.get("limit", 50, type=int))
     return {"messages": [schemas.message_json(m, with_history=False) for m in page], "next_cursor": cursor}
@@ -75,25 +75,25 @@ def list_messages():
 @bp.get("/messages/<uid>")
 @requires("read")
 def get_message(uid: str):
-    return schemas.message_json(service().get_message(uid))
+    return schemas.message_json(service().messages.get_message(uid))
 
 
 @bp.delete("/messages/<uid>")
 @requires("send")
 def cancel_message(uid: str):
-    return schemas.message_json(service().cancel(uid))
+    return schemas.message_json(service().messages.cancel(uid))
 
 
 @bp.post("/messages/<uid>/retry")
 @requires("send")
 def retry_message(uid: str):
-    return schemas.message_json(service().retry(uid)), 202
+    return schemas.message_json(service().messages.retry(uid)), 202
 
 
 @bp.get("/inbox")
 @requires("read")
 def list_inbox():
-    page, cursor = service().list_inbox(cursor=request.args.get("cursor"),
+    page, cursor = service().messages.list_inbox(cursor=request.args.get("cursor"),
                                          limit=request.args.get("limit", 50, type=int))
     return {"messages": [schemas.inbox_json(m) for m in page], "next_cursor": cursor}
 
@@ -101,13 +101,13 @@ def list_inbox():
 @bp.get("/modems")
 @requires("read")
 def list_modems():
-    return {"modems": [schemas.modem_json(m) for m in service().list_modems()]}
+    return {"modems": [schemas.modem_json(m) for m in service().modems.list_modems()]}
 
 
 @bp.post("/modems/<name>/reset")
 @requires("admin")
 def reset_modem(name: str):
-    service().reset_modem(name)
+    service().modems.reset_modem(name)
     return {"modem": name, "reset": True}, 202
 
 
@@ -118,7 +118,7 @@ def modem_ussd(name: str):
     code = payload.get("code")
     if not isinstance(code, str):
         raise ValidationError("'code' is required: a USSD code such as \"*100#\"", field="code")
-    return {"modem": name, "code": code.strip(), "reply": service().ussd(name, code)}
+    return {"modem": name, "code": code.strip(), "reply": service().modems.ussd(name, code)}
 
 
 @bp.app_errorhandler(RateLimited)
@@ -134,7 +134,7 @@ def explain_route():
     to = request.args.get("to")
     if not to:
         raise ValidationError("'to' is required: the number to route", field="to")
-    return schemas.route_json(service().explain_route(to))
+    return schemas.route_json(service().messages.explain_route(to))
 
 
 @bp.get("/openapi.json")

@@ -63,8 +63,8 @@ def _flashed_error() -> bool:
 
 
 def _record(actor: str, action: str, target=None) -> None:
-    service().audit(actor, action, target=None if target is None else str(target),
-                    remote_addr=request.remote_addr)
+    service().privacy.audit(actor, action, target=None if target is None else str(target),
+                            remote_addr=request.remote_addr)
 
 
 def audit_json(entry) -> dict:
@@ -75,15 +75,15 @@ def audit_json(entry) -> dict:
 @bp.get("/audit")
 @requires("admin")
 def list_audit():
-    entries, cursor = service().list_audit(cursor=request.args.get("cursor"),
-                                           limit=request.args.get("limit", 50, type=int))
+    entries, cursor = service().privacy.list_audit(cursor=request.args.get("cursor"),
+                                                   limit=request.args.get("limit", 50, type=int))
     return {"entries": [audit_json(e) for e in entries], "next_cursor": cursor}
 
 
 @bp.delete("/numbers/<number>")
 @requires("admin")
 def erase_number(number: str):
-    erased = service().erase_number(number)
+    erased = service().privacy.erase_number(number)
     return {"number": number, "erased": erased}
 
 

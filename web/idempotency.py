@@ -32,19 +32,19 @@ def idempotent(view):
         if key is None:
             return view(*args, **kwargs)
         request_hash = hashlib.sha256(b"\x00".join([request.path.encode(), request.query_string, raw])).hexdigest()
-        first = service.claim_idempotency(g.api_key, key, request_hash)
+        first = service.idempotency.claim_idempotency(g.api_key, key, request_hash)
         if first is not None:
             status, body = first
             return Response(body, status, mimetype="application/json", headers={"Idempotent-Replayed": "true"})
         try:
             response = make_response(view(*args, **kwargs))
         except BaseException:
-            service.finish_idempotency(g.api_key, key, None)
+            service.idempotency.finish_idempotency(g.api_key, key, None)
             raise
         if 200 <= response.status_code < 300:
-            service.finish_idempotency(g.api_key, key, response.status_code, response.get_data(as_text=True))
+            service.idempotency.finish_idempotency(g.api_key, key, response.status_code, response.get_data(as_text=True))
         else:
-            service.finish_idempotency(g.api_key, key, None)
+            service.idempotency.finish_idempotency(g.api_key, key, None)
         return response
 
     return wrapper

@@ -23,20 +23,20 @@ bp = Blueprint("messaging", __name__, url_prefix="/api/v1")
 @requires("admin")
 def add_template():
     payload = schemas.parse_template_request(schemas.parse_json_object(request.get_data(cache=False)))
-    template = service().add_template(payload["name"], payload["body"], is_approved=payload.get("approved", False))
+    template = service().templates.add_template(payload["name"], payload["body"], is_approved=payload.get("approved", False))
     return schemas.template_json(template), 201, {"Location": f"{bp.url_prefix}/templates/{template.name}"}
 
 
 @bp.get("/templates")
 @requires("read")
 def list_templates():
-    return {"templates": [schemas.template_json(t) for t in service().list_templates()]}
+    return {"templates": [schemas.template_json(t) for t in service().templates.list_templates()]}
 
 
 @bp.get("/templates/<name>")
 @requires("read")
 def get_template(name: str):
-    return schemas.template_json(service().get_template(name))
+    return schemas.template_json(service().templates.get_template(name))
 
 
 @bp.put("/templates/<name>")
@@ -44,14 +44,14 @@ def get_template(name: str):
 def update_template(name: str):
     payload = schemas.parse_template_request(schemas.parse_json_object(request.get_data(cache=False)),
                                              is_update=True)
-    return schemas.template_json(service().update_template(name, body=payload.get("body"),
-                                                           is_approved=payload.get("approved")))
+    return schemas.template_json(service().templates.update_template(name, body=payload.get("body"),
+                                                                     is_approved=payload.get("approved")))
 
 
 @bp.delete("/templates/<name>")
 @requires("admin")
 def delete_template(name: str):
-    service().delete_template(name)
+    service().templates.delete_template(name)
     return "", 204
 
 
@@ -61,7 +61,7 @@ def delete_template(name: str):
 @bp.get("/optouts")
 @requires("read")
 def list_optouts():
-    current, history = service().list_optouts()
+    current, history = service().consent.list_optouts()
     return {"optouts": [schemas.suppression_json(s) for s in current],
             "history": [schemas.consent_event_json(e) for e in history]}
 
@@ -69,7 +69,7 @@ def list_optouts():
 @bp.get("/optouts.csv")
 @requires("read")
 def export_optouts():
-    _, history = service().list_optouts()
+    _, history = service().consent.list_optouts()
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["number", "action", "source", "detail", "at"])
@@ -83,16 +83,16 @@ def export_optouts():
 @bp.post("/optouts/<number>")
 @requires("admin")
 def add_optout(number: str):
-    number, changed = service().set_consent(number, opted_out=True, source="admin",
-                                            detail=f"API key {g.api_key.name}")
+    number, changed = service().consent.set_consent(number, opted_out=True, source="admin",
+                                                    detail=f"API key {g.api_key.name}")
     return {"number": number, "opted_out": True, "changed": changed}
 
 
 @bp.delete("/optouts/<number>")
 @requires("admin")
 def remove_optout(number: str):
-    number, changed = service().set_consent(number, opted_out=False, source="admin",
-                                            detail=f"API key {g.api_key.name}")
+    number, changed = service().consent.set_consent(number, opted_out=False, source="admin",
+                                                    detail=f"API key {g.api_key.name}")
     return {"number": number, "opted_out": False, "changed": changed}
 
 
@@ -104,9 +104,9 @@ def remove_optout(number: str):
 @idempotent
 def send_otp():
     payload = schemas.parse_otp_request(schemas.parse_json_object(request.get_data(cache=False)))
-    record, message = service().send_otp(payload["to"], template=payload.get("template"),
-                                         length=payload.get("length", 6), alphabet=payload.get("alphabet", "digits"),
-                                         ttl_s=payload.get("ttl"), api_key=g.api_key)
+    record, message = service().otp.send_otp(payload["to"], template=payload.get("template"),
+                                             length=payload.get("length", 6), alphabet=payload.get("alphabet", "digits"),
+                                             ttl_s=payload.get("ttl"), api_key=g.api_key)
     return {"id": record.uid, "to": record.to_number, "message_id": message.uid,
             "expires_at": time_json(record.expires_at), "attempts_left": record.attempts_left}, 202
 
@@ -115,7 +115,7 @@ def send_otp():
 @requires("send")
 def verify_otp(uid: str):
     payload = schemas.parse_otp_verify_request(schemas.parse_json_object(request.get_data(cache=False)))
-    result = service().verify_otp(uid, payload["code"])
+    result = service().otp.verify_otp(uid, payload["code"])
     return {"verified": result.verified, "attempts_left": result.attempts_left, "expired": result.expired}
 
 
@@ -130,12 +130,12 @@ def send_batch():
         raise ValidationError("send the batch as text/csv: a header row with 'to' and the template's "
                               "parameters (or 'body'), then one row per message", field="Content-Type")
     columns, rows = schemas.parse_csv_batch(request.get_data(cache=False))
-    batch, counts = service().send_batch(columns, rows, template=request.args.get("template"),
-                                         message_class=request.args.get("class"), api_key=g.api_key)
+    batch, counts = service().batches.send_batch(columns, rows, template=request.args.get("template"),
+                                                 message_class=request.args.get("class"), api_key=g.api_key)
     return schemas.batch_json(batch, counts), 202, {"Location": f"{bp.url_prefix}/batches/{batch.uid}"}
 
 
 @bp.get("/batches/<uid>")
 @requires("read")
 def get_batch(uid: str):
-    return schemas.batch_json(*service().get_batch(uid))
+    return schemas.batch_json(*service().batches.get_batch(uid))

@@ -146,7 +146,7 @@ def logout():
 
 @bp.get("/")
 def dashboard():
-    return render_template("dashboard.html", **_context(modems=_service().list_modems(), scopes=SCOPES))
+    return render_template("dashboard.html", **_context(modems=_service().modems.list_modems(), scopes=SCOPES))
 
 
 @bp.get("/status.json")
@@ -158,7 +158,7 @@ def feed():
 
 @bp.get("/status/messages/<uid>/body")
 def message_body(uid: str):
-    message = _service().get_message(uid)
+    message = _service().messages.get_message(uid)
     log.info("status page: operator viewed the body of %s", uid)
     return {"id": message.uid, "body": message.body}
 
@@ -187,21 +187,21 @@ def action(view):
 @bp.post("/status/messages/<uid>/cancel")
 @action
 def cancel(uid: str):
-    _service().cancel(uid)
+    _service().messages.cancel(uid)
     return f"Message {uid} cancelled."
 
 
 @bp.post("/status/messages/<uid>/retry")
 @action
 def retry(uid: str):
-    _service().retry(uid)
+    _service().messages.retry(uid)
     return f"Message {uid} queued again."
 
 
 @bp.post("/status/modems/<name>/reset")
 @action
 def reset_modem(name: str):
-    _service().reset_modem(name)
+    _service().modems.reset_modem(name)
     return f"Modem {name} is reconnecting."
 
 
@@ -209,21 +209,21 @@ def reset_modem(name: str):
 @action
 def test_sms():
     via = request.form.get("modem") or None
-    [message] = _service().send(request.form.get("to", ""), request.form.get("body", ""), via=via)
+    [message] = _service().messages.send(request.form.get("to", ""), request.form.get("body", ""), via=via)
     return f"Test SMS {message.uid} queued{f' on {via}' if via else ''}."
 
 
 @bp.post("/status/keys")
 def create_key():
     scopes = request.form.getlist("scopes")
-    key, token = _service().create_key(request.form.get("name", ""), scopes)
+    key, token = _service().keys.create_key(request.form.get("name", ""), scopes)
     log.info("status page: API key %s (%s) created", key.id, key.name)
-    return render_template("dashboard.html", **_context(modems=_service().list_modems(), scopes=SCOPES,
+    return render_template("dashboard.html", **_context(modems=_service().modems.list_modems(), scopes=SCOPES,
                                                         new_key={"name": key.name, "token": token}))
 
 
 @bp.post("/status/keys/<int:key_id>/revoke")
 @action
 def revoke_key(key_id: int):
-    key = _service().revoke_key(key_id)
+    key = _service().keys.revoke_key(key_id)
     return f"API key {key.id} ({key.name}) revoked."

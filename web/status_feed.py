@@ -63,8 +63,8 @@ def status_json(service: GatewayService, stats: Stats, api: ApiFigures, *, full_
     show = (lambda n: n) if full_numbers else mask_number
     queue = stats.queue(now)
     delivery = stats.delivery(now)
-    outbound, _ = service.list_messages(limit=OUTBOUND_ROWS)
-    inbound, _ = service.list_inbox(limit=INBOUND_ROWS)
+    outbound, _ = service.messages.list_messages(limit=OUTBOUND_ROWS)
+    inbound, _ = service.messages.list_inbox(limit=INBOUND_ROWS)
     return {
         "now": _time(now),
         "modems": [{
@@ -98,5 +98,5 @@ def status_json(service: GatewayService, stats: Stats, api: ApiFigures, *, full_
         "keys": [{
             "id": k.id, "name": k.name, "prefix": k.prefix, "scopes": k.scopes, "created_at": _time(k.created_at),
             "last_used_at": _time(k.last_used_at), "revoked": k.revoked_at is not None,
-        } for k in service.list_keys()],
+        } for k in service.keys.list_keys()],
     }

@@ -72,7 +72,7 @@ def cmd_demo(args) -> int:
     )
     try:
         gateway = Gateway(settings)
-        _key, token = gateway.service.create_key("demo-admin", list(SCOPES))
+        _key, token = gateway.service.keys.create_key("demo-admin", list(SCOPES))
         admin_password = _demo_admin_password(gateway.store)
         gateway.start()
         url = f"http://{'localhost' if args.host in ('0.0.0.0', '127.0.0.1') else args.host}:{gateway.port}"
@@ -94,29 +94,29 @@ def cmd_keys(args) -> int:
     service = _service(_settings(args))
     if args.keys_command == "create":
         scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
-        key, token = service.create_key(args.name, scopes, expires_in=args.expires_in)
-        service.audit("cli", "key.created", target=str(key.id), remote_addr="local")
+        key, token = service.keys.create_key(args.name, scopes, expires_in=args.expires_in)
+        service.privacy.audit("cli", "key.created", target=str(key.id), remote_addr="local")
         until = f", valid until {key.expires_at:%Y-%m-%d %H:%M:%S} UTC" if key.expires_at else ""
         print(f"created API key {key.id} ({key.name}) with scopes {key.scopes}{until}; it is shown only once:")
         print(token)
     elif args.keys_command == "rotate":
         old_id = args.id
-        key, token = service.rotate_key(old_id, overlap=args.overlap or timedelta(0))
-        service.audit("cli", "key.rotated", target=str(old_id), remote_addr="local", detail=f"new key {key.id}")
+        key, token = service.keys.rotate_key(old_id, overlap=args.overlap or timedelta(0))
+        service.privacy.audit("cli", "key.rotated", target=str(old_id), remote_addr="local", detail=f"new key {key.id}")
         old = f"keeps working for {args.overlap}" if args.overlap else "is revoked now"
         print(f"API key {old_id} rotated: new key {key.id} ({key.name}), scopes {key.scopes}; the old one "
               f"{old}. The new key is shown only once:")
         print(token)
     elif args.keys_command == "list":
         print(f"{'ID':>4}  {'NAME':20}  {'PREFIX':14}  {'SCOPES':18}  {'CREATED':20}  {'LAST USED':20}  STATE")
-        for key in service.list_keys():
+        for key in service.keys.list_keys():
             print(f"{key.id:>4}  {key.name:20}  {key.prefix:14}  {key.scopes:18}  "
                   f"{key.created_at:%Y-%m-%d %H:%M:%S}  "
                   f"{key.last_used_at.strftime('%Y-%m-%d %H:%M:%S') if key.last_used_at else '-':20}  "
                   f"{_key_state(key, service.clock())}")
     else:
-        key = service.revoke_key(args.id)
-        service.audit("cli", "key.revoked", target=str(key.id), remote_addr="local")
+        key = service.keys.revoke_key(args.id)
+        service.privacy.audit("cli", "key.revoked", target=str(key.id), remote_addr="local")
         print(f"revoked API key {key.id} ({key.name})")
     return 0
 
@@ -132,7 +132,7 @@ def _key_state(key, now: datetime) -> str:
 
 def cmd_send(args) -> int:
     service = _service(_settings(args))
-    for message in service.send(args.to, args.body, delivery_report=args.delivery_report):
+    for message in service.messages.send(args.to, args.body, delivery_report=args.delivery_report):
         print(f"{message.uid} {message.to_number} {message.state.value} "
               f"{message.part_count} {message.encoding} part(s)")
     return 0
@@ -141,7 +141,7 @@ def cmd_send(args) -> int:
 def cmd_status(args) -> int:
     service = _service(_settings(args))
     print("modems:")
-    for m in service.list_modems():
+    for m in service.modems.list_modems():
         signal = f"{m.signal_dbm} dBm" if m.signal_dbm is not None else "-"
         print(f"  {m.name:12} {m.state.value:15} {m.operator or '-':16} {signal:>8}  sent {m.sent_count}  "
               f"failed {m.failed_count}  received {m.received_count}  {m.last_error or ''}")

@@ -24,13 +24,13 @@ def build_scheduler(service: GatewayService, pool: ModemPool | None = None,
                     lease_s: float = 300.0) -> BackgroundScheduler:
     """A scheduler with every periodic job registered (started by the runtime, not here)."""
     scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
-    scheduler.add_job(service.flush_incomplete_inbound, "interval", seconds=INBOUND_FLUSH_INTERVAL_S,
+    scheduler.add_job(service.messages.flush_incomplete_inbound, "interval", seconds=INBOUND_FLUSH_INTERVAL_S,
                       id="flush_incomplete_inbound", replace_existing=True)
-    scheduler.add_job(service.mark_reports_overdue, "interval", seconds=REPORT_CHECK_INTERVAL_S,
+    scheduler.add_job(service.messages.mark_reports_overdue, "interval", seconds=REPORT_CHECK_INTERVAL_S,
                       id="mark_reports_overdue", replace_existing=True)
-    scheduler.add_job(service.forget_request_counts, "interval", seconds=REQUEST_COUNT_PURGE_INTERVAL_S,
+    scheduler.add_job(service.keys.forget_request_counts, "interval", seconds=REQUEST_COUNT_PURGE_INTERVAL_S,
                       id="forget_request_counts", replace_existing=True)
-    scheduler.add_job(service.purge_bodies, "interval", seconds=BODY_PURGE_INTERVAL_S,
+    scheduler.add_job(service.privacy.purge_bodies, "interval", seconds=BODY_PURGE_INTERVAL_S,
                       id="purge_bodies", replace_existing=True)
     if pool is not None:
         scheduler.add_job(pool.release_expired_claims, "interval", seconds=lease_check_interval_s(lease_s),

@@ -100,8 +100,8 @@ class Gateway:
                                       routes=settings.routes, modem_costs={m.name: m.cost for m in settings.modems})
         self.webhooks = WebhookDispatcher(self.store, settings.webhooks, clock, doors=self.doors)
         self.store.db.on_deliveries_queued = self.webhooks.wake
-        self.webhooks.on_reply = self.service.reply_to_inbound  # the texts doors' receivers answer received SMS with
-        self.service.sync_door_receivers(self.doors.receivers(settings), self.doors.receiver_doors)
+        self.webhooks.on_reply = self.service.messages.reply_to_inbound  # the texts doors' receivers answer received SMS with
+        self.service.receivers.sync_door_receivers(self.doors.receivers(settings), self.doors.receiver_doors)
         if apply_password_from_env(AdminAuth(self.store, clock), os.environ):
             log.info("admin password set from $%s", PASSWORD_ENV)
         self.app = create_app(settings, self.service, self.doors)

@@ -14,6 +14,7 @@ import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
+
 def make_selfsigned(out_dir: str | Path, hostname: str | None = None, *, now: datetime,
                    days: int = 3650) -> tuple[Path, Path]:
     """Write `<out_dir>/smsgw.crt` and `smsgw.key` (EC P-256, mode 0600) for `hostname` (default: this

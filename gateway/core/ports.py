@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol, Sequence
 
+from gateway.errors import ModemNotFound
 from gateway.values import DeliveryJob, DeliveryState, MessageState, ReceivedSms, SendJob, StatusReport
 
 
@@ -107,3 +108,29 @@ class DeliveryStorage(Protocol):
 
     @property
     def settings(self) -> SettingsPort: ...
+
+
+class PoolControl(Protocol):
+    """What the service may ask of the modem pool running in this process."""
+
+    def wake(self) -> None:
+        """New work is committed."""
+
+    def reset(self, name: str) -> bool:
+        """Reconnect modem `name`; False when this process runs no such modem."""
+
+    def ussd(self, name: str, code: str, timeout_s: float) -> str:
+        """The network's answer to USSD `code`, asked on modem `name`'s own thread."""
+
+
+class NoPool:
+    """For processes that run no modems (the CLI): work is found by the running gateway's idle poll."""
+
+    def wake(self) -> None:
+        pass
+
+    def reset(self, name: str) -> bool:
+        return False
+
+    def ussd(self, name: str, code: str, timeout_s: float) -> str:
+        raise ModemNotFound(f"no modem named {name!r} runs in this process", field="name")

@@ -6,8 +6,11 @@ the extension table); `gateway.modem.pdu` packs the septets these tables give in
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Literal
+
+from gateway.errors import ValidationError
 
 Encoding = Literal["gsm7", "ucs2"]
 
@@ -134,3 +137,16 @@ def first_sms(text: str) -> str:
     if _fits_gsm7(text):
         return _split(text, gsm7_septets, GSM7_SINGLE_SEPTETS, GSM7_SINGLE_SEPTETS)[0]
     return _split(text, _utf16_units, UCS2_SINGLE_UNITS, UCS2_SINGLE_UNITS)[0]
+
+
+def normalise_body(body: str) -> str:
+    """The text of a message body, NFC-normalised; ValidationError when it is empty or not valid Unicode."""
+    text = unicodedata.normalize("NFC", body)
+    if not text.strip():
+        raise ValidationError("'body' must not be empty", field="body")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationError("'body' holds characters that are not valid Unicode (lone surrogates)",
+                              field="body") from exc
+    return text

@@ -72,7 +72,7 @@ def authenticate():
     scope = "read" if request.method == "GET" else "send"
     if request.path.startswith("/webhooks"):
         scope = "admin"
-    g.api_key = service().authenticate_pair(auth.username, auth.password, scope)
+    g.api_key = service().keys.authenticate_pair(auth.username, auth.password, scope)
 
 
 def _ids(message_id: str) -> list[str]:
@@ -120,8 +120,8 @@ def send():
     report = payload.get("withDeliveryReport", True)
     if not isinstance(report, bool):
         raise Refused(400, "withDeliveryReport must be a boolean")
-    messages = service().send(numbers, text, delivery_report=report, api_key=g.api_key, via=_modem_of_sim(payload),
-                              validity=_validity_s(payload), priority=_priority(payload))
+    messages = service().messages.send(numbers, text, delivery_report=report, api_key=g.api_key, via=_modem_of_sim(payload),
+                                       validity=_validity_s(payload), priority=_priority(payload))
     return state_json(messages), 202
 
 
@@ -164,7 +164,7 @@ def _modem_of_sim(payload: dict) -> str | None:
     number = _int_field(payload, "simNumber", 1, 255)
     if number is None:
         return None
-    modems = service().list_modems()
+    modems = service().modems.list_modems()
     if number > len(modems):
         raise Refused(400, f"simNumber {number}: this gateway has {len(modems)} modem(s) (SIMs)")
     return modems[number - 1].name
@@ -173,13 +173,13 @@ def _modem_of_sim(payload: dict) -> str | None:
 @bp.get("/message/<message_id>")
 @bp.get("/messages/<message_id>")
 def get_state(message_id: str):
-    return state_json([service().get_message(uid) for uid in _ids(message_id)])
+    return state_json([service().messages.get_message(uid) for uid in _ids(message_id)])
 
 
 @bp.get("/webhooks")
 def list_webhooks():
     out = []
-    for webhook in service().list_webhooks():
+    for webhook in service().receivers.list_webhooks():
         target = CallbackTarget.parse(webhook.url)
         if target.door == "android":
             out += [{"id": webhook.uid, "url": target.url, "event": EVENTS[e], "deviceId": DEVICE_ID}
@@ -195,12 +195,12 @@ def add_webhook():
         raise Refused(400, f"event must be one of {', '.join(OUR_EVENT)}")
     if payload.get("id"):
         raise Refused(400, "client-chosen webhook ids are not supported")
-    webhook = service().add_webhook(CallbackTarget("android", DEVICE_ID, str(payload.get("url") or "")), [event])
+    webhook = service().receivers.add_webhook(CallbackTarget("android", DEVICE_ID, str(payload.get("url") or "")), [event])
     return {"id": webhook.uid, "url": CallbackTarget.parse(webhook.url).url, "event": payload["event"],
             "deviceId": DEVICE_ID, "signingKey": webhook.secret}, 201
 
 
 @bp.delete("/webhooks/<uid>")
 def delete_webhook(uid: str):
-    service().delete_webhook(uid)
+    service().receivers.delete_webhook(uid)
     return "", 204

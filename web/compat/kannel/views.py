@@ -17,16 +17,8 @@ from urllib.parse import parse_qsl
 from flask import Blueprint, Response, request
 
 from gateway.doors import CallbackTarget
-from gateway.errors import (
-    AuthError,
-    GatewayError,
-    InvalidNumber,
-    MessageTooLong,
-    StoreUnavailable,
-    TooManyRecipients,
-    UnknownModem,
-    ValidationError,
-)
+from gateway.errors import (AuthError, GatewayError, InvalidNumber, MessageTooLong, StoreUnavailable, TooManyRecipients,
+                            UnknownModem, ValidationError)
 from web.api import service
 
 log = logging.getLogger(__name__)
@@ -109,7 +101,7 @@ def _first_of_each(pairs) -> dict[str, str]:
 
 def _send(params: dict[str, str]):
     try:
-        key = service().authenticate_pair(params.get("username"), params.get("password"), "send")
+        key = service().keys.authenticate_pair(params.get("username"), params.get("password"), "send")
     except AuthError:
         raise Refused(*AUTH_FAILED) from None
     recipients = (params.get("to") or "").split()
@@ -117,8 +109,8 @@ def _send(params: dict[str, str]):
         raise Refused(*NO_RECEIVER)
     options = _options(params)
     try:
-        return service().send(recipients, params.get("text") or "", via=params.get("smsc") or None, api_key=key,
-                              **options)
+        return service().messages.send(recipients, params.get("text") or "", via=params.get("smsc") or None, api_key=key,
+                                       **options)
     except (InvalidNumber, UnknownModem):
         raise Refused(*NOT_ROUTABLE) from None
     except TooManyRecipients as exc:
@@ -135,7 +127,7 @@ def _send(params: dict[str, str]):
 
 
 def _options(params: dict[str, str]) -> dict:
-    """`service.send` options from Kannel's fields, or Kannel's refusal ("<Field> field misformed, rejected")
+    """`service.messages.send` options from Kannel's fields, or Kannel's refusal ("<Field> field misformed, rejected")
     for a bad value; what this gateway cannot send (udh, 8-bit coding, a message class) is refused too."""
     coding = _int(params, "coding", "Coding", 0, 2)
     mclass = _int(params, "mclass", "MClass", 0, 3)

@@ -74,7 +74,7 @@ def endpoint():
             raise Fault("unknown_operation", f"no operation {operation!r} in {TNS}")
         scope, run = handler
         username, password = credentials or _basic()
-        key = service().authenticate_pair(username, password, scope)
+        key = service().keys.authenticate_pair(username, password, scope)
         body = run(arguments, key)
     except Fault as fault:
         return fault_response(fault)
@@ -158,13 +158,13 @@ def send_sms(wrapper, key) -> etree._Element:
     if not recipients:
         raise Fault("invalid_request", "'to' must name at least one recipient", field="to")
     quiet_hours = _text(wrapper, "quietHours")
-    messages = service().send(recipients, _text(wrapper, "body", required=True),
-                              delivery_report=_boolean(wrapper, "deliveryReport"), via=_text(wrapper, "via"),
-                              status_callback=_text(wrapper, "statusCallback"), api_key=key,
-                              priority=_text(wrapper, "priority"), send_at=_text(wrapper, "sendAt"),
-                              time_zone=_text(wrapper, "timeZone"), validity=_validity(wrapper),
-                              message_class=_text(wrapper, "messageClass"),
-                              quiet_hours=_boolean(wrapper, "quietHours") if quiet_hours in BOOLEANS else quiet_hours)
+    messages = service().messages.send(recipients, _text(wrapper, "body", required=True),
+                                       delivery_report=_boolean(wrapper, "deliveryReport"), via=_text(wrapper, "via"),
+                                       status_callback=_text(wrapper, "statusCallback"), api_key=key,
+                                       priority=_text(wrapper, "priority"), send_at=_text(wrapper, "sendAt"),
+                                       time_zone=_text(wrapper, "timeZone"), validity=_validity(wrapper),
+                                       message_class=_text(wrapper, "messageClass"),
+                                       quiet_hours=_boolean(wrapper, "quietHours") if quiet_hours in BOOLEANS else quiet_hours)
     response = etree.Element(_q("SendSmsResponse"), nsmap={"tns": TNS})
     for message in messages:
         response.append(message_element(message))
@@ -180,14 +180,14 @@ def _validity(wrapper) -> int | str | None:
 def get_message_status(wrapper, key) -> etree._Element:
     _known(wrapper, "id")
     response = etree.Element(_q("GetMessageStatusResponse"), nsmap={"tns": TNS})
-    response.append(message_element(service().get_message(_text(wrapper, "id", required=True))))
+    response.append(message_element(service().messages.get_message(_text(wrapper, "id", required=True))))
     return response
 
 
 def cancel_message(wrapper, key) -> etree._Element:
     _known(wrapper, "id")
     response = etree.Element(_q("CancelMessageResponse"), nsmap={"tns": TNS})
-    response.append(message_element(service().cancel(_text(wrapper, "id", required=True))))
+    response.append(message_element(service().messages.cancel(_text(wrapper, "id", required=True))))
     return response
 
 
@@ -196,7 +196,7 @@ def list_inbox(wrapper, key) -> etree._Element:
     limit = _text(wrapper, "limit")
     if limit is not None and not limit.strip().isdigit():
         raise Fault("invalid_request", "'limit' must be an xsd:int", field="limit")
-    page, cursor = service().list_inbox(cursor=_text(wrapper, "cursor"), limit=int(limit) if limit else 50)
+    page, cursor = service().messages.list_inbox(cursor=_text(wrapper, "cursor"), limit=int(limit) if limit else 50)
     response = etree.Element(_q("ListInboxResponse"), nsmap={"tns": TNS})
     for item in page:
         response.append(inbox_element(item))

@@ -34,12 +34,12 @@ def authenticate(service: GatewayService, sid: str | None, secret: str | None, s
     if not sid or not secret:
         raise AuthError("an account SID and an auth token are required (HTTP Basic)")
     if secret.startswith(apikeys.TOKEN_PREFIX):
-        key = service.authenticate(secret, scope)
+        key = service.keys.authenticate(secret, scope)
         if account_sid(key.key_hash) != sid:
             raise AuthError("the account SID is not the API key's")
         return key
-    account_key = service.live_key(lambda key: account_sid(key.key_hash) == sid)
-    if account_key is None or not hmac.compare_digest(auth_token(service.callback_secret(), sid), secret):
+    account_key = service.keys.live_key(lambda key: account_sid(key.key_hash) == sid)
+    if account_key is None or not hmac.compare_digest(auth_token(service.receivers.callback_secret(), sid), secret):
         raise AuthError("the account SID or auth token is unknown or revoked")
-    service.require_scope(account_key, scope)
+    service.keys.require_scope(account_key, scope)
     return account_key

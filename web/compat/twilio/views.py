@@ -15,17 +15,8 @@ from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from gateway.doors import CallbackTarget
-from gateway.errors import (
-    AuthError,
-    ConflictError,
-    GatewayError,
-    InvalidNumber,
-    MessageTooLong,
-    NotFound,
-    ScopeError,
-    StoreUnavailable,
-    ValidationError,
-)
+from gateway.errors import (AuthError, ConflictError, GatewayError, InvalidNumber, MessageTooLong, NotFound, ScopeError,
+                            StoreUnavailable, ValidationError)
 from gateway.store.models import Message
 from gateway.values import MessageState
 from web.api import service
@@ -151,16 +142,16 @@ def create_message(sid: str):
     if not form.get("Body"):
         raise TwilioError(400, 21602, "Message body is required.")
     callback = form.get("StatusCallback") or None
-    [message] = service().send(form["To"], form["Body"], api_key=g.api_key,
-                               status_callback=CallbackTarget("twilio", sid, callback) if callback else None,
-                               delivery_report=True if callback else None)  # Twilio reports "delivered"
+    [message] = service().messages.send(form["To"], form["Body"], api_key=g.api_key,
+                                        status_callback=CallbackTarget("twilio", sid, callback) if callback else None,
+                                        delivery_report=True if callback else None)  # Twilio reports "delivered"
     return message_json(message, sid), 201
 
 
 @bp.get("/<sid>/Messages/<message_sid>.json")
 def fetch_message(sid: str, message_sid: str):
     authenticate(sid, "read")
-    return message_json(service().get_message(message_uid(message_sid)), sid)
+    return message_json(service().messages.get_message(message_uid(message_sid)), sid)
 
 
 @bp.post("/<sid>/Messages/<message_sid>.json")
@@ -170,16 +161,16 @@ def update_message(sid: str, message_sid: str):
     uid = message_uid(message_sid)
     form = request.form
     if set(form) == {"Status"} and form["Status"] == "canceled":
-        return message_json(service().cancel(uid), sid)
+        return message_json(service().messages.cancel(uid), sid)
     if set(form) == {"Body"} and form["Body"] == "":
-        return message_json(_settled_only(service().redact, uid, "redact"), sid)
+        return message_json(_settled_only(service().privacy.redact, uid, "redact"), sid)
     raise TwilioError(400, 30400, "Parameters are not valid: give Status=canceled, or an empty Body to redact")
 
 
 @bp.delete("/<sid>/Messages/<message_sid>.json")
 def delete_message(sid: str, message_sid: str):
     authenticate(sid, "send")
-    _settled_only(service().delete_message, message_uid(message_sid), "delete")
+    _settled_only(service().privacy.delete_message, message_uid(message_sid), "delete")
     return "", 204
 
 
@@ -204,8 +195,8 @@ def list_messages(sid: str):
     token = request.args.get("PageToken") or None
     if token is not None and not token.startswith("PA"):
         raise TwilioError(400, 20001, "Invalid PageToken")
-    page, cursor = service().list_messages(to=request.args.get("To") or None, cursor=token and token[2:],
-                                           limit=min(page_size, 200))
+    page, cursor = service().messages.list_messages(to=request.args.get("To") or None, cursor=token and token[2:],
+                                                    limit=min(page_size, 200))
     base = f"/{API_VERSION}/Accounts/{sid}/Messages.json"
     filters = {"To": request.args["To"]} if request.args.get("To") else {}
 
@@ -228,7 +219,7 @@ def fetch_account(sid: str):
     authenticate(sid, "read")
     key = g.api_key
     return {"sid": sid, "friendly_name": key.name, "status": "active", "type": "Full",
-            "auth_token": accounts.auth_token(service().callback_secret(), sid), "owner_account_sid": sid,
+            "auth_token": accounts.auth_token(service().receivers.callback_secret(), sid), "owner_account_sid": sid,
             "date_created": rfc2822(key.created_at), "date_updated": rfc2822(key.created_at),
             "uri": f"/{API_VERSION}/Accounts/{sid}.json", "subresource_uris": {
                 "messages": f"/{API_VERSION}/Accounts/{sid}/Messages.json"}}

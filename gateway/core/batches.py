@@ -1,0 +1,88 @@
+"""Batches: one bulk request (CSV rows, or a template's parameters) queued as many messages, counted together."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Callable, Sequence
+
+from gateway.config import MessagingSettings
+from gateway.core.consent import Consent
+from gateway.core.ports import PoolControl
+from gateway.core.queue_policy import QueuePolicy
+from gateway.core.templates import Templates
+from gateway.errors import MessageTooLong, RecipientOptedOut, TemplateParamsError, TooManyRecipients, ValidationError
+from gateway.rules import templates
+from gateway.rules.numbers import to_e164
+from gateway.rules.text import normalise_body, segment
+from gateway.rules.timing import check_message_class
+from gateway.store import Store
+from gateway.store.models import ApiKey, Batch
+from gateway.values import MessageDraft
+
+log = logging.getLogger(__name__)
+
+BULK_PRIORITY = 2
+
+
+class Batches:
+    """Verbs on batches."""
+
+    def __init__(self, store: Store, settings: MessagingSettings, pool: PoolControl, clock: Callable[[], datetime],
+                 policy: QueuePolicy, consent: Consent, templates: Templates) -> None:
+        self._store, self._settings, self._pool, self._clock = store, settings, pool, clock
+        self._policy, self._consent, self._templates = policy, consent, templates
+
+    def send_batch(self, columns: Sequence[str], rows: Sequence[tuple[int, dict[str, str]]], *,
+                   template: str | None = None, message_class: str | None = None,
+                   api_key: ApiKey | None = None) -> tuple[Batch, dict[str, int]]:
+        """Queue one bulk-priority message per good row (`to` and a `body`, or `to` and the template's
+        parameters); bad rows are reported by row number and the good ones still go."""
+        if not rows:
+            raise ValidationError("the batch has no rows", field="body")
+        if len(rows) > self._settings.max_recipients:
+            raise TooManyRecipients(f"at most {self._settings.max_recipients} rows per batch, got {len(rows)}",
+                                    field="body")
+        check_message_class(message_class)
+        text = self._templates.template_text(template, None) if template is not None else None
+        wanted = {"to", *templates.placeholders(text)} if text is not None else {"to", "body"}
+        for column in [*wanted - set(columns), *set(columns) - wanted]:
+            raise TemplateParamsError(f"the columns must be {', '.join(sorted(wanted))}; {column!r} is "
+                                      f"{'missing' if column in wanted else 'not one of them'}",
+                                      field=f"params.{column}" if column != "to" else "to")
+        good, rejected = [], []
+        for row_number, row in rows:
+            try:
+                if None in row or any(v is None for v in row.values()):
+                    raise ValidationError("the row has a different number of fields than the header", field="row")
+                number = to_e164(row["to"], self._settings.default_region)
+                body = templates.render(text, {k: v for k, v in row.items() if k != "to"}) if text else row["body"]
+                segmentation = segment(normalise_body(body))
+                if segmentation.part_count > self._settings.max_parts:
+                    raise MessageTooLong(f"the text needs {segmentation.part_count} parts", field="body")
+            except ValidationError as exc:
+                rejected.append({"row": row_number, "field": exc.field, "code": exc.code, "message": exc.message})
+                continue
+            good.append((row_number, number, body, segmentation))
+        if message_class == "marketing" or self._settings.optout_blocks_transactional:
+            blocked = self._store.consent.suppressed_among(list({number for _, number, _, _ in good}))
+            rejected.extend({"row": row_number, "field": "to", "code": RecipientOptedOut.code,
+                             "message": f"{number} opted out"}
+                            for row_number, number, _, _ in good if number in blocked)
+            good = [g for g in good if g[1] not in blocked]
+        numbers = list(dict.fromkeys(number for _, number, _, _ in good))
+        quiet_window = self._policy.quiet_window(message_class, None)  # as `send` does
+        holds = self._policy.quiet_holds(numbers, self._clock(), quiet_window)
+        routes = self._policy.routes(numbers)
+        drafts = [MessageDraft(to_number=number, body=body, encoding=segmentation.encoding, parts=segmentation.parts,
+                               delivery_report=self._settings.delivery_report, priority=BULK_PRIORITY,
+                               send_at=holds.get(number), quiet_hours=quiet_window,
+                               **(routes[number].placement if number in routes else {}))
+                  for _, number, body, segmentation in good]
+        batch = self._store.batches.enqueue_batch(drafts, sorted(rejected, key=lambda r: r["row"]), len(rows), template,
+                                                 self._clock(), api_key_id=api_key.id if api_key else None)
+        self._pool.wake()
+        return self._store.batches.get_batch(batch.uid)
+
+    def get_batch(self, uid: str) -> tuple[Batch, dict[str, int]]:
+        return self._store.batches.get_batch(uid)

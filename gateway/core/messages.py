@@ -1,0 +1,141 @@
+"""Messages: queue them (validate, normalise, route, one transaction, then wake the pool), read them, cancel and
+retry them; the inbox and conversations."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Callable, Sequence
+
+from gateway.config import MessagingSettings
+from gateway.core.consent import Consent
+from gateway.core.ports import PoolControl
+from gateway.core.queue_policy import QueuePolicy
+from gateway.core.webhooks import checked_target
+from gateway.doors import CallbackTarget
+from gateway.errors import MessageTooLong, TooManyRecipients, ValidationError
+from gateway.rules.numbers import to_e164
+from gateway.rules.paging import cursor_id, page_size
+from gateway.rules.routing import Route
+from gateway.rules.text import normalise_body, segment
+from gateway.rules.timing import parse_priority, parse_send_at, parse_validity
+from gateway.store import Store
+from gateway.store.models import ApiKey, InboxMessage, Message
+from gateway.values import MessageDraft, MessageState
+
+log = logging.getLogger(__name__)
+
+
+
+class Messages:
+    """Verbs on messages out and in. `pool` is told when new work is committed."""
+
+    def __init__(self, store: Store, settings: MessagingSettings, pool: PoolControl, clock: Callable[[], datetime],
+                 policy: QueuePolicy, consent: Consent) -> None:
+        self._store, self._settings, self._pool, self._clock = store, settings, pool, clock
+        self._policy, self._consent = policy, consent
+
+    def send(self, to: str | Sequence[str], body: str, *, delivery_report: bool | None = None,
+             via: str | None = None, status_callback: str | CallbackTarget | None = None,
+             api_key: ApiKey | None = None,
+             priority: str | None = None, send_at: str | None = None, time_zone: str | None = None,
+             validity: int | float | str | None = None, message_class: str | None = None,
+             quiet_hours: bool | str | None = None, force_ucs2: bool = False) -> list[Message]:
+        """Queue one message per distinct recipient; all or nothing. Returns the committed messages.
+
+        `via` names the modem that must send it (a test from the status page, a reply from the same SIM) or
+        a routing group whose modems may; events about each message are POSTed to `status_callback` when
+        given. `priority` (high, normal, bulk) orders the queue; `send_at` (with `time_zone` when it has no
+        offset) holds the messages until then; `validity` expires them when not sent in time; a `marketing`
+        `message_class` is held while it is `quiet_hours` where the recipient lives (gateway.rules.timing);
+        `force_ucs2` sends UCS-2 even when the text fits GSM-7 (Kannel's coding=2)."""
+        recipients = [to] if isinstance(to, str) else list(to)
+        if not recipients:
+            raise ValidationError("'to' must name at least one recipient", field="to")
+        if len(recipients) > self._settings.max_recipients:
+            raise TooManyRecipients(f"at most {self._settings.max_recipients} recipients per request, "
+                                    f"got {len(recipients)}", field="to")
+        numbers = list(dict.fromkeys(to_e164(r, self._settings.default_region) for r in recipients))
+        self._consent.refuse_opted_out(numbers, message_class)
+        text = normalise_body(body)
+        segmentation = segment(text, force_ucs2=force_ucs2)
+        if segmentation.part_count > self._settings.max_parts:
+            raise MessageTooLong(f"the body needs {segmentation.part_count} {segmentation.encoding} parts; "
+                                 f"at most {self._settings.max_parts} are allowed", field="body")
+        wants_report = self._settings.delivery_report if delivery_report is None else delivery_report
+        order = parse_priority(priority)
+        hold_until = parse_send_at(send_at, time_zone)
+        lifetime = parse_validity(validity)
+        quiet_window = self._policy.quiet_window(message_class, quiet_hours)
+        holds = self._policy.quiet_holds(numbers, max(hold_until or self._clock(), self._clock()), quiet_window)
+        via_modem, via_group = self._policy.via(via)
+        if status_callback is not None:
+            status_callback = str(checked_target(status_callback, field="status_callback"))
+        routes = {} if via is not None else self._policy.routes(numbers)
+        drafts = [MessageDraft(to_number=n, body=text, encoding=segmentation.encoding, parts=segmentation.parts,
+                               delivery_report=wants_report, status_callback=status_callback, priority=order,
+                               send_at=holds.get(n, hold_until),
+                               expires_at=None if lifetime is None else max(holds.get(n, hold_until) or self._clock(),
+                                                                            self._clock()) + lifetime,
+                               quiet_hours=quiet_window, **(routes[n].placement if n in routes else
+                                                            {"via_modem": via_modem, "route_group": via_group}))
+                  for n in numbers]
+        messages = self._store.outbox.enqueue(drafts, self._clock(), api_key_id=api_key.id if api_key else None)
+        self._pool.wake()
+        return messages
+
+    def get_message(self, uid: str) -> Message:
+        return self._store.outbox.get_message(uid)
+
+    def list_messages(self, *, state: str | None = None, to: str | None = None, cursor: str | None = None,
+                      limit: int = 50) -> tuple[list[Message], str | None]:
+        """A page of messages, newest first, and the cursor of the next page (None at the end)."""
+        state_value = None
+        if state is not None:
+            try:
+                state_value = MessageState(state)
+            except ValueError:
+                raise ValidationError(f"unknown status {state!r}; one of "
+                                      f"{', '.join(s.value for s in MessageState)}", field="status") from None
+        to_number = to_e164(to, self._settings.default_region, field="to") if to else None
+        page = self._store.outbox.list_messages(state=state_value, to_number=to_number, before_id=cursor_id(cursor),
+                                               limit=page_size(limit))
+        return page, (str(page[-1].id) if len(page) == page_size(limit) else None)
+
+    def cancel(self, uid: str) -> Message:
+        return self._store.outbox.cancel(uid, self._clock())
+
+    def retry(self, uid: str) -> Message:
+        message = self._store.outbox.retry(uid, self._clock())
+        self._pool.wake()
+        return message
+
+    def list_inbox(self, *, cursor: str | None = None, limit: int = 50) -> tuple[list[InboxMessage], str | None]:
+        page = self._store.inbox.list_inbox(before_id=cursor_id(cursor), limit=page_size(limit))
+        return page, (str(page[-1].id) if len(page) == page_size(limit) else None)
+
+    def conversation(self, number: str, *, limit: int = 100) -> list:
+        """Both directions of the exchange with `number`, oldest first."""
+        return self._store.inbox.conversation(to_e164(number, self._settings.default_region, field="number"),
+                                             limit=page_size(limit))
+
+    def reply_to_inbound(self, received: dict, text: str) -> Message:
+        """Send `text` to the sender of a received SMS (its inbox resource) through the modem it came in on, as
+        a door's receiver asked (a TwiML <Message>, a Kannel get-url answer); its history names the SMS."""
+        [message] = self.send(received["from"], text, via=received["modem"])
+        self._store.inbox.mark_reply(message.uid, received["id"])
+        return message
+
+    def explain_route(self, to: str) -> Route:
+        """How a message to `to` would be routed now, and why (GET /api/v1/routes)."""
+        return self._policy.explain(to_e164(to, self._settings.default_region, field="to"))
+
+    def flush_incomplete_inbound(self) -> int:
+        """Deliver what arrived of incoming multi-part SMS whose other parts never came."""
+        now = self._clock()
+        return self._store.inbox.flush_incomplete(now - timedelta(seconds=self._settings.reassembly_timeout_s), now,
+                                                 reply_since=now - timedelta(seconds=self._settings.reply_window_s))
+
+    def mark_reports_overdue(self) -> int:
+        """Flag sent messages whose delivery report is later than `report_wait_s`."""
+        return self._store.outbox.mark_reports_overdue(self._clock() - timedelta(seconds=self._settings.report_wait_s))

@@ -1,0 +1,39 @@
+"""The modems as the operator sees them: their recorded state, a reset, a USSD request."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from gateway.core.ports import PoolControl
+from gateway.errors import ModemNotFound, ValidationError
+from gateway.store import Store
+from gateway.store.models import Modem
+
+log = logging.getLogger(__name__)
+
+USSD_CODE = re.compile(r"^[0-9*#+]{1,40}$")
+
+
+class ModemControl:
+    """Verbs on modems; what needs the modem itself is handed to its worker through `pool`."""
+
+    def __init__(self, store: Store, pool: PoolControl, ussd_timeout_s: float) -> None:
+        self._store, self._pool, self._ussd_timeout_s = store, pool, ussd_timeout_s
+
+    def list_modems(self) -> list[Modem]:
+        return self._store.modems.list_modems()
+
+    def reset_modem(self, name: str) -> None:
+        """Close and reopen a modem (it re-initialises; work it held goes back to the queue)."""
+        if not self._pool.reset(name):
+            raise ModemNotFound(f"no modem named {name!r} runs in this gateway", field="name")
+
+    def ussd(self, name: str, code: str, timeout_s: float | None = None) -> str:
+        """Send a USSD code (e.g. "*100#") on modem `name` and return the network's answer. The modem's own
+        worker does the exchange; this waits for it (UssdTimeout when it does not come in time)."""
+        code = (code or "").strip()
+        if not USSD_CODE.match(code):
+            raise ValidationError("'code' must be a USSD code of digits, '*', '#' and '+' (e.g. \"*100#\")",
+                                  field="code")
+        return self._pool.ussd(name, code, self._ussd_timeout_s if timeout_s is None else timeout_s)

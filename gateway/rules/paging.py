@@ -1,0 +1,21 @@
+"""Pages of a list (pure): how many rows a page holds, and the cursor that says where the next one starts."""
+
+from __future__ import annotations
+
+from gateway.errors import ValidationError
+
+MAX_PAGE = 200
+
+
+def page_size(limit: int) -> int:
+    """`limit` held between 1 and MAX_PAGE."""
+    return max(1, min(int(limit), MAX_PAGE))
+
+
+def cursor_id(cursor: str | None) -> int | None:
+    """The id a cursor names (the last row of the previous page); None for the first page."""
+    if cursor in (None, ""):
+        return None
+    if not cursor.isdigit():
+        raise ValidationError("invalid cursor", field="cursor")
+    return int(cursor)
