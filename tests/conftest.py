@@ -131,11 +131,10 @@ def admin_password(store) -> str:
 
 # --- PostgreSQL (several boxes): a throwaway cluster for the session, a fresh database per test -----------
 
-BOTH_DATABASES = ("tests.test_store", "tests.test_e2e")  # modules whose tests run on SQLite and PostgreSQL
-
 
 def pytest_generate_tests(metafunc):
-    if "database_url" in metafunc.fixturenames and metafunc.module.__name__ in BOTH_DATABASES:
+    """Tests marked `both_databases` (a module's `pytestmark`) run once on SQLite and once on PostgreSQL."""
+    if "database_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_databases"):
         metafunc.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
 
@@ -263,12 +262,3 @@ def configured_gateway(settings, modem_links):
     yield start
     for gateway in running:
         gateway.stop()
-
-BOTH_DATABASES = BOTH_DATABASES + ("tests.test_scheduling", "tests.test_ratelimit", "tests.test_routing")  # issue 7
-
-
-# issue 6: retention and erasure run their UPDATE ... IN (subquery) / LIKE on both databases
-BOTH_DATABASES += ("tests.test_retention",)
-
-# received SMS keep their SIM's number; config receivers shared by boxes on one database (migration 0010)
-BOTH_DATABASES += ("tests.test_receivers",)

@@ -15,9 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 WALL_CLOCK_READS = {("datetime", "now"), ("datetime", "utcnow"), ("datetime", "today"), ("date", "today"),
                     ("time", "time"), ("time", "time_ns")}
 # the modules whose tests put a fake clock's time into the store, the service or a whole gateway
-TIME_SENSITIVE = ["test_store.py", "test_multibox.py", "test_scheduling.py", "test_retention.py",
-                  "test_ratelimit.py", "test_keys.py", "test_optout.py", "test_idempotency.py", "test_receivers.py",
-                  "test_doctor.py"]
+TIME_SENSITIVE = ["store/test_store.py", "appliance/test_multibox.py", "core/test_scheduling.py",
+                  "store/test_retention.py", "core/test_ratelimit.py", "core/test_keys.py", "core/test_optout.py",
+                  "core/test_idempotency.py", "store/test_receivers.py", "appliance/test_doctor.py"]
 
 
 def wall_clock_reads(path: Path) -> list[str]:

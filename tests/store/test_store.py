@@ -3,9 +3,13 @@
 import threading
 from datetime import timedelta
 
+import pytest
+
 from gateway.store.queries import MessageDraft
 from gateway.values import Concat, MessageState, PartState, ReceivedSms, StatusReport
 from tests.clock import at
+
+pytestmark = pytest.mark.both_databases  # every test here runs on SQLite and on PostgreSQL
 
 NOW = at(11, 26, 12, 0, 0)
 
