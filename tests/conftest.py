@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Callable
 
 import pytest
@@ -129,19 +131,37 @@ def admin_password(store) -> str:
     return ADMIN_PASSWORD
 
 
-# --- PostgreSQL (several boxes): a throwaway cluster for the session, a fresh database per test -----------
-
-BOTH_DATABASES = ("tests.test_store", "tests.test_e2e")  # modules whose tests run on SQLite and PostgreSQL
+# --- databases: SQLite files and (several boxes) PostgreSQL databases, copied from a schema migrated once ---
 
 
 def pytest_generate_tests(metafunc):
-    if "database_url" in metafunc.fixturenames and metafunc.module.__name__ in BOTH_DATABASES:
+    """Tests marked `both_databases` (a module's `pytestmark`) run once on SQLite and once on PostgreSQL."""
+    if "database_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_databases"):
         metafunc.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
 
 @pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A SQLite file migrated to the head revision once per session (per xdist worker): tests get a copy, so
+    opening their store finds the schema current and runs no Alembic (tests/appliance/test_upgrade.py does)."""
+    from gateway.store.base import make_engine
+
+    from gateway.store.migrate import upgrade
+
+    path = tmp_path_factory.mktemp("template") / "smsgw.db"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()  # the last connection's close checkpoints the WAL into the file
+    assert not path.with_name(path.name + "-wal").exists(), "the template must be one file to copy"
+    return path
+
+
+@pytest.fixture(scope="session")
 def pg_cluster():
-    """A PostgreSQL server of our own (Debian's binaries, a temp dir, a free port), stopped at the end."""
+    """A PostgreSQL server of our own (Debian's binaries, a temp dir, a free port) for this session (each xdist
+    worker has its own), stopped and deleted at the end."""
     from tests.pg import PostgresCluster, pg_available
 
     reason = pg_available()
@@ -154,9 +174,12 @@ def pg_cluster():
 
 @pytest.fixture
 def database_url(request, tmp_path) -> str:
-    """The test's database: SQLite in tmp_path, or (parametrized "postgresql") a fresh PostgreSQL database."""
+    """The test's database, with the schema: a copy of the migrated SQLite file in tmp_path, or (parametrized
+    "postgresql") a fresh PostgreSQL database made from the cluster's migrated template."""
     if getattr(request, "param", "sqlite") == "sqlite":
-        return f"sqlite:///{tmp_path / 'smsgw.db'}"
+        path = tmp_path / "smsgw.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
     cluster = request.getfixturevalue("pg_cluster")
     url = cluster.create_database()
     request.addfinalizer(lambda: cluster.drop_database(url))
@@ -263,12 +286,3 @@ def configured_gateway(settings, modem_links):
     yield start
     for gateway in running:
         gateway.stop()
-
-BOTH_DATABASES = BOTH_DATABASES + ("tests.test_scheduling", "tests.test_ratelimit", "tests.test_routing")  # issue 7
-
-
-# issue 6: retention and erasure run their UPDATE ... IN (subquery) / LIKE on both databases
-BOTH_DATABASES += ("tests.test_retention",)
-
-# received SMS keep their SIM's number; config receivers shared by boxes on one database (migration 0010)
-BOTH_DATABASES += ("tests.test_receivers",)

@@ -26,7 +26,7 @@ from gateway.values import DeliveryState, MessageDraft, MessageState, ModemState
 from tests.clock import at
 from tests.conftest import wait_until
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOW = at(11, 26, 12, 0, 0)
 
 

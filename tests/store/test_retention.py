@@ -15,6 +15,8 @@ from gateway.store.models import ConsentEvent, Event, InboxMessage, Message, Par
 from gateway.values import MessageDraft, MessageState, ReceivedSms
 from tests.clock import at
 
+pytestmark = pytest.mark.both_databases  # every test here runs on SQLite and on PostgreSQL
+
 NOW = at(11, 26, 12, 0, 0)
 ALICE, BOB = "+447911123456", "+447911654321"
 

@@ -11,6 +11,8 @@ from gateway.store.models import Modem
 from gateway.values import MessageState, ModemState
 from tests.conftest import wait_until
 
+pytestmark = pytest.mark.both_databases  # every test here runs on SQLite and on PostgreSQL
+
 UK, FR, GR = "+447812345678", "+33612345678", "+306912345678"
 
 

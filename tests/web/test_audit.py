@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from tests.test_status_page import csrf_of, log_in, post
+from tests.web.test_status_page import csrf_of, log_in, post
 
 
 def actions(client, auth) -> list[tuple[str, str, str | None, str | None]]:

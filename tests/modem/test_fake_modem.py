@@ -545,7 +545,7 @@ def test_module_runs_until_sigterm(tmp_path):
     link = tmp_path / "cli-modem"
     proc = subprocess.Popen([sys.executable, "-m", "fake_modem", "--link", str(link), "--profile", "huawei"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=Path(__file__).resolve().parents[1])
+                            cwd=Path(__file__).resolve().parents[2])
     try:
         assert proc.stdout.readline().strip() == str(link)
         term = Line(str(link))

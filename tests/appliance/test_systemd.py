@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-SYSTEMD = Path(__file__).resolve().parent.parent / "systemd"
+SYSTEMD = Path(__file__).resolve().parents[2] / "systemd"
 UNIT = SYSTEMD / "smsgw.service"
 BINARY = "/opt/smsgw/venv/bin/smsgw"
 

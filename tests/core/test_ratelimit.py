@@ -3,9 +3,13 @@
 import time
 from datetime import timedelta
 
+import pytest
+
 from gateway.rules.ratelimit import SendBudget
 from tests.clock import at
 from tests.conftest import wait_until
+
+pytestmark = pytest.mark.both_databases  # every test here runs on SQLite and on PostgreSQL
 
 T0 = at(11, 26, 9, 0, 0)
 

@@ -9,6 +9,8 @@ from fake_modem import reassemble
 from tests.api_client import Api
 from tests.conftest import wait_until
 
+pytestmark = pytest.mark.both_databases  # every test here runs on SQLite and on PostgreSQL
+
 
 @pytest.fixture
 def start(gateway_factory):

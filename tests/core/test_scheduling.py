@@ -12,6 +12,8 @@ from gateway.values import MessageDraft, MessageState
 from tests.clock import YEAR, Clock, at
 from tests.conftest import utc, wait_until
 
+pytestmark = pytest.mark.both_databases  # every test here runs on SQLite and on PostgreSQL
+
 NOW = at(11, 26, 9, 0, 0)
 
 

@@ -3,8 +3,12 @@
 import threading
 from datetime import timedelta
 
+import pytest
+
 from gateway.values import Concat, MessageDraft, MessageState, PartState, ReceivedSms, StatusReport
 from tests.clock import at
+
+pytestmark = pytest.mark.both_databases  # every test here runs on SQLite and on PostgreSQL
 
 NOW = at(11, 26, 12, 0, 0)
 

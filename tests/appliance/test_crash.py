@@ -19,9 +19,9 @@ from gateway.config import DatabaseSettings, MessagingSettings, Settings
 from gateway.core.service import GatewayService
 from gateway.store.models import Event, InboxMessage
 from gateway.values import EVENT_TYPES
+from tests.appliance.test_multibox import Box
 from tests.conftest import wait_until
 from tests.receiver import Receiver
-from tests.test_multibox import Box
 
 KILLS = 5
 FINAL = {"sent", "delivered", "failed", "expired", "cancelled", "unknown"}

@@ -153,7 +153,7 @@ def test_own_number_and_balance_show_in_the_api_and_on_the_status_feed(running):
     assert modem["own_number"] == "+447911000077"
     assert modem["balance"] == "Your balance is 10.00" and modem["balance_checked_at"].endswith("Z")
     from gateway.core.admin_auth import AdminAuth
-    from tests.test_status_page import log_in
+    from tests.web.test_status_page import log_in
 
     AdminAuth(gateway.store).set_password("correct horse battery")
     browser = gateway.app.test_client()

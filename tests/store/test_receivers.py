@@ -19,6 +19,8 @@ from gateway.store.models import Delivery, Event, Webhook
 from gateway.values import ReceivedSms
 from tests.clock import at
 
+pytestmark = pytest.mark.both_databases  # every test here runs on SQLite and on PostgreSQL
+
 NOW = at(11, 26, 12, 0, 0)
 SIM, NEW_SIM = "+447911000001", "+447911000002"
 KANNEL, TWILIO = "kannel-get+http://app.lan/sms?from=%p", "twilio-AC0123+http://crm.lan/sms"
