@@ -144,7 +144,7 @@ def pytest_generate_tests(metafunc):
 def sqlite_template(tmp_path_factory) -> Path:
     """A SQLite file migrated to the head revision once per session (per xdist worker): tests get a copy, so
     opening their store finds the schema current and runs no Alembic (tests/appliance/test_upgrade.py does)."""
-    from gateway.store.base import make_engine
+    from gateway.store.database import make_engine
 
     from gateway.store.migrate import upgrade
 
