@@ -298,7 +298,7 @@ def settings_from_mapping(data: Mapping[str, Any], environ: Mapping[str, str] | 
 def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None,
                   doors: Doors | None = None) -> Settings:
     """Read the config: `path`, else $SMSGW_CONFIG, else /etc/smsgw/config.toml when it exists, else defaults;
-    with the sections of `doors` (the compatibility doors, `gateway.appliance.runtime.gateway_doors`)."""
+    with the sections of `doors` (the compatibility doors, `gateway.appliance.doors.gateway_doors`)."""
     environ = os.environ if environ is None else environ
     chosen = path or environ.get("SMSGW_CONFIG")
     if chosen is None and DEFAULT_CONFIG_PATH.exists():

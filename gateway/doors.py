@@ -2,7 +2,7 @@
 the registry of the doors a gateway serves (`Doors`), and where a callback goes, in whose shape
 (`CallbackTarget`).
 
-The core knows no door by name. The composition root (`gateway.appliance.runtime.gateway_doors`) builds the
+The core knows no door by name. The composition root (`gateway.appliance.doors.gateway_doors`) builds the
 registry and hands it to whatever needs doors: the config loader reads each door's section, the web app
 registers each door's blueprint, the webhook worker asks the door a stored target names to render the delivery
 and to read its receiver's answer, and the runtime syncs the receivers the config names. Doors import the core

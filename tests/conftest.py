@@ -145,7 +145,6 @@ def sqlite_template(tmp_path_factory) -> Path:
     """A SQLite file migrated to the head revision once per session (per xdist worker): tests get a copy, so
     opening their store finds the schema current and runs no Alembic (tests/appliance/test_upgrade.py does)."""
     from gateway.store.database import make_engine
-
     from gateway.store.migrate import upgrade
 
     path = tmp_path_factory.mktemp("template") / "smsgw.db"

@@ -21,7 +21,7 @@ log = logging.getLogger("smsgw")
 
 
 def _settings(args) -> Settings:
-    from gateway.appliance.runtime import gateway_doors
+    from gateway.appliance.doors import gateway_doors
 
     return load_settings(getattr(args, "config", None), doors=gateway_doors())
 

@@ -10,6 +10,7 @@ import threading
 from datetime import datetime
 from typing import Callable
 
+from gateway.appliance.doors import gateway_doors
 from gateway.appliance.periodic import build_scheduler
 from gateway.appliance.server import HttpServer
 from gateway.appliance.watchdog import Watchdog, notify, watchdog_interval_s
@@ -20,7 +21,6 @@ from gateway.core.pool import ModemPool
 from gateway.core.service import GatewayService
 from gateway.core.webhooks import WebhookDispatcher
 from gateway.core.worker import DriverFactory
-from gateway.doors import Doors
 from gateway.modem.discovery import Discoverer, split_patterns
 from gateway.modem.driver import ModemDriver, NoticeSink
 from gateway.rules.keywords import KeywordRules
@@ -43,13 +43,6 @@ def build_panel(settings: Settings, pin_factory, on_shutdown: Callable[[], None]
 
         pin_factory = Device._default_pin_factory()  # the real GPIO of this board (lgpio, RPi.GPIO, ...)
     return Panel(settings, pin_factory=pin_factory, on_shutdown=on_shutdown)
-
-
-def gateway_doors() -> Doors:
-    """The compatibility doors the gateway serves (`web/compat/<door>/`): the one place that names them."""
-    from web.compat import android, kannel, soap, twilio
-
-    return Doors(kannel.DOOR, soap.DOOR, twilio.DOOR, android.DOOR)
 
 
 def gsmmodem_drivers(pool: PoolSettings) -> DriverFactory:

@@ -21,8 +21,15 @@ from typing import Any, Callable, Protocol, Sequence
 from gateway.config import MessagingSettings, ModemSettings, PoolSettings
 from gateway.core.ports import PoolStorage
 from gateway.core.queue_policy import cheaper_ready_groups
-from gateway.errors import (ModemError, ModemOffline, ModemUnavailable, PermanentSendError, SendOutcomeUnknown,
-                            SimPinRequired, TemporarySendError)
+from gateway.errors import (
+    ModemError,
+    ModemOffline,
+    ModemUnavailable,
+    PermanentSendError,
+    SendOutcomeUnknown,
+    SimPinRequired,
+    TemporarySendError,
+)
 from gateway.modem.driver import ModemDriver, Notice, NoticeSink
 from gateway.modem.pdu import build_submit_pdus
 from gateway.rules.claiming import COST_GRACE_S

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 from flask import Blueprint
 
-from gateway.appliance.runtime import gateway_doors
+from gateway.appliance.doors import gateway_doors
 from gateway.config import WebhookSettings, settings_from_mapping
 from gateway.core.webhooks import WebhookDispatcher
 from gateway.doors import Callback, CallbackRequest, CallbackTarget, Door, Doors

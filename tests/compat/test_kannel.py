@@ -226,7 +226,7 @@ def test_an_empty_or_non_text_answer_sends_nothing(get_url_box, raw_receiver):
 
 
 def test_the_kannel_section_is_read_from_the_config():
-    from gateway.appliance.runtime import gateway_doors
+    from gateway.appliance.doors import gateway_doors
     from gateway.config import settings_from_mapping
     from gateway.errors import ConfigError
 

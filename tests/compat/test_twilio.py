@@ -242,7 +242,7 @@ def test_twiml_answers_are_read_safely(answer, texts):
 
 
 def test_the_twilio_section_needs_an_account_sid():
-    from gateway.appliance.runtime import gateway_doors
+    from gateway.appliance.doors import gateway_doors
     from gateway.config import settings_from_mapping
     from gateway.errors import ConfigError
 

@@ -2,7 +2,7 @@
 /api/v1 (same validation, outbox, states and keys). One package per door, each declaring itself in one
 `DOOR = gateway.doors.Door(...)`: its blueprint (routes, request and response shapes, refusing bad input its own
 way), the rendering of its callbacks and the reading of its receivers' answers, its config section and the
-receivers that section names. `gateway.appliance.runtime.gateway_doors` lists them.
+receivers that section names. `gateway.appliance.doors.gateway_doors` lists them.
 
 Adding a door: a new package here with its `DOOR`, and one more name in `gateway_doors`.
 """

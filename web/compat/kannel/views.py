@@ -17,8 +17,16 @@ from urllib.parse import parse_qsl
 from flask import Blueprint, Response, request
 
 from gateway.doors import CallbackTarget
-from gateway.errors import (AuthError, GatewayError, InvalidNumber, MessageTooLong, StoreUnavailable, TooManyRecipients,
-                            UnknownModem, ValidationError)
+from gateway.errors import (
+    AuthError,
+    GatewayError,
+    InvalidNumber,
+    MessageTooLong,
+    StoreUnavailable,
+    TooManyRecipients,
+    UnknownModem,
+    ValidationError,
+)
 from web.api import service
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,17 @@ from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from gateway.doors import CallbackTarget
-from gateway.errors import (AuthError, ConflictError, GatewayError, InvalidNumber, MessageTooLong, NotFound, ScopeError,
-                            StoreUnavailable, ValidationError)
+from gateway.errors import (
+    AuthError,
+    ConflictError,
+    GatewayError,
+    InvalidNumber,
+    MessageTooLong,
+    NotFound,
+    ScopeError,
+    StoreUnavailable,
+    ValidationError,
+)
 from gateway.store.models import Message
 from gateway.values import MessageState
 from web.api import service
