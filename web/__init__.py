@@ -10,7 +10,7 @@ from gateway.core.service import GatewayService
 
 def create_app(settings: Settings, service: GatewayService) -> Flask:
     """Build the WSGI app. Nothing here starts threads, schedulers or modems."""
-    from web import allowlist, api, errors, hooks
+    from web import allowlist, api, compat, errors, metrics, status
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
@@ -18,24 +18,10 @@ def create_app(settings: Settings, service: GatewayService) -> Flask:
     app.extensions["smsgw.service"] = service
     errors.init_app(app)
     allowlist.init_app(app, settings.server.allow_from)
-    app.register_blueprint(api.bp)
-    from web import messaging_api
-
-    app.register_blueprint(messaging_api.bp)
-    app.register_blueprint(hooks.bp)
-    from web import metrics, status
-
     metrics.init_app(app)
     status.init_app(app, settings)
-    from web import compat
-
     compat.init_app(app)
-    from web import docs
-
-    docs.init_app(app)
-    from web import audit_api
-
-    audit_api.init_app(app)
+    api.init_app(app)  # after metrics: its audit hook runs before the request is counted, as it always has
     if settings.server.is_tls:
         from gateway.appliance.tls import add_hsts
 
