@@ -14,7 +14,7 @@ from gateway.rules.ratelimit import RateLimited
 log = logging.getLogger(__name__)
 
 
-class Problem(TypedDict):
+class ErrorDetail(TypedDict):
     code: str
     message: str
     field: str | None
@@ -23,7 +23,7 @@ class Problem(TypedDict):
 class Error(TypedDict):
     """A refusal: a stable `code`, a message for people, and the request field at fault (or null)."""
 
-    error: Problem
+    error: ErrorDetail
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:

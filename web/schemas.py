@@ -94,9 +94,15 @@ def _decoder(kind: type[R]) -> msgspec.json.Decoder[R]:
     return msgspec.json.Decoder(kind)
 
 
+@cache
+def _fields(kind: type[Request]) -> dict[str, msgspec.structs.FieldInfo]:
+    """A declaration's fields by their JSON names, in declaration order."""
+    return {f.encode_name: f for f in msgspec.structs.fields(kind)}
+
+
 def _judge(payload: dict[str, Any], kind: type[R]) -> R:
     """The rules of the module's docstring over a parsed object: a `kind`, or the first refusal."""
-    fields = {f.encode_name: f for f in msgspec.structs.fields(kind)}
+    fields = _fields(kind)
     if kind.__struct_config__.forbid_unknown_fields:
         for name in payload:
             if name not in fields:
