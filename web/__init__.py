@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Flask, Response
 
 from gateway.config import Settings
-from gateway.core.service import GatewayService
-from gateway.doors import Doors
+
+if TYPE_CHECKING:  # the app is handed a service; importing it here would load the whole core for the CLI
+    from gateway.core.service import GatewayService
+    from gateway.doors import Doors
 
 
 def create_app(settings: Settings, service: GatewayService, doors: Doors | None = None) -> Flask:
     """Build the WSGI app, with the routes of `doors` (the compatibility doors; none unless given). Nothing here
     starts threads, schedulers or modems."""
-    from web import allowlist, api, errors, hooks
+    from web import allowlist, api, errors, metrics, status
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
@@ -20,24 +24,12 @@ def create_app(settings: Settings, service: GatewayService, doors: Doors | None 
     app.extensions["smsgw.service"] = service
     errors.init_app(app)
     allowlist.init_app(app, settings.server.allow_from)
-    app.register_blueprint(api.bp)
-    from web import messaging_api
-
-    app.register_blueprint(messaging_api.bp)
-    app.register_blueprint(hooks.bp)
-    from web import metrics, status
-
     metrics.init_app(app)
     status.init_app(app, settings)
     for door in doors or ():
         if door.routes is not None:
             app.register_blueprint(door.routes)
-    from web import docs
-
-    docs.init_app(app)
-    from web import audit_api
-
-    audit_api.init_app(app)
+    api.init_app(app)  # after metrics: its audit hook runs before the request is counted, as it always has
     if settings.server.is_tls:
         app.after_request(_add_hsts)
     return app

@@ -79,6 +79,7 @@ def test_revoked_key_and_missing_scope(client, service):
     (b"", 400, "invalid_json", None),
     (b'["+447911123456", "hi"]', 400, "invalid_json", None),
     (b'{"to": "+447911123456", "body": "caf\xe9"}', 400, "invalid_json", None),
+    (b'{"to": "+447911123456", "body": "\xed\xa0\xbd"}', 400, "invalid_json", None),  # a surrogate in UTF-8
     ({"to": "+447911123456"}, 400, "invalid_request", "body"),
     ({"body": "hi"}, 400, "invalid_request", "to"),
     ({"to": "+447911123456", "body": "hi", "colour": "red"}, 400, "invalid_request", "colour"),

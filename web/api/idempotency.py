@@ -7,7 +7,9 @@ import hashlib
 import json
 from functools import wraps
 
-from flask import Response, current_app, g, make_response, request
+from flask import Response, g, make_response, request
+
+from web.api.access import service
 
 HEADER = "Idempotency-Key"
 
@@ -22,29 +24,30 @@ def _client_ref(raw: bytes) -> str | None:
 
 
 def idempotent(view):
-    """Wrap a POST view that runs after `requires` (g.api_key is set)."""
+    """Wrap a POST view that runs after `requires` (g.api_key is set). The view's `is_idempotent` tells the
+    OpenAPI document to show the header."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        service = current_app.extensions["smsgw.service"]
         raw = request.get_data(cache=True)
         key = request.headers.get(HEADER) or _client_ref(raw)
         if key is None:
             return view(*args, **kwargs)
         request_hash = hashlib.sha256(b"\x00".join([request.path.encode(), request.query_string, raw])).hexdigest()
-        first = service.idempotency.claim_idempotency(g.api_key, key, request_hash)
+        first = service().idempotency.claim_idempotency(g.api_key, key, request_hash)
         if first is not None:
             status, body = first
             return Response(body, status, mimetype="application/json", headers={"Idempotent-Replayed": "true"})
         try:
             response = make_response(view(*args, **kwargs))
         except BaseException:
-            service.idempotency.finish_idempotency(g.api_key, key, None)
+            service().idempotency.finish_idempotency(g.api_key, key, None)
             raise
         if 200 <= response.status_code < 300:
-            service.idempotency.finish_idempotency(g.api_key, key, response.status_code, response.get_data(as_text=True))
+            service().idempotency.finish_idempotency(g.api_key, key, response.status_code, response.get_data(as_text=True))
         else:
-            service.idempotency.finish_idempotency(g.api_key, key, None)
+            service().idempotency.finish_idempotency(g.api_key, key, None)
         return response
 
+    wrapper.is_idempotent = True
     return wrapper

@@ -1,9 +1,13 @@
-"""/api/v1/docs: the OpenAPI document rendered for people by one small self-contained page (no assets
-from outside the box: the appliance often has no internet)."""
+"""The API describing itself: /api/v1/openapi.json, and /api/v1/docs, the document rendered for people by one
+small self-contained page (no assets from outside the box: the appliance often has no internet)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response
+from typing import Any
+
+from flask import Blueprint, Response, current_app
+
+from web.api.openapi import Content, document, operation
 
 bp = Blueprint("docs", __name__, url_prefix="/api/v1")
 
@@ -51,10 +55,13 @@ fetch('openapi.json').then(r=>r.json()).then(doc=>{
 """
 
 
+@bp.get("/openapi.json")
+@operation("This document", dict[str, Any])
+def openapi_document():
+    return document(current_app)
+
+
 @bp.get("/docs")
+@operation("This document rendered for people (assets served by the box)", Content("text/html", "HTML"))
 def docs():
     return Response(PAGE, content_type="text/html; charset=utf-8")
-
-
-def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)

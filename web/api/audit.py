@@ -1,4 +1,5 @@
-"""The audit trail of admin actions, `GET /api/v1/audit`, and `DELETE /api/v1/numbers/<number>` (erasure).
+"""The audit trail of admin actions (recorded here, read at `GET /api/v1/audit`) and erasure of a number
+(`DELETE /api/v1/numbers/<number>`).
 
 Admin actions are recorded by one after_request hook keyed on the endpoint, so the views stay as they were:
 an API action counts when it answered 2xx, a status page action when it did not flash an error (the page
@@ -7,20 +8,27 @@ redirects either way), a login by its status (302 in, 401 refused, 429 throttled
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Annotated, TypedDict
+
 from flask import Blueprint, Flask, g, request, session
 
 from gateway.representations import time_json
-from web.api import requires, service
+from web.api.access import requires, service
+from web.api.openapi import CURSOR, LIMIT, operation
+from web.schemas import doc
+
+if TYPE_CHECKING:
+    from gateway.store.models import AuditEntry as AuditRow
 
 bp = Blueprint("audit", __name__, url_prefix="/api/v1")
 
 # endpoint -> (action, the view argument naming what it acted on)
 API_ACTIONS = {
-    "api.cancel_message": ("message.cancelled", "uid"),
-    "api.retry_message": ("message.retried", "uid"),
-    "api.reset_modem": ("modem.reset", "name"),
-    "hooks.add_webhook": ("webhook.added", None),
-    "hooks.delete_webhook": ("webhook.deleted", "uid"),
+    "messages.cancel_message": ("message.cancelled", "uid"),
+    "messages.retry_message": ("message.retried", "uid"),
+    "modems.reset_modem": ("modem.reset", "name"),
+    "webhooks.add_webhook": ("webhook.added", None),
+    "webhooks.delete_webhook": ("webhook.deleted", "uid"),
     "audit.erase_number": ("number.erased", None),  # the number itself is not kept: that is the point
 }
 PAGE_ACTIONS = {
@@ -34,7 +42,7 @@ LOGIN = {302: "login.succeeded", 401: "login.failed", 429: "login.throttled"}
 
 
 def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)
+    """Record admin actions of the whole app (the status page's too) after each request."""
     app.after_request(record_admin_action)
 
 
@@ -67,12 +75,35 @@ def _record(actor: str, action: str, target=None) -> None:
                             remote_addr=request.remote_addr)
 
 
-def audit_json(entry) -> dict:
+class AuditEntry(TypedDict):
+    id: int
+    at: str
+    actor: Annotated[str, doc("the API key's name, 'admin' (status page) or 'cli'")]
+    action: Annotated[str, doc("key.created, key.rotated, key.revoked, message.cancelled, message.retried, "
+                               "modem.reset, webhook.added, webhook.deleted, number.erased, login.succeeded, "
+                               "login.failed, login.throttled")]
+    target: str | None
+    remote_addr: str | None
+    detail: str | None
+
+
+class AuditPage(TypedDict):
+    entries: list[AuditEntry]
+    next_cursor: str | None
+
+
+class Erasure(TypedDict):
+    number: str
+    erased: Annotated[dict[str, int], doc("what was emptied or deleted, counted by kind")]
+
+
+def audit_json(entry: AuditRow) -> AuditEntry:
     return {"id": entry.id, "at": time_json(entry.at), "actor": entry.actor, "action": entry.action,
             "target": entry.target, "remote_addr": entry.remote_addr, "detail": entry.detail}
 
 
 @bp.get("/audit")
+@operation("Admin actions, newest first (admin scope)", AuditPage, errors=(400,), query=(CURSOR, LIMIT))
 @requires("admin")
 def list_audit():
     entries, cursor = service().privacy.list_audit(cursor=request.args.get("cursor"),
@@ -81,10 +112,9 @@ def list_audit():
 
 
 @bp.delete("/numbers/<number>")
+@operation("Erase everything about a number (admin scope): bodies, numbers, received SMS, events naming it, "
+           "opt-out history; answers the counts", Erasure, errors=(400, 422))
 @requires("admin")
 def erase_number(number: str):
     erased = service().privacy.erase_number(number)
     return {"number": number, "erased": erased}
-
-
-__all__ = ["bp", "init_app"]

@@ -1,0 +1,38 @@
+"""Who may call /api/v1: the service the app was built with, and `requires(scope)` on each view."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import current_app, g, request
+
+from gateway.core.service import GatewayService
+
+
+def service() -> GatewayService:
+    """The service this app was built with."""
+    return current_app.extensions["smsgw.service"]
+
+
+def _token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return request.headers.get("X-API-Key")
+
+
+def requires(scope: str):
+    """Authenticate the request's key (Bearer or X-API-Key), check it holds `scope` and is within its request
+    rate, then run the view with the key in `g.api_key`. The view's `scope` tells the OpenAPI document."""
+
+    def decorate(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            g.api_key = service().keys.authenticate(_token(), scope)
+            service().keys.check_request_rate(g.api_key)
+            return view(*args, **kwargs)
+
+        wrapper.scope = scope
+        return wrapper
+
+    return decorate

@@ -1,0 +1,93 @@
+"""The modems of every box: their status, a reset, a USSD request."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, TypedDict
+
+from flask import Blueprint, request
+
+from gateway.representations import modem_json
+from gateway.values import ModemState
+from web.api.access import requires, service
+from web.api.openapi import operation
+from web.schemas import Request, decode, doc
+
+bp = Blueprint("modems", __name__, url_prefix="/api/v1")
+
+
+class Signal(TypedDict):
+    rssi: int | None
+    dbm: int | None
+
+
+class Counters(TypedDict):
+    sent: int
+    failed: int
+    received: int
+
+
+class Modem(TypedDict):
+    """What the pool last knew about a modem (status is data: read without asking the modem)."""
+
+    name: str
+    box: Annotated[str | None, doc("the gateway box whose pool runs this modem")]
+    port: str
+    state: Annotated[str, doc(enum=[s.value for s in ModemState])]
+    imei: str | None
+    manufacturer: str | None
+    model: str | None
+    operator: str | None
+    registration: str | None
+    signal: Signal
+    counters: Counters
+    last_error: str | None
+    updated_at: str
+    own_number: Annotated[str | None, doc("the SIM's number, when known")]
+    balance: Annotated[str | None, doc("the network's answer to the balance USSD code")]
+    balance_checked_at: str | None
+    group: Annotated[str | None, doc("its routing group")]
+
+
+class ModemList(TypedDict):
+    modems: list[Modem]
+
+
+class ModemReset(TypedDict):
+    modem: str
+    reset: bool
+
+
+class UssdRequest(Request, forbid_unknown_fields=False):
+    refusals: ClassVar[dict[str, str]] = {"code": "'code' is required: a USSD code such as \"*100#\""}
+
+    code: Annotated[str, doc(example="*100#")]
+
+
+class UssdReply(TypedDict):
+    modem: str
+    code: str
+    reply: str
+
+
+@bp.get("/modems")
+@operation("Every modem of this box with its last known status", ModemList)
+@requires("read")
+def list_modems():
+    return {"modems": [modem_json(m) for m in service().modems.list_modems()]}
+
+
+@bp.post("/modems/<name>/reset")
+@operation("Close and reopen a modem (admin)", ModemReset, status=202, errors=(404,))
+@requires("admin")
+def reset_modem(name: str):
+    service().modems.reset_modem(name)
+    return {"modem": name, "reset": True}, 202
+
+
+@bp.post("/modems/<name>/ussd")
+@operation("Ask the network a USSD code on a modem (admin)", UssdReply, body=UssdRequest,
+           errors=(400, 404, 422, 502, 504))
+@requires("admin")
+def modem_ussd(name: str):
+    code = decode(request.get_data(cache=False), UssdRequest).code
+    return {"modem": name, "code": code.strip(), "reply": service().modems.ussd(name, code)}
