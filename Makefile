@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# pytest-xdist workers: the tests mostly wait (ptys, HTTP, child processes), so more of them than cores
+TEST_WORKERS ?= 4
 
 .PHONY: run test install clean
 
@@ -17,7 +19,7 @@ run: install
 	$(BIN)/smsgw demo
 
 test: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -17,7 +17,9 @@ from gateway.rules.apikeys import SCOPES
 
 
 def wait_until(predicate: Callable[[], object], timeout_s: float = 10.0, interval_s: float = 0.02):
-    """Poll `predicate` until it returns something truthy; fail the test after `timeout_s`."""
+    """Poll `predicate` until it returns something truthy; fail the test after `timeout_s`. The pause between
+    polls starts at `interval_s` and doubles up to 0.1 s: quick conditions are seen at once, and a long wait
+    does not spend the CPU its neighbours on other workers need on polling."""
     deadline = time.monotonic() + timeout_s
     while True:
         value = predicate()
@@ -26,6 +28,7 @@ def wait_until(predicate: Callable[[], object], timeout_s: float = 10.0, interva
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout_s} s")
         time.sleep(interval_s)
+        interval_s = min(2 * interval_s, max(interval_s, 0.1))
 
 
 @pytest.fixture
@@ -285,3 +288,40 @@ def configured_gateway(settings, modem_links):
     yield start
     for gateway in running:
         gateway.stop()
+
+
+# --- in parallel (`make test`: pytest-xdist, --dist worksteal) ---------------------------------------------
+
+# the tests that take tens of seconds (child processes, fuzzing), longest first
+LONG_TESTS = ("test_the_time_sensitive_tests_pass_ten_years_from_now",
+              "test_schemathesis_finds_no_server_error_and_no_response_outside_the_document",
+              "test_sigkill_under_load_loses_and_doubles_nothing",
+              "test_keys_create_list_revoke",
+              "test_two_gateway_processes_share_the_outbox_and_a_killed_box_loses_nothing",
+              "test_smsgw_admin_password_command",
+              "test_cli_creates_expiring_keys_and_rotates",
+              "test_writers_in_other_processes_never_surface_a_lock",
+              "test_cli_key_actions_are_audited",
+              "test_operator_logs_in_sees_modems_and_sends_a_test_sms")
+
+
+def pytest_collection_modifyitems(config, items):
+    """On an xdist worker: worksteal hands each of the n workers an even slice of the collection, in order, and
+    later steals from the slices' tails; the long tests go to the heads of the slices, dealt round, so that
+    they start at once on every worker and none ends the run alone with one. (Every worker orders alike.)"""
+    workers = getattr(config, "workerinput", {}).get("workercount")
+    if not workers:
+        return
+    long = sorted((item for item in items if item.originalname in LONG_TESTS),
+                  key=lambda item: LONG_TESTS.index(item.originalname))
+    rest = [item for item in items if item.originalname not in LONG_TESTS]
+    slices, left = [], len(items)
+    for n in range(workers, 0, -1):  # worksteal's first split: len(pending) // nodes remaining
+        slices.append(left // n)
+        left -= slices[-1]
+    heads = [long[i::workers] for i in range(workers)]
+    ordered = []
+    for size, head in zip(slices, heads):
+        ordered += head + rest[:max(0, size - len(head))]
+        del rest[:max(0, size - len(head))]
+    items[:] = ordered + rest

@@ -10,11 +10,12 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
 from pathlib import Path
+
+from tests.ports import free_port
 
 PG_BIN = Path(os.environ.get("SMSGW_PG_BIN", "/usr/lib/postgresql/15/bin"))
 TEMPLATE = "smsgw_template"
@@ -31,12 +32,6 @@ def pg_available() -> str | None:
     except ImportError:
         return "psycopg is not installed (pip install 'psycopg[binary]')"
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PostgresCluster:
@@ -57,7 +52,7 @@ class PostgresCluster:
             raise RuntimeError(reason)
         root = Path(tempfile.mkdtemp(prefix="smsgw-pg-"))
         shutil.chown(root, "postgres", "postgres")
-        cluster = cls(root, _free_port(), durable)
+        cluster = cls(root, free_port(), durable)
         data = root / "data"
         cluster._pg("initdb", "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale",
                     *(() if durable else ("--no-sync",)))

@@ -25,6 +25,7 @@ from gateway.store.notify import OutboxListener
 from gateway.values import DeliveryState, MessageDraft, MessageState, ModemState, PartState, StatusReport
 from tests.clock import at
 from tests.conftest import wait_until
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = at(11, 26, 12, 0, 0)
@@ -192,19 +193,11 @@ def test_each_box_records_its_modems_and_the_api_shows_every_box(boxes, settings
 # --- two `smsgw run` processes ------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Box:
     """`smsgw run` in a child process, with its fake modems in this one (the test sees what they sent)."""
 
     def __init__(self, name: str, url: str, fakes, tmp_path: Path, token: str) -> None:
-        self.name, self.fakes, self.port = name, fakes, _free_port()
+        self.name, self.fakes, self.port = name, fakes, free_port()
         config = tmp_path / f"{name}.toml"
         config.write_text(
             f'[server]\nhost = "127.0.0.1"\nport = {self.port}\nbox = "{name}"\n'
