@@ -179,7 +179,7 @@ def metrics_of(app: Flask) -> ApiMetrics:
 
 
 def init_app(app: Flask) -> None:
-    stats = app.extensions["smsgw.service"].store.stats
+    stats = app.extensions["smsgw.service"].stats
     app.extensions["smsgw.stats"] = stats
     app.extensions["smsgw.metrics"] = metrics = ApiMetrics(stats)
 

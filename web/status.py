@@ -46,7 +46,7 @@ def _stats() -> Stats:
 
 def init_app(app: Flask, settings: Settings) -> None:
     """Session secret from the store (made once, so sessions survive restarts), cookie flags, the blueprint."""
-    auth = AdminAuth(app.extensions["smsgw.service"].store)
+    auth = app.extensions["smsgw.service"].admin
     app.extensions["smsgw.admin"] = auth
     app.extensions["smsgw.login_throttle"] = LoginThrottle()
     app.secret_key = auth.session_secret()

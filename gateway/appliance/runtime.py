@@ -16,7 +16,7 @@ from gateway.appliance.server import HttpServer
 from gateway.appliance.watchdog import Watchdog, notify, watchdog_interval_s
 from gateway.clock import utcnow
 from gateway.config import ModemSettings, PoolSettings, Settings
-from gateway.core.admin_auth import PASSWORD_ENV, AdminAuth, apply_password_from_env
+from gateway.core.admin_auth import PASSWORD_ENV, apply_password_from_env
 from gateway.core.pool import ModemPool
 from gateway.core.service import GatewayService
 from gateway.core.webhooks import WebhookDispatcher
@@ -93,9 +93,10 @@ class Gateway:
                                       routes=settings.routes, modem_costs={m.name: m.cost for m in settings.modems})
         self.webhooks = WebhookDispatcher(self.store, settings.webhooks, clock, doors=self.doors)
         self.store.db.on_deliveries_queued = self.webhooks.wake
-        self.webhooks.on_reply = self.service.messages.reply_to_inbound  # the texts doors' receivers answer received SMS with
+        # the texts doors' receivers answer received SMS with
+        self.webhooks.on_reply = self.service.messages.reply_to_inbound
         self.service.receivers.sync_door_receivers(self.doors.receivers(settings), self.doors.receiver_doors)
-        if apply_password_from_env(AdminAuth(self.store, clock), os.environ):
+        if apply_password_from_env(self.service.admin, os.environ):
             log.info("admin password set from $%s", PASSWORD_ENV)
         self.app = create_app(settings, self.service, self.doors)
         self.scheduler = build_scheduler(self.service, self.pool, settings.pool.lease_s)

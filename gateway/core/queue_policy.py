@@ -1,17 +1,21 @@
-"""Queue policy: which modem may send a message, when, and in what order. Decided here (from the pure rules in
-gateway/rules/), recorded on the message row, and carried out by the outbox's SQL, which decides nothing itself.
+"""Queue policy: which modem may send a message, when, and in what order. Decided here and in the pure rules it
+uses (gateway/rules/), recorded on the message row, and carried out by the outbox's SQL, which decides nothing.
 
-| what | decided when | by | recorded as / carried out by |
-| --- | --- | --- | --- |
-| route: one modem, a group, a fallback group | enqueue | `QueuePolicy.routes`, `via` (rules.routing) | `pinned_modem`, `route_group`, `fallback_group`; the claim's WHERE |
-| failover to the fallback group | a group has no modem online | the row's `fallback_group` | `Outbox.fail_over` (a worker going offline, the sweep) |
-| quiet hours of a marketing message | enqueue; again at claim | `quiet_window`, `quiet_holds`; rules.claiming | `send_at` (scheduled); the row's `quiet_hours`, re-checked by the claim |
-| order | enqueue | priority (rules.timing) | the claim's ORDER BY priority, id |
-| validity | enqueue | rules.timing | `expires_at`; `Outbox.release_due` expires |
-| cost: cheaper modems first | each claim | `cheaper_ready_groups`; rules.claiming | the claim leaves the message to them for `COST_GRACE_S` |
-| a modem that just failed a message | the failure | rules.claiming `AVOID_GRACE_S` | `avoid_modem`; the claim's avoid grace |
-| retry timing, attempts | the failure | rules.retry | `next_attempt_at`; `Outbox.record_temporary_failure` |
-| a SIM plan's rate | before each claim | rules.ratelimit.SendBudget (one per worker) | the worker waits |
+what                      decided when          by                                  carried out by
+------------------------  --------------------  ----------------------------------  ----------------------------------
+route: a modem, a group,  at enqueue            `routes`, `via` (rules.routing)     the row's pinned_modem, route_group
+route: a modem, a group,  at enqueue            `routes`, `via` (rules.routing)     the row's pinned_modem, route_group,
+  a fallback group                                                                  fallback_group; the claim's WHERE
+                          online                                                    offline, the sweep)
+quiet hours (marketing)   at enqueue; again at  `quiet_window`, `quiet_holds`;      send_at (scheduled); the row's
+                          claim                 rules.claiming.quiet_until          quiet_hours, re-checked by the claim
+order                     at enqueue            priority (rules.timing)             the claim's ORDER BY priority, id
+validity                  at enqueue            rules.timing                        expires_at; Outbox.release_due
+cheaper modems first      each claim            `cheaper_ready_groups`;             the claim leaves a message to them
+                                                rules.claiming.COST_GRACE_S         for COST_GRACE_S
+a modem that just failed  the failure           rules.claiming.AVOID_GRACE_S        avoid_modem; the claim's grace
+retry timing, attempts    the failure           rules.retry                         next_attempt_at; the failure record
+a SIM plan's rate         before each claim     rules.ratelimit.SendBudget          the worker waits (one budget each)
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ at construction; this module only builds them and wires those that need each oth
 | `modems` (state, reset, USSD) | modem_control.py | pool |
 | `privacy` (audit log, retention, redaction, erasure) | privacy.py | — |
 | `idempotency` | idempotency.py | — |
+| `admin` (the status page's password, session secret) | admin_auth.py | — |
+| `stats` (figures, read in the database when asked) | gateway/store/stats.py | — |
 
 A verb validates and normalises its input, makes its change in one transaction of the store, then wakes the
 pool when it queued work. `policy` (gateway/core/queue_policy.py) decides routes and holds as messages queue.
@@ -28,6 +30,7 @@ from typing import Callable, Mapping, Sequence
 from gateway.clock import utcnow
 from gateway.config import MessagingSettings, RouteSettings, WebhookSettings
 from gateway.core.access import Access
+from gateway.core.admin_auth import AdminAuth
 from gateway.core.batches import Batches
 from gateway.core.consent import Consent
 from gateway.core.idempotency import Idempotency
@@ -65,3 +68,5 @@ class GatewayService:
         self.modems = ModemControl(store, pool, ussd_timeout_s)
         self.privacy = Privacy(store, settings, clock)
         self.idempotency = Idempotency(store, settings, clock)
+        self.admin = AdminAuth(store, clock)
+        self.stats = store.stats  # read-only figures for the status page, /metrics and /healthz

@@ -110,7 +110,8 @@ def test_the_webhook_worker_delivers_in_the_doors_shape_and_sends_its_replies(st
     worker.on_reply = lambda received, text: replies.append((received["id"], text))
     worker.start()
     try:
-        inbound = store.inbox.record_received("m1", ReceivedSms("SM", 1, "+447911123456", "hello", NOON, None, "01"), NOON)
+        sms = ReceivedSms("SM", 1, "+447911123456", "hello", NOON, None, "01")
+        inbound = store.inbox.record_received("m1", sms, NOON)
         worker.wake()
         [call] = raw_receiver.wait_for(1)
         assert (call["method"], call["path"], call["body"]) == ("POST", "/in", b"cfg:hello")

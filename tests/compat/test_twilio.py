@@ -216,7 +216,8 @@ def test_an_empty_answer_sends_no_reply_and_the_config_owns_the_receiver(inbound
     [webhook] = gateway.service.receivers.list_webhooks()
     assert webhook.url == f"twilio-{sid}+{url}" and webhook.events == "message.received"
     doors = gateway.doors
-    gateway.service.receivers.sync_door_receivers(doors.receivers(gateway.settings), doors.receiver_doors)  # a restart: the same
+    # a restart: the same
+    gateway.service.receivers.sync_door_receivers(doors.receivers(gateway.settings), doors.receiver_doors)
     assert [w.uid for w in gateway.service.receivers.list_webhooks()] == [webhook.uid]
     fakes[0].inject_sms("+447911123456", "no answer for this")
     raw_receiver.wait_for(1)

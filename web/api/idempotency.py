@@ -44,7 +44,8 @@ def idempotent(view):
             service().idempotency.finish_idempotency(g.api_key, key, None)
             raise
         if 200 <= response.status_code < 300:
-            service().idempotency.finish_idempotency(g.api_key, key, response.status_code, response.get_data(as_text=True))
+            service().idempotency.finish_idempotency(g.api_key, key, response.status_code,
+                                                     response.get_data(as_text=True))
         else:
             service().idempotency.finish_idempotency(g.api_key, key, None)
         return response

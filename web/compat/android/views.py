@@ -120,8 +120,9 @@ def send():
     report = payload.get("withDeliveryReport", True)
     if not isinstance(report, bool):
         raise Refused(400, "withDeliveryReport must be a boolean")
-    messages = service().messages.send(numbers, text, delivery_report=report, api_key=g.api_key, via=_modem_of_sim(payload),
-                                       validity=_validity_s(payload), priority=_priority(payload))
+    messages = service().messages.send(numbers, text, delivery_report=report, api_key=g.api_key,
+                                       via=_modem_of_sim(payload), validity=_validity_s(payload),
+                                       priority=_priority(payload))
     return state_json(messages), 202
 
 
@@ -195,7 +196,8 @@ def add_webhook():
         raise Refused(400, f"event must be one of {', '.join(OUR_EVENT)}")
     if payload.get("id"):
         raise Refused(400, "client-chosen webhook ids are not supported")
-    webhook = service().receivers.add_webhook(CallbackTarget("android", DEVICE_ID, str(payload.get("url") or "")), [event])
+    target = CallbackTarget("android", DEVICE_ID, str(payload.get("url") or ""))
+    webhook = service().receivers.add_webhook(target, [event])
     return {"id": webhook.uid, "url": CallbackTarget.parse(webhook.url).url, "event": payload["event"],
             "deviceId": DEVICE_ID, "signingKey": webhook.secret}, 201
 

@@ -117,8 +117,8 @@ def _send(params: dict[str, str]):
         raise Refused(*NO_RECEIVER)
     options = _options(params)
     try:
-        return service().messages.send(recipients, params.get("text") or "", via=params.get("smsc") or None, api_key=key,
-                                       **options)
+        return service().messages.send(recipients, params.get("text") or "", via=params.get("smsc") or None,
+                                       api_key=key, **options)
     except (InvalidNumber, UnknownModem):
         raise Refused(*NOT_ROUTABLE) from None
     except TooManyRecipients as exc:

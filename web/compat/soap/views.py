@@ -158,13 +158,15 @@ def send_sms(wrapper, key) -> etree._Element:
     if not recipients:
         raise Fault("invalid_request", "'to' must name at least one recipient", field="to")
     quiet_hours = _text(wrapper, "quietHours")
+    if quiet_hours in BOOLEANS:
+        quiet_hours = _boolean(wrapper, "quietHours")
     messages = service().messages.send(recipients, _text(wrapper, "body", required=True),
                                        delivery_report=_boolean(wrapper, "deliveryReport"), via=_text(wrapper, "via"),
                                        status_callback=_text(wrapper, "statusCallback"), api_key=key,
                                        priority=_text(wrapper, "priority"), send_at=_text(wrapper, "sendAt"),
                                        time_zone=_text(wrapper, "timeZone"), validity=_validity(wrapper),
                                        message_class=_text(wrapper, "messageClass"),
-                                       quiet_hours=_boolean(wrapper, "quietHours") if quiet_hours in BOOLEANS else quiet_hours)
+                                       quiet_hours=quiet_hours)
     response = etree.Element(_q("SendSmsResponse"), nsmap={"tns": TNS})
     for message in messages:
         response.append(message_element(message))
