@@ -31,6 +31,8 @@ LAYERS = [
 SAME_LAYER = {("gateway.errors", "gateway.values"), ("gateway.__main__", "gateway.appliance")}
 # web may read the store's row types (what the service returns) and figures; it never holds the Store itself.
 ALLOWED = {("web", "gateway.store.models"), ("web", "gateway.store.stats")}
+# Downward, but still wrong: the LEDs and the button know modem states (gateway.values), not how they are stored.
+FORBIDDEN = {("hardware", "gateway.store")}
 
 
 def package_of(module: str) -> str:
@@ -76,6 +78,9 @@ def wrong_way_arrows(root: Path = ROOT) -> list[str]:
             here = package_of(source)
             for target in runtime_imports(path):
                 there = package_of(target)
+                if (here, there) in FORBIDDEN:
+                    wrong.append(f"{source} -> {target}")
+                    continue
                 if there == here or (here, there) in SAME_LAYER or any(
                         here == a and (target == b or target.startswith(b + ".")) for a, b in ALLOWED):
                     continue
