@@ -13,11 +13,16 @@ import socket
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+    from flask import Response
 
 HSTS = "max-age=31536000"  # one year; no includeSubDomains: a box does not speak for its domain
 
 
-def add_hsts(response):
+def add_hsts(response: Response) -> Response:
     """Flask after_request hook when TLS is on."""
     response.headers.setdefault("Strict-Transport-Security", HSTS)
     return response
@@ -57,7 +62,7 @@ def make_selfsigned(out_dir: str | Path, hostname: str | None = None, *, now: da
 class HttpsServer:
     """The HttpServer interface (port, start, stop) over cheroot with its builtin ssl adapter."""
 
-    def __init__(self, app, host: str, port: int, threads: int, cert: str, key: str) -> None:
+    def __init__(self, app: WSGIApplication, host: str, port: int, threads: int, cert: str, key: str) -> None:
         from cheroot import wsgi
         from cheroot.ssl.builtin import BuiltinSSLAdapter
 
