@@ -1,4 +1,4 @@
-# The two commands: `make run` starts the demo gateway, `make test` runs the whole suite.
+# The two commands: `make run` starts the demo gateway, `make test` type-checks, then runs the whole suite.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -17,6 +17,7 @@ run: install
 	$(BIN)/smsgw demo
 
 test: install
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 clean:
