@@ -95,7 +95,8 @@ def exit_code(findings: list[Finding]) -> int:
 # --- modems -------------------------------------------------------------------------------------------------
 
 
-def check_modem(modem: ModemSettings, last_known: RecordedModem | None = None, *, timeout_s: float = 1.0) -> list[Finding]:
+def check_modem(modem: ModemSettings, last_known: RecordedModem | None = None, *,
+                timeout_s: float = 1.0) -> list[Finding]:
     name = modem.name
     if not os.path.exists(modem.port):
         return [Finding(name, "port", "fail", f"{modem.port} does not exist (unplugged, or a different name)",
