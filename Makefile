@@ -21,4 +21,4 @@ test: install
 	$(BIN)/pytest -q
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache
