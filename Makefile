@@ -1,4 +1,4 @@
-# The two commands: `make run` starts the demo gateway, `make test` runs the whole suite.
+# The two commands: `make run` starts the demo gateway, `make test` type-checks, then runs the whole suite.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -19,7 +19,8 @@ run: install
 	$(BIN)/smsgw demo
 
 test: install
+	$(BIN)/mypy
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache

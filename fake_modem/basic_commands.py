@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from .engine import AtEngine, AtError, Command, Handler
 from .state import ModemState, Session, network_registration
 
@@ -9,7 +11,7 @@ HANDLERS: dict[str, Handler] = {}
 VENDOR: dict[str, Handler] = {}     # only registered when the profile lists the command
 
 
-def handles(*names: str, vendor: bool = False):
+def handles(*names: str, vendor: bool = False) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         for name in names:
             (VENDOR if vendor else HANDLERS)[name] = fn
@@ -43,7 +45,7 @@ def identify(eng: AtEngine, cmd: Command) -> list[str]:
     return list(eng.profile.ati)
 
 
-def _identity(value_of):
+def _identity(value_of: Callable[[AtEngine], str]) -> Handler:
     def handler(eng: AtEngine, cmd: Command) -> list[str]:
         if cmd.kind == "test":
             return []

@@ -54,7 +54,9 @@ class Command:
         """Comma-separated arguments, quotes removed (`"ME","ME",1` -> ['ME', 'ME', '1'])."""
         if not self.args:
             return []
-        out, cur, quoted = [], [], False
+        out: list[str] = []
+        cur: list[str] = []
+        quoted = False
         for ch in self.args:
             if ch == '"':
                 quoted = not quoted

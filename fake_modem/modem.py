@@ -176,7 +176,8 @@ class FakeModem:
             concat_ref = next(self._concat_refs) % 255 + 1
         now = datetime.now(timezone.utc).replace(microsecond=0)
         pdus = [pdu.encode_deliver(sender, part, alphabet=alphabet, when=now, smsc=self._state.smsc,
-                                   concat=(concat_ref, len(parts), k + 1) if len(parts) > 1 else None)[0]
+                                   concat=(concat_ref, len(parts), k + 1)
+                                   if concat_ref is not None and len(parts) > 1 else None)[0]
                 for k, part in enumerate(parts)]
         order = parts_order if parts_order is not None else range(len(pdus))
         indexes = []
@@ -187,9 +188,10 @@ class FakeModem:
         self._changed()
         return indexes
 
-    def inject_sms_silently(self, sender: str, text: str, **kwargs) -> list[int]:
+    def inject_sms_silently(self, sender: str, text: str, *, parts_order: list[int] | None = None,
+                            concat_ref: int | None = None) -> list[int]:
         """Like inject_sms, but no +CMTI: only a storage sweep finds it."""
-        return self.inject_sms(sender, text, silent=True, **kwargs)
+        return self.inject_sms(sender, text, parts_order=parts_order, concat_ref=concat_ref, silent=True)
 
     def send_report(self, reference: int, status: int = 0) -> None:
         """Emit (or store) a status report for the submit this modem answered with `reference`."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 GSM7_BASIC = (
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -229,6 +230,7 @@ def encode_user_data(text: str, alphabet: str, udh: bytes = b"") -> tuple[int, b
 def split_text(text: str) -> tuple[str, list[str]]:
     """(alphabet, parts) as a phone would send `text`: GSM-7 when possible (160, or 153 per part), else
     UCS-2 (70, or 67 UTF-16 units per part); never splits an escape pair or a surrogate pair."""
+    cost: Callable[[str], int]
     if is_gsm7(text):
         alphabet, single, per_part = "gsm7", GSM7_SINGLE, GSM7_PART
         cost = lambda ch: 1 if ch in _BASIC_CODE else 2  # noqa: E731
@@ -237,7 +239,9 @@ def split_text(text: str) -> tuple[str, list[str]]:
         cost = lambda ch: 2 if ord(ch) > 0xFFFF else 1  # noqa: E731
     if sum(cost(ch) for ch in text) <= single:
         return alphabet, [text]
-    parts, current, used = [], [], 0
+    parts: list[str] = []
+    current: list[str] = []
+    used = 0
     for ch in text:
         if used + cost(ch) > per_part:
             parts.append("".join(current))

@@ -19,7 +19,7 @@ WRITE_MEMORIES = ("SM", "ME")
 TEXT_STATS = {name: code for code, name in STAT_NAMES.items()}
 
 
-def handles(*names: str):
+def handles(*names: str) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         for name in names:
             HANDLERS[name] = fn

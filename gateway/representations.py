@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 if TYPE_CHECKING:  # shapes of the store's rows, read by attribute: no runtime import of the store
     from gateway.store.models import InboxMessage, Message, Modem
 
 PRIORITY_NAMES = {0: "high", 1: "normal", 2: "bulk"}
+
+
+@overload
+def time_json(value: datetime) -> str: ...
+
+
+@overload
+def time_json(value: datetime | None) -> str | None: ...
 
 
 def time_json(value: datetime | None) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from gpiozero import LED
+from gpiozero.pins import Factory
 
 from gateway.values import ModemState
 
@@ -15,7 +16,7 @@ FAULT_STATES = frozenset({ModemState.OFFLINE, ModemState.PIN_NEEDED, ModemState.
 class ModemLed:
     """One modem's LED. `show(state)` sets it; gpiozero's blink runs on gpiozero's own thread."""
 
-    def __init__(self, pin: int, *, pin_factory) -> None:
+    def __init__(self, pin: int, *, pin_factory: Factory) -> None:
         self._led = LED(pin, pin_factory=pin_factory)
         self._shown: object = object()  # what show() last set (a lamp test resets it)
 
@@ -49,7 +50,7 @@ class FaultLed:
     """On while any modem is offline, waits for its PIN/PUK or is not registered on the network: the one
     light a field engineer looks at first. Off when every known modem is connecting, online or sending."""
 
-    def __init__(self, pin: int, *, pin_factory) -> None:
+    def __init__(self, pin: int, *, pin_factory: Factory) -> None:
         self._led = LED(pin, pin_factory=pin_factory)
 
     @staticmethod

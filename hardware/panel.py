@@ -15,9 +15,10 @@ import logging
 import queue
 import threading
 import time
-from typing import Callable
+from typing import Callable, Protocol, TypeVar
 
 from gpiozero import Button
+from gpiozero.pins import Factory
 
 from gateway.config import ModemSettings, Settings
 from gateway.values import ModemState
@@ -27,19 +28,27 @@ from hardware.power import ModemPower
 log = logging.getLogger(__name__)
 
 LAMP_TEST_S = 1.0
-_STOP = ("stop",)
+_Event = tuple[str] | tuple[str, str, ModemState]  # ("press",), ("hold",), ("tick",), ("state", name, state)
+_STOP: _Event = ("stop",)
+
+
+class _Pin(Protocol):
+    def close(self) -> None: ...
+
+
+_PinT = TypeVar("_PinT", bound=_Pin)
 
 
 class Panel:
     """Owns the LEDs, the button and the power switches of the configured modems."""
 
-    def __init__(self, settings: Settings, *, pin_factory, on_shutdown: Callable[[], None]) -> None:
+    def __init__(self, settings: Settings, *, pin_factory: Factory, on_shutdown: Callable[[], None]) -> None:
         hw = settings.hardware
         self._hw = hw
         self._on_shutdown = on_shutdown
-        self._events: queue.Queue[tuple] = queue.Queue()
+        self._events: queue.Queue[_Event] = queue.Queue()
         self._states: dict[str, ModemState] = {}
-        self._devices: list = []
+        self._devices: list[_Pin] = []
         self.leds: dict[str, ModemLed] = {}
         self.power: dict[str, ModemPower] = {}
         try:
@@ -63,7 +72,7 @@ class Panel:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="hardware-panel", daemon=True)
 
-    def _own(self, device):
+    def _own(self, device: _PinT) -> _PinT:
         self._devices.append(device)
         return device
 
@@ -121,16 +130,17 @@ class Panel:
             if event is _STOP:
                 break
             now = time.monotonic()
-            if event[0] == "state":
-                self._states[event[1]] = event[2]
-            elif event[0] == "press":
-                if self._hw.status_always:
-                    lamp_until = now + LAMP_TEST_S
-                else:
-                    showing_until = now + self._hw.status_show_s
-            elif event[0] == "hold":
-                log.warning("hardware: button held %.0f s: stopping the gateway", self._hw.button_hold_s)
-                self._on_shutdown()
+            match event:
+                case ("state", name, state):
+                    self._states[name] = state
+                case ("press",):
+                    if self._hw.status_always:
+                        lamp_until = now + LAMP_TEST_S
+                    else:
+                        showing_until = now + self._hw.status_show_s
+                case ("hold",):
+                    log.warning("hardware: button held %.0f s: stopping the gateway", self._hw.button_hold_s)
+                    self._on_shutdown()
             if lamp_until > now:
                 self._lamp_test()
             else:

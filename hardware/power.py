@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from gpiozero import DigitalOutputDevice
+from gpiozero.pins import Factory
 
 
 class ModemPower:
     """Powered on at construction. `off()`/`on()` are called by the modem's pool worker (its power cycle);
     `active_high=False` for relay boards that switch on a low pin."""
 
-    def __init__(self, pin: int, *, active_high: bool = True, pin_factory) -> None:
+    def __init__(self, pin: int, *, active_high: bool = True, pin_factory: Factory) -> None:
         self._device = DigitalOutputDevice(pin, active_high=active_high, initial_value=True,
                                            pin_factory=pin_factory)
 

@@ -9,7 +9,7 @@ import os
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from gateway.appliance import logs
 from gateway.appliance.memory import limit_malloc_arenas
@@ -17,23 +17,28 @@ from gateway.config import LoggingSettings, ModemSettings, Settings, load_settin
 from gateway.errors import GatewayError
 from gateway.rules.apikeys import SCOPES, parse_duration
 
+if TYPE_CHECKING:
+    from gateway.core.service import GatewayService
+    from gateway.store import Store
+    from gateway.store.models import ApiKey
+
 log = logging.getLogger("smsgw")
 
 
-def _settings(args) -> Settings:
+def _settings(args: argparse.Namespace) -> Settings:
     from gateway.appliance.doors import gateway_doors
 
     return load_settings(getattr(args, "config", None), doors=gateway_doors())
 
 
-def _service(settings: Settings):
+def _service(settings: Settings) -> GatewayService:
     from gateway.appliance.runtime import open_store
     from gateway.core.service import GatewayService
 
     return GatewayService(open_store(settings), settings.messaging)
 
 
-def _logging_settings(args) -> LoggingSettings:
+def _logging_settings(args: argparse.Namespace) -> LoggingSettings:
     """[logging] from the config, or the defaults when it cannot be read (the command then says why)."""
     try:
         return _settings(args).logging
@@ -41,7 +46,7 @@ def _logging_settings(args) -> LoggingSettings:
         return LoggingSettings()
 
 
-def cmd_run(args) -> int:
+def cmd_run(args: argparse.Namespace) -> int:
     from gateway.appliance.runtime import Gateway
 
     limit_malloc_arenas()
@@ -53,7 +58,7 @@ def cmd_run(args) -> int:
     return 0
 
 
-def cmd_demo(args) -> int:
+def cmd_demo(args: argparse.Namespace) -> int:
     """The embedded default: SQLite under ./var, emulated modems on pseudo-terminals, an admin key."""
     from fake_modem import FakeModem
     from gateway.appliance.runtime import Gateway
@@ -90,7 +95,7 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def cmd_keys(args) -> int:
+def cmd_keys(args: argparse.Namespace) -> int:
     service = _service(_settings(args))
     if args.keys_command == "create":
         scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
@@ -121,7 +126,7 @@ def cmd_keys(args) -> int:
     return 0
 
 
-def _key_state(key, now: datetime) -> str:
+def _key_state(key: ApiKey, now: datetime) -> str:
     if key.revoked_at:
         return "revoked"
     if key.expires_at is None:
@@ -130,7 +135,7 @@ def _key_state(key, now: datetime) -> str:
     return f"{'expired' if expired else 'expires'} {key.expires_at:%Y-%m-%d %H:%M:%S}"
 
 
-def cmd_send(args) -> int:
+def cmd_send(args: argparse.Namespace) -> int:
     service = _service(_settings(args))
     for message in service.messages.send(args.to, args.body, delivery_report=args.delivery_report):
         print(f"{message.uid} {message.to_number} {message.state.value} "
@@ -138,7 +143,7 @@ def cmd_send(args) -> int:
     return 0
 
 
-def cmd_status(args) -> int:
+def cmd_status(args: argparse.Namespace) -> int:
     service = _service(_settings(args))
     print("modems:")
     for m in service.modems.list_modems():
@@ -150,7 +155,7 @@ def cmd_status(args) -> int:
     return 0
 
 
-def _demo_admin_password(store) -> str:
+def _demo_admin_password(store: Store) -> str:
     """The demo's status page password: SMSGW_ADMIN_PASSWORD (applied at start), else a new one each run."""
     import secrets
 
@@ -163,7 +168,7 @@ def _demo_admin_password(store) -> str:
     return password
 
 
-def cmd_admin(args) -> int:
+def cmd_admin(args: argparse.Namespace) -> int:
     import getpass
 
     from gateway.appliance.runtime import open_store
@@ -184,7 +189,7 @@ def cmd_admin(args) -> int:
     return 0
 
 
-def cmd_db(args) -> int:
+def cmd_db(args: argparse.Namespace) -> int:
     from gateway.appliance.runtime import open_store
 
     settings = _settings(args)
@@ -193,7 +198,7 @@ def cmd_db(args) -> int:
     return 0
 
 
-def cmd_modems_scan(args) -> int:
+def cmd_modems_scan(args: argparse.Namespace) -> int:
     """Probe serial devices and print a [[modems]] block per modem found (comments go to stderr's log)."""
     from gateway.modem.discovery import DEFAULT_PATTERNS, scan
 
@@ -211,7 +216,7 @@ def cmd_modems_scan(args) -> int:
     return 0
 
 
-def cmd_doctor(args) -> int:
+def cmd_doctor(args: argparse.Namespace) -> int:
     from gateway.appliance import doctor
     from gateway.clock import utcnow
 
@@ -221,7 +226,7 @@ def cmd_doctor(args) -> int:
     return doctor.exit_code(findings)
 
 
-def cmd_tls(args) -> int:
+def cmd_tls(args: argparse.Namespace) -> int:
     from gateway.appliance.tls import make_selfsigned
     from gateway.clock import utcnow
 
@@ -236,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default=os.environ.get("SMSGW_LOG_LEVEL", "INFO"))
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def with_config(p):
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument("--config", help="TOML config file (default: $SMSGW_CONFIG or /etc/smsgw/config.toml)")
         return p
 
@@ -314,7 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logs.configure(_logging_settings(args), args.log_level)
     try:
-        return args.func(args)
+        code: int = args.func(args)  # the cmd_* function of the subcommand
+        return code
     except GatewayError as exc:
         print(f"smsgw: {exc.message}", file=sys.stderr)
         return 2

@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable, Literal
+from typing import TYPE_CHECKING, Callable, Iterable, Literal, Protocol
 
 from sqlalchemy.engine import make_url
 
@@ -24,12 +24,32 @@ from gateway.modem import replies
 from gateway.modem.atprobe import AtProbe
 from gateway.values import ModemState
 
+if TYPE_CHECKING:
+    from gateway.store import Store
+
 Level = Literal["ok", "warn", "fail", "info"]
 MIN_YEAR = 2024  # a clock before this was never set (a Pi has no RTC)
 DISK_FAIL_BYTES = 50 * 1024 * 1024
 DISK_WARN_BYTES = 500 * 1024 * 1024
 WEAK_RSSI = 10  # below about -93 dBm sends start failing
 CLOCK_SKEW = timedelta(minutes=5)
+
+
+class RecordedModem(Protocol):
+    """A modem's last known state as the running gateway recorded it in the database."""
+
+    @property
+    def state(self) -> ModemState: ...
+    @property
+    def operator(self) -> str | None: ...
+    @property
+    def registration(self) -> str | None: ...
+    @property
+    def signal_dbm(self) -> int | None: ...
+    @property
+    def last_error(self) -> str | None: ...
+    @property
+    def updated_at(self) -> datetime: ...
 
 
 @dataclass(frozen=True)
@@ -75,7 +95,8 @@ def exit_code(findings: list[Finding]) -> int:
 # --- modems -------------------------------------------------------------------------------------------------
 
 
-def check_modem(modem: ModemSettings, last_known=None, *, timeout_s: float = 1.0) -> list[Finding]:
+def check_modem(modem: ModemSettings, last_known: RecordedModem | None = None, *,
+                timeout_s: float = 1.0) -> list[Finding]:
     name = modem.name
     if not os.path.exists(modem.port):
         return [Finding(name, "port", "fail", f"{modem.port} does not exist (unplugged, or a different name)",
@@ -216,7 +237,7 @@ def _pdu_mode(name: str, at: AtProbe) -> Finding:
                    "this modem cannot be used: the gateway sends in PDU mode")
 
 
-def from_database(name: str, modem) -> list[Finding]:
+def from_database(name: str, modem: RecordedModem | None) -> list[Finding]:
     """The last known state the running gateway recorded for `name`."""
     if modem is None:
         return [Finding(name, "state", "warn", "no state recorded in the database yet",
@@ -240,7 +261,7 @@ def from_database(name: str, modem) -> list[Finding]:
 # --- the box --------------------------------------------------------------------------------------------------
 
 
-def open_database(settings: Settings):
+def open_database(settings: Settings) -> tuple[Store | None, list[Finding]]:
     """(Store or None, findings): reachable, and its schema at the latest revision (nothing is changed)."""
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
@@ -298,7 +319,7 @@ def check_disk(directory: Path) -> list[Finding]:
     return [Finding("disk", "disk", "ok", f"{free_mb} MB free on {directory}")]
 
 
-def check_clock(now: datetime, modems=()) -> list[Finding]:
+def check_clock(now: datetime, modems: Iterable[RecordedModem] = ()) -> list[Finding]:
     """The clock was set (a Pi has no RTC) and did not go back behind what the database recorded."""
     if now.year < MIN_YEAR:
         return [Finding("clock", "clock", "fail", f"the clock says {now:%Y-%m-%d}: it was never set",

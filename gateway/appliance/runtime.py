@@ -13,6 +13,7 @@ from typing import Callable
 from gateway.appliance.doors import gateway_doors
 from gateway.appliance.periodic import build_scheduler
 from gateway.appliance.server import HttpServer
+from gateway.appliance.tls import HttpsServer
 from gateway.appliance.watchdog import Watchdog, notify, watchdog_interval_s
 from gateway.clock import utcnow
 from gateway.config import ModemSettings, PoolSettings, Settings
@@ -103,7 +104,7 @@ class Gateway:
         # several boxes on PostgreSQL: another box's enqueue wakes our pool (else the idle poll finds it)
         self.listener = (None if self.store.is_sqlite else
                          OutboxListener(settings.database.url, self.store.db.box, self.pool.wake))
-        self.http: HttpServer | None = None
+        self.http: HttpServer | HttpsServer | None = None
         self._stopped = threading.Event()
 
     @property
@@ -118,16 +119,14 @@ class Gateway:
         self.scheduler.start()
         if serve_http:
             server = self.settings.server
+            http: HttpServer | HttpsServer
             if server.is_tls:
-                from gateway.appliance.tls import HttpsServer
-
-                self.http = HttpsServer(self.app, server.host, server.port, server.threads, server.tls_cert,
-                                        server.tls_key)
+                http = HttpsServer(self.app, server.host, server.port, server.threads, server.tls_cert, server.tls_key)
             else:
-                self.http = HttpServer(self.app, server.host, server.port, server.threads)
-            self.http.start()
-            log.info("API listening on %s://%s:%d/", "https" if server.is_tls else "http", server.host,
-                     self.http.port)
+                http = HttpServer(self.app, server.host, server.port, server.threads)
+            http.start()
+            self.http = http
+            log.info("API listening on %s://%s:%d/", "https" if server.is_tls else "http", server.host, http.port)
         if self.panel is not None:
             self.panel.start()
         if self.discoverer is not None:

@@ -13,6 +13,10 @@ import socket
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 
 def make_selfsigned(out_dir: str | Path, hostname: str | None = None, *, now: datetime,
@@ -49,7 +53,7 @@ def make_selfsigned(out_dir: str | Path, hostname: str | None = None, *, now: da
 class HttpsServer:
     """The HttpServer interface (port, start, stop) over cheroot with its builtin ssl adapter."""
 
-    def __init__(self, app, host: str, port: int, threads: int, cert: str, key: str) -> None:
+    def __init__(self, app: WSGIApplication, host: str, port: int, threads: int, cert: str, key: str) -> None:
         from cheroot import wsgi
         from cheroot.ssl.builtin import BuiltinSSLAdapter
 

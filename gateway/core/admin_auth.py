@@ -7,12 +7,16 @@ import hashlib
 import secrets
 import threading
 import time
-from typing import Callable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from gateway.clock import utcnow
 from gateway.errors import ValidationError
+
+if TYPE_CHECKING:
+    from gateway.store import Store
 
 PASSWORD_KEY = "admin_password_hash"
 SESSION_SECRET_KEY = "session_secret"
@@ -23,7 +27,7 @@ PASSWORD_ENV = "SMSGW_ADMIN_PASSWORD"
 class AdminAuth:
     """Checks and sets the admin password; hands out the Flask session secret (made once, kept in the store)."""
 
-    def __init__(self, store, clock=utcnow) -> None:
+    def __init__(self, store: Store, clock: Callable[[], datetime] = utcnow) -> None:
         self._store = store
         self._clock = clock
 
@@ -59,7 +63,7 @@ class AdminAuth:
 def apply_password_from_env(auth: AdminAuth, environ: Mapping[str, str]) -> bool:
     """SMSGW_ADMIN_PASSWORD sets the admin password at start when none is set yet."""
     password = environ.get(PASSWORD_ENV)
-    return bool(password) and auth.set_password_if_none(password)
+    return auth.set_password_if_none(password) if password else False
 
 
 class LoginThrottle:

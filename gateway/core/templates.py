@@ -50,6 +50,8 @@ class Templates:
         if template is None:
             if params is not None:
                 raise ValidationError("'params' go with 'template'", field="params")
+            if body is None:
+                raise ValidationError("'body' or 'template' is required", field="body")
             return body
         return templates.render(self.template_text(template, None), params)
 

@@ -210,6 +210,8 @@ class WebhookDispatcher:
             self._send_replies(job, read_replies(answer_type, answer))
 
     def _send_replies(self, job: DeliveryJob, texts: list[str]) -> None:
+        if self.on_reply is None:
+            return
         received = json.loads(job.body)["data"]
         for text in texts:
             try:

@@ -48,9 +48,7 @@ class AtProbe:
             raise ModemUnavailable(f"{port}: cannot open: {exc.strerror or exc}") from exc
 
     def close(self) -> None:
-        port, self._serial = self._serial, None
-        if port is not None:
-            port.close()
+        self._serial.close()  # idempotent (pyserial)
 
     def __enter__(self) -> "AtProbe":
         return self
@@ -76,7 +74,8 @@ class AtProbe:
         """Write `command` and read until its final result code (ModemTimeout when none comes)."""
         self._write(command + "\r")
         deadline = time.monotonic() + (timeout_s or self.timeout_s)
-        buffer, lines = "", []
+        buffer = ""
+        lines: list[str] = []
         while time.monotonic() < deadline:
             try:
                 chunk = self._serial.read(self._serial.in_waiting or 1)

@@ -17,7 +17,7 @@ import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable, Literal, Sequence
+from typing import Iterable, Literal, Protocol, Sequence
 
 from gateway.config import ModemSettings
 from gateway.errors import ModemTimeout, ModemUnavailable, PortBusy
@@ -152,10 +152,27 @@ def modem_name(p: Probe) -> str:
     return f"{vendor or 'modem'}-{suffix}"
 
 
-def scan(patterns: Iterable[str] = DEFAULT_PATTERNS, timeout_s: float = PROBE_TIMEOUT_S) -> tuple[list[FoundModem], list[Probe]]:
+def scan(patterns: Iterable[str] = DEFAULT_PATTERNS,
+         timeout_s: float = PROBE_TIMEOUT_S) -> tuple[list[FoundModem], list[Probe]]:
     """(modems found, every probe) for the devices the patterns match."""
     probes = probe_all(candidate_ports(patterns), timeout_s)
     return group_modems(probes), probes
+
+
+class PoolWorker(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def modem(self) -> ModemSettings: ...
+
+
+class Pool(Protocol):
+    """What discovery needs of the modem pool (gateway.core.pool.ModemPool)."""
+
+    @property
+    def workers(self) -> Sequence[PoolWorker]: ...
+    def add(self, modem: ModemSettings) -> object: ...
+    def remove(self, name: str) -> object: ...
 
 
 class Discoverer:
@@ -163,7 +180,7 @@ class Discoverer:
     owns, adds a worker for each new modem, and removes the workers it added whose port vanished. Modems
     from the config are never removed (their workers reconnect when the port comes back)."""
 
-    def __init__(self, pool, patterns: Sequence[str], interval_s: float, *, configured: Iterable[str] = (),
+    def __init__(self, pool: Pool, patterns: Sequence[str], interval_s: float, *, configured: Iterable[str] = (),
                  timeout_s: float = PROBE_TIMEOUT_S) -> None:
         self._pool = pool
         self._patterns = tuple(patterns)

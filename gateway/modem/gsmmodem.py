@@ -48,7 +48,7 @@ from gateway.errors import (
     UssdTimeout,
 )
 from gateway.modem import replies
-from gateway.modem.driver import ModemInfo, ModemStatus, Notice, NoticeSink, StoredItem
+from gateway.modem.driver import ModemInfo, ModemStatus, Notice, NoticeSink, Registration, StoredItem
 from gateway.modem.pdu import decode_pdu
 from gateway.values import PartReceipt, ReceivedSms, StatusReport, SubmitPdu
 
@@ -86,7 +86,7 @@ class _CommandRefused(Exception):
         self.error = replies.parse_error_line(final)
 
 
-class _SerialPort(SerialComms):
+class _SerialPort(SerialComms):  # type: ignore[misc]  # python-gsmmodem-new ships no types
     """Hook for `SerialComms.connect` only. GsmModem.connect() calls `super(GsmModem, self).connect()`, so the
     override has to sit below GsmModem in the MRO (see `_Modem`); a plain subclass override is never reached.
     """
@@ -115,7 +115,7 @@ class _SerialPort(SerialComms):
         self.rxThread.start()
 
 
-class _Modem(GsmModem, _SerialPort):
+class _Modem(GsmModem, _SerialPort):  # type: ignore[misc]  # python-gsmmodem-new ships no types
     """GsmModem with the reader-side hooks. Everything that writes to the port runs on the driver's caller."""
 
     def __init__(self, port: str, baudrate: int, *, emit: Callable[[Notice], None], flow_control: bool,
@@ -242,9 +242,12 @@ class _Modem(GsmModem, _SerialPort):
 
     # --- caller side ----------------------------------------------------------------------------------------
 
-    def write(self, data, waitForResponse=True, timeout=10, *args, **kwargs):  # noqa: ANN001 - library signature
+    def write(self, data: str, waitForResponse: bool = True, timeout: float = 10, *args: object,
+              **kwargs: object) -> list[str] | None:
         """Hook: caps the library's own timeouts (10 s per connect() command, 15 s for AT+CPIN?) to ours."""
-        return super().write(data, waitForResponse, min(timeout, self.timeout_cap_s), *args, **kwargs)
+        lines: list[str] | None = super().write(data, waitForResponse, min(timeout, self.timeout_cap_s), *args,
+                                                **kwargs)
+        return lines
 
     def exchange(self, data: str, timeout_s: float, *, term: str = "\r", prompt: bool = False) -> list[str]:
         """Write one command (or PDU) and return its response lines, below GsmModem.write: that one retries
@@ -252,8 +255,9 @@ class _Modem(GsmModem, _SerialPort):
         """
         if self.fatal is not None or not self.alive:
             raise serial.SerialException(f"port {self.port} is closed ({self.fatal})")
-        return SerialComms.write(self, data + term, waitForResponse=True, timeout=timeout_s,
-                                 expectedResponseTermSeq="> " if prompt else None)
+        lines: list[str] = SerialComms.write(self, data + term, waitForResponse=True, timeout=timeout_s,
+                                             expectedResponseTermSeq="> " if prompt else None)
+        return lines
 
     def write_raw(self, data: str) -> None:
         SerialComms.write(self, data, waitForResponse=False)
@@ -333,7 +337,8 @@ class GsmModemDriver:
         modem = _Modem(self.port, self._baudrate, emit=self._on_notice, flow_control=self._flow_control,
                        timeout_cap_s=self._command_timeout_s)
         try:
-            modem.connect(pin=self._pin)
+            # GsmModem.connect (untyped, so mypy sees _SerialPort.connect) comes first in the MRO and takes the PIN
+            modem.connect(pin=self._pin)  # type: ignore[call-arg]
         except SecurityException as exc:  # PinRequiredError, IncorrectPinError, PukRequiredError
             modem.close()
             raise SimPinRequired(f"{self.port}: SIM refused or needs a PIN/PUK ({exc})") from exc
@@ -346,11 +351,11 @@ class GsmModemDriver:
         self._modem = modem
         try:
             info = ModemInfo(
-                manufacturer=self._identify("AT+CGMI", "+CGMI:"),
-                model=self._identify("AT+CGMM", "+CGMM:"),
-                revision=self._identify("AT+CGMR", "+CGMR:", "Revision:"),
-                imei=self._identify("AT+CGSN", "+CGSN:"),
-                imsi=self._identify("AT+CIMI", "+CIMI:", required=False),
+                manufacturer=self._identify("AT+CGMI", "+CGMI:") or "",
+                model=self._identify("AT+CGMM", "+CGMM:") or "",
+                revision=self._identify("AT+CGMR", "+CGMR:", "Revision:") or "",
+                imei=self._identify("AT+CGSN", "+CGSN:") or "",
+                imsi=self._identify("AT+CIMI", "+CIMI:"),
                 own_number=self._own_number(),
             )
             self._memories = self._storage_memories()
@@ -431,7 +436,7 @@ class GsmModemDriver:
     def status(self) -> ModemStatus:
         """Signal (+CSQ), registration (+CREG?) and operator (+COPS?); a refused query reads as unknown."""
         rssi = dbm = None
-        registration = "unknown"
+        registration: Registration = "unknown"
         operator = None
         try:
             rssi, dbm = replies.parse_csq(replies.find_line(self._command("AT+CSQ"), "+CSQ:"))
@@ -591,12 +596,11 @@ class GsmModemDriver:
 
     # --- one command ------------------------------------------------------------------------------------------------
 
-    def _identify(self, command: str, *prefixes: str, required: bool = True) -> str | None:
+    def _identify(self, command: str, *prefixes: str) -> str | None:
+        """The identification reply's text; None when the modem refuses the command."""
         try:
             return replies.parse_info(self._command(command), *prefixes)
         except _CommandRefused:
-            if required:
-                return ""
             return None
 
     def _command(self, data: str, timeout_s: float | None = None, *, term: str = "\r",

@@ -62,7 +62,7 @@ def _encode_address(number: str) -> bytes:
 
 
 def _decode_semi_octets(data: bytes) -> str:
-    digits = []
+    digits: list[str] = []
     for octet in data:
         for nibble in (octet & 0x0F, octet >> 4):
             if nibble == 0x0F:

@@ -35,7 +35,7 @@ def mask_number(number: str) -> str:
     return f"{country} {grouped}".strip()
 
 
-def _mask_run(match: re.Match) -> str:
+def _mask_run(match: re.Match[str]) -> str:
     run = match.group(0)
     digits = re.sub(r"\D", "", run)
     return ("+" if run.startswith("+") else "") + "*" * (len(digits) - KEEP_LAST) + digits[-KEEP_LAST:]

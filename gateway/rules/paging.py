@@ -14,7 +14,7 @@ def page_size(limit: int) -> int:
 
 def cursor_id(cursor: str | None) -> int | None:
     """The id a cursor names (the last row of the previous page); None for the first page."""
-    if cursor in (None, ""):
+    if cursor is None or cursor == "":
         return None
     if not cursor.isdigit():
         raise ValidationError("invalid cursor", field="cursor")

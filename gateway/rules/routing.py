@@ -23,7 +23,7 @@ modem comes or goes and every few seconds); it does not move back.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import phonenumbers
 
@@ -63,7 +63,7 @@ class Route:
     fallback: str | None = None  # the group a queued message moves to when `group` has no modem online
 
     @property
-    def placement(self) -> dict[str, str | None]:
+    def placement(self) -> dict[str, Any]:
         """What a message row keeps of the route (MessageDraft's fields)."""
         return {"via_modem": self.modem, "route_group": self.group, "fallback_group": self.fallback}
 
@@ -119,7 +119,8 @@ class Router:
                      candidates=self._candidates(modems, lambda m: group_of(m) == group, cost))
 
 
-    def _candidates(self, modems: Sequence[ModemView], allowed, cost: float | None) -> tuple[Candidate, ...]:
+    def _candidates(self, modems: Sequence[ModemView], allowed: Callable[[ModemView], bool] | None,
+                    cost: float | None) -> tuple[Candidate, ...]:
         """The allowed modems in the order they would claim: online first, then cheapest, then by name."""
         chosen = [m for m in modems if allowed is None or allowed(m)]
         chosen.sort(key=lambda m: (m.state != ModemState.ONLINE, self._modem_costs.get(m.name, 0.0), m.name))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
-from typing import Literal
+from typing import Callable, Literal
 
 from gateway.errors import ValidationError
 
@@ -47,10 +47,9 @@ UCS2_SINGLE_UNITS = 70
 UCS2_PART_UNITS = 67  # 140 octets minus the 6-octet concat UDH, in UTF-16 code units
 MAX_PARTS = 255  # the 8-bit concatenation IE counts parts in one octet
 
-def gsm7_septets(char: str) -> int | None:
-    """How many septets `char` takes in GSM-7 (2 for the extension table), None when it has none."""
-    code = _GSM7_ENCODE.get(char)
-    return None if code is None else len(code)
+def gsm7_septets(char: str) -> int:
+    """How many septets `char` takes in GSM-7 (2 for the extension table); KeyError when it has none."""
+    return len(_GSM7_ENCODE[char])
 
 
 def gsm7_encode(text: str) -> list[int]:
@@ -97,7 +96,7 @@ def _utf16_units(char: str) -> int:
     return 2 if ord(char) > 0xFFFF else 1
 
 
-def _split(text: str, size_of, single_limit: int, part_limit: int) -> tuple[str, ...]:
+def _split(text: str, size_of: Callable[[str], int], single_limit: int, part_limit: int) -> tuple[str, ...]:
     """Greedy split by whole characters, so an escape pair or a surrogate pair never straddles parts."""
     sizes = [size_of(char) for char in text]
     if sum(sizes) <= single_limit:

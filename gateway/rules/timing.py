@@ -67,7 +67,7 @@ def parse_validity(value: int | float | str | None) -> timedelta | None:
         validity = timedelta(seconds=value)
     else:
         match = _DURATION.match(value) if isinstance(value, str) else None
-        if match is None or value in ("P", "PT") or value.endswith("T"):
+        if match is None or match.string in ("P", "PT") or match.string.endswith("T"):
             raise ValidationError("'validity' must be seconds or an ISO 8601 duration such as PT10M",
                                   field="validity")
         validity = timedelta(**{k: float(v) for k, v in match.groupdict().items() if v is not None})
