@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # (module, function) calls that read the wall clock; time.monotonic()/perf_counter() measure durations only
@@ -54,6 +56,7 @@ def test_only_the_clock_module_reads_the_wall_clock():
     assert reads == []
 
 
+@pytest.mark.timeout(600)  # the subprocess's own limit: ~150 tests, beside the other workers' tests
 def test_the_time_sensitive_tests_pass_ten_years_from_now(tmp_path):
     """In a pytest of its own (serial: it runs beside the other workers' tests) with its own temp dirs."""
     env = {**os.environ, "SMSGW_TEST_YEARS_AHEAD": "10"}
