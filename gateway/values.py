@@ -10,7 +10,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
+Encoding = Literal["gsm7", "ucs2"]  # the alphabet of a message's parts (gateway.rules.text)
 EVENT_TYPES = ("message.sent", "message.delivered", "message.failed", "message.received", "message.expired")
 
 
@@ -112,7 +114,7 @@ class MessageDraft:
 
     to_number: str
     body: str
-    encoding: str
+    encoding: Encoding
     parts: tuple[str, ...]
     delivery_report: bool
     priority: int = 1
@@ -134,7 +136,7 @@ class SendJob:
     message_id: int
     uid: str
     to_number: str
-    encoding: str
+    encoding: Encoding
     concat_ref: int
     delivery_report: bool
     attempt: int  # 1 on the first claim

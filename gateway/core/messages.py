@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from gateway.config import MessagingSettings
 from gateway.core.consent import Consent
@@ -114,12 +114,12 @@ class Messages:
         page = self._store.inbox.list_inbox(before_id=cursor_id(cursor), limit=page_size(limit))
         return page, (str(page[-1].id) if len(page) == page_size(limit) else None)
 
-    def conversation(self, number: str, *, limit: int = 100) -> list:
+    def conversation(self, number: str, *, limit: int = 100) -> list[Message | InboxMessage]:
         """Both directions of the exchange with `number`, oldest first."""
         return self._store.inbox.conversation(to_e164(number, self._settings.default_region, field="number"),
                                              limit=page_size(limit))
 
-    def reply_to_inbound(self, received: dict, text: str) -> Message:
+    def reply_to_inbound(self, received: dict[str, Any], text: str) -> Message:
         """Send `text` to the sender of a received SMS (its inbox resource) through the modem it came in on, as
         a door's receiver asked (a TwiML <Message>, a Kannel get-url answer); its history names the SMS."""
         [message] = self.send(received["from"], text, via=received["modem"])

@@ -91,7 +91,8 @@ class ModemPool:
             raise ModemOffline(f"modem {name} is {worker.state.value}; USSD needs it connected")
         future = worker.submit(lambda driver: driver.ussd(code, timeout_s))
         try:
-            return future.result(timeout_s + USSD_HANDOFF_S)
+            answer: str = future.result(timeout_s + USSD_HANDOFF_S)
+            return answer
         except FutureTimeout:
             future.cancel()
             raise UssdTimeout(f"modem {name} did not answer USSD {code} within {timeout_s:g} s "

@@ -10,7 +10,7 @@ from gateway.config import MessagingSettings
 from gateway.rules.numbers import to_e164
 from gateway.rules.paging import cursor_id, page_size
 from gateway.store import Store
-from gateway.store.models import Message
+from gateway.store.models import AuditEntry, Message
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ class Privacy:
         self._store.audit.record_audit(actor, action, self._clock(), target=target, remote_addr=remote_addr,
                                       detail=detail)
 
-    def list_audit(self, *, cursor: str | None = None, limit: int = 50):
+    def list_audit(self, *, cursor: str | None = None, limit: int = 50) -> tuple[list[AuditEntry], str | None]:
         """Newest first, with the cursor of the next page (None at the end)."""
         size = page_size(limit)
         entries = self._store.audit.list_audit(before_id=cursor_id(cursor), limit=size)

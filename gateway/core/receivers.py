@@ -12,7 +12,7 @@ from gateway.doors import CallbackTarget
 from gateway.errors import ValidationError
 from gateway.rules.paging import page_size
 from gateway.store import Store
-from gateway.store.models import Webhook
+from gateway.store.models import Delivery, DeliveryAttempt, Webhook
 from gateway.values import EVENT_TYPES
 
 log = logging.getLogger(__name__)
@@ -55,14 +55,15 @@ class Receivers:
     def delete_webhook(self, uid: str) -> None:
         self._store.events.delete_webhook(uid, self._clock())
 
-    def list_deliveries(self, webhook_uid: str, *, limit: int = 50):
+    def list_deliveries(self, webhook_uid: str, *,
+                        limit: int = 50) -> list[tuple[Delivery, tuple[str, str], list[DeliveryAttempt]]]:
         """The webhook's latest deliveries, each with its event and attempts."""
         deliveries = self._store.events.list_deliveries(webhook_uid, limit=page_size(limit))
         attempts = self._store.events.list_attempts([d.id for d in deliveries])
         events = self._store.events.event_types_of(deliveries)
         return [(d, events[d.event_id], attempts[d.id]) for d in deliveries]
 
-    def redeliver(self, webhook_uid: str, delivery_uid: str):
+    def redeliver(self, webhook_uid: str, delivery_uid: str) -> Delivery:
         return self._store.events.redeliver(webhook_uid, delivery_uid, self._clock())
 
     def callback_secret(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import unicodedata
 from datetime import datetime
-from typing import Callable
+from typing import Any, Callable
 
 from gateway.config import MessagingSettings
 from gateway.errors import TemplateNotApproved, TemplateNotFound, UnknownTemplate, ValidationError
@@ -45,7 +45,7 @@ class Templates:
     def delete_template(self, name: str) -> None:
         self._store.templates.delete_template(name)
 
-    def message_text(self, body: str | None, template: str | None = None, params: dict | None = None) -> str:
+    def message_text(self, body: str | None, template: str | None = None, params: dict[str, Any] | None = None) -> str:
         """The text to send: `body`, or template `template` filled with `params` (exactly its placeholders)."""
         if template is None:
             if params is not None:

@@ -20,7 +20,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 import requests
@@ -105,7 +105,7 @@ class WebhookDispatcher:
         self._http = threading.local()
         self._callback_secret = settings.callback_secret or None
         # set by the runtime: sends a text back to the sender of a received SMS (the inbox resource)
-        self.on_reply: Callable[[dict, str], object] | None = None
+        self.on_reply: Callable[[dict[str, Any], str], object] | None = None
 
     def start(self) -> None:
         released = self._store.events.release_deliveries(self._clock(), at_start=True)

@@ -82,7 +82,7 @@ class ModemWorker:
         self._listeners = listeners  # the pool's list: subscribers added later are seen too
         self._power = power
         self._failed_connects = 0
-        self._requests: queue.SimpleQueue[tuple[Future, Callable[[ModemDriver], Any]]] = queue.SimpleQueue()
+        self._requests: queue.SimpleQueue[tuple[Future[Any], Callable[[ModemDriver], Any]]] = queue.SimpleQueue()
         self._busy_since: float | None = time.monotonic()  # None while waiting; the watchdog reads it
         self._next_balance: datetime | None = None
         self._budget = SendBudget(modem.max_per_minute, modem.max_per_hour)  # the SIM plan's cap (seeded at connect)
@@ -116,11 +116,11 @@ class ModemWorker:
         self._notices.put(notice)
         self._wake.set()
 
-    def submit(self, action: Callable[[ModemDriver], Any]) -> Future:
+    def submit(self, action: Callable[[ModemDriver], Any]) -> Future[Any]:
         """Hand `action(driver)` to this worker; it runs on the worker's thread between messages, while the
         modem is connected. The caller waits on the Future and cancels it when it gives up (then it never
         runs). Fails with ModemOffline when the modem goes away first."""
-        future: Future = Future()
+        future: Future[Any] = Future()
         self._requests.put((future, action))
         self._wake.set()
         return future
@@ -204,6 +204,8 @@ class ModemWorker:
         """Power off, wait, power on: a modem that stopped answering reconnects from a cold boot."""
         log.warning("modem %s: %d connects failed in a row; power-cycling it", self.name, self._failed_connects)
         self._failed_connects = 0
+        if self._power is None:
+            return
         self._power.off()
         self._idle_wait(self._stop, self._pool.power_off_s)
         self._power.on()
@@ -222,8 +224,15 @@ class ModemWorker:
             self._wake_others()
         self._fail_over()  # what it released may need another group now
 
+    @property
+    def _connected(self) -> ModemDriver:
+        """The driver of the modem this worker is serving; ModemUnavailable when it has none."""
+        if self._driver is None:
+            raise ModemUnavailable("the modem is not connected")
+        return self._driver
+
     def _serve(self) -> None:
-        driver = self._driver
+        driver = self._connected
         next_health = next_sweep = self._clock()
         while not self._stop.is_set():
             if not driver.is_alive():
@@ -344,7 +353,7 @@ class ModemWorker:
                 self._store.outbox.mark_part_submitting(job, seq, self.name, now,
                                                         lease_until=now + timedelta(seconds=self._pool.lease_s))
             try:
-                receipt = self._driver.send_pdu(pdus[seq - 1], self._pool.send_timeout_s)
+                receipt = self._connected.send_pdu(pdus[seq - 1], self._pool.send_timeout_s)
             except SendOutcomeUnknown as exc:
                 self._store.outbox.record_unknown(job, seq, self.name, str(exc), self._clock())
                 raise
@@ -386,28 +395,28 @@ class ModemWorker:
                 raise ModemUnavailable(notice.detail or "the modem reported a fatal error")
             elif notice.kind == "call":  # a voice call would block the modem: refuse it at once
                 log.info("modem %s: incoming call from %s refused", self.name, notice.detail or "an unknown number")
-                self._driver.reject_call()
+                self._connected.reject_call()
             else:
                 sweep = True
 
     def _sweep(self) -> None:
         """Persist everything in modem storage, then delete each item once it is committed."""
-        for item in self._driver.read_stored():
+        for item in self._connected.read_stored():
             now = self._clock()
             if isinstance(item, ReceivedSms):
                 self._store.inbox.record_received(self.name, item, now,
                                                   reply_since=now - timedelta(seconds=self._messaging.reply_window_s))
             elif isinstance(item, StatusReport):
                 self._store.reports.record_status_report(self.name, item, now)
-            self._driver.delete_stored(item)
+            self._connected.delete_stored(item)
 
     def _poll_health(self) -> None:
-        status = self._driver.status()
+        status = self._connected.status()
         registered = status.registration in ("home", "roaming")
         self._set_state(ModemState.ONLINE if registered else ModemState.NOT_REGISTERED, rssi=status.rssi,
                         signal_dbm=status.signal_dbm, registration=status.registration, operator=status.operator)
 
-    def _set_state(self, state: ModemState, **fields) -> None:
+    def _set_state(self, state: ModemState, **fields: Any) -> None:
         became_online = state == ModemState.ONLINE and self.state != ModemState.ONLINE
         left_online = self.state == ModemState.ONLINE and state != ModemState.ONLINE
         changed = state != self.state

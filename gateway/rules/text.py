@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Callable
 
 from gateway.errors import ValidationError
-
-Encoding = Literal["gsm7", "ucs2"]
+from gateway.values import Encoding
 
 # --- GSM 7-bit default alphabet (TS 23.038 §6.2.1) ------------------------------------------------
 
