@@ -95,7 +95,7 @@ class Door:
     Everything but the name is optional (a door with only routes sends no callbacks)."""
 
     name: str  # the door's callback format in stored targets, and its config section's name ([<name>])
-    routes: Any = None  # its Flask blueprint: its requests and responses, in its own shapes
+    routes: Callable[[], Any] | None = None  # gives its blueprint: its requests and responses, in its own shapes
     settings: type | None = None  # frozen dataclass of its config section: the keys with defaults, validated
     render: Callable[[Callback], CallbackRequest | None] = _renders_nothing  # None: the receiver does not want it
     # the texts to send back to the sender of a received SMS, read from its receiver's answer (content type, body)

@@ -28,7 +28,7 @@ def create_app(settings: Settings, service: GatewayService, doors: Doors | None 
     status.init_app(app, settings)
     for door in doors or ():
         if door.routes is not None:
-            app.register_blueprint(door.routes)
+            app.register_blueprint(door.routes())
     api.init_app(app)  # after metrics: its audit hook runs before the request is counted, as it always has
     if settings.server.is_tls:
         app.after_request(_add_hsts)

@@ -48,7 +48,7 @@ def echo_receivers(settings: EchoSettings) -> list[CallbackTarget]:
     return [CallbackTarget("echo", "cfg", settings.inbound_url)] if settings.inbound_url else []
 
 
-ECHO = Door("echo", routes=echo_routes, settings=EchoSettings, render=echo_render, replies=echo_replies,
+ECHO = Door("echo", routes=lambda: echo_routes, settings=EchoSettings, render=echo_render, replies=echo_replies,
             receivers=echo_receivers)
 
 

@@ -1,6 +1,21 @@
 """The SMS Gateway for Android door: its local API (`views`) and its signed webhooks (`callbacks`)."""
 
-from gateway.doors import Door
-from web.compat.android import callbacks, views
+from __future__ import annotations
 
-DOOR = Door("android", routes=views.bp, render=callbacks.render)
+from typing import TYPE_CHECKING
+
+from gateway.doors import Door
+
+if TYPE_CHECKING:
+    from flask import Blueprint
+
+
+def routes() -> Blueprint:
+    """The door's views, imported when an app is built (reading the config needs none of them)."""
+    from web.compat.android.views import bp
+
+    return bp
+
+from web.compat.android import callbacks
+
+DOOR = Door("android", routes=routes, render=callbacks.render)

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import TYPE_CHECKING
 
-from gateway.core.service import GatewayService
 from gateway.errors import AuthError
 from gateway.rules import apikeys
-from gateway.store.models import ApiKey
+
+if TYPE_CHECKING:  # read by attribute: the door's callbacks need no database to be imported
+    from gateway.core.service import GatewayService
+    from gateway.store.models import ApiKey
 
 
 def account_sid(key_hash: str) -> str:
