@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Sequence
+from typing import Any, Sequence
 
 from sqlalchemy import func, insert, select
 
 from gateway.errors import BatchNotFound
 from gateway.store.database import Database, new_uid
-from gateway.store.models import Batch, BatchMessage, Message
+from gateway.store.models import Batch, BatchMessage, Message, table
 from gateway.store.outbox import Outbox
 from gateway.values import MessageDraft
 
@@ -21,7 +21,7 @@ class Batches:
     def __init__(self, db: Database, outbox: Outbox) -> None:
         self._db, self._outbox = db, outbox
 
-    def enqueue_batch(self, drafts: Sequence[MessageDraft], rejected: list[dict], row_count: int,
+    def enqueue_batch(self, drafts: Sequence[MessageDraft], rejected: list[dict[str, Any]], row_count: int,
                       template: str | None, now: datetime, api_key_id: int | None = None) -> Batch:
         batch = Batch(uid=new_uid("bat"), template=template, row_count=row_count, accepted=len(drafts),
                       rejected=json.dumps(rejected), api_key_id=api_key_id, created_at=now)
@@ -31,7 +31,7 @@ class Batches:
             if drafts:
                 conn = s.connection()
                 messages = self._outbox.insert(conn, drafts, now, api_key_id=api_key_id)
-                conn.execute(insert(BatchMessage.__table__),
+                conn.execute(insert(table(BatchMessage)),
                              [{"batch_id": batch.id, "message_id": m.id} for m in messages])
         return batch
 

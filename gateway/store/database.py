@@ -10,10 +10,10 @@ from __future__ import annotations
 import secrets
 import threading
 from contextlib import contextmanager, nullcontext
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, cast
 
 from sqlalchemy import bindparam, create_engine, event, func, select
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, CursorResult, Engine, Result
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,6 +21,11 @@ from gateway.errors import StoreFull, StoreUnavailable
 
 OUTBOX_CHANNEL = "smsgw_outbox"
 _NOTIFY = select(func.pg_notify(OUTBOX_CHANNEL, bindparam("p_box")))
+
+
+def changed(result: Result[Any]) -> int:
+    """How many rows the UPDATE or DELETE that gave `result` changed."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 def new_uid(prefix: str) -> str:
@@ -33,8 +38,8 @@ SQLITE_CACHE_KIB = 512  # per connection; SQLite's default of 2 MB grew RSS by ~
 _SYNCHRONOUS = {"normal": "NORMAL", "full": "FULL"}
 
 
-def _sqlite_pragmas(busy_timeout_ms: int, synchronous: str):
-    def on_connect(dbapi_conn, _record):
+def _sqlite_pragmas(busy_timeout_ms: int, synchronous: str) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
@@ -47,7 +52,7 @@ def _sqlite_pragmas(busy_timeout_ms: int, synchronous: str):
     return on_connect
 
 
-def _sqlite_begin(conn):
+def _sqlite_begin(conn: Connection) -> None:
     mode = "IMMEDIATE" if conn.get_execution_options().get("smsgw_write") else "DEFERRED"
     conn.exec_driver_sql(f"BEGIN {mode}")
 
@@ -65,7 +70,7 @@ def make_engine(url: str, busy_timeout_ms: int = 5000, synchronous: str = "norma
 @contextmanager
 def _synchronous_full(conn: Connection) -> Iterator[None]:
     """SQLite's `synchronous=FULL` on this connection for one transaction (set outside it, then restored)."""
-    raw = conn.connection.driver_connection
+    raw: Any = conn.connection.driver_connection
     level = raw.execute("PRAGMA synchronous").fetchone()[0]
     raw.execute("PRAGMA synchronous=FULL")
     try:

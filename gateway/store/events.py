@@ -12,7 +12,7 @@ import hashlib
 import json
 import secrets
 from datetime import datetime, timedelta
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from sqlalchemy import Select, bindparam, exists, func, insert, select, update
 from sqlalchemy.engine import Connection
@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 
 from gateway.errors import ConflictError, NotFound
 from gateway.representations import time_json
-from gateway.store.database import Database, new_uid
-from gateway.store.models import Delivery, DeliveryAttempt, Event, Modem, Webhook
+from gateway.store.database import Database, changed, new_uid
+from gateway.store.models import Delivery, DeliveryAttempt, Event, Modem, Webhook, table
 from gateway.values import DeliveryJob, DeliveryState
 
-_webhooks, _events, _deliveries = Webhook.__table__, Event.__table__, Delivery.__table__
+_webhooks, _events, _deliveries = table(Webhook), table(Event), table(Delivery)
 _earlier = _deliveries.alias("earlier")
 _WEBHOOKS_LIVE = select(_webhooks.c.id, _webhooks.c.url, _webhooks.c.events).where(_webhooks.c.deleted_at.is_(None))
 _ADD_EVENT = insert(_events).returning(_events.c.id)
@@ -61,12 +61,12 @@ _JOBS = (
 )
 
 
-def empty_event_texts(s: Session, subjects: Sequence[str] | Select) -> None:
+def empty_event_texts(s: Session, subjects: Sequence[str] | Select[str]) -> None:
     """Inside a write: empty the text (`body` of a message, `text` of a received SMS) in the stored payloads of
     the events about `subjects` (uids, or a select of them), keeping the rest of each payload."""
     changed = []
     for event_id, payload in s.execute(select(_events.c.id, _events.c.payload).where(_events.c.subject.in_(subjects))):
-        event = json.loads(payload)
+        event = json.loads(str(payload))
         data = event.get("data") or {}
         texts = [key for key in ("body", "text") if data.get(key)]
         if not texts:
@@ -90,7 +90,7 @@ def _other_boxes(s: Session, box: str) -> bool:
     return s.scalar(select(Modem.name).where(Modem.box.is_not(None), Modem.box != box).limit(1)) is not None
 
 
-def _dump(event: dict) -> str:
+def _dump(event: dict[str, Any]) -> str:
     return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -102,7 +102,7 @@ class Events:
 
     # --- writing events (inside other areas' write transactions) ---------------------------------
 
-    def emit(self, conn: Connection, event_type: str, subject: str, resource: Callable[[], dict],
+    def emit(self, conn: Connection, event_type: str, subject: str, resource: Callable[[], dict[str, Any]],
               status_callback: str | None, now: datetime) -> None:
         """Queue `event_type` about `subject` for every receiver that wants it. `resource` is called only
         when someone does: the payload is the resource as it is in this transaction."""
@@ -115,7 +115,7 @@ class Events:
             return
         event_uid = new_uid("evt")
         payload = _dump({"id": event_uid, "type": event_type, "created_at": time_json(now), "data": resource()})
-        event_id = conn.execute(_ADD_EVENT, {"uid": event_uid, "type": event_type, "subject": subject,
+        event_id: int = conn.execute(_ADD_EVENT, {"uid": event_uid, "type": event_type, "subject": subject,
                                              "payload": payload, "created_at": now}).scalar_one()
         conn.execute(_ADD_DELIVERIES, [
             {"uid": new_uid("dlv"), "event_id": event_id, "webhook_id": webhook_id, "target": target,
@@ -133,7 +133,7 @@ class Events:
         if limit <= 0:
             return []
         with self._db.write_core() as conn:
-            ids = conn.execute(_CLAIM, {"p_now": now, "p_limit": limit,
+            ids: Sequence[int] = conn.execute(_CLAIM, {"p_now": now, "p_limit": limit,
                                         "p_lease_until": now + timedelta(seconds=lease_s)}).scalars().all()
             if not ids:
                 return []
@@ -145,15 +145,15 @@ class Events:
     def record_attempt(self, job: DeliveryJob, now: datetime, *, status_code: int | None, error: str | None,
                        duration_ms: float, outcome: DeliveryState, retry_at: datetime | None = None) -> None:
         """What one POST came to: DELIVERED, FAILED (final), or PENDING again at `retry_at`."""
-        values: dict = {"state": outcome, "attempts": job.attempt, "lease_until": None, "last_status": status_code,
-                        "last_error": error}
+        values: dict[str, Any] = {"state": outcome, "attempts": job.attempt, "lease_until": None,
+                                  "last_status": status_code, "last_error": error}
         if outcome == DeliveryState.DELIVERED:
             values["delivered_at"] = now
         if outcome == DeliveryState.PENDING:
             values["next_attempt_at"] = retry_at
         with self._db.write_core() as conn:
             conn.execute(update(_deliveries).where(_deliveries.c.id == job.delivery_id).values(**values))
-            conn.execute(insert(DeliveryAttempt.__table__), {
+            conn.execute(insert(table(DeliveryAttempt)), {
                 "delivery_id": job.delivery_id, "at": now, "status_code": status_code, "error": error,
                 "duration_ms": duration_ms})
 
@@ -164,7 +164,7 @@ class Events:
         if not (at_start and self._db.is_sqlite):
             query = query.where(_deliveries.c.lease_until < now)
         with self._db.write_core() as conn:
-            released = conn.execute(query.values(state=DeliveryState.PENDING, lease_until=None)).rowcount
+            released = changed(conn.execute(query.values(state=DeliveryState.PENDING, lease_until=None)))
             self._db.mark_deliveries_queued(released > 0)  # wake the webhook worker at commit
         return released
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from typing import Sequence
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
@@ -64,7 +65,7 @@ class Inbox:
                 dedup_key=_group_key(modem, sms.sender, ordered[0].id)), reply_since, ordered)
 
     def _add_inbox(self, s: Session, inbox: InboxMessage, reply_since: datetime | None,
-                   parts: list[InboundPart] = ()) -> InboxMessage:
+                   parts: Sequence[InboundPart] = ()) -> InboxMessage:
         """Add a complete (or given-up) inbox message: note the receiving SIM's number, link its parts and the
         message it answers, count it on its modem, and queue `message.received`."""
         inbox.recipient = s.scalar(select(Modem.own_number).where(Modem.name == inbox.modem))
@@ -113,7 +114,8 @@ class Inbox:
                                       .order_by(Message.id.desc()).limit(limit)))
             inbound = list(s.scalars(select(InboxMessage).where(InboxMessage.sender == number)
                                      .order_by(InboxMessage.id.desc()).limit(limit)))
-        merged = sorted(outbound + inbound, key=lambda m: m.created_at if isinstance(m, Message) else m.received_at)
+        merged: list[Message | InboxMessage] = [*outbound, *inbound]
+        merged = sorted(merged, key=lambda m: m.created_at if isinstance(m, Message) else m.received_at)
         return merged[-limit:]
 
     def mark_reply(self, message_uid: str, inbox_uid: str) -> None:

@@ -9,9 +9,9 @@ from sqlalchemy import bindparam, select, update
 
 from gateway.errors import KeyNotFound
 from gateway.store.database import Database
-from gateway.store.models import ApiKey
+from gateway.store.models import ApiKey, table
 
-_keys = ApiKey.__table__
+_keys = table(ApiKey)
 _KEY_BY_HASH = select(*_keys.c).where(_keys.c.key_hash == bindparam("p_key_hash"))
 
 

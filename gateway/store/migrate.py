@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 from sqlalchemy import inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+
+if TYPE_CHECKING:  # Alembic is imported only when the schema is behind
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _REVISION = re.compile(r"""^(down_revision|revision) = ['"]?(\w+)['"]?$""", re.M)
@@ -25,7 +29,7 @@ def head_revision() -> str:
         revisions.add(fields["revision"])
         parents.add(fields.get("down_revision"))
     [head] = revisions - parents
-    return head
+    return str(head)
 
 
 def is_current(engine: Engine) -> bool:
@@ -33,11 +37,11 @@ def is_current(engine: Engine) -> bool:
     with engine.connect() as connection:
         if not inspect(connection).has_table("alembic_version"):
             return False
-        versions = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
-    return versions == [head_revision()]
+        versions: Sequence[str] = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    return list(versions) == [head_revision()]
 
 
-def _config(connection):
+def _config(connection: Connection) -> Config:
     from alembic.config import Config
 
     config = Config()

@@ -4,28 +4,29 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime, timezone
-from typing import Optional
+from typing import Optional, cast
 
-from sqlalchemy import DateTime, Enum, ForeignKey, Index, String, Text, TypeDecorator, UniqueConstraint, false
+from sqlalchemy import DateTime, Enum, ForeignKey, Index, String, Table, Text, TypeDecorator, UniqueConstraint, false
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from gateway.values import DeliveryState, InboxState, MessageState, ModemState, PartState
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """Stores naive UTC, returns timezone-aware UTC (SQLite keeps no zone)."""
 
     impl = DateTime
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the store")
         return value.astimezone(timezone.utc).replace(tzinfo=None)
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=timezone.utc)
 
 
@@ -497,3 +498,8 @@ class ApiRequestWindow(Base):
 
     def __repr__(self) -> str:
         return f"<ApiRequestWindow key={self.api_key_id} {self.window_start:%H:%M} n={self.count}>"
+
+
+def table(model: type[Base]) -> Table:
+    """The table a model maps (typed as the Table it is, for Core statements)."""
+    return cast(Table, model.__table__)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
@@ -21,7 +22,7 @@ class Modems:
         self._db = db
 
 
-    def save_modem(self, name: str, port: str, now: datetime, **fields) -> None:
+    def save_modem(self, name: str, port: str, now: datetime, **fields: Any) -> None:
         """Record what the pool knows about a modem (creating its row on first sight)."""
         with self._db.write() as s:
             modem = s.get(Modem, name)

@@ -56,7 +56,7 @@ class OutboxListener:
     def __enter__(self) -> "OutboxListener":
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def _run(self) -> None:

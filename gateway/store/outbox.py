@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
-from typing import Sequence
+from typing import Any, Sequence, TypeVar
 
-from sqlalchemy import bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import Select, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import configure_mappers, selectinload
 
 from gateway.errors import ConflictError, MessageNotFound
 from gateway.rules.claiming import AVOID_GRACE_S, COST_GRACE_S, quiet_until
 from gateway.rules.routing import DEFAULT_GROUP
-from gateway.store.database import Database, new_uid
+from gateway.store.database import Database, changed, new_uid
 from gateway.store.events import Events
-from gateway.store.models import InboxMessage, Message, MessageEvent, Modem, OtpCode, Part
+from gateway.store.models import Base, InboxMessage, Message, MessageEvent, Modem, OtpCode, Part, table
 from gateway.store.reports import apply_early_reports
 from gateway.store.transitions import fail_remaining, mark_unknown, message_resource, transition
 from gateway.values import MessageDraft, MessageState, ModemState, PartState, SendJob
@@ -27,9 +27,9 @@ QUIET_HOLDS_PER_CLAIM = 50  # a claim puts back at most this many messages caugh
 
 # --- the hot path's statements, built once: building SQLAlchemy expressions on each call cost more than
 # running them (several ms per message). Parameters are bound by name (p_*) at execution.
-_messages, _parts, _events, _modems = (Message.__table__, Part.__table__, MessageEvent.__table__,
-                                       Modem.__table__)
-_inbox = InboxMessage.__table__
+_messages, _parts, _events, _modems = (table(Message), table(Part), table(MessageEvent),
+                                       table(Modem))
+_inbox = table(InboxMessage)
 _MAY_TAKE = (
     _messages.c.state == MessageState.QUEUED,
     or_(_messages.c.pinned_modem.is_(None), _messages.c.pinned_modem == bindparam("p_modem")),
@@ -131,7 +131,7 @@ class Outbox:
 
         The API's hot path, so Core bulk inserts; the returned messages hold the values being committed."""
         rows = [_message_row(d, now, api_key_id) for d in drafts]
-        ids = conn.execute(_ADD_MESSAGES, rows).scalars().all()
+        ids: Sequence[int] = conn.execute(_ADD_MESSAGES, rows).scalars().all()
         conn.execute(_ADD_PARTS, [
             {"message_id": message_id, "seq": seq, "text": text, "state": PartState.PENDING,
              "masked_text": draft.masked_parts[seq - 1] if draft.masked_parts else None}
@@ -293,7 +293,7 @@ class Outbox:
                                  retry_at: datetime, max_attempts: int, now: datetime) -> MessageState:
         """Part `seq` was refused for now: requeue the message (or fail it after `max_attempts`)."""
         with self._db.write() as s:
-            message = s.get(Message, job.message_id, options=[selectinload(Message.parts)])
+            message = s.get_one(Message, job.message_id, options=[selectinload(Message.parts)])
             part = message.parts[seq - 1]
             part.state, part.error_code = PartState.PENDING, error_code
             message.error_code, message.error_message = error_code, detail
@@ -313,7 +313,7 @@ class Outbox:
     def record_permanent_failure(self, job: SendJob, seq: int, modem: str, error_code: str, detail: str,
                                  now: datetime) -> None:
         with self._db.write() as s:
-            message = s.get(Message, job.message_id, options=[selectinload(Message.parts)])
+            message = s.get_one(Message, job.message_id, options=[selectinload(Message.parts)])
             message.error_code, message.error_message, message.lease_until = error_code, detail, None
             fail_remaining(message, error_code)
             transition(s, self._events, message, MessageState.FAILED, now, modem=modem,
@@ -323,7 +323,7 @@ class Outbox:
     def record_unknown(self, job: SendJob, seq: int, modem: str, detail: str, now: datetime) -> None:
         """Part `seq` went to the modem and no answer came: it is not re-sent, and neither is the rest."""
         with self._db.write() as s:
-            message = s.get(Message, job.message_id, options=[selectinload(Message.parts)])
+            message = s.get_one(Message, job.message_id, options=[selectinload(Message.parts)])
             mark_unknown(s, self._events, message, [message.parts[seq - 1]], detail, now)
 
     def release_claims(self, now: datetime, modem: str | None = None,
@@ -351,7 +351,8 @@ class Outbox:
                                           "lease expired: claim released")
         return requeued, unknown, self._events.release_deliveries(now)
 
-    def _release(self, query, now: datetime, unknown_detail: str, requeued_detail: str) -> tuple[int, int]:
+    def _release(self, query: Select[Message], now: datetime, unknown_detail: str,
+                 requeued_detail: str) -> tuple[int, int]:
         requeued = unknown = 0
         with self._db.write() as s:
             for message in s.scalars(query.options(selectinload(Message.parts)).with_for_update(skip_locked=True)):
@@ -410,7 +411,7 @@ class Outbox:
         """Queue the scheduled messages whose time came, and expire the waiting ones whose validity passed
         (`message.expired` events). Returns (released, expired)."""
         with self._db.write_core() as conn:
-            ids = conn.execute(_DUE_SCHEDULED, {"p_now": now}).scalars().all()
+            ids: Sequence[int] = conn.execute(_DUE_SCHEDULED, {"p_now": now}).scalars().all()
             if ids:
                 conn.execute(_RELEASE_SCHEDULED, {"p_ids": list(ids), "p_now": now})
                 conn.execute(_ADD_EVENTS, [{"message_id": i, "part_seq": None, "state": MessageState.QUEUED.value,
@@ -456,13 +457,16 @@ class Outbox:
     def mark_reports_overdue(self, sent_before: datetime) -> int:
         """Flag sent messages whose delivery report has not come by now (they stay `sent`)."""
         with self._db.write_core() as conn:
-            return conn.execute(update(_messages).where(
+            return changed(conn.execute(update(_messages).where(
                 _messages.c.state == MessageState.SENT, _messages.c.delivery_report.is_(True),
                 _messages.c.report_overdue.is_(False), _messages.c.sent_at < sent_before,
-            ).values(report_overdue=True)).rowcount
+            ).values(report_overdue=True)))
 
 
-def _message_row(draft: MessageDraft, now: datetime, api_key_id: int | None) -> dict:
+_Model = TypeVar("_Model", bound=Base)
+
+
+def _message_row(draft: MessageDraft, now: datetime, api_key_id: int | None) -> dict[str, Any]:
     """The messages row that queues `draft` (scheduled when it is held until later)."""
     return {"uid": new_uid("msg"), "to_number": draft.to_number, "body": draft.body, "encoding": draft.encoding,
             "part_count": len(draft.parts), "concat_ref": secrets.randbelow(256),
@@ -474,7 +478,7 @@ def _message_row(draft: MessageDraft, now: datetime, api_key_id: int | None) -> 
             "quiet_hours": draft.quiet_hours, "expires_at": draft.expires_at}
 
 
-def _queued_message(message_id: int, row: dict, parts: Sequence[str]) -> Message:
+def _queued_message(message_id: int, row: dict[str, Any], parts: Sequence[str]) -> Message:
     """The message just committed from `row`, with its pending parts and first history row, for the API's answer."""
     return _detached(Message, id=message_id, report_overdue=False, body_purged=False, **row,
                      parts=[_detached(Part, message_id=message_id, seq=seq, text=text, state=PartState.PENDING)
@@ -483,10 +487,10 @@ def _queued_message(message_id: int, row: dict, parts: Sequence[str]) -> Message
                                        at=row["created_at"])])
 
 
-def _detached(model: type, **values):
+def _detached(model: type[_Model], **values: Any) -> _Model:
     """An instance of `model` holding `values`, built the way a load builds one: without the change events of
     the constructor (a third of an enqueue's time). Nothing flushes it: its rows are committed."""
-    instance = model.__mapper__.class_manager.new_instance()
+    instance: _Model = model.__mapper__.class_manager.new_instance()
     instance.__dict__.update(values)
     return instance
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.orm import Session
 
 from gateway.errors import ConflictError, MessageNotFound
-from gateway.store.database import Database
+from gateway.store.database import Database, changed
 from gateway.store.events import empty_event_texts
 from gateway.store.models import (
     ConsentEvent,
@@ -40,7 +40,7 @@ class Privacy:
             messages = _purge_messages(s, Message.created_at < before, Message.body_purged.is_(False))
             old_inbox = (InboxMessage.received_at < before, InboxMessage.text != "")
             empty_event_texts(s, select(InboxMessage.uid).where(*old_inbox))
-            inbox = s.execute(update(InboxMessage).where(*old_inbox).values(text="")).rowcount
+            inbox = changed(s.execute(update(InboxMessage).where(*old_inbox).values(text="")))
             s.execute(update(InboundPart).where(InboundPart.received_at < before, InboundPart.text != "")
                       .values(text=""))
         return {"messages": messages, "inbox": inbox}
@@ -71,32 +71,32 @@ class Privacy:
         counts), the SMS it sent, events whose payload names it, status reports, opt-out history."""
         with self._db.write() as s:
             ids = select(Message.id).where(Message.to_number == number).scalar_subquery()
-            parts = s.execute(update(Part).where(Part.message_id.in_(ids)).values(text="")).rowcount
-            messages = s.execute(update(Message).where(Message.to_number == number)
+            parts = changed(s.execute(update(Part).where(Part.message_id.in_(ids)).values(text="")))
+            messages = changed(s.execute(update(Message).where(Message.to_number == number)
                                  .values(body="", to_number="", body_purged=True)
-                                 .execution_options(synchronize_session=False)).rowcount
-            inbound_parts = s.execute(delete(InboundPart).where(InboundPart.sender == number)).rowcount
+                                 .execution_options(synchronize_session=False)))
+            inbound_parts = changed(s.execute(delete(InboundPart).where(InboundPart.sender == number)))
             inbox_ids = select(InboxMessage.id).where(InboxMessage.sender == number).scalar_subquery()
             s.execute(update(InboundPart).where(InboundPart.inbox_id.in_(inbox_ids)).values(inbox_id=None))
-            inbox = s.execute(delete(InboxMessage).where(InboxMessage.sender == number)).rowcount
-            events = s.execute(update(Event).where(Event.payload.contains(number, autoescape=True))
-                               .values(payload=ERASED_PAYLOAD)).rowcount
-            reports = s.execute(update(StatusReportRecord).where(StatusReportRecord.recipient == number)
-                                .values(recipient="")).rowcount
-            optouts = s.execute(delete(Suppression).where(Suppression.number == number)).rowcount
-            optouts += s.execute(delete(ConsentEvent).where(ConsentEvent.number == number)).rowcount
+            inbox = changed(s.execute(delete(InboxMessage).where(InboxMessage.sender == number)))
+            events = changed(s.execute(update(Event).where(Event.payload.contains(number, autoescape=True))
+                               .values(payload=ERASED_PAYLOAD)))
+            reports = changed(s.execute(update(StatusReportRecord).where(StatusReportRecord.recipient == number)
+                                .values(recipient="")))
+            optouts = changed(s.execute(delete(Suppression).where(Suppression.number == number)))
+            optouts += changed(s.execute(delete(ConsentEvent).where(ConsentEvent.number == number)))
         return {"messages": messages, "parts": parts, "inbox": inbox, "inbound_parts": inbound_parts,
                 "events": events, "status_reports": reports, "optouts": optouts}
 
 
-def _purge_messages(s: Session, *where) -> int:
+def _purge_messages(s: Session, *where: ColumnElement[bool]) -> int:
     """Empty the text of the settled messages matching `where`, of their parts and their events' payloads; how
     many messages were emptied."""
     empty_event_texts(s, select(Message.uid).where(Message.state.in_(SETTLED), *where))
     ids = select(Message.id).where(Message.state.in_(SETTLED), *where).scalar_subquery()
     s.execute(update(Part).where(Part.message_id.in_(ids)).values(text=""))
-    return s.execute(update(Message).where(Message.id.in_(ids)).values(body="", body_purged=True)
-                     .execution_options(synchronize_session=False)).rowcount
+    return changed(s.execute(update(Message).where(Message.id.in_(ids)).values(body="", body_purged=True)
+                     .execution_options(synchronize_session=False)))
 
 
 def _settled_message(s: Session, uid: str, verb: str) -> Message:

@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from gateway.store.database import Database
-from gateway.store.models import ApiRequestWindow, MessageEvent
+from gateway.store.database import Database, changed
+from gateway.store.models import ApiRequestWindow, MessageEvent, table
 from gateway.values import PartState
 
-_windows = ApiRequestWindow.__table__
+_windows = table(ApiRequestWindow)
 _COUNT = {
     name: dialect.insert(_windows).values(api_key_id=bindparam("p_key"), window_start=bindparam("p_window"), count=1)
     .on_conflict_do_update(index_elements=["api_key_id", "window_start"], set_={"count": _windows.c.count + 1})
@@ -21,7 +21,7 @@ _COUNT = {
     for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
 }
 _FORGET = delete(_windows).where(_windows.c.window_start < bindparam("p_before"))
-_events = MessageEvent.__table__
+_events = table(MessageEvent)
 _PARTS_SENT = select(_events.c.at).where(  # ix_message_events_at: the last hour only
     _events.c.at > bindparam("p_since"), _events.c.modem == bindparam("p_modem"), _events.c.part_seq.is_not(None),
     _events.c.state == PartState.SENT.value).order_by(_events.c.at)
@@ -46,4 +46,4 @@ class RequestCounts:
     def forget_request_counts(self, before: datetime) -> int:
         """Drop the windows that ended (a periodic job)."""
         with self._db.write_core() as conn:
-            return conn.execute(_FORGET, {"p_before": before - timedelta(minutes=1)}).rowcount
+            return changed(conn.execute(_FORGET, {"p_before": before - timedelta(minutes=1)}))

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from gateway.store.database import Database
 from gateway.store.events import Events
-from gateway.store.models import Message, MessageEvent, Part, StatusReportRecord
+from gateway.store.models import Message, MessageEvent, Part, StatusReportRecord, table
 from gateway.store.transitions import transition
 from gateway.values import MessageState, PartState, StatusReport
 
@@ -28,7 +28,7 @@ REPORTED_STATES = (PartState.SENT, PartState.DELIVERED, PartState.FAILED)
 EARLY_REPORT_WINDOW = timedelta(minutes=10)  # an unmatched report this recent may be for a part just sent
 MATCH_DIGITS = 9  # networks write the recipient in national or international form: compare the tail
 
-_reports = StatusReportRecord.__table__
+_reports = table(StatusReportRecord)
 _UNMATCHED_REPORTS = (select(_reports.c.id, _reports.c.recipient)  # built once: it runs for every part sent
                       .where(_reports.c.modem == bindparam("p_modem"), _reports.c.reference == bindparam("p_reference"),
                              _reports.c.part_id.is_(None), _reports.c.received_at >= bindparam("p_since")))
@@ -105,7 +105,7 @@ def _apply(s: Session, events: Events, part: Part, record: StatusReportRecord, n
     s.add(MessageEvent(message_id=part.message_id, part_seq=part.seq, state=part.state.value, modem=part.modem,
                        detail=f"status report TP-ST={record.status}", at=now))
     s.flush()
-    message = s.get(Message, part.message_id, options=[selectinload(Message.parts)])
+    message = s.get_one(Message, part.message_id, options=[selectinload(Message.parts)])
     s.refresh(message, ["parts"])
     if message.state != MessageState.SENT:
         return  # more parts to send first; the last part's report settles the message

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Sequence
+from typing import Any, Sequence
 
 from sqlalchemy import Integer, and_, case, cast, func, select
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import FromClause
 
 from gateway.errors import NotFound
 from gateway.store.database import Database
-from gateway.store.models import InboxMessage, Message, MessageEvent, Modem
+from gateway.store.models import InboxMessage, Message, MessageEvent, Modem, table
 from gateway.values import MessageState, ModemState
 
 UP_STATES = (ModemState.ONLINE, ModemState.SENDING)
@@ -123,11 +125,11 @@ class Stats:
         counts = {name: [0] * buckets for name in (*SERIES_STATES, *(("received",) if with_received else ()))}
         bucket = self._bucket(MessageEvent.at, start, width_s)
         with self._db.read_core() as conn:
-            rows = conn.execute(
+            rows: list[Any] = [tuple(row) for row in conn.execute(
                 select(MessageEvent.state, bucket, func.count())
                 .where(MessageEvent.at >= since, MessageEvent.part_seq.is_(None),
                        MessageEvent.state.in_(SERIES_STATES))
-                .group_by(MessageEvent.state, bucket)).all()
+                .group_by(MessageEvent.state, bucket))]
             if with_received:
                 received = self._bucket(InboxMessage.received_at, start, width_s)
                 rows += [("received", b, n) for b, n in conn.execute(
@@ -151,7 +153,7 @@ class Stats:
             n = conn.execute(select(func.count()).where(sent_in_window)).scalar() or 0
             median = None
             if n:
-                middle = conn.execute(select(duration).where(sent_in_window).order_by(duration)
+                middle: Sequence[float] = conn.execute(select(duration).where(sent_in_window).order_by(duration)
                                       .limit(2 - n % 2).offset((n - 1) // 2)).scalars().all()
                 median = max(0.0, sum(middle) / len(middle))
         reached = sum(outcome.get(s, 0) for s in REACHED_NETWORK)
@@ -184,30 +186,31 @@ class Stats:
     def submit_to_sent(self, bounds: Sequence[float]) -> DurationHistogram:
         """Queued -> accepted by the network, over every sent message."""
         duration = self._epoch(Message.sent_at) - self._epoch(Message.created_at)
-        return self._histogram(duration, Message.sent_at.is_not(None), bounds, from_=Message.__table__)
+        return self._histogram(duration, Message.sent_at.is_not(None), bounds, from_=table(Message))
 
     def sent_to_delivered(self, bounds: Sequence[float]) -> DurationHistogram:
         """Accepted by the network -> the delivery report that completed the message."""
         duration = self._epoch(MessageEvent.at) - self._epoch(Message.sent_at)
-        joined = MessageEvent.__table__.join(Message.__table__, MessageEvent.message_id == Message.id)
+        joined = table(MessageEvent).join(table(Message), MessageEvent.message_id == Message.id)
         where = and_(MessageEvent.state == MessageState.DELIVERED.value, MessageEvent.part_seq.is_(None),
                      Message.sent_at.is_not(None))
         return self._histogram(duration, where, bounds, from_=joined)
 
     # --- helpers -------------------------------------------------------------------------------
 
-    def _transitions_since(self, since: datetime | None, *, group_by_modem: bool = False) -> dict:
+    def _transitions_since(self, since: datetime | None, *, group_by_modem: bool = False) -> dict[Any, int]:
         columns = [MessageEvent.state] + ([func.coalesce(MessageEvent.modem, "")] if group_by_modem else [])
         query = select(*columns, func.count()).where(MessageEvent.part_seq.is_(None)).group_by(*columns)
         if since is not None:
             query = query.where(MessageEvent.at >= since)
         with self._db.read_core() as conn:
-            rows = conn.execute(query).all()
+            rows: Sequence[Any] = conn.execute(query).all()
         if group_by_modem:
-            return {(state, modem): n for state, modem, n in rows}
-        return {state: n for state, n in rows}
+            return {(row[0], row[1]): row[2] for row in rows}
+        return {row[0]: row[1] for row in rows}
 
-    def _histogram(self, duration: ColumnElement, where, bounds: Sequence[float], *, from_) -> DurationHistogram:
+    def _histogram(self, duration: ColumnElement[Any], where: ColumnElement[bool], bounds: Sequence[float], *,
+                   from_: FromClause) -> DurationHistogram:
         clamped = case((duration < 0, 0.0), else_=duration)
         columns = [func.count(), func.coalesce(func.sum(clamped), 0.0)]
         columns += [func.coalesce(func.sum(case((clamped <= b, 1), else_=0)), 0) for b in bounds]
@@ -215,13 +218,14 @@ class Stats:
             row = conn.execute(select(*columns).select_from(from_).where(where)).one()
         return DurationHistogram(tuple(bounds), tuple(int(v) for v in row[2:]), int(row[0]), float(row[1]))
 
-    def _epoch(self, column) -> ColumnElement:
+    def _epoch(self, column: ColumnElement[Any] | InstrumentedAttribute[Any]) -> ColumnElement[Any]:
         """Seconds since the epoch of a UTC datetime column, on SQLite (stored as text) and PostgreSQL."""
         if self._db.is_sqlite:
             return (func.julianday(column) - 2440587.5) * 86400.0
         return func.extract("epoch", column)
 
-    def _bucket(self, column, start_epoch: int, width_s: int) -> ColumnElement:
+    def _bucket(self, column: ColumnElement[Any] | InstrumentedAttribute[Any], start_epoch: int,
+                width_s: int) -> ColumnElement[Any]:
         offset = self._epoch(column) - start_epoch
         if self._db.is_sqlite:  # the column is >= start, so truncation is floor
             return cast(offset / width_s, Integer)

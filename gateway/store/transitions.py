@@ -8,6 +8,7 @@ meaning wherever it is set.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, update
 from sqlalchemy.engine import Connection
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from gateway.representations import message_json
 from gateway.store.events import Events
-from gateway.store.models import Message, MessageEvent, Part
+from gateway.store.models import Message, MessageEvent, Part, table
 from gateway.values import MessageState, PartState
 
 EVENT_OF_STATE = {MessageState.DELIVERED: "message.delivered", MessageState.FAILED: "message.failed",
@@ -23,7 +24,7 @@ EVENT_OF_STATE = {MessageState.DELIVERED: "message.delivered", MessageState.FAIL
 SETTLED = (MessageState.SENT, MessageState.DELIVERED, MessageState.FAILED, MessageState.EXPIRED,
            MessageState.CANCELLED, MessageState.UNKNOWN)  # no part of it is sent again by itself
 
-_parts = Part.__table__
+_parts = table(Part)
 _MASK_PARTS = (update(_parts)
                .where(_parts.c.message_id == bindparam("p_message_id"), _parts.c.masked_text.is_not(None))
                .values(text=_parts.c.masked_text, masked_text=None))
@@ -62,8 +63,8 @@ def fail_remaining(message: Message, error_code: str) -> None:
             part.state, part.error_code = PartState.FAILED, error_code
 
 
-def message_resource(conn: Connection, message_id: int) -> dict:
+def message_resource(conn: Connection, message_id: int) -> dict[str, Any]:
     """The message as the API shows it, read in the transaction of `conn` (for an event's payload)."""
     with Session(bind=conn) as s:
-        message = s.get(Message, message_id, options=[selectinload(Message.parts), selectinload(Message.events)])
+        message = s.get_one(Message, message_id, options=[selectinload(Message.parts), selectinload(Message.events)])
         return message_json(message)
