@@ -262,7 +262,7 @@ def compat_gateway(gateway_factory, settings):
     return start
 
 
-# --- issue 7: gateways whose modems are configured one by one (groups, rate limits) ------------------------
+# --- gateways whose modems are configured one by one (groups, rate limits) --------------------------------
 
 @pytest.fixture
 def configured_gateway(settings, modem_links):
