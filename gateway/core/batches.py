@@ -15,14 +15,13 @@ from gateway.errors import MessageTooLong, RecipientOptedOut, TemplateParamsErro
 from gateway.rules import templates
 from gateway.rules.numbers import to_e164
 from gateway.rules.text import normalise_body, segment
-from gateway.rules.timing import check_message_class
+from gateway.rules.timing import PRIORITIES, check_message_class
 from gateway.store import Store
 from gateway.store.models import ApiKey, Batch
 from gateway.values import MessageDraft
 
 log = logging.getLogger(__name__)
 
-BULK_PRIORITY = 2
 
 
 class Batches:
@@ -75,7 +74,7 @@ class Batches:
         holds = self._policy.quiet_holds(numbers, self._clock(), quiet_window)
         routes = self._policy.routes(numbers)
         drafts = [MessageDraft(to_number=number, body=body, encoding=segmentation.encoding, parts=segmentation.parts,
-                               delivery_report=self._settings.delivery_report, priority=BULK_PRIORITY,
+                               delivery_report=self._settings.delivery_report, priority=PRIORITIES["bulk"],
                                send_at=holds.get(number), quiet_hours=quiet_window,
                                **(routes[number].placement if number in routes else {}))
                   for _, number, body, segmentation in good]

@@ -15,6 +15,7 @@ from gateway.errors import MessageTooLong, ValidationError
 from gateway.rules import otp, templates
 from gateway.rules.numbers import to_e164
 from gateway.rules.text import normalise_body, segment
+from gateway.rules.timing import PRIORITIES
 from gateway.store import Store
 from gateway.store.database import new_uid
 from gateway.store.models import ApiKey, Message, OtpCode
@@ -58,7 +59,7 @@ class OneTimeCodes:
         [message] = self._store.outbox.enqueue([MessageDraft(
             to_number=number, body=shown, encoding=segmentation.encoding, parts=segmentation.parts,
             masked_parts=segment(shown).parts, delivery_report=self._settings.delivery_report,
-            priority=otp.HIGH_PRIORITY, expires_at=record.expires_at, **(route.placement if route else {}))], now,
+            priority=PRIORITIES["high"], expires_at=record.expires_at, **(route.placement if route else {}))], now,
             api_key_id=api_key.id if api_key else None)
         self._store.otps.link_otp_message(record.uid, message.uid)
         record.message_uid = message.uid

@@ -13,7 +13,6 @@ DEFAULT_TEMPLATE = "Your code is {code}"
 MASK = "*"
 MIN_LENGTH, MAX_LENGTH = 4, 10
 MIN_TTL_S, MAX_TTL_S = 30, 86400
-HIGH_PRIORITY = 0
 
 
 def check_request(length: int, alphabet: str, ttl_s: int) -> None:

@@ -10,11 +10,10 @@ from sqlalchemy.orm import Session
 
 from gateway.rules.keywords import OPT_IN, OPT_OUT, KeywordRules
 from gateway.rules.text import segment
+from gateway.rules.timing import PRIORITIES
 from gateway.store.database import Database
 from gateway.store.models import ConsentEvent, InboxMessage, Suppression
 from gateway.values import MessageDraft
-
-HIGH_PRIORITY = 0  # the opt-out confirmation goes before queued bulk
 
 
 class Consent:
@@ -79,5 +78,5 @@ class Consent:
             return None
         segmentation = segment(reply)
         return MessageDraft(to_number=inbox.sender, body=reply, encoding=segmentation.encoding,
-                            parts=segmentation.parts, delivery_report=False, priority=HIGH_PRIORITY,
+                            parts=segmentation.parts, delivery_report=False, priority=PRIORITIES["high"],
                             via_modem=inbox.modem, note="opt-out confirmation")
