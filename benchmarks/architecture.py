@@ -20,19 +20,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.test_layers import package_of, runtime_imports, wrong_way_arrows  # noqa: E402
+from tests.test_layers import module_name, package_of, runtime_imports, wrong_way_arrows  # noqa: E402
 
 PACKAGES = ("gateway", "web", "hardware", "fake_modem")
 
 
 def modules(root: Path) -> dict[str, Path]:
-    found = {}
-    for top in PACKAGES:
-        for path in (root / top).rglob("*.py"):
-            if "migrations" not in path.parts:
-                parts = list(path.relative_to(root).with_suffix("").parts)
-                found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
-    return found
+    return {module_name(path, root): path for top in PACKAGES for path in (root / top).rglob("*.py")
+            if "migrations" not in path.parts}
 
 
 def arrows(found: dict[str, Path]) -> set[tuple[str, str]]:
