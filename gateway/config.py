@@ -24,6 +24,19 @@ SQLITE_SYNCHRONOUS = ("normal", "full")
 DEFAULT_CONFIG_PATH = Path("/etc/smsgw/config.toml")
 
 
+def _address_ranges(settings: Any, name: str, where: str) -> None:
+    """Make `settings.<name>` a tuple of CIDR strings (TOML gives a list); ConfigError naming a bad one."""
+    value = getattr(settings, name)
+    if isinstance(value, list):
+        value = tuple(value)
+        object.__setattr__(settings, name, value)
+    for cidr in value:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: {cidr!r} is not an address range (CIDR)", field=where) from None
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     host: str = "0.0.0.0"
@@ -39,14 +52,7 @@ class ServerSettings:
                                    "169.254.0.0/16", "fc00::/7", "fe80::/10")
 
     def __post_init__(self) -> None:
-        if isinstance(self.allow_from, list):
-            object.__setattr__(self, "allow_from", tuple(self.allow_from))
-        for cidr in self.allow_from:
-            try:
-                ipaddress.ip_network(cidr, strict=False)
-            except (TypeError, ValueError):
-                raise ConfigError(f"server.allow_from: {cidr!r} is not an address range (CIDR)",
-                                  field="server.allow_from") from None
+        _address_ranges(self, "allow_from", "server.allow_from")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("server.tls_cert and server.tls_key go together", field="server.tls_cert")
 
@@ -132,6 +138,17 @@ class WebhookSettings:
     retry_max_s: float = 600.0
     horizon_s: float = 86400.0  # a delivery still failing this long after its event is given up
     callback_secret: str = ""  # signs status_callback POSTs; empty: one is generated and kept in the database
+    # where callbacks may connect (gateway/rules/destinations.py): the private ranges unless set; loopback,
+    # link-local, multicast and the box's own addresses only when listed themselves
+    allow: tuple[str, ...] = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+    per_destination: int = 2  # deliveries in flight at once to one receiver (scheme, host, port)
+    breaker_failures: int = 5  # consecutive failures that pause a receiver's deliveries for the retry backoff
+
+    def __post_init__(self) -> None:
+        _address_ranges(self, "allow", "webhooks.allow")
+        if self.per_destination < 1 or self.breaker_failures < 1:
+            raise ConfigError("webhooks.per_destination and webhooks.breaker_failures must be at least 1",
+                              field="webhooks.per_destination")
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,13 @@ class UnknownModem(ValidationError):
     http_status = 422
 
 
+class CallbackNotAllowed(ValidationError):
+    """A callback URL whose host resolves to an address `[webhooks] allow` refuses."""
+
+    code = "callback_not_allowed"
+    http_status = 422
+
+
 class PayloadTooLarge(ValidationError):
     code = "payload_too_large"
     http_status = 413

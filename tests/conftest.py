@@ -11,9 +11,11 @@ from typing import Callable
 import pytest
 
 from gateway.appliance.runtime import open_store
-from gateway.config import DatabaseSettings, MessagingSettings, ModemSettings, PoolSettings, ServerSettings, Settings
+from gateway.config import (DatabaseSettings, MessagingSettings, ModemSettings, PoolSettings, ServerSettings, Settings,
+                            WebhookSettings)
 from gateway.core.service import GatewayService
 from gateway.rules.apikeys import SCOPES
+from tests.receiver import LOOPBACK
 
 
 def wait_until(predicate: Callable[[], object], timeout_s: float = 10.0, interval_s: float = 0.02):
@@ -39,6 +41,7 @@ def settings(database_url: str) -> Settings:
         messaging=MessagingSettings(max_recipients=5, retry_base_s=0.2, retry_max_s=1.0),
         pool=PoolSettings(send_timeout_s=5, command_timeout_s=2, sweep_interval_s=1.0, health_interval_s=5.0,
                           reconnect_min_s=0.2, reconnect_max_s=1.0),
+        webhooks=WebhookSettings(allow=LOOPBACK),  # the tests' receivers are on loopback
     )
 
 
@@ -51,7 +54,7 @@ def store(settings):
 
 @pytest.fixture
 def service(store, settings) -> GatewayService:
-    return GatewayService(store, settings.messaging)
+    return GatewayService(store, settings.messaging, webhook_settings=settings.webhooks)
 
 
 @pytest.fixture
@@ -250,11 +253,9 @@ def raw_receiver():
 def compat_gateway(gateway_factory, settings):
     """One gateway over one fake modem (quick webhook retries), online; returns (gateway, fakes, admin token).
     `config` replaces whole door sections of the settings (e.g. {"kannel": KannelSettings(...)})."""
-    from gateway.config import WebhookSettings
-
     def start(count: int = 1, *, config: dict | None = None, **fake_kwargs):
         hook_settings = settings.replace(webhooks=WebhookSettings(retry_base_s=0.2, retry_max_s=0.5, timeout_s=2,
-                                                                  horizon_s=3600), doors=config or {})
+                                                                  horizon_s=3600, allow=LOOPBACK), doors=config or {})
         gateway, fakes, token = gateway_factory(count, settings_override=hook_settings, **fake_kwargs)
         wait_until(lambda: [m.state.value for m in gateway.service.modems.list_modems()] == ["online"] * count)
         return gateway, fakes, token

@@ -6,6 +6,9 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+# `[webhooks] allow` for tests whose receivers listen on loopback (refused by the default policy)
+LOOPBACK = ("127.0.0.0/8", "::1/128")
+
 
 class Receiver:
     """`answers` is a list of statuses (or "hang") used in turn, then 200. `down()`/`up()` close and reopen

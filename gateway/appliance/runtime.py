@@ -92,7 +92,8 @@ class Gateway:
         self.service = GatewayService(self.store, settings.messaging, self.pool, clock=clock,
                                       webhook_settings=settings.webhooks, ussd_timeout_s=settings.pool.ussd_timeout_s,
                                       routes=settings.routes, modem_costs={m.name: m.cost for m in settings.modems})
-        self.webhooks = WebhookDispatcher(self.store, settings.webhooks, clock, doors=self.doors)
+        self.webhooks = WebhookDispatcher(self.store, settings.webhooks, clock, doors=self.doors,
+                                          destinations=self.service.destinations)
         self.store.db.on_deliveries_queued = self.webhooks.wake
         # the texts doors' receivers answer received SMS with
         self.webhooks.on_reply = self.service.messages.reply_to_inbound

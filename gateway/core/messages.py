@@ -11,6 +11,7 @@ from gateway.config import MessagingSettings
 from gateway.core.consent import Consent
 from gateway.core.ports import PoolControl
 from gateway.core.queue_policy import QueuePolicy
+from gateway.core.outbound import CallbackDestinations
 from gateway.core.webhooks import checked_target
 from gateway.doors import CallbackTarget
 from gateway.errors import MessageTooLong, TooManyRecipients, ValidationError
@@ -31,9 +32,9 @@ class Messages:
     """Verbs on messages out and in. `pool` is told when new work is committed."""
 
     def __init__(self, store: Store, settings: MessagingSettings, pool: PoolControl, clock: Callable[[], datetime],
-                 policy: QueuePolicy, consent: Consent) -> None:
+                 policy: QueuePolicy, consent: Consent, destinations: CallbackDestinations) -> None:
         self._store, self._settings, self._pool, self._clock = store, settings, pool, clock
-        self._policy, self._consent = policy, consent
+        self._policy, self._consent, self._destinations = policy, consent, destinations
 
     def send(self, to: str | Sequence[str], body: str, *, delivery_report: bool | None = None,
              via: str | None = None, status_callback: str | CallbackTarget | None = None,
@@ -70,7 +71,7 @@ class Messages:
         holds = self._policy.quiet_holds(numbers, max(hold_until or self._clock(), self._clock()), quiet_window)
         via_modem, via_group = self._policy.via(via)
         if status_callback is not None:
-            status_callback = str(checked_target(status_callback, field="status_callback"))
+            status_callback = str(checked_target(status_callback, self._destinations, field="status_callback"))
         routes = {} if via is not None else self._policy.routes(numbers)
         drafts = [MessageDraft(to_number=n, body=text, encoding=segmentation.encoding, parts=segmentation.parts,
                                delivery_report=wants_report, status_callback=status_callback, priority=order,

@@ -7,9 +7,11 @@ from datetime import datetime
 from typing import Callable, Collection, Sequence
 
 from gateway.config import WebhookSettings
+from gateway.core.outbound import CallbackDestinations
 from gateway.core.webhooks import callback_secret, checked_target
 from gateway.doors import CallbackTarget
 from gateway.errors import ValidationError
+from gateway.rules.destinations import redacted_url
 from gateway.rules.paging import page_size
 from gateway.store import Store
 from gateway.store.models import Delivery, DeliveryAttempt, Webhook
@@ -22,8 +24,10 @@ log = logging.getLogger(__name__)
 class Receivers:
     """Verbs on webhooks and their deliveries."""
 
-    def __init__(self, store: Store, clock: Callable[[], datetime], webhook_settings: WebhookSettings) -> None:
+    def __init__(self, store: Store, clock: Callable[[], datetime], webhook_settings: WebhookSettings,
+                 destinations: CallbackDestinations) -> None:
         self._store, self._clock, self._webhook_settings = store, clock, webhook_settings
+        self._destinations = destinations
 
     def add_webhook(self, url: str | CallbackTarget, events: Sequence[str]) -> Webhook:
         """Register a receiver for `events` (a URL, or a compatibility door's target for its own shape); its
@@ -31,7 +35,7 @@ class Receivers:
         unknown = sorted(set(events) - set(EVENT_TYPES))
         if not events or unknown:
             raise ValidationError(f"events must be among {', '.join(EVENT_TYPES)}", field="events")
-        target = checked_target(url, field="url")
+        target = checked_target(url, self._destinations, field="url")
         return self._store.events.add_webhook(str(target), [e for e in EVENT_TYPES if e in events], self._clock())
 
     def sync_door_receivers(self, targets: Sequence[CallbackTarget], doors: Collection[str]) -> None:
@@ -44,7 +48,7 @@ class Receivers:
         for webhook in unclaimed:
             log.warning("receiver %s (%s) was made by a config before boxes were recorded and this box's config "
                         "does not name it; if no box's does, delete it: DELETE /api/v1/webhooks/%s",
-                        webhook.uid, CallbackTarget.parse(webhook.url).url, webhook.uid)
+                        webhook.uid, redacted_url(CallbackTarget.parse(webhook.url).url), webhook.uid)
 
     def list_webhooks(self) -> list[Webhook]:
         return self._store.events.list_webhooks()

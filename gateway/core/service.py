@@ -5,13 +5,13 @@ at construction; this module only builds them and wires those that need each oth
 
 | area | module | needs |
 | --- | --- | --- |
-| `messages` (send, read, cancel, retry; inbox, conversations, routes) | messages.py | policy, consent |
+| `messages` (send, read, cancel, retry; inbox, conversations, routes) | messages.py | policy, consent, destinations |
 | `templates` (templates; the text a request sends) | templates.py | — |
 | `consent` (opt-outs; refusing opted-out numbers) | consent.py | — |
 | `otp` (one-time codes) | otp.py | policy, consent, templates |
 | `batches` | batches.py | policy, consent, templates |
 | `keys` (API keys, authentication, request rates) | access.py | — |
-| `receivers` (webhooks, deliveries, the callback secret) | receivers.py | — |
+| `receivers` (webhooks, deliveries, the callback secret) | receivers.py | destinations |
 | `modems` (state, reset, USSD) | modem_control.py | pool |
 | `privacy` (audit log, retention, redaction, erasure) | privacy.py | — |
 | `idempotency` | idempotency.py | — |
@@ -19,7 +19,8 @@ at construction; this module only builds them and wires those that need each oth
 | `stats` (figures, read in the database when asked) | gateway/store/stats.py | — |
 
 A verb validates and normalises its input, makes its change in one transaction of the store, then wakes the
-pool when it queued work. `policy` (gateway/core/queue_policy.py) decides routes and holds as messages queue.
+pool when it queued work. `policy` (gateway/core/queue_policy.py) decides routes and holds as messages queue;
+`destinations` (gateway/core/outbound.py) decides where callbacks may connect.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from gateway.core.idempotency import Idempotency
 from gateway.core.messages import Messages
 from gateway.core.modem_control import ModemControl
 from gateway.core.otp import OneTimeCodes
+from gateway.core.outbound import CallbackDestinations
 from gateway.core.ports import NoPool, PoolControl
 from gateway.core.privacy import Privacy
 from gateway.core.queue_policy import QueuePolicy
@@ -60,11 +62,13 @@ class GatewayService:
         self.policy = QueuePolicy(settings, store.modems, store.outbox, routes, modem_costs)
         self.templates = Templates(store, settings, clock)
         self.consent = Consent(store, settings, clock)
-        self.messages = Messages(store, settings, pool, clock, self.policy, self.consent)
+        webhook_settings = webhook_settings or WebhookSettings()
+        self.destinations = CallbackDestinations(webhook_settings.allow)  # where callbacks may connect
+        self.messages = Messages(store, settings, pool, clock, self.policy, self.consent, self.destinations)
         self.otp = OneTimeCodes(store, settings, pool, clock, self.policy, self.consent, self.templates)
         self.batches = Batches(store, settings, pool, clock, self.policy, self.consent, self.templates)
         self.keys = Access(store, settings, clock)
-        self.receivers = Receivers(store, clock, webhook_settings or WebhookSettings())
+        self.receivers = Receivers(store, clock, webhook_settings, self.destinations)
         self.modems = ModemControl(store, pool, ussd_timeout_s)
         self.privacy = Privacy(store, settings, clock)
         self.idempotency = Idempotency(store, settings, clock)

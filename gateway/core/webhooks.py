@@ -26,9 +26,11 @@ from urllib.parse import urlsplit
 import requests
 
 from gateway.config import WebhookSettings
+from gateway.core.outbound import CallbackDestinations
 from gateway.core.ports import DeliveryStorage
 from gateway.doors import Callback, CallbackTarget, Doors
 from gateway.errors import GatewayError, ValidationError
+from gateway.rules.destinations import redacted_url, without_queries
 from gateway.rules.retry import next_attempt_at
 from gateway.values import DeliveryJob, DeliveryState
 
@@ -51,11 +53,16 @@ def webhook_url(url: str, *, field: str) -> str:
     return url.strip()
 
 
-def checked_target(target: str | CallbackTarget, *, field: str) -> CallbackTarget:
-    """`target` (a URL for the gateway's own events, or a door's target) with its URL checked by `webhook_url`."""
+def checked_target(target: str | CallbackTarget, destinations: CallbackDestinations, *,
+                   field: str) -> CallbackTarget:
+    """`target` (a URL for the gateway's own events, or a door's target) with its URL checked by `webhook_url`
+    and its host by the destination policy (CallbackNotAllowed)."""
     if isinstance(target, str):
-        return CallbackTarget(None, "", webhook_url(target, field=field))
-    return dataclasses.replace(target, url=webhook_url(target.url, field=field))
+        target = CallbackTarget(None, "", webhook_url(target, field=field))
+    else:
+        target = dataclasses.replace(target, url=webhook_url(target.url, field=field))
+    destinations.check_url(target.url, field=field)
+    return target
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -90,7 +97,8 @@ class WebhookDispatcher:
     receiver are claimed one at a time, in order, so they arrive in order."""
 
     def __init__(self, store: DeliveryStorage, settings: WebhookSettings, clock: Callable[[], datetime],
-                 rng: random.Random | None = None, doors: Doors | None = None) -> None:
+                 rng: random.Random | None = None, doors: Doors | None = None,
+                 destinations: CallbackDestinations | None = None) -> None:
         self._store = store
         self._settings = settings
         self._doors = doors or Doors()
@@ -103,6 +111,8 @@ class WebhookDispatcher:
         self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
         self._posters = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="webhook-post")
         self._http = threading.local()
+        self._destinations = destinations or CallbackDestinations(settings.allow)
+        self._gates: dict[str, _DestinationGate] = {}  # by `destination_of` the URL posted to
         self._callback_secret = settings.callback_secret or None
         # set by the runtime: sends a text back to the sender of a received SMS (the inbox resource)
         self.on_reply: Callable[[dict[str, Any], str], object] | None = None
@@ -134,10 +144,19 @@ class WebhookDispatcher:
                 log.exception("claiming webhook deliveries failed")
                 self._stop.wait(1.0)
                 continue
+            now = self._clock()
+            postponed: dict[datetime, list[int]] = {}
             for job in jobs:
                 with self._lock:
-                    self._in_flight += 1
-                self._posters.submit(self._deliver, job)
+                    wait_until = self._gate(job).admit(now, self._settings.timeout_s)
+                    if wait_until is None:
+                        self._in_flight += 1
+                if wait_until is None:
+                    self._posters.submit(self._deliver, job)
+                else:
+                    postponed.setdefault(wait_until, []).append(job.delivery_id)
+            for until, ids in postponed.items():  # their receiver is busy or resting: others go first
+                self._store.events.postpone_deliveries(ids, until)
             if jobs:
                 continue
             due = self._store.events.next_delivery_due()
@@ -152,6 +171,7 @@ class WebhookDispatcher:
         finally:
             with self._lock:
                 self._in_flight -= 1
+                self._gate(job).leave()
             self._wake.set()
 
     def _post(self, job: DeliveryJob) -> None:
@@ -180,6 +200,12 @@ class WebhookDispatcher:
         status_code = error = None
         retry_after_s = 0.0
         answer, answer_type = b"", ""
+        refusal = self._destinations.refusal(url)
+        if refusal is not None:  # final: the policy will not change by retrying
+            log.warning("webhook %s to %s refused: %s", job.uid, redacted_url(url), refusal)
+            self._store.events.record_attempt(job, self._clock(), status_code=None, error=refusal, duration_ms=0.0,
+                                              outcome=DeliveryState.FAILED)
+            return
         try:
             response = self._session().request(method, url, data=body, headers=headers, stream=wants_reply,
                                                timeout=self._settings.timeout_s, allow_redirects=False)
@@ -190,7 +216,7 @@ class WebhookDispatcher:
                 answer_type = response.headers.get("Content-Type", "")
             response.close()
         except requests.RequestException as exc:
-            error = f"{type(exc).__name__}: {exc}"
+            error = without_queries(f"{type(exc).__name__}: {exc}")
         duration_ms = (time.perf_counter() - started) * 1000
         now = self._clock()
         outcome = outcome_of(status_code)
@@ -201,8 +227,12 @@ class WebhookDispatcher:
                            now + timedelta(seconds=retry_after_s))
             if retry_at > job.event_created_at + timedelta(seconds=self._settings.horizon_s):
                 outcome, error = DeliveryState.FAILED, f"gave up after {job.attempt} attempts: {error or status_code}"
+        with self._lock:
+            answered = status_code is not None and status_code < 500
+            self._gate(job).record(answered, now, self._rng)
         if outcome != DeliveryState.DELIVERED:
-            log.info("webhook %s to %s: %s (attempt %d)", job.uid, _host(job.url), error or status_code, job.attempt)
+            log.info("webhook %s to %s: %s (attempt %d)", job.uid, redacted_url(url), error or status_code,
+                     job.attempt)
         self._store.events.record_attempt(job, now, status_code=status_code, error=error, duration_ms=duration_ms,
                                           outcome=outcome, retry_at=retry_at)
         # after the delivery is recorded: a reply goes out at most once, even across a restart
@@ -222,8 +252,16 @@ class WebhookDispatcher:
     def _session(self) -> requests.Session:
         session = getattr(self._http, "session", None)
         if session is None:
-            session = self._http.session = requests.Session()
+            session = self._http.session = self._destinations.session()
         return session
+
+    def _gate(self, job: DeliveryJob) -> _DestinationGate:
+        """The gate of the receiver `job` posts to (under self._lock)."""
+        destination = destination_of(CallbackTarget.parse(job.url).url)
+        gate = self._gates.get(destination)
+        if gate is None:
+            gate = self._gates[destination] = _DestinationGate(self._settings)
+        return gate
 
     def _get_callback_secret(self) -> str:
         if self._callback_secret is None:
@@ -253,5 +291,48 @@ def _retry_after_s(value: str | None) -> float:
         return 0.0
 
 
-def _host(url: str) -> str:
-    return urlsplit(url).netloc
+def destination_of(url: str) -> str:
+    """The receiver a URL reaches, for concurrency and the circuit breaker: scheme, host and port."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{parts.scheme}://{parts.hostname}:{port or (443 if parts.scheme == 'https' else 80)}"
+
+
+class _DestinationGate:
+    """One receiver's share of the posting threads and its circuit breaker (the caller holds the lock).
+
+    At most `per_destination` posts in flight; after `breaker_failures` consecutive failures (no answer, or a
+    5xx) the receiver rests for the retry backoff of its failure count, then one trial post decides: an answer
+    closes the breaker, a failure rests it again for longer."""
+
+    def __init__(self, settings: WebhookSettings) -> None:
+        self._settings = settings
+        self.in_flight = 0
+        self.failures = 0
+        self.resting_until: datetime | None = None
+
+    def admit(self, now: datetime, busy_wait_s: float) -> datetime | None:
+        """None and a slot taken when a post may start now; else when to try again."""
+        if self.resting_until is not None and now < self.resting_until:
+            return self.resting_until
+        limit = 1 if self.failures >= self._settings.breaker_failures else self._settings.per_destination
+        if self.in_flight >= limit:
+            return now + timedelta(seconds=busy_wait_s)
+        self.in_flight += 1
+        return None
+
+    def leave(self) -> None:
+        self.in_flight -= 1
+
+    def record(self, answered: bool, now: datetime, rng: random.Random) -> None:
+        if answered:
+            self.failures, self.resting_until = 0, None
+            return
+        self.failures += 1
+        over = self.failures - self._settings.breaker_failures
+        if over >= 0:
+            self.resting_until = next_attempt_at(over + 1, now, self._settings.retry_base_s,
+                                                 self._settings.retry_max_s, rng)

@@ -157,6 +157,15 @@ class Events:
                 "delivery_id": job.delivery_id, "at": now, "status_code": status_code, "error": error,
                 "duration_ms": duration_ms})
 
+    def postpone_deliveries(self, delivery_ids: Sequence[int], until: datetime) -> None:
+        """Claimed deliveries the worker will not attempt now: due again at `until`, no attempt counted."""
+        if not delivery_ids:
+            return
+        with self._db.write_core() as conn:
+            conn.execute(update(_deliveries).where(_deliveries.c.id.in_(delivery_ids),
+                                                   _deliveries.c.state == DeliveryState.IN_FLIGHT)
+                         .values(state=DeliveryState.PENDING, lease_until=None, next_attempt_at=until))
+
     def release_deliveries(self, now: datetime, *, at_start: bool = False) -> int:
         """Deliveries left in flight are due again (their receivers may see them twice): those whose lease
         passed before `now`; `at_start` on SQLite (one box, so nobody else is posting) all of them."""

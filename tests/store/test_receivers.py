@@ -53,7 +53,8 @@ def two_boxes(store, settings):
     """Services of boxes "a" and "b" on one database."""
     other = Store.from_url(settings.database.url)
     store.db.box, other.db.box = "a", "b"
-    yield [GatewayService(s, MessagingSettings(), clock=lambda: NOW) for s in (store, other)]
+    yield [GatewayService(s, MessagingSettings(), clock=lambda: NOW, webhook_settings=settings.webhooks)
+           for s in (store, other)]
     other.close()
 
 

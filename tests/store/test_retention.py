@@ -36,12 +36,13 @@ def sent(store, message, when):
 
 
 @pytest.fixture
-def clocked(store):
+def clocked(store, settings):
     class Clock:
         now = NOW
 
     clock = Clock()
-    service = GatewayService(store, MessagingSettings(body_retention_days=30), clock=lambda: clock.now)
+    service = GatewayService(store, MessagingSettings(body_retention_days=30), clock=lambda: clock.now,
+                             webhook_settings=settings.webhooks)
     return service, clock
 
 
