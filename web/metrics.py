@@ -32,6 +32,8 @@ LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10
 SUBMIT_TO_SENT_BUCKETS_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 SENT_TO_DELIVERED_BUCKETS_S = (1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0)
 NOT_API = {"metrics", "status", "static"}  # blueprints (and the static endpoint) that are not the API
+# label values of a request's method: any other (a client may send any token) is counted as "other"
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def _inf(bounds):
@@ -194,7 +196,8 @@ def init_app(app: Flask) -> None:
             return response
         duration_s = time.perf_counter() - started
         route = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        metrics.requests.labels(route, request.method, str(response.status_code)).inc()
+        method = request.method if request.method in HTTP_METHODS else "other"
+        metrics.requests.labels(route, method, str(response.status_code)).inc()
         metrics.latency.labels(route).observe(duration_s)
         if request.blueprint not in NOT_API and request.endpoint != "static":
             metrics.window.observe(duration_s, response.status_code)

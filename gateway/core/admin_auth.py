@@ -67,7 +67,10 @@ def apply_password_from_env(auth: AdminAuth, environ: Mapping[str, str]) -> bool
 
 
 class LoginThrottle:
-    """After `max_failures` failed logins from one address within `window_s`, refuse it for `lockout_s`."""
+    """After `max_failures` failed logins from one address within `window_s`, refuse it for `lockout_s`. Memory
+    is bounded: at most MAX_ADDRESSES addresses each of failures and of lockouts are kept past a prune."""
+
+    MAX_ADDRESSES = 10_000
 
     def __init__(self, max_failures: int = 5, window_s: float = 300.0, lockout_s: float = 60.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -90,8 +93,27 @@ class LoginThrottle:
                 self._locked_until[address] = now + self.lockout_s
                 recent = []
             self._failures[address] = recent
-            if len(self._failures) > 10_000:  # bounded: forget the quiet addresses
-                self._failures = {a: f for a, f in self._failures.items() if f}
+            if len(self._failures) + len(self._locked_until) > 2 * self.MAX_ADDRESSES:
+                self._prune(now)
+
+    @property
+    def tracked(self) -> int:
+        """Addresses held in memory (failures or lockouts): at most 2 * MAX_ADDRESSES, whatever arrives."""
+        with self._lock:
+            return len(self._failures) + len(self._locked_until)
+
+    def _prune(self, now: float) -> None:
+        """Forget failures past the window and lockouts that ended; then, if a flood of addresses is still
+        over the bound, keep the half most recently seen (a flood's old addresses lose their count first)."""
+        failures = {a: kept for a, times in self._failures.items()
+                    if (kept := [t for t in times if now - t < self.window_s])}
+        locked = {a: until for a, until in self._locked_until.items() if until > now}
+        keep = self.MAX_ADDRESSES // 2
+        if len(failures) > self.MAX_ADDRESSES:
+            failures = dict(sorted(failures.items(), key=lambda item: item[1][-1])[-keep:])
+        if len(locked) > self.MAX_ADDRESSES:
+            locked = dict(sorted(locked.items(), key=lambda item: item[1])[-keep:])
+        self._failures, self._locked_until = failures, locked
 
     def succeeded(self, address: str) -> None:
         with self._lock:

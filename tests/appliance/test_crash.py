@@ -16,13 +16,13 @@ import requests
 from sqlalchemy import select
 
 from gateway.appliance.runtime import open_store
-from gateway.config import DatabaseSettings, MessagingSettings, Settings
+from gateway.config import DatabaseSettings, MessagingSettings, Settings, WebhookSettings
 from gateway.core.service import GatewayService
 from gateway.store.models import Event, InboxMessage
 from gateway.values import EVENT_TYPES
 from tests.appliance.test_multibox import Box
 from tests.conftest import wait_until
-from tests.receiver import Receiver
+from tests.receiver import LOOPBACK, Receiver
 
 KILLS = 5
 FINAL = {"sent", "delivered", "failed", "expired", "cancelled", "unknown"}
@@ -32,7 +32,7 @@ FINAL = {"sent", "delivered", "failed", "expired", "cancelled", "unknown"}
 def test_sigkill_under_load_loses_and_doubles_nothing(modem_links, tmp_path):
     url = f"sqlite:///{tmp_path / 'smsgw.db'}"
     store = open_store(Settings(database=DatabaseSettings(url=url)))
-    service = GatewayService(store, MessagingSettings())
+    service = GatewayService(store, MessagingSettings(), webhook_settings=WebhookSettings(allow=LOOPBACK))
     token = service.keys.create_key("crash", ["send", "read", "admin"])[1]
     receiver = Receiver()
     service.receivers.add_webhook(receiver.url, list(EVENT_TYPES))

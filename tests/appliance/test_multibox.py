@@ -204,6 +204,7 @@ class Box:
             f'[database]\nurl = "{url}"\n'
             '[pool]\nlease_s = 2.0\nsweep_interval_s = 30.0\n'
             '[messaging]\nmax_recipients = 1000\n'
+            '[webhooks]\nallow = ["127.0.0.0/8"]\n'  # the tests' receivers are on loopback
             + "".join(f'[[modems]]\nname = "{name}{i}"\nport = "{f.link}"\n' for i, f in enumerate(fakes, 1)))
         env = {k: v for k, v in os.environ.items() if not k.startswith("SMSGW_")}
         self.proc = subprocess.Popen([sys.executable, "-m", "gateway", "--log-level", "WARNING", "run",

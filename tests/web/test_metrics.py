@@ -130,3 +130,22 @@ def test_request_window_quantiles_and_expiry():
     assert 2.5 < figures.p99_s <= 5.0
     now[0] += 3600 + 60
     assert window.figures().requests == 0 and window.figures().p50_s is None
+
+
+def test_request_labels_come_from_a_closed_set_whatever_clients_send(client):
+    """Methods, paths, headers and key names from clients never become label values: a scrape's series stay the
+    same however many odd requests arrive."""
+    for i in range(30):
+        client.open(f"/api/v1/odd-{i}/path", method=f"BREW{i}", headers={"X-Api-Key": f"name-{i}"})
+        client.open(f"/nowhere/{i}", method="PROPFIND")
+        client.get(f"/api/v1/messages/msg_{i}", headers={"Authorization": f"Bearer key-{i}"})
+    families = {f.name: f for f in text_string_to_metric_families(client.get("/metrics").get_data(as_text=True))}
+    samples = [s for name in ("smsgw_http_requests", "smsgw_http_request_duration_seconds") if name in families
+               for s in families[name].samples]
+    assert samples, sorted(families)
+    methods = {s.labels["method"] for s in samples if "method" in s.labels}
+    routes = {s.labels["route"] for s in samples if "route" in s.labels}
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}
+    assert "other" in methods
+    assert all("odd-" not in r and "nowhere" not in r and "msg_" not in r for r in routes), routes
+    assert len(routes) <= 3, routes  # unmatched, the message route, and at most the metrics route itself

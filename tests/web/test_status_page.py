@@ -92,6 +92,22 @@ def test_login_locks_out_after_repeated_failures():
     assert throttle.retry_after_s("10.0.0.9") == 0
 
 
+def test_a_flood_of_addresses_keeps_the_lockout_bookkeeping_bounded_and_the_recent_lockouts():
+    now = [0.0]
+    throttle = LoginThrottle(max_failures=2, window_s=60, lockout_s=30, clock=lambda: now[0])
+    for i in range(5 * LoginThrottle.MAX_ADDRESSES):
+        now[0] += 0.0001
+        throttle.failed(f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}")
+        assert throttle.tracked <= 2 * LoginThrottle.MAX_ADDRESSES + 1
+    throttle.failed("192.168.7.7")
+    throttle.failed("192.168.7.7")
+    assert throttle.retry_after_s("192.168.7.7") > 0  # the flood did not push a fresh lockout out
+    now[0] += 120  # every failure and lockout has aged out: the next prune forgets them all
+    for i in range(2 * LoginThrottle.MAX_ADDRESSES):
+        throttle.failed(f"172.16.{i >> 8 & 255}.{i & 255}")
+    assert throttle.tracked <= 2 * LoginThrottle.MAX_ADDRESSES + 1
+
+
 def test_the_login_form_refuses_even_the_right_password_during_a_lockout(client, admin_password):
     for _ in range(5):
         assert log_in(client, "guess").status_code == 401

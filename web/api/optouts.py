@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, TypedDict
 from flask import Blueprint, Response, g
 
 from gateway.representations import time_json
+from gateway.rules.spreadsheet import safe_cell
 from web.api.access import requires, service
 from web.api.openapi import Content, operation
 from web.schemas import doc
@@ -72,7 +73,8 @@ def export_optouts():
     writer.writerow(["number", "action", "source", "detail", "at"])
     for event in history:
         row = consent_event_json(event)
-        writer.writerow([row["number"], row["action"], row["source"], row["detail"] or "", row["at"]])
+        writer.writerow([safe_cell(cell) for cell in (row["number"], row["action"], row["source"], row["detail"],
+                                                     row["at"])])
     return Response(out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="optouts.csv"'})
 
