@@ -50,6 +50,13 @@ class UnknownModem(ValidationError):
     http_status = 422
 
 
+class InvalidBody(ValidationError):
+    """A message body with a character no SMS should carry (NUL, C0 controls)."""
+
+    code = "invalid_body"
+    http_status = 422
+
+
 class CallbackNotAllowed(ValidationError):
     """A callback URL whose host resolves to an address `[webhooks] allow` refuses."""
 

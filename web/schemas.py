@@ -16,9 +16,11 @@ An optional field the client leaves out is `UNSET` (read it with `given`); a JSO
 A `refusals` entry of the declaration replaces the message for one field's missing or mistyped value.
 Each is a ValidationError (400 invalid_request) naming the field.
 
-msgspec decodes a good body in one pass. It refuses a little more than the rules above (NaN, lone UTF-16
+msgspec decodes a good body in one pass. It refuses a little more than the rules above (lone UTF-16
 surrogates, 1e400, a name given twice with a bad first value): a refused body is read again with the
-standard library's parser and judged by the rules above, so the API accepts what it always accepted.
+standard library's parser and judged by the rules above, so the API accepts what it always accepted (NaN and
+Infinity reach the service, which refuses them where a number must be finite). Integers of more than 4,300
+digits and nesting deeper than the parser's recursion limit are InvalidJson.
 """
 
 from __future__ import annotations
@@ -74,6 +76,10 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise InvalidJson(f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} "
                           f"column {exc.colno}") from exc
+    except RecursionError:
+        raise InvalidJson("the request body is nested too deeply") from None
+    except ValueError as exc:  # an integer of more digits than Python converts
+        raise InvalidJson(f"the request body is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise InvalidJson("the request body must be a JSON object")
     return value

@@ -15,7 +15,7 @@ from gateway.core.outbound import CallbackDestinations
 from gateway.core.webhooks import checked_target
 from gateway.doors import CallbackTarget
 from gateway.errors import MessageTooLong, TooManyRecipients, ValidationError
-from gateway.rules.numbers import to_e164
+from gateway.rules.numbers import takes_replies, to_e164
 from gateway.rules.paging import cursor_id, page_size
 from gateway.rules.routing import Route
 from gateway.rules.text import normalise_body, segment
@@ -116,13 +116,18 @@ class Messages:
         return page, (str(page[-1].id) if len(page) == page_size(limit) else None)
 
     def conversation(self, number: str, *, limit: int = 100) -> list[Message | InboxMessage]:
-        """Both directions of the exchange with `number`, oldest first."""
-        return self._store.inbox.conversation(to_e164(number, self._settings.default_region, field="number"),
-                                             limit=page_size(limit))
+        """Both directions of the exchange with `number`, oldest first; an alphanumeric sender ID (`BANK`) is
+        matched as it is (only SMS from it can be in its thread)."""
+        party = (to_e164(number, self._settings.default_region, field="number") if takes_replies(number)
+                 else number.strip()[:32])
+        return self._store.inbox.conversation(party, limit=page_size(limit))
 
     def reply_to_inbound(self, received: dict[str, Any], text: str) -> Message:
         """Send `text` to the sender of a received SMS (its inbox resource) through the modem it came in on, as
-        a door's receiver asked (a TwiML <Message>, a Kannel get-url answer); its history names the SMS."""
+        a door's receiver asked (a TwiML <Message>, a Kannel get-url answer); its history names the SMS.
+        ValidationError when the sender is an alphanumeric ID (`BANK`), which no reply can reach."""
+        if not takes_replies(received["from"]):
+            raise ValidationError(f"{received['from']!r} is an alphanumeric sender; no reply can reach it", field="to")
         [message] = self.send(received["from"], text, via=received["modem"])
         self._store.inbox.mark_reply(message.uid, received["id"])
         return message

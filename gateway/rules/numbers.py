@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 
 from gateway.errors import InvalidNumber
@@ -19,3 +21,12 @@ def to_e164(raw: str, default_region: str, *, field: str = "to") -> str:
     if not phonenumbers.is_valid_number(number):
         raise InvalidNumber(f"{raw!r} is not a valid phone number", field=field)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+_DIALLABLE = re.compile(r"\+?[0-9]{3,15}")
+
+
+def takes_replies(sender: str) -> bool:
+    """Whether an SMS can be sent back to `sender`: a phone number (international or national digits), not an
+    alphanumeric sender ID such as `BANK`, which no network delivers to."""
+    return _DIALLABLE.fullmatch(sender.strip()) is not None

@@ -16,6 +16,6 @@ def cursor_id(cursor: str | None) -> int | None:
     """The id a cursor names (the last row of the previous page); None for the first page."""
     if cursor is None or cursor == "":
         return None
-    if not cursor.isdigit():
+    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:  # a row id fits 64 bits
         raise ValidationError("invalid cursor", field="cursor")
     return int(cursor)

@@ -6,11 +6,12 @@ the extension table); `gateway.modem.pdu` packs the septets these tables give in
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Callable
 
-from gateway.errors import ValidationError
+from gateway.errors import InvalidBody, ValidationError
 from gateway.values import Encoding
 
 # --- GSM 7-bit default alphabet (TS 23.038 §6.2.1) ------------------------------------------------
@@ -137,11 +138,23 @@ def first_sms(text: str) -> str:
     return _split(text, _utf16_units, UCS2_SINGLE_UNITS, UCS2_SINGLE_UNITS)[0]
 
 
+# C0 controls (and DEL) a body may not hold: no handset shows them, PostgreSQL cannot store NUL, and GSM-7 would
+# turn NUL into "@"; tab, line feed and carriage return are text
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def normalise_body(body: str) -> str:
-    """The text of a message body, NFC-normalised; ValidationError when it is empty or not valid Unicode."""
+    """The text of a message body, NFC-normalised; InvalidBody (422 invalid_body, naming the first one and its
+    position) when it holds a control character other than tab, LF and CR; ValidationError when it is empty or
+    not valid Unicode."""
     text = unicodedata.normalize("NFC", body)
     if not text.strip():
         raise ValidationError("'body' must not be empty", field="body")
+    control = _CONTROLS.search(text)
+    if control is not None:
+        raise InvalidBody(f"'body' holds the control character U+{ord(control.group()):04X} at position "
+                          f"{control.start()}; remove it (tab, line feed and carriage return are allowed)",
+                          field="body")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:

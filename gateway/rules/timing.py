@@ -64,13 +64,19 @@ def parse_validity(value: int | float | str | None) -> timedelta | None:
     if value is None:
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not 0 < value <= MAX_VALIDITY.total_seconds():  # NaN, infinities and huge numbers too
+            raise ValidationError(f"'validity' must be positive and at most {MAX_VALIDITY.days} days",
+                                  field="validity")
         validity = timedelta(seconds=value)
     else:
         match = _DURATION.match(value) if isinstance(value, str) else None
         if match is None or match.string in ("P", "PT") or match.string.endswith("T"):
             raise ValidationError("'validity' must be seconds or an ISO 8601 duration such as PT10M",
                                   field="validity")
-        validity = timedelta(**{k: float(v) for k, v in match.groupdict().items() if v is not None})
+        try:
+            validity = timedelta(**{k: float(v) for k, v in match.groupdict().items() if v is not None})
+        except OverflowError:
+            validity = MAX_VALIDITY * 2  # refused below
     if not timedelta(0) < validity <= MAX_VALIDITY:
         raise ValidationError(f"'validity' must be positive and at most {MAX_VALIDITY.days} days",
                               field="validity")

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.rules.keywords import OPT_IN, OPT_OUT, KeywordRules
+from gateway.rules.numbers import takes_replies
 from gateway.rules.text import segment
 from gateway.rules.timing import PRIORITIES
 from gateway.store.database import Database
@@ -66,15 +67,15 @@ class Consent:
 
     def apply_keyword(self, s: Session, inbox: InboxMessage) -> MessageDraft | None:
         """Inside the write that records `inbox`: an inbound STOP (or START) changes the sender's consent. Returns
-        the confirmation to queue when a STOP changed it and a reply is configured (it goes back through the
-        modem the STOP came in on)."""
+        the confirmation to queue when a STOP changed it, a reply is configured and the sender can take one (a
+        number, not an alphanumeric sender ID); it goes back through the modem the STOP came in on."""
         action = self.keyword_rules.action_of(inbox.text)
         if action is None:
             return None
         detail = f"keyword {inbox.text.strip()!r} on modem {inbox.modem}"
         changed = self._set_consent(s, inbox.sender, action, "sms", inbox.received_at, detail)
         reply = self.keyword_rules.optout_reply
-        if action != OPT_OUT or not changed or not reply:
+        if action != OPT_OUT or not changed or not reply or not takes_replies(inbox.sender):
             return None
         segmentation = segment(reply)
         return MessageDraft(to_number=inbox.sender, body=reply, encoding=segmentation.encoding,

@@ -4,6 +4,8 @@ refused, every change is kept with its source, and the confirmation goes back th
 import csv
 import io
 import json
+import time
+from urllib.parse import quote
 
 import pytest
 
@@ -116,3 +118,33 @@ def test_a_keyword_list_that_is_not_a_list_of_words_is_a_config_error():
 
     with pytest.raises(ConfigError):
         KeywordRules.from_settings(MessagingSettings(optout_keywords="STOP"))
+
+
+def test_sms_from_alphanumeric_senders_and_with_control_characters_flow_through_every_path(gateway_factory,
+                                                                                           settings):
+    """`BANK` and `=1+2` send STOP, another sends text with C0 controls: each is stored and shown by the API, the
+    SOAP door, the conversation view and the opt-out CSV; no reply is queued to an address that cannot take one."""
+    import zeep
+    from zeep.wsse.username import UsernameToken
+
+    override = settings.replace(messaging=MessagingSettings(optout_reply="You are unsubscribed.", max_recipients=5))
+    gateway, fakes, token = gateway_factory(1, settings_override=override)
+    api = Api(gateway, token)
+    wait_until(lambda: api.modems()["modem1"]["state"] == "online")
+    _, soap_token = gateway.service.keys.create_key("soap-app", ["send", "read"])
+    fakes[0].inject_sms("BANK", "STOP")
+    fakes[0].inject_sms("=1+2", "stop")
+    fakes[0].inject_sms("+447911123456", "bell\x07 escape\x1b[31m nul\x00 end")
+    inbox = wait_until(lambda: len(m := api.inbox()) == 3 and m)
+    assert {m["from"] for m in inbox} == {"BANK", "=1+2", "+447911123456"}
+    assert any("\x07" in m["text"] and "\x00" in m["text"] for m in inbox)
+    client = zeep.Client(f"http://127.0.0.1:{gateway.port}/soap?wsdl", wsse=UsernameToken("soap-app", soap_token))
+    listed = client.service.ListInbox(limit=10).message
+    assert {m["from"] for m in listed} == {"BANK", "=1+2", "+447911123456"}
+    for sender in ("BANK", "=1+2", "+447911123456"):
+        thread = api.session.get(f"{api.base}/conversations/{quote(sender, safe='')}", timeout=10)
+        assert thread.status_code == 200, thread.text
+    exported = api.session.get(f"{api.base}/optouts.csv", timeout=10).text
+    assert "'=1+2" in exported and "BANK" in exported
+    time.sleep(1)  # a reply, had one been queued, would have reached the modem by now
+    assert fakes[0].sent == [] and api.session.get(f"{api.base}/messages", timeout=10).json()["messages"] == []

@@ -195,3 +195,31 @@ def test_allow_from_is_checked_at_start():
     assert settings_from_mapping({"server": {"allow_from": ["10.9.0.0/16"]}}, {}).server.allow_from == ("10.9.0.0/16",)
     with pytest.raises(ConfigError):
         settings_from_mapping({"server": {"allow_from": ["not-a-net"]}}, {})
+
+
+@pytest.mark.parametrize("body, position", [("nul\x00here", 3), ("\x1b[31mred", 0), ("bell\x07", 4), ("del\x7f", 3)])
+def test_control_characters_in_a_body_are_refused_naming_the_first(client, auth, service, body, position):
+    response = post(client, auth, {"to": "+447911123456", "body": body})
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert (error["code"], error["field"]) == ("invalid_body", "body")
+    assert f"position {position}" in error["message"]
+    assert count_messages(service) == 0
+    assert post(client, auth, {"to": "+447911123456", "body": "tab\tline\nreturn\r"}).status_code == 202
+
+
+@pytest.mark.parametrize("raw", ['"validity": NaN', '"validity": Infinity', '"validity": 1e308',
+                                 '"validity": 99999999999999999999999', '"validity": "P99999999999999999999D"',
+                                 '"to": ' + "9" * 5000, '"to": ' + "[" * 5000 + "]" * 5000])
+def test_extreme_numbers_and_nesting_are_refused_not_crashed_on(client, auth, service, raw):
+    response = client.post("/api/v1/messages", data='{"to": "+447911123456", "body": "x", ' + raw + "}",
+                           headers={**auth, "Content-Type": "application/json"})
+    assert response.status_code in (400, 422), response.get_data(as_text=True)
+    assert count_messages(service) == 0
+
+
+@pytest.mark.parametrize("cursor", ["9" * 5000, "1" * 19, "١٢٣", "-1", "1e3"])
+def test_odd_cursors_are_refused(client, auth, cursor):
+    for path in ("/api/v1/messages", "/api/v1/inbox", "/api/v1/audit"):
+        response = client.get(path, query_string={"cursor": cursor}, headers=auth)
+        assert response.status_code == 400 and response.get_json()["error"]["field"] == "cursor", (path, cursor)

@@ -4,22 +4,23 @@ answer again (same status and body) instead of doing the work twice."""
 from __future__ import annotations
 
 import hashlib
-import json
 from functools import wraps
 
 from flask import Response, g, make_response, request
 
+from gateway.errors import ValidationError
 from web.api.access import service
+from web.schemas import parse_json_object
 
 HEADER = "Idempotency-Key"
 
 
 def _client_ref(raw: bytes) -> str | None:
+    """The body's `client_ref`; None when there is none or the body is no JSON object (the view refuses it)."""
     try:
-        payload = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        ref = parse_json_object(raw).get("client_ref")
+    except ValidationError:
         return None
-    ref = payload.get("client_ref") if isinstance(payload, dict) else None
     return ref if isinstance(ref, str) else None
 
 

@@ -96,7 +96,7 @@ def _decode_text(data: bytes, charset: str | None, coding: str | None) -> str:
     """The text's bytes read as Kannel does: in `charset`, by default UTF-16BE for coding=2, else UTF-8."""
     try:
         return data.decode(charset or ("utf-16-be" if (coding or "").strip() == "2" else "utf-8"))
-    except (LookupError, UnicodeDecodeError):
+    except (LookupError, UnicodeDecodeError, ValueError):  # ValueError: a charset name with a NUL in it
         raise Refused(*CHARSET_FAILED) from None
 
 

@@ -8,6 +8,7 @@ password = the key's token. Errors are SOAP faults whose detail holds our error 
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -203,7 +204,7 @@ def list_inbox(wrapper, key) -> etree._Element:
     for item in page:
         response.append(inbox_element(item))
     if cursor is not None:
-        etree.SubElement(response, _q("nextCursor")).text = cursor
+        etree.SubElement(response, _q("nextCursor")).text = xml_text(cursor)
     return response
 
 
@@ -212,6 +213,15 @@ OPERATIONS = {"SendSms": ("send", send_sms), "GetMessageStatus": ("read", get_me
 
 
 # --- responses ---------------------------------------------------------------------------------------
+
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(text: str) -> str:
+    """`text` as XML 1.0 can carry it: a C0 control (which an SMS from the network may hold) becomes its Unicode
+    control picture (NUL is "\u2400", BEL "\u2407"), a lone surrogate or non-character U+FFFD."""
+    return _NOT_XML.sub(lambda m: chr(0x2400 + ord(m.group())) if m.group() < " " else "\ufffd", text)
 
 
 def _fields(parent, tag: str, fields: list[tuple[str, object]]):
@@ -223,7 +233,7 @@ def _fields(parent, tag: str, fields: list[tuple[str, object]]):
             value = "true" if value else "false"
         elif isinstance(value, datetime):
             value = time_json(value)
-        etree.SubElement(element, _q(name)).text = str(value)
+        etree.SubElement(element, _q(name)).text = xml_text(str(value))
     return element
 
 
@@ -256,7 +266,7 @@ def fault_response(fault: Fault) -> Response:
     """SOAP 1.1: a fault travels with HTTP 500, its detail holds our error code."""
     element = etree.Element(f"{{{SOAP_ENV}}}Fault")
     etree.SubElement(element, "faultcode").text = "soap:Client" if fault.client else "soap:Server"
-    etree.SubElement(element, "faultstring").text = fault.message
+    etree.SubElement(element, "faultstring").text = xml_text(fault.message)
     detail = etree.SubElement(element, "detail")
     _fields(detail, "GatewayFault", [("code", fault.code), ("message", fault.message), ("field", fault.field)])
     return Response(envelope(element), status=500, content_type=CONTENT_TYPE)

@@ -19,6 +19,7 @@ from gateway.errors import (
     AuthError,
     ConflictError,
     GatewayError,
+    InvalidBody,
     InvalidNumber,
     MessageTooLong,
     NotFound,
@@ -75,7 +76,7 @@ def gateway_error(exc: GatewayError):
         return error_body(400, 21211, f"Invalid 'To' Phone Number: {request.form.get('To', '')}")
     if isinstance(exc, MessageTooLong):
         return error_body(400, 21617, "The concatenated message body exceeds the 1600 character limit")
-    if isinstance(exc, ValidationError) and exc.field == "body":
+    if isinstance(exc, ValidationError) and exc.field == "body" and not isinstance(exc, InvalidBody):
         return error_body(400, 21602, "Message body is required")
     if isinstance(exc, ValidationError) and exc.field == "status_callback":
         return error_body(400, 21609, "Invalid StatusCallback URL")
