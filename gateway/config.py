@@ -41,7 +41,9 @@ def _address_ranges(settings: Any, name: str, where: str) -> None:
 class ServerSettings:
     host: str = "0.0.0.0"
     port: int = 8080
-    threads: int = 8  # waitress worker threads
+    threads: int = 8  # threads running the app (requests are read on one asynchronous loop)
+    max_connections_per_address: int = 32  # open connections one client address may hold; more are closed
+    header_timeout_s: float = 10.0  # a connection's request head (and TLS handshake) must be complete by then
     max_body_bytes: int = 1024 * 1024
     cookie_secure: bool = False  # status page session cookie only over HTTPS (set when served behind TLS)
     box: str = ""  # this box's name when several share one PostgreSQL database; empty: the hostname
@@ -141,7 +143,7 @@ class WebhookSettings:
     # where callbacks may connect (gateway/rules/destinations.py): the private ranges unless set; loopback,
     # link-local, multicast and the box's own addresses only when listed themselves
     allow: tuple[str, ...] = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
-    per_destination: int = 2  # deliveries in flight at once to one receiver (scheme, host, port)
+    per_destination: int = 4  # deliveries in flight at once to one receiver (scheme, host, port)
     breaker_failures: int = 5  # consecutive failures that pause a receiver's deliveries for the retry backoff
 
     def __post_init__(self) -> None:

@@ -13,7 +13,6 @@ from typing import Callable
 from gateway.appliance.doors import gateway_doors
 from gateway.appliance.periodic import build_scheduler
 from gateway.appliance.server import HttpServer
-from gateway.appliance.tls import HttpsServer
 from gateway.appliance.watchdog import Watchdog, notify, watchdog_interval_s
 from gateway.clock import utcnow
 from gateway.config import ModemSettings, PoolSettings, Settings
@@ -105,7 +104,7 @@ class Gateway:
         # several boxes on PostgreSQL: another box's enqueue wakes our pool (else the idle poll finds it)
         self.listener = (None if self.store.is_sqlite else
                          OutboxListener(settings.database.url, self.store.db.box, self.pool.wake))
-        self.http: HttpServer | HttpsServer | None = None
+        self.http: HttpServer | None = None
         self._stopped = threading.Event()
 
     @property
@@ -120,11 +119,10 @@ class Gateway:
         self.scheduler.start()
         if serve_http:
             server = self.settings.server
-            http: HttpServer | HttpsServer
-            if server.is_tls:
-                http = HttpsServer(self.app, server.host, server.port, server.threads, server.tls_cert, server.tls_key)
-            else:
-                http = HttpServer(self.app, server.host, server.port, server.threads)
+            http = HttpServer(self.app, server.host, server.port, server.threads, allow_from=server.allow_from,
+                              max_per_address=server.max_connections_per_address,
+                              header_timeout_s=server.header_timeout_s, tls_cert=server.tls_cert,
+                              tls_key=server.tls_key)
             http.start()
             self.http = http
             log.info("API listening on %s://%s:%d/", "https" if server.is_tls else "http", server.host, http.port)

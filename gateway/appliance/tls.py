@@ -1,22 +1,12 @@
-"""HTTPS for `smsgw run`: a self-signed certificate for the box, and the server that speaks TLS.
-
-waitress has no TLS (its docs send you to a proxy; its listening socket cannot be wrapped), so when
-`[server] tls_cert` and `tls_key` are set the app is served by cheroot (CherryPy's WSGI server) with its
-builtin `ssl` adapter instead. Plain HTTP stays on waitress.
-"""
+"""A self-signed certificate for the box (`smsgw tls selfsigned`); `gateway.appliance.server` serves it."""
 
 from __future__ import annotations
 
 import ipaddress
 import os
 import socket
-import threading
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIApplication
 
 
 def make_selfsigned(out_dir: str | Path, hostname: str | None = None, *, now: datetime,
@@ -48,29 +38,3 @@ def make_selfsigned(out_dir: str | Path, hostname: str | None = None, *, now: da
                                   serialization.NoEncryption()))
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
-
-
-class HttpsServer:
-    """The HttpServer interface (port, start, stop) over cheroot with its builtin ssl adapter."""
-
-    def __init__(self, app: WSGIApplication, host: str, port: int, threads: int, cert: str, key: str) -> None:
-        from cheroot import wsgi
-        from cheroot.ssl.builtin import BuiltinSSLAdapter
-
-        self._server = wsgi.Server((host, port), app, numthreads=threads, timeout=60,
-                                   server_name="smsgw")
-        self._server.ssl_adapter = BuiltinSSLAdapter(cert, key)
-        self._server.prepare()  # binds now: the port is known and a bad certificate fails here, not later
-        self._thread = threading.Thread(target=self._server.serve, name="https", daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._server.bind_addr[1])
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        if self._thread.is_alive():
-            self._server.stop()
-            self._thread.join(timeout_s)

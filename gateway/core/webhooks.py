@@ -42,6 +42,7 @@ CALLBACK_SECRET_KEY = "callback_secret"
 RETRY_STATUSES = {408, 429}
 IDLE_WAIT_S = 30.0
 LEASE_S = 300.0
+BUSY_RETRY_S = 0.5  # a delivery claimed while its receiver has all its posts in flight is due again after this
 MAX_REPLY_BYTES = 64 * 1024  # of a door's receiver's answer read for replies
 
 
@@ -148,7 +149,7 @@ class WebhookDispatcher:
             postponed: dict[datetime, list[int]] = {}
             for job in jobs:
                 with self._lock:
-                    wait_until = self._gate(job).admit(now, self._settings.timeout_s)
+                    wait_until = self._gate(job).admit(now, BUSY_RETRY_S)
                     if wait_until is None:
                         self._in_flight += 1
                 if wait_until is None:
