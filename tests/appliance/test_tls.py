@@ -1,4 +1,4 @@
-"""HTTPS: `smsgw tls selfsigned` makes a certificate, `smsgw run` serves it (cheroot), HSTS and a Secure cookie."""
+"""HTTPS: `smsgw tls selfsigned` makes a certificate, `smsgw run` serves it, HSTS and a Secure cookie."""
 
 from __future__ import annotations
 
