@@ -45,6 +45,7 @@ class ServerSettings:
     max_connections_per_address: int = 32  # open connections one client address may hold; more are closed
     header_timeout_s: float = 10.0  # a connection's request head (and TLS handshake) must be complete by then
     max_body_bytes: int = 1024 * 1024
+    session_idle_s: float = 1800.0  # a status-page session unused this long ends (log in again)
     cookie_secure: bool = False  # status page session cookie only over HTTPS (set when served behind TLS)
     box: str = ""  # this box's name when several share one PostgreSQL database; empty: the hostname
     tls_cert: str = ""  # PEM certificate (chain) file: with tls_key, `smsgw run` serves HTTPS (and HSTS)

@@ -51,8 +51,9 @@ def init_app(app: Flask, settings: Settings) -> None:
     app.extensions["smsgw.login_throttle"] = LoginThrottle()
     app.secret_key = auth.session_secret()
     app.config.update(SESSION_COOKIE_NAME="smsgw_session", SESSION_COOKIE_HTTPONLY=True,
-                      SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_SECURE=settings.server.cookie_secure or settings.server.is_tls,
-                      PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME)
+                      SESSION_COOKIE_SAMESITE="Strict",
+                      SESSION_COOKIE_SECURE=settings.server.cookie_secure or settings.server.is_tls,
+                      PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME, SMSGW_SESSION_IDLE_S=settings.server.session_idle_s)
     app.register_blueprint(bp)
 
 
@@ -63,8 +64,17 @@ def csrf_token() -> str:
 
 
 def _is_logged_in() -> bool:
+    """A session opened under the current password generation (no logout or password change since), and used
+    within the idle timeout; each request it makes counts as use."""
     generation = session.get("admin")
-    return generation is not None and hmac.compare_digest(generation, _auth().password_generation() or "")
+    if generation is None or not hmac.compare_digest(generation, _auth().password_generation() or ""):
+        return False
+    now = _service().clock().timestamp()
+    seen = session.get("seen")
+    if not isinstance(seen, (int, float)) or now - seen > current_app.config["SMSGW_SESSION_IDLE_S"]:
+        return False
+    session["seen"] = now
+    return True
 
 
 @bp.before_request
@@ -131,12 +141,16 @@ def login():
     session.clear()  # a new session id and CSRF token after login
     session.permanent = True
     session["admin"] = _auth().password_generation()
+    session["seen"] = _service().clock().timestamp()
     log.info("status page: admin logged in from %s", address)
     return redirect(url_for("status.dashboard"))
 
 
 @bp.post("/logout")
 def logout():
+    """Ends every session, not only this browser's (a copied cookie stops working too)."""
+    if _is_logged_in():
+        _auth().end_sessions()
     session.clear()
     return redirect(url_for("status.login"))
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 PASSWORD_KEY = "admin_password_hash"
 SESSION_SECRET_KEY = "session_secret"
+SESSION_EPOCH_KEY = "session_epoch"  # changed by a logout: every session opened before it ends
 MIN_PASSWORD_LENGTH = 8
 PASSWORD_ENV = "SMSGW_ADMIN_PASSWORD"
 
@@ -52,9 +53,17 @@ class AdminAuth:
         return stored is not None and check_password_hash(stored, password)
 
     def password_generation(self) -> str | None:
-        """Changes whenever the password does: sessions opened under an older password end."""
+        """Changes whenever the password does or `end_sessions` is called: a session carries the generation it
+        was opened under, and ends when it is no longer the current one (the cookie alone proves nothing)."""
         stored = self._store.settings.get(PASSWORD_KEY)
-        return hashlib.sha256(stored.encode()).hexdigest()[:16] if stored else None
+        if not stored:
+            return None
+        epoch = self._store.settings.get(SESSION_EPOCH_KEY) or ""
+        return hashlib.sha256(f"{stored}\n{epoch}".encode()).hexdigest()[:32]
+
+    def end_sessions(self) -> None:
+        """End every status-page session, on every box sharing the database (a logout does this)."""
+        self._store.settings.put(SESSION_EPOCH_KEY, secrets.token_hex(16), self._clock())
 
     def session_secret(self) -> str:
         return self._store.settings.add_if_absent(SESSION_SECRET_KEY, secrets.token_hex(32), self._clock())

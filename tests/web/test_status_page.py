@@ -4,11 +4,14 @@ the JSON feed and the operator's actions."""
 import re
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 
 from gateway.config import ServerSettings
 from gateway.core.admin_auth import AdminAuth, LoginThrottle
+from gateway.core.service import GatewayService
+from tests.clock import NOON, Clock
 from tests.conftest import ADMIN_PASSWORD
 
 
@@ -69,16 +72,36 @@ def test_the_api_needs_no_csrf_token(client, auth):
     assert response.status_code == 202
 
 
-def test_logout_ends_the_session_and_a_new_password_ends_every_session(client, app, admin_password, store):
+def test_logout_and_a_new_password_end_every_session_a_copied_cookie_included(client, app, admin_password, store):
     log_in(client)
     other = app.test_client()
     log_in(other)
+    stolen = app.test_client()
+    stolen.set_cookie("smsgw_session", client.get_cookie("smsgw_session").value)
+    assert stolen.get("/status.json").status_code == 200
     token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/").get_data(as_text=True)).group(1)
     assert client.post("/logout", data={"csrf_token": token}).headers["Location"] == "/login"
-    assert client.get("/status.json").status_code == 401
+    for browser in (client, other, stolen):
+        assert browser.get("/status.json").status_code == 401
+    log_in(other)
     assert other.get("/status.json").status_code == 200
-    AdminAuth(store).set_password("a brand new password")
+    AdminAuth(store).set_password("a brand new password")  # what `smsgw admin password` does
     assert other.get("/status.json").status_code == 401
+
+
+def test_a_session_unused_for_the_idle_timeout_ends(settings, store, admin_password):
+    from web import create_app
+
+    clock = Clock(NOON)
+    service = GatewayService(store, settings.messaging, clock=clock)
+    browser = create_app(settings, service).test_client()
+    log_in(browser)
+    clock.now += timedelta(seconds=settings.server.session_idle_s - 1)
+    assert browser.get("/status.json").status_code == 200  # used: the idle time starts again
+    clock.now += timedelta(seconds=settings.server.session_idle_s - 1)
+    assert browser.get("/status.json").status_code == 200
+    clock.now += timedelta(seconds=settings.server.session_idle_s + 1)
+    assert browser.get("/status.json").status_code == 401
 
 
 def test_login_locks_out_after_repeated_failures():
