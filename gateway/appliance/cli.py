@@ -315,7 +315,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PRIVATE_UMASK = 0o077  # what the box creates (database, WAL, keys, the demo's var/) only its user can read
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    os.umask(PRIVATE_UMASK)
     args = build_parser().parse_args(argv)
     logs.configure(_logging_settings(args), args.log_level)
     try:

@@ -54,6 +54,11 @@ def test_demo_starts_modems_and_sends(tmp_path):
                                         timeout=10).json()["state"] == "sent")
         modems = requests.get(f"{base}/modems", headers=headers, timeout=10).json()["modems"]
         assert [m["name"] for m in modems] == ["modem1", "modem2"]
+        made = [tmp_path / "var", *(tmp_path / "var").rglob("*")]
+        assert any(p.name.endswith(".db") for p in made)
+        for path in made:  # only the box's user can read what it made: database, WAL, links' folder, …
+            if not path.is_symlink():
+                assert path.stat().st_mode & 0o077 == 0, (path, oct(path.stat().st_mode))
     finally:
         demo.terminate()
         assert demo.wait(timeout=30) == 0
