@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, cast
 import waitress.server
 from waitress.channel import HTTPChannel
 
+from gateway.clock import utcnow
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
     from waitress.task import ThreadedTaskDispatcher
@@ -119,7 +121,7 @@ class GuardedChannel(HTTPChannel):
             if not data:
                 self.handle_close()
                 return
-            self.last_activity = time.time()
+            self.last_activity = utcnow().timestamp()  # waitress's idle timeout compares epoch seconds
             self.received(data)
             if not cast(ssl.SSLSocket, self.socket).pending():  # decrypted bytes select() does not see
                 return
