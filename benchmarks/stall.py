@@ -1,7 +1,7 @@
 """A legitimate client's answers while idle, half-open and slow-header connections attack the server.
 
 Runs the attack of tests/appliance/test_server_stall.py (from four loopback addresses, past the per-address cap,
-plus a refused address) against the production server over HTTP and over HTTPS, and prints how many of the
+plus a refused address, plus 300 idle connections from one address) against the production server over HTTP and over HTTPS, and prints how many of the
 legitimate client's calls were answered and their latency.
 
     .venv/bin/python benchmarks/stall.py [--seconds 20]
@@ -21,9 +21,10 @@ sys.path.insert(0, str(ROOT))
 from gateway.appliance.server import HttpServer  # noqa: E402
 from gateway.appliance.tls import make_selfsigned  # noqa: E402
 from gateway.clock import utcnow  # noqa: E402
-from tests.appliance.test_server_stall import CAP, Attack, app, legitimate_calls  # noqa: E402
+from tests.appliance.test_server_stall import ATTACKERS, CAP, Attack, app, legitimate_calls  # noqa: E402
 
 ALLOWED = ["127.0.0.1/32", "127.0.0.2/31", "127.0.0.4/31", "127.0.0.9/32"]
+FLOOD = 300  # more idle connections from one address, past waitress's old limit of 256 open connections
 
 
 def run(scheme: str, seconds: float, folder: Path) -> str:
@@ -37,6 +38,8 @@ def run(scheme: str, seconds: float, folder: Path) -> str:
     attack = Attack(server.port)
     try:
         attack.open()
+        for _ in range(FLOOD):
+            attack.connect(ATTACKERS[1])
         answered, failed, latencies = legitimate_calls(f"{scheme}://127.0.0.1:{server.port}/healthz", cert or False,
                                                        seconds)
     finally:
