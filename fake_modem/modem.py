@@ -188,6 +188,13 @@ class FakeModem:
         self._changed()
         return indexes
 
+    def inject_pdu(self, pdu_hex: str) -> int | None:
+        """An SMS-DELIVER given whole (hex, SMSC field first) arrives: for what inject_sms cannot build, such as
+        binary SMS (8-bit data, WAP push). Returns its storage index."""
+        index = route_incoming(self._state, self._session, self._queue_urc, pdu_hex.upper())
+        self._changed()
+        return index
+
     def inject_sms_silently(self, sender: str, text: str, *, parts_order: list[int] | None = None,
                             concat_ref: int | None = None) -> list[int]:
         """Like inject_sms, but no +CMTI: only a storage sweep finds it."""

@@ -247,13 +247,40 @@ def _decode_user_data(reader: _Reader, alphabet: str, udl: int, has_udh: bool) -
     concat = _concat_from_udh(data[1:udh_octets]) if has_udh else None
     payload = data[udh_octets:]
     if alphabet == "8bit":
-        return payload.decode("latin-1"), concat
+        return binary_text(payload, _destination_port(data[1:udh_octets]) if has_udh else None), concat
     if len(payload) % 2:
         payload = payload[:-1]  # half a code unit: drop it rather than the message
     text = payload.decode("utf-16-be", errors="surrogatepass")
     # Pairs inside the part are already one character; a half pair cut at a part boundary cannot be stored
-    # as UTF-8, so it becomes U+FFFD.
-    return _LONE_SURROGATE.sub("\ufffd", text), concat
+    # as UTF-8, so it becomes U+FFFD; a NUL (which PostgreSQL cannot store in text) becomes its picture, U+2400.
+    return _LONE_SURROGATE.sub("\ufffd", text).replace("\x00", "\u2400"), concat
+
+
+WAP_PUSH_PORTS = (2948, 2949)  # WAP push over WDP (TS 23.040 §9.2.3.24.4; WAP-259), e.g. MMS notifications
+_PLAIN_BYTES = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}
+
+
+def binary_text(payload: bytes, port: int | None) -> str:
+    """The text stored for 8-bit user data: plain ASCII as it is (some senders mark text 8-bit); anything else
+    as a label and every byte in hex (lossless, and storable anywhere), e.g. `[WAP push, 3 bytes] 0a00ff`."""
+    if port is None and payload and set(payload) <= _PLAIN_BYTES:
+        return payload.decode("ascii")
+    kind = "WAP push" if port in WAP_PUSH_PORTS else "binary data" if port is None else f"binary data, port {port}"
+    return f"[{kind}, {len(payload)} bytes] {payload.hex()}"
+
+
+def _destination_port(udh: bytes) -> int | None:
+    """The destination port of an application port addressing IE (8- or 16-bit), if the UDH has one."""
+    pos = 0
+    while pos + 2 <= len(udh):
+        iei, length = udh[pos], udh[pos + 1]
+        data = udh[pos + 2 : pos + 2 + length]
+        if iei == 0x05 and len(data) == 4:
+            return data[0] << 8 | data[1]
+        if iei == 0x04 and len(data) == 2:
+            return data[0]
+        pos += 2 + length
+    return None
 
 
 def decode_pdu(

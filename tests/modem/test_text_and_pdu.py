@@ -273,9 +273,22 @@ def test_alphanumeric_sender():
     assert sms.text == "hi"
 
 
-def test_8bit_data_decoded_as_latin1():
+def test_8bit_data_is_kept_as_labelled_hex_and_plain_ascii_as_text():
     pdu = "00" + "04" + "0B914497111234F6" + "0004" + "42200141000040" + "03" + "00FF41"
-    assert decode_pdu(pdu).text == "\x00\xffA"
+    assert decode_pdu(pdu).text == "[binary data, 3 bytes] 00ff41"
+    text = "00" + "04" + "0B914497111234F6" + "0004" + "42200141000040" + "02" + "6869"
+    assert decode_pdu(text).text == "hi"
+
+
+def test_a_wap_push_is_recognised_by_its_port():
+    udh = "0605040B8423F0"  # application ports, 16-bit: destination 2948 (WAP push), source 9200
+    pdu = "00" + "44" + "0B914497111234F6" + "0004" + "42200141000040" + "0A" + udh + "000102"
+    assert decode_pdu(pdu).text == "[WAP push, 3 bytes] 000102"
+
+
+def test_a_nul_in_ucs2_text_becomes_its_picture():
+    pdu = "00" + "04" + "0B914497111234F6" + "0008" + "42200141000040" + "04" + "00410000"
+    assert decode_pdu(pdu).text == "A\u2400"
 
 
 def test_invalid_time_stamp_gives_none_not_error():
