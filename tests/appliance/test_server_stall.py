@@ -174,10 +174,9 @@ def test_slow_and_idle_connections_are_closed_at_the_head_timeout_and_refused_pa
         attack.stop()
 
 
+@pytest.mark.parametrize("served", ["https"], indirect=True)
 def test_tls_still_serves_after_garbage_and_a_plain_http_request(served):
-    scheme, port, verify = served
-    if scheme != "https":
-        pytest.skip("TLS only")
+    _, port, verify = served
     with socket.create_connection(("127.0.0.1", port), timeout=3) as plain:
         plain.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         try:
