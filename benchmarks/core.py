@@ -68,8 +68,9 @@ def percentile(values: list[float], q: float) -> float:
 
 @contextmanager
 def gateway(modems: int = 0, latency_ms: int = 0, threads: int = 8, database_url: str | None = None,
-            box: str = ""):
-    """Fake modems here, `smsgw run` in a child process; yields (port, token, fakes)."""
+            box: str = "", key_file: Path | None = None):
+    """Fake modems here, `smsgw run` in a child process; yields (port, token, fakes). Boxes sharing one
+    database share `key_file` (default: box.key in the gateway's own directory)."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         fakes = [FakeModem(link=str(tmp / f"modem{i}"), latency_ms=latency_ms, seed=i).start()
@@ -79,6 +80,7 @@ def gateway(modems: int = 0, latency_ms: int = 0, threads: int = 8, database_url
         config.write_text(
             f'[server]\nhost = "127.0.0.1"\nport = {port}\nthreads = {threads}\nbox = "{box}"\n'
             f'[database]\nurl = "{database_url or DATABASES.new_url(tmp)}"\n'
+            f'[security]\nkey_file = "{key_file or tmp / "box.key"}"\n'
             f'[messaging]\nmax_recipients = 100000\n'
             + "".join(f'[[modems]]\nname = "{box}modem{i}"\nport = "{f.link}"\n' for i, f in enumerate(fakes, 1)))
         env = {k: v for k, v in os.environ.items() if not k.startswith("SMSGW_")}

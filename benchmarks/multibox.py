@@ -25,7 +25,7 @@ def two_boxes(modems: int, latency_s: float, seconds: float) -> dict:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         url = core.DATABASES.new_url(tmp)
         boxes = [stack.enter_context(core.gateway(modems=modems, latency_ms=int(latency_s * 1000), database_url=url,
-                                                  box=box)) for box in ("a", "b")]
+                                                  box=box, key_file=tmp / "box.key")) for box in ("a", "b")]
         port, token, _ = boxes[0]
         client = core.Client(port, token)
         numbers = [f"+4479111{i:05d}" for i in range(count)]

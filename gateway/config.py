@@ -77,6 +77,13 @@ class DatabaseSettings:
 
 
 @dataclass(frozen=True)
+class SecuritySettings:
+    # the box key (gateway/store/sealing.py): "" is `<database file>.key` beside an SQLite database; PostgreSQL
+    # needs it named, the same file on every box sharing the database
+    key_file: str = ""
+
+
+@dataclass(frozen=True)
 class MessagingSettings:
     default_region: str = "GB"  # for national numbers without a leading +
     max_parts: int = 10
@@ -205,6 +212,7 @@ class RouteSettings:
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
     messaging: MessagingSettings = field(default_factory=MessagingSettings)
     pool: PoolSettings = field(default_factory=PoolSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
@@ -227,6 +235,7 @@ class Settings:
 _SECTIONS: dict[str, type] = {
     "server": ServerSettings,
     "database": DatabaseSettings,
+    "security": SecuritySettings,
     "messaging": MessagingSettings,
     "pool": PoolSettings,
     "webhooks": WebhookSettings,
@@ -238,6 +247,7 @@ _ENV_OVERRIDES = {
     "SMSGW_HOST": ("server", "host"),
     "SMSGW_PORT": ("server", "port"),
     "SMSGW_DATABASE_URL": ("database", "url"),
+    "SMSGW_KEY_FILE": ("security", "key_file"),
     "SMSGW_LOG_FORMAT": ("logging", "format"),
 }
 

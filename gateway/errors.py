@@ -108,6 +108,13 @@ class StoreUnavailable(GatewayError):
     http_status = 503
 
 
+class BoxKeyUnusable(StoreUnavailable):
+    """The box key file is missing where it must be named, unreadable, or not the key the database was sealed
+    under: nothing sealed can be read or written until it is."""
+
+    code = "box_key_unusable"
+
+
 class StoreFull(StoreUnavailable):
     """The disk under the database is full: nothing new can be committed until space returns."""
 

@@ -11,8 +11,8 @@ from typing import Callable
 import pytest
 
 from gateway.appliance.runtime import open_store
-from gateway.config import (DatabaseSettings, MessagingSettings, ModemSettings, PoolSettings, ServerSettings, Settings,
-                            WebhookSettings)
+from gateway.config import (DatabaseSettings, MessagingSettings, ModemSettings, PoolSettings, SecuritySettings,
+                            ServerSettings, Settings, WebhookSettings)
 from gateway.core.service import GatewayService
 from gateway.rules.apikeys import SCOPES
 from tests.receiver import LOOPBACK
@@ -34,10 +34,13 @@ def wait_until(predicate: Callable[[], object], timeout_s: float = 10.0, interva
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """The default key file lies beside an SQLite file; PostgreSQL's is named (tmp_path/box.key)."""
+    key_file = "" if database_url.startswith("sqlite") else str(tmp_path / "box.key")
     return Settings(
         server=ServerSettings(host="127.0.0.1", port=0, threads=4),
         database=DatabaseSettings(url=database_url),
+        security=SecuritySettings(key_file=key_file),
         messaging=MessagingSettings(max_recipients=5, retry_base_s=0.2, retry_max_s=1.0),
         pool=PoolSettings(send_timeout_s=5, command_timeout_s=2, sweep_interval_s=1.0, health_interval_s=5.0,
                           reconnect_min_s=0.2, reconnect_max_s=1.0),

@@ -198,6 +198,26 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_key(args: argparse.Namespace) -> int:
+    """A new box key seals everything; the key file then holds only it (the old one is gone for good)."""
+    from gateway.appliance.runtime import open_store
+
+    store = open_store(_settings(args))
+    try:
+        old, path = store.box_key, store.box_key.path
+        if path is None:
+            print("smsgw: an in-memory database has no key file to rotate", file=sys.stderr)
+            return 2
+        new = old.rotated()
+        new.save()  # both keys: a crash from here on is finished by the next start
+        changed = store.rekey(new)
+        new.only_current().save()
+    finally:
+        store.close()
+    print(f"box key {new.id} replaces {old.id} in {path}; {changed} sealed values moved to it")
+    return 0
+
+
 def cmd_modems_scan(args: argparse.Namespace) -> int:
     """Probe serial devices and print a [[modems]] block per modem found (comments go to stderr's log)."""
     from gateway.modem.discovery import DEFAULT_PATTERNS, scan
@@ -286,6 +306,13 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     with_config(db_sub.add_parser("upgrade", help="migrate the schema to the latest revision"))
     db.set_defaults(func=cmd_db)
+
+    key = sub.add_parser("key", help="the box key that seals the database's secrets")
+    key_sub = key.add_subparsers(dest="key_command", required=True)
+    with_config(key_sub.add_parser(
+        "rotate", help="seal everything under a new box key and forget the old one (stop every box on the "
+                       "database first, and give the others the new key file)"))
+    key.set_defaults(func=cmd_key)
 
     modems = sub.add_parser("modems", help="find modems")
     modems_sub = modems.add_subparsers(dest="modems_command", required=True)

@@ -277,7 +277,7 @@ def open_database(settings: Settings) -> tuple[Store | None, list[Finding]]:
         return None, [Finding("database", "database", "fail", f"{path} does not exist",
                               "run `smsgw db upgrade` (or start the gateway once) to create it")]
     try:
-        store = Store.from_url(url, settings.database.busy_timeout_ms)
+        store = Store.from_url(url, settings.database.busy_timeout_ms, key_file=settings.security.key_file)
         with store.engine.connect() as conn:
             current = MigrationContext.configure(conn).get_current_revision()
         config = Config()

@@ -57,12 +57,21 @@ def gsmmodem_drivers(pool: PoolSettings) -> DriverFactory:
 
 
 def open_store(settings: Settings) -> Store:
-    """Open the database and bring its schema up to date."""
+    """Open the database, bring its schema up to date and check the box key opens it (then seal what is not
+    sealed under it yet)."""
     database = settings.database
     store = Store.from_url(database.url, database.busy_timeout_ms, database.synchronous,
-                           keyword_rules=KeywordRules.from_settings(settings.messaging))
+                           keyword_rules=KeywordRules.from_settings(settings.messaging),
+                           key_file=settings.security.key_file)
     store.db.box = settings.server.box or socket.gethostname()
-    upgrade(store.engine)
+    try:
+        upgrade(store.engine)
+        sealed = store.seal(utcnow())
+    except BaseException:
+        store.close()
+        raise
+    if sealed:
+        log.info("sealed %d stored secrets under box key %s", sealed, store.box_key.id)
     return store
 
 

@@ -51,7 +51,7 @@ class OneTimeCodes:
             raise MessageTooLong(f"the code's message needs {segmentation.part_count} parts", field="template")
         now, salt = self._clock(), otp.new_salt()
         record = self._store.otps.add_otp(OtpCode(
-            uid=new_uid("otp"), to_number=number, code_hash=otp.code_hash(code, salt), salt=salt,
+            uid=new_uid("otp"), to_number=number, code_hash=otp.code_hash(code, salt, self._store.box_key.otp_pepper), salt=salt,
             attempts_left=self._settings.otp_max_attempts, expires_at=now + timedelta(seconds=ttl_s),
             api_key_id=api_key.id if api_key else None, created_at=now))
         route = self._policy.routes([number]).get(number)  # as `send` does
@@ -70,5 +70,6 @@ class OneTimeCodes:
         """Check `code` against one-time code `uid` (constant time); each wrong code uses an attempt up."""
         if not isinstance(code, str) or not code.strip():
             raise ValidationError("'code' is required", field="code")
-        return self._store.otps.verify_otp(uid, lambda record: otp.matches(code, record.salt, record.code_hash),
+        pepper = self._store.box_key.otp_pepper
+        return self._store.otps.verify_otp(uid, lambda record: otp.matches(code, record.salt, record.code_hash, pepper),
                                           self._clock())

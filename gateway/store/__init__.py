@@ -20,7 +20,12 @@ gateway/store opens a Session; verbs return detached model objects or frozen val
 
 from __future__ import annotations
 
-from sqlalchemy.engine import Engine
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Text, insert, select, type_coerce
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError
 
 from gateway.rules.keywords import KeywordRules
 from gateway.store.admin_settings import AdminSettings
@@ -31,21 +36,45 @@ from gateway.store.database import Database, make_engine
 from gateway.store.events import Events
 from gateway.store.idempotency import IdempotencyRecords
 from gateway.store.inbox import Inbox
+from gateway.errors import BoxKeyUnusable
 from gateway.store.keys import ApiKeys
+from gateway.store.models import AdminSetting, Base
 from gateway.store.modems import Modems
 from gateway.store.otp import Otps
 from gateway.store.outbox import Outbox
 from gateway.store.privacy import Privacy
 from gateway.store.ratelimits import RequestCounts
 from gateway.store.reports import StatusReports
+from gateway.store.sealing import BoxKey, reseal
 from gateway.store.stats import Stats
 from gateway.store.templates import Templates
 
 
-class Store:
-    """The store's areas over one database, wired to each other explicitly (see the table above)."""
+KEY_CHECK = "box_key_check"  # an admin setting sealed under the box key: opening it proves the key is the right one
 
-    def __init__(self, engine: Engine, keyword_rules: KeywordRules = KeywordRules()) -> None:
+
+def key_file_for(url: str, key_file: str = "") -> Path | None:
+    """Where the box key of the database at `url` is: `key_file` when given, else `<file>.key` beside an SQLite
+    file; None for an in-memory database (its key lives as long as it does)."""
+    if key_file:
+        return Path(key_file)
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        raise BoxKeyUnusable("[security] key_file must name the box key file with PostgreSQL (every box sharing "
+                             "the database reads the same one)")
+    database = parsed.database or ""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database + ".key")
+
+
+class Store:
+    """The store's areas over one database, wired to each other explicitly (see the table above). Sealed
+    columns (gateway/store/sealing.py) seal and open under `box_key`."""
+
+    def __init__(self, engine: Engine, box_key: BoxKey, keyword_rules: KeywordRules = KeywordRules()) -> None:
+        self.box_key = box_key
+        box_key.attach(engine)
         self.db = Database(engine)
         self.events = Events(self.db)
         self.reports = StatusReports(self.db, self.events)
@@ -66,8 +95,51 @@ class Store:
 
     @classmethod
     def from_url(cls, url: str, busy_timeout_ms: int = 5000, synchronous: str = "normal",
-                 keyword_rules: KeywordRules = KeywordRules()) -> Store:
-        return cls(make_engine(url, busy_timeout_ms, synchronous), keyword_rules)
+                 keyword_rules: KeywordRules = KeywordRules(), key_file: str = "") -> Store:
+        """The store at `url`, its box key read (or made, the first time) from `key_file_for(url, key_file)`."""
+        path = key_file_for(url, key_file)
+        box_key = BoxKey.ephemeral() if path is None else BoxKey.load_or_create(path)
+        return cls(make_engine(url, busy_timeout_ms, synchronous), box_key, keyword_rules)
+
+    def seal(self, now: datetime) -> int:
+        """Check that the box key opens this database, and seal what is not sealed under its sealing key yet
+        (values from before sealing, or from before a rotation). Returns how many values were sealed.
+
+        KeyMismatch when the database was sealed under another key; a key file made by this start is then
+        removed again, so that restoring the right one is all it takes."""
+        for attempt in (1, 2):
+            try:
+                with self.db.write_core() as conn:
+                    check = conn.execute(select(type_coerce(AdminSetting.value, Text))
+                                         .where(AdminSetting.key == KEY_CHECK)).scalar()
+                    if check is not None:
+                        self._open_check(check)
+                        if self.box_key.is_current(check):
+                            return 0
+                    changed = reseal(conn, Base.metadata, self.box_key)
+                    if check is None:
+                        conn.execute(insert(AdminSetting).values(key=KEY_CHECK, value=KEY_CHECK, updated_at=now))
+                    return changed
+            except IntegrityError:  # another box inserted the check between our read and our insert
+                if attempt == 2:
+                    raise
+        return 0
+
+    def rekey(self, box_key: BoxKey) -> int:
+        """Seal everything under `box_key` (which must still open what the current key sealed), in one
+        transaction; from then on this store uses it."""
+        box_key.attach(self.engine)
+        self.box_key = box_key
+        with self.db.write_core() as conn:
+            return reseal(conn, Base.metadata, box_key)
+
+    def _open_check(self, check: str) -> None:
+        try:
+            self.box_key.open(check)
+        except BoxKeyUnusable:
+            if self.box_key.created and self.box_key.path is not None:
+                self.box_key.path.unlink(missing_ok=True)
+            raise
 
     @property
     def engine(self) -> Engine:

@@ -10,6 +10,7 @@ from sqlalchemy import DateTime, Enum, ForeignKey, Index, String, Table, Text, T
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from gateway.store.sealing import Sealed
 from gateway.values import DeliveryState, InboxState, MessageState, ModemState, PartState
 
 
@@ -239,7 +240,7 @@ class AdminSetting(Base):
     __tablename__ = "admin_settings"
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(Text)
+    value: Mapped[str] = mapped_column(Sealed())  # sealed: it holds the session and callback secrets
     updated_at: Mapped[datetime]
 
     def __repr__(self) -> str:
@@ -275,7 +276,7 @@ class Webhook(Base):
     uid: Mapped[str] = mapped_column(String(32), unique=True)
     url: Mapped[str] = mapped_column(String(2048))
     events: Mapped[str] = mapped_column(String(255))  # comma-separated event types
-    secret: Mapped[str] = mapped_column(String(128))
+    secret: Mapped[str] = mapped_column(Sealed(128))
     created_at: Mapped[datetime]
     deleted_at: Mapped[Optional[datetime]]
     # JSON list of the boxes whose config names this receiver; None: made by an API (or by a config before 0010)

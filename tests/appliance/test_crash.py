@@ -72,7 +72,7 @@ def test_sigkill_under_load_loses_and_doubles_nothing(modem_links, tmp_path):
 
     started = time.monotonic()
     try:
-        box.append(Box("c", url, fakes, tmp_path, token))
+        box.append(Box("c", url, fakes, tmp_path, token, str(store.box_key.path)))
         wait_until(online, timeout_s=20)
         threads = [threading.Thread(target=load, daemon=True), threading.Thread(target=inbound, daemon=True)]
         for t in threads:
@@ -81,7 +81,7 @@ def test_sigkill_under_load_loses_and_doubles_nothing(modem_links, tmp_path):
             time.sleep(rng.uniform(0.8, 2.0))
             box[-1].proc.kill()  # SIGKILL: no clean shutdown, claims and in-flight parts left as they were
             box[-1].proc.wait()
-            box.append(Box("c", url, fakes, tmp_path, token))
+            box.append(Box("c", url, fakes, tmp_path, token, str(store.box_key.path)))
             wait_until(online, timeout_s=20)
         time.sleep(1.0)
         stop_load.set()

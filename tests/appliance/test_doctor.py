@@ -208,6 +208,7 @@ def test_smsgw_doctor_exits_non_zero_and_prints_fixes(modem_links, tmp_path, sto
     [fake] = modem_links(1, sim="absent")
     config = tmp_path / "config.toml"
     config.write_text(f'[database]\nurl = "{settings.database.url}"\n'
+                      f'[security]\nkey_file = "{store.box_key.path}"\n'
                       f'[[modems]]\nname = "m"\nport = "{fake.link}"\n')
     result = subprocess.run([sys.executable, "-m", "gateway", "doctor", "--config", str(config), "--no-api",
                              "--timeout", "0.5"], capture_output=True, text=True, timeout=30)

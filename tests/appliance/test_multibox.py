@@ -44,11 +44,17 @@ def shared_url(pg_cluster):
 
 
 @pytest.fixture
-def boxes(shared_url):
+def key_file(tmp_path) -> str:
+    """The box key file every box on the shared database reads."""
+    return str(tmp_path / "box.key")
+
+
+@pytest.fixture
+def boxes(shared_url, key_file):
     """Two boxes' stores ("a" and "b") on one database."""
     stores = []
     for box in ("a", "b"):
-        store = Store.from_url(shared_url)
+        store = Store.from_url(shared_url, key_file=key_file)
         store.db.box = box
         stores.append(store)
     yield stores
@@ -196,12 +202,13 @@ def test_each_box_records_its_modems_and_the_api_shows_every_box(boxes, settings
 class Box:
     """`smsgw run` in a child process, with its fake modems in this one (the test sees what they sent)."""
 
-    def __init__(self, name: str, url: str, fakes, tmp_path: Path, token: str) -> None:
+    def __init__(self, name: str, url: str, fakes, tmp_path: Path, token: str, key_file: str) -> None:
         self.name, self.fakes, self.port = name, fakes, free_port()
         config = tmp_path / f"{name}.toml"
         config.write_text(
             f'[server]\nhost = "127.0.0.1"\nport = {self.port}\nbox = "{name}"\n'
             f'[database]\nurl = "{url}"\n'
+            f'[security]\nkey_file = "{key_file}"\n'
             '[pool]\nlease_s = 2.0\nsweep_interval_s = 30.0\n'
             '[messaging]\nmax_recipients = 1000\n'
             '[webhooks]\nallow = ["127.0.0.0/8"]\n'  # the tests' receivers are on loopback
@@ -232,11 +239,12 @@ class Box:
 
 
 def test_two_gateway_processes_share_the_outbox_and_a_killed_box_loses_nothing(shared_url, modem_links,
-                                                                                tmp_path):
-    store = Store.from_url(shared_url)
+                                                                                tmp_path, key_file):
+    store = Store.from_url(shared_url, key_file=key_file)
     token = GatewayService(store, MessagingSettings()).keys.create_key("multibox", ["send", "read", "admin"])[1]
     fakes = modem_links(4, latency_ms=40)
-    boxes = [Box("a", shared_url, fakes[:2], tmp_path, token), Box("b", shared_url, fakes[2:], tmp_path, token)]
+    boxes = [Box(name, shared_url, share, tmp_path, token, key_file) for name, share in (("a", fakes[:2]),
+                                                                                        ("b", fakes[2:]))]
     try:
         wait_until(lambda: all(sum(m["state"] == "online" for m in box.modems().values()) == 4 for box in boxes),
                    timeout_s=30)

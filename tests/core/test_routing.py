@@ -141,7 +141,7 @@ def test_failover_moves_each_queued_message_once_and_only_to_an_online_fallback(
     staying = [*_queue_for(store, "uk", None), *_queue_for(store, "fr", "intl"), *_queue_for(store, "uk", "mars"),
                *_queue_for(store, "uk", "intl", via_modem="uk1"),  # pinned: its first part left on uk1
                *_queue_for(store, "de", "intl")]  # de's modem is (re)connecting: it is not down
-    boxes = [store, Store.from_url(database_url)]  # a second box on the same database
+    boxes = [store, Store.from_url(database_url, key_file=store.box_key.path)]  # a second box on the same database
     try:
         with ThreadPoolExecutor(2) as race:
             assert sum(race.map(lambda box: box.outbox.fail_over(now), boxes)) == 40

@@ -22,8 +22,10 @@ def post(client, auth, url, payload):
 
 def test_codes_use_their_alphabet_and_hash_with_their_own_salt():
     assert new_code(8, "digits").isdigit() and len(new_code(10, "alnum")) == 10
-    assert code_hash("123456", "00" * 16) != code_hash("123456", "11" * 16)
-    assert matches(" abc123 ", "00" * 16, code_hash("ABC123", "00" * 16))
+    pepper = b"p" * 32
+    assert code_hash("123456", "00" * 16, pepper) != code_hash("123456", "11" * 16, pepper)
+    assert matches(" abc123 ", "00" * 16, code_hash("ABC123", "00" * 16, pepper), pepper)
+    assert not matches("ABC123", "00" * 16, code_hash("ABC123", "00" * 16, pepper), b"q" * 32)  # another box's key
 
 
 def sent_code(service, message_uid):

@@ -51,7 +51,7 @@ def test_a_received_sms_keeps_the_number_its_sim_had_then(store, service):
 @pytest.fixture
 def two_boxes(store, settings):
     """Services of boxes "a" and "b" on one database."""
-    other = Store.from_url(settings.database.url)
+    other = Store.from_url(settings.database.url, key_file=settings.security.key_file)
     store.db.box, other.db.box = "a", "b"
     yield [GatewayService(s, MessagingSettings(), clock=lambda: NOW, webhook_settings=settings.webhooks)
            for s in (store, other)]

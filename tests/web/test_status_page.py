@@ -231,14 +231,15 @@ def test_admin_password_from_the_environment_is_set_once(settings, monkeypatch):
 def test_smsgw_admin_password_command(tmp_path, settings, store):
     import os
 
-    env = {**os.environ, "SMSGW_DATABASE_URL": settings.database.url}
+    env = {**os.environ, "SMSGW_DATABASE_URL": settings.database.url, "SMSGW_KEY_FILE": str(store.box_key.path)}
     done = subprocess.run([sys.executable, "-m", "gateway", "admin", "password", "--password", "s3cret-enough"],
                           env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert AdminAuth(store).check_password("s3cret-enough")
     stored = store.engine.connect().exec_driver_sql("SELECT value FROM admin_settings "
                                                     "WHERE key = 'admin_password_hash'").scalar()
-    assert stored.startswith("scrypt:") and "s3cret-enough" not in stored
+    assert stored.startswith("~s") and "s3cret-enough" not in stored  # sealed under the box key
+    assert store.settings.get("admin_password_hash").startswith("scrypt:")
     short = subprocess.run([sys.executable, "-m", "gateway", "admin", "password", "--password", "short"],
                            env=env, capture_output=True, text=True, timeout=60)
     assert short.returncode == 2 and "at least 8" in short.stderr
