@@ -99,7 +99,7 @@ def main() -> None:
     try:
         for rows in (int(r) for r in args.rows.split(",")):
             with tempfile.TemporaryDirectory() as tmp:
-                store = Store.from_url(databases.new_url(Path(tmp)))
+                store = Store.from_url(databases.new_url(Path(tmp)), key_file=str(Path(tmp) / "box.key"))
                 store.db.box = "bench"
                 upgrade(store.engine)
                 load_s = load_history(store, rows, now)

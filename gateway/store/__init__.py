@@ -9,7 +9,7 @@ transactions); an area that needs another gets it at construction, so the wiring
 | `reports` (status reports) | reports.py | events |
 | `outbox` (the one enqueue path, claims, sends, retries, recovery) | outbox.py | events |
 | `consent` (opt-outs, keyword rules) | consent.py | — |
-| `inbox` (receiving: inbox → consent → outbox → events, one transaction) | inbox.py | events, consent, outbox |
+| `inbox` (receiving: inbox → consent → outbox → events, one transaction) | inbox.py | events, consent, outbox, the box key's digest |
 | `batches` | batches.py | outbox |
 | `privacy` (retention, redaction, erasure) | privacy.py | outbox |
 | `templates`, `otps`, `idempotency`, `audit`, `request_counts`, `keys`, `modems`, `settings`, `stats` | one each | — |
@@ -23,7 +23,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Text, insert, select, type_coerce
+from sqlalchemy import Text, insert, select, type_coerce, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
 
@@ -45,12 +45,17 @@ from gateway.store.outbox import Outbox
 from gateway.store.privacy import Privacy
 from gateway.store.ratelimits import RequestCounts
 from gateway.store.reports import StatusReports
-from gateway.store.sealing import BoxKey, reseal
+from gateway.store.sealing import BoxKey, reseal, sealed_columns
 from gateway.store.stats import Stats
 from gateway.store.templates import Templates
 
 
 KEY_CHECK = "box_key_check"  # an admin setting sealed under the box key: opening it proves the key is the right one
+
+
+def sealing_scheme() -> str:
+    """What KEY_CHECK holds once every sealed column is sealed: their names (a column sealed since reseals)."""
+    return ",".join(f"{c.table.name}.{c.name}" for c in sealed_columns(Base.metadata))
 
 
 def key_file_for(url: str, key_file: str = "") -> Path | None:
@@ -80,7 +85,7 @@ class Store:
         self.reports = StatusReports(self.db, self.events)
         self.outbox = Outbox(self.db, self.events)
         self.consent = Consent(self.db, keyword_rules)
-        self.inbox = Inbox(self.db, self.events, self.consent, self.outbox)
+        self.inbox = Inbox(self.db, self.events, self.consent, self.outbox, box_key.digest)
         self.batches = Batches(self.db, self.outbox)
         self.privacy = Privacy(self.db, self.outbox)
         self.templates = Templates(self.db)
@@ -103,22 +108,25 @@ class Store:
 
     def seal(self, now: datetime) -> int:
         """Check that the box key opens this database, and seal what is not sealed under its sealing key yet
-        (values from before sealing, or from before a rotation). Returns how many values were sealed.
+        (values from before sealing, from before a rotation, or of columns sealed since). Returns how many
+        values were sealed.
 
         KeyMismatch when the database was sealed under another key; a key file made by this start is then
         removed again, so that restoring the right one is all it takes."""
+        scheme = sealing_scheme()
         for attempt in (1, 2):
             try:
                 with self.db.write_core() as conn:
                     check = conn.execute(select(type_coerce(AdminSetting.value, Text))
                                          .where(AdminSetting.key == KEY_CHECK)).scalar()
-                    if check is not None:
-                        self._open_check(check)
-                        if self.box_key.is_current(check):
-                            return 0
+                    if check is not None and self._open_check(check) == scheme and self.box_key.is_current(check):
+                        return 0
                     changed = reseal(conn, Base.metadata, self.box_key)
                     if check is None:
-                        conn.execute(insert(AdminSetting).values(key=KEY_CHECK, value=KEY_CHECK, updated_at=now))
+                        conn.execute(insert(AdminSetting).values(key=KEY_CHECK, value=scheme, updated_at=now))
+                    else:
+                        conn.execute(update(AdminSetting).where(AdminSetting.key == KEY_CHECK)
+                                     .values(value=scheme, updated_at=now))
                     return changed
             except IntegrityError:  # another box inserted the check between our read and our insert
                 if attempt == 2:
@@ -133,9 +141,9 @@ class Store:
         with self.db.write_core() as conn:
             return reseal(conn, Base.metadata, box_key)
 
-    def _open_check(self, check: str) -> None:
+    def _open_check(self, check: str) -> str:
         try:
-            self.box_key.open(check)
+            return self.box_key.open(check)
         except BoxKeyUnusable:
             if self.box_key.created and self.box_key.path is not None:
                 self.box_key.path.unlink(missing_ok=True)

@@ -5,9 +5,8 @@ or START keyword), the confirmation the outbox queues, the modem's count, the `m
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
-from typing import Sequence
+from typing import Callable, Sequence
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
@@ -24,8 +23,10 @@ from gateway.values import InboxState, MessageState, ReceivedSms
 class Inbox:
     """Verbs on received messages."""
 
-    def __init__(self, db: Database, events: Events, consent: Consent, outbox: Outbox) -> None:
+    def __init__(self, db: Database, events: Events, consent: Consent, outbox: Outbox,
+                 digest: Callable[[str], str]) -> None:
         self._db, self._events, self._consent, self._outbox = db, events, consent, outbox
+        self._digest = digest
 
     def record_received(self, modem: str, sms: ReceivedSms, now: datetime,
                         reply_since: datetime | None = None) -> InboxMessage | None:
@@ -34,7 +35,7 @@ class Inbox:
         Returns the inbox message when this SMS completed one, None while parts are still missing. A message
         is a reply to the last message we sent its sender after `reply_since`.
         """
-        dedup = _dedup_key(modem, sms)
+        dedup = _dedup_key(self._digest, modem, sms)
         with self._db.write() as s:
             if sms.concat is None or sms.concat.total <= 1:
                 if s.scalar(select(InboxMessage.id).where(InboxMessage.dedup_key == dedup)) is not None:
@@ -62,7 +63,7 @@ class Inbox:
             return self._add_inbox(s, InboxMessage(
                 uid=new_uid("in"), modem=modem, sender=sms.sender, text="".join(p.text for p in ordered),
                 part_count=len(ordered), state=InboxState.COMPLETE, sent_at=ordered[0].sent_at, received_at=now,
-                dedup_key=_group_key(modem, sms.sender, ordered[0].id)), reply_since, ordered)
+                dedup_key=_group_key(self._digest, modem, sms.sender, ordered[0].id)), reply_since, ordered)
 
     def _add_inbox(self, s: Session, inbox: InboxMessage, reply_since: datetime | None,
                    parts: Sequence[InboundPart] = ()) -> InboxMessage:
@@ -102,7 +103,7 @@ class Inbox:
                 self._add_inbox(s, InboxMessage(
                     uid=new_uid("in"), modem=modem, sender=sender, text="".join(p.text for p in parts),
                     part_count=len(parts), state=InboxState.INCOMPLETE, sent_at=parts[0].sent_at, received_at=now,
-                    dedup_key=_group_key(modem, sender, parts[0].id)), reply_since, parts)
+                    dedup_key=_group_key(self._digest, modem, sender, parts[0].id)), reply_since, parts)
                 flushed += 1
         return flushed
 
@@ -135,11 +136,12 @@ class Inbox:
             return list(s.scalars(query))
 
 
-def _dedup_key(modem: str, sms: ReceivedSms) -> str:
-    """Identifies one stored SMS across re-reads: the same PDU on the same modem."""
-    return hashlib.sha256(f"{modem}\x00{sms.pdu_hex.upper()}".encode()).hexdigest()
+def _dedup_key(digest: Callable[[str], str], modem: str, sms: ReceivedSms) -> str:
+    """Identifies one stored SMS across re-reads: the same PDU on the same modem (keyed: a PDU holds the
+    sender's number and the text)."""
+    return digest(f"{modem}\x00{sms.pdu_hex.upper()}")
 
 
-def _group_key(modem: str, sender: str, first_part_id: int) -> str:
-    """Identifies the inbox message made of a group of parts."""
-    return hashlib.sha256(f"{modem}\x00group\x00{sender}\x00{first_part_id}".encode()).hexdigest()
+def _group_key(digest: Callable[[str], str], modem: str, sender: str, first_part_id: int) -> str:
+    """Identifies the inbox message made of a group of parts (keyed: it holds the sender's number)."""
+    return digest(f"{modem}\x00group\x00{sender}\x00{first_part_id}")

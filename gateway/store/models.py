@@ -53,8 +53,8 @@ class Message(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(String(32), unique=True)
-    to_number: Mapped[str] = mapped_column(String(20))
-    body: Mapped[str] = mapped_column(Text)
+    to_number: Mapped[str] = mapped_column(Sealed(128, number=True))
+    body: Mapped[str] = mapped_column(Sealed())
     encoding: Mapped[str] = mapped_column(String(8))
     part_count: Mapped[int]
     concat_ref: Mapped[int]
@@ -103,8 +103,8 @@ class Part(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
     seq: Mapped[int]  # 1-based
-    text: Mapped[str] = mapped_column(Text)
-    masked_text: Mapped[Optional[str]] = mapped_column(Text)  # replaces `text` once it left (a one-time code masked)
+    text: Mapped[str] = mapped_column(Sealed())
+    masked_text: Mapped[Optional[str]] = mapped_column(Sealed())  # replaces `text` once sent (an OTP masked)
     state: Mapped[PartState] = mapped_column(_enum(PartState))
     modem: Mapped[Optional[str]] = mapped_column(String(64))
     reference: Mapped[Optional[int]]
@@ -147,9 +147,9 @@ class InboxMessage(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(String(32), unique=True)
     modem: Mapped[str] = mapped_column(String(64))
-    sender: Mapped[str] = mapped_column(String(32))
-    recipient: Mapped[Optional[str]] = mapped_column(String(32))  # the receiving SIM's number (+CNUM) then, if known
-    text: Mapped[str] = mapped_column(Text)
+    sender: Mapped[str] = mapped_column(Sealed(128, number=True))
+    recipient: Mapped[Optional[str]] = mapped_column(Sealed(128, number=True))  # the receiving SIM's (+CNUM)
+    text: Mapped[str] = mapped_column(Sealed())
     part_count: Mapped[int]
     state: Mapped[InboxState] = mapped_column(_enum(InboxState))
     sent_at: Mapped[Optional[datetime]]  # the service centre's time stamp
@@ -171,11 +171,11 @@ class InboundPart(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     modem: Mapped[str] = mapped_column(String(64))
-    sender: Mapped[str] = mapped_column(String(32))
+    sender: Mapped[str] = mapped_column(Sealed(128, number=True))
     concat_ref: Mapped[int]
     total: Mapped[int]
     seq: Mapped[int]
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Sealed())
     sent_at: Mapped[Optional[datetime]]
     received_at: Mapped[datetime]
     dedup_key: Mapped[str] = mapped_column(String(64), unique=True)
@@ -256,7 +256,7 @@ class StatusReportRecord(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     modem: Mapped[str] = mapped_column(String(64))
     reference: Mapped[int]
-    recipient: Mapped[str] = mapped_column(String(32))
+    recipient: Mapped[str] = mapped_column(Sealed(128, number=True))
     status: Mapped[int]
     sent_at: Mapped[Optional[datetime]]
     discharged_at: Mapped[Optional[datetime]]
@@ -296,7 +296,7 @@ class Event(Base):
     uid: Mapped[str] = mapped_column(String(32), unique=True)
     type: Mapped[str] = mapped_column(String(32))
     subject: Mapped[str] = mapped_column(String(32))  # the message (or inbox message) id it is about
-    payload: Mapped[str] = mapped_column(Text)  # the JSON body, exactly as POSTed
+    payload: Mapped[str] = mapped_column(Sealed())  # the JSON body, exactly as POSTed
     created_at: Mapped[datetime]
 
     def __repr__(self) -> str:
@@ -370,7 +370,7 @@ class Suppression(Base):
 
     __tablename__ = "suppressions"
 
-    number: Mapped[str] = mapped_column(String(32), primary_key=True)
+    number: Mapped[str] = mapped_column(Sealed(128, number=True), primary_key=True)
     source: Mapped[str] = mapped_column(String(16))  # api, sms, admin
     since: Mapped[datetime]
 
@@ -385,7 +385,7 @@ class ConsentEvent(Base):
     __table_args__ = (Index("ix_consent_events_number", "number", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    number: Mapped[str] = mapped_column(String(32))
+    number: Mapped[str] = mapped_column(Sealed(128, number=True))
     action: Mapped[str] = mapped_column(String(16))  # opt_out, opt_in
     source: Mapped[str] = mapped_column(String(16))  # api, sms, admin
     detail: Mapped[Optional[str]] = mapped_column(Text)  # the keyword and modem, or the key's name
@@ -403,7 +403,7 @@ class OtpCode(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(String(32))
-    to_number: Mapped[str] = mapped_column(String(20))
+    to_number: Mapped[str] = mapped_column(Sealed(128, number=True))
     code_hash: Mapped[str] = mapped_column(String(64))
     salt: Mapped[str] = mapped_column(String(32))
     attempts_left: Mapped[int]
@@ -429,7 +429,7 @@ class IdempotencyRecord(Base):
     key: Mapped[str] = mapped_column(String(255))
     request_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[int]
-    response: Mapped[str] = mapped_column(Text)
+    response: Mapped[str] = mapped_column(Sealed())
     created_at: Mapped[datetime] = mapped_column(index=True)
 
     def __repr__(self) -> str:

@@ -68,8 +68,13 @@ class Privacy:
 
     def erase_number(self, number: str) -> dict[str, int]:
         """Everything about `number`: its messages' bodies, numbers and parts' text (the rows stay, as
-        counts), the SMS it sent, events whose payload names it, status reports, opt-out history."""
+        counts), the SMS it sent, the events about those messages and SMS (payloads are sealed: what they
+        name cannot be searched), status reports, opt-out history."""
         with self._db.write() as s:
+            subjects = [*s.scalars(select(Message.uid).where(Message.to_number == number)),
+                        *s.scalars(select(InboxMessage.uid).where(InboxMessage.sender == number))]
+            events = changed(s.execute(update(Event).where(Event.subject.in_(subjects))
+                               .values(payload=ERASED_PAYLOAD)))
             ids = select(Message.id).where(Message.to_number == number).scalar_subquery()
             parts = changed(s.execute(update(Part).where(Part.message_id.in_(ids)).values(text="")))
             messages = changed(s.execute(update(Message).where(Message.to_number == number)
@@ -79,8 +84,6 @@ class Privacy:
             inbox_ids = select(InboxMessage.id).where(InboxMessage.sender == number).scalar_subquery()
             s.execute(update(InboundPart).where(InboundPart.inbox_id.in_(inbox_ids)).values(inbox_id=None))
             inbox = changed(s.execute(delete(InboxMessage).where(InboxMessage.sender == number)))
-            events = changed(s.execute(update(Event).where(Event.payload.contains(number, autoescape=True))
-                               .values(payload=ERASED_PAYLOAD)))
             reports = changed(s.execute(update(StatusReportRecord).where(StatusReportRecord.recipient == number)
                                 .values(recipient="")))
             optouts = changed(s.execute(delete(Suppression).where(Suppression.number == number)))

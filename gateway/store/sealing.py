@@ -1,13 +1,18 @@
-"""The box key, kept outside the database, and the values sealed under it.
+"""The box key, kept outside the database, and the values sealed under it: secrets, and at rest the
+personal data (message bodies and phone numbers).
 
 The key file (`[security] key_file`, env `SMSGW_KEY_FILE`; by default `<database file>.key` beside an SQLite
 database) is created 0600 on first start. It holds lines `<id> <base64 of 32 random bytes>`: the first key
 seals, any further ones only open (a rotation that has not finished). From a key HKDF derives an AES-GCM key
-that seals stored secrets and an HMAC key that hashes one-time codes, so a copied database alone yields
-neither the secrets nor a way to test guesses at a live code.
+that seals text (secrets, bodies, event payloads; a random nonce each time), an AES-SIV key that seals phone
+numbers deterministically (the same number seals the same way, so `WHERE number = :n` still finds it: a blind
+index, which shows only which rows share a number), and HMAC keys for one-time codes and for lookup keys made
+of personal data (received SMS' de-duplication keys). A copied
+database alone yields no secret, no body, no number and no way to test guesses at a live code.
 
-A sealed value is text: `~s<key id>~<base64 of nonce | ciphertext>`. A value without that shape is a plain
-one from before sealing: it opens as itself, and `reseal` seals it.
+A sealed value is text: `~s<key id>~<base64 of nonce | ciphertext>` (text) or `~n<key id>~<base64>`
+(numbers). The empty string stays empty (it reveals nothing, and `text != ''` keeps working). A value
+without that shape is a plain one from before sealing: it opens as itself, and `reseal` seals it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import os
 import secrets
 from dataclasses import dataclass
@@ -23,7 +29,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import String, Text, TypeDecorator, select, type_coerce, update
 from sqlalchemy.engine import Connection, Dialect, Engine
@@ -33,6 +39,7 @@ from gateway.errors import BoxKeyUnusable
 KEY_BYTES = 32
 NONCE_BYTES = 12
 PREFIX = "~s"
+NUMBER_PREFIX = "~n"
 _DIALECT_ATTRIBUTE = "smsgw_box_key"  # the engine's dialect carries the key: every type processor is given it
 _HEADER = ("# smsgw box key: it seals the secrets in the database. Keep it 0600, and keep a copy apart from\n"
            "# the database's backups: without it they cannot be read. The first key seals; others only open.\n")
@@ -42,8 +49,8 @@ class KeyMismatch(BoxKeyUnusable):
     """The database was sealed under a key the key file does not hold."""
 
 
-def _derive(key: bytes, purpose: str) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=f"smsgw {purpose}".encode()).derive(key)
+def _derive(key: bytes, purpose: str, length: int = 32) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=f"smsgw {purpose}".encode()).derive(key)
 
 
 @dataclass(frozen=True)
@@ -58,15 +65,18 @@ class _Key:
 
 
 class BoxKey:
-    """The keys of one key file: `seal`/`open` stored secrets, `otp_pepper` for code hashes."""
+    """The keys of one key file: `seal`/`open` stored text, `seal_number`/`open` numbers, `otp_pepper`
+    for code hashes."""
 
     def __init__(self, keys: list[_Key], path: Path | None = None, created: bool = False) -> None:
         if not keys:
             raise ValueError("a box key needs at least one key")
         self._keys = keys
         self._aead = {k.id: AESGCM(_derive(k.secret, "seal")) for k in keys}
+        self._siv = {k.id: AESSIV(_derive(k.secret, "numbers", 64)) for k in keys}
         self.path, self.created = path, created
         self.otp_pepper = _derive(keys[0].secret, "otp")
+        self._index_key = _derive(keys[0].secret, "index")
 
     @property
     def id(self) -> str:
@@ -99,29 +109,46 @@ class BoxKey:
         return cls([key], path, created=True)
 
     def seal(self, plain: str) -> str:
+        if not plain:
+            return plain
         nonce = secrets.token_bytes(NONCE_BYTES)
         sealed = self._aead[self.id].encrypt(nonce, plain.encode(), None)
         return f"{PREFIX}{self.id}~{base64.b64encode(nonce + sealed).decode()}"
 
+    def seal_number(self, plain: str) -> str:
+        """`plain` sealed deterministically: equal numbers seal equal (under one key)."""
+        if not plain:
+            return plain
+        return f"{NUMBER_PREFIX}{self.id}~{base64.b64encode(self._siv[self.id].encrypt(plain.encode(), None)).decode()}"
+
     def open(self, stored: str) -> str:
-        """The plain value of `stored` (a value from before sealing is its own plain value). KeyMismatch when
-        it was sealed under a key this file does not hold, or altered since."""
-        key_id, payload = _parts(stored)
+        """The plain value of `stored`, text or number (a value from before sealing is its own plain value).
+        KeyMismatch when it was sealed under a key this file does not hold, or altered since."""
+        prefix, key_id, payload = _parts(stored)
         if key_id is None:
             return stored
-        aead = self._aead.get(key_id)
-        if aead is None:
+        ciphers = self._aead if prefix == PREFIX else self._siv
+        cipher = ciphers.get(key_id)
+        if cipher is None:
             raise KeyMismatch(f"the database was sealed under box key {key_id}, and the key file "
                               f"{self.path or '(in memory)'} holds {', '.join(self._aead)}")
         try:
             raw = base64.b64decode(payload, validate=True)
-            return aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], None).decode()
+            if isinstance(cipher, AESGCM):
+                return cipher.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], None).decode()
+            return cipher.decrypt(raw, None).decode()
         except (InvalidTag, binascii.Error, ValueError) as exc:
             raise KeyMismatch(f"a value sealed under box key {key_id} does not open: it was altered") from exc
 
-    def is_current(self, stored: str) -> bool:
-        """Whether `stored` is sealed under the key that seals now."""
-        return _parts(stored)[0] == self.id
+    def digest(self, text: str) -> str:
+        """A keyed hash of `text` (HMAC-SHA256, hex) for a stored lookup key made of personal data: without the
+        key, no guess (a number, a PDU) can be checked against it."""
+        return hmac.new(self._index_key, text.encode(), hashlib.sha256).hexdigest()
+
+    def is_current(self, stored: str, number: bool = False) -> bool:
+        """Whether `stored` is sealed (as a number, or as text) under the key that seals now."""
+        prefix, key_id, _ = _parts(stored)
+        return not stored or (key_id == self.id and prefix == (NUMBER_PREFIX if number else PREFIX))
 
     def rotated(self) -> BoxKey:
         """A new sealing key in front of these ones (which still open)."""
@@ -169,11 +196,13 @@ def _read(path: Path) -> list[_Key]:
     return keys
 
 
-def _parts(stored: str) -> tuple[str | None, str]:
-    if not stored.startswith(PREFIX):
-        return None, stored
-    key_id, tilde, payload = stored[len(PREFIX):].partition("~")
-    return (key_id, payload) if tilde and len(key_id) == 8 else (None, stored)
+def _parts(stored: str) -> tuple[str, str | None, str]:
+    """(prefix, key id, payload) of a sealed value; key id None for a plain one."""
+    prefix = stored[:2]
+    if prefix not in (PREFIX, NUMBER_PREFIX):
+        return "", None, stored
+    key_id, tilde, payload = stored[2:].partition("~")
+    return (prefix, key_id, payload) if tilde and len(key_id) == 8 else ("", None, stored)
 
 
 def _key_of(dialect: Dialect) -> BoxKey:
@@ -184,17 +213,22 @@ def _key_of(dialect: Dialect) -> BoxKey:
 
 
 class Sealed(TypeDecorator[str]):
-    """A text column whose values are sealed under the engine's box key."""
+    """A text column whose values are sealed under the engine's box key (`number`: deterministically, so that
+    equality lookups and joins on it work)."""
 
     impl = Text
     cache_ok = True
 
-    def __init__(self, length: int | None = None) -> None:
+    def __init__(self, length: int | None = None, number: bool = False) -> None:
         super().__init__()
         self.impl = String(length) if length else Text()  # type: ignore[assignment]
+        self.number = number
 
     def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
-        return None if value is None else _key_of(dialect).seal(value)
+        if value is None:
+            return None
+        key = _key_of(dialect)
+        return key.seal_number(value) if self.number else key.seal(value)
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
         return None if value is None else _key_of(dialect).open(value)
@@ -212,12 +246,15 @@ def reseal(conn: Connection, metadata: Any, key: BoxKey) -> int:
     for column in sealed_columns(metadata):
         table = column.table
         [primary] = table.primary_key.columns
-        raw = type_coerce(column, Text)
-        rows = conn.execute(select(primary, raw).where(column.is_not(None))).all()
+        raw, raw_primary = type_coerce(column, Text), type_coerce(primary, primary.type.impl if isinstance(
+            primary.type, Sealed) else primary.type)  # a sealed primary key (suppressions) is matched as stored
+        rows = conn.execute(select(raw_primary, raw).where(column.is_not(None))).all()
+        number = column.type.number
         for pk, stored in rows:
-            if not isinstance(stored, str) or key.is_current(stored):
+            if not isinstance(stored, str) or key.is_current(stored, number):
                 continue
-            conn.execute(update(table).where(primary == pk).values({column.name: type_coerce(
-                key.seal(key.open(stored)), Text)}))
+            plain = key.open(stored)
+            conn.execute(update(table).where(raw_primary == pk).values({column.name: type_coerce(
+                key.seal_number(plain) if number else key.seal(plain), Text)}))
             changed += 1
     return changed

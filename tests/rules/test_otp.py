@@ -114,9 +114,13 @@ def database_text(store) -> str:
 def part_rows(store, message_uid):
     from sqlalchemy import text
 
+    def opened(value):  # the parts' texts are sealed under the box key
+        return value if value is None else store.box_key.open(value)
+
     with store.engine.connect() as db:
-        return db.execute(text("SELECT parts.text, parts.masked_text FROM parts JOIN messages ON "
-                               "messages.id = parts.message_id WHERE messages.uid = :uid"), {"uid": message_uid}).all()
+        rows = db.execute(text("SELECT parts.text, parts.masked_text FROM parts JOIN messages ON "
+                               "messages.id = parts.message_id WHERE messages.uid = :uid"), {"uid": message_uid})
+        return [(opened(part_text), opened(masked)) for part_text, masked in rows]
 
 
 def test_once_sent_the_code_is_nowhere_in_the_database(gateway_factory):

@@ -13,12 +13,14 @@ import pytest
 from sqlalchemy import text
 
 from gateway.appliance.runtime import open_store
+from gateway.clock import utcnow
 from gateway.config import SecuritySettings
 from gateway.core.service import GatewayService
 from gateway.errors import BoxKeyUnusable
 from gateway.rules import otp
-from gateway.store import KEY_CHECK, Store
+from gateway.store import KEY_CHECK, Store, sealing_scheme
 from gateway.store.sealing import PREFIX, BoxKey, KeyMismatch
+from gateway.values import ReceivedSms
 from tests.clock import NOON
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,7 +82,7 @@ def test_values_from_before_sealing_are_sealed_at_start(settings, store):
     reopened = open_store(settings)
     assert raw(reopened, "SELECT value FROM admin_settings WHERE key = 'callback_secret'")[0].startswith(PREFIX)
     assert reopened.settings.get("callback_secret") == "cbsec_plain"
-    assert reopened.settings.get(KEY_CHECK) == KEY_CHECK
+    assert reopened.settings.get(KEY_CHECK) == sealing_scheme()
 
 
 def test_a_rotation_cut_short_is_finished_at_the_next_start(settings, store):
@@ -119,3 +121,31 @@ def test_one_time_codes_are_hashed_under_the_box_key(service, store):
     assert code_hash == otp.code_hash(code, salt, store.box_key.otp_pepper)
     assert code_hash != otp.code_hash(code, salt, BoxKey.ephemeral().otp_pepper)  # the database alone: no test
     assert service.otp.verify_otp(record.uid, code).verified
+
+
+def database_bytes(store: Store, url: str) -> bytes:
+    """The SQLite file as a copied disk holds it (the WAL folded in first)."""
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    return Path(url.removeprefix("sqlite:///")).read_bytes()
+
+
+def test_a_copied_database_reveals_no_body_and_no_number(settings, store, service, client, auth):
+    service.receivers.add_webhook("http://127.0.0.1:9/hook", ["message.sent", "message.received"])
+    answer = client.post("/api/v1/messages", json={"to": ["+447911123456"], "body": "meet at the clinic at nine"},
+                         headers={**auth, "Idempotency-Key": "order-1"})
+    assert answer.status_code == 202, answer.get_json()
+    now = utcnow()  # the service's clock took the message
+    job = store.outbox.claim_next("m1", now, 60)
+    store.outbox.record_part_sent(job, 1, "m1", 7, now)
+    store.inbox.record_received("m1", ReceivedSms("SM", 1, "+447911123456", "see you there", NOON, None, "01"), NOON)
+    store.inbox.record_received("m1", ReceivedSms("SM", 2, "+447911654321", "STOP", NOON, None, "02"), NOON)
+    service.otp.send_otp("+447922333444")
+    assert client.get("/api/v1/inbox", headers=auth).get_json()["messages"][0]["text"] in ("see you there", "STOP")
+    copied = database_bytes(store, settings.database.url)
+    for plain in ("7911123456", "7911654321", "7922333444", "meet at the clinic", "see you there"):
+        assert plain.encode() not in copied, plain
+    suppressions, _ = service.consent.list_optouts()  # and the box, with its key, still finds them
+    assert [s.number for s in suppressions] == ["+447911654321"]
+    with pytest.raises(Exception, match="opted out"):
+        service.consent.refuse_opted_out(["+447911654321"], "marketing")
