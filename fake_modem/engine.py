@@ -83,7 +83,8 @@ class PendingSubmit(Protocol):
     """A command waiting for its body after the `> ` prompt (AT+CMGS, AT+CMGW)."""
 
     def finish(self, engine: "AtEngine", body: str) -> tuple[list[str], str]:
-        """(info lines, final result) once the body ended with Ctrl-Z."""
+        """(info lines, final result) once the body ended with Ctrl-Z; a final result of "" is one lost on the
+        line (the info lines go out alone)."""
 
     @property
     def delayed(self) -> bool:
@@ -199,7 +200,7 @@ class AtEngine:
                     out += frame_final("OK")
                     continue
                 lines, final = pending.finish(self, body)
-                answer = frame(lines) + frame_final(final)
+                answer = frame(lines) + (frame_final(final) if final else b"")
                 delay_s = self.state.latency_ms / 1000 if pending.delayed else 0
                 if delay_s > 0:
                     return bytes(out), Deferred(delay_s, answer)

@@ -250,6 +250,12 @@ class FakeModem:
             self._state.hung = on
         self._wake()
 
+    def lose_final_ok(self, n: int) -> None:
+        """The next `n` submits are sent (`+CMGS: <mr>` answered), but their final OK never arrives, as when
+        line noise garbles it."""
+        with self._state.lock:
+            self._state.lose_ok_next = n
+
     def set_fail_next(self, n: int, error: str = "+CMS ERROR: 500") -> None:
         with self._state.lock:
             self._state.fail_next = n

@@ -164,7 +164,7 @@ def _accept(eng: AtEngine, sms: SentSms) -> tuple[list[str], str]:
         state, session, queue_urc = eng.state, eng.session, eng.hooks.queue_urc
         eng.hooks.schedule(state.report_delay_ms / 1000, lambda: route_status_report(
             state, session, queue_urc, mr, sms.number, state.report_status))
-    return [f"+CMGS: {mr}"], "OK"
+    return [f"+CMGS: {mr}"], "" if eng.state.take_lost_ok() else "OK"
 
 
 @handles("+CMGS")

@@ -91,6 +91,7 @@ class ModemState:
     next_reference: int = 0
     fail_next: int = 0
     fail_next_error: str = "+CMS ERROR: 500"
+    lose_ok_next: int = 0  # submits whose +CMGS goes out and whose final OK is lost on the line
     sim: str = "ready"  # "ready", "absent" (+CME ERROR: 10) or "puk" (PIN blocked: +CPIN: SIM PUK)
     puk: str = "12345678"
     ussd_replies: dict[str, str | None] = field(default_factory=dict)  # overrides; None: the network never answers
@@ -105,6 +106,14 @@ class ModemState:
             mr = self.next_reference
             self.next_reference = (mr + 1) % 256
             return mr
+
+    def take_lost_ok(self) -> bool:
+        """Whether this accepted submit's final OK is lost (lose_final_ok)."""
+        with self.lock:
+            if self.lose_ok_next > 0:
+                self.lose_ok_next -= 1
+                return True
+            return False
 
     def take_failure(self) -> str | None:
         """The error this submit must answer, if any (set_fail_next first, then fail_rate)."""

@@ -137,7 +137,11 @@ class ModemUnavailable(ModemError, ConnectionError):
 
 
 class ModemTimeout(ModemUnavailable, TimeoutError):
+    """No final answer in time. `partial` holds the response lines that did come (after a PDU, a `+CMGS:`
+    among them means the network took the part even though its OK was lost)."""
+
     code = "modem_timeout"
+    partial: tuple[str, ...] = ()
 
 
 class SendOutcomeUnknown(ModemTimeout):

@@ -386,7 +386,8 @@ class GsmModemDriver:
         +CMS/+CME errors raise TemporarySendError or PermanentSendError (see replies.py). Before the PDU is
         written, a missing prompt resyncs the modem (ESC, then AT) and raises ModemTimeout, a broken port
         ModemUnavailable: nothing went out. Once the PDU is written, no answer (or a port failure, or an OK
-        without +CMGS) raises SendOutcomeUnknown: the part may have gone out and must not be re-sent blindly.
+        without +CMGS) raises SendOutcomeUnknown: the part may have gone out and must not be re-sent blindly;
+        a `+CMGS: <mr>` whose final OK never came is a sent part (after a resync).
         """
         command = f"AT+CMGS={pdu.tpdu_length}"
         try:
@@ -405,6 +406,14 @@ class GsmModemDriver:
         except ModemUnavailable as exc:
             if isinstance(exc, ModemTimeout):
                 self._resync()
+                try:  # the final OK was lost (line noise), but `+CMGS: <mr>` came: the network took the part
+                    receipt = PartReceipt(reference=replies.parse_cmgs(list(exc.partial)))
+                except ValueError:
+                    pass
+                else:
+                    log.warning("%s: +CMGS: %d came without its final OK; the part went out", self.port,
+                                receipt.reference)
+                    return receipt
             raise SendOutcomeUnknown(f"{self.port}: part written, then {exc}") from exc
         try:
             return PartReceipt(reference=replies.parse_cmgs(lines))
@@ -621,8 +630,10 @@ class GsmModemDriver:
         except TimeoutException as exc:
             if modem.fatal is not None:
                 raise ModemUnavailable(f"{self.port}: port failed during {shown}: {modem.fatal}") from exc
-            raise ModemTimeout(f"{self.port}: no answer to {shown} within {timeout_s:g} s "
-                               f"(partial: {exc.data!r})") from exc
+            timeout = ModemTimeout(f"{self.port}: no answer to {shown} within {timeout_s:g} s "
+                                   f"(partial: {exc.data!r})")
+            timeout.partial = tuple(line for line in exc.data or () if isinstance(line, str))
+            raise timeout from exc
         except (serial.SerialException, OSError) as exc:
             raise ModemUnavailable(f"{self.port}: {shown}: {exc}") from exc
         if modem.fatal is not None:

@@ -264,6 +264,18 @@ def test_late_answer_times_out_and_resyncs(link, profile, notices):
             assert driver.is_alive()
 
 
+def test_a_cmgs_whose_ok_is_lost_is_a_sent_part_not_an_unknown_one(driver, fake, caplog):
+    # Line noise ate the final OK after "+CMGS: <mr>": the reference proves the network took the part, so it
+    # is sent (with its reference, for the delivery report), not unknown; the modem answers the next command.
+    fake.lose_final_ok(1)
+    (pdu,) = build_submit_pdus(RECIPIENT, segment("ok lost"), concat_ref=0, request_status_report=True)
+    receipt = driver.send_pdu(pdu, timeout_s=TIMEOUT_S)
+    assert [(s.text, s.reference) for s in fake.sent] == [("ok lost", receipt.reference)]
+    assert "came without its final OK" in caplog.text
+    (after,) = send_text(driver, "next")
+    assert [s.text for s in fake.sent] == ["ok lost", "next"] and after.reference == fake.sent[-1].reference
+
+
 @pytest.mark.parametrize(("error", "cls", "code"), [
     ("+CMS ERROR: 21", PermanentSendError, 21),
     ("+CMS ERROR: 1", PermanentSendError, 1),
