@@ -68,8 +68,15 @@ def build_handler(settings: LoggingSettings, stream: TextIO | None = None) -> lo
     return handler
 
 
+# loggers whose INFO lines are chatter, not news: APScheduler's two lines per run of every periodic job
+QUIET_BELOW_WARNING = ("apscheduler.executors",)
+
+
 def configure(settings: LoggingSettings, level: str | int = "INFO", stream: TextIO | None = None) -> logging.Handler:
-    """Replace the root logger's handlers with one masked handler in the configured format."""
+    """Replace the root logger's handlers with one masked handler in the configured format (the chatter of
+    QUIET_BELOW_WARNING only from WARNING up)."""
+    for name in QUIET_BELOW_WARNING:
+        logging.getLogger(name).setLevel(logging.WARNING)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -50,6 +50,21 @@ def test_json_lines_parse_one_by_one(captured):
     assert "ValueError" in lines[1]["exc"] and "7911123456" not in stream.getvalue()
 
 
+def test_periodic_jobs_run_without_a_line_each(captured):
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    stream = captured(LoggingSettings(), "INFO")
+    ran = []
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.add_job(lambda: ran.append(1), "interval", seconds=0.05, id="tick")
+    scheduler.start()
+    try:
+        wait_until(lambda: len(ran) >= 3, timeout_s=5)
+    finally:
+        scheduler.shutdown()
+    assert "tick" not in stream.getvalue() and "executed successfully" not in stream.getvalue()
+
+
 def test_text_format_is_the_default():
     assert LoggingSettings().format == "text" and LoggingSettings().mask_numbers
     with pytest.raises(ConfigError):
