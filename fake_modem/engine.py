@@ -171,6 +171,12 @@ class AtEngine:
         self._buf = bytearray()
         self._pending: PendingSubmit | None = None
 
+    def restart(self, session: Session) -> None:
+        """Power-cycled in place: a new session; a command half-typed or a PDU awaited is gone."""
+        self.session = session
+        self._buf.clear()
+        self._pending = None
+
     # --- input ----------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
         self._buf += data

@@ -67,6 +67,7 @@ class FakeModem:
         self._urcs: deque[bytes] = deque()
         self._emits: deque[bytes] = deque()
         self._port: PtyPort | None = None
+        self._engine: AtEngine | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._wake_r = self._wake_w = -1
@@ -98,6 +99,18 @@ class FakeModem:
         """Close the master: the other side gets an I/O error; the link stays, dangling."""
         self._unplug(5.0)
 
+    def restart(self) -> None:
+        """Restart in place (a brown-out or firmware watchdog on a UART that stays open): every setting is
+        forgotten (echo on, text mode, no CNMI), a PIN-protected SIM wants its PIN again, and the boot banners
+        come out as a SIM800 prints them."""
+        with self._state.lock:
+            self._session = self._new_session()
+            if self._engine is not None:
+                self._engine.restart(self._session)
+            self._urcs.clear()
+        sim = "SIM PIN" if not self._session.pin_ok and self._state.sim == "ready" else "READY"
+        self.emit(f"\r\nRDY\r\n\r\n+CFUN: 1\r\n\r\n+CPIN: {sim}\r\n\r\nCall Ready\r\n\r\nSMS Ready\r\n".encode())
+
     def replug(self) -> None:
         """Power back on at the same link: new pty, fresh session, storage and history kept."""
         self._unplug(5.0)
@@ -119,7 +132,7 @@ class FakeModem:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._stop.clear()
-        engine = AtEngine(self._state, self._session, self, self._handlers)
+        engine = self._engine = AtEngine(self._state, self._session, self, self._handlers)
         self._thread = threading.Thread(target=self._run, args=(engine, self._port.master_fd),
                                         name=f"fake-modem:{os.path.basename(self.link)}", daemon=True)
         self._thread.start()

@@ -391,7 +391,7 @@ class ModemWorker:
                 return sweep
             if notice.kind == "report" and notice.report is not None:
                 self._store.reports.record_status_report(self.name, notice.report, self._clock())
-            elif notice.kind == "fatal":
+            elif notice.kind in ("fatal", "restarted"):  # reopening re-initialises it (PIN, PDU mode, CNMI, …)
                 raise ModemUnavailable(notice.detail or "the modem reported a fatal error")
             elif notice.kind == "call":  # a voice call would block the modem: refuse it at once
                 log.info("modem %s: incoming call from %s refused", self.name, notice.detail or "an unknown number")

@@ -44,9 +44,10 @@ StoredItem = ReceivedSms | StatusReport
 @dataclass(frozen=True)
 class Notice:
     """An unsolicited event from the modem: something new is in storage (or a report came inline), or an
-    incoming voice call ("call": RING / +CLIP, `detail` the caller when known) the worker should refuse."""
+    incoming voice call ("call": RING / +CLIP, `detail` the caller when known) the worker should refuse, or the
+    modem restarted or its SIM needs it again ("restarted": `RDY`, `+CPIN: SIM PIN`, …: reopen it)."""
 
-    kind: Literal["sms_stored", "report_stored", "report", "fatal", "call"]
+    kind: Literal["sms_stored", "report_stored", "report", "fatal", "restarted", "call"]
     memory: str | None = None
     index: int | None = None
     report: StatusReport | None = None

@@ -69,8 +69,12 @@ USSD_POLL_S = 0.1
 _IGNORED_URC = re.compile(
     r"^(RING$|NO CARRIER$|\+CRING:|\+CLIP:|\+CUSD:|\+CCWA:|\+CIEV:|\+CBM:|\+CGEV:|\+DTMF:|\^RSSI:|\^HCSQ:|"
     r"\^BOOT:|\^MODE:|\^SRVST:|\^SIMST:|\^DSFLOWRPT:|\^CEND:|\^ORIG:|\^CONN:|\^STIN:|\+STIN:|\*PSUTTZ:|"
-    r"\+PSUTTZ:|DST:|\+CTZV:|\+CTZE:|Call Ready$|SMS Ready$|\+CFUN: 1$|\+CPIN: READY$)"
+    r"\+PSUTTZ:|DST:|\+CTZV:|\+CTZE:|Call Ready$|SMS Ready$|\+CPIN: READY$)"
 )
+# The modem restarted (brown-out, firmware watchdog: it forgot PDU mode, CNMI, CMEE and wants the PIN again) or
+# its SIM went away or asks for its PIN: only re-initialising brings it back. (+CPIN: READY, Call Ready and
+# SMS Ready also follow a PIN we entered ourselves: they are ignored.)
+_RESTARTED = re.compile(r"^(RDY|\+CFUN: 1|\+CPIN: (?:SIM PIN|SIM PUK|NOT READY|NOT INSERTED))$")
 _PDU_LINE = re.compile(r"^[0-9A-Fa-f]+$")
 _CMGL = re.compile(r"^\+CMGL:\s*(\d+)\s*,\s*(\d*)")
 _STORED_OUTGOING = {2, 3}  # +CMGL stat: stored unsent / stored sent (SMS-SUBMITs we do not read)
@@ -197,6 +201,9 @@ class _Modem(GsmModem, _SerialPort):  # type: ignore[misc]  # python-gsmmodem-ne
             self.ussd_answers.put(line)  # a value handed over; ussd() reads it on the worker's thread
         elif match := _CALL.match(line):
             self._emit(Notice(kind="call", detail=(match.group(1) or None) if match.lastindex else None))
+        elif _RESTARTED.match(line) and not self._is_expected_reply(line):
+            log.warning("%s: %r: the modem restarted or its SIM needs it again; re-initialising", self.port, line)
+            self._emit(Notice(kind="restarted", detail=f"the modem said {line!r}: restarted or lost its SIM"))
         elif _IGNORED_URC.match(line) and not self._is_expected_reply(line):
             log.debug("%s: unsolicited %r ignored", self.port, line)
         else:

@@ -1,0 +1,43 @@
+"""A modem that restarts by itself (brown-out, firmware watchdog) forgets its settings and, with a PIN-protected
+SIM, wants the PIN again. Its banners are news: the worker re-initialises it within seconds and it sends again."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from gateway.appliance.runtime import Gateway
+from gateway.config import ModemSettings
+from gateway.values import MessageDraft
+from tests.conftest import wait_until
+
+PIN = "1234"
+
+
+@pytest.mark.parametrize("pin", [PIN, None], ids=["with_pin", "without_pin"])
+def test_a_modem_that_restarts_is_reinitialised_and_sends_again(settings, modem_links, pin, caplog):
+    [fake] = modem_links(1, pin=pin)
+    gateway = Gateway(settings.replace(modems=(ModemSettings(name="m1", port=fake.link, pin=pin or ""),))).start()
+    try:
+        store = gateway.store
+
+        def send(text: str) -> None:
+            [message] = store.outbox.enqueue([MessageDraft(to_number="+447911123456", body=text, encoding="gsm7",
+                                                           parts=(text,), delivery_report=False)],
+                                             gateway.service.clock())
+            gateway.pool.wake()
+            wait_until(lambda: any(s.text == text for s in fake.sent), timeout_s=10)
+
+        send("before")
+        pins_entered = sum(c.startswith("AT+CPIN=") for c in fake.commands)
+        restarted = time.monotonic()
+        fake.restart()
+        send("after")  # PDU mode, CNMI and the PIN set again: the modem sends as before
+        back_s = time.monotonic() - restarted
+        assert sum(c.startswith("AT+CPIN=") for c in fake.commands) == pins_entered + (1 if pin else 0)
+        assert "the modem restarted or its SIM needs it again" in caplog.text
+        assert back_s < 5, back_s
+        print(f"restart → sending again: {back_s:.2f} s ({'with' if pin else 'without'} PIN)")
+    finally:
+        gateway.stop()
