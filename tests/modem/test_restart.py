@@ -3,6 +3,7 @@ SIM, wants the PIN again. Its banners are news: the worker re-initialises it wit
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -39,5 +40,24 @@ def test_a_modem_that_restarts_is_reinitialised_and_sends_again(settings, modem_
         assert "the modem restarted or its SIM needs it again" in caplog.text
         assert back_s < 5, back_s
         print(f"restart → sending again: {back_s:.2f} s ({'with' if pin else 'without'} PIN)")
+    finally:
+        gateway.stop()
+
+
+def test_a_part_whose_answer_the_restart_cut_off_is_unknown_and_the_modem_comes_back(settings, modem_links):
+    [fake] = modem_links(1, latency_ms=1500)  # the network takes its time: the restart comes before +CMGS
+    quick = settings.replace(pool=dataclasses.replace(settings.pool, send_timeout_s=1.0),
+                             modems=(ModemSettings(name="m1", port=fake.link),))
+    gateway = Gateway(quick).start()
+    try:
+        store = gateway.store
+        [message] = store.outbox.enqueue([MessageDraft(to_number="+447911123456", body="cut", encoding="gsm7",
+                                                       parts=("cut",), delivery_report=False)], gateway.service.clock())
+        gateway.pool.wake()
+        wait_until(lambda: any(c.startswith("AT+CMGS") for c in fake.commands), timeout_s=10)
+        fake.restart()
+        wait_until(lambda: store.outbox.get_message(message.uid).state.value == "unknown", timeout_s=10)
+        wait_until(lambda: gateway.service.modems.list_modems()[0].state.value == "online", timeout_s=10)
+        assert store.outbox.get_message(message.uid).state.value == "unknown"  # never re-sent
     finally:
         gateway.stop()
