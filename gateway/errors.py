@@ -159,17 +159,25 @@ class SimPinRequired(ModemError):
 
 
 class SendError(ModemError):
-    """The modem refused one part. `error_code` is the modem's +CMS/+CME number when it gave one."""
+    """The modem refused one part. `error_code` is the modem's +CMS/+CME number when it gave one, `error_kind`
+    which of the two ("CMS" or "CME")."""
 
-    def __init__(self, message: str, *, error_code: int | None = None) -> None:
+    def __init__(self, message: str, *, error_code: int | None = None, error_kind: str = "CMS") -> None:
         super().__init__(message)
-        self.error_code = error_code
+        self.error_code, self.error_kind = error_code, error_kind
 
 
 class TemporarySendError(SendError):
     """Worth retrying later, on another modem where possible (network busy, no service, timeouts)."""
 
     code = "temporary_send_error"
+
+
+class ModemFaultSendError(TemporarySendError):
+    """The refusal is about the modem, its SIM or its network (no SIM, SIM busy, PIN wanted, no service), not the
+    message: the message goes back to the queue without spending an attempt, and the modem is re-initialised."""
+
+    code = "modem_fault"
 
 
 class PermanentSendError(SendError):

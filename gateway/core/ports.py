@@ -26,6 +26,9 @@ class OutboxPort(Protocol):
     def record_temporary_failure(self, job: SendJob, seq: int, modem: str, error_code: str, detail: str,
                                  retry_at: datetime, max_attempts: int, now: datetime) -> MessageState: ...
 
+    def record_modem_fault(self, job: SendJob, seq: int, modem: str, error_code: str, detail: str,
+                           now: datetime) -> None: ...
+
     def record_permanent_failure(self, job: SendJob, seq: int, modem: str, error_code: str, detail: str,
                                  now: datetime) -> None: ...
 

@@ -24,6 +24,7 @@ from gateway.core.queue_policy import cheaper_ready_groups
 from gateway.errors import (
     ModemError,
     ModemOffline,
+    ModemFaultSendError,
     ModemUnavailable,
     PermanentSendError,
     SendOutcomeUnknown,
@@ -360,6 +361,10 @@ class ModemWorker:
             except ModemUnavailable as exc:
                 self._retry_later(job, seq, exc.code, str(exc), now_too=True)
                 raise
+            except ModemFaultSendError as exc:  # the modem's trouble, not the message's: reopen the modem
+                self._store.outbox.record_modem_fault(job, seq, self.name, _error_code(exc), str(exc), self._clock())
+                self._wake_others()
+                raise ModemUnavailable(f"{exc}: re-initialising the modem") from exc
             except TemporarySendError as exc:
                 self._retry_later(job, seq, _error_code(exc), str(exc))
                 return
@@ -433,5 +438,6 @@ class ModemWorker:
 
 
 def _error_code(exc: ModemError) -> str:
+    """`cms_N` / `cme_N` for a numbered +CMS/+CME refusal, else the error's own code."""
     number = getattr(exc, "error_code", None)
-    return f"cms_{number}" if number is not None else exc.code
+    return f"{getattr(exc, 'error_kind', 'CMS').lower()}_{number}" if number is not None else exc.code

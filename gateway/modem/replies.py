@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Iterable, Literal
 
-from gateway.errors import PermanentSendError, SendError, TemporarySendError
+from gateway.errors import ModemFaultSendError, PermanentSendError, SendError, TemporarySendError
 from gateway.modem.driver import Registration
 
 ErrorKind = Literal["CMS", "CME"]
@@ -222,6 +222,12 @@ PERMANENT_CME: dict[int, str] = {
 }
 
 
+# Errors on a send that describe the modem, the SIM or the registration, whatever the message (27.005 §3.2.5,
+# 27.007 §9.2): a flapping SIM or a lost network must not use up the attempts of the messages it refuses.
+MODEM_FAULT_CMS = frozenset({310, 311, 312, 313, 314, 315, 316, 330, 331})
+MODEM_FAULT_CME = frozenset({10, 11, 12, 13, 14, 15, 30, 32})
+
+
 def is_permanent(kind: ErrorKind, code: int) -> bool:
     """Whether a +CMS/+CME error on a send means the message can never go (see the tables above)."""
     table = PERMANENT_CMS if kind == "CMS" else PERMANENT_CME
@@ -239,9 +245,12 @@ def describe(kind: ErrorKind, code: int) -> str:
 
 
 def send_error(kind: ErrorKind, code: int) -> SendError:
-    """The exception for a refused part: PermanentSendError or TemporarySendError, with `error_code`."""
+    """The exception for a refused part: ModemFaultSendError, PermanentSendError or TemporarySendError, with
+    `error_code`."""
+    if code in (MODEM_FAULT_CMS if kind == "CMS" else MODEM_FAULT_CME):
+        return ModemFaultSendError(describe(kind, code), error_code=code, error_kind=kind)
     cls = PermanentSendError if is_permanent(kind, code) else TemporarySendError
-    return cls(describe(kind, code), error_code=code)
+    return cls(describe(kind, code), error_code=code, error_kind=kind)
 
 
 def parse_error_line(line: str) -> tuple[ErrorKind, int] | None:

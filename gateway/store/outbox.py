@@ -310,6 +310,20 @@ class Outbox:
                            detail=f"retry at {retry_at.isoformat()}: {error_code} {detail}")
             return message.state
 
+    def record_modem_fault(self, job: SendJob, seq: int, modem: str, error_code: str, detail: str,
+                           now: datetime) -> None:
+        """Part `seq` was refused because of the modem, its SIM or its network: requeue the message now (for
+        another modem, unless earlier parts pin it to this one), its claim's attempt given back."""
+        with self._db.write() as s:
+            message = s.get_one(Message, job.message_id, options=[selectinload(Message.parts)])
+            message.parts[seq - 1].state = PartState.PENDING
+            message.attempts = max(message.attempts - 1, 0)
+            if message.pinned_modem is None:
+                message.avoid_modem = modem
+            message.modem, message.lease_until, message.next_attempt_at = None, None, now
+            transition(s, self._events, message, MessageState.QUEUED, now, modem=modem,
+                       detail=f"modem fault, attempt not counted: {error_code} {detail}")
+
     def record_permanent_failure(self, job: SendJob, seq: int, modem: str, error_code: str, detail: str,
                                  now: datetime) -> None:
         with self._db.write() as s:
