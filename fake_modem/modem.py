@@ -99,17 +99,19 @@ class FakeModem:
         """Close the master: the other side gets an I/O error; the link stays, dangling."""
         self._unplug(5.0)
 
-    def restart(self) -> None:
+    def restart(self, banners: bool = True) -> None:
         """Restart in place (a brown-out or firmware watchdog on a UART that stays open): every setting is
         forgotten (echo on, text mode, no CNMI), a PIN-protected SIM wants its PIN again, and the boot banners
-        come out as a SIM800 prints them."""
+        come out as a SIM800 prints them (unless `banners` is false: lost on the line)."""
         with self._state.lock:
             self._session = self._new_session()
             if self._engine is not None:
                 self._engine.restart(self._session)
             self._urcs.clear()
         sim = "SIM PIN" if not self._session.pin_ok and self._state.sim == "ready" else "READY"
-        self.emit(f"\r\nRDY\r\n\r\n+CFUN: 1\r\n\r\n+CPIN: {sim}\r\n\r\nCall Ready\r\n\r\nSMS Ready\r\n".encode())
+        if banners:
+            self.emit(b"".join(f"\r\n{line}\r\n".encode() for line in (
+                "RDY", "+CFUN: 1", f"+CPIN: {sim}", "Call Ready", "SMS Ready")))
 
     def replug(self) -> None:
         """Power back on at the same link: new pty, fresh session, storage and history kept."""

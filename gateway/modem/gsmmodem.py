@@ -450,7 +450,12 @@ class GsmModemDriver:
     # --- status -------------------------------------------------------------------------------------------------------
 
     def status(self) -> ModemStatus:
-        """Signal (+CSQ), registration (+CREG?) and operator (+COPS?); a refused query reads as unknown."""
+        """Signal (+CSQ), registration (+CREG?) and operator (+COPS?); a refused query reads as unknown.
+
+        First, cheaply, what a restart whose banners were missed leaves behind: ModemUnavailable (so the worker
+        re-initialises the modem) when the SIM is not ready (`+CPIN: SIM PIN`, …) or verbose errors, which
+        connecting set, are off again (`+CMEE: 0`)."""
+        self._check_not_restarted()
         rssi = dbm = None
         registration: Registration = "unknown"
         operator = None
@@ -467,6 +472,20 @@ class GsmModemDriver:
         except (_CommandRefused, ValueError) as exc:
             log.warning("%s: AT+COPS?: %s", self.port, exc)
         return ModemStatus(rssi=rssi, signal_dbm=dbm, registration=registration, operator=operator)
+
+    def _check_not_restarted(self) -> None:
+        try:
+            sim = replies.find_line(self._command("AT+CPIN?"), "+CPIN:").split(":", 1)[1].strip()
+            cmee = replies.find_line(self._command("AT+CMEE?"), "+CMEE:").split(":", 1)[1].strip()
+        except ValueError:
+            return  # a modem that does not say is not judged on it
+        except _CommandRefused as exc:  # +CME ERROR 10/13: the SIM went away
+            raise ModemUnavailable(f"{self.port}: AT+CPIN? refused ({exc}): re-initialising") from exc
+        if sim != "READY" or cmee == "0":
+            log.warning("%s: +CPIN: %s, +CMEE: %s: the modem restarted or its SIM needs it again; re-initialising",
+                        self.port, sim, cmee)
+            raise ModemUnavailable(f"{self.port}: the modem lost its settings or its SIM (+CPIN: {sim}, "
+                                   f"+CMEE: {cmee})")
 
     # --- USSD, SIM number and calls ----------------------------------------------------------------------------------
 

@@ -61,3 +61,22 @@ def test_a_part_whose_answer_the_restart_cut_off_is_unknown_and_the_modem_comes_
         assert store.outbox.get_message(message.uid).state.value == "unknown"  # never re-sent
     finally:
         gateway.stop()
+
+
+def test_a_restart_whose_banners_were_lost_is_found_by_the_health_poll(settings, modem_links):
+    [fake] = modem_links(1, pin=PIN)
+    polled = settings.replace(pool=dataclasses.replace(settings.pool, health_interval_s=0.5),
+                              modems=(ModemSettings(name="m1", port=fake.link, pin=PIN),))
+    gateway = Gateway(polled).start()
+    try:
+        wait_until(lambda: gateway.service.modems.list_modems()[0].state.value == "online")
+        pins_entered = sum(c.startswith("AT+CPIN=") for c in fake.commands)
+        fake.restart(banners=False)  # only `+CPIN: SIM PIN` and `+CMEE: 0` tell
+        wait_until(lambda: sum(c.startswith("AT+CPIN=") for c in fake.commands) > pins_entered, timeout_s=10)
+        [message] = gateway.store.outbox.enqueue([MessageDraft(
+            to_number="+447911123456", body="found", encoding="gsm7", parts=("found",), delivery_report=False)],
+            gateway.service.clock())
+        gateway.pool.wake()
+        wait_until(lambda: [s.text for s in fake.sent] == ["found"], timeout_s=10)
+    finally:
+        gateway.stop()

@@ -38,8 +38,9 @@ def test_three_sim_flaps_fail_no_message(settings, modem_links):
             to_number="+447911123456", body="flap", encoding="gsm7", parts=("flap",), delivery_report=False)],
             gateway.service.clock())
         gateway.pool.wake()
-        wait_until(lambda: gateway.store.outbox.get_message(message.uid).state != MessageState.QUEUED
-                   and gateway.store.outbox.get_message(message.uid).state != MessageState.SENDING, timeout_s=20)
+        wait_until(lambda: gateway.store.outbox.get_message(message.uid).state not in (MessageState.QUEUED,
+                                                                                        MessageState.SENDING),
+                   timeout_s=20)
         sent = gateway.store.outbox.get_message(message.uid)
         assert sent.state == MessageState.SENT and sent.attempts == 1  # the three refusals were not its fault
         assert [s.text for s in fake.sent] == ["flap"]
