@@ -398,6 +398,8 @@ class ModemWorker:
                 self._store.reports.record_status_report(self.name, notice.report, self._clock())
             elif notice.kind in ("fatal", "restarted"):  # reopening re-initialises it (PIN, PDU mode, CNMI, …)
                 raise ModemUnavailable(notice.detail or "the modem reported a fatal error")
+            elif notice.kind == "registration":
+                self._registration_changed(notice.detail or "unknown")
             elif notice.kind == "call":  # a voice call would block the modem: refuse it at once
                 log.info("modem %s: incoming call from %s refused", self.name, notice.detail or "an unknown number")
                 self._connected.reject_call()
@@ -414,6 +416,16 @@ class ModemWorker:
             elif isinstance(item, StatusReport):
                 self._store.reports.record_status_report(self.name, item, now)
             self._connected.delete_stored(item)
+
+    def _registration_changed(self, registration: str) -> None:
+        """The modem said its registration changed: stop claiming work at once, or take it up again."""
+        if self.state not in (ModemState.ONLINE, ModemState.NOT_REGISTERED):
+            return  # connecting, or the SIM is the trouble: the next open or poll decides
+        registered = registration in ("home", "roaming")
+        if registered != (self.state == ModemState.ONLINE):
+            log.log(logging.INFO if registered else logging.WARNING, "modem %s: registration %s", self.name,
+                    registration)
+        self._set_state(ModemState.ONLINE if registered else ModemState.NOT_REGISTERED, registration=registration)
 
     def _poll_health(self) -> None:
         status = self._connected.status()

@@ -45,9 +45,10 @@ StoredItem = ReceivedSms | StatusReport
 class Notice:
     """An unsolicited event from the modem: something new is in storage (or a report came inline), or an
     incoming voice call ("call": RING / +CLIP, `detail` the caller when known) the worker should refuse, or the
-    modem restarted or its SIM needs it again ("restarted": `RDY`, `+CPIN: SIM PIN`, …: reopen it)."""
+    modem restarted or its SIM needs it again ("restarted": `RDY`, `+CPIN: SIM PIN`, …: reopen it), or its
+    registration changed ("registration": `detail` is the new Registration value)."""
 
-    kind: Literal["sms_stored", "report_stored", "report", "fatal", "restarted", "call"]
+    kind: Literal["sms_stored", "report_stored", "report", "fatal", "restarted", "registration", "call"]
     memory: str | None = None
     index: int | None = None
     report: StatusReport | None = None

@@ -75,6 +75,7 @@ _IGNORED_URC = re.compile(
 # its SIM went away or asks for its PIN: only re-initialising brings it back. (+CPIN: READY, Call Ready and
 # SMS Ready also follow a PIN we entered ourselves: they are ignored.)
 _RESTARTED = re.compile(r"^(RDY|\+CFUN: 1|\+CPIN: (?:SIM PIN|SIM PUK|NOT READY|NOT INSERTED))$")
+_CREG_URC = re.compile(r"^\+CREG:\s*\d\s*$")  # AT+CREG=1's unsolicited form (the read reply has two fields)
 _PDU_LINE = re.compile(r"^[0-9A-Fa-f]+$")
 _CMGL = re.compile(r"^\+CMGL:\s*(\d+)\s*,\s*(\d*)")
 _STORED_OUTGOING = {2, 3}  # +CMGL stat: stored unsent / stored sent (SMS-SUBMITs we do not read)
@@ -201,6 +202,8 @@ class _Modem(GsmModem, _SerialPort):  # type: ignore[misc]  # python-gsmmodem-ne
             self.ussd_answers.put(line)  # a value handed over; ussd() reads it on the worker's thread
         elif match := _CALL.match(line):
             self._emit(Notice(kind="call", detail=(match.group(1) or None) if match.lastindex else None))
+        elif _CREG_URC.match(line):
+            self._emit(Notice(kind="registration", detail=replies.parse_registration(line)))
         elif _RESTARTED.match(line) and not self._is_expected_reply(line):
             log.warning("%s: %r: the modem restarted or its SIM needs it again; re-initialising", self.port, line)
             self._emit(Notice(kind="restarted", detail=f"the modem said {line!r}: restarted or lost its SIM"))
@@ -369,12 +372,21 @@ class GsmModemDriver:
             home = (modem._smsMemReadDelete or "").strip('"')  # what connect() chose for reading
             self._home_memory = home or next((m for m in self._memories if m != "SR"), None)
             self._read_memory = self._home_memory
+            self._report_registration_changes()
         except BaseException:
             self.close()
             raise
         log.info("%s: %s %s (%s) ready; memories %s", self.port, info.manufacturer, info.model, info.revision,
                  ",".join(self._memories) or "none")
         return info
+
+    def _report_registration_changes(self) -> None:
+        """`AT+CREG=1`: the modem says at once when it loses or regains the network (a "registration" notice),
+        rather than at the next health poll. A modem that refuses it is left to the poll."""
+        try:
+            self._command("AT+CREG=1")
+        except _CommandRefused as exc:
+            log.info("%s: AT+CREG=1 refused (%s): registration changes are seen by the health poll", self.port, exc)
 
     def close(self) -> None:
         """Close the port; idempotent, and quick even when the device has vanished."""
