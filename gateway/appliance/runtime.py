@@ -71,7 +71,7 @@ def open_store(settings: Settings) -> Store:
         store.close()
         raise
     if sealed:
-        log.info("sealed %d stored secrets under box key %s", sealed, store.box_key.id)
+        log.info("sealed %d stored values under box key %s", sealed, store.box_key.id)
     return store
 
 

@@ -49,9 +49,9 @@ class OneTimeCodes:
         segmentation = segment(normalise_body(real))
         if segmentation.part_count > self._settings.max_parts:
             raise MessageTooLong(f"the code's message needs {segmentation.part_count} parts", field="template")
-        now, salt = self._clock(), otp.new_salt()
+        now, salt, pepper = self._clock(), otp.new_salt(), self._store.box_key.otp_pepper
         record = self._store.otps.add_otp(OtpCode(
-            uid=new_uid("otp"), to_number=number, code_hash=otp.code_hash(code, salt, self._store.box_key.otp_pepper), salt=salt,
+            uid=new_uid("otp"), to_number=number, code_hash=otp.code_hash(code, salt, pepper), salt=salt,
             attempts_left=self._settings.otp_max_attempts, expires_at=now + timedelta(seconds=ttl_s),
             api_key_id=api_key.id if api_key else None, created_at=now))
         route = self._policy.routes([number]).get(number)  # as `send` does
@@ -71,5 +71,5 @@ class OneTimeCodes:
         if not isinstance(code, str) or not code.strip():
             raise ValidationError("'code' is required", field="code")
         pepper = self._store.box_key.otp_pepper
-        return self._store.otps.verify_otp(uid, lambda record: otp.matches(code, record.salt, record.code_hash, pepper),
-                                          self._clock())
+        return self._store.otps.verify_otp(
+            uid, lambda record: otp.matches(code, record.salt, record.code_hash, pepper), self._clock())

@@ -421,17 +421,16 @@ class ModemWorker:
         """The modem said its registration changed: stop claiming work at once, or take it up again."""
         if self.state not in (ModemState.ONLINE, ModemState.NOT_REGISTERED):
             return  # connecting, or the SIM is the trouble: the next open or poll decides
-        registered = registration in ("home", "roaming")
-        if registered != (self.state == ModemState.ONLINE):
-            log.log(logging.INFO if registered else logging.WARNING, "modem %s: registration %s", self.name,
-                    registration)
-        self._set_state(ModemState.ONLINE if registered else ModemState.NOT_REGISTERED, registration=registration)
+        state = _state_when(registration)
+        if state != self.state:
+            log.log(logging.INFO if state == ModemState.ONLINE else logging.WARNING, "modem %s: registration %s",
+                    self.name, registration)
+        self._set_state(state, registration=registration)
 
     def _poll_health(self) -> None:
         status = self._connected.status()
-        registered = status.registration in ("home", "roaming")
-        self._set_state(ModemState.ONLINE if registered else ModemState.NOT_REGISTERED, rssi=status.rssi,
-                        signal_dbm=status.signal_dbm, registration=status.registration, operator=status.operator)
+        self._set_state(_state_when(status.registration), rssi=status.rssi, signal_dbm=status.signal_dbm,
+                        registration=status.registration, operator=status.operator)
 
     def _set_state(self, state: ModemState, **fields: Any) -> None:
         became_online = state == ModemState.ONLINE and self.state != ModemState.ONLINE
@@ -447,6 +446,11 @@ class ModemWorker:
             self._fail_over()
         if became_online:
             self._wake.set()
+
+
+def _state_when(registration: str) -> ModemState:
+    """A connected modem's state for its registration: online at home or roaming, else not registered."""
+    return ModemState.ONLINE if registration in ("home", "roaming") else ModemState.NOT_REGISTERED
 
 
 def _error_code(exc: ModemError) -> str:

@@ -487,7 +487,7 @@ class GsmModemDriver:
 
     def _check_not_restarted(self) -> None:
         try:
-            sim = replies.find_line(self._command("AT+CPIN?"), "+CPIN:").split(":", 1)[1].strip()
+            sim = replies.parse_cpin(replies.find_line(self._command("AT+CPIN?"), "+CPIN:"))
             cmee = replies.find_line(self._command("AT+CMEE?"), "+CMEE:").split(":", 1)[1].strip()
         except ValueError:
             return  # a modem that does not say is not judged on it

@@ -9,13 +9,14 @@ transactions); an area that needs another gets it at construction, so the wiring
 | `reports` (status reports) | reports.py | events |
 | `outbox` (the one enqueue path, claims, sends, retries, recovery) | outbox.py | events |
 | `consent` (opt-outs, keyword rules) | consent.py | — |
-| `inbox` (receiving: inbox → consent → outbox → events, one transaction) | inbox.py | events, consent, outbox, the box key's digest |
+| `inbox` (receiving: inbox → consent → outbox → events, one transaction) | inbox.py | events, consent, outbox |
 | `batches` | batches.py | outbox |
 | `privacy` (retention, redaction, erasure) | privacy.py | outbox |
 | `templates`, `otps`, `idempotency`, `audit`, `request_counts`, `keys`, `modems`, `settings`, `stats` | one each | — |
 
-A message's state changes go through `transitions.transition` whichever area moves it. Nobody outside
-gateway/store opens a Session; verbs return detached model objects or frozen values (gateway.values).
+The inbox also takes the box key's `digest` (its de-duplication keys are keyed hashes). A message's state
+changes go through `transitions.transition` whichever area moves it. Nobody outside gateway/store opens a Session;
+verbs return detached model objects or frozen values (gateway.values).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sqlalchemy import Text, insert, select, type_coerce, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
 
+from gateway.errors import BoxKeyUnusable
 from gateway.rules.keywords import KeywordRules
 from gateway.store.admin_settings import AdminSettings
 from gateway.store.audit import AuditLog
@@ -36,7 +38,6 @@ from gateway.store.database import Database, make_engine
 from gateway.store.events import Events
 from gateway.store.idempotency import IdempotencyRecords
 from gateway.store.inbox import Inbox
-from gateway.errors import BoxKeyUnusable
 from gateway.store.keys import ApiKeys
 from gateway.store.models import AdminSetting, Base
 from gateway.store.modems import Modems
