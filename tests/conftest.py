@@ -15,6 +15,7 @@ from gateway.config import (DatabaseSettings, MessagingSettings, ModemSettings, 
                             ServerSettings, Settings, WebhookSettings)
 from gateway.core.service import GatewayService
 from gateway.rules.apikeys import SCOPES
+from gateway.values import MessageDraft
 from tests.receiver import LOOPBACK
 
 
@@ -116,8 +117,9 @@ def gateway_factory(settings, modem_links):
     def start(count: int = 2, *, settings_override: Settings | None = None, **fake_kwargs):
         fakes = modem_links(count, **fake_kwargs)
         base = settings_override or settings
+        pin = fake_kwargs.get("pin") or ""  # a PIN-protected fake: the config gives the PIN
         gw_settings = base.replace(modems=tuple(
-            ModemSettings(name=f"modem{i}", port=f.link) for i, f in enumerate(fakes, start=1)))
+            ModemSettings(name=f"modem{i}", port=f.link, pin=pin) for i, f in enumerate(fakes, start=1)))
         gateway = Gateway(gw_settings).start()
         running.append(gateway)
         token = gateway.service.keys.create_key("e2e", list(SCOPES))[1]
@@ -126,6 +128,14 @@ def gateway_factory(settings, modem_links):
     yield start
     for gateway in running:
         gateway.stop()
+
+
+def queue_text(gateway, text: str, to: str = "+447911123456"):
+    """Queue one single-part message on a running gateway and wake its modems; the message."""
+    [message] = gateway.store.outbox.enqueue([MessageDraft(to_number=to, body=text, encoding="gsm7", parts=(text,),
+                                                           delivery_report=False)], gateway.service.clock())
+    gateway.pool.wake()
+    return message
 
 
 ADMIN_PASSWORD = "correct horse battery"

@@ -6,35 +6,26 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from gateway.appliance.runtime import Gateway
-from gateway.config import ModemSettings
-from gateway.values import MessageDraft, ModemState
-from tests.conftest import wait_until
+from gateway.values import ModemState
+from tests.conftest import queue_text, wait_until
 
 
-def test_losing_the_network_stops_claims_at_once_and_regaining_it_resumes(settings, modem_links):
-    [fake] = modem_links(1)
-    slow_poll = settings.replace(pool=dataclasses.replace(settings.pool, health_interval_s=60.0),
-                                 modems=(ModemSettings(name="m1", port=fake.link),))
-    gateway = Gateway(slow_poll).start()
-    try:
-        def state() -> ModemState:
-            return gateway.service.modems.list_modems()[0].state
+def test_losing_the_network_stops_claims_at_once_and_regaining_it_resumes(settings, gateway_factory):
+    slow_poll = settings.replace(pool=dataclasses.replace(settings.pool, health_interval_s=60.0))
+    gateway, [fake], _ = gateway_factory(1, settings_override=slow_poll)
 
-        wait_until(lambda: state() == ModemState.ONLINE)
-        lost = time.monotonic()
-        fake.set_registration(2)  # searching
-        wait_until(lambda: state() == ModemState.NOT_REGISTERED, timeout_s=5)
-        noticed_s = time.monotonic() - lost
-        [message] = gateway.store.outbox.enqueue([MessageDraft(
-            to_number="+447911123456", body="wait", encoding="gsm7", parts=("wait",), delivery_report=False)],
-            gateway.service.clock())
-        gateway.pool.wake()
-        time.sleep(0.5)
-        assert not any(c.startswith("AT+CMGS") for c in fake.commands)  # no claim while it has no network
-        fake.set_registration(1)
-        wait_until(lambda: [s.text for s in fake.sent] == ["wait"], timeout_s=5)
-        assert noticed_s < 1.0, noticed_s  # the health poll would have taken 60 s
-        print(f"+CREG: 2 → not claiming: {noticed_s * 1000:.0f} ms")
-    finally:
-        gateway.stop()
+    def state() -> ModemState:
+        return gateway.service.modems.list_modems()[0].state
+
+    wait_until(lambda: state() == ModemState.ONLINE)
+    lost = time.monotonic()
+    fake.set_registration(2)  # searching
+    wait_until(lambda: state() == ModemState.NOT_REGISTERED, timeout_s=5)
+    noticed_s = time.monotonic() - lost
+    queue_text(gateway, "wait")
+    time.sleep(0.5)
+    assert not any(c.startswith("AT+CMGS") for c in fake.commands)  # no claim while it has no network
+    fake.set_registration(1)
+    wait_until(lambda: [s.text for s in fake.sent] == ["wait"], timeout_s=5)
+    assert noticed_s < 1.0, noticed_s  # the health poll would have taken 60 s
+    print(f"+CREG: 2 → not claiming: {noticed_s * 1000:.0f} ms")

@@ -8,12 +8,10 @@ import dataclasses
 
 import pytest
 
-from gateway.appliance.runtime import Gateway
-from gateway.config import ModemSettings
 from gateway.errors import ModemFaultSendError, PermanentSendError, TemporarySendError
 from gateway.modem import replies
-from gateway.values import MessageDraft, MessageState
-from tests.conftest import wait_until
+from gateway.values import MessageState, ModemState
+from tests.conftest import queue_text, wait_until
 
 
 @pytest.mark.parametrize(("kind", "code", "cls"), [
@@ -26,24 +24,16 @@ def test_errors_about_the_sim_or_the_network_are_modem_faults(kind, code, cls):
     assert type(error) is cls and (error.error_kind, error.error_code) == (kind, code)  # named cms_N or cme_N
 
 
-def test_three_sim_flaps_fail_no_message(settings, modem_links):
-    [fake] = modem_links(1)
-    strict = settings.replace(messaging=dataclasses.replace(settings.messaging, max_attempts=2),
-                              modems=(ModemSettings(name="m1", port=fake.link),))
-    gateway = Gateway(strict).start()
-    try:
-        wait_until(lambda: gateway.service.modems.list_modems()[0].state.value == "online")
-        fake.set_fail_next(3, "+CMS ERROR: 310")  # the SIM drops out three times, more than max_attempts
-        [message] = gateway.store.outbox.enqueue([MessageDraft(
-            to_number="+447911123456", body="flap", encoding="gsm7", parts=("flap",), delivery_report=False)],
-            gateway.service.clock())
-        gateway.pool.wake()
-        wait_until(lambda: gateway.store.outbox.get_message(message.uid).state not in (MessageState.QUEUED,
-                                                                                        MessageState.SENDING),
-                   timeout_s=20)
-        sent = gateway.store.outbox.get_message(message.uid)
-        assert sent.state == MessageState.SENT and sent.attempts == 1  # the three refusals were not its fault
-        assert [s.text for s in fake.sent] == ["flap"]
-        assert sum(c.startswith("AT+CMGS") for c in fake.commands) == 4
-    finally:
-        gateway.stop()
+def test_three_sim_flaps_fail_no_message(settings, gateway_factory):
+    strict = settings.replace(messaging=dataclasses.replace(settings.messaging, max_attempts=2))
+    gateway, [fake], _ = gateway_factory(1, settings_override=strict)
+    wait_until(lambda: gateway.service.modems.list_modems()[0].state == ModemState.ONLINE)
+    fake.set_fail_next(3, "+CMS ERROR: 310")  # the SIM drops out three times, more than max_attempts
+    message = queue_text(gateway, "flap")
+    wait_until(lambda: gateway.store.outbox.get_message(message.uid).state not in (MessageState.QUEUED,
+                                                                                    MessageState.SENDING),
+               timeout_s=20)
+    sent = gateway.store.outbox.get_message(message.uid)
+    assert sent.state == MessageState.SENT and sent.attempts == 1  # the three refusals were not its fault
+    assert [s.text for s in fake.sent] == ["flap"]
+    assert sum(c.startswith("AT+CMGS") for c in fake.commands) == 4
