@@ -69,8 +69,10 @@ def key_file_for(url: str, key_file: str = "") -> Path | None:
         raise BoxKeyUnusable("[security] key_file must name the box key file with PostgreSQL (every box sharing "
                              "the database reads the same one)")
     database = parsed.database or ""
-    if not database or database == ":memory:" or database.startswith("file:"):
+    if database in ("", ":memory:") or database.startswith("file::memory:") or "mode=memory" in database:
         return None
+    if database.startswith("file:"):  # an SQLite URI: its path is not a plain file name to put a key beside
+        raise BoxKeyUnusable("[security] key_file must name the box key file for an SQLite URI database")
     return Path(database + ".key")
 
 

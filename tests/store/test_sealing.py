@@ -18,7 +18,7 @@ from gateway.config import SecuritySettings
 from gateway.core.service import GatewayService
 from gateway.errors import BoxKeyUnusable
 from gateway.rules import otp
-from gateway.store import KEY_CHECK, Store, sealing_scheme
+from gateway.store import KEY_CHECK, Store, key_file_for, sealing_scheme
 from gateway.store.sealing import PREFIX, BoxKey, KeyMismatch
 from gateway.values import ReceivedSms
 from tests.clock import NOON
@@ -45,6 +45,15 @@ def test_the_key_file_is_private_and_made_once(tmp_path):
     again = BoxKey.load_or_create(path)
     assert not again.created and again.id == first.id
     assert again.open(first.seal("whsec_x")) == "whsec_x"
+
+
+def test_where_the_key_file_is():
+    assert key_file_for("sqlite:////var/lib/smsgw/smsgw.db") == Path("/var/lib/smsgw/smsgw.db.key")
+    assert key_file_for("sqlite:///x.db", "/etc/smsgw/box.key") == Path("/etc/smsgw/box.key")
+    assert key_file_for("sqlite://") is None and key_file_for("sqlite:///:memory:") is None  # lives with the process
+    for url in ("postgresql+psycopg://db.lan/smsgw", "sqlite:///file:/data/smsgw.db?mode=rwc&uri=true"):
+        with pytest.raises(BoxKeyUnusable, match="key_file must name"):  # never a key that dies with the process
+            key_file_for(url)
 
 
 def test_a_key_file_that_is_not_one_is_refused_in_one_line(tmp_path):
