@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, overload
 
 if TYPE_CHECKING:  # shapes of the store's rows, read by attribute: no runtime import of the store
-    from gateway.store.models import InboxMessage, Message, Modem
+    from gateway.store.models import InboxMessage, Message, Modem, QuarantinedSms
 
 PRIORITY_NAMES = {0: "high", 1: "normal", 2: "bulk"}
 
@@ -71,6 +71,11 @@ def inbox_json(item: InboxMessage) -> dict[str, Any]:
             "in_reply_to": item.in_reply_to.uid if item.in_reply_to is not None else None}
 
 
+def quarantine_json(item: QuarantinedSms) -> dict[str, Any]:
+    return {"id": item.uid, "modem": item.modem, "memory": item.memory, "index": item.slot, "pdu": item.pdu,
+            "reason": item.reason, "received_at": time_json(item.received_at)}
+
+
 def modem_json(modem: Modem) -> dict[str, Any]:
     return {
         "name": modem.name, "box": modem.box, "port": modem.port, "state": modem.state.value, "imei": modem.imei,
@@ -81,4 +86,5 @@ def modem_json(modem: Modem) -> dict[str, Any]:
         "own_number": modem.own_number, "balance": modem.balance,
         "balance_checked_at": time_json(modem.balance_checked_at),
         "group": modem.group,
+        "storage": {"used": modem.storage_used, "total": modem.storage_total},
     }

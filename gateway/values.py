@@ -8,7 +8,7 @@ Imported by every layer (store, modem driver, pool, web, hardware) and importing
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
@@ -106,6 +106,18 @@ class StatusReport:
     status: int  # TP-ST: 0x00..0x1F delivered, 0x20..0x3F still trying, 0x40.. failed
     sent_at: datetime | None  # TP-SCTS
     discharged_at: datetime | None  # TP-DT
+    pdu_hex: str = field(default="", compare=False)  # as the modem gave it (kept if it cannot be recorded)
+
+
+@dataclass(frozen=True)
+class UnreadableSms:
+    """A stored PDU the box cannot decode (bad hex, truncated, an unsupported coding): kept raw in quarantine,
+    then deleted from the modem so it does not fill the SIM."""
+
+    memory: str
+    index: int
+    pdu_hex: str
+    reason: str
 
 
 @dataclass(frozen=True)

@@ -25,5 +25,8 @@ class Api:
     def inbox(self):
         return self.session.get(f"{self.base}/inbox", timeout=10).json()["messages"]
 
+    def quarantine(self):
+        return self.session.get(f"{self.base}/inbox/quarantine", timeout=10).json()["messages"]
+
     def modems(self):
         return {m["name"]: m for m in self.session.get(f"{self.base}/modems", timeout=10).json()["modems"]}

@@ -81,13 +81,22 @@ class StoreCollector:
         signal = GaugeMetricFamily("smsgw_modem_signal_dbm", "Last signal strength the modem reported",
                                    labels=["modem"])
         state = GaugeMetricFamily("smsgw_modem_state", "1 for the modem's current state", labels=["modem", "state"])
+        storage_used = GaugeMetricFamily("smsgw_modem_storage_used", "SMS held in the modem's receive memory",
+                                         labels=["modem"])
+        storage_total = GaugeMetricFamily("smsgw_modem_storage_total", "Size of the modem's receive memory",
+                                          labels=["modem"])
         for m in modems:
+            if m.storage_used is not None and m.storage_total is not None:
+                storage_used.add_metric([m.name], m.storage_used)
+                storage_total.add_metric([m.name], m.storage_total)
             received.add_metric([m.name], m.received_count)
             up.add_metric([m.name], 1 if m.state.value in ("online", "sending") else 0)
             if m.signal_dbm is not None:
                 signal.add_metric([m.name], m.signal_dbm)
             state.add_metric([m.name, m.state.value], 1)
-        yield from (received, up, signal, state)
+        yield from (received, up, signal, state, storage_used, storage_total)
+        yield GaugeMetricFamily("smsgw_quarantined_messages", "Received SMS kept raw because they could not be "
+                                "decoded or stored", value=stats.quarantined())
 
         for name, doc, hist in (
             ("smsgw_submit_to_sent_seconds", "Time from queued to accepted by the network",

@@ -77,7 +77,9 @@ def status_json(service: GatewayService, stats: Stats, api: ApiFigures, *, full_
             "last_error": d.modem.last_error, "updated_at": _time(d.modem.updated_at),
             "own_number": d.modem.own_number,  # the box's own SIM, not a customer's number: never masked
             "balance": d.modem.balance, "balance_checked_at": _time(d.modem.balance_checked_at),
+            "storage_used": d.modem.storage_used, "storage_total": d.modem.storage_total,
         } for d in stats.modem_days(now)],
+        "quarantined": stats.quarantined(),
         "queue": {"queued": queue.queued, "scheduled": queue.scheduled, "sending": queue.sending,
                   "failed_last_hour": queue.failed_last_hour, "oldest_queued_age_s": queue.oldest_queued_age_s},
         "throughput": {

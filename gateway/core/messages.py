@@ -21,7 +21,7 @@ from gateway.rules.routing import Route
 from gateway.rules.text import normalise_body, segment
 from gateway.rules.timing import parse_priority, parse_send_at, parse_validity
 from gateway.store import Store
-from gateway.store.models import ApiKey, InboxMessage, Message
+from gateway.store.models import ApiKey, InboxMessage, Message, QuarantinedSms
 from gateway.values import MessageDraft, MessageState
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,11 @@ class Messages:
 
     def list_inbox(self, *, cursor: str | None = None, limit: int = 50) -> tuple[list[InboxMessage], str | None]:
         page = self._store.inbox.list_inbox(before_id=cursor_id(cursor), limit=page_size(limit))
+        return page, (str(page[-1].id) if len(page) == page_size(limit) else None)
+
+    def list_quarantine(self, *, cursor: str | None = None,
+                        limit: int = 50) -> tuple[list[QuarantinedSms], str | None]:
+        page = self._store.inbox.list_quarantine(before_id=cursor_id(cursor), limit=page_size(limit))
         return page, (str(page[-1].id) if len(page) == page_size(limit) else None)
 
     def conversation(self, number: str, *, limit: int = 100) -> list[Message | InboxMessage]:

@@ -54,6 +54,8 @@ class InboxPort(Protocol):
     def record_received(self, modem: str, sms: ReceivedSms, now: datetime,
                         reply_since: datetime | None = None) -> Any: ...
 
+    def quarantine(self, modem: str, memory: str, slot: int, pdu_hex: str, reason: str, now: datetime) -> Any: ...
+
 
 class ReportsPort(Protocol):
     def record_status_report(self, modem: str, report: StatusReport, now: datetime) -> bool: ...
@@ -68,7 +70,7 @@ class SentPartsPort(Protocol):
 
 
 class PoolStorage(Protocol):
-    """Everything the modem pool reads and writes: seventeen verbs in five areas."""
+    """Everything the modem pool reads and writes: its verbs in five areas."""
 
     @property
     def outbox(self) -> OutboxPort: ...

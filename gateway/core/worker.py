@@ -29,6 +29,7 @@ from gateway.errors import (
     PermanentSendError,
     SendOutcomeUnknown,
     SimPinRequired,
+    StoreUnavailable,
     TemporarySendError,
 )
 from gateway.modem.driver import ModemDriver, Notice, NoticeSink
@@ -37,7 +38,7 @@ from gateway.rules.claiming import COST_GRACE_S
 from gateway.rules.ratelimit import HOUR, SendBudget
 from gateway.rules.retry import next_attempt_at
 from gateway.rules.text import Segmentation
-from gateway.values import ModemState, ReceivedSms, SendJob, StatusReport
+from gateway.values import ModemState, ReceivedSms, SendJob, StatusReport, UnreadableSms
 
 log = logging.getLogger(__name__)
 
@@ -407,15 +408,35 @@ class ModemWorker:
                 sweep = True
 
     def _sweep(self) -> None:
-        """Persist everything in modem storage, then delete each item once it is committed."""
+        """Persist everything in modem storage, then delete each item once it is committed. An item that cannot
+        be decoded, or whose recording fails for any reason but the database being away, is quarantined raw:
+        one bad SMS never blocks the SIM or the worker."""
         for item in self._connected.read_stored():
             now = self._clock()
-            if isinstance(item, ReceivedSms):
-                self._store.inbox.record_received(self.name, item, now,
-                                                  reply_since=now - timedelta(seconds=self._messaging.reply_window_s))
-            elif isinstance(item, StatusReport):
-                self._store.reports.record_status_report(self.name, item, now)
+            if isinstance(item, UnreadableSms):
+                self._quarantine(item.memory, item.index, item.pdu_hex, f"cannot be decoded: {item.reason}", now)
+            else:
+                try:
+                    self._record_stored(item, now)
+                except StoreUnavailable:
+                    raise  # left on the modem until the database answers
+                except Exception as exc:
+                    log.exception("modem %s: stored item %s/%s could not be recorded", self.name, item.memory,
+                                  item.index)
+                    self._quarantine(item.memory or "", item.index or 0, item.pdu_hex,
+                                     f"could not be stored: {type(exc).__name__}: {exc}", now)
             self._connected.delete_stored(item)
+
+    def _record_stored(self, item: ReceivedSms | StatusReport, now: datetime) -> None:
+        if isinstance(item, ReceivedSms):
+            self._store.inbox.record_received(self.name, item, now,
+                                              reply_since=now - timedelta(seconds=self._messaging.reply_window_s))
+        else:
+            self._store.reports.record_status_report(self.name, item, now)
+
+    def _quarantine(self, memory: str, slot: int, pdu_hex: str, reason: str, now: datetime) -> None:
+        log.warning("modem %s: SMS in %s/%d quarantined (%s)", self.name, memory, slot, reason)
+        self._store.inbox.quarantine(self.name, memory, slot, pdu_hex, reason, now)
 
     def _registration_changed(self, registration: str) -> None:
         """The modem said its registration changed: stop claiming work at once, or take it up again."""
@@ -429,8 +450,12 @@ class ModemWorker:
 
     def _poll_health(self) -> None:
         status = self._connected.status()
+        if status.storage_total and status.storage_used is not None and status.storage_used >= status.storage_total:
+            log.warning("modem %s: SMS storage full (%d of %d): new SMS cannot arrive until it is emptied", self.name,
+                        status.storage_used, status.storage_total)
         self._set_state(_state_when(status.registration), rssi=status.rssi, signal_dbm=status.signal_dbm,
-                        registration=status.registration, operator=status.operator)
+                        registration=status.registration, operator=status.operator,
+                        storage_used=status.storage_used, storage_total=status.storage_total)
 
     def _set_state(self, state: ModemState, **fields: Any) -> None:
         became_online = state == ModemState.ONLINE and self.state != ModemState.ONLINE

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Literal, Protocol
 
-from gateway.values import PartReceipt, ReceivedSms, StatusReport, SubmitPdu
+from gateway.values import PartReceipt, ReceivedSms, StatusReport, SubmitPdu, UnreadableSms
 
 
 @dataclass(frozen=True)
@@ -30,15 +30,17 @@ Registration = Literal["home", "roaming", "searching", "denied", "not_registered
 
 @dataclass(frozen=True)
 class ModemStatus:
-    """A health reading: signal, registration and operator."""
+    """A health reading: signal, registration, operator and the receive memory's use."""
 
     rssi: int | None  # +CSQ raw value 0..31, None when unknown (99)
     signal_dbm: int | None  # -113 + 2*rssi
     registration: Registration
     operator: str | None
+    storage_used: int | None = None  # SMS held in the memory new SMS are read from (+CPMS?), when known
+    storage_total: int | None = None
 
 
-StoredItem = ReceivedSms | StatusReport
+StoredItem = ReceivedSms | StatusReport | UnreadableSms
 
 
 @dataclass(frozen=True)
@@ -74,10 +76,11 @@ class ModemDriver(Protocol):
         """Send one part with AT+CMGS. Raises TemporarySendError, PermanentSendError or ModemUnavailable."""
 
     def status(self) -> ModemStatus:
-        """Read signal, registration and operator."""
+        """Read signal, registration, operator and storage use."""
 
     def read_stored(self) -> list[StoredItem]:
-        """Every SMS and status report in every storage the modem uses (the authoritative receive path)."""
+        """Every SMS and status report in every storage the modem uses (the authoritative receive path); a PDU
+        that cannot be decoded comes as an UnreadableSms, to be quarantined and deleted like any other item."""
 
     def delete_stored(self, item: StoredItem) -> None:
         """Delete one stored item by memory and index (after it is committed)."""

@@ -50,7 +50,7 @@ from gateway.errors import (
 from gateway.modem import replies
 from gateway.modem.driver import ModemInfo, ModemStatus, Notice, NoticeSink, Registration, StoredItem
 from gateway.modem.pdu import decode_pdu
-from gateway.values import PartReceipt, ReceivedSms, StatusReport, SubmitPdu
+from gateway.values import PartReceipt, StatusReport, SubmitPdu, UnreadableSms
 
 log = logging.getLogger(__name__)
 
@@ -483,7 +483,18 @@ class GsmModemDriver:
             operator = replies.parse_operator(replies.find_line(self._command("AT+COPS?"), "+COPS:"))
         except (_CommandRefused, ValueError) as exc:
             log.warning("%s: AT+COPS?: %s", self.port, exc)
-        return ModemStatus(rssi=rssi, signal_dbm=dbm, registration=registration, operator=operator)
+        used, total = self._storage_use()
+        return ModemStatus(rssi=rssi, signal_dbm=dbm, registration=registration, operator=operator,
+                           storage_used=used, storage_total=total)
+
+    def _storage_use(self) -> tuple[int | None, int | None]:
+        """(used, total) of the first memory in `AT+CPMS?`: where new SMS are read from and deleted."""
+        try:
+            usage = replies.parse_cpms_usage(replies.find_line(self._command("AT+CPMS?"), "+CPMS:"))
+        except (_CommandRefused, ValueError) as exc:
+            log.info("%s: AT+CPMS?: %s", self.port, exc)
+            return None, None
+        return (usage[0][1], usage[0][2]) if usage else (None, None)
 
     def _check_not_restarted(self) -> None:
         try:
@@ -563,7 +574,7 @@ class GsmModemDriver:
 
     def read_stored(self) -> list[StoredItem]:
         """Every SMS and status report in every memory (`AT+CPMS="<mem>"` then `AT+CMGL=4` in each). Deletes
-        nothing. An undecodable PDU is logged and skipped, and stays on the modem.
+        nothing. An undecodable PDU comes as an UnreadableSms (the caller quarantines it, then deletes it).
         """
         items: list[StoredItem] = []
         try:
@@ -601,18 +612,17 @@ class GsmModemDriver:
             if match := _CMGL.match(line):
                 header = (int(match.group(1)), int(match.group(2)) if match.group(2) else None)
                 continue
-            if header is None or not _PDU_LINE.match(line):
-                continue
+            if header is None or not line or line == "OK":
+                continue  # the line after a header is its PDU, garbled or not
             index, stat = header
             header = None
             if stat in _STORED_OUTGOING:
                 continue
             try:
-                item: ReceivedSms | StatusReport = decode_pdu(line, memory=memory, index=index)
+                items.append(decode_pdu(line, memory=memory, index=index))
             except ValueError as exc:
-                log.warning("%s: %s/%d undecodable, left in place: %s (%s)", self.port, memory, index, exc, line)
-                continue
-            items.append(item)
+                log.warning("%s: %s/%d cannot be decoded (%s): %s", self.port, memory, index, exc, line)
+                items.append(UnreadableSms(memory=memory, index=index, pdu_hex=line, reason=str(exc)))
         return items
 
     def _storage_memories(self) -> tuple[str, ...]:

@@ -331,6 +331,7 @@ def decode_pdu(
             status=status,
             sent_at=sent_at,
             discharged_at=discharged_at,
+            pdu_hex=cleaned.upper(),
         )
     kind = {0x01: "SMS-SUBMIT", 0x03: "reserved"}[mti]
     raise ValueError(f"not a received message: TP-MTI {mti} ({kind})")

@@ -15,7 +15,7 @@ from gateway.representations import inbox_json
 from gateway.store.consent import Consent
 from gateway.store.database import Database, new_uid
 from gateway.store.events import Events
-from gateway.store.models import InboundPart, InboxMessage, Message, MessageEvent, Modem
+from gateway.store.models import InboundPart, InboxMessage, Message, MessageEvent, Modem, QuarantinedSms
 from gateway.store.outbox import Outbox
 from gateway.values import InboxState, MessageState, ReceivedSms
 
@@ -127,6 +127,27 @@ class Inbox:
                                                  MessageEvent.state == MessageState.QUEUED.value,
                                                  MessageEvent.part_seq.is_(None), MessageEvent.detail.is_(None))
                       .values(detail=f"reply to {inbox_uid}"))
+
+    def quarantine(self, modem: str, memory: str, slot: int, pdu_hex: str, reason: str,
+                   now: datetime) -> QuarantinedSms | None:
+        """Keep a stored SMS the box cannot decode or store, raw (idempotent like `record_received`: the same PDU
+        read twice is kept once). Returns the new row, None when it was already kept."""
+        dedup = self._digest(f"{modem}\x00quarantine\x00{pdu_hex.upper()}")
+        with self._db.write() as s:
+            if s.scalar(select(QuarantinedSms.id).where(QuarantinedSms.dedup_key == dedup)) is not None:
+                return None
+            row = QuarantinedSms(uid=new_uid("qs"), modem=modem, memory=memory, slot=slot,
+                                 pdu=pdu_hex.replace("\x00", ""), reason=reason[:1000], received_at=now,
+                                 dedup_key=dedup)
+            s.add(row)
+        return row
+
+    def list_quarantine(self, *, before_id: int | None = None, limit: int = 50) -> list[QuarantinedSms]:
+        query = select(QuarantinedSms).order_by(QuarantinedSms.id.desc()).limit(limit)
+        if before_id is not None:
+            query = query.where(QuarantinedSms.id < before_id)
+        with self._db.read() as s:
+            return list(s.scalars(query))
 
     def list_inbox(self, *, before_id: int | None = None, limit: int = 50) -> list[InboxMessage]:
         query = select(InboxMessage).order_by(InboxMessage.id.desc()).limit(limit)

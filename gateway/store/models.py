@@ -210,9 +210,31 @@ class Modem(Base):
     balance: Mapped[Optional[str]] = mapped_column(Text)  # the network's answer to the balance USSD code
     balance_checked_at: Mapped[Optional[datetime]]
     group: Mapped[Optional[str]] = mapped_column(String(64))  # its routing group (config [[modems]] group)
+    storage_used: Mapped[Optional[int]]  # SMS in the modem's receive memory (+CPMS?), when known
+    storage_total: Mapped[Optional[int]]  # that memory's size
 
     def __repr__(self) -> str:
         return f"<Modem {self.name} {self.state.value}>"
+
+
+class QuarantinedSms(Base):
+    """A stored SMS the box could not decode or store, kept as the raw PDU the modem gave (sealed: it holds the
+    sender and the text) so nothing is lost; the modem's copy is deleted once this row is committed."""
+
+    __tablename__ = "quarantine"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True)
+    modem: Mapped[str] = mapped_column(String(64))
+    memory: Mapped[str] = mapped_column(String(8))  # where it was stored: "SM", "ME", ...
+    slot: Mapped[int]  # its index there
+    pdu: Mapped[str] = mapped_column(Sealed())
+    reason: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime]
+    dedup_key: Mapped[str] = mapped_column(String(64), unique=True)
+
+    def __repr__(self) -> str:
+        return f"<QuarantinedSms {self.uid} {self.modem} {self.memory}/{self.slot}>"
 
 
 class ApiKey(Base):

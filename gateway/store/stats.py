@@ -18,7 +18,7 @@ from sqlalchemy.sql.selectable import FromClause
 
 from gateway.errors import NotFound
 from gateway.store.database import Database
-from gateway.store.models import InboxMessage, Message, MessageEvent, Modem, table
+from gateway.store.models import InboxMessage, Message, MessageEvent, Modem, QuarantinedSms, table
 from gateway.values import MessageState, ModemState
 
 UP_STATES = (ModemState.ONLINE, ModemState.SENDING)
@@ -182,6 +182,11 @@ class Stats:
     def modems(self) -> list[Modem]:
         with self._db.read() as s:
             return list(s.scalars(select(Modem).order_by(Modem.name)))
+
+    def quarantined(self) -> int:
+        """Received SMS kept raw because they could not be decoded or stored."""
+        with self._db.read_core() as conn:
+            return conn.execute(select(func.count()).select_from(QuarantinedSms)).scalar_one()
 
     def submit_to_sent(self, bounds: Sequence[float]) -> DurationHistogram:
         """Queued -> accepted by the network, over every sent message."""

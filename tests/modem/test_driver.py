@@ -27,7 +27,7 @@ from gateway.modem.driver import Notice
 from gateway.modem.gsmmodem import GsmModemDriver
 from gateway.modem.pdu import build_submit_pdus
 from gateway.rules.text import segment
-from gateway.values import ReceivedSms, StatusReport
+from gateway.values import ReceivedSms, StatusReport, UnreadableSms
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -148,6 +148,22 @@ def test_status(driver, fake):
     fake.set_registration(5)
     status = driver.status()
     assert (status.rssi, status.signal_dbm, status.registration) == (None, None, "roaming")
+
+
+def test_status_counts_the_receive_memory_and_garbage_is_read_as_unreadable(link, profile, notices):
+    with FakeModem(link=link, profile=profile, seed=1, storage_capacity={"SM": 3, "ME": 3}) as fake:
+        with GsmModemDriver(fake.link, on_notice=notices, command_timeout_s=TIMEOUT_S) as driver:
+            assert (driver.status().storage_used, driver.status().storage_total) == (0, 3)
+            fake.inject_sms_silently(SENDER, "one")
+            fake.inject_pdu("0004Z0B")
+            fake.inject_sms_silently(SENDER, "two")
+            assert (driver.status().storage_used, driver.status().storage_total) == (3, 3)
+            items = driver.read_stored()
+            assert [s.text for s in items if isinstance(s, ReceivedSms)] == ["one", "two"]
+            [garbage] = [s for s in items if isinstance(s, UnreadableSms)]
+            assert (garbage.pdu_hex, garbage.index) == ("0004Z0B", 2) and "not hex" in garbage.reason
+            driver.delete_stored(garbage)
+            assert driver.status().storage_used == 2
 
 
 def test_send_single_part(driver, fake):

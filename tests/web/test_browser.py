@@ -35,7 +35,8 @@ def test_operator_logs_in_sees_modems_and_sends_a_test_sms(browser, gateway_fact
     wait_until(lambda: {m.state.value for m in gateway.service.modems.list_modems()} == {"online"}
                and len(gateway.service.modems.list_modems()) == 2)
     fakes[1].inject_sms("+447911123456", "Please call me back")
-    wait_until(lambda: gateway.service.messages.list_inbox()[0])
+    fakes[0].inject_pdu("0004Z0B")  # not a PDU: kept raw in quarantine, counted on the page
+    wait_until(lambda: gateway.service.messages.list_inbox()[0] and gateway.service.messages.list_quarantine()[0])
     base = f"http://127.0.0.1:{gateway.port}"
 
     page = browser.new_page(viewport={"width": 1366, "height": 900})
@@ -54,6 +55,8 @@ def test_operator_logs_in_sees_modems_and_sends_a_test_sms(browser, gateway_fact
     assert page.locator('article.modem[data-state="online"]').count() == 2
     assert page.locator("#modem-summary").inner_text() == "2 of 2 online"
     assert page.locator("#inbound tbody tr").first.inner_text().startswith("+44 79** ***456")
+    assert page.locator("#quarantined").inner_text() == "1 unreadable SMS kept raw"
+    assert page.locator('#modems [data-modem="modem1"] .storage').inner_text().endswith("of 100")
 
     page.select_option("#test-modem", "modem2")
     page.fill("#test-to", "+447911123457")

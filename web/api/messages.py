@@ -8,7 +8,7 @@ from flask import Blueprint, g, jsonify, request
 from msgspec import field
 
 from gateway.errors import ValidationError
-from gateway.representations import PRIORITY_NAMES, inbox_json, message_json
+from gateway.representations import PRIORITY_NAMES, inbox_json, message_json, quarantine_json
 from gateway.values import InboxState, MessageState, PartState
 from web.api.access import requires, service
 from web.api.idempotency import idempotent
@@ -130,6 +130,21 @@ class InboxPage(TypedDict):
     next_cursor: str | None
 
 
+class QuarantinedSms(TypedDict):
+    id: str
+    modem: str
+    memory: Annotated[str, doc("the modem storage it was read from: SM (SIM), ME (phone), ...")]
+    index: int
+    pdu: Annotated[str, doc("the PDU exactly as the modem gave it (hex), SMSC field first")]
+    reason: str
+    received_at: str
+
+
+class QuarantinePage(TypedDict):
+    messages: list[QuarantinedSms]
+    next_cursor: str | None
+
+
 @bp.post("/messages")
 @operation("Queue one message per recipient", Message, MessagesAccepted, status=202, body=SendRequest,
            errors=(400, 409, 422))
@@ -191,3 +206,13 @@ def list_inbox():
     page, cursor = service().messages.list_inbox(cursor=request.args.get("cursor"),
                                          limit=request.args.get("limit", 50, type=int))
     return {"messages": [inbox_json(m) for m in page], "next_cursor": cursor}
+
+
+@bp.get("/inbox/quarantine")
+@operation("Received SMS the box could not decode or store, kept raw (newest first); the modem's copy is deleted",
+           QuarantinePage, errors=(400,), query=(CURSOR, LIMIT))
+@requires("read")
+def list_quarantine():
+    page, cursor = service().messages.list_quarantine(cursor=request.args.get("cursor"),
+                                                      limit=request.args.get("limit", 50, type=int))
+    return {"messages": [quarantine_json(m) for m in page], "next_cursor": cursor}

@@ -26,6 +26,13 @@ class Counters(TypedDict):
     received: int
 
 
+class Storage(TypedDict):
+    """The memory new SMS are read from (+CPMS?): the modem refuses new SMS while it is full."""
+
+    used: int | None
+    total: int | None
+
+
 class Modem(TypedDict):
     """What the pool last knew about a modem (status is data: read without asking the modem)."""
 
@@ -46,6 +53,7 @@ class Modem(TypedDict):
     balance: Annotated[str | None, doc("the network's answer to the balance USSD code")]
     balance_checked_at: str | None
     group: Annotated[str | None, doc("its routing group")]
+    storage: Storage
 
 
 class ModemList(TypedDict):

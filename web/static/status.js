@@ -65,6 +65,14 @@
     return b;
   }
 
+  function storage(m) {
+    if (m.storage_total === null || m.storage_used === null) return el("dd", {class: "storage", text: "—"});
+    var full = m.storage_used >= m.storage_total;
+    return el("dd", {class: full ? "storage bad-text" : "storage",
+                     title: full ? "full: new SMS cannot arrive until it is emptied" : "SMS waiting in the modem",
+                     text: m.storage_used + " of " + m.storage_total + (full ? " · full" : "")});
+  }
+
   function renderModems(modems, now) {
     var box = clear(document.getElementById("modems"));
     var up = modems.filter(function (m) { return m.is_up; }).length;
@@ -84,7 +92,8 @@
           el("dt", {text: "Number"}), el("dd", {class: "mono own-number", text: m.own_number || "—"}),
           el("dt", {text: "Balance"}), el("dd", {class: "balance",
             title: m.balance_checked_at ? "checked " + ago(m.balance_checked_at, now) : "not checked",
-            text: m.balance || "—"})),
+            text: m.balance || "—"}),
+          el("dt", {text: "Storage"}), storage(m)),
         m.last_error ? el("div", {class: "last-error", title: "last error", text: m.last_error}) : null,
         el("div", {class: "counts"},
           el("div", {}, el("b", {class: "sent-today", text: m.sent_today}), el("span", {text: "sent today"})),
@@ -163,7 +172,10 @@
     });
   }
 
-  function renderInbound(rows, now) {
+  function renderInbound(rows, now, quarantined) {
+    var note = document.getElementById("quarantined");
+    note.hidden = !quarantined;
+    note.textContent = quarantined + " unreadable SMS kept raw";
     var body = clear(document.querySelector("#inbound tbody"));
     if (!rows.length) body.appendChild(el("tr", {class: "empty"}, el("td", {colspan: 4, text: "Nothing received yet."})));
     rows.forEach(function (m) {
@@ -196,7 +208,7 @@
     renderQueue(last.queue);
     renderChart(last.throughput);
     renderOutbound(last.outbound, last.now);
-    renderInbound(last.inbound, last.now);
+    renderInbound(last.inbound, last.now, last.quarantined);
     renderKeys(last.keys, last.now);
   }
 
