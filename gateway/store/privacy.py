@@ -18,6 +18,7 @@ from gateway.store.models import (
     InboxMessage,
     Message,
     Part,
+    QuarantinedSms,
     StatusReportRecord,
     Suppression,
 )
@@ -35,7 +36,8 @@ class Privacy:
 
     def purge_bodies(self, before: datetime) -> dict[str, int]:
         """Empty the text of settled messages created before `before` (flagged body_purged; numbers, states
-        and times kept) and of SMS received before it, with their parts and their events' payloads."""
+        and times kept) and of SMS received before it, with their parts and their events' payloads; quarantined
+        SMS received before it are deleted (their raw PDU is the text and the number at once)."""
         with self._db.write() as s:
             messages = _purge_messages(s, Message.created_at < before, Message.body_purged.is_(False))
             old_inbox = (InboxMessage.received_at < before, InboxMessage.text != "")
@@ -43,6 +45,7 @@ class Privacy:
             inbox = changed(s.execute(update(InboxMessage).where(*old_inbox).values(text="")))
             s.execute(update(InboundPart).where(InboundPart.received_at < before, InboundPart.text != "")
                       .values(text=""))
+            s.execute(delete(QuarantinedSms).where(QuarantinedSms.received_at < before))
         return {"messages": messages, "inbox": inbox}
 
     def redact_message(self, uid: str) -> Message:

@@ -51,8 +51,10 @@ def test_bodies_older_than_the_retention_are_purged_and_metadata_kept(store, clo
     old, queued_old = store.outbox.enqueue([draft(ALICE, "old secret"), draft(BOB, "still queued")], NOW)
     sent(store, old, NOW)
     store.inbox.record_received("m1", received(BOB, "old reply", 1), NOW)
+    store.inbox.quarantine("m1", "SM", 2, "0004Z0B", "cannot be decoded", NOW)
     clock.now = NOW + timedelta(days=29)
     [recent] = store.outbox.enqueue([draft(ALICE, "recent")], clock.now)
+    store.inbox.quarantine("m1", "SM", 3, "0004Z0C", "cannot be decoded", clock.now)
     assert service.privacy.purge_bodies() == {"messages": 0, "inbox": 0}
     clock.now = NOW + timedelta(days=31)
     assert service.privacy.purge_bodies() == {"messages": 1, "inbox": 1}
@@ -62,6 +64,7 @@ def test_bodies_older_than_the_retention_are_purged_and_metadata_kept(store, clo
     assert store.outbox.get_message(queued_old.uid).body == "still queued"  # not sent yet: kept to send
     assert store.outbox.get_message(recent.uid).body == "recent"
     assert [m.text for m in store.inbox.list_inbox()] == [""]
+    assert [q.pdu for q in store.inbox.list_quarantine()] == ["0004Z0C"]  # the old raw PDU is gone whole
     assert service.privacy.purge_bodies() == {"messages": 0, "inbox": 0}  # idempotent
 
 
