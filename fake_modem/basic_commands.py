@@ -29,13 +29,37 @@ def echo(eng: AtEngine, cmd: Command) -> list[str]:
     return []
 
 
-@handles("Z", "&F")
+@handles("Z")
 def reset(eng: AtEngine, cmd: Command) -> list[str]:
-    eng.session.reset_profile()
+    eng.session.reset_profile(eng.state.saved_profile)
     return []
 
 
-@handles("V", "Q", "X", "&C", "&D", "&W", "&K", "L", "M")
+@handles("&F")
+def factory_defaults(eng: AtEngine, cmd: Command) -> list[str]:
+    eng.session.reset_profile({"echo": True, "verbose": True, "quiet": False})
+    return []
+
+
+@handles("V", "Q")
+def result_codes(eng: AtEngine, cmd: Command) -> list[str]:
+    if cmd.args not in ("", "0", "1"):
+        raise AtError("ERROR")
+    if cmd.name == "V":
+        eng.session.verbose = cmd.args == "1"
+    else:
+        eng.session.quiet = cmd.args == "1"
+    return []
+
+
+@handles("&W")
+def save_profile(eng: AtEngine, cmd: Command) -> list[str]:
+    session = eng.session
+    eng.state.saved_profile = {"echo": session.echo, "verbose": session.verbose, "quiet": session.quiet}
+    return []
+
+
+@handles("X", "&C", "&D", "&K", "L", "M")
 def accepted(eng: AtEngine, cmd: Command) -> list[str]:
     return []
 

@@ -158,6 +158,9 @@ def frame_final(final: str) -> bytes:
     return ("\r\n" + final + "\r\n").encode("latin-1")
 
 
+NUMERIC_RESULTS = {"OK": "0", "CONNECT": "1", "RING": "2", "NO CARRIER": "3", "ERROR": "4"}  # V.250 §5.7.1
+
+
 class AtEngine:
     """One power-on session's AT interpreter. Used only by its owner's thread."""
 
@@ -203,10 +206,10 @@ class AtEngine:
                 if self.session.echo:
                     out += body.encode("latin-1")
                 if terminator == ESC:
-                    out += frame_final("OK")
+                    out += self.result("OK")
                     continue
                 lines, final = pending.finish(self, body)
-                answer = frame(lines) + (frame_final(final) if final else b"")
+                answer = frame(lines) + (self.result(final) if final else b"")
                 delay_s = self.state.latency_ms / 1000 if pending.delayed else 0
                 if delay_s > 0:
                     return bytes(out), Deferred(delay_s, answer)
@@ -233,20 +236,28 @@ class AtEngine:
             return b""
         echo = raw if self.session.echo else b""
         if line[2:].strip() in ("", "/"):
-            return echo + frame_final("OK")
+            return echo + self.result("OK")
         try:
             commands = parse_line(line[2:])
         except ValueError:
-            return echo + frame_final("ERROR")
+            return echo + self.result("ERROR")
         info: list[str] = []
         for cmd in commands:
             try:
                 info += self._dispatch(cmd)
             except AtError as err:
-                return echo + frame(info) + frame_final(err.final)
+                return echo + frame(info) + self.result(err.final)
             if self._pending is not None:
                 return echo + frame(info) + b"\r\n> "
-        return echo + frame(info) + frame_final("OK")
+        return echo + frame(info) + self.result("OK")
+
+    def result(self, final: str) -> bytes:
+        """A final result code as ATV/ATQ say: framed words, a digit and CR (V0), or nothing (Q1)."""
+        if self.session.quiet:
+            return b""
+        if self.session.verbose:
+            return frame_final(final)
+        return (NUMERIC_RESULTS.get(final, final) + "\r").encode("latin-1")
 
     def _dispatch(self, cmd: Command) -> list[str]:
         handler = self._handlers.get(cmd.name)

@@ -126,8 +126,10 @@ class FakeModem:
         return self._port.device if self._port else None
 
     def _new_session(self) -> Session:
-        return Session(pin_ok=self._state.pin is None and self._state.sim == "ready",
-                       ussd_enabled=not self._state.profile.ussd_needs_mode)
+        session = Session(pin_ok=self._state.pin is None and self._state.sim == "ready",
+                          ussd_enabled=not self._state.profile.ussd_needs_mode)
+        session.reset_profile(self._state.saved_profile)
+        return session
 
     def _plug(self) -> None:
         self._port = PtyPort(self.link)
@@ -265,6 +267,20 @@ class FakeModem:
             self._state.hung = on
         self._wake()
 
+    def line_noise(self, on: bool) -> None:
+        """When on, everything the modem answers has bare LF line ends, and a stray byte before each LF and a
+        NUL after it, as a noisy UART or a sloppy firmware gives."""
+        with self._state.lock:
+            self._state.line_noise = on
+        self._wake()
+
+    def save_profile(self, *, echo: bool = True, verbose: bool = True, quiet: bool = False) -> None:
+        """As if someone had typed `ATE<echo> V<verbose> Q<quiet> &W`: the stored profile that ATZ and every
+        power-on load (numeric result codes with verbose=False, none with quiet=True), applied now too."""
+        with self._state.lock:
+            self._state.saved_profile = {"echo": echo, "verbose": verbose, "quiet": quiet}
+            self._session.reset_profile(self._state.saved_profile)
+
     def lose_final_ok(self, n: int) -> None:
         """The next `n` submits are sent (`+CMGS: <mr>` answered), but their final OK never arrives, as when
         line noise garbles it."""
@@ -299,6 +315,9 @@ class FakeModem:
         with self._cond:
             self._cond.notify_all()
 
+    def _on_the_line(self, data: bytes) -> bytes:
+        return data.replace(b"\r\n", b"\xff\n\x00") if self._state.line_noise else data
+
     # --- the thread ------------------------------------------------------------------------------
     def _run(self, engine: AtEngine, master: int) -> None:
         self._timers.clear()
@@ -332,7 +351,7 @@ class FakeModem:
                 except Exception:       # e.g. StorageFull for a status report: log, keep running
                     log.exception("fake modem %s: timer failed", self.link)
             if deferred and deferred[0] <= now:
-                out += deferred[1].data
+                out += self._on_the_line(deferred[1].data)
                 deferred = None
             if deferred is None:
                 try:
@@ -340,12 +359,12 @@ class FakeModem:
                 except Exception:           # a fake-modem bug: log it, keep the line alive
                     log.exception("fake modem %s: AT engine failed", self.link)
                     chunk, later = frame_final("ERROR"), None
-                out += chunk
+                out += self._on_the_line(chunk)
                 if later is not None:
                     deferred = (time.monotonic() + later.delay_s, later)
                 elif not engine.in_prompt and not self._state.hung:
                     while self._urcs:
-                        out += self._urcs.popleft()
+                        out += self._on_the_line(self._urcs.popleft())
             if out:
                 try:
                     del out[:os.write(master, out)]

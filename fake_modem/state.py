@@ -43,6 +43,8 @@ class Session:
     """Settings of one power-on; AT commands change them, a replug resets them."""
 
     echo: bool = True
+    verbose: bool = True  # ATV1: result codes as words ("OK"); ATV0: as digits ("0")
+    quiet: bool = False  # ATQ1: no result codes at all
     cmee: int = 0
     cmgf: int = 0
     cscs: str = "IRA"
@@ -58,9 +60,9 @@ class Session:
     ussd_enabled: bool = True
     settings: dict[str, str] = field(default_factory=dict)   # accepted-and-remembered (+CLIP, +CRC, ...)
 
-    def reset_profile(self) -> None:
-        """ATZ: back to the stored profile (echo on, plain ERROR)."""
-        self.echo = True
+    def reset_profile(self, saved: dict[str, bool]) -> None:
+        """ATZ: back to the stored profile (echo, result code format; plain ERROR)."""
+        self.echo, self.verbose, self.quiet = saved["echo"], saved["verbose"], saved["quiet"]
         self.cmee = 0
 
 
@@ -91,11 +93,14 @@ class ModemState:
     next_reference: int = 0
     fail_next: int = 0
     fail_next_error: str = "+CMS ERROR: 500"
+    line_noise: bool = False  # answers framed with bare LF, a stray byte before it and a NUL after it
     lose_ok_next: int = 0  # submits whose +CMGS goes out and whose final OK is lost on the line
     sim: str = "ready"  # "ready", "absent" (+CME ERROR: 10) or "puk" (PIN blocked: +CPIN: SIM PUK)
     puk: str = "12345678"
     ussd_replies: dict[str, str | None] = field(default_factory=dict)  # overrides; None: the network never answers
     ringing: str | None = None  # the caller's number while an incoming call rings (until ATH / AT+CHUP)
+    # what AT&W stored: ATZ and every power-on start from it
+    saved_profile: dict[str, bool] = field(default_factory=lambda: {"echo": True, "verbose": True, "quiet": False})
 
     def record_command(self, line: str) -> None:
         with self.lock:

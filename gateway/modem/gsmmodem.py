@@ -57,6 +57,9 @@ log = logging.getLogger(__name__)
 CTRL_Z = "\x1a"
 RESYNC_QUIET_S = 0.1
 ESC = "\x1b"
+ATZ_TIMEOUT_S = 1.0  # a modem answers ATZ at once; silence means a stored profile without (verbose) results
+RESULT_CODES_ON = "ATE0V1Q0"  # echo off, result codes as words, result codes on (V.250 §6.2)
+_LINE_JUNK = "".join(map(chr, range(0x20))) + " \ufffd"  # CR, NUL, other controls, undecodable bytes
 
 _CMTI = re.compile(r'^\+CMTI:\s*"([^"]*)"\s*,\s*(\d+)')
 _CDSI = re.compile(r'^\+CDSI:\s*"([^"]*)"\s*,\s*(\d+)')
@@ -80,6 +83,11 @@ _PDU_LINE = re.compile(r"^[0-9A-Fa-f]+$")
 _CMGL = re.compile(r"^\+CMGL:\s*(\d+)\s*,\s*(\d*)")
 _STORED_OUTGOING = {2, 3}  # +CMGL stat: stored unsent / stored sent (SMS-SUBMITs we do not read)
 _MEMORY_ORDER = ("SM", "ME", "MT", "SR")
+
+
+def _clean_line(raw: bytes | bytearray) -> str:
+    """One received line without its terminator, NULs, and control or undecodable bytes at its ends."""
+    return raw.replace(b"\x00", b"").decode("utf-8", errors="replace").strip(_LINE_JUNK)
 
 
 class _CommandRefused(Exception):
@@ -132,16 +140,19 @@ class _Modem(GsmModem, _SerialPort):  # type: ignore[misc]  # python-gsmmodem-ne
         self._emit_notice = emit
         self._cds_pending = False
         self._cmt_pending = False
+        self.last_command: str | None = None  # the last command connect() wrote: a failed connect names it
         self._rx_seen = threading.Event()  # set by the reader on every line: lets wait_quiet() see silence
         self.ussd_answers: queue.SimpleQueue[str] = queue.SimpleQueue()  # +CUSD lines, reader → ussd()
 
     # --- reader thread side --------------------------------------------------------------------------------
 
     def _readLoop(self) -> None:
-        """Hook: the library's loop with two fixes. It decoded with strict UTF-8, so one stray byte killed the
-        thread while `alive` stayed True and every later command timed out; and only SerialException reached
-        the fatal callback. Here bytes are decoded with errors='replace', and any exception that ends the loop
-        is reported as fatal (this loop is the owner of this thread, so it is the place to catch broadly).
+        """Hook: the library's loop with three fixes. It decoded with strict UTF-8, so one stray byte killed the
+        thread while `alive` stayed True and every later command timed out; only SerialException reached the
+        fatal callback; and a line ended only at CR LF, so a modem (or a line) that drops the CR ran every answer
+        together. Here a line ends at LF (not inside quotes), NULs and stray bytes at its ends are dropped
+        (`_clean_line`), and any exception that ends the loop is reported as fatal (this loop is the owner of
+        this thread, so it is the place to catch broadly).
         """
         try:
             buffer = bytearray()
@@ -150,8 +161,8 @@ class _Modem(GsmModem, _SerialPort):  # type: ignore[misc]  # python-gsmmodem-ne
                 if not data:
                     continue
                 buffer += data
-                if buffer.endswith(b"\r\n"):
-                    line = buffer[:-2].decode("utf-8", errors="replace")
+                if data == b"\n" and buffer.count(b'"') % 2 == 0:  # a newline inside quotes is USSD text
+                    line = _clean_line(buffer)
                     buffer = bytearray()
                     self._rx_seen.set()
                     if line:
@@ -254,9 +265,29 @@ class _Modem(GsmModem, _SerialPort):  # type: ignore[misc]  # python-gsmmodem-ne
 
     def write(self, data: str, waitForResponse: bool = True, timeout: float = 10, *args: object,
               **kwargs: object) -> list[str] | None:
-        """Hook: caps the library's own timeouts (10 s per connect() command, 15 s for AT+CPIN?) to ours."""
-        lines: list[str] | None = super().write(data, waitForResponse, min(timeout, self.timeout_cap_s), *args,
-                                                **kwargs)
+        """Hook: caps the library's own timeouts (10 s per connect() command, 15 s for AT+CPIN?) to ours, notes
+        the command (a failed connect names it), and makes connect()'s ATZ safe from the stored profile."""
+        self.last_command = data
+        timeout = min(timeout, self.timeout_cap_s)
+        if data == "ATZ" and waitForResponse:
+            return self._reset_profile(timeout, *args, **kwargs)
+        lines: list[str] | None = super().write(data, waitForResponse, timeout, *args, **kwargs)
+        return lines
+
+    def _reset_profile(self, timeout_s: float, *args: object, **kwargs: object) -> list[str] | None:
+        """ATZ loads the modem's stored profile, which may give numeric result codes (ATV0: `0<CR>`, no line
+        feed) or none (ATQ1): then no OK we can read comes, and `ATE0 V1 Q0` brings words back (its own OK
+        is in words, and stands for ATZ's). A modem that refuses ATZ (some want the PIN first) raises as
+        before, so connect() takes its PIN path."""
+        try:
+            lines: list[str] | None = super().write("ATZ", True, min(timeout_s, ATZ_TIMEOUT_S), *args, **kwargs)
+            return lines
+        except TimeoutException:
+            log.warning("%s: no readable answer to ATZ: the stored profile hides result codes (ATV0/ATQ1); "
+                        "sending ATE0 V1 Q0", self.port)
+        self.last_command = RESULT_CODES_ON
+        lines = super().write(RESULT_CODES_ON, True, timeout_s, *args, **kwargs)
+        self.wait_quiet(RESYNC_QUIET_S, timeout_s)  # a late answer to ATZ is dropped, not taken for the next
         return lines
 
     def exchange(self, data: str, timeout_s: float, *, term: str = "\r", prompt: bool = False) -> list[str]:
@@ -357,7 +388,8 @@ class GsmModemDriver:
             # Besides its own exceptions, connect() crashes with TypeError/IndexError/AttributeError on replies
             # it did not expect (e.g. a bare OK to AT+WIND?): all mean "this modem is not usable now".
             modem.close()
-            raise ModemUnavailable(f"{self.port}: connect failed: {type(exc).__name__}: {exc}") from exc
+            raise ModemUnavailable(f"{self.port}: connect failed at {modem.last_command!r}: "
+                                   f"{type(exc).__name__}: {exc}") from exc
         self._modem = modem
         try:
             info = ModemInfo(

@@ -292,6 +292,41 @@ def test_a_cmgs_whose_ok_is_lost_is_a_sent_part_not_an_unknown_one(driver, fake,
     assert [s.text for s in fake.sent] == ["ok lost", "next"] and after.reference == fake.sent[-1].reference
 
 
+def test_bare_lf_framing_nuls_and_stray_bytes_are_read_as_clean_lines(driver, fake, notices):
+    # The modem drops the CR, and the line adds a stray byte before each LF and a NUL after it: the answers,
+    # the prompt, a URC and a +CMGS whose final OK is lost all still come through.
+    fake.line_noise(True)
+    status = driver.status()
+    assert (status.registration, status.operator) == ("home", "Fake Telecom")
+    (receipt,) = send_text(driver, "noisy")
+    assert fake.sent[-1].reference == receipt.reference
+    fake.lose_final_ok(1)
+    (pdu,) = build_submit_pdus(RECIPIENT, segment("noisy, ok lost"), concat_ref=0, request_status_report=False)
+    assert driver.send_pdu(pdu, timeout_s=TIMEOUT_S).reference == fake.sent[-1].reference
+    fake.inject_sms(SENDER, "through the noise")
+    notices.wait(lambda n: n.kind == "sms_stored")
+    assert [s.text for s in driver.read_stored() if isinstance(s, ReceivedSms)] == ["through the noise"]
+
+
+@pytest.mark.parametrize("stored", [{"verbose": False}, {"quiet": True, "echo": False}])
+def test_connects_whatever_result_codes_the_stored_profile_gives(fake, notices, stored):
+    # ATV0 (numeric results, "0<CR>") or ATQ1 (none) saved with AT&W: ATZ's answer cannot be read, and the
+    # driver turns words back on before anything else.
+    fake.save_profile(**stored)
+    with GsmModemDriver(fake.link, on_notice=notices, command_timeout_s=2) as driver:
+        assert driver.status().registration == "home"
+        (receipt,) = send_text(driver, "after ATV0/ATQ1")
+    assert fake.sent[-1].reference == receipt.reference
+    assert "ATE0V1Q0" in fake.commands
+
+
+def test_a_failed_connect_names_the_command(link, notices):
+    with FakeModem(link=link, seed=1) as fake:
+        fake.hang(True)
+        with pytest.raises(ModemUnavailable, match="connect failed at 'ATZ'|connect failed at 'ATE0V1Q0'"):
+            GsmModemDriver(fake.link, on_notice=notices, command_timeout_s=TIMEOUT_S).open()
+
+
 @pytest.mark.parametrize(("error", "cls", "code"), [
     ("+CMS ERROR: 21", PermanentSendError, 21),
     ("+CMS ERROR: 1", PermanentSendError, 1),
