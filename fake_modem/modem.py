@@ -229,10 +229,39 @@ class FakeModem:
     def set_registration(self, stat: int) -> None:
         with self._state.lock:
             self._state.registration = stat
+        self._announce_registration()
+
+    def _announce_registration(self) -> None:
         if self._session.creg_n >= 1:
             self._queue_urc(frame([creg_line(self._state, self._session, with_n=False)]))
         if self._session.cgreg_n >= 1:
             self._queue_urc(frame([creg_line(self._state, self._session, with_n=False, name="+CGREG")]))
+
+    def set_radio(self, fun: int) -> None:
+        """The radio is switched (AT+CFUN=<fun> from elsewhere: 0 off, 4 flight mode, 1 on) and the modem says so
+        with a +CFUN URC; off, it deregisters."""
+        with self._state.lock:
+            self._session.cfun = fun
+        self._queue_urc(frame([f"+CFUN: {fun}"]))
+        self._announce_registration()
+
+    def remove_sim(self) -> None:
+        """The SIM is pulled out: every SIM command is refused with +CME ERROR: 10, the modem deregisters, and
+        it says so as its dialect does (+CPIN: NOT READY, ^SIMST: 255)."""
+        with self._state.lock:
+            self._state.sim = "absent"
+            self._session.pin_ok = False
+        self._queue_urc(frame(list(self._state.profile.sim_removed)))
+        self._announce_registration()
+
+    def insert_sim(self) -> None:
+        """The SIM is put back: ready at once, or asking for its PIN when it has one."""
+        with self._state.lock:
+            self._state.sim = "ready"
+            self._session.pin_ok = self._state.pin is None
+            sim = "READY" if self._session.pin_ok else "SIM PIN"
+        self._queue_urc(frame([line.format(sim=sim) for line in self._state.profile.sim_inserted]))
+        self._announce_registration()
 
     def set_rssi(self, value: int) -> None:
         with self._state.lock:

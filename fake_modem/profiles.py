@@ -19,6 +19,8 @@ class Profile:
     extra_commands: frozenset[str]       # vendor commands it answers (^CVOICE, +DDET, ...)
     ussd_needs_mode: bool                # AT+CUSD gives ERROR until AT^USSDMODE=0
     cgmr_prefix: str = ""
+    sim_removed: tuple[str, ...] = ("+CPIN: NOT READY",)   # URCs when the SIM is pulled out
+    sim_inserted: tuple[str, ...] = ("+CPIN: {sim}", "Call Ready", "SMS Ready")  # ... and put back ({sim}: READY/SIM PIN)
 
 
 _COMMON = (
@@ -54,6 +56,8 @@ HUAWEI = Profile(
     clac_line_end="\r",
     extra_commands=frozenset({"^CVOICE", "^DTMF", "^USSDMODE", "^CURC", "^SYSINFO"}),
     ussd_needs_mode=True,
+    sim_removed=("^SIMST: 255",),
+    sim_inserted=("^SIMST: 1",),
 )
 
 PROFILES = {p.name: p for p in (SIMCOM, HUAWEI)}

@@ -152,6 +152,13 @@ class SendOutcomeUnknown(ModemTimeout):
     code = "send_outcome_unknown"
 
 
+class SimMissing(ModemUnavailable):
+    """The modem answers but has no usable SIM (removed, not inserted, failed: +CPIN: NOT READY, +CME ERROR 10
+    or 13, ^SIMST: 255): it claims no work until the SIM is back."""
+
+    code = "sim_missing"
+
+
 class SimPinRequired(ModemError):
     """The SIM needs a PIN (or PUK) the config does not give: an operator must act."""
 

@@ -44,6 +44,8 @@ class ModemState(str, enum.Enum):
     OFFLINE = "offline"
     PIN_NEEDED = "pin_needed"
     NOT_REGISTERED = "not_registered"
+    SEARCHING = "searching"  # connected, looking for a network to register on
+    NO_SIM = "no_sim"  # connected, its SIM removed, not inserted or failed
 
 
 class InboxState(str, enum.Enum):

@@ -17,6 +17,7 @@ INBOUND_ROWS = 8
 STATE_LABELS = {
     ModemState.CONNECTING: "connecting", ModemState.ONLINE: "online", ModemState.SENDING: "sending",
     ModemState.OFFLINE: "offline", ModemState.PIN_NEEDED: "PIN needed", ModemState.NOT_REGISTERED: "not registered",
+    ModemState.SEARCHING: "searching", ModemState.NO_SIM: "no SIM",
 }
 TARGETS = {"delivery_rate": 0.99, "median_delivery_s": 5.0, "api_p99_s": 0.5, "error_rate": 0.01}
 

@@ -249,9 +249,12 @@ def from_database(name: str, modem: RecordedModem | None) -> list[Finding]:
     if modem.state == ModemState.PIN_NEEDED:
         return [Finding(name, "state", "fail", f"needs its PIN/PUK {seen}: {modem.last_error or ''}".rstrip(": "),
                         f'set pin = "<PIN>" for {name} in the config and restart (or unlock the PUK first)')]
-    if modem.state == ModemState.NOT_REGISTERED:
+    if modem.state in (ModemState.NOT_REGISTERED, ModemState.SEARCHING):
         return [Finding(name, "state", "fail", f"not registered ({modem.registration}) {seen}",
                         "check the antenna, coverage and that the SIM is active")]
+    if modem.state == ModemState.NO_SIM:
+        return [Finding(name, "state", "fail", f"no SIM {seen}: {modem.last_error or ''}".rstrip(": "),
+                        "seat the SIM (contacts down, the right way round) or try it in a phone")]
     if modem.state in (ModemState.CONNECTING, ModemState.SENDING):
         return [Finding(name, "state", "info", f"{modem.state.value} {seen}")]
     return [Finding(name, "state", "fail", f"offline {seen}: {modem.last_error or 'no error recorded'}",

@@ -87,7 +87,7 @@ class ModemPool:
     def ussd(self, name: str, code: str, timeout_s: float) -> str:
         """Run a USSD code on modem `name`'s own thread and wait for the network's answer."""
         worker = self.worker(name)
-        if worker.state not in (ModemState.ONLINE, ModemState.NOT_REGISTERED):
+        if worker.state not in (ModemState.ONLINE, ModemState.NOT_REGISTERED, ModemState.SEARCHING):
             raise ModemOffline(f"modem {name} is {worker.state.value}; USSD needs it connected")
         future = worker.submit(lambda driver: driver.ussd(code, timeout_s))
         try:

@@ -28,6 +28,7 @@ from gateway.errors import (
     ModemUnavailable,
     PermanentSendError,
     SendOutcomeUnknown,
+    SimMissing,
     SimPinRequired,
     StoreUnavailable,
     TemporarySendError,
@@ -173,6 +174,9 @@ class ModemWorker:
         except SimPinRequired as exc:
             self._set_state(ModemState.PIN_NEEDED, last_error=str(exc))
             delay_s = self._pool.reconnect_max_s
+        except SimMissing as exc:  # at connect: look again as often as a connected modem's health is polled
+            self._sim_missing(str(exc))
+            delay_s = min(delay_s, self._pool.health_interval_s)
         except ModemError as exc:
             log.warning("modem %s unavailable: %s", self.name, exc)
             self._set_state(ModemState.OFFLINE, last_error=str(exc))
@@ -243,7 +247,7 @@ class ModemWorker:
                 self._reset.clear()
                 raise ModemUnavailable("reset by the operator")
             now = self._clock()
-            if self._drain_notices() or now >= next_sweep:
+            if (self._drain_notices() or now >= next_sweep) and self.state != ModemState.NO_SIM:
                 self._sweep()
                 next_sweep = now + timedelta(seconds=self._pool.sweep_interval_s)
             if now >= next_health:
@@ -401,6 +405,10 @@ class ModemWorker:
                 raise ModemUnavailable(notice.detail or "the modem reported a fatal error")
             elif notice.kind == "registration":
                 self._registration_changed(notice.detail or "unknown")
+            elif notice.kind == "sim":
+                self._sim_changed(notice.detail or "")
+            elif notice.kind == "power":
+                self._power_warning(notice.detail or "")
             elif notice.kind == "call":  # a voice call would block the modem: refuse it at once
                 log.info("modem %s: incoming call from %s refused", self.name, notice.detail or "an unknown number")
                 self._connected.reject_call()
@@ -440,7 +448,7 @@ class ModemWorker:
 
     def _registration_changed(self, registration: str) -> None:
         """The modem said its registration changed: stop claiming work at once, or take it up again."""
-        if self.state not in (ModemState.ONLINE, ModemState.NOT_REGISTERED):
+        if self.state not in _REGISTERED_OR_NOT:
             return  # connecting, or the SIM is the trouble: the next open or poll decides
         state = _state_when(registration)
         if state != self.state:
@@ -448,8 +456,36 @@ class ModemWorker:
                     self.name, registration)
         self._set_state(state, registration=registration)
 
+    def _sim_changed(self, detail: str) -> None:
+        """The SIM went away (stop claiming, keep the port: the modem still talks) or came back (re-initialise:
+        PIN, storage, notifications)."""
+        if detail == "ready":
+            if self.state == ModemState.NO_SIM:
+                raise ModemUnavailable("the SIM is back: re-initialising")
+        elif self.state in _REGISTERED_OR_NOT:
+            self._sim_missing(f"SIM {detail}")
+
+    def _sim_missing(self, reason: str) -> None:
+        if self.state != ModemState.NO_SIM:
+            log.warning("modem %s: no SIM (%s); claiming nothing until it is back", self.name, reason)
+        self._set_state(ModemState.NO_SIM, last_error=reason, registration=None)
+
+    def _power_warning(self, line: str) -> None:
+        """A supply warning: said where an operator looks; a modem switching itself off is reopened (and, if it
+        stays silent, power-cycled)."""
+        log.warning("modem %s: %s: check its power supply", self.name, line)
+        self._store.modems.save_modem(self.name, self.modem.port, self._clock(), last_error=f"power supply: {line}")
+        if "POWER DOWN" in line:
+            raise ModemUnavailable(f"the modem is switching itself off ({line})")
+
     def _poll_health(self) -> None:
-        status = self._connected.status()
+        try:
+            status = self._connected.status()
+        except SimMissing as exc:
+            self._sim_missing(str(exc))
+            return
+        if self.state == ModemState.NO_SIM:
+            raise ModemUnavailable("the SIM is back: re-initialising")
         if status.storage_total and status.storage_used is not None and status.storage_used >= status.storage_total:
             log.warning("modem %s: SMS storage full (%d of %d): new SMS cannot arrive until it is emptied", self.name,
                         status.storage_used, status.storage_total)
@@ -473,9 +509,14 @@ class ModemWorker:
             self._wake.set()
 
 
+_REGISTERED_OR_NOT = (ModemState.ONLINE, ModemState.NOT_REGISTERED, ModemState.SEARCHING)  # connected, SIM ready
+
+
 def _state_when(registration: str) -> ModemState:
-    """A connected modem's state for its registration: online at home or roaming, else not registered."""
-    return ModemState.ONLINE if registration in ("home", "roaming") else ModemState.NOT_REGISTERED
+    """A connected modem's state for its registration: online at home or roaming, searching, or not registered."""
+    if registration in ("home", "roaming"):
+        return ModemState.ONLINE
+    return ModemState.SEARCHING if registration == "searching" else ModemState.NOT_REGISTERED
 
 
 def _error_code(exc: ModemError) -> str:

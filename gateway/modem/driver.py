@@ -45,12 +45,20 @@ StoredItem = ReceivedSms | StatusReport | UnreadableSms
 
 @dataclass(frozen=True)
 class Notice:
-    """An unsolicited event from the modem: something new is in storage (or a report came inline), or an
-    incoming voice call ("call": RING / +CLIP, `detail` the caller when known) the worker should refuse, or the
-    modem restarted or its SIM needs it again ("restarted": `RDY`, `+CPIN: SIM PIN`, …: reopen it), or its
-    registration changed ("registration": `detail` is the new Registration value)."""
+    """An unsolicited event from the modem:
 
-    kind: Literal["sms_stored", "report_stored", "report", "fatal", "restarted", "registration", "call"]
+    * "sms_stored" / "report_stored" / "report": something new is in storage (or a report came inline);
+    * "call": an incoming voice call (RING / +CLIP, `detail` the caller when known) the worker should refuse;
+    * "restarted": the modem restarted, switched its radio off or wants its PIN (`RDY`, `+CFUN: 4`,
+      `+CPIN: SIM PIN`, …): reopen it;
+    * "sim": its SIM went away (`detail` "absent: …") or came back ("ready");
+    * "registration": its best registration over CS/GPRS/LTE changed (`detail` the new Registration value);
+    * "power": a supply warning (`detail` the modem's line, e.g. `UNDER-VOLTAGE WARNNING`);
+    * "fatal": the port or its reader failed.
+    """
+
+    kind: Literal["sms_stored", "report_stored", "report", "fatal", "restarted", "registration", "call", "sim",
+                  "power"]
     memory: str | None = None
     index: int | None = None
     report: StatusReport | None = None

@@ -30,10 +30,10 @@ import queue
 import re
 import threading
 import time
-from typing import Callable
+from typing import Callable, Iterable
 
 import serial
-from gsmmodem.exceptions import GsmModemException, SecurityException, TimeoutException
+from gsmmodem.exceptions import CmeError, GsmModemException, SecurityException, TimeoutException
 from gsmmodem.modem import GsmModem
 from gsmmodem.serial_comms import SerialComms
 
@@ -42,6 +42,7 @@ from gateway.errors import (
     ModemTimeout,
     ModemUnavailable,
     SendOutcomeUnknown,
+    SimMissing,
     SimPinRequired,
     TemporarySendError,
     UssdError,
@@ -71,18 +72,33 @@ USSD_POLL_S = 0.1
 # Unsolicited lines we do not act on but must keep out of command responses.
 _IGNORED_URC = re.compile(
     r"^(RING$|NO CARRIER$|\+CRING:|\+CLIP:|\+CUSD:|\+CCWA:|\+CIEV:|\+CBM:|\+CGEV:|\+DTMF:|\^RSSI:|\^HCSQ:|"
-    r"\^BOOT:|\^MODE:|\^SRVST:|\^SIMST:|\^DSFLOWRPT:|\^CEND:|\^ORIG:|\^CONN:|\^STIN:|\+STIN:|\*PSUTTZ:|"
-    r"\+PSUTTZ:|DST:|\+CTZV:|\+CTZE:|Call Ready$|SMS Ready$|\+CPIN: READY$)"
+    r"\^BOOT:|\^MODE:|\^SRVST:|\^DSFLOWRPT:|\^CEND:|\^ORIG:|\^CONN:|\^STIN:|\+STIN:|\*PSUTTZ:|"
+    r"\+PSUTTZ:|DST:|\+CTZV:|\+CTZE:|Call Ready$|SMS Ready$|\+QIND:|\+CIREGU:|\^SIMST:)"
 )
-# The modem restarted (brown-out, firmware watchdog: it forgot PDU mode, CNMI, CMEE and wants the PIN again) or
-# its SIM went away or asks for its PIN: only re-initialising brings it back. (+CPIN: READY, Call Ready and
-# SMS Ready also follow a PIN we entered ourselves: they are ignored.)
-_RESTARTED = re.compile(r"^(RDY|\+CFUN: 1|\+CPIN: (?:SIM PIN|SIM PUK|NOT READY|NOT INSERTED))$")
-_CREG_URC = re.compile(r"^\+CREG:\s*\d\s*$")  # AT+CREG=1's unsolicited form (the read reply has two fields)
+# The modem restarted (brown-out, firmware watchdog: it forgot PDU mode, CNMI, CMEE and wants the PIN again), or
+# its radio was switched off (+CFUN: 0 / 4), or its SIM asks for its PIN: only re-initialising brings it back.
+_RESTARTED = re.compile(r"^(RDY|\+CFUN: [014]|\+CPIN: (?:SIM PIN|SIM PUK))$")
+# Its SIM went away (SIMCom's +CPIN, Huawei's ^SIMST <sim_state> 0 invalid / 255 absent) or came back. (+CPIN:
+# READY also follows a PIN we entered ourselves: it only matters while the worker waits for a SIM.)
+_SIM_GONE = re.compile(r"^(\+CPIN: (?:NOT READY|NOT INSERTED)|\^SIMST:\s*(?:0|255)\b.*|\+SIMCARD: NOT AVAILABLE)$")
+_SIM_BACK = re.compile(r"^(\+CPIN: READY|\^SIMST:\s*1\b.*)$")
+# AT+CREG=1 / AT+CGREG=1 / AT+CEREG=1's unsolicited form: <stat> alone, or followed by quoted <lac>/<tac>
+# (the read reply's second field is <stat>, unquoted).
+_REG_URC = re.compile(r'^\+C(E|G)?REG:\s*\d+\s*(?:,\s*".*)?$')
+# SIMCom's supply warnings (their spelling); POWER DOWN means the modem is switching itself off.
+_POWER = re.compile(r"^((?:UNDER|OVER)-VOLTAGE (?:WARNNING|WARNING|POWER DOWN)|NORMAL POWER DOWN)$")
+SIM_MISSING_ERRORS = {("CME", 10), ("CME", 13)}  # SIM not inserted, SIM failure (TS 27.007 §9.2.1)
+REGISTRATION_URCS_ON = ("AT+CREG=1", "AT+CGREG=1", "AT+CEREG=1")
+_REGISTRATION_RANK = ("home", "roaming", "searching", "denied", "not_registered", "unknown")  # best first
 _PDU_LINE = re.compile(r"^[0-9A-Fa-f]+$")
 _CMGL = re.compile(r"^\+CMGL:\s*(\d+)\s*,\s*(\d*)")
 _STORED_OUTGOING = {2, 3}  # +CMGL stat: stored unsent / stored sent (SMS-SUBMITs we do not read)
 _MEMORY_ORDER = ("SM", "ME", "MT", "SR")
+
+
+def best_registration(registrations: Iterable[Registration]) -> Registration:
+    """The registration that lets SMS through, of those the modem reported per domain (CS, GPRS, LTE)."""
+    return min(registrations, key=_REGISTRATION_RANK.index, default="unknown")
 
 
 def _clean_line(raw: bytes | bytearray) -> str:
@@ -141,6 +157,8 @@ class _Modem(GsmModem, _SerialPort):  # type: ignore[misc]  # python-gsmmodem-ne
         self._cds_pending = False
         self._cmt_pending = False
         self.last_command: str | None = None  # the last command connect() wrote: a failed connect names it
+        # the latest registration per domain ("" CS, "G" GPRS, "E" LTE), from URCs and polls; the best one counts
+        self.registrations: dict[str, Registration] = {}
         self._rx_seen = threading.Event()  # set by the reader on every line: lets wait_quiet() see silence
         self.ussd_answers: queue.SimpleQueue[str] = queue.SimpleQueue()  # +CUSD lines, reader → ussd()
 
@@ -213,12 +231,22 @@ class _Modem(GsmModem, _SerialPort):  # type: ignore[misc]  # python-gsmmodem-ne
             self.ussd_answers.put(line)  # a value handed over; ussd() reads it on the worker's thread
         elif match := _CALL.match(line):
             self._emit(Notice(kind="call", detail=(match.group(1) or None) if match.lastindex else None))
-        elif _CREG_URC.match(line):
-            self._emit(Notice(kind="registration", detail=replies.parse_registration(line)))
-        elif _RESTARTED.match(line) and not self._is_expected_reply(line):
-            log.warning("%s: %r: the modem restarted or its SIM needs it again; re-initialising", self.port, line)
-            self._emit(Notice(kind="restarted", detail=f"the modem said {line!r}: restarted or lost its SIM"))
-        elif _IGNORED_URC.match(line) and not self._is_expected_reply(line):
+        elif match := _REG_URC.match(line):
+            self.registrations[match.group(1) or ""] = replies.parse_registration(line)
+            self._emit(Notice(kind="registration", detail=best_registration(self.registrations.values())))
+        elif self._is_expected_reply(line):
+            return False
+        elif _RESTARTED.match(line):
+            log.warning("%s: %r: the modem restarted, switched its radio off or wants the PIN; re-initialising",
+                        self.port, line)
+            self._emit(Notice(kind="restarted", detail=f"the modem said {line!r}: restarted or lost its settings"))
+        elif _SIM_GONE.match(line):
+            self._emit(Notice(kind="sim", detail=f"absent: the modem said {line!r}"))
+        elif _SIM_BACK.match(line):
+            self._emit(Notice(kind="sim", detail="ready"))
+        elif _POWER.match(line):
+            self._emit(Notice(kind="power", detail=line))
+        elif _IGNORED_URC.match(line):
             log.debug("%s: unsolicited %r ignored", self.port, line)
         else:
             return False
@@ -226,8 +254,8 @@ class _Modem(GsmModem, _SerialPort):  # type: ignore[misc]  # python-gsmmodem-ne
 
     def _is_expected_reply(self, line: str) -> bool:
         # '+CFUN: 1' and '+CPIN: READY' are URCs on SIMCom after boot, but also the replies to AT+CFUN? and
-        # AT+CPIN? during connect(): while a command is outstanding they belong to it.
-        return line.startswith(("+CFUN:", "+CPIN:")) and bool(self._responseEvent)
+        # AT+CPIN? (and ^SIMST to AT^SYSINFO's kin): while a command is outstanding they belong to it.
+        return line.startswith(("+CFUN:", "+CPIN:", "^SIMST:")) and bool(self._responseEvent)
 
     def _report_inline(self, pdu_hex: str) -> None:
         try:
@@ -388,6 +416,8 @@ class GsmModemDriver:
             # Besides its own exceptions, connect() crashes with TypeError/IndexError/AttributeError on replies
             # it did not expect (e.g. a bare OK to AT+WIND?): all mean "this modem is not usable now".
             modem.close()
+            if isinstance(exc, CmeError) and ("CME", exc.code) in SIM_MISSING_ERRORS:
+                raise SimMissing(f"{self.port}: no SIM (+CME ERROR: {exc.code} to {modem.last_command!r})") from exc
             raise ModemUnavailable(f"{self.port}: connect failed at {modem.last_command!r}: "
                                    f"{type(exc).__name__}: {exc}") from exc
         self._modem = modem
@@ -413,12 +443,14 @@ class GsmModemDriver:
         return info
 
     def _report_registration_changes(self) -> None:
-        """`AT+CREG=1`: the modem says at once when it loses or regains the network (a "registration" notice),
-        rather than at the next health poll. A modem that refuses it is left to the poll."""
-        try:
-            self._command("AT+CREG=1")
-        except _CommandRefused as exc:
-            log.info("%s: AT+CREG=1 refused (%s): registration changes are seen by the health poll", self.port, exc)
+        """`AT+CREG=1` (and its GPRS and LTE twins, where the modem has them): the modem says at once when it
+        loses or regains the network (a "registration" notice), rather than at the next health poll. A domain
+        the modem refuses is left to the poll."""
+        for command in REGISTRATION_URCS_ON:
+            try:
+                self._command(command)
+            except _CommandRefused as exc:
+                log.debug("%s: %s refused (%s)", self.port, command, exc)
 
     def close(self) -> None:
         """Close the port; idempotent, and quick even when the device has vanished."""
@@ -507,10 +539,7 @@ class GsmModemDriver:
             rssi, dbm = replies.parse_csq(replies.find_line(self._command("AT+CSQ"), "+CSQ:"))
         except (_CommandRefused, ValueError) as exc:
             log.warning("%s: AT+CSQ: %s", self.port, exc)
-        try:
-            registration = replies.parse_registration(replies.find_line(self._command("AT+CREG?"), "+CREG:"))
-        except (_CommandRefused, ValueError) as exc:
-            log.warning("%s: AT+CREG?: %s", self.port, exc)
+        registration = self._registration()
         try:
             operator = replies.parse_operator(replies.find_line(self._command("AT+COPS?"), "+COPS:"))
         except (_CommandRefused, ValueError) as exc:
@@ -518,6 +547,21 @@ class GsmModemDriver:
         used, total = self._storage_use()
         return ModemStatus(rssi=rssi, signal_dbm=dbm, registration=registration, operator=operator,
                            storage_used=used, storage_total=total)
+
+    def _registration(self) -> Registration:
+        """The best of circuit-switched (+CREG?) and, when that is not registered, LTE (+CEREG?) registration:
+        an LTE-only modem sends SMS over SGs or IMS while +CREG says 0."""
+        modem = self._modem
+        for domain, command in (("", "AT+CREG?"), ("E", "AT+CEREG?")):
+            try:
+                reply = replies.find_line(self._command(command), command[2:-1] + ":")
+                if modem is not None:
+                    modem.registrations[domain] = replies.parse_registration(reply)
+            except (_CommandRefused, ValueError) as exc:
+                (log.warning if domain == "" else log.debug)("%s: %s: %s", self.port, command, exc)
+            if modem is not None and modem.registrations.get(domain) in ("home", "roaming"):
+                break
+        return best_registration(modem.registrations.values()) if modem is not None else "unknown"
 
     def _storage_use(self) -> tuple[int | None, int | None]:
         """(used, total) of the first memory in `AT+CPMS?`: where new SMS are read from and deleted."""
@@ -534,8 +578,12 @@ class GsmModemDriver:
             cmee = replies.find_line(self._command("AT+CMEE?"), "+CMEE:").split(":", 1)[1].strip()
         except ValueError:
             return  # a modem that does not say is not judged on it
-        except _CommandRefused as exc:  # +CME ERROR 10/13: the SIM went away
+        except _CommandRefused as exc:
+            if exc.error in SIM_MISSING_ERRORS:
+                raise SimMissing(f"{self.port}: no SIM ({exc.final})") from exc
             raise ModemUnavailable(f"{self.port}: AT+CPIN? refused ({exc}): re-initialising") from exc
+        if sim in ("NOT READY", "NOT INSERTED"):
+            raise SimMissing(f"{self.port}: no SIM (+CPIN: {sim})")
         if sim != "READY" or cmee == "0":
             log.warning("%s: +CPIN: %s, +CMEE: %s: the modem restarted or its SIM needs it again; re-initialising",
                         self.port, sim, cmee)

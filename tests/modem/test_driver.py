@@ -292,6 +292,28 @@ def test_a_cmgs_whose_ok_is_lost_is_a_sent_part_not_an_unknown_one(driver, fake,
     assert [s.text for s in fake.sent] == ["ok lost", "next"] and after.reference == fake.sent[-1].reference
 
 
+def test_state_urcs_become_notices(driver, fake, notices):
+    # Registration per domain (the best one counts: an LTE-only modem is registered while +CREG says 0), the
+    # SIM leaving and coming back in either dialect's words, and supply warnings.
+    for line, kind, detail in [
+        ('+CEREG: 5,"1A2B","01234567",7', "registration", "roaming"),
+        ("+CREG: 0", "registration", "roaming"),
+        ("+CEREG: 2", "registration", "searching"),
+        ("+CGREG: 1", "registration", "home"),
+        ("+CPIN: NOT READY", "sim", "absent: the modem said '+CPIN: NOT READY'"),
+        ("^SIMST: 255", "sim", "absent: the modem said '^SIMST: 255'"),
+        ("^SIMST: 1,0", "sim", "ready"),
+        ("+CPIN: READY", "sim", "ready"),
+        ("UNDER-VOLTAGE WARNNING", "power", "UNDER-VOLTAGE WARNNING"),
+        ("+CFUN: 4", "restarted", "the modem said '+CFUN: 4': restarted or lost its settings"),
+    ]:
+        fake.emit(f"\r\n{line}\r\n".encode())
+        notice = notices.wait(lambda n, k=kind: n.kind == k)
+        assert notice.detail == detail, line
+        notices.seen.clear()
+    assert driver.status().registration == "home"  # a poll still reads the modem
+
+
 def test_bare_lf_framing_nuls_and_stray_bytes_are_read_as_clean_lines(driver, fake, notices):
     # The modem drops the CR, and the line adds a stray byte before each LF and a NUL after it: the answers,
     # the prompt, a URC and a +CMGS whose final OK is lost all still come through.

@@ -33,7 +33,7 @@ def test_a_modem_that_restarts_is_reinitialised_and_sends_again(gateway_factory,
     send("after")  # PDU mode, CNMI and the PIN set again: the modem sends as before
     back_s = time.monotonic() - restarted
     assert pins_entered(fake) == before + (1 if pin else 0)
-    assert "the modem restarted or its SIM needs it again" in caplog.text
+    assert "the modem restarted, switched its radio off or wants the PIN" in caplog.text
     assert back_s < 5, back_s
     print(f"restart → sending again: {back_s:.2f} s ({'with' if pin else 'without'} PIN)")
 
@@ -59,3 +59,29 @@ def test_a_restart_whose_banners_were_lost_is_found_by_the_health_poll(settings,
     wait_until(lambda: pins_entered(fake) > before, timeout_s=10)
     queue_text(gateway, "found")
     wait_until(lambda: [s.text for s in fake.sent] == ["found"], timeout_s=10)
+
+
+def test_a_radio_switched_off_is_switched_on_again(gateway_factory):
+    gateway, [fake], _ = gateway_factory(1)
+    queue_text(gateway, "before")
+    wait_until(lambda: len(fake.sent) == 1, timeout_s=10)
+    fake.set_radio(4)  # flight mode, as a stray script or a firmware fault sets it
+    queue_text(gateway, "after")
+    wait_until(lambda: [s.text for s in fake.sent] == ["before", "after"], timeout_s=10)
+    assert "AT+CFUN=1" in fake.commands
+
+
+def test_supply_warnings_are_said_and_a_power_down_reopens_the_modem(gateway_factory, caplog):
+    gateway, [fake], _ = gateway_factory(1)
+
+    def modem():
+        return gateway.service.modems.list_modems()[0]
+
+    wait_until(lambda: modem().state == ModemState.ONLINE)
+    fake.emit(b"\r\nUNDER-VOLTAGE WARNNING\r\n")
+    wait_until(lambda: modem().last_error == "power supply: UNDER-VOLTAGE WARNNING")
+    assert modem().state == ModemState.ONLINE and "check its power supply" in caplog.text
+    connects = sum(c == "ATZ" for c in fake.commands)
+    fake.emit(b"\r\nUNDER-VOLTAGE POWER DOWN\r\n")
+    wait_until(lambda: sum(c == "ATZ" for c in fake.commands) > connects, timeout_s=10)
+    wait_until(lambda: modem().state == ModemState.ONLINE, timeout_s=10)
