@@ -92,7 +92,7 @@ class MessagingSettings:
     max_attempts: int = 5  # temporary failures before a message fails
     retry_base_s: float = 5.0
     retry_max_s: float = 600.0
-    reassembly_timeout_s: float = 3600.0  # parts of an incoming SMS still missing after this: keep what came
+    reassembly_timeout_s: float = 300.0  # parts of an incoming SMS still missing after this: deliver what came
     report_wait_s: float = 3600.0  # a sent message with no delivery report after this shows report_overdue
     reply_window_s: float = 7 * 86400.0  # an inbound SMS is a reply to our last message to its sender within this
     quiet_hours: str = "21:00-08:00"  # recipient's local time; marketing messages are held through it; "": none

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, overload
 
 if TYPE_CHECKING:  # shapes of the store's rows, read by attribute: no runtime import of the store
+    from gateway.store.inbox import PartGroup
     from gateway.store.models import InboxMessage, Message, Modem, QuarantinedSms
 
 PRIORITY_NAMES = {0: "high", 1: "normal", 2: "bulk"}
@@ -66,9 +67,16 @@ def message_json(message: Message, *, with_history: bool = True) -> dict[str, An
 
 def inbox_json(item: InboxMessage) -> dict[str, Any]:
     return {"id": item.uid, "from": item.sender, "to": item.recipient, "text": item.text, "modem": item.modem,
-            "part_count": item.part_count, "state": item.state.value, "sent_at": time_json(item.sent_at),
+            "part_count": item.part_count, "parts_expected": item.parts_expected or item.part_count,
+            "state": item.state.value, "sent_at": time_json(item.sent_at),
             "received_at": time_json(item.received_at),
             "in_reply_to": item.in_reply_to.uid if item.in_reply_to is not None else None}
+
+
+def waiting_json(group: PartGroup, flush_at: datetime) -> dict[str, Any]:
+    return {"modem": group.modem, "sender": group.sender, "reference": group.reference,
+            "parts_received": list(group.received), "parts_expected": group.total,
+            "first_received_at": time_json(group.first_received_at), "flush_at": time_json(flush_at)}
 
 
 def quarantine_json(item: QuarantinedSms) -> dict[str, Any]:

@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Literal
 
 Encoding = Literal["gsm7", "ucs2"]  # the alphabet of a message's parts (gateway.rules.text)
-EVENT_TYPES = ("message.sent", "message.delivered", "message.failed", "message.received", "message.expired")
+EVENT_TYPES = ("message.sent", "message.delivered", "message.failed", "message.received", "message.expired",
+               "message.updated")  # updated: a late part completed a received message flushed incomplete
 
 
 class MessageState(str, enum.Enum):

@@ -81,6 +81,7 @@ def status_json(service: GatewayService, stats: Stats, api: ApiFigures, *, full_
             "storage_used": d.modem.storage_used, "storage_total": d.modem.storage_total,
         } for d in stats.modem_days(now)],
         "quarantined": stats.quarantined(),
+        "waiting_for_parts": len(service.messages.waiting_parts()),
         "queue": {"queued": queue.queued, "scheduled": queue.scheduled, "sending": queue.sending,
                   "failed_last_hour": queue.failed_last_hour, "oldest_queued_age_s": queue.oldest_queued_age_s},
         "throughput": {

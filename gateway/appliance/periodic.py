@@ -7,7 +7,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from gateway.core.pool import ModemPool
 from gateway.core.service import GatewayService
 
-INBOUND_FLUSH_INTERVAL_S = 60
+INBOUND_FLUSH_INTERVAL_S = 30
 REPORT_CHECK_INTERVAL_S = 60
 LEASE_CHECK_MAX_INTERVAL_S = 30
 BODY_PURGE_INTERVAL_S = 3600  # retention is in days: hourly is plenty

@@ -21,6 +21,7 @@ from gateway.rules.routing import Route
 from gateway.rules.text import normalise_body, segment
 from gateway.rules.timing import parse_priority, parse_send_at, parse_validity
 from gateway.store import Store
+from gateway.store.inbox import PartGroup
 from gateway.store.models import ApiKey, InboxMessage, Message, QuarantinedSms
 from gateway.values import MessageDraft, MessageState
 
@@ -114,6 +115,11 @@ class Messages:
     def list_inbox(self, *, cursor: str | None = None, limit: int = 50) -> tuple[list[InboxMessage], str | None]:
         page = self._store.inbox.list_inbox(before_id=cursor_id(cursor), limit=page_size(limit))
         return page, (str(page[-1].id) if len(page) == page_size(limit) else None)
+
+    def waiting_parts(self) -> list[tuple[PartGroup, datetime]]:
+        """Multi-part SMS still waiting for parts, each with when it is flushed if the rest never comes."""
+        timeout = timedelta(seconds=self._settings.reassembly_timeout_s)
+        return [(group, group.last_received_at + timeout) for group in self._store.inbox.waiting_parts()]
 
     def list_quarantine(self, *, cursor: str | None = None,
                         limit: int = 50) -> tuple[list[QuarantinedSms], str | None]:

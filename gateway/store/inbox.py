@@ -5,10 +5,11 @@ or START keyword), the confirmation the outbox queues, the modem's count, the `m
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Callable, Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from gateway.representations import inbox_json
@@ -32,8 +33,9 @@ class Inbox:
                         reply_since: datetime | None = None) -> InboxMessage | None:
         """Commit one stored SMS (idempotent: the same SMS read twice is kept once).
 
-        Returns the inbox message when this SMS completed one, None while parts are still missing. A message
-        is a reply to the last message we sent its sender after `reply_since`.
+        Returns the inbox message when this SMS completed one (or, a part late after its message was flushed
+        incomplete, updated it), None while parts are still missing. A message is a reply to the last message
+        we sent its sender after `reply_since`.
         """
         dedup = _dedup_key(self._digest, modem, sms)
         with self._db.write() as s:
@@ -45,25 +47,67 @@ class Inbox:
                     state=InboxState.COMPLETE, sent_at=sms.sent_at, received_at=now, dedup_key=dedup), reply_since)
             if s.scalar(select(InboundPart.id).where(InboundPart.dedup_key == dedup)) is not None:
                 return None
-            s.add(InboundPart(modem=modem, sender=sms.sender, concat_ref=sms.concat.reference,
-                              total=sms.concat.total, seq=sms.concat.sequence, text=sms.text, sent_at=sms.sent_at,
-                              received_at=now, dedup_key=dedup))
+            part = InboundPart(modem=modem, sender=sms.sender, concat_ref=sms.concat.reference,
+                               total=sms.concat.total, seq=sms.concat.sequence, text=sms.text, sent_at=sms.sent_at,
+                               received_at=now, dedup_key=dedup)
+            s.add(part)
             s.flush()
-            group = list(s.scalars(
-                select(InboundPart).where(
-                    InboundPart.modem == modem, InboundPart.sender == sms.sender,
-                    InboundPart.concat_ref == sms.concat.reference, InboundPart.total == sms.concat.total,
-                    InboundPart.inbox_id.is_(None),
-                ).order_by(InboundPart.seq, InboundPart.id)
-            ))
+            group = list(s.scalars(_group_of(modem, sms.sender, sms.concat.reference, sms.concat.total)
+                                   .where(InboundPart.inbox_id.is_(None))))
+            if len(group) == 1 and (late := self._flushed_without(s, part, now)) is not None:
+                return self._complete_late(s, late, part, now)  # nothing waits with it: a late part
             by_seq = {p.seq: p for p in group}
             if len(by_seq) < sms.concat.total:
                 return None
             ordered = [by_seq[i] for i in sorted(by_seq)]
             return self._add_inbox(s, InboxMessage(
-                uid=new_uid("in"), modem=modem, sender=sms.sender, text="".join(p.text for p in ordered),
-                part_count=len(ordered), state=InboxState.COMPLETE, sent_at=ordered[0].sent_at, received_at=now,
+                uid=new_uid("in"), modem=modem, sender=sms.sender, text=_joined(ordered, sms.concat.total),
+                part_count=len(ordered), parts_expected=sms.concat.total, state=InboxState.COMPLETE,
+                sent_at=ordered[0].sent_at, received_at=now,
                 dedup_key=_group_key(self._digest, modem, sms.sender, ordered[0].id)), reply_since, ordered)
+
+    def _flushed_without(self, s: Session, part: InboundPart, now: datetime) -> InboxMessage | None:
+        """The incomplete inbox message, flushed lately, that this part is missing from (None when the part
+        starts or joins a group still waiting: concatenation references are reused, so an older message, or
+        one that already has this part, is another message)."""
+        flushed = s.scalars(
+            select(InboxMessage).join(InboundPart, InboundPart.inbox_id == InboxMessage.id)
+            .where(InboundPart.modem == part.modem, InboundPart.sender == part.sender,
+                   InboundPart.concat_ref == part.concat_ref, InboundPart.total == part.total,
+                   InboxMessage.state == InboxState.INCOMPLETE,
+                   InboxMessage.received_at >= now - LATE_PART_WINDOW)
+            .order_by(InboxMessage.id.desc()).limit(1)).one_or_none()
+        if flushed is None:
+            return None
+        seqs = s.scalars(select(InboundPart.seq).where(InboundPart.inbox_id == flushed.id))
+        return None if part.seq in set(seqs) else flushed
+
+    def _complete_late(self, s: Session, inbox: InboxMessage, part: InboundPart, now: datetime) -> InboxMessage:
+        """Put a late part into the incomplete message it belongs to; `message.updated` tells receivers."""
+        part.inbox_id = inbox.id
+        parts = list(s.scalars(select(InboundPart).where(InboundPart.inbox_id == inbox.id)
+                               .order_by(InboundPart.seq, InboundPart.id)))
+        inbox.text = _joined(parts, part.total)
+        inbox.part_count = len(parts)
+        if len({p.seq for p in parts}) == part.total:
+            inbox.state = InboxState.COMPLETE
+        s.flush()
+        resource = inbox_json(inbox)
+        self._events.emit(s.connection(), "message.updated", inbox.uid, lambda: resource, None, now)
+        return inbox
+
+    def waiting_parts(self) -> list[PartGroup]:
+        """Multi-part SMS still waiting for parts, oldest first: what came, and what is missing."""
+        with self._db.read() as s:
+            parts = list(s.scalars(select(InboundPart).where(InboundPart.inbox_id.is_(None))
+                                   .order_by(InboundPart.received_at, InboundPart.id)))
+        groups: dict[tuple[str, str, int, int], list[InboundPart]] = {}
+        for part in parts:
+            groups.setdefault((part.modem, part.sender, part.concat_ref, part.total), []).append(part)
+        return [PartGroup(modem=modem, sender=sender, reference=ref, total=total,
+                          received=tuple(sorted({p.seq for p in group})), first_received_at=group[0].received_at,
+                          last_received_at=max(p.received_at for p in group))
+                for (modem, sender, ref, total), group in groups.items()]
 
     def _add_inbox(self, s: Session, inbox: InboxMessage, reply_since: datetime | None,
                    parts: Sequence[InboundPart] = ()) -> InboxMessage:
@@ -90,19 +134,19 @@ class Inbox:
         return inbox
 
     def flush_incomplete(self, older_than: datetime, now: datetime, reply_since: datetime | None = None) -> int:
-        """Turn part groups still missing parts after the reassembly timeout into INCOMPLETE inbox messages."""
+        """Turn part groups still missing parts after the reassembly timeout into INCOMPLETE inbox messages, each
+        missing part marked in the text where it belongs."""
         group_cols = (InboundPart.modem, InboundPart.sender, InboundPart.concat_ref, InboundPart.total)
         flushed = 0
         with self._db.write() as s:
             stale = s.execute(select(*group_cols).where(InboundPart.inbox_id.is_(None))
                               .group_by(*group_cols).having(func.max(InboundPart.received_at) < older_than)).all()
             for modem, sender, ref, total in stale:
-                parts = list(s.scalars(select(InboundPart).where(
-                    InboundPart.modem == modem, InboundPart.sender == sender, InboundPart.concat_ref == ref,
-                    InboundPart.total == total, InboundPart.inbox_id.is_(None)).order_by(InboundPart.seq)))
+                parts = list(s.scalars(_group_of(modem, sender, ref, total).where(InboundPart.inbox_id.is_(None))))
                 self._add_inbox(s, InboxMessage(
-                    uid=new_uid("in"), modem=modem, sender=sender, text="".join(p.text for p in parts),
-                    part_count=len(parts), state=InboxState.INCOMPLETE, sent_at=parts[0].sent_at, received_at=now,
+                    uid=new_uid("in"), modem=modem, sender=sender, text=_joined(parts, total),
+                    part_count=len(parts), parts_expected=total, state=InboxState.INCOMPLETE,
+                    sent_at=parts[0].sent_at, received_at=now,
                     dedup_key=_group_key(self._digest, modem, sender, parts[0].id)), reply_since, parts)
                 flushed += 1
         return flushed
@@ -155,6 +199,34 @@ class Inbox:
             query = query.where(InboxMessage.id < before_id)
         with self._db.read() as s:
             return list(s.scalars(query))
+
+
+@dataclass(frozen=True)
+class PartGroup:
+    """A multi-part SMS waiting for its other parts."""
+
+    modem: str
+    sender: str
+    reference: int
+    total: int
+    received: tuple[int, ...]  # part numbers, 1-based
+    first_received_at: datetime
+    last_received_at: datetime  # the reassembly timeout counts from here
+
+
+LATE_PART_WINDOW = timedelta(days=1)  # a part this late after its message was flushed is still put into it
+
+
+def _group_of(modem: str, sender: str, reference: int, total: int) -> Select[InboundPart]:
+    return (select(InboundPart).where(InboundPart.modem == modem, InboundPart.sender == sender,
+                                      InboundPart.concat_ref == reference, InboundPart.total == total)
+            .order_by(InboundPart.seq, InboundPart.id))
+
+
+def _joined(parts: Sequence[InboundPart], total: int) -> str:
+    """The parts' texts in order, each missing part marked where it belongs: `[part 2 of 3 missing]`."""
+    by_seq = {p.seq: p.text for p in parts}
+    return "".join(by_seq.get(seq, f"[part {seq} of {total} missing]") for seq in range(1, total + 1))
 
 
 def _dedup_key(digest: Callable[[str], str], modem: str, sms: ReceivedSms) -> str:

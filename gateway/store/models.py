@@ -150,7 +150,8 @@ class InboxMessage(Base):
     sender: Mapped[str] = mapped_column(Sealed(128, number=True))
     recipient: Mapped[Optional[str]] = mapped_column(Sealed(128, number=True))  # the receiving SIM's (+CNUM)
     text: Mapped[str] = mapped_column(Sealed())
-    part_count: Mapped[int]
+    part_count: Mapped[int]  # parts received
+    parts_expected: Mapped[Optional[int]]  # parts the sender sent (their concatenation header's total)
     state: Mapped[InboxState] = mapped_column(_enum(InboxState))
     sent_at: Mapped[Optional[datetime]]  # the service centre's time stamp
     received_at: Mapped[datetime]  # committed here

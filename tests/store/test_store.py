@@ -4,7 +4,9 @@ import threading
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
+from gateway.store.models import Event
 from gateway.values import Concat, MessageDraft, MessageState, PartState, ReceivedSms, StatusReport
 from tests.clock import at
 
@@ -163,8 +165,44 @@ def test_parts_that_never_complete_are_flushed_as_an_incomplete_message(store):
     assert store.inbox.flush_incomplete(NOW - timedelta(seconds=1), NOW) == 0
     assert store.inbox.flush_incomplete(NOW + timedelta(seconds=1), NOW) == 1
     [inbox] = store.inbox.list_inbox()
-    assert (inbox.text, inbox.part_count, inbox.state.value) == ("first half third", 2, "incomplete")
+    assert (inbox.text, inbox.part_count, inbox.parts_expected, inbox.state.value) == (
+        "first half [part 2 of 3 missing]third", 2, 3, "incomplete")
     assert store.inbox.flush_incomplete(NOW + timedelta(hours=1), NOW) == 0
+
+
+def test_multipart_sms_waiting_for_parts_are_listed(store):
+    store.inbox.record_received("m1", sms("one ", index=1, concat=Concat(9, 3, 1)), NOW)
+    store.inbox.record_received("m1", sms("three", index=2, concat=Concat(9, 3, 3)), NOW + timedelta(seconds=5))
+    [group] = store.inbox.waiting_parts()
+    assert (group.modem, group.reference, group.total, group.received, group.first_received_at) == (
+        "m1", 9, 3, (1, 3), NOW)
+    store.inbox.record_received("m1", sms("two ", index=3, concat=Concat(9, 3, 2)), NOW)
+    assert store.inbox.waiting_parts() == []
+
+
+def test_a_late_part_completes_the_message_flushed_without_it(store):
+    store.events.add_webhook("http://127.0.0.1:9/h", ["message.received", "message.updated"], NOW)  # events kept
+    store.inbox.record_received("m1", sms("first ", index=1, concat=Concat(4, 3, 1)), NOW)
+    store.inbox.record_received("m1", sms("third", index=3, concat=Concat(4, 3, 3)), NOW)
+    store.inbox.flush_incomplete(NOW + timedelta(seconds=1), NOW)
+    late = store.inbox.record_received("m1", sms("second ", index=2, concat=Concat(4, 3, 2)), NOW + timedelta(hours=2))
+    [inbox] = store.inbox.list_inbox()
+    assert late is not None and late.uid == inbox.uid
+    assert (inbox.text, inbox.part_count, inbox.state.value) == ("first second third", 3, "complete")
+    with store.engine.connect() as conn:
+        types = [row.type for row in conn.execute(select(Event.type).order_by(Event.id))]
+    assert types == ["message.received", "message.updated"]
+
+
+def test_a_reused_reference_after_a_flush_starts_a_new_message(store):
+    store.inbox.record_received("m1", sms("old one ", index=1, concat=Concat(4, 3, 1)), NOW)
+    store.inbox.record_received("m1", sms("old three", index=3, concat=Concat(4, 3, 3)), NOW)
+    store.inbox.flush_incomplete(NOW + timedelta(seconds=1), NOW)
+    store.inbox.record_received("m1", sms("new one ", index=4, concat=Concat(4, 3, 1)), NOW + timedelta(minutes=9))
+    store.inbox.record_received("m1", sms("new two ", index=5, concat=Concat(4, 3, 2)), NOW + timedelta(minutes=9))
+    store.inbox.record_received("m1", sms("new three", index=6, concat=Concat(4, 3, 3)), NOW + timedelta(minutes=9))
+    assert [(m.text, m.state.value) for m in store.inbox.list_inbox()] == [
+        ("new one new two new three", "complete"), ("old one [part 2 of 3 missing]old three", "incomplete")]
 
 
 def test_a_report_that_beats_the_cmgs_answer_is_applied_when_the_part_is_recorded(store):

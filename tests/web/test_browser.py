@@ -36,7 +36,9 @@ def test_operator_logs_in_sees_modems_and_sends_a_test_sms(browser, gateway_fact
                and len(gateway.service.modems.list_modems()) == 2)
     fakes[1].inject_sms("+447911123456", "Please call me back")
     fakes[0].inject_pdu("0004Z0B")  # not a PDU: kept raw in quarantine, counted on the page
-    wait_until(lambda: gateway.service.messages.list_inbox()[0] and gateway.service.messages.list_quarantine()[0])
+    fakes[0].inject_sms("+447911123458", "x" * 200, parts_order=[0])  # its second part is still on its way
+    wait_until(lambda: gateway.service.messages.list_inbox()[0] and gateway.service.messages.list_quarantine()[0]
+               and gateway.service.messages.waiting_parts())
     base = f"http://127.0.0.1:{gateway.port}"
 
     page = browser.new_page(viewport={"width": 1366, "height": 900})
@@ -56,6 +58,7 @@ def test_operator_logs_in_sees_modems_and_sends_a_test_sms(browser, gateway_fact
     assert page.locator("#modem-summary").inner_text() == "2 of 2 online"
     assert page.locator("#inbound tbody tr").first.inner_text().startswith("+44 79** ***456")
     assert page.locator("#quarantined").inner_text() == "1 unreadable SMS kept raw"
+    assert page.locator("#waiting").inner_text() == "1 SMS waiting for parts"
     assert page.locator('#modems [data-modem="modem1"] .storage').inner_text().endswith("of 100")
 
     page.select_option("#test-modem", "modem2")

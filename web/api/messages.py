@@ -8,7 +8,7 @@ from flask import Blueprint, g, jsonify, request
 from msgspec import field
 
 from gateway.errors import ValidationError
-from gateway.representations import PRIORITY_NAMES, inbox_json, message_json, quarantine_json
+from gateway.representations import PRIORITY_NAMES, inbox_json, message_json, quarantine_json, waiting_json
 from gateway.values import InboxState, MessageState, PartState
 from web.api.access import requires, service
 from web.api.idempotency import idempotent
@@ -119,7 +119,9 @@ class MessagePage(TypedDict):
 InboxMessage = TypedDict("InboxMessage", {
     "id": str, "from": str,
     "to": Annotated[str | None, doc("the receiving SIM's number, when it was known")],
-    "text": str, "modem": str, "part_count": int,
+    "text": Annotated[str, doc("a part that never came is marked where it belongs: [part 2 of 3 missing]")],
+    "modem": str, "part_count": Annotated[int, doc("parts received")],
+    "parts_expected": Annotated[int, doc("parts the sender sent")],
     "state": Annotated[str, doc(enum=[s.value for s in InboxState])],
     "sent_at": str | None, "received_at": str, "in_reply_to": str | None,
 })
@@ -138,6 +140,20 @@ class QuarantinedSms(TypedDict):
     pdu: Annotated[str, doc("the PDU exactly as the modem gave it (hex), SMSC field first")]
     reason: str
     received_at: str
+
+
+class WaitingSms(TypedDict):
+    modem: str
+    sender: str
+    reference: Annotated[int, doc("the sender's concatenation reference")]
+    parts_received: Annotated[list[int], doc("part numbers, 1-based")]
+    parts_expected: int
+    first_received_at: str
+    flush_at: Annotated[str, doc("when what came is delivered, each missing part marked, if the rest never comes")]
+
+
+class WaitingList(TypedDict):
+    messages: list[WaitingSms]
 
 
 class QuarantinePage(TypedDict):
@@ -206,6 +222,14 @@ def list_inbox():
     page, cursor = service().messages.list_inbox(cursor=request.args.get("cursor"),
                                          limit=request.args.get("limit", 50, type=int))
     return {"messages": [inbox_json(m) for m in page], "next_cursor": cursor}
+
+
+@bp.get("/inbox/waiting")
+@operation("Multi-part SMS still waiting for parts, oldest first; a late part after the flush completes the "
+           "delivered message (message.updated)", WaitingList)
+@requires("read")
+def list_waiting():
+    return {"messages": [waiting_json(group, flush_at) for group, flush_at in service().messages.waiting_parts()]}
 
 
 @bp.get("/inbox/quarantine")

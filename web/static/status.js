@@ -172,10 +172,15 @@
     });
   }
 
-  function renderInbound(rows, now, quarantined) {
-    var note = document.getElementById("quarantined");
-    note.hidden = !quarantined;
-    note.textContent = quarantined + " unreadable SMS kept raw";
+  function countPill(id, n, text) {
+    var pill = document.getElementById(id);
+    pill.hidden = !n;
+    pill.textContent = n + " " + text;
+  }
+
+  function renderInbound(rows, now, quarantined, waiting) {
+    countPill("quarantined", quarantined, "unreadable SMS kept raw");
+    countPill("waiting", waiting, "SMS waiting for parts");
     var body = clear(document.querySelector("#inbound tbody"));
     if (!rows.length) body.appendChild(el("tr", {class: "empty"}, el("td", {colspan: 4, text: "Nothing received yet."})));
     rows.forEach(function (m) {
@@ -208,7 +213,7 @@
     renderQueue(last.queue);
     renderChart(last.throughput);
     renderOutbound(last.outbound, last.now);
-    renderInbound(last.inbound, last.now, last.quarantined);
+    renderInbound(last.inbound, last.now, last.quarantined, last.waiting_for_parts);
     renderKeys(last.keys, last.now);
   }
 

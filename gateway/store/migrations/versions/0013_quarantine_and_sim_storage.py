@@ -1,4 +1,5 @@
-"""stored SMS the box cannot decode or store are kept raw in quarantine; a modem's SIM storage use is recorded
+"""stored SMS the box cannot decode or store are kept raw in quarantine; a modem's SIM storage use is recorded;
+a received message knows how many parts its sender sent
 
 Revision ID: 0013
 Revises: 0012
@@ -33,9 +34,13 @@ def upgrade() -> None:
     with op.batch_alter_table('modems', schema=None) as batch_op:
         batch_op.add_column(sa.Column('storage_used', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('storage_total', sa.Integer(), nullable=True))
+    with op.batch_alter_table('inbox', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('parts_expected', sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('inbox', schema=None) as batch_op:
+        batch_op.drop_column('parts_expected')
     with op.batch_alter_table('modems', schema=None) as batch_op:
         batch_op.drop_column('storage_total')
         batch_op.drop_column('storage_used')
