@@ -22,6 +22,7 @@ from gateway.core.service import GatewayService
 from gateway.core.webhooks import WebhookDispatcher
 from gateway.core.worker import DriverFactory
 from gateway.modem.discovery import Discoverer, split_patterns
+from gateway.modem.atlog import AtLog
 from gateway.modem.driver import ModemDriver, NoticeSink
 from gateway.rules.keywords import KeywordRules
 from gateway.store import Store
@@ -49,9 +50,10 @@ def gsmmodem_drivers(pool: PoolSettings) -> DriverFactory:
     """The production driver factory: python-gsmmodem-new over pyserial."""
     from gateway.modem.gsmmodem import GsmModemDriver
 
-    def make(modem: ModemSettings, on_notice: NoticeSink) -> ModemDriver:
+    def make(modem: ModemSettings, on_notice: NoticeSink, at_log: AtLog) -> ModemDriver:
         return GsmModemDriver(modem.port, baudrate=modem.baudrate, pin=modem.pin or None, on_notice=on_notice,
-                              command_timeout_s=pool.command_timeout_s, flow_control=modem.flow_control)
+                              command_timeout_s=pool.command_timeout_s, flow_control=modem.flow_control,
+                              at_log=at_log)
 
     return make
 

@@ -1,4 +1,4 @@
-"""The modems as the operator sees them: their recorded state, a reset, a USSD request."""
+"""The modems as the operator sees them: their recorded state, a reset, a USSD request, the AT log."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import re
 
 from gateway.core.ports import PoolControl
 from gateway.errors import ModemNotFound, ValidationError
+from gateway.modem.atlog import AT_LOG_LINES, AtLine
 from gateway.store import Store
 from gateway.store.models import Modem
 
@@ -28,6 +29,10 @@ class ModemControl:
         """Close and reopen a modem (it re-initialises; work it held goes back to the queue)."""
         if not self._pool.reset(name):
             raise ModemNotFound(f"no modem named {name!r} runs in this gateway", field="name")
+
+    def at_log(self, name: str, limit: int) -> list[AtLine]:
+        """What modem `name` and this box last said to each other (redacted), oldest first."""
+        return self._pool.at_log(name, max(1, min(limit, AT_LOG_LINES)))
 
     def ussd(self, name: str, code: str, timeout_s: float | None = None) -> str:
         """Send a USSD code (e.g. "*100#") on modem `name` and return the network's answer. The modem's own

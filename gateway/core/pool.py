@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 from gateway.config import MessagingSettings, ModemSettings, PoolSettings
 from gateway.core.ports import PoolStorage
 from gateway.core.worker import DriverFactory, ModemWorker, PowerSwitch, StateListener
+from gateway.modem.atlog import AtLine
 from gateway.errors import ModemNotFound, ModemOffline, ModemTimeout, ModemUnavailable, UssdTimeout
 from gateway.values import ModemState
 
@@ -140,6 +141,9 @@ class ModemPool:
                         requeued, unknown, deliveries)
         if requeued:
             self.wake()
+
+    def at_log(self, name: str, limit: int) -> list[AtLine]:
+        return self.worker(name).at_log.lines(limit)
 
     def reset(self, name: str) -> bool:
         for worker in self.workers:

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol, Sequence
 
 from gateway.errors import ModemNotFound
+from gateway.modem.atlog import AtLine
 from gateway.values import DeliveryJob, DeliveryState, MessageState, ReceivedSms, SendJob, StatusReport
 
 
@@ -129,6 +130,9 @@ class PoolControl(Protocol):
     def ussd(self, name: str, code: str, timeout_s: float) -> str:
         """The network's answer to USSD `code`, asked on modem `name`'s own thread."""
 
+    def at_log(self, name: str, limit: int) -> list[AtLine]:
+        """Modem `name`'s last `limit` AT lines, oldest first (ModemNotFound when it does not run here)."""
+
 
 class NoPool:
     """For processes that run no modems (the CLI): work is found by the running gateway's idle poll."""
@@ -140,4 +144,7 @@ class NoPool:
         return False
 
     def ussd(self, name: str, code: str, timeout_s: float) -> str:
+        raise ModemNotFound(f"no modem named {name!r} runs in this process", field="name")
+
+    def at_log(self, name: str, limit: int) -> list[AtLine]:
         raise ModemNotFound(f"no modem named {name!r} runs in this process", field="name")

@@ -33,6 +33,7 @@ from gateway.errors import (
     StoreUnavailable,
     TemporarySendError,
 )
+from gateway.modem.atlog import AtLog
 from gateway.modem.driver import ModemDriver, Notice, NoticeSink
 from gateway.modem.pdu import build_submit_pdus
 from gateway.rules.claiming import COST_GRACE_S
@@ -43,7 +44,7 @@ from gateway.values import ModemState, ReceivedSms, SendJob, StatusReport, Unrea
 
 log = logging.getLogger(__name__)
 
-DriverFactory = Callable[[ModemSettings, NoticeSink], ModemDriver]
+DriverFactory = Callable[[ModemSettings, NoticeSink, AtLog], ModemDriver]
 MIN_WAIT_S = 0.01
 StateListener = Callable[[str, ModemState], None]  # (modem name, state); called on the worker's thread
 
@@ -79,6 +80,7 @@ class ModemWorker:
         self._stop = threading.Event()
         self._reset = threading.Event()
         self._notices: queue.SimpleQueue[Notice] = queue.SimpleQueue()
+        self.at_log = AtLog(clock)  # kept across reconnects: what the modem said before it was reopened
         self._thread = threading.Thread(target=self._run, name=f"modem-{self.name}", daemon=True)
         self._driver: ModemDriver | None = None
         self.state = ModemState.CONNECTING
@@ -193,8 +195,9 @@ class ModemWorker:
                 and self._failed_connects >= self._pool.power_cycle_after):
             self._power_cycle()
         self._failed_connects += 1  # until open() succeeds
-        self._driver = self._make_driver(self.modem, self._on_notice)
+        self._driver = self._make_driver(self.modem, self._on_notice, self.at_log)
         info = self._driver.open()
+        self._drop_state_notices()
         self._failed_connects = 0
         if self._budget.is_limited:  # what it sent before a restart counts
             sent = self._store.request_counts.parts_sent_since(self.name, self._clock() - HOUR)
@@ -205,6 +208,21 @@ class ModemWorker:
                                       **fields)
         log.info("modem %s online: %s %s IMEI %s", self.name, info.manufacturer, info.model, info.imei)
         self._next_balance = self._clock() if self.modem.balance_ussd else None
+
+    def _drop_state_notices(self) -> None:
+        """Opening re-initialised the modem and the first health poll reads its state: the restart, SIM and
+        registration notices queued until now are answered (a restart's banners would otherwise reopen it once per
+        banner). What is in storage, inline reports and calls are kept."""
+        kept = []
+        while True:
+            try:
+                notice = self._notices.get_nowait()
+            except queue.Empty:
+                break
+            if notice.kind not in _STATE_NOTICES:
+                kept.append(notice)
+        for notice in kept:
+            self._notices.put(notice)
 
     def _power_cycle(self) -> None:
         """Power off, wait, power on: a modem that stopped answering reconnects from a cold boot."""
@@ -509,6 +527,7 @@ class ModemWorker:
             self._wake.set()
 
 
+_STATE_NOTICES = frozenset({"restarted", "fatal", "sim", "registration"})
 _REGISTERED_OR_NOT = (ModemState.ONLINE, ModemState.NOT_REGISTERED, ModemState.SEARCHING)  # connected, SIM ready
 
 

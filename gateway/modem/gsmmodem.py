@@ -30,7 +30,7 @@ import queue
 import re
 import threading
 import time
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import serial
 from gsmmodem.exceptions import CmeError, GsmModemException, SecurityException, TimeoutException
@@ -49,6 +49,7 @@ from gateway.errors import (
     UssdTimeout,
 )
 from gateway.modem import replies
+from gateway.modem.atlog import AtLog
 from gateway.modem.driver import ModemInfo, ModemStatus, Notice, NoticeSink, Registration, StoredItem
 from gateway.modem.pdu import decode_pdu
 from gateway.values import PartReceipt, StatusReport, SubmitPdu, UnreadableSms
@@ -121,6 +122,13 @@ class _SerialPort(SerialComms):  # type: ignore[misc]  # python-gsmmodem-new shi
     """
 
     flow_control = False
+    at_log: AtLog | None = None
+
+    def write(self, data: str, *args: Any, **kwargs: Any) -> Any:
+        """Hook: every write passes here (the library's and ours), so the modem's AT log sees each one."""
+        if self.at_log is not None:
+            self.at_log.sent(data)
+        return super().write(data, *args, **kwargs)
 
     def connect(self) -> None:
         # The library hard-codes rtscts=True, dsrdtr=True: a UART without CTS wired hangs on the first ATZ.
@@ -148,9 +156,10 @@ class _Modem(GsmModem, _SerialPort):  # type: ignore[misc]  # python-gsmmodem-ne
     """GsmModem with the reader-side hooks. Everything that writes to the port runs on the driver's caller."""
 
     def __init__(self, port: str, baudrate: int, *, emit: Callable[[Notice], None], flow_control: bool,
-                 timeout_cap_s: float) -> None:
+                 timeout_cap_s: float, at_log: AtLog | None) -> None:
         super().__init__(port, baudrate, fatalErrorCallbackFunc=self._on_fatal)
         self.flow_control = flow_control
+        self.at_log = at_log
         self.timeout_cap_s = timeout_cap_s
         self.fatal: BaseException | None = None
         self._emit_notice = emit
@@ -203,6 +212,8 @@ class _Modem(GsmModem, _SerialPort):  # type: ignore[misc]  # python-gsmmodem-ne
         URC that arrives while a command is outstanding is not swallowed into that response, and each URC of
         a burst is handled (the library acted on the first line of a batch only).
         """
+        if self.at_log is not None:
+            self.at_log.received(line)
         if self._cds_pending or self._cmt_pending:
             was_cds = self._cds_pending
             self._cds_pending = self._cmt_pending = False
@@ -324,12 +335,12 @@ class _Modem(GsmModem, _SerialPort):  # type: ignore[misc]  # python-gsmmodem-ne
         """
         if self.fatal is not None or not self.alive:
             raise serial.SerialException(f"port {self.port} is closed ({self.fatal})")
-        lines: list[str] = SerialComms.write(self, data + term, waitForResponse=True, timeout=timeout_s,
+        lines: list[str] = _SerialPort.write(self, data + term, waitForResponse=True, timeout=timeout_s,
                                              expectedResponseTermSeq="> " if prompt else None)
         return lines
 
     def write_raw(self, data: str) -> None:
-        SerialComms.write(self, data, waitForResponse=False)
+        _SerialPort.write(self, data, waitForResponse=False)
 
     def wait_quiet(self, quiet_s: float, limit_s: float) -> bool:
         """Wait until no line has arrived for `quiet_s` (at most `limit_s`): late answers to a command we gave
@@ -376,8 +387,9 @@ class GsmModemDriver:
     """
 
     def __init__(self, port: str, *, baudrate: int = 115200, pin: str | None = None, on_notice: NoticeSink,
-                 command_timeout_s: float = 10, flow_control: bool = False) -> None:
+                 command_timeout_s: float = 10, flow_control: bool = False, at_log: AtLog | None = None) -> None:
         self.port = port
+        self._at_log = at_log
         self._baudrate = baudrate
         self._pin = pin or None
         self._on_notice = on_notice
@@ -404,7 +416,7 @@ class GsmModemDriver:
         """Open the port and run the library's connect() (PIN from config), then read the modem's identity."""
         self.close()
         modem = _Modem(self.port, self._baudrate, emit=self._on_notice, flow_control=self._flow_control,
-                       timeout_cap_s=self._command_timeout_s)
+                       timeout_cap_s=self._command_timeout_s, at_log=self._at_log)
         try:
             # GsmModem.connect (untyped, so mypy sees _SerialPort.connect) comes first in the MRO and takes the PIN
             modem.connect(pin=self._pin)  # type: ignore[call-arg]

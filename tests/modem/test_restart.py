@@ -9,6 +9,7 @@ import time
 import pytest
 
 from gateway.values import MessageState, ModemState
+from tests.api_client import Api
 from tests.conftest import queue_text, wait_until
 
 PIN = "1234"
@@ -85,3 +86,23 @@ def test_supply_warnings_are_said_and_a_power_down_reopens_the_modem(gateway_fac
     fake.emit(b"\r\nUNDER-VOLTAGE POWER DOWN\r\n")
     wait_until(lambda: sum(c == "ATZ" for c in fake.commands) > connects, timeout_s=10)
     wait_until(lambda: modem().state == ModemState.ONLINE, timeout_s=10)
+
+
+def test_the_at_log_shows_what_the_modem_said_before_it_was_reopened_redacted(gateway_factory):
+    gateway, [fake], token = gateway_factory(1, pin=PIN)
+    api = Api(gateway, token)
+    queue_text(gateway, "logged")
+    wait_until(lambda: len(fake.sent) == 1, timeout_s=10)
+    fake.ring("+447911765432")
+    wait_until(lambda: fake.ringing is None)  # refused
+    fake.restart()
+    wait_until(lambda: pins_entered(fake) == 2, timeout_s=10)
+    log = api.session.get(f"{api.base}/modems/modem1/log", params={"limit": 200}, timeout=10).json()
+    lines = [(line["direction"], line["text"]) for line in log["lines"]]
+    assert ("sent", 'AT+CPIN="****"') in lines and ("received", "RDY") in lines
+    assert any(text.startswith("AT+CMGS=") for _, text in lines)
+    assert any(direction == "sent" and text.startswith("<PDU, ") for direction, text in lines)
+    assert any(text.startswith('+CLIP: "+44 79** ***432"') for _, text in lines)
+    shown = str(lines)
+    assert PIN not in shown and "765432" not in shown and "logged" not in shown
+    assert api.session.get(f"{api.base}/modems/modem9/log", timeout=10).status_code == 404

@@ -1,4 +1,4 @@
-"""The modems of every box: their status, a reset, a USSD request."""
+"""The modems of every box: their status, a reset, a USSD request, the AT log."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from typing import Annotated, ClassVar, TypedDict
 
 from flask import Blueprint, request
 
-from gateway.representations import modem_json
+from gateway.representations import modem_json, time_json
 from gateway.values import ModemState
 from web.api.access import requires, service
-from web.api.openapi import operation
+from web.api.openapi import LIMIT, operation
 from web.schemas import Request, decode, doc
 
 bp = Blueprint("modems", __name__, url_prefix="/api/v1")
@@ -65,6 +65,17 @@ class ModemReset(TypedDict):
     reset: bool
 
 
+class AtLogLine(TypedDict):
+    at: str
+    direction: Annotated[str, doc(enum=["sent", "received"])]
+    text: Annotated[str, doc("redacted: PINs starred, PDUs as their size, callers' numbers masked")]
+
+
+class AtLogPage(TypedDict):
+    modem: str
+    lines: list[AtLogLine]
+
+
 class UssdRequest(Request, forbid_unknown_fields=False):
     refusals: ClassVar[dict[str, str]] = {"code": "'code' is required: a USSD code such as \"*100#\""}
 
@@ -90,6 +101,16 @@ def list_modems():
 def reset_modem(name: str):
     service().modems.reset_modem(name)
     return {"modem": name, "reset": True}, 202
+
+
+@bp.get("/modems/<name>/log")
+@operation("The modem's last AT commands, answers and unsolicited lines, oldest first, redacted (admin; for field "
+           "support)", AtLogPage, errors=(404,), query=(LIMIT,))
+@requires("admin")
+def modem_log(name: str):
+    limit = request.args.get("limit", 100, type=int)
+    return {"modem": name, "lines": [{"at": time_json(line.at), "direction": line.direction, "text": line.text}
+                                     for line in service().modems.at_log(name, limit)]}
 
 
 @bp.post("/modems/<name>/ussd")
