@@ -39,6 +39,7 @@ from gsmmodem.serial_comms import SerialComms
 
 from gateway.errors import (
     ModemError,
+    ModemFaultSendError,
     ModemTimeout,
     ModemUnavailable,
     SendOutcomeUnknown,
@@ -517,8 +518,18 @@ class GsmModemDriver:
 
     def _send_error(self, refused: _CommandRefused) -> Exception:
         if refused.error is None:  # a bare ERROR / COMMAND NOT SUPPORT: nothing says it is final
+            if self._verbose_errors_lost():
+                return ModemFaultSendError(f"{self.port}: {refused}, and +CMEE is 0 again: the modem restarted")
             return TemporarySendError(f"{self.port}: {refused}")
         return replies.send_error(*refused.error)
+
+    def _verbose_errors_lost(self) -> bool:
+        """Connecting set +CMEE=1, so a bare ERROR is suspect: `+CMEE: 0` means the modem restarted (its settings
+        and perhaps its PIN are gone) and the refusal says nothing about the message."""
+        try:
+            return replies.find_line(self._command("AT+CMEE?"), "+CMEE:").split(":", 1)[1].strip() == "0"
+        except (_CommandRefused, ValueError, ModemUnavailable):
+            return False
 
     def _resync(self) -> None:
         """ESC ends a pending PDU entry, a plain AT shows whether the modem listens again, and a short quiet
