@@ -196,7 +196,7 @@ def cops(eng: AtEngine, cmd: Command) -> list[str]:
         if eng.registration not in (1, 5):
             return ["+COPS: 0"]
         fmt = eng.session.cops_format
-        oper = {0: name, 1: name[:8], 2: "23410"}[fmt]
+        oper = {0: eng.te_encode(name), 1: eng.te_encode(name[:8]), 2: "23410"}[fmt]
         return [f'+COPS: 0,{fmt},"{oper}",2']
     params = cmd.int_params()[:2]
     if params[0] == 3 and len(params) > 1:

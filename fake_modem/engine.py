@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
+from .pdu import gsm7_encode, is_gsm7
 from .state import ModemState, Session, network_registration
 
 log = logging.getLogger(__name__)
@@ -297,6 +298,9 @@ class AtEngine:
         """Text as the terminal expects it in the +CSCS character set."""
         if self.session.cscs == "UCS2":
             return text.encode("utf-16-be", errors="surrogatepass").hex().upper()
+        if self.session.cscs == "GSM":  # GSM 7-bit code points, one a byte (é is 0x05)
+            return "".join(chr(septet) for ch in text
+                           for septet in (gsm7_encode(ch) if is_gsm7(ch) else gsm7_encode("?")))
         return text.encode("latin-1", errors="replace").decode("latin-1")
 
     def te_decode(self, text: str) -> str:

@@ -46,7 +46,8 @@ class FakeModem:
                  seed: int | None = None, pin: str | None = None, own_number: str = "+447911000001",
                  operator: str = "Fake Telecom", rssi: int = 20, registration: int = 1,
                  report_delay_ms: int = 50, report_status: int = 0, sim: str = "ready",
-                 smsc: str | None = None, storage_capacity: dict[str, int] | None = None) -> None:
+                 smsc: str | None = None, storage_capacity: dict[str, int] | None = None,
+                 charset: str = "IRA") -> None:
         prof = get_profile(profile)
         imei, imsi = derive_identity(prof, seed, link)
         self.link = link
@@ -57,6 +58,7 @@ class FakeModem:
             rng=random.Random(seed), sim=sim)
         if sim not in ("ready", "absent", "puk"):
             raise ValueError(f"sim must be 'ready', 'absent' or 'puk', not {sim!r}")
+        self._state.charset = charset
         if smsc is not None:  # "" is a SIM whose SMS centre number was never set
             self._state.smsc = smsc
         if storage_capacity is not None:
@@ -129,6 +131,7 @@ class FakeModem:
         session = Session(pin_ok=self._state.pin is None and self._state.sim == "ready",
                           ussd_enabled=not self._state.profile.ussd_needs_mode)
         session.reset_profile(self._state.saved_profile)
+        session.cscs = self._state.charset
         return session
 
     def _plug(self) -> None:

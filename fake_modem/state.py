@@ -99,6 +99,7 @@ class ModemState:
     puk: str = "12345678"
     ussd_replies: dict[str, str | None] = field(default_factory=dict)  # overrides; None: the network never answers
     ringing: str | None = None  # the caller's number while an incoming call rings (until ATH / AT+CHUP)
+    charset: str = "IRA"  # +CSCS at power-on (firmwares differ: IRA, GSM, UCS2)
     # what AT&W stored: ATZ and every power-on start from it
     saved_profile: dict[str, bool] = field(default_factory=lambda: {"echo": True, "verbose": True, "quiet": False})
 

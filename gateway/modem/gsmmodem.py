@@ -62,7 +62,7 @@ RESYNC_QUIET_S = 0.1
 ESC = "\x1b"
 ATZ_TIMEOUT_S = 1.0  # a modem answers ATZ at once; silence means a stored profile without (verbose) results
 RESULT_CODES_ON = "ATE0V1Q0"  # echo off, result codes as words, result codes on (V.250 §6.2)
-_LINE_JUNK = "".join(map(chr, range(0x20))) + " \ufffd"  # CR, NUL, other controls, undecodable bytes
+_LINE_JUNK = bytes([*range(0x21), 0x7F, 0xFF])  # CR, NUL, other controls, space, DEL and a noisy line's 0xFF
 
 _CMTI = re.compile(r'^\+CMTI:\s*"([^"]*)"\s*,\s*(\d+)')
 _CDSI = re.compile(r'^\+CDSI:\s*"([^"]*)"\s*,\s*(\d+)')
@@ -104,8 +104,13 @@ def best_registration(registrations: Iterable[Registration]) -> Registration:
 
 
 def _clean_line(raw: bytes | bytearray) -> str:
-    """One received line without its terminator, NULs, and control or undecodable bytes at its ends."""
-    return raw.replace(b"\x00", b"").decode("utf-8", errors="replace").strip(_LINE_JUNK)
+    """One received line without its terminator, NULs, and control or stray bytes at its ends; UTF-8 when it is,
+    else 8859-1 (a modem in IRA mode may send an operator's name that way: never `T?l?com`)."""
+    line = bytes(raw).replace(b"\x00", b"").strip(_LINE_JUNK)
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return line.decode("latin-1")
 
 
 class _CommandRefused(Exception):
@@ -400,6 +405,7 @@ class GsmModemDriver:
         self._memories: tuple[str, ...] = ()
         self._home_memory: str | None = None
         self._read_memory: str | None = None
+        self._charset = "IRA"  # +CSCS, read at open
 
     def __repr__(self) -> str:
         return f"GsmModemDriver({self.port!r}, open={self._modem is not None})"
@@ -435,6 +441,7 @@ class GsmModemDriver:
                                    f"{type(exc).__name__}: {exc}") from exc
         self._modem = modem
         try:
+            self._charset = self._terminal_charset()
             info = ModemInfo(
                 manufacturer=self._identify("AT+CGMI", "+CGMI:") or "",
                 model=self._identify("AT+CGMM", "+CGMM:") or "",
@@ -454,6 +461,14 @@ class GsmModemDriver:
         log.info("%s: %s %s (%s) ready; memories %s", self.port, info.manufacturer, info.model, info.revision,
                  ",".join(self._memories) or "none")
         return info
+
+    def _terminal_charset(self) -> str:
+        """The +CSCS character set the modem's strings come in (operator names, USSD answers, +CNUM): it is left
+        as the modem has it (UCS2 would change what AT+CUSD expects), and read."""
+        try:
+            return replies.parse_cscs(replies.find_line(self._command("AT+CSCS?"), "+CSCS:"))
+        except (_CommandRefused, ValueError):
+            return "IRA"
 
     def _report_registration_changes(self) -> None:
         """`AT+CREG=1` (and its GPRS and LTE twins, where the modem has them): the modem says at once when it
@@ -565,6 +580,7 @@ class GsmModemDriver:
         registration = self._registration()
         try:
             operator = replies.parse_operator(replies.find_line(self._command("AT+COPS?"), "+COPS:"))
+            operator = replies.decode_te_text(operator, self._charset) if operator else None
         except (_CommandRefused, ValueError) as exc:
             log.warning("%s: AT+COPS?: %s", self.port, exc)
         used, total = self._storage_use()
@@ -648,7 +664,7 @@ class GsmModemDriver:
         if text is None or status in (2, 4, 5):
             raise UssdError(f"{self.port}: USSD {code}: {replies.USSD_STATUS.get(status, f'status {status}')}"
                             + (f" ({text})" if text else ""))
-        return replies.decode_ussd_text(text, dcs)
+        return replies.decode_ussd_text(text, dcs, self._charset)
 
     def _end_ussd(self) -> None:
         try:
@@ -669,7 +685,7 @@ class GsmModemDriver:
     def _own_number(self) -> str | None:
         """AT+CNUM: the SIM's own number when the operator wrote it to the SIM (many do not)."""
         try:
-            return replies.parse_cnum(self._command("AT+CNUM"))
+            return replies.parse_cnum(self._command("AT+CNUM"), self._charset)
         except _CommandRefused:
             return None
 

@@ -11,6 +11,7 @@ from typing import Iterable, Literal
 
 from gateway.errors import ModemFaultSendError, PermanentSendError, SendError, TemporarySendError
 from gateway.modem.driver import Registration
+from gateway.rules.text import GSM7_BASIC
 
 ErrorKind = Literal["CMS", "CME"]
 
@@ -284,24 +285,50 @@ def parse_cusd(line: str) -> tuple[int, str | None, int | None]:
 
 
 def decode_ussd_text(text: str, dcs: int | None, charset: str = "GSM") -> str:
-    """The answer's text: UCS-2 (dcs 72, or the terminal charset is UCS2) arrives as hex; else as it is."""
-    is_hex = bool(text) and len(text) % 4 == 0 and re.fullmatch(r"[0-9A-Fa-f]+", text) is not None
-    if is_hex and (dcs == 72 or charset.upper() == "UCS2"):
+    """The answer's text: UCS-2 (dcs 72) arrives as hex whatever the terminal charset; else as `charset` says."""
+    return decode_te_text(text, "UCS2" if dcs == 72 else charset)
+
+
+_UCS2_HEX = re.compile(r"(?:[0-9A-Fa-f]{4})+")
+# In the GSM charset a modem sends GSM 7-bit code points one a byte. Those that are letters in GSM and controls
+# or brackets in ASCII are taken as GSM (é is 0x05, Ä 0x5B, ü 0x7E); the rest as ASCII, which is what modems
+# that claim GSM send for '$', '@' and '_' in practice.
+_GSM_LETTERS = {code: GSM7_BASIC[code] for code in (*range(0x00, 0x20), *range(0x5B, 0x61), *range(0x7B, 0x80))
+                if code not in (0x0A, 0x0D, 0x1B)}
+
+
+def decode_te_text(text: str, charset: str) -> str:
+    """A string the modem gave in its +CSCS character set (an operator's name, a USSD answer, a number), as
+    Unicode: UCS2 arrives as hex, four digits a character; GSM as GSM 7-bit code points; IRA, 8859-1 and UTF-8
+    as they were read."""
+    charset = charset.upper()
+    if charset == "UCS2" and _UCS2_HEX.fullmatch(text):
         try:
             return bytes.fromhex(text).decode("utf-16-be")
         except UnicodeDecodeError:
-            pass
+            return text
+    if charset == "GSM":
+        return "".join(_GSM_LETTERS.get(ord(char), char) for char in text)
     return text
 
 
-def parse_cnum(lines: Iterable[str]) -> str | None:
-    """'+CNUM: "<alpha>","<number>",<type>' → the number (with '+' for type 145); None when the SIM has none."""
+def parse_cscs(line: str) -> str:
+    """'+CSCS: "UCS2"' → 'UCS2'."""
+    match = re.match(r'^\+CSCS:\s*"?([^"]*)"?\s*$', line)
+    if not match or not match.group(1):
+        raise ValueError(f"not a +CSCS reply: {line!r}")
+    return match.group(1).upper()
+
+
+def parse_cnum(lines: Iterable[str], charset: str = "IRA") -> str | None:
+    """'+CNUM: "<alpha>","<number>",<type>' → the number (with '+' for type 145, in `charset`: hex in UCS2);
+    None when the SIM has none."""
     for line in lines:
         if not line.startswith("+CNUM:"):
             continue
         match = re.match(r'^\+CNUM:\s*(?:"[^"]*"|[^,]*)\s*,\s*"([^"]*)"\s*(?:,\s*(\d+))?', line)
         if match and match.group(1).strip():
-            number = match.group(1).strip()
+            number = decode_te_text(match.group(1).strip(), charset)
             if match.group(2) == "145" and not number.startswith("+"):
                 number = "+" + number
             return number

@@ -17,11 +17,11 @@ from gateway.values import Encoding
 # --- GSM 7-bit default alphabet (TS 23.038 §6.2.1) ------------------------------------------------
 
 # Index = septet value. 0x1B is the escape to the extension table, not a character of its own.
-_GSM7_BASIC = (
+GSM7_BASIC = (
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
-assert len(_GSM7_BASIC) == 128
+assert len(GSM7_BASIC) == 128
 _ESC = 0x1B
 _GSM7_EXTENSION = {
     "\x0c": 0x0A,  # form feed (page break)
@@ -36,7 +36,7 @@ _GSM7_EXTENSION = {
     "€": 0x65,
 }
 _GSM7_ENCODE: dict[str, tuple[int, ...]] = {
-    char: (septet,) for septet, char in enumerate(_GSM7_BASIC) if septet != _ESC
+    char: (septet,) for septet, char in enumerate(GSM7_BASIC) if septet != _ESC
 }
 _GSM7_ENCODE.update({char: (_ESC, septet) for char, septet in _GSM7_EXTENSION.items()})
 _GSM7_EXTENSION_DECODE = {septet: char for char, septet in _GSM7_EXTENSION.items()}
@@ -67,13 +67,13 @@ def gsm7_decode(septets: list[int]) -> str:
     it = iter(septets)
     for septet in it:
         if septet != _ESC:
-            chars.append(_GSM7_BASIC[septet])
+            chars.append(GSM7_BASIC[septet])
             continue
         following = next(it, None)
         if following is None:
             break  # a dangling escape at the very end: nothing to show
         # TS 23.038 §6.2.1.1: an unknown extension code shows the basic table's character instead.
-        chars.append(_GSM7_EXTENSION_DECODE.get(following, _GSM7_BASIC[following] if following != _ESC else " "))
+        chars.append(_GSM7_EXTENSION_DECODE.get(following, GSM7_BASIC[following] if following != _ESC else " "))
     return "".join(chars)
 
 

@@ -314,6 +314,17 @@ def test_state_urcs_become_notices(driver, fake, notices):
     assert driver.status().registration == "home"  # a poll still reads the modem
 
 
+@pytest.mark.parametrize("charset", ["IRA", "GSM", "UCS2"])
+def test_operator_names_and_numbers_are_read_in_the_modems_character_set(link, profile, notices, charset):
+    # +CSCS as the firmware powers on: 8859-1 bytes (IRA), GSM 7-bit code points (é is 0x05), or UCS2 hex.
+    with FakeModem(link=link, profile=profile, seed=1, operator="Télécom Ünion España", charset=charset) as fake:
+        with GsmModemDriver(fake.link, on_notice=notices, command_timeout_s=TIMEOUT_S) as driver:
+            info = driver.open()
+            operator = driver.status().operator
+    assert operator == "Télécom Ünion España"
+    assert info.own_number == "+447911000001"
+
+
 def test_bare_lf_framing_nuls_and_stray_bytes_are_read_as_clean_lines(driver, fake, notices):
     # The modem drops the CR, and the line adds a stray byte before each LF and a NUL after it: the answers,
     # the prompt, a URC and a +CMGS whose final OK is lost all still come through.
