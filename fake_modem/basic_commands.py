@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from .engine import AtEngine, AtError, Command, Handler
-from .state import ModemState, Session, network_registration
+from .state import ModemState, Session, domain_registration
 
 HANDLERS: dict[str, Handler] = {}
 VENDOR: dict[str, Handler] = {}     # only registered when the profile lists the command
@@ -152,13 +152,16 @@ def csq(eng: AtEngine, cmd: Command) -> list[str]:
     return [f"+CSQ: {rssi},99"]
 
 
+_REG_N = {"+CREG": "creg_n", "+CGREG": "cgreg_n", "+CEREG": "cereg_n"}  # the Session field of each <n>
+
+
 def creg_line(state: ModemState, session: Session, with_n: bool, name: str = "+CREG") -> str:
-    """+CREG/+CGREG read answer (with <n>) or URC (without)."""
-    stat = network_registration(state, session)
-    n = session.creg_n if name == "+CREG" else session.cgreg_n
+    """+CREG/+CGREG/+CEREG read answer (with <n>) or URC (without)."""
+    stat = domain_registration(state, session, name)
+    n = getattr(session, _REG_N[name])
     head = f"{name}: {n},{stat}" if with_n else f"{name}: {stat}"
     if n == 2 and stat in (1, 5):
-        head += ',"1A2B","0C3D"'
+        head += ',"1A2B","0C3D"' if name != "+CEREG" else ',"1A2B","01A2B3C4",7'
     return head
 
 
@@ -171,11 +174,47 @@ def creg(eng: AtEngine, cmd: Command) -> list[str]:
     (n,) = cmd.int_params()[:1] or [0]
     if n not in (0, 1, 2):
         raise eng.cme(50)
-    if cmd.name == "+CREG":
-        eng.session.creg_n = n
-    else:
-        eng.session.cgreg_n = n
+    setattr(eng.session, _REG_N[cmd.name], n)
     return []
+
+
+@handles("+CEREG", vendor=True)
+def cereg(eng: AtEngine, cmd: Command) -> list[str]:
+    return creg(eng, cmd)
+
+
+@handles("+CIREG", vendor=True)
+def cireg(eng: AtEngine, cmd: Command) -> list[str]:
+    """IMS registration (TS 27.007 §8.71): +CIREG: <n>,<reg_info> (1 registered)."""
+    if cmd.kind == "test":
+        return ["+CIREG: (0-2)"]
+    if cmd.kind == "read":
+        return [f"+CIREG: {eng.session.cireg_n},{int(eng.state.ims_registered)}"]
+    (n,) = cmd.int_params()[:1] or [0]
+    eng.session.cireg_n = n or 0
+    return []
+
+
+@handles("+CGSMS", vendor=True)
+def cgsms(eng: AtEngine, cmd: Command) -> list[str]:
+    """The SMS service's domain: 1 circuit-switched (the LTE-only module has none to offer but PS/IMS)."""
+    if cmd.kind == "test":
+        return ["+CGSMS: (0-3)"]
+    return ["+CGSMS: 2"] if cmd.kind == "read" else []
+
+
+@handles("+QCFG", "+QINDCFG", vendor=True)
+def quectel_config(eng: AtEngine, cmd: Command) -> list[str]:
+    """Quectel's configuration commands: accepted; a read of "ims" says IMS is on."""
+    params = cmd.params()
+    if cmd.kind == "set" and len(params) == 1 and params[0].strip('"').lower() == "ims":
+        return ['+QCFG: "ims",1,1']
+    return []
+
+
+@handles("+QNWINFO", vendor=True)
+def quectel_network_info(eng: AtEngine, cmd: Command) -> list[str]:
+    return [] if cmd.kind == "test" else ['+QNWINFO: "FDD LTE","23410","LTE BAND 3",1300']
 
 
 @handles("+CGATT")
@@ -197,7 +236,7 @@ def cops(eng: AtEngine, cmd: Command) -> list[str]:
             return ["+COPS: 0"]
         fmt = eng.session.cops_format
         oper = {0: eng.te_encode(name), 1: eng.te_encode(name[:8]), 2: "23410"}[fmt]
-        return [f'+COPS: 0,{fmt},"{oper}",2']
+        return [f'+COPS: 0,{fmt},"{oper}",{eng.profile.access_technology}']
     params = cmd.int_params()[:2]
     if params[0] == 3 and len(params) > 1:
         if params[1] not in (0, 1, 2):

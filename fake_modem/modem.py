@@ -104,7 +104,7 @@ class FakeModem:
     def restart(self, banners: bool = True) -> None:
         """Restart in place (a brown-out or firmware watchdog on a UART that stays open): every setting is
         forgotten (echo on, text mode, no CNMI), a PIN-protected SIM wants its PIN again, and the boot banners
-        come out as a SIM800 prints them (unless `banners` is false: lost on the line)."""
+        come out as its dialect prints them (unless `banners` is false: lost on the line)."""
         with self._state.lock:
             self._session = self._new_session()
             if self._engine is not None:
@@ -112,8 +112,8 @@ class FakeModem:
             self._urcs.clear()
         sim = "SIM PIN" if not self._session.pin_ok and self._state.sim == "ready" else "READY"
         if banners:
-            self.emit(b"".join(f"\r\n{line}\r\n".encode() for line in (
-                "RDY", "+CFUN: 1", f"+CPIN: {sim}", "Call Ready", "SMS Ready")))
+            self.emit(b"".join(f"\r\n{line.format(sim=sim)}\r\n".encode()
+                               for line in self._state.profile.boot_banners))
 
     def replug(self) -> None:
         """Power back on at the same link: new pty, fresh session, storage and history kept."""
@@ -237,8 +237,16 @@ class FakeModem:
     def _announce_registration(self) -> None:
         if self._session.creg_n >= 1:
             self._queue_urc(frame([creg_line(self._state, self._session, with_n=False)]))
-        if self._session.cgreg_n >= 1:
-            self._queue_urc(frame([creg_line(self._state, self._session, with_n=False, name="+CGREG")]))
+        for name, n in (("+CGREG", self._session.cgreg_n), ("+CEREG", self._session.cereg_n)):
+            if n >= 1:
+                self._queue_urc(frame([creg_line(self._state, self._session, with_n=False, name=name)]))
+
+    def set_ims(self, registered: bool) -> None:
+        """Registered for SMS over IMS, or not (what an LTE-only modem needs to send at all)."""
+        with self._state.lock:
+            self._state.ims_registered = registered
+        if self._session.cireg_n >= 1:
+            self._queue_urc(frame([f"+CIREGU: {int(registered)}"]))
 
     def set_radio(self, fun: int) -> None:
         """The radio is switched (AT+CFUN=<fun> from elsewhere: 0 off, 4 flight mode, 1 on) and the modem says so

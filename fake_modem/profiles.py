@@ -21,6 +21,9 @@ class Profile:
     cgmr_prefix: str = ""
     sim_removed: tuple[str, ...] = ("+CPIN: NOT READY",)   # URCs when the SIM is pulled out
     sim_inserted: tuple[str, ...] = ("+CPIN: {sim}", "Call Ready", "SMS Ready")  # ... and put back ({sim}: READY/SIM PIN)
+    boot_banners: tuple[str, ...] = ("RDY", "+CFUN: 1", "+CPIN: {sim}", "Call Ready", "SMS Ready")  # after a restart
+    access_technology: int = 0           # +COPS <AcT>: 0 GSM, 2 UTRAN, 7 E-UTRAN (LTE)
+    circuit_switched: bool = True        # +CREG reports the registration; False: LTE only, SMS over IMS alone
 
 
 _COMMON = (
@@ -58,9 +61,46 @@ HUAWEI = Profile(
     ussd_needs_mode=True,
     sim_removed=("^SIMST: 255",),
     sim_inserted=("^SIMST: 1",),
+    access_technology=2,
 )
 
-PROFILES = {p.name: p for p in (SIMCOM, HUAWEI)}
+QUECTEL = Profile(  # EC25/EG25: LTE with SMS over SGs (CS registration kept by combined attach), +QIND URCs
+    name="quectel",
+    manufacturer="Quectel",
+    model="EC25",
+    revision="EC25EFAR06A06M4G",
+    cgmr_prefix="Revision:",
+    ati=("Quectel", "EC25", "Revision: EC25EFAR06A06M4G"),
+    tac="86143203",
+    unknown_reply="ERROR",
+    clac=None,
+    clac_line_end="",
+    extra_commands=frozenset({"+CEREG", "+QCFG", "+QINDCFG", "+QNWINFO", "+CBC"}),
+    ussd_needs_mode=False,
+    sim_inserted=("+CPIN: {sim}", "+QUSIM: 1", "+QIND: SMS DONE"),
+    boot_banners=("RDY", "+CFUN: 1", "+CPIN: {sim}", "+QUSIM: 1", "+QIND: SMS DONE"),
+    access_technology=7,
+)
+
+LTE_ONLY = Profile(  # a generic LTE-only module (Cat-M/Cat-1): no 2G/3G, so no CS domain; SMS over IMS only
+    name="lte",
+    manufacturer="Generic",
+    model="LTE-CAT1",
+    revision="LTE1.0.7",
+    ati=("Generic LTE-CAT1", "Revision: LTE1.0.7"),
+    tac="35912345",
+    unknown_reply="ERROR",
+    clac=None,
+    clac_line_end="",
+    extra_commands=frozenset({"+CEREG", "+CIREG", "+CGSMS"}),
+    ussd_needs_mode=False,
+    sim_inserted=("+CPIN: {sim}",),
+    boot_banners=("RDY", "+CFUN: 1", "+CPIN: {sim}"),
+    access_technology=7,
+    circuit_switched=False,
+)
+
+PROFILES = {p.name: p for p in (SIMCOM, HUAWEI, QUECTEL, LTE_ONLY)}
 
 
 def get_profile(name: str) -> Profile:

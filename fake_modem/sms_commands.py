@@ -11,7 +11,7 @@ from . import pdu
 from .basic_commands import setting
 from .engine import AtEngine, AtError, Command, Handler, frame
 from .messages import STAT_NAMES, SentSms, StoredSms
-from .state import ModemState, Session
+from .state import ModemState, Session, can_send_sms
 
 HANDLERS: dict[str, Handler] = {"+CMMS": setting}
 READ_MEMORIES = ("SM", "ME", "SR")
@@ -153,7 +153,7 @@ class TextSubmit:
 
 
 def _accept(eng: AtEngine, sms: SentSms) -> tuple[list[str], str]:
-    if eng.registration not in (1, 5):
+    if not can_send_sms(eng.state, eng.session):
         return [], "+CMS ERROR: 331"            # no network service
     failure = eng.state.take_failure()
     if failure is not None:

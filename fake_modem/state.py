@@ -53,6 +53,8 @@ class Session:
     cnmi: tuple[int, int, int, int, int] = (2, 1, 0, 0, 0)
     creg_n: int = 0
     cgreg_n: int = 0
+    cereg_n: int = 0
+    cireg_n: int = 0
     cpbs: str = "SM"
     cops_format: int = 0
     cfun: int = 1
@@ -100,6 +102,7 @@ class ModemState:
     ussd_replies: dict[str, str | None] = field(default_factory=dict)  # overrides; None: the network never answers
     ringing: str | None = None  # the caller's number while an incoming call rings (until ATH / AT+CHUP)
     charset: str = "IRA"  # +CSCS at power-on (firmwares differ: IRA, GSM, UCS2)
+    ims_registered: bool = True  # SMS over IMS (what an LTE-only modem needs): +CIREG
     # what AT&W stored: ATZ and every power-on start from it
     saved_profile: dict[str, bool] = field(default_factory=lambda: {"echo": True, "verbose": True, "quiet": False})
 
@@ -134,6 +137,19 @@ class ModemState:
     def record_sent(self, sms: SentSms) -> None:
         with self.lock:
             self.sent.append(sms)
+
+
+def domain_registration(state: ModemState, session: Session, name: str) -> int:
+    """<stat> of +CREG (circuit-switched: 0 on an LTE-only modem), +CGREG or +CEREG (packet-switched)."""
+    if name == "+CREG" and not state.profile.circuit_switched:
+        return 0
+    return network_registration(state, session)
+
+
+def can_send_sms(state: ModemState, session: Session) -> bool:
+    """Registered, and with a way to send SMS: the CS domain (or SGs), else SMS over IMS."""
+    return (network_registration(state, session) in (1, 5)
+            and (state.profile.circuit_switched or state.ims_registered))
 
 
 def network_registration(state: ModemState, session: Session) -> int:

@@ -22,6 +22,7 @@ from gateway.config import ModemSettings, Settings
 from gateway.errors import ModemTimeout, ModemUnavailable, PortBusy
 from gateway.modem import replies
 from gateway.modem.atprobe import AtProbe
+from gateway.modem.driver import Registration
 from gateway.values import ModemState
 
 if TYPE_CHECKING:
@@ -134,6 +135,7 @@ def _converse(modem: ModemSettings, at: AtProbe) -> list[Finding]:
     if sim.level == "fail":
         return out  # network, SMS centre and storage all need the SIM
     out.append(_registration(name, at))
+    out.append(_radio(name, at))
     out.append(_signal(name, at))
     out.append(_smsc(name, at))
     out.append(_storage(name, at))
@@ -169,10 +171,20 @@ def _sim(modem: ModemSettings, at: AtProbe) -> Finding:
     return Finding(name, "sim", "fail", f"the SIM asks for {code}", "unlock the SIM in a phone")
 
 
+def _domain(at: AtProbe, command: str) -> Registration:
+    """The registration +CREG? / +CEREG? reports ("unknown" when the modem has no such command)."""
+    line = at.command(command).line(command[2:-1] + ":")
+    try:
+        return replies.parse_registration(line) if line else "unknown"
+    except ValueError:
+        return "unknown"
+
+
 def _registration(name: str, at: AtProbe) -> Finding:
-    reply = at.command("AT+CREG?")
-    line = reply.line("+CREG:")
-    state = replies.parse_registration(line) if line else "unknown"
+    state = _domain(at, "AT+CREG?")
+    if state not in REGISTERED:
+        lte = _domain(at, "AT+CEREG?")  # an LTE-only modem registers there alone
+        state = lte if lte in REGISTERED else state
     operator = _operator(at)
     on = f" on {operator}" if operator else ""
     if state == "home":
@@ -185,6 +197,29 @@ def _registration(name: str, at: AtProbe) -> Finding:
                        "the SIM is barred, expired or not activated: ask the operator")
     return Finding(name, "network", "fail", f"not registered ({state})",
                    "check the antenna and coverage; a modem needs up to a minute after power-on")
+
+
+def _radio(name: str, at: AtProbe) -> Finding:
+    """The radio technology in use, and whether SMS works on this registration: an LTE-only registration
+    carries SMS only over IMS (or SGs, which shows as a circuit-switched registration) — the trap that a
+    2G/3G shutdown springs on modems and SIMs without SMS over IMS."""
+    line = at.command("AT+COPS?").line("+COPS:")
+    act = replies.parse_access_technology(line) if line else None
+    radio = ACCESS_TECHNOLOGIES.get(act, "unknown radio") if act is not None else "unknown radio"
+    if _domain(at, "AT+CREG?") in REGISTERED:
+        return Finding(name, "radio", "ok", f"{radio}: SMS over the circuit-switched domain")
+    if _domain(at, "AT+CEREG?") not in REGISTERED:
+        return Finding(name, "radio", "info", f"{radio}: not registered, SMS not possible yet")
+    ims = at.command("AT+CIREG?").line("+CIREG:")
+    if ims is not None and replies.parse_cireg(ims):
+        return Finding(name, "radio", "ok", f"{radio} only: SMS over IMS")
+    fix = ("ask the operator to enable SMS over IMS (VoLTE) for this SIM and turn IMS on in the modem (Quectel: "
+           'AT+QCFG="ims",1); or allow 2G/3G where the network still has them')
+    if ims is None:
+        return Finding(name, "radio", "warn", f"{radio} only, and the modem cannot say whether SMS over IMS works",
+                       fix)
+    return Finding(name, "radio", "fail", f"{radio} only, without SMS over IMS: no SMS can be sent or received",
+                   fix)
 
 
 def _operator(at: AtProbe) -> str | None:
@@ -235,6 +270,12 @@ def _pdu_mode(name: str, at: AtProbe) -> Finding:
         return Finding(name, "pdu", "ok", "PDU mode supported")
     return Finding(name, "pdu", "fail", f"no PDU mode (AT+CMGF=0 answered {reply.final})",
                    "this modem cannot be used: the gateway sends in PDU mode")
+
+
+REGISTERED = ("home", "roaming")
+ACCESS_TECHNOLOGIES = {0: "GSM (2G)", 1: "GSM (2G)", 2: "UMTS (3G)", 3: "EDGE (2G)", 4: "HSDPA (3G)", 5: "HSUPA (3G)",
+                       6: "HSPA (3G)", 7: "LTE (4G)", 8: "EC-GSM-IoT (2G)", 9: "NB-IoT", 10: "LTE (4G, 5G core)",
+                       11: "NR (5G)", 12: "NR (5G, LTE core)", 13: "EN-DC (4G/5G)"}  # +COPS <AcT>, TS 27.007 §7.3
 
 
 def from_database(name: str, modem: RecordedModem | None) -> list[Finding]:

@@ -25,7 +25,8 @@ class ModemInfo:
     own_number: str | None = None  # the SIM's own number (+CNUM), when the SIM knows it
 
 
-Registration = Literal["home", "roaming", "searching", "denied", "not_registered", "unknown"]
+# "no_sms": registered on LTE only, without SMS over IMS or SGs (no way to send or receive SMS)
+Registration = Literal["home", "roaming", "searching", "denied", "not_registered", "no_sms", "unknown"]
 
 
 @dataclass(frozen=True)

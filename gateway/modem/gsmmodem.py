@@ -30,7 +30,7 @@ import queue
 import re
 import threading
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import serial
 from gsmmodem.exceptions import CmeError, GsmModemException, SecurityException, TimeoutException
@@ -75,7 +75,7 @@ USSD_POLL_S = 0.1
 _IGNORED_URC = re.compile(
     r"^(RING$|NO CARRIER$|\+CRING:|\+CLIP:|\+CUSD:|\+CCWA:|\+CIEV:|\+CBM:|\+CGEV:|\+DTMF:|\^RSSI:|\^HCSQ:|"
     r"\^BOOT:|\^MODE:|\^SRVST:|\^DSFLOWRPT:|\^CEND:|\^ORIG:|\^CONN:|\^STIN:|\+STIN:|\*PSUTTZ:|"
-    r"\+PSUTTZ:|DST:|\+CTZV:|\+CTZE:|Call Ready$|SMS Ready$|\+QIND:|\+CIREGU:|\^SIMST:)"
+    r"\+PSUTTZ:|DST:|\+CTZV:|\+CTZE:|Call Ready$|SMS Ready$|\+QIND:|\+QUSIM:|\^SIMST:)"
 )
 # The modem restarted (brown-out, firmware watchdog: it forgot PDU mode, CNMI, CMEE and wants the PIN again), or
 # its radio was switched off (+CFUN: 0 / 4), or its SIM asks for its PIN: only re-initialising brings it back.
@@ -86,21 +86,26 @@ _SIM_GONE = re.compile(r"^(\+CPIN: (?:NOT READY|NOT INSERTED)|\^SIMST:\s*(?:0|25
 _SIM_BACK = re.compile(r"^(\+CPIN: READY|\^SIMST:\s*1\b.*)$")
 # AT+CREG=1 / AT+CGREG=1 / AT+CEREG=1's unsolicited form: <stat> alone, or followed by quoted <lac>/<tac>
 # (the read reply's second field is <stat>, unquoted).
+_CIREGU = re.compile(r"^\+CIREGU:\s*(\d)")  # AT+CIREG=1's unsolicited form: IMS registration (1) or not (0)
 _REG_URC = re.compile(r'^\+C(E|G)?REG:\s*\d+\s*(?:,\s*".*)?$')
 # SIMCom's supply warnings (their spelling); POWER DOWN means the modem is switching itself off.
 _POWER = re.compile(r"^((?:UNDER|OVER)-VOLTAGE (?:WARNNING|WARNING|POWER DOWN)|NORMAL POWER DOWN)$")
 SIM_MISSING_ERRORS = {("CME", 10), ("CME", 13)}  # SIM not inserted, SIM failure (TS 27.007 §9.2.1)
-REGISTRATION_URCS_ON = ("AT+CREG=1", "AT+CGREG=1", "AT+CEREG=1")
-_REGISTRATION_RANK = ("home", "roaming", "searching", "denied", "not_registered", "unknown")  # best first
+REGISTRATION_URCS_ON = ("AT+CREG=1", "AT+CGREG=1", "AT+CEREG=1", "AT+CIREG=1")
+_REGISTRATION_RANK: tuple[Registration, ...] = ("home", "roaming", "no_sms", "searching", "denied", "not_registered", "unknown")  # best first
 _PDU_LINE = re.compile(r"^[0-9A-Fa-f]+$")
 _CMGL = re.compile(r"^\+CMGL:\s*(\d+)\s*,\s*(\d*)")
 _STORED_OUTGOING = {2, 3}  # +CMGL stat: stored unsent / stored sent (SMS-SUBMITs we do not read)
 _MEMORY_ORDER = ("SM", "ME", "MT", "SR")
 
 
-def best_registration(registrations: Iterable[Registration]) -> Registration:
-    """The registration that lets SMS through, of those the modem reported per domain (CS, GPRS, LTE)."""
-    return min(registrations, key=_REGISTRATION_RANK.index, default="unknown")
+def sms_registration(registrations: dict[str, Registration], ims: bool | None) -> Registration:
+    """The registration that lets SMS through, of those the modem reported per domain ("" CS, "G" GPRS, "E"
+    LTE): the best one, except that LTE alone carries SMS only over IMS (or SGs, which shows as CS): registered
+    on LTE with IMS known to be down is "no_sms", the 2G/3G-shutdown trap."""
+    best: Registration = min(registrations.values(), key=_REGISTRATION_RANK.index, default="unknown")
+    carried = any(registrations.get(domain) in ("home", "roaming") for domain in ("", "G"))
+    return "no_sms" if best in ("home", "roaming") and not carried and ims is False else best
 
 
 def _clean_line(raw: bytes | bytearray) -> str:
@@ -174,6 +179,7 @@ class _Modem(GsmModem, _SerialPort):  # type: ignore[misc]  # python-gsmmodem-ne
         self.last_command: str | None = None  # the last command connect() wrote: a failed connect names it
         # the latest registration per domain ("" CS, "G" GPRS, "E" LTE), from URCs and polls; the best one counts
         self.registrations: dict[str, Registration] = {}
+        self.ims: bool | None = None  # registered for SMS over IMS (+CIREG), when the modem says
         self._rx_seen = threading.Event()  # set by the reader on every line: lets wait_quiet() see silence
         self.ussd_answers: queue.SimpleQueue[str] = queue.SimpleQueue()  # +CUSD lines, reader → ussd()
 
@@ -250,7 +256,10 @@ class _Modem(GsmModem, _SerialPort):  # type: ignore[misc]  # python-gsmmodem-ne
             self._emit(Notice(kind="call", detail=(match.group(1) or None) if match.lastindex else None))
         elif match := _REG_URC.match(line):
             self.registrations[match.group(1) or ""] = replies.parse_registration(line)
-            self._emit(Notice(kind="registration", detail=best_registration(self.registrations.values())))
+            self._emit(Notice(kind="registration", detail=sms_registration(self.registrations, self.ims)))
+        elif match := _CIREGU.match(line):
+            self.ims = match.group(1) == "1"
+            self._emit(Notice(kind="registration", detail=sms_registration(self.registrations, self.ims)))
         elif self._is_expected_reply(line):
             return False
         elif _RESTARTED.match(line):
@@ -588,19 +597,26 @@ class GsmModemDriver:
                            storage_used=used, storage_total=total)
 
     def _registration(self) -> Registration:
-        """The best of circuit-switched (+CREG?) and, when that is not registered, LTE (+CEREG?) registration:
-        an LTE-only modem sends SMS over SGs or IMS while +CREG says 0."""
+        """Circuit-switched registration (+CREG?) and, when that is not registered, LTE (+CEREG?) and IMS
+        (+CIREG?): an LTE-only modem sends SMS over IMS (or SGs) while +CREG says 0 (see sms_registration)."""
         modem = self._modem
+        if modem is None:
+            return "unknown"
         for domain, command in (("", "AT+CREG?"), ("E", "AT+CEREG?")):
             try:
-                reply = replies.find_line(self._command(command), command[2:-1] + ":")
-                if modem is not None:
-                    modem.registrations[domain] = replies.parse_registration(reply)
+                modem.registrations[domain] = replies.parse_registration(
+                    replies.find_line(self._command(command), command[2:-1] + ":"))
             except (_CommandRefused, ValueError) as exc:
                 (log.warning if domain == "" else log.debug)("%s: %s: %s", self.port, command, exc)
-            if modem is not None and modem.registrations.get(domain) in ("home", "roaming"):
+            if modem.registrations.get(domain) in ("home", "roaming"):
                 break
-        return best_registration(modem.registrations.values()) if modem is not None else "unknown"
+        if modem.registrations.get("E") in ("home", "roaming") and modem.registrations.get("") not in ("home",
+                                                                                                   "roaming"):
+            try:
+                modem.ims = replies.parse_cireg(replies.find_line(self._command("AT+CIREG?"), "+CIREG:"))
+            except (_CommandRefused, ValueError):
+                modem.ims = None  # a modem that cannot say is not judged on it
+        return sms_registration(modem.registrations, modem.ims)
 
     def _storage_use(self) -> tuple[int | None, int | None]:
         """(used, total) of the first memory in `AT+CPMS?`: where new SMS are read from and deleted."""

@@ -81,6 +81,20 @@ def parse_registration(line: str) -> Registration:
     return _REGISTRATION.get(int(stat_field), "unknown")
 
 
+def parse_access_technology(line: str) -> int | None:
+    """'+COPS: <mode>,<format>,"<oper>",<AcT>' → <AcT> (0 GSM, 2 UTRAN, 7 E-UTRAN, …); None when not given."""
+    match = re.match(r'^\+COPS:\s*\d+\s*,\s*\d+\s*,\s*"[^"]*"\s*,\s*(\d+)', line)
+    return int(match.group(1)) if match else None
+
+
+def parse_cireg(line: str) -> bool:
+    """'+CIREG: <n>,<reg_info>[,…]' (TS 27.007 §8.71) → registered for IMS (SMS over IMS possible)."""
+    match = re.match(r"^\+CIREG:\s*\d+\s*,\s*(\d)", line)
+    if not match:
+        raise ValueError(f"not a +CIREG reply: {line!r}")
+    return match.group(1) == "1"
+
+
 def parse_operator(line: str) -> str | None:
     """'+COPS: <mode>[,<format>,"<oper>"[,<AcT>]]' → the operator name (or numeric id), None when not registered."""
     if not line.startswith("+COPS:"):

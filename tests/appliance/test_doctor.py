@@ -76,8 +76,8 @@ def test_fake_modem_smsc_unset_and_small_storage(modem_links):
 def test_a_healthy_modem_passes_every_check(check):
     found = check()
     assert {c: f.level for c, f in found.items()} == {
-        "port": "ok", "at": "ok", "sim": "ok", "network": "ok", "signal": "ok", "smsc": "ok", "storage": "ok",
-        "pdu": "ok"}
+        "port": "ok", "at": "ok", "sim": "ok", "network": "ok", "radio": "ok", "signal": "ok", "smsc": "ok",
+        "storage": "ok", "pdu": "ok"}
     assert "Fake Telecom" in found["network"].detail and "-73 dBm" in found["signal"].detail
 
 
@@ -110,6 +110,21 @@ def test_puk_needed(check):
 def test_network_registration(check, registration, level, words):
     found = check(registration=registration)
     assert found["network"].level == level and words in found["network"].detail and found["network"].fix
+
+
+@pytest.mark.parametrize("profile, ims, level, words", [
+    ("simcom", True, "ok", "GSM (2G): SMS over the circuit-switched domain"),
+    ("huawei", True, "ok", "UMTS (3G): SMS over the circuit-switched domain"),
+    ("quectel", True, "ok", "LTE (4G): SMS over the circuit-switched domain"),
+    ("lte", True, "ok", "LTE (4G) only: SMS over IMS"),
+    ("lte", False, "fail", "LTE (4G) only, without SMS over IMS: no SMS can be sent or received"),
+])
+def test_the_radio_and_whether_sms_works_on_it(settings, store, modem_links, profile, ims, level, words):
+    [fake] = modem_links(1, profile=profile)
+    fake.set_ims(ims)
+    found = by_check(findings_for(settings, store, ModemSettings("m", fake.link)))
+    assert (found["network"].level, found["radio"].level, found["radio"].detail) == ("ok", level, words)
+    assert level == "ok" or "IMS" in found["radio"].fix
 
 
 @pytest.mark.parametrize("rssi, level, words", [(99, "fail", "no signal"), (5, "warn", "weak signal (-103 dBm)")])

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from fake_modem import FakeModem, reassemble
+from fake_modem import PROFILES, FakeModem, reassemble
 from fake_modem import pdu as fake_pdu
 from gateway.errors import (
     ModemTimeout,
@@ -69,7 +69,7 @@ class Notices:
                 return self.seen
 
 
-@pytest.fixture(params=["simcom", "huawei"])
+@pytest.fixture(params=sorted(PROFILES))
 def profile(request) -> str:
     return request.param
 
@@ -118,7 +118,7 @@ def test_open_reports_identity(fake, notices, profile):
     with GsmModemDriver(fake.link, on_notice=notices, command_timeout_s=TIMEOUT_S) as drv:
         info = drv.open()
         assert drv.is_alive()
-    assert info.manufacturer == {"simcom": "SIMCOM_Ltd", "huawei": "huawei"}[profile]
+    assert info.manufacturer == PROFILES[profile].manufacturer
     assert info.model and info.revision and not info.revision.startswith("Revision")
     assert info.imei == fake.imei
     assert info.imsi and info.imsi.isdigit()
@@ -323,6 +323,18 @@ def test_operator_names_and_numbers_are_read_in_the_modems_character_set(link, p
             operator = driver.status().operator
     assert operator == "Télécom Ünion España"
     assert info.own_number == "+447911000001"
+
+
+def test_an_lte_only_modem_without_sms_over_ims_can_carry_no_sms(link, notices):
+    # +CREG says 0 (no 2G/3G), +CEREG 1: registered, but SMS goes over IMS alone; when IMS is down, "no_sms".
+    with FakeModem(link=link, profile="lte", seed=1) as fake:
+        with GsmModemDriver(fake.link, on_notice=notices, command_timeout_s=TIMEOUT_S) as driver:
+            assert driver.status().registration == "home"
+            fake.set_ims(False)
+            notices.wait(lambda n: n.kind == "registration" and n.detail == "no_sms")
+            assert driver.status().registration == "no_sms"
+            fake.set_ims(True)
+            notices.wait(lambda n: n.kind == "registration" and n.detail == "home")
 
 
 def test_bare_lf_framing_nuls_and_stray_bytes_are_read_as_clean_lines(driver, fake, notices):

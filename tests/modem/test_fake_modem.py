@@ -133,7 +133,7 @@ def test_sim_pin_locks_sms_and_network_commands(make_modem):
 def test_signal_registration_and_operator(modem):
     term = quiet(modem)
     assert term.send("AT+CSQ") == b"\r\n+CSQ: 20,99\r\n\r\nOK\r\n"
-    assert term.send("AT+COPS?") == b'\r\n+COPS: 0,0,"Fake Telecom",2\r\n\r\nOK\r\n'
+    assert term.send("AT+COPS?") == b'\r\n+COPS: 0,0,"Fake Telecom",0\r\n\r\nOK\r\n'  # <AcT> 0: a SIM800 is GSM
     modem.set_rssi(7)
     modem.set_registration(5)
     assert term.send("AT+CSQ") == b"\r\n+CSQ: 7,99\r\n\r\nOK\r\n"
