@@ -20,7 +20,8 @@ class Profile:
     ussd_needs_mode: bool                # AT+CUSD gives ERROR until AT^USSDMODE=0
     cgmr_prefix: str = ""
     sim_removed: tuple[str, ...] = ("+CPIN: NOT READY",)   # URCs when the SIM is pulled out
-    sim_inserted: tuple[str, ...] = ("+CPIN: {sim}", "Call Ready", "SMS Ready")  # ... and put back ({sim}: READY/SIM PIN)
+    # ... and when it is put back ({sim}: READY or SIM PIN)
+    sim_inserted: tuple[str, ...] = ("+CPIN: {sim}", "Call Ready", "SMS Ready")
     boot_banners: tuple[str, ...] = ("RDY", "+CFUN: 1", "+CPIN: {sim}", "Call Ready", "SMS Ready")  # after a restart
     access_technology: int = 0           # +COPS <AcT>: 0 GSM, 2 UTRAN, 7 E-UTRAN (LTE)
     circuit_switched: bool = True        # +CREG reports the registration; False: LTE only, SMS over IMS alone

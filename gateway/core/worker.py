@@ -40,7 +40,7 @@ from gateway.rules.claiming import COST_GRACE_S
 from gateway.rules.ratelimit import HOUR, SendBudget
 from gateway.rules.retry import next_attempt_at
 from gateway.rules.text import Segmentation
-from gateway.values import ModemState, ReceivedSms, SendJob, StatusReport, UnreadableSms
+from gateway.values import MessageState, ModemState, ReceivedSms, SendJob, StatusReport, UnreadableSms
 
 log = logging.getLogger(__name__)
 
@@ -380,12 +380,16 @@ class ModemWorker:
                 receipt = self._connected.send_pdu(pdus[seq - 1], self._pool.send_timeout_s)
             except SendOutcomeUnknown as exc:
                 self._store.outbox.record_unknown(job, seq, self.name, str(exc), self._clock())
+                log.warning("modem %s: message %s part %d: no answer after it was written, so it may have gone "
+                            "out: unknown, never re-sent (%s)", self.name, job.uid, seq, exc)
                 raise
             except ModemUnavailable as exc:
                 self._retry_later(job, seq, exc.code, str(exc), now_too=True)
                 raise
             except ModemFaultSendError as exc:  # the modem's trouble, not the message's: reopen the modem
                 self._store.outbox.record_modem_fault(job, seq, self.name, _error_code(exc), str(exc), self._clock())
+                log.warning("modem %s: message %s put back, attempt not counted: %s %s", self.name, job.uid,
+                            _error_code(exc), exc)
                 self._wake_others()
                 raise ModemUnavailable(f"{exc}: re-initialising the modem") from exc
             except TemporarySendError as exc:
@@ -394,17 +398,27 @@ class ModemWorker:
             except PermanentSendError as exc:
                 self._store.outbox.record_permanent_failure(job, seq, self.name, _error_code(exc), str(exc),
                                                             self._clock())
+                log.warning("modem %s: message %s failed: %s %s", self.name, job.uid, _error_code(exc), exc)
                 return
             sent_at = self._clock()
-            self._store.outbox.record_part_sent(job, seq, self.name, receipt.reference, sent_at)
+            state = self._store.outbox.record_part_sent(job, seq, self.name, receipt.reference, sent_at)
+            if state == MessageState.SENT:
+                log.info("modem %s: message %s sent (%d part%s)", self.name, job.uid, len(pdus),
+                         "" if len(pdus) == 1 else "s")
             self._budget.record(sent_at)
 
     def _retry_later(self, job: SendJob, seq: int, code: str, detail: str, *, now_too: bool = False) -> None:
         now = self._clock()
         retry_at = now if now_too else next_attempt_at(job.attempt, now, self._messaging.retry_base_s,
                                                        self._messaging.retry_max_s, self._rng)
-        self._store.outbox.record_temporary_failure(job, seq, self.name, code, detail, retry_at,
-                                                    self._messaging.max_attempts, now)
+        state = self._store.outbox.record_temporary_failure(job, seq, self.name, code, detail, retry_at,
+                                                            self._messaging.max_attempts, now)
+        if state == MessageState.FAILED:
+            log.warning("modem %s: message %s failed after %d attempts: %s %s", self.name, job.uid, job.attempt,
+                        code, detail)
+        else:
+            log.info("modem %s: message %s will be retried (attempt %d of %d): %s %s", self.name, job.uid,
+                     job.attempt, self._messaging.max_attempts, code, detail)
         self._wake_others()
 
     # --- receiving and health ------------------------------------------------------------------

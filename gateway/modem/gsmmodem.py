@@ -92,7 +92,8 @@ _REG_URC = re.compile(r'^\+C(E|G)?REG:\s*\d+\s*(?:,\s*".*)?$')
 _POWER = re.compile(r"^((?:UNDER|OVER)-VOLTAGE (?:WARNNING|WARNING|POWER DOWN)|NORMAL POWER DOWN)$")
 SIM_MISSING_ERRORS = {("CME", 10), ("CME", 13)}  # SIM not inserted, SIM failure (TS 27.007 §9.2.1)
 REGISTRATION_URCS_ON = ("AT+CREG=1", "AT+CGREG=1", "AT+CEREG=1", "AT+CIREG=1")
-_REGISTRATION_RANK: tuple[Registration, ...] = ("home", "roaming", "no_sms", "searching", "denied", "not_registered", "unknown")  # best first
+_REGISTRATION_RANK: tuple[Registration, ...] = (  # best first
+    "home", "roaming", "no_sms", "searching", "denied", "not_registered", "unknown")
 _PDU_LINE = re.compile(r"^[0-9A-Fa-f]+$")
 _CMGL = re.compile(r"^\+CMGL:\s*(\d+)\s*,\s*(\d*)")
 _STORED_OUTGOING = {2, 3}  # +CMGL stat: stored unsent / stored sent (SMS-SUBMITs we do not read)
