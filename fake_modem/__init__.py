@@ -1,6 +1,6 @@
 """A GSM modem on a pseudo-terminal that real tools (Gammu, python-gsmmodem-new, pyserial) talk to.
 
-    with FakeModem(link="/tmp/x/modem0", profile="simcom") as m:   # or "huawei"
+    with FakeModem(link="/tmp/x/modem0", profile="simcom") as m:   # or "huawei", "quectel", "lte"
         ...                          # open /tmp/x/modem0 like /dev/ttyUSB0
         m.sent                       # [SentSms(...)] accepted via AT+CMGS, in order
         m.commands                   # every AT line received (and each AT+CMGS body, as sent)
@@ -15,7 +15,11 @@ Behaviour worth knowing:
 * A submit fails with +CMS ERROR: 331 while not registered (+CREG stat not 1/5), then with
   set_fail_next()'s error, then at `fail_rate`; failed submits are not in `sent` and use no TP-MR.
 * replug() is a power cycle: a fresh session (echo on, +CMEE=0, PIN asked again, +CNMI defaults),
-  storage, `sent`, `commands` and the TP-MR counter are kept.
+  storage, `sent`, `commands` and the TP-MR counter are kept. restart() does the same on the open line,
+  with the dialect's boot banners.
+* Misbehaving on purpose: remove_sim()/insert_sim(), set_radio(), set_ims() (the "lte" profile has no CS
+  domain and sends only over IMS), save_profile() (a stored ATV0/ATQ1), line_noise() (bare LF, NULs, stray
+  bytes), lose_final_ok(), hang(), emit() (raw bytes, e.g. a supply warning), and `charset` at power-on.
 
 Modules: `modem` (FakeModem: pty thread + test API), `engine` (AT interpreter, sans I/O),
 `basic_commands` / `sms_commands` (handlers), `pdu` (TPDU codec), `storage`, `profiles`, `state`,
