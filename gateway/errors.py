@@ -152,6 +152,13 @@ class SendOutcomeUnknown(ModemTimeout):
     code = "send_outcome_unknown"
 
 
+class ModemNeedsInit(ModemUnavailable):
+    """The modem said it restarted, or its SIM came back: it answers, but must be initialised again (PIN, PDU
+    mode, notifications). The worker reopens it at once rather than after a reconnect delay."""
+
+    code = "modem_needs_init"
+
+
 class SimMissing(ModemUnavailable):
     """The modem answers but has no usable SIM (removed, not inserted, failed: +CPIN: NOT READY, +CME ERROR 10
     or 13, ^SIMST: 255): it claims no work until the SIM is back."""

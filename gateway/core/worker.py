@@ -25,6 +25,7 @@ from gateway.errors import (
     ModemError,
     ModemOffline,
     ModemFaultSendError,
+    ModemNeedsInit,
     ModemUnavailable,
     PermanentSendError,
     SendOutcomeUnknown,
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 
 DriverFactory = Callable[[ModemSettings, NoticeSink, AtLog], ModemDriver]
 MIN_WAIT_S = 0.01
+REOPEN_AT_ONCE_AFTER_S = 5.0  # settings lost again this soon after an open: reopened after the usual delay
 StateListener = Callable[[str, ModemState], None]  # (modem name, state); called on the worker's thread
 
 
@@ -94,6 +96,8 @@ class ModemWorker:
         self._release_at: datetime | None = None  # the earliest scheduled message falls due then
         self._peers = peers  # the pool's workers: dearer ones leave work to this one while it is ready
         self.is_ready = False  # online, under its budget and not sending: it claims what it may at once
+        self._reopen_now = False  # the modem asked to be initialised again: no reconnect delay
+        self._connected_at = time.monotonic()  # the last successful open
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -158,7 +162,8 @@ class ModemWorker:
                 delay_s = self._run_once(delay_s)
             except Exception:  # recording the failure failed too (the database is away): keep the thread
                 log.exception("modem %s: could not record the modem's state", self.name)
-            if self._idle_wait(self._stop, delay_s):
+            reopen_now, self._reopen_now = self._reopen_now, False
+            if self._idle_wait(self._stop, 0 if reopen_now else delay_s):
                 break
             delay_s = min(delay_s * 2, self._pool.reconnect_max_s)
         try:
@@ -179,6 +184,10 @@ class ModemWorker:
         except SimMissing as exc:  # at connect: look again as often as a connected modem's health is polled
             self._sim_missing(str(exc))
             delay_s = min(delay_s, self._pool.health_interval_s)
+        except ModemNeedsInit as exc:
+            log.warning("modem %s: %s; reopening it", self.name, exc)
+            self._set_state(ModemState.CONNECTING, last_error=str(exc))
+            self._reopen_now = True
         except ModemError as exc:
             log.warning("modem %s unavailable: %s", self.name, exc)
             self._set_state(ModemState.OFFLINE, last_error=str(exc))
@@ -197,6 +206,7 @@ class ModemWorker:
         self._failed_connects += 1  # until open() succeeds
         self._driver = self._make_driver(self.modem, self._on_notice, self.at_log)
         info = self._driver.open()
+        self._connected_at = time.monotonic()
         self._drop_state_notices()
         self._failed_connects = 0
         if self._budget.is_limited:  # what it sent before a restart counts
@@ -433,7 +443,9 @@ class ModemWorker:
                 return sweep
             if notice.kind == "report" and notice.report is not None:
                 self._store.reports.record_status_report(self.name, notice.report, self._clock())
-            elif notice.kind in ("fatal", "restarted"):  # reopening re-initialises it (PIN, PDU mode, CNMI, …)
+            elif notice.kind == "restarted":  # reopening re-initialises it (PIN, PDU mode, CNMI, …)
+                raise ModemNeedsInit(notice.detail or "the modem restarted")
+            elif notice.kind == "fatal":
                 raise ModemUnavailable(notice.detail or "the modem reported a fatal error")
             elif notice.kind == "registration":
                 self._registration_changed(notice.detail or "unknown")
@@ -493,7 +505,7 @@ class ModemWorker:
         PIN, storage, notifications)."""
         if detail == "ready":
             if self.state == ModemState.NO_SIM:
-                raise ModemUnavailable("the SIM is back: re-initialising")
+                raise ModemNeedsInit("the SIM is back: re-initialising")
         elif self.state in _REGISTERED_OR_NOT:
             self._sim_missing(f"SIM {detail}")
 
@@ -516,8 +528,12 @@ class ModemWorker:
         except SimMissing as exc:
             self._sim_missing(str(exc))
             return
+        except ModemNeedsInit as exc:
+            if time.monotonic() - self._connected_at < REOPEN_AT_ONCE_AFTER_S:  # drift that opening did not cure:
+                raise ModemUnavailable(str(exc)) from exc  # reopen after the usual delay, not in a tight loop
+            raise
         if self.state == ModemState.NO_SIM:
-            raise ModemUnavailable("the SIM is back: re-initialising")
+            raise ModemNeedsInit("the SIM is back: re-initialising")
         if status.storage_total and status.storage_used is not None and status.storage_used >= status.storage_total:
             log.warning("modem %s: SMS storage full (%d of %d): new SMS cannot arrive until it is emptied", self.name,
                         status.storage_used, status.storage_total)

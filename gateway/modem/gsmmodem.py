@@ -40,6 +40,7 @@ from gsmmodem.serial_comms import SerialComms
 from gateway.errors import (
     ModemError,
     ModemFaultSendError,
+    ModemNeedsInit,
     ModemTimeout,
     ModemUnavailable,
     SendOutcomeUnknown,
@@ -637,13 +638,13 @@ class GsmModemDriver:
         except _CommandRefused as exc:
             if exc.error in SIM_MISSING_ERRORS:
                 raise SimMissing(f"{self.port}: no SIM ({exc.final})") from exc
-            raise ModemUnavailable(f"{self.port}: AT+CPIN? refused ({exc}): re-initialising") from exc
+            raise ModemNeedsInit(f"{self.port}: AT+CPIN? refused ({exc}): re-initialising") from exc
         if sim in ("NOT READY", "NOT INSERTED"):
             raise SimMissing(f"{self.port}: no SIM (+CPIN: {sim})")
         if sim != "READY" or cmee == "0":
             log.warning("%s: +CPIN: %s, +CMEE: %s: the modem restarted or its SIM needs it again; re-initialising",
                         self.port, sim, cmee)
-            raise ModemUnavailable(f"{self.port}: the modem lost its settings or its SIM (+CPIN: {sim}, "
+            raise ModemNeedsInit(f"{self.port}: the modem lost its settings or its SIM (+CPIN: {sim}, "
                                    f"+CMEE: {cmee})")
 
     # --- USSD, SIM number and calls ----------------------------------------------------------------------------------

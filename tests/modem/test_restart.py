@@ -29,14 +29,19 @@ def test_a_modem_that_restarts_is_reinitialised_and_sends_again(gateway_factory,
 
     send("before")
     before = pins_entered(fake)
+    opens = fake.commands.count("ATZ")
     restarted = time.monotonic()
     fake.restart()
+    wait_until(lambda: fake.commands.count("ATZ") > opens
+               and gateway.service.modems.list_modems()[0].state == ModemState.ONLINE, timeout_s=10)
+    online_s = time.monotonic() - restarted
     send("after")  # PDU mode, CNMI and the PIN set again: the modem sends as before
     back_s = time.monotonic() - restarted
     assert pins_entered(fake) == before + (1 if pin else 0)
     assert "the modem restarted, switched its radio off or wants the PIN" in caplog.text
     assert back_s < 5, back_s
-    print(f"restart → sending again: {back_s:.2f} s ({'with' if pin else 'without'} PIN)")
+    print(f"restart → online {online_s:.2f} s, → the next message sent {back_s:.2f} s "
+          f"({'with' if pin else 'without'} PIN)")
 
 
 def test_a_part_whose_answer_the_restart_cut_off_is_unknown_and_the_modem_comes_back(settings, gateway_factory):
