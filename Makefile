@@ -5,22 +5,33 @@ BIN := $(VENV)/bin
 # pytest-xdist workers: the tests mostly wait (ptys, HTTP, child processes), so more of them than cores
 TEST_WORKERS ?= 4
 
-.PHONY: run test install clean
+# the demo's port and data directory: a second demo beside the first is `make run PORT=8081 VAR=var2`
+PORT ?= 8080
+VAR ?= var
 
+.PHONY: run test install install-test clean
+
+# `make run` needs the gateway only; `make test` adds the test tools (Playwright, schemathesis, Gammu's peers)
 $(BIN)/smsgw: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.test-deps: $(BIN)/smsgw
 	$(BIN)/pip install --quiet -e '.[test]'
 	@touch $@
 
 install: $(BIN)/smsgw
 
+install-test: $(VENV)/.test-deps
+
 run: install
-	$(BIN)/smsgw demo
+	$(BIN)/smsgw demo --port $(PORT) --var $(VAR)
 
 # Bytecode is cached (__pycache__/, ignored by git) even where PYTHONDONTWRITEBYTECODE is set: every worker, and every
 # `smsgw` a test starts, would otherwise compile the gateway and rewrite the tests again (3.5 s of CPU a worker).
-test: install
+test: install-test
 	$(BIN)/mypy
 	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal
 

@@ -47,7 +47,7 @@ class FakeModem:
                  operator: str = "Fake Telecom", rssi: int = 20, registration: int = 1,
                  report_delay_ms: int = 50, report_status: int = 0, sim: str = "ready",
                  smsc: str | None = None, storage_capacity: dict[str, int] | None = None,
-                 charset: str = "IRA") -> None:
+                 charset: str = "IRA", reply_rate: float = 0.0) -> None:
         prof = get_profile(profile)
         imei, imsi = derive_identity(prof, seed, link)
         self.link = link
@@ -59,6 +59,7 @@ class FakeModem:
         if sim not in ("ready", "absent", "puk"):
             raise ValueError(f"sim must be 'ready', 'absent' or 'puk', not {sim!r}")
         self._state.charset = charset
+        self._state.reply_rate = reply_rate
         if smsc is not None:  # "" is a SIM whose SMS centre number was never set
             self._state.smsc = smsc
         if storage_capacity is not None:
@@ -191,14 +192,9 @@ class FakeModem:
     def inject_sms(self, sender: str, text: str, *, parts_order: list[int] | None = None,
                    concat_ref: int | None = None, silent: bool = False) -> list[int]:
         """An SMS arrives from `sender`: stored and announced (+CMTI) per part. Returns the indexes."""
-        alphabet, parts = pdu.split_text(text)
-        if len(parts) > 1 and concat_ref is None:
-            concat_ref = next(self._concat_refs) % 255 + 1
-        now = datetime.now(timezone.utc).replace(microsecond=0)
-        pdus = [pdu.encode_deliver(sender, part, alphabet=alphabet, when=now, smsc=self._state.smsc,
-                                   concat=(concat_ref, len(parts), k + 1)
-                                   if concat_ref is not None and len(parts) > 1 else None)[0]
-                for k, part in enumerate(parts)]
+        pdus = pdu.deliver_pdus(sender, text, when=datetime.now(timezone.utc).replace(microsecond=0),
+                                smsc=self._state.smsc,
+                                concat_ref=next(self._concat_refs) % 255 + 1 if concat_ref is None else concat_ref)
         order = parts_order if parts_order is not None else range(len(pdus))
         indexes = []
         for k in order:

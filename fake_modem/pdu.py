@@ -360,6 +360,14 @@ def encode_deliver(sender: str, text: str, *, alphabet: str, when: datetime,
     return (encode_smsc(smsc) + tpdu).hex().upper(), len(tpdu)
 
 
+def deliver_pdus(sender: str, text: str, *, when: datetime, smsc: str | None, concat_ref: int) -> list[str]:
+    """The SMS-DELIVER PDUs (hex) of `text` from `sender`, one per part, as a phone would split it."""
+    alphabet, parts = split_text(text)
+    return [encode_deliver(sender, part, alphabet=alphabet, when=when, smsc=smsc,
+                           concat=(concat_ref, len(parts), k + 1) if len(parts) > 1 else None)[0]
+            for k, part in enumerate(parts)]
+
+
 def encode_status_report(reference: int, recipient: str, *, status: int, submitted: datetime,
                          discharged: datetime, smsc: str | None = None) -> tuple[str, int]:
     """Build an SMS-STATUS-REPORT (TP-ST 0 = delivered). Returns (hex with SMSC field, tpdu_length)."""

@@ -164,7 +164,31 @@ def _accept(eng: AtEngine, sms: SentSms) -> tuple[list[str], str]:
         state, session, queue_urc = eng.state, eng.session, eng.hooks.queue_urc
         eng.hooks.schedule(state.report_delay_ms / 1000, lambda: route_status_report(
             state, session, queue_urc, mr, sms.number, state.report_status))
+    if sms.concat is None or sms.concat[2] == sms.concat[1]:  # the whole message went: its recipient may answer
+        _maybe_reply(eng, sms.number)
     return [f"+CMGS: {mr}"], "" if eng.state.take_lost_ok() else "OK"
+
+
+def _maybe_reply(eng: AtEngine, number: str) -> None:
+    """Now and then (`reply_rate`) the recipient answers a few seconds later, as people do: the demo's inbox
+    and conversations come alive."""
+    state, session, queue_urc = eng.state, eng.session, eng.hooks.queue_urc
+    if not state.reply_rate or state.rng.random() >= state.reply_rate:
+        return
+    text = state.rng.choice(RECIPIENT_REPLIES)
+    pdus = pdu.deliver_pdus(number, text, when=datetime.now(timezone.utc).replace(microsecond=0), smsc=state.smsc,
+                            concat_ref=state.rng.randrange(1, 256))
+
+    def arrive() -> None:
+        for hex_pdu in pdus:
+            route_incoming(state, session, queue_urc, hex_pdu)
+
+    eng.hooks.schedule(state.rng.uniform(*REPLY_DELAY_S), arrive)
+
+
+RECIPIENT_REPLIES = ("Thanks, got it!", "OK", "See you then 👍", "Can you call me back?", "Yes please",
+                     "Is the appointment still on?")
+REPLY_DELAY_S = (2.0, 8.0)
 
 
 @handles("+CMGS")

@@ -96,6 +96,7 @@ class ModemState:
     fail_next: int = 0
     fail_next_error: str = "+CMS ERROR: 500"
     line_noise: bool = False  # answers framed with bare LF, a stray byte before it and a NUL after it
+    reply_rate: float = 0.0  # the share of sent messages whose recipient answers (the demo's traffic)
     lose_ok_next: int = 0  # submits whose +CMGS goes out and whose final OK is lost on the line
     sim: str = "ready"  # "ready", "absent" (+CME ERROR: 10) or "puk" (PIN blocked: +CPIN: SIM PUK)
     puk: str = "12345678"

@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from sqlalchemy.exc import SQLAlchemyError
 
+from gateway.version import VERSION
 from gateway.errors import StoreUnavailable
 from gateway.store.stats import Stats
 
@@ -228,8 +229,8 @@ def healthz():
         up = stats.modems_up()
     except StoreUnavailable as exc:  # the point of a health check: say what is wrong, do not raise
         return jsonify({"status": "unavailable", "database": "error", "modems_online": [],
-                        "reason": exc.message}), 503
+                        "reason": exc.message, "version": VERSION}), 503
     if not up:
         return jsonify({"status": "unavailable", "database": "ok", "modems_online": [],
-                        "reason": "no modem is online"}), 503
-    return jsonify({"status": "ok", "database": "ok", "modems_online": up, "reason": None})
+                        "reason": "no modem is online", "version": VERSION}), 503
+    return jsonify({"status": "ok", "database": "ok", "modems_online": up, "reason": None, "version": VERSION})

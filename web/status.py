@@ -15,10 +15,11 @@ from functools import wraps
 
 from flask import Blueprint, Flask, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 
+from gateway.version import VERSION
 from gateway.config import Settings
 from gateway.core.admin_auth import AdminAuth, LoginThrottle
 from gateway.core.service import GatewayService
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, NotFound
 from gateway.rules.apikeys import SCOPES
 from gateway.store.stats import Stats
 from web import metrics, status_feed
@@ -116,7 +117,8 @@ def refused(exc: GatewayError):
 
 
 def _context(**extra):
-    return {"csrf_token": csrf_token(), "hostname": socket.gethostname(), **extra}
+    return {"csrf_token": csrf_token(), "hostname": socket.gethostname(),
+            "demo": "smsgw.demo" in current_app.extensions, "version": VERSION, **extra}
 
 
 # --- login ---------------------------------------------------------------------------------------
@@ -225,6 +227,17 @@ def test_sms():
     via = request.form.get("modem") or None
     [message] = _service().messages.send(request.form.get("to", ""), request.form.get("body", ""), via=via)
     return f"Test SMS {message.uid} queued{f' on {via}' if via else ''}."
+
+
+@bp.post("/status/demo/inbound")
+@action
+def demo_inbound():
+    modems = current_app.extensions.get("smsgw.demo")
+    if modems is None:
+        raise NotFound("only the demo receives SMS on request")
+    sender = request.form.get("from", "")
+    modem = modems.inbound(sender, request.form.get("text", ""), request.form.get("modem") or None)
+    return f"An SMS from {sender} arrived on {modem}."
 
 
 @bp.post("/status/keys")

@@ -11,24 +11,50 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
+from gateway.version import VERSION
 from gateway.appliance import logs
 from gateway.appliance.memory import limit_malloc_arenas
-from gateway.config import LoggingSettings, ModemSettings, Settings, load_settings
-from gateway.errors import GatewayError
+from gateway.config import DEFAULT_CONFIG_PATH, LoggingSettings, ModemSettings, Settings, load_settings
+from gateway.errors import GatewayError, StoreUnavailable
 from gateway.rules.apikeys import SCOPES, parse_duration
 
 if TYPE_CHECKING:
     from gateway.core.service import GatewayService
-    from gateway.store import Store
     from gateway.store.models import ApiKey
 
 log = logging.getLogger("smsgw")
+DEMO_REPLY_RATE = 0.3  # the share of the demo's sent messages whose recipient answers a few seconds later
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     from gateway.appliance.doors import gateway_doors
 
     return load_settings(getattr(args, "config", None), doors=gateway_doors())
+
+
+DEMO_DATABASE = Path("var") / "smsgw.db"  # where `make run` keeps the demo's, below the directory it ran in
+
+
+def _existing_settings(args: argparse.Namespace) -> Settings:
+    """The settings of a command that works on an existing database (keys, send, status, …). With no config at
+    all, the default database when it exists, else the demo's when this is the directory it ran in, else a
+    one-line refusal (rather than an empty database made at the default place)."""
+    from gateway.store import sqlite_file
+
+    settings = _settings(args)
+    configured = (getattr(args, "config", None) or os.environ.get("SMSGW_CONFIG")
+                  or os.environ.get("SMSGW_DATABASE_URL") or DEFAULT_CONFIG_PATH.exists())
+    path = sqlite_file(settings.database.url)
+    if configured or path is None or path.exists():  # a database named on purpose is made when it is new
+        return settings
+    if DEMO_DATABASE.exists():
+        print(f"smsgw: no config: using the demo's database {DEMO_DATABASE}", file=sys.stderr)
+        return settings.replace(database=dataclasses.replace(
+            settings.database, url=f"sqlite:///{DEMO_DATABASE.resolve()}"))
+    raise StoreUnavailable(
+        f"no database at {path}. For the demo's, run this in the directory where `make run` runs (it keeps "
+        f"{DEMO_DATABASE}) or give --config / SMSGW_DATABASE_URL; on an installed box, start it once "
+        "(`smsgw run`) or run `smsgw db upgrade`")
 
 
 def _service(settings: Settings) -> GatewayService:
@@ -53,22 +79,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if not settings.modems:
         log.warning("no [[modems]] configured: the API will queue messages but nothing will send them")
-    gateway = Gateway(settings).start()
-    gateway.run_until_signalled()
+    gateway = Gateway(settings)
+    gateway.handle_signals()  # a stop asked while starting is a clean stop too
+    gateway.start().run_until_signalled()
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The embedded default: SQLite under ./var, emulated modems on pseudo-terminals, an admin key."""
+    """The embedded default: SQLite under ./var, emulated modems on pseudo-terminals, an admin key. Nothing is
+    touched before the directory's lock and the port are known to be free."""
     from fake_modem import FakeModem
+    from gateway.appliance import demo
     from gateway.appliance.runtime import Gateway
 
+    if args.demo_command == "inject":
+        modem = demo.inject(Path(args.var).resolve(), args.sender, args.text, args.modem)
+        print(f"an SMS from {args.sender} arrived on {modem}; see it with GET /api/v1/inbox or on the status page")
+        return 0
     limit_malloc_arenas()
-    var = Path(args.var).resolve()
+    directory = demo.DemoDirectory(Path(args.var).resolve())
+    directory.lock()
+    demo.check_port_free(args.host, args.port)
+    var = directory.var
     (var / "modems").mkdir(parents=True, exist_ok=True)
     base = _settings(args) if args.config else Settings()
     fakes = [FakeModem(link=str(var / "modems" / f"modem{i}"), latency_ms=args.latency_ms, seed=i,
-                       own_number=f"+4479110000{i:02d}").start() for i in range(1, args.modems + 1)]
+                       own_number=f"+4479110000{i:02d}", reply_rate=DEMO_REPLY_RATE).start()
+             for i in range(1, args.modems + 1)]
     settings = base.replace(
         server=dataclasses.replace(base.server, host=args.host, port=args.port),
         database=dataclasses.replace(base.database, url=os.environ.get("SMSGW_DATABASE_URL")
@@ -77,26 +114,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     try:
         gateway = Gateway(settings)
-        _key, token = gateway.service.keys.create_key("demo-admin", list(SCOPES))
-        admin_password = _demo_admin_password(gateway.store)
+        gateway.handle_signals()
+        gateway.app.extensions["smsgw.demo"] = demo.DemoModems({m.name: f for m, f in zip(settings.modems, fakes)})
+        saved = directory.credentials()
+        token = demo.demo_api_key(gateway.service, saved)
+        password = _demo_admin_password(gateway.service, saved)
         gateway.start()
         url = f"http://{'localhost' if args.host in ('0.0.0.0', '127.0.0.1') else args.host}:{gateway.port}"
+        directory.announce(url)
+        saved_at = directory.save_credentials(url, token, password)
         print(f"smsgw demo: {args.modems} emulated modems, database {settings.database.url}")
-        print(f"API: {url}/api/v1  (stop with Ctrl-C)")
-        print("Try:")
-        print(f"  curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\\n"
+        print("Try (the key is $KEY below):")
+        print(f"  curl -H \"Authorization: Bearer $KEY\" -H 'Content-Type: application/json' \\\n"
               f"       -d '{{\"to\":\"+447911123456\",\"body\":\"Your code is 123456\"}}' {url}/api/v1/messages")
-        print(f"status page: {url}/  admin password: {admin_password}")
+        print(f"  curl -H \"Authorization: Bearer $KEY\" {url}/api/v1/messages      # read them back")
+        print(f"  {_command_name()} demo inject --from +447911123456 --text 'Hello'   # an SMS arrives")
+        print(f"status page: {url}/  admin password: {password}")
+        print(f"API: {url}/api/v1  (stop with Ctrl-C; these are kept in {saved_at})")
         print(f"admin API key: {token}", flush=True)
         gateway.run_until_signalled()
     finally:
         for fake in fakes:
             fake.stop()
+        directory.release()
     return 0
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    service = _service(_settings(args))
+    service = _service(_existing_settings(args))
     if args.keys_command == "create":
         scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
         key, token = service.keys.create_key(args.name, scopes, expires_in=args.expires_in)
@@ -136,7 +181,7 @@ def _key_state(key: ApiKey, now: datetime) -> str:
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    service = _service(_settings(args))
+    service = _service(_existing_settings(args))
     for message in service.messages.send(args.to, args.body, delivery_report=args.delivery_report):
         print(f"{message.uid} {message.to_number} {message.state.value} "
               f"{message.part_count} {message.encoding} part(s)")
@@ -144,7 +189,7 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    service = _service(_settings(args))
+    service = _service(_existing_settings(args))
     print("modems:")
     for m in service.modems.list_modems():
         signal = f"{m.signal_dbm} dBm" if m.signal_dbm is not None else "-"
@@ -155,17 +200,25 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo_admin_password(store: Store) -> str:
-    """The demo's status page password: SMSGW_ADMIN_PASSWORD (applied at start), else a new one each run."""
+def _command_name() -> str:
+    """How this shell reaches `smsgw`: the script's path relative to here, or `python -m gateway`."""
+    script = Path(sys.argv[0])
+    if script.name == "smsgw":
+        return os.path.relpath(script) if not os.path.relpath(script).startswith("..") else str(script)
+    return f"{Path(sys.executable).name} -m gateway"
+
+
+def _demo_admin_password(service: GatewayService, saved: dict[str, str]) -> str:
+    """The demo's status page password: SMSGW_ADMIN_PASSWORD (applied at start), else the saved one while it
+    works, else a new one."""
     import secrets
 
-    from gateway.core.admin_auth import PASSWORD_ENV, AdminAuth
+    from gateway.appliance.demo import demo_password
+    from gateway.core.admin_auth import PASSWORD_ENV
 
     if os.environ.get(PASSWORD_ENV):
         return f"(from ${PASSWORD_ENV})"
-    password = secrets.token_urlsafe(12)
-    AdminAuth(store).set_password(password)
-    return password
+    return demo_password(service, saved, secrets.token_urlsafe(12))
 
 
 def cmd_admin(args: argparse.Namespace) -> int:
@@ -180,7 +233,7 @@ def cmd_admin(args: argparse.Namespace) -> int:
         if getpass.getpass("again: ") != password:
             print("smsgw: the passwords differ; nothing changed", file=sys.stderr)
             return 2
-    store = open_store(_settings(args))
+    store = open_store(_existing_settings(args))
     try:
         AdminAuth(store).set_password(password)
     finally:
@@ -202,7 +255,7 @@ def cmd_key(args: argparse.Namespace) -> int:
     """A new box key seals everything; the key file then holds only it (the old one is gone for good)."""
     from gateway.appliance.runtime import open_store
 
-    store = open_store(_settings(args))
+    store = open_store(_existing_settings(args))
     try:
         old, path = store.box_key, store.box_key.path
         if path is None:
@@ -258,6 +311,7 @@ def cmd_tls(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smsgw", description="On-premise SMS gateway")
+    parser.add_argument("--version", action="version", version=f"smsgw {VERSION}")
     parser.add_argument("--log-level", default=os.environ.get("SMSGW_LOG_LEVEL", "INFO"))
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -274,7 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default=os.environ.get("SMSGW_HOST", "127.0.0.1"))
     demo.add_argument("--var", default="var", help="directory for the database and modem links")
     demo.add_argument("--latency-ms", type=int, default=500, help="emulated network send latency")
-    demo.set_defaults(func=cmd_demo)
+    demo.set_defaults(func=cmd_demo, demo_command=None)
+    demo_sub = demo.add_subparsers(dest="demo_command")
+    inject = demo_sub.add_parser("inject", help="an SMS arrives at the running demo (of --var)")
+    inject.add_argument("--from", dest="sender", required=True, help="the sender: +447911123456 or a name")
+    inject.add_argument("--text", required=True)
+    inject.add_argument("--modem", help="the demo modem it arrives on (default: the first)")
 
     keys = sub.add_parser("keys", help="manage API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
@@ -355,6 +414,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GatewayError as exc:
         print(f"smsgw: {exc.message}", file=sys.stderr)
         return 2
+    except (OSError, ImportError) as exc:  # a file, a port or a device the command needs: said in one line
+        print(f"smsgw: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if type(exc).__module__.startswith("sqlalchemy"):  # the database refused (and was not wrapped): one line
+            print(f"smsgw: the database refused: {getattr(exc, 'orig', None) or exc}", file=sys.stderr)
+            return 2
+        raise
 
 
 if __name__ == "__main__":

@@ -68,19 +68,22 @@ def build_handler(settings: LoggingSettings, stream: TextIO | None = None) -> lo
     return handler
 
 
-# loggers whose INFO lines are chatter, not news: APScheduler's two lines per run of every periodic job
-QUIET_BELOW_WARNING = ("apscheduler.executors",)
+# loggers whose INFO lines are chatter, not news: APScheduler's lines per run of every periodic job and per job
+# added, Alembic's line per migration (the store says the upgrade in one line), python-gsmmodem's connect lines
+# (the worker says when a modem is online)
+QUIET_BELOW_WARNING = ("apscheduler.executors", "apscheduler.scheduler", "alembic",
+                       "gsmmodem.modem.GsmModem")
 
 
 def configure(settings: LoggingSettings, level: str | int = "INFO", stream: TextIO | None = None) -> logging.Handler:
     """Replace the root logger's handlers with one masked handler in the configured format (the chatter of
-    QUIET_BELOW_WARNING only from WARNING up)."""
-    for name in QUIET_BELOW_WARNING:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    QUIET_BELOW_WARNING only from WARNING up, unless DEBUG asks for everything)."""
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     handler = build_handler(settings, stream)
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
+    for name in QUIET_BELOW_WARNING:
+        logging.getLogger(name).setLevel(logging.NOTSET if root.level <= logging.DEBUG else logging.WARNING)
     return handler

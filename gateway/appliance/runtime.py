@@ -192,10 +192,14 @@ class Gateway:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def run_until_signalled(self) -> None:
-        """Block until SIGTERM or SIGINT, then stop cleanly."""
+    def handle_signals(self) -> None:
+        """SIGTERM and SIGINT ask for a clean stop from now on (main thread only: the process's own start)."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self._stop_requested.set())
+
+    def run_until_signalled(self) -> None:
+        """Block until SIGTERM or SIGINT, then stop cleanly."""
+        self.handle_signals()
         self._stop_requested.wait()
         log.info("stopping")
         self.stop()

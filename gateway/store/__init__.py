@@ -59,6 +59,15 @@ def sealing_scheme() -> str:
     return ",".join(f"{c.table.name}.{c.name}" for c in sealed_columns(Base.metadata))
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of an SQLite database named by a plain path; None for PostgreSQL, in-memory and URI databases."""
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
 def key_file_for(url: str, key_file: str = "") -> Path | None:
     """Where the box key of the database at `url` is: `key_file` when given, else `<file>.key` beside an SQLite
     file; None for an in-memory database (its key lives as long as it does)."""
@@ -71,9 +80,9 @@ def key_file_for(url: str, key_file: str = "") -> Path | None:
     database = parsed.database or ""
     if database in ("", ":memory:") or database.startswith("file::memory:") or "mode=memory" in database:
         return None
-    if database.startswith("file:"):  # an SQLite URI: its path is not a plain file name to put a key beside
+    if (path := sqlite_file(url)) is None:  # an SQLite URI: its path is not a plain file name to put a key beside
         raise BoxKeyUnusable("[security] key_file must name the box key file for an SQLite URI database")
-    return Path(database + ".key")
+    return Path(f"{path}.key")
 
 
 class Store:

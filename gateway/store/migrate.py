@@ -7,9 +7,10 @@ revision named in the migration files.
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
@@ -17,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 if TYPE_CHECKING:  # Alembic is imported only when the schema is behind
     from alembic.config import Config
 
+log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _REVISION = re.compile(r"""^(down_revision|revision) = ['"]?(\w+)['"]?$""", re.M)
 
@@ -34,11 +36,7 @@ def head_revision() -> str:
 
 def is_current(engine: Engine) -> bool:
     """Whether the database's schema is at the head revision."""
-    with engine.connect() as connection:
-        if not inspect(connection).has_table("alembic_version"):
-            return False
-        versions: Sequence[str] = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
-    return list(versions) == [head_revision()]
+    return current_revision(engine) == head_revision()
 
 
 def _config(connection: Connection) -> Config:
@@ -61,6 +59,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         return
     from alembic import command
 
+    before = current_revision(engine)
     with engine.connect() as connection:
         raw = connection.connection.driver_connection if connection.dialect.name == "sqlite" else None
         if raw is not None:
@@ -71,6 +70,16 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         finally:
             if raw is not None:
                 raw.execute("PRAGMA foreign_keys=ON")
+    log.info("database schema %s: %s", f"upgraded from {before}" if before else "created",
+             current_revision(engine))
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The database's schema revision; None for a database without one (new)."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def make_revision(engine: Engine, message: str) -> None:

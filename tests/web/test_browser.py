@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.appliance.demo import DemoModems
 from gateway.core.admin_auth import AdminAuth
 from tests.conftest import wait_until
 
@@ -31,6 +32,7 @@ def browser():
 
 def test_operator_logs_in_sees_modems_and_sends_a_test_sms(browser, gateway_factory):
     gateway, fakes, _ = gateway_factory(2)
+    gateway.app.extensions["smsgw.demo"] = DemoModems({"modem1": fakes[0], "modem2": fakes[1]})  # as `smsgw demo`
     AdminAuth(gateway.store).set_password(PASSWORD)
     wait_until(lambda: {m.state.value for m in gateway.service.modems.list_modems()} == {"online"}
                and len(gateway.service.modems.list_modems()) == 2)
@@ -72,6 +74,13 @@ def test_operator_logs_in_sees_modems_and_sends_a_test_sms(browser, gateway_fact
     wait_until(lambda: page.locator('#modems [data-modem="modem2"] .sent-today').inner_text() == "1",
                timeout_s=15)
 
+    page.select_option("#demo-modem", "modem2")
+    page.fill("#demo-text", "Running late, sorry")
+    page.click("#demo-inbound button[type=submit]")
+    page.wait_for_selector(".notice-ok >> text=An SMS from +447911123456 arrived on modem2.")
+    wait_until(lambda: any(m.text == "Running late, sorry" for m in gateway.service.messages.list_inbox()[0]))
+
+    sent_row = page.wait_for_selector('#outbound tr[data-state="sent"]', timeout=15_000)
     sent_row.query_selector("button.link").click()  # the body only on request
     page.wait_for_selector("#outbound .body-row >> text=smsgw test from the status page")
     page.wait_for_function("document.querySelectorAll('#chart canvas').length > 0")

@@ -6,6 +6,7 @@ import shutil
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.version import VERSION
 from gateway.appliance.runtime import open_store
 from gateway.config import DatabaseSettings
 from gateway.core.service import GatewayService
@@ -66,7 +67,8 @@ def test_metrics_count_what_was_sent_and_healthz_is_ok(gateway_factory):
 
     health = requests.get(f"{base}/healthz", timeout=10)
     assert health.status_code == 200
-    assert health.json() == {"status": "ok", "database": "ok", "modems_online": ["modem1", "modem2"], "reason": None}
+    assert health.json() == {"status": "ok", "database": "ok", "modems_online": ["modem1", "modem2"], "reason": None,
+                             "version": VERSION}
 
     stats = gateway.store.stats
     now = gateway.service.clock()
@@ -93,7 +95,7 @@ def test_healthz_is_503_without_modems(client):
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.get_json() == {"status": "unavailable", "database": "ok", "modems_online": [],
-                                   "reason": "no modem is online"}
+                                   "reason": "no modem is online", "version": VERSION}
 
 
 def test_healthz_and_metrics_when_the_database_is_gone(settings, tmp_path):

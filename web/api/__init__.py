@@ -12,6 +12,7 @@ those declarations and the views' `operation(...)`.
   otp            one-time codes
   batches        CSV uploads
   audit          the admin-action trail (recorded for the whole app) and erasure of a number
+  demo           an SMS arrives on an emulated modem (only under `smsgw demo`)
   docs           /openapi.json and /docs
   access         `service()` and `requires(scope)`; idempotency: Idempotency-Key / client_ref replays
 """
@@ -20,12 +21,25 @@ from __future__ import annotations
 
 from flask import Flask
 
-from web.api import audit, batches, conversations, docs, messages, modems, optouts, otp, routes, templates, webhooks
+from web.api import (
+    audit,
+    batches,
+    conversations,
+    demo,
+    docs,
+    messages,
+    modems,
+    optouts,
+    otp,
+    routes,
+    templates,
+    webhooks,
+)
 from web.api.access import requires, service
 
 __all__ = ["init_app", "requires", "service"]
 
-AREAS = (messages, modems, routes, webhooks, conversations, templates, optouts, otp, batches, audit, docs)
+AREAS = (messages, modems, routes, webhooks, conversations, templates, optouts, otp, batches, audit, demo, docs)
 
 
 def init_app(app: Flask) -> None:

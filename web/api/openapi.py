@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 from flask import Flask
 
+from gateway.version import VERSION
 from web.errors import Error
 
 PREFIX = "/api/v1/"
@@ -114,7 +115,7 @@ def _build(app: Flask) -> dict[str, Any]:
             item[method.lower()] = _operation(view, schema_of)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "smsgw API", "version": "1"},
+        "info": {"title": "smsgw API", "version": VERSION},
         "components": {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
