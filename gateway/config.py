@@ -24,6 +24,13 @@ SQLITE_SYNCHRONOUS = ("normal", "full")
 DEFAULT_CONFIG_PATH = Path("/etc/smsgw/config.toml")
 
 
+def _is_region(code: str) -> bool:
+    """A region phonenumbers knows: ISO 3166 alpha-2, upper case ("GB", not "UK")."""
+    import phonenumbers
+
+    return code in phonenumbers.SUPPORTED_REGIONS
+
+
 def _address_ranges(settings: Any, name: str, where: str) -> None:
     """Make `settings.<name>` a tuple of CIDR strings (TOML gives a list); ConfigError naming a bad one."""
     value = getattr(settings, name)
@@ -86,6 +93,7 @@ class SecuritySettings:
 @dataclass(frozen=True)
 class MessagingSettings:
     default_region: str = "GB"  # for national numbers without a leading +
+    allow_unallocated_numbers: bool = False  # numbers of ranges no operator serves (test and drama ranges) pass
     max_parts: int = 10
     max_recipients: int = 10000  # per request (a JSON list, or the rows of a CSV batch)
     delivery_report: bool = False  # default for messages that do not say
@@ -106,6 +114,12 @@ class MessagingSettings:
     otp_ttl_s: int = 300  # default life of a one-time code (a request may give its own ttl)
     idempotency_ttl_s: float = 86400.0  # an Idempotency-Key's first answer is replayed this long
     body_retention_days: int = 30  # message and SMS texts are emptied this long after; 0: kept for ever
+
+    def __post_init__(self) -> None:
+        if not _is_region(self.default_region):
+            hint = " (the United Kingdom is GB)" if self.default_region.upper() == "UK" else ""
+            raise ConfigError(f"messaging.default_region must be a region code like \"GB\" or \"DE\", not "
+                              f"{self.default_region!r}{hint}", field="messaging.default_region")
 
 
 @dataclass(frozen=True)
@@ -202,8 +216,7 @@ class RouteSettings:
     fallback: str = ""
 
     def __post_init__(self) -> None:
-        if not (self.match[1:].isdigit() and self.match.startswith("+")
-                or len(self.match) == 2 and self.match.isalpha() and self.match.isupper()):
+        if not (self.match[1:].isdigit() and self.match.startswith("+") or _is_region(self.match)):
             raise ConfigError(f"routes: match {self.match!r} must be a prefix like \"+44\" or a region like \"GB\"",
                               field="routes.match")
 

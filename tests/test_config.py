@@ -33,6 +33,8 @@ def test_config_env_variable_names_the_file(tmp_path):
     ({"server": {"port": "eighty"}}, "server.port"),
     ({"modems": [{"name": "a"}]}, None),
     ({"modems": [{"name": "a", "port": "/x"}, {"name": "a", "port": "/y"}]}, "modems"),
+    ({"messaging": {"default_region": "UK"}}, "messaging.default_region"),  # GB: UK is no ISO 3166 code
+    ({"messaging": {"default_region": "gb"}}, "messaging.default_region"),
 ])
 def test_bad_config_is_refused(data, field):
     with pytest.raises(ConfigError) as info:

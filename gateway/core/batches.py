@@ -54,7 +54,7 @@ class Batches:
             try:
                 if None in row or any(v is None for v in row.values()):
                     raise ValidationError("the row has a different number of fields than the header", field="row")
-                number = to_e164(row["to"], self._settings.default_region)
+                number = to_e164(row["to"], self._settings)
                 body = templates.render(text, {k: v for k, v in row.items() if k != "to"}) if text else row["body"]
                 segmentation = segment(normalise_body(body))
                 if segmentation.part_count > self._settings.max_parts:

@@ -28,7 +28,7 @@ class Consent:
                     detail: str | None = None) -> tuple[str, bool]:
         """Put `number` on the suppression list or take it off; the change is kept in the history either way.
         Returns the number in E.164 and whether its state changed."""
-        number = to_e164(number, self._settings.default_region, field="number")
+        number = to_e164(number, self._settings, field="number")
         action = OPT_OUT if opted_out else OPT_IN
         return number, self._store.consent.set_consent(number, action, source, self._clock(), detail)
 

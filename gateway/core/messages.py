@@ -57,7 +57,7 @@ class Messages:
         if len(recipients) > self._settings.max_recipients:
             raise TooManyRecipients(f"at most {self._settings.max_recipients} recipients per request, "
                                     f"got {len(recipients)}", field="to")
-        numbers = list(dict.fromkeys(to_e164(r, self._settings.default_region) for r in recipients))
+        numbers = list(dict.fromkeys(to_e164(r, self._settings) for r in recipients))
         self._consent.refuse_opted_out(numbers, message_class)
         text = normalise_body(body)
         segmentation = segment(text, force_ucs2=force_ucs2)
@@ -99,7 +99,7 @@ class Messages:
             except ValueError:
                 raise ValidationError(f"unknown status {state!r}; one of "
                                       f"{', '.join(s.value for s in MessageState)}", field="status") from None
-        to_number = to_e164(to, self._settings.default_region, field="to") if to else None
+        to_number = to_e164(to, self._settings, field="to") if to else None
         page = self._store.outbox.list_messages(state=state_value, to_number=to_number, before_id=cursor_id(cursor),
                                                limit=page_size(limit))
         return page, (str(page[-1].id) if len(page) == page_size(limit) else None)
@@ -129,7 +129,7 @@ class Messages:
     def conversation(self, number: str, *, limit: int = 100) -> list[Message | InboxMessage]:
         """Both directions of the exchange with `number`, oldest first; an alphanumeric sender ID (`BANK`) is
         matched as it is (only SMS from it can be in its thread)."""
-        party = (to_e164(number, self._settings.default_region, field="number") if takes_replies(number)
+        party = (to_e164(number, self._settings, field="number") if takes_replies(number)
                  else number.strip()[:32])
         return self._store.inbox.conversation(party, limit=page_size(limit))
 
@@ -145,7 +145,7 @@ class Messages:
 
     def explain_route(self, to: str) -> Route:
         """How a message to `to` would be routed now, and why (GET /api/v1/routes)."""
-        return self._policy.explain(to_e164(to, self._settings.default_region, field="to"))
+        return self._policy.explain(to_e164(to, self._settings, field="to"))
 
     def flush_incomplete_inbound(self) -> int:
         """Deliver what arrived of incoming multi-part SMS whose other parts never came."""

@@ -39,7 +39,7 @@ class OneTimeCodes:
         parts (what goes to the modem) carry it. Returns the code's record (no code in it) and the message."""
         ttl_s = self._settings.otp_ttl_s if ttl_s is None else ttl_s
         otp.check_request(length, alphabet, ttl_s)
-        number = to_e164(to, self._settings.default_region)
+        number = to_e164(to, self._settings)
         self._consent.refuse_opted_out([number], "transactional")
         text = otp.DEFAULT_TEMPLATE
         if template is not None:

@@ -51,4 +51,4 @@ class Privacy:
 
     def erase_number(self, number: str) -> dict[str, int]:
         """Erase everything about `number` (a data subject's request); answers what was erased, counted."""
-        return self._store.privacy.erase_number(to_e164(number, self._settings.default_region, field="number"))
+        return self._store.privacy.erase_number(to_e164(number, self._settings, field="number"))

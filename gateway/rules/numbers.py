@@ -3,23 +3,42 @@
 from __future__ import annotations
 
 import re
+from typing import Protocol
 
 import phonenumbers
 
 from gateway.errors import InvalidNumber
 
 
-def to_e164(raw: str, default_region: str, *, field: str = "to") -> str:
-    """Normalise `raw` (international, or national in `default_region`) to E.164, or raise InvalidNumber."""
+class NumberPlan(Protocol):
+    """How numbers are read ([messaging] in the config)."""
+
+    @property
+    def default_region(self) -> str: ...  # for national numbers without a leading +
+
+    @property
+    def allow_unallocated_numbers(self) -> bool: ...  # numbers of ranges no operator serves (test ranges)
+
+
+def to_e164(raw: str, plan: NumberPlan | str, *, field: str = "to") -> str:
+    """Normalise `raw` (international, or national in the plan's default region; a plan may be just that region)
+    to E.164, or raise InvalidNumber saying what is wrong with it."""
+    region, allow_unallocated = (plan, False) if isinstance(plan, str) else (plan.default_region,
+                                                                             plan.allow_unallocated_numbers)
     text = raw.strip()
     if not text or len(text) > 32:
         raise InvalidNumber(f"{raw!r} is not a phone number", field=field)
     try:
-        number = phonenumbers.parse(text, default_region)
+        number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
         raise InvalidNumber(f"{raw!r} is not a phone number: {exc._msg}", field=field) from exc
-    if not phonenumbers.is_valid_number(number):
-        raise InvalidNumber(f"{raw!r} is not a valid phone number", field=field)
+    if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE:
+        raise InvalidNumber(f"{raw!r} is not a phone number: it has the wrong length for "
+                            f"+{number.country_code}", field=field)
+    if not phonenumbers.is_valid_number(number) and not allow_unallocated:
+        raise InvalidNumber(f"{raw!r} is in a range no operator serves (unallocated, or reserved for tests and "
+                            "drama); to send to such numbers anyway, set allow_unallocated_numbers = true in "
+                            "[messaging]", field=field)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

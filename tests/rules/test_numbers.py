@@ -2,6 +2,7 @@
 
 import pytest
 
+from gateway.config import MessagingSettings
 from gateway.errors import InvalidNumber
 from gateway.rules.numbers import to_e164
 
@@ -23,6 +24,15 @@ def test_invalid_numbers_are_refused_naming_the_field(raw):
     with pytest.raises(InvalidNumber) as info:
         to_e164(raw, "GB", field="to")
     assert info.value.field == "to" and info.value.code == "invalid_number"
+
+
+def test_an_unallocated_range_is_said_so_with_the_way_to_allow_it():
+    with pytest.raises(InvalidNumber, match="in a range no operator serves .* allow_unallocated_numbers = true"):
+        to_e164("+447700900123", "GB")  # Ofcom's drama range: the right length, served by nobody
+    allowed = MessagingSettings(default_region="GB", allow_unallocated_numbers=True)
+    assert to_e164("07700 900123", allowed) == "+447700900123"
+    with pytest.raises(InvalidNumber, match="wrong length for \\+44"):
+        to_e164("+44 7911", allowed)  # still not a number at all
 
 
 def test_the_same_recipient_twice_gets_one_message(service):
