@@ -9,7 +9,7 @@ TEST_WORKERS ?= 4
 PORT ?= 8080
 VAR ?= var
 
-.PHONY: run test install install-test clean
+.PHONY: run test install install-test dist clean
 
 # `make run` needs the gateway only; `make test` adds the test tools (Playwright, schemathesis, Gammu's peers)
 $(BIN)/smsgw: pyproject.toml
@@ -35,5 +35,11 @@ test: install-test
 	$(BIN)/mypy
 	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal
 
+# the release's sdist and wheel under dist/ (`pip install dist/smsgw-*.whl` then `smsgw demo`)
+dist: install
+	$(BIN)/pip install --quiet build
+	$(BIN)/python -m build --outdir dist . >/dev/null
+	@ls dist
+
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache
+	rm -rf $(VENV) var dist build .pytest_cache .mypy_cache

@@ -36,6 +36,8 @@ echo "== program ($PREFIX/venv)"
 "$PREFIX/venv/bin/pip" install --quiet --upgrade pip
 "$PREFIX/venv/bin/pip" install --quiet "$SRC"
 install -m 0644 "$SRC/README.md" "$PREFIX/README.md"
+install -d -m 0755 "$PREFIX/docs"
+install -m 0644 "$SRC"/docs/*.md "$PREFIX/docs/"
 SMSGW="$PREFIX/venv/bin/smsgw"
 as_smsgw() { runuser -u smsgw -- env SMSGW_CONFIG="$CONFIG_DIR/config.toml" "$@"; }
 

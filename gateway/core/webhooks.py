@@ -2,7 +2,7 @@
 
 Every POST carries `X-Smsgw-Signature: t=<unix time>,v1=<hex>` where hex is HMAC-SHA256 of
 `"<t>." + raw body` under the receiver's secret (a webhook's own, or the gateway's callback secret for
-`status_callback` URLs). Receivers check it with `verify_signature`, or the ten lines in the README.
+`status_callback` URLs). Receivers check it with `verify_signature`, or the ten lines in docs/api.md.
 A receiver that wants a compatibility door's shape (`gateway.doors.CallbackTarget`) gets the request its door
 renders instead, and the door reads the texts to send back in its answer to a received SMS.
 """
