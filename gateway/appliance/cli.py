@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from gateway.store.models import ApiKey
 
 log = logging.getLogger("smsgw")
+BACKUP_PASSPHRASE_ENV = "SMSGW_BACKUP_PASSPHRASE"
 DEMO_REPLY_RATE = 0.3  # the share of the demo's sent messages whose recipient answers a few seconds later
 
 
@@ -271,6 +272,46 @@ def cmd_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """`smsgw backup FILE` (online) and `smsgw restore FILE` (onto a fresh box)."""
+    from gateway.appliance import backup
+    from gateway.appliance.runtime import open_store
+    from gateway.clock import utcnow
+
+    target = Path(args.file)
+    if args.command == "backup":
+        manifest = backup.backup(_existing_settings(args), target, _passphrase(args, confirm=True), utcnow())
+        print(f"backed up the {manifest['database']} database (schema {manifest['schema']}) and its box key to "
+              f"{target}; keep the passphrase: the box key cannot be restored without it")
+        return 0
+    settings = _settings(args)
+    manifest = backup.restore(settings, target, _passphrase(args, confirm=False))
+    store = open_store(settings)  # migrates a backup of an older release; checks the key opens it
+    try:
+        counts = store.outbox.count_by_state()
+    finally:
+        store.close()
+    print(f"restored {target} (release {manifest['release']}, made {manifest['created_at']}) into "
+          f"{settings.database.url}; messages: " + (", ".join(f"{s} {n}" for s, n in sorted(counts.items())) or "none"))
+    return 0
+
+
+def _passphrase(args: argparse.Namespace, *, confirm: bool) -> str:
+    """The backup's passphrase: --passphrase-file, else $SMSGW_BACKUP_PASSPHRASE, else asked (twice to set it)."""
+    import getpass
+
+    from gateway.appliance.backup import BackupError
+
+    if args.passphrase_file:
+        return Path(args.passphrase_file).read_text().strip()
+    if os.environ.get(BACKUP_PASSPHRASE_ENV):
+        return os.environ[BACKUP_PASSPHRASE_ENV]
+    passphrase = getpass.getpass("backup passphrase: ")
+    if confirm and getpass.getpass("again: ") != passphrase:
+        raise BackupError("the passphrases differ; nothing written")
+    return passphrase
+
+
 def cmd_modems_scan(args: argparse.Namespace) -> int:
     """Probe serial devices and print a [[modems]] block per modem found (comments go to stderr's log)."""
     from gateway.modem.discovery import DEFAULT_PATTERNS, scan
@@ -372,6 +413,14 @@ def build_parser() -> argparse.ArgumentParser:
         "rotate", help="seal everything under a new box key and forget the old one (stop every box on the "
                        "database first, and give the others the new key file)"))
     key.set_defaults(func=cmd_key)
+
+    for name, verb in (("backup", "write the database and its box key (encrypted) to FILE, online"),
+                       ("restore", "put a backup in place on a fresh box (no database or key file yet)")):
+        command = with_config(sub.add_parser(name, help=verb))
+        command.add_argument("file", metavar="FILE")
+        command.add_argument("--passphrase-file", help=f"read the passphrase from here (else ${BACKUP_PASSPHRASE_ENV}, "
+                                                       "else it is asked)")
+        command.set_defaults(func=cmd_backup)
 
     modems = sub.add_parser("modems", help="find modems")
     modems_sub = modems.add_subparsers(dest="modems_command", required=True)
