@@ -98,6 +98,7 @@ class ModemWorker:
         self.is_ready = False  # online, under its budget and not sending: it claims what it may at once
         self._reopen_now = False  # the modem asked to be initialised again: no reconnect delay
         self._connected_at = time.monotonic()  # the last successful open
+        self._sim_missing_said = False  # "no SIM" was logged since the last successful open
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -207,6 +208,7 @@ class ModemWorker:
         self._driver = self._make_driver(self.modem, self._on_notice, self.at_log)
         info = self._driver.open()
         self._connected_at = time.monotonic()
+        self._sim_missing_said = False
         self._drop_state_notices()
         self._failed_connects = 0
         if self._budget.is_limited:  # what it sent before a restart counts
@@ -510,8 +512,9 @@ class ModemWorker:
             self._sim_missing(f"SIM {detail}")
 
     def _sim_missing(self, reason: str) -> None:
-        if self.state != ModemState.NO_SIM:
+        if not self._sim_missing_said:  # once, not at every look while it stays away
             log.warning("modem %s: no SIM (%s); claiming nothing until it is back", self.name, reason)
+            self._sim_missing_said = True
         self._set_state(ModemState.NO_SIM, last_error=reason, registration=None)
 
     def _power_warning(self, line: str) -> None:
