@@ -55,6 +55,8 @@ class ServerSettings:
     session_idle_s: float = 1800.0  # a status-page session unused this long ends (log in again)
     cookie_secure: bool = False  # status page session cookie only over HTTPS (set when served behind TLS)
     box: str = ""  # this box's name when several share one PostgreSQL database; empty: the hostname
+    heartbeat_s: float = 2.0  # how often this box says it is alive in the database
+    box_dead_after_s: float = 10.0  # a box silent this long is dead: another settles its claims and modems
     tls_cert: str = ""  # PEM certificate (chain) file: with tls_key, `smsgw run` serves HTTPS (and HSTS)
     tls_key: str = ""  # PEM private key file of tls_cert
     # who may call the API and see the status page: loopback and the private ranges unless set
@@ -65,6 +67,9 @@ class ServerSettings:
         _address_ranges(self, "allow_from", "server.allow_from")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("server.tls_cert and server.tls_key go together", field="server.tls_cert")
+        if not 0 < self.heartbeat_s * 3 <= self.box_dead_after_s:
+            raise ConfigError("server.box_dead_after_s must be at least three heartbeats (server.heartbeat_s)",
+                              field="server.box_dead_after_s")
 
     @property
     def is_tls(self) -> bool:

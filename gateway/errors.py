@@ -103,6 +103,13 @@ class ConflictError(GatewayError):
     http_status = 409
 
 
+class BoxNameTaken(GatewayError):
+    """Another live box already runs under this box's name on the shared database."""
+
+    code = "box_name_taken"
+    http_status = 409
+
+
 class StoreUnavailable(GatewayError):
     code = "store_unavailable"
     http_status = 503

@@ -201,6 +201,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_boxes(args: argparse.Namespace) -> int:
+    """The boxes sharing the database: state, heartbeat age, host, modems, release."""
+    service = _service(_existing_settings(args))
+    now = service.clock()
+    modems: dict[str, list[str]] = {}
+    for modem in service.modems.list_modems():
+        modems.setdefault(modem.box or "", []).append(modem.name)
+    print(f"{'BOX':16} {'STATE':8} {'HEARTBEAT':>10}  {'HOST':20} {'PID':>7}  {'VERSION':10} MODEMS")
+    for box in service.store.boxes.list_boxes():
+        age = f"{(now - box.heartbeat_at).total_seconds():.0f} s ago"
+        print(f"{box.name:16} {box.state:8} {age:>10}  {box.host:20} {box.pid:>7}  {box.version:10} "
+              f"{', '.join(modems.get(box.name, [])) or '-'}")
+    return 0
+
+
 def _command_name() -> str:
     """How this shell reaches `smsgw`: the script's path relative to here, or `python -m gateway`."""
     script = Path(sys.argv[0])
@@ -401,6 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     send.set_defaults(func=cmd_send)
 
     with_config(sub.add_parser("status", help="modems and queue")).set_defaults(func=cmd_status)
+    with_config(sub.add_parser("boxes", help="the boxes sharing the database, with their heartbeats")).set_defaults(
+        func=cmd_boxes)
 
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Callable
 
 from gateway.appliance.doors import gateway_doors
+from gateway.appliance.liveness import BoxLiveness
 from gateway.appliance.periodic import build_scheduler
 from gateway.appliance.server import HttpServer
 from gateway.appliance.watchdog import Watchdog, notify, watchdog_interval_s
@@ -112,6 +113,8 @@ class Gateway:
             log.info("admin password set from $%s", PASSWORD_ENV)
         self.app = create_app(settings, self.service, self.doors)
         self.scheduler = build_scheduler(self.service, self.pool, settings.pool.lease_s)
+        self.liveness = BoxLiveness(self.store, self.pool, settings.server, clock)
+        self.scheduler.add_job(self.liveness.beat, "interval", seconds=settings.server.heartbeat_s, id="heartbeat")
         # several boxes on PostgreSQL: another box's enqueue wakes our pool (else the idle poll finds it)
         self.listener = (None if self.store.is_sqlite else
                          OutboxListener(settings.database.url, self.store.db.box, self.pool.wake))
@@ -123,6 +126,7 @@ class Gateway:
         return self.http.port if self.http else self.settings.server.port
 
     def start(self, *, serve_http: bool = True) -> "Gateway":
+        self.liveness.register()  # BoxNameTaken before any modem or request is touched
         self.webhooks.start()
         self.pool.start()
         if self.listener is not None:
@@ -175,6 +179,7 @@ class Gateway:
             self.listener.stop if self.listener is not None else None,
             self.pool.stop,
             self.webhooks.stop,
+            self.liveness.stopped,
             self.store.close,
             self.panel.stop if self.panel is not None else None,
         ]

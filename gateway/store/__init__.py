@@ -12,6 +12,7 @@ transactions); an area that needs another gets it at construction, so the wiring
 | `inbox` (receiving: inbox → consent → outbox → events, one transaction) | inbox.py | events, consent, outbox |
 | `batches` | batches.py | outbox |
 | `privacy` (retention, redaction, erasure) | privacy.py | outbox |
+| `boxes` (the boxes sharing the database, heartbeats, settling a dead one) | boxes.py | outbox |
 | `templates`, `otps`, `idempotency`, `audit`, `request_counts`, `keys`, `modems`, `settings`, `stats` | one each | — |
 
 The inbox also takes the box key's `digest` (its de-duplication keys are keyed hashes). A message's state
@@ -33,6 +34,7 @@ from gateway.rules.keywords import KeywordRules
 from gateway.store.admin_settings import AdminSettings
 from gateway.store.audit import AuditLog
 from gateway.store.batches import Batches
+from gateway.store.boxes import Boxes
 from gateway.store.consent import Consent
 from gateway.store.database import Database, make_engine
 from gateway.store.events import Events
@@ -107,6 +109,7 @@ class Store:
         self.request_counts = RequestCounts(self.db)
         self.keys = ApiKeys(self.db)
         self.modems = Modems(self.db)
+        self.boxes = Boxes(self.db, self.outbox)
         self.settings = AdminSettings(self.db)
         self.stats = Stats(self.db)
 

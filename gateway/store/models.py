@@ -218,6 +218,24 @@ class Modem(Base):
         return f"<Modem {self.name} {self.state.value}>"
 
 
+class BoxRecord(Base):
+    """A gateway box sharing this database: who it is, and when it last said it was alive (its heartbeat)."""
+
+    __tablename__ = "boxes"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int]
+    version: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16))  # alive, dead (declared by another box), stopped
+    incarnation: Mapped[int] = mapped_column(default=1)  # one more at each start
+
+    def __repr__(self) -> str:
+        return f"<BoxRecord {self.name} {self.state} on {self.host}>"
+
+
 class QuarantinedSms(Base):
     """A stored SMS the box could not decode or store, kept as the raw PDU the modem gave (sealed: it holds the
     sender and the text) so nothing is lost; the modem's copy is deleted once this row is committed."""

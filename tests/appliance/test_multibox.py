@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from gateway.clock import utcnow
 from gateway.config import MessagingSettings
 from gateway.core.service import GatewayService
 from gateway.representations import modem_json
@@ -202,14 +203,16 @@ def test_each_box_records_its_modems_and_the_api_shows_every_box(boxes, settings
 class Box:
     """`smsgw run` in a child process, with its fake modems in this one (the test sees what they sent)."""
 
-    def __init__(self, name: str, url: str, fakes, tmp_path: Path, token: str, key_file: str) -> None:
+    def __init__(self, name: str, url: str, fakes, tmp_path: Path, token: str, key_file: str, *,
+                 lease_s: float = 2.0, dead_after_s: float = 10.0) -> None:
         self.name, self.fakes, self.port = name, fakes, free_port()
-        config = tmp_path / f"{name}.toml"
+        self.config = config = tmp_path / f"{name}.toml"
         config.write_text(
             f'[server]\nhost = "127.0.0.1"\nport = {self.port}\nbox = "{name}"\n'
+            f'heartbeat_s = {dead_after_s / 4}\nbox_dead_after_s = {dead_after_s}\n'
             f'[database]\nurl = "{url}"\n'
             f'[security]\nkey_file = "{key_file}"\n'
-            '[pool]\nlease_s = 2.0\nsweep_interval_s = 30.0\n'
+            f'[pool]\nlease_s = {lease_s}\nsweep_interval_s = 30.0\n'
             '[messaging]\nmax_recipients = 1000\n'
             '[webhooks]\nallow = ["127.0.0.0/8"]\n'  # the tests' receivers are on loopback
             + "".join(f'[[modems]]\nname = "{name}{i}"\nport = "{f.link}"\n' for i, f in enumerate(fakes, 1)))
@@ -287,4 +290,65 @@ def test_two_gateway_processes_share_the_outbox_and_a_killed_box_loses_nothing(s
     finally:
         for box in boxes:
             box.stop()
+        store.close()
+
+
+def test_a_killed_box_is_noticed_in_seconds_and_what_it_held_settled_long_before_its_leases_end(
+        shared_url, modem_links, tmp_path, key_file):
+    store = Store.from_url(shared_url, key_file=key_file)
+    token = GatewayService(store, MessagingSettings()).keys.create_key("live", ["send", "read", "admin"])[1]
+    fakes = modem_links(4, latency_ms=150)
+    boxes = [Box(name, shared_url, share, tmp_path, token, key_file, lease_s=300.0, dead_after_s=2.0)
+             for name, share in (("a", fakes[:2]), ("b", fakes[2:]))]
+    try:
+        wait_until(lambda: sum(m["state"] == "online" for m in boxes[1].modems().values()) == 4, timeout_s=30)
+        store.outbox.enqueue([draft(i) for i in range(200)], utcnow())  # the boxes' clock; NOTIFY wakes them
+        wait_until(lambda: all(len(f.sent) >= 3 for f in fakes[:2]), timeout_s=30)
+        boxes[0].proc.kill()  # SIGKILL: no clean stop, its claims (lease 300 s) left behind
+        killed = time.monotonic()
+        boxes[0].proc.wait()
+
+        def settled() -> bool:
+            held = [m for m in store.outbox.list_messages(state=MessageState.SENDING, limit=1000)
+                    if m.modem in ("a1", "a2")]
+            offline = {m.name: m.state for m in store.modems.list_modems() if m.box == "a"}
+            return not held and set(offline.values()) == {ModemState.OFFLINE}
+
+        wait_until(settled, timeout_s=30)
+        settle_s = time.monotonic() - killed
+        assert [(b.name, b.state) for b in store.boxes.list_boxes()] == [("a", "dead"), ("b", "alive")]
+        counts = wait_until(lambda: (c := store.outbox.count_by_state()).get("sent", 0) + c.get("unknown", 0) == 200
+                            and c, timeout_s=60)
+        on_air = collections.Counter(s.number for f in fakes for s in f.sent)
+        assert max(on_air.values()) == 1 and counts.get("unknown", 0) <= 2  # nothing twice; in flight: unknown
+        assert settle_s < 15, settle_s
+        print(f"SIGKILL → the dead box's claims settled and its modems offline: {settle_s:.1f} s "
+              f"(dead after 2 s of silence, leases 300 s)")
+    finally:
+        for box in boxes:
+            box.stop()
+        store.close()
+
+
+def test_a_second_box_with_a_live_boxs_name_refuses_to_start(shared_url, modem_links, tmp_path, key_file):
+    store = Store.from_url(shared_url, key_file=key_file)
+    token = GatewayService(store, MessagingSettings()).keys.create_key("names", ["read"])[1]
+    [first_fake, second_fake] = modem_links(2)
+    first = Box("same", shared_url, [first_fake], tmp_path, token, key_file)
+    try:
+        wait_until(lambda: first.modems().get("same1", {}).get("state") == "online", timeout_s=30)
+        second = tmp_path / "second.toml"  # the same name, its own port and modem
+        second.write_text(first.config.read_text().replace(f"port = {first.port}", f"port = {free_port()}")
+                          .replace(first_fake.link, second_fake.link))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SMSGW_")}
+        refused = subprocess.run([sys.executable, "-m", "gateway", "run", "--config", str(second)], env=env,
+                                 cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr
+        assert "box 'same' already runs on" in refused.stderr and "[server] box" in refused.stderr
+        assert not second_fake.commands  # it touched no modem
+        listing = subprocess.run([sys.executable, "-m", "gateway", "boxes", "--config", str(first.config)], env=env,
+                                 cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert "same" in listing.stdout and "alive" in listing.stdout and "same1" in listing.stdout
+    finally:
+        first.stop()
         store.close()

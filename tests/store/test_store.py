@@ -273,3 +273,30 @@ def test_a_multipart_message_stranded_on_a_modem_that_stopped_sending_fails_afte
     assert again.state == MessageState.QUEUED and again.pinned_modem is None
     assert [(p.state, p.modem, p.reference) for p in again.parts] == [(PartState.PENDING, None, None)] * 2
     assert store.outbox.claim_next("m2", NOW + timedelta(days=1), 60).first_seq == 1
+
+
+def test_a_box_takes_its_name_beats_and_a_silent_one_is_settled(store):
+    from gateway.errors import BoxNameTaken
+    from gateway.values import ModemState
+
+    alive, never_gone = timedelta(seconds=10), (lambda host, pid: False)
+    assert store.boxes.register("a", "h1", 1, "0.2.0", NOW, alive, never_gone) == 1
+    with pytest.raises(BoxNameTaken, match="already runs on h1 \\(pid 1"):
+        store.boxes.register("a", "h2", 2, "0.2.0", NOW + timedelta(seconds=5), alive, never_gone)
+    assert store.boxes.register("a", "h1", 3, "0.2.0", NOW, alive, lambda host, pid: pid == 1) == 2  # it restarted
+    assert not store.boxes.beat("a", 1, NOW) and store.boxes.beat("a", 2, NOW)  # the old incarnation is fenced
+    store.modems.save_modem("a1", "/dev/x", NOW, state=ModemState.ONLINE)
+    with store.engine.begin() as conn:  # the modem is box a's
+        conn.exec_driver_sql("UPDATE modems SET box = 'a' WHERE name = 'a1'")
+    [message] = store.outbox.enqueue([draft()], NOW)
+    assert store.outbox.claim_next("a1", NOW, 300) is not None
+    assert store.boxes.settle_dead(NOW + timedelta(seconds=5), alive) == []
+    assert store.boxes.settle_dead(NOW + timedelta(seconds=11), alive) == ["a"]
+    assert store.boxes.settle_dead(NOW + timedelta(seconds=12), alive) == []  # declared once
+    assert store.outbox.get_message(message.uid).state == MessageState.QUEUED  # long before its lease ends
+    [modem] = store.modems.list_modems()
+    assert modem.state == ModemState.OFFLINE and "box a stopped answering" in modem.last_error
+    assert not store.boxes.beat("a", 2, NOW + timedelta(seconds=13))  # it must take its name again
+    assert store.boxes.register("a", "h2", 9, "0.2.0", NOW + timedelta(seconds=13), alive, never_gone) == 3
+    store.boxes.stopped("a", 3, NOW + timedelta(seconds=14))
+    assert [(b.name, b.state, b.host) for b in store.boxes.list_boxes()] == [("a", "stopped", "h2")]
