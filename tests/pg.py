@@ -44,6 +44,7 @@ class PostgresCluster:
         self._names = itertools.count(1)
         self._lock = threading.Lock()
         self._has_template = False
+        self._options = ""
 
     @classmethod
     def start(cls, *, durable: bool = False, max_connections: int = 200) -> "PostgresCluster":
@@ -59,8 +60,18 @@ class PostgresCluster:
         options = f"-h 127.0.0.1 -p {cluster.port} -k {root} -c max_connections={max_connections}"
         if not durable:
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        cluster._pg("pg_ctl", "-D", str(data), "-l", str(root / "log"), "-w", "-o", options, "start")
+        cluster._options = options
+        cluster.start_server()
         return cluster
+
+    def start_server(self) -> None:
+        """Start the server (again, after `stop_server`)."""
+        self._pg("pg_ctl", "-D", str(self.directory / "data"), "-l", str(self.directory / "log"), "-w", "-o",
+                 self._options, "start")
+
+    def stop_server(self, mode: str = "fast") -> None:
+        """Stop the server, keeping its data: "fast" (clients disconnected, clean) or "immediate" (a crash)."""
+        self._pg("pg_ctl", "-D", str(self.directory / "data"), "-m", mode, "-w", "stop")
 
     def _pg(self, tool: str, *args: str) -> None:
         subprocess.run(["runuser", "-u", "postgres", "--", str(PG_BIN / tool), *args], check=True,

@@ -16,7 +16,7 @@ import threading
 import time
 from concurrent.futures import Future
 from datetime import datetime, timedelta
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence, TypeVar
 
 from gateway.config import MessagingSettings, ModemSettings, PoolSettings
 from gateway.core.ports import PoolStorage
@@ -44,9 +44,11 @@ from gateway.rules.text import Segmentation
 from gateway.values import MessageState, ModemState, ReceivedSms, SendJob, StatusReport, UnreadableSms
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DriverFactory = Callable[[ModemSettings, NoticeSink, AtLog], ModemDriver]
 MIN_WAIT_S = 0.01
+STORE_RETRY_MIN_S, STORE_RETRY_MAX_S = 0.25, 4.0  # while the database does not answer: how often to look again
 REOPEN_AT_ONCE_AFTER_S = 5.0  # settings lost again this soon after an open: reopened after the usual delay
 StateListener = Callable[[str, ModemState], None]  # (modem name, state); called on the worker's thread
 
@@ -270,49 +272,62 @@ class ModemWorker:
     def _serve(self) -> None:
         driver = self._connected
         next_health = next_sweep = self._clock()
+        store_delay_s = STORE_RETRY_MIN_S
         while not self._stop.is_set():
-            if not driver.is_alive():
-                raise ModemUnavailable("the modem's port or reader died")
-            if self._reset.is_set():
-                self._reset.clear()
-                raise ModemUnavailable("reset by the operator")
-            now = self._clock()
-            if (self._drain_notices() or now >= next_sweep) and self.state != ModemState.NO_SIM:
-                self._sweep()
-                next_sweep = now + timedelta(seconds=self._pool.sweep_interval_s)
-            if now >= next_health:
-                self._poll_health()
-                next_health = now + timedelta(seconds=self._pool.health_interval_s)
-            self._serve_requests(driver)
-            if self._next_balance is not None and now >= self._next_balance and self.state == ModemState.ONLINE:
-                self._check_balance(driver)
-            self._wake.clear()
-            over_budget_until = self._budget.free_at(now)  # over the SIM's cap: claim nothing until then
-            self.is_ready = self.state == ModemState.ONLINE and over_budget_until is None
-            cheaper = self._cheaper_ready_groups()
-            if self.state == ModemState.ONLINE:
-                if self._release_at is not None and now >= self._release_at:
-                    self._release_due(now)
-                if over_budget_until is None:
-                    job = self._store.outbox.claim_next(self.name, now, self._pool.lease_s, group=self.modem.group,
-                                                        cheaper_groups=cheaper, submitting=True)
-                    if job is not None:
-                        self._send(job)
-                        continue
-            deadlines = [next_sweep, next_health, now + timedelta(seconds=self._pool.idle_poll_s)]
-            due = None
-            if self.state == ModemState.ONLINE:
-                due = over_budget_until or self._store.outbox.next_due_at(self.name, now, group=self.modem.group)
-                if due is not None and cheaper:  # what it left to a cheaper modem: look again after the grace
-                    due = max(due, now + timedelta(seconds=COST_GRACE_S))
-                self._release_at = self._store.outbox.next_scheduled_at()
-                if self._release_at is not None:
-                    deadlines.append(self._release_at)
-            if due is not None:
-                deadlines.append(due)
-            if self._next_balance is not None:
-                deadlines.append(self._next_balance)
-            self._idle_wait(self._wake, max(MIN_WAIT_S, (min(deadlines) - self._clock()).total_seconds()))
+            try:
+                if not driver.is_alive():
+                    raise ModemUnavailable("the modem's port or reader died")
+                if self._reset.is_set():
+                    self._reset.clear()
+                    raise ModemUnavailable("reset by the operator")
+                now = self._clock()
+                if (self._drain_notices() or now >= next_sweep) and self.state != ModemState.NO_SIM:
+                    self._sweep()
+                    next_sweep = now + timedelta(seconds=self._pool.sweep_interval_s)
+                if now >= next_health:
+                    self._poll_health()
+                    next_health = now + timedelta(seconds=self._pool.health_interval_s)
+                self._serve_requests(driver)
+                if self._next_balance is not None and now >= self._next_balance and self.state == ModemState.ONLINE:
+                    self._check_balance(driver)
+                self._wake.clear()
+                over_budget_until = self._budget.free_at(now)  # over the SIM's cap: claim nothing until then
+                self.is_ready = self.state == ModemState.ONLINE and over_budget_until is None
+                cheaper = self._cheaper_ready_groups()
+                if self.state == ModemState.ONLINE:
+                    if self._release_at is not None and now >= self._release_at:
+                        self._release_due(now)
+                    if over_budget_until is None:
+                        job = self._store.outbox.claim_next(self.name, now, self._pool.lease_s, group=self.modem.group,
+                                                            cheaper_groups=cheaper, submitting=True)
+                        if job is not None:
+                            self._send(job)
+                            continue
+                deadlines = [next_sweep, next_health, now + timedelta(seconds=self._pool.idle_poll_s)]
+                due = None
+                if self.state == ModemState.ONLINE:
+                    due = over_budget_until or self._store.outbox.next_due_at(self.name, now, group=self.modem.group)
+                    if due is not None and cheaper:  # what it left to a cheaper modem: look again after the grace
+                        due = max(due, now + timedelta(seconds=COST_GRACE_S))
+                    self._release_at = self._store.outbox.next_scheduled_at()
+                    if self._release_at is not None:
+                        deadlines.append(self._release_at)
+                if due is not None:
+                    deadlines.append(due)
+                if self._next_balance is not None:
+                    deadlines.append(self._next_balance)
+                self._idle_wait(self._wake, max(MIN_WAIT_S, (min(deadlines) - self._clock()).total_seconds()))
+            except StoreUnavailable as exc:  # the modem stays open; its work waits for the database
+                store_delay_s = self._wait_for_store(exc, store_delay_s)
+                continue
+            store_delay_s = STORE_RETRY_MIN_S
+
+    def _wait_for_store(self, exc: StoreUnavailable, delay_s: float) -> float:
+        """The database does not answer: claim nothing, keep the modem, look again later; the next delay."""
+        self.is_ready = False
+        log.warning("modem %s: the database does not answer (%s); pausing %g s", self.name, exc, delay_s)
+        self._idle_wait(self._stop, delay_s)
+        return min(delay_s * 2, STORE_RETRY_MAX_S)
 
     def _cheaper_ready_groups(self) -> list[str]:
         return cheaper_ready_groups(self.modem.cost, ((w.modem.group, w.modem.cost, w.is_ready) for w in self._peers()))
@@ -391,7 +406,7 @@ class ModemWorker:
             try:
                 receipt = self._connected.send_pdu(pdus[seq - 1], self._pool.send_timeout_s)
             except SendOutcomeUnknown as exc:
-                self._store.outbox.record_unknown(job, seq, self.name, str(exc), self._clock())
+                self._recorded(lambda: self._store.outbox.record_unknown(job, seq, self.name, str(exc), self._clock()))
                 log.warning("modem %s: message %s part %d: no answer after it was written, so it may have gone "
                             "out: unknown, never re-sent (%s)", self.name, job.uid, seq, exc)
                 raise
@@ -399,7 +414,8 @@ class ModemWorker:
                 self._retry_later(job, seq, exc.code, str(exc), now_too=True)
                 raise
             except ModemFaultSendError as exc:  # the modem's trouble, not the message's: reopen the modem
-                self._store.outbox.record_modem_fault(job, seq, self.name, _error_code(exc), str(exc), self._clock())
+                self._recorded(lambda: self._store.outbox.record_modem_fault(job, seq, self.name, _error_code(exc),
+                                                                            str(exc), self._clock()))
                 log.warning("modem %s: message %s put back, attempt not counted: %s %s", self.name, job.uid,
                             _error_code(exc), exc)
                 self._wake_others()
@@ -408,23 +424,40 @@ class ModemWorker:
                 self._retry_later(job, seq, _error_code(exc), str(exc))
                 return
             except PermanentSendError as exc:
-                self._store.outbox.record_permanent_failure(job, seq, self.name, _error_code(exc), str(exc),
-                                                            self._clock())
+                self._recorded(lambda: self._store.outbox.record_permanent_failure(
+                    job, seq, self.name, _error_code(exc), str(exc), self._clock()))
                 log.warning("modem %s: message %s failed: %s %s", self.name, job.uid, _error_code(exc), exc)
                 return
             sent_at = self._clock()
-            state = self._store.outbox.record_part_sent(job, seq, self.name, receipt.reference, sent_at)
+            state = self._recorded(lambda: self._store.outbox.record_part_sent(job, seq, self.name,
+                                                                              receipt.reference, sent_at))
             if state == MessageState.SENT:
                 log.info("modem %s: message %s sent (%d part%s)", self.name, job.uid, len(pdus),
                          "" if len(pdus) == 1 else "s")
             self._budget.record(sent_at)
 
+    def _recorded(self, record: Callable[[], T]) -> T:
+        """Record a fate the modem has decided already (sent, refused, unknown), waiting out a database that does
+        not answer: the worker holds it until it is stored. Only a stop gives up (the claim's lease then settles
+        the message: a part in flight becomes unknown, never re-sent)."""
+        delay_s = STORE_RETRY_MIN_S
+        while True:
+            try:
+                return record()
+            except StoreUnavailable as exc:
+                if self._stop.is_set():
+                    raise
+                log.warning("modem %s: the database does not answer (%s); holding a part's outcome, retrying in "
+                            "%g s", self.name, exc, delay_s)
+                self._idle_wait(self._stop, delay_s)
+                delay_s = min(delay_s * 2, STORE_RETRY_MAX_S)
+
     def _retry_later(self, job: SendJob, seq: int, code: str, detail: str, *, now_too: bool = False) -> None:
         now = self._clock()
         retry_at = now if now_too else next_attempt_at(job.attempt, now, self._messaging.retry_base_s,
                                                        self._messaging.retry_max_s, self._rng)
-        state = self._store.outbox.record_temporary_failure(job, seq, self.name, code, detail, retry_at,
-                                                            self._messaging.max_attempts, now)
+        state = self._recorded(lambda: self._store.outbox.record_temporary_failure(
+            job, seq, self.name, code, detail, retry_at, self._messaging.max_attempts, now))
         if state == MessageState.FAILED:
             log.warning("modem %s: message %s failed after %d attempts: %s %s", self.name, job.uid, job.attempt,
                         code, detail)
