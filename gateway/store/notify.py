@@ -25,8 +25,20 @@ STOP_CHECK_S = 0.5  # how often a quiet listener looks at its stop event
 
 
 def conninfo(url: str) -> str:
-    """The libpq connection string of a SQLAlchemy `postgresql+psycopg://` URL."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    """The libpq connection string of a SQLAlchemy `postgresql+psycopg://` URL, several hosts included: SQLAlchemy
+    takes `?host=a:5432&host=b:5432&target_session_attrs=read-write` (a failover pair), libpq wants
+    `host=a,b port=5432,5432`."""
+    from psycopg.conninfo import make_conninfo
+
+    parsed = make_url(url)
+    hosts = parsed.query.get("host")
+    if not isinstance(hosts, tuple):
+        return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    default_port = str(parsed.port or 5432)
+    pairs = [host.rpartition(":")[::2] if ":" in host else (host, default_port) for host in hosts]
+    others = {key: value for key, value in parsed.query.items() if key != "host" and isinstance(value, str)}
+    return make_conninfo(host=",".join(h for h, _ in pairs), port=",".join(p for _, p in pairs),
+                         dbname=parsed.database, user=parsed.username, password=parsed.password, **others)
 
 
 class OutboxListener:

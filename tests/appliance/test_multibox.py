@@ -181,6 +181,25 @@ def test_an_enqueue_on_one_box_wakes_the_other_through_notify(boxes, shared_url)
         assert not woken_a.wait(0.3)  # its own notice: the box's pool was woken in-process already
 
 
+def test_a_url_naming_a_failover_pair_follows_the_host_that_answers(pg_cluster, shared_url, key_file):
+    # host=a,b with target_session_attrs=read-write: the first host is down (a failed primary), the second takes
+    # the store's connections and the LISTEN connection alike
+    database = shared_url.rsplit("/", 1)[1]
+    pair = (f"postgresql+psycopg://postgres@/{database}?host=127.0.0.1:{free_port()}"
+            f"&host=127.0.0.1:{pg_cluster.port}&target_session_attrs=read-write")
+    store = Store.from_url(pair, key_file=key_file)
+    woken = threading.Event()
+    try:
+        with OutboxListener(pair, "b", woken.set) as listener:
+            assert listener.wait_listening(5)
+            store.db.box = "a"
+            store.outbox.enqueue([draft(1)], NOW)
+            assert woken.wait(5)
+        assert store.outbox.count_by_state() == {"queued": 1}
+    finally:
+        store.close()
+
+
 def test_each_box_records_its_modems_and_the_api_shows_every_box(boxes, settings):
     from gateway.rules.apikeys import SCOPES
     from web import create_app
