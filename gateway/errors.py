@@ -103,6 +103,14 @@ class ConflictError(GatewayError):
     http_status = 409
 
 
+class ClaimLost(GatewayError):
+    """A worker's claim on a message was settled by another box (this one was declared dead): it must not send
+    another part of it."""
+
+    code = "claim_lost"
+    http_status = 409
+
+
 class BoxNameTaken(GatewayError):
     """Another live box already runs under this box's name on the shared database."""
 

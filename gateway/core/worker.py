@@ -22,6 +22,7 @@ from gateway.config import MessagingSettings, ModemSettings, PoolSettings
 from gateway.core.ports import PoolStorage
 from gateway.core.queue_policy import cheaper_ready_groups
 from gateway.errors import (
+    ClaimLost,
     ModemError,
     ModemOffline,
     ModemFaultSendError,
@@ -401,8 +402,12 @@ class ModemWorker:
         for seq in range(job.first_seq, len(pdus) + 1):
             if seq > job.first_seq:  # the claim marked the first part and leased it; a later one renews the lease
                 now = self._clock()
-                self._store.outbox.mark_part_submitting(job, seq, self.name, now,
-                                                        lease_until=now + timedelta(seconds=self._pool.lease_s))
+                try:
+                    self._store.outbox.mark_part_submitting(job, seq, self.name, now,
+                                                            lease_until=now + timedelta(seconds=self._pool.lease_s))
+                except ClaimLost as exc:  # another box settled it while this one was away: not ours to go on
+                    log.warning("modem %s: %s; part %d not sent", self.name, exc, seq)
+                    return
             try:
                 receipt = self._connected.send_pdu(pdus[seq - 1], self._pool.send_timeout_s)
             except SendOutcomeUnknown as exc:

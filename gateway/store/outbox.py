@@ -10,7 +10,7 @@ from sqlalchemy import Select, bindparam, exists, func, insert, or_, select, upd
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import configure_mappers, selectinload
 
-from gateway.errors import ConflictError, MessageNotFound
+from gateway.errors import ClaimLost, ConflictError, MessageNotFound
 from gateway.rules.claiming import AVOID_GRACE_S, COST_GRACE_S, quiet_until
 from gateway.rules.routing import DEFAULT_GROUP
 from gateway.store.database import Database, changed, new_uid
@@ -80,6 +80,8 @@ _SET_PART = update(_parts).where(_parts.c.message_id == bindparam("p_message_id"
                                  _parts.c.seq == bindparam("p_seq"))
 _MARK_SUBMITTING = _SET_PART.values(state=PartState.SUBMITTING, modem=bindparam("p_modem"),
                                     submitted_at=bindparam("p_now"))
+_CLAIM_OF = (select(_messages.c.state, _messages.c.modem).where(_messages.c.id == bindparam("p_message_id"))
+             .with_for_update())
 _RENEW_LEASE = update(_messages).where(_messages.c.id == bindparam("p_message_id"),
                                        _messages.c.state == MessageState.SENDING).values(
     lease_until=bindparam("p_lease_until"))
@@ -255,12 +257,19 @@ class Outbox:
                              lease_until: datetime | None = None) -> None:
         """Commit that part `seq` is about to be written to the modem: after a crash it is `unknown`.
 
+        ClaimLost when the message is no longer this modem's claim: another box settled it (this one was declared
+        dead while it was paused or cut off), so the part must not be written (the fence of a stale box).
+
         `lease_until` renews the claim's lease for this part (a long multi-part message stays claimed). The
         commit is durable (fsynced on SQLite whatever `synchronous` says): a power cut must not undo it once
         the part is on its way, or the part would be sent again."""
         params = {"p_message_id": job.message_id, "p_seq": seq, "p_modem": modem, "p_now": now,
                   "p_lease_until": lease_until}
         with self._db.write_core(durable=True) as conn:
+            held = conn.execute(_CLAIM_OF, params).one_or_none()
+            if held is None or (held.state, held.modem) != (MessageState.SENDING.value, modem):
+                raise ClaimLost(f"message {job.uid} is no longer claimed by {modem} ("
+                                f"{held.state if held else 'gone'}): its claim was settled while this box was away")
             conn.execute(_MARK_SUBMITTING, params)
             if lease_until is not None:
                 conn.execute(_RENEW_LEASE, params)

@@ -300,3 +300,17 @@ def test_a_box_takes_its_name_beats_and_a_silent_one_is_settled(store):
     assert store.boxes.register("a", "h2", 9, "0.2.0", NOW + timedelta(seconds=13), alive, never_gone) == 3
     store.boxes.stopped("a", 3, NOW + timedelta(seconds=14))
     assert [(b.name, b.state, b.host) for b in store.boxes.list_boxes()] == [("a", "stopped", "h2")]
+
+
+def test_a_claim_settled_by_another_box_fences_the_next_part(store):
+    from gateway.errors import ClaimLost
+
+    [message] = store.outbox.enqueue([draft(parts=("one ", "two"))], NOW)
+    job = store.outbox.claim_next("m1", NOW, 300, submitting=True)
+    store.outbox.record_part_sent(job, 1, "m1", 7, NOW)
+    store.outbox.release_claims(NOW, modems=["m1"])  # its box was declared dead between the parts
+    with pytest.raises(ClaimLost, match="no longer claimed by m1"):
+        store.outbox.mark_part_submitting(job, 2, "m1", NOW)
+    assert [p.state for p in store.outbox.get_message(message.uid).parts] == [PartState.SENT, PartState.PENDING]
+    again = store.outbox.claim_next("m1", NOW, 300, submitting=True)  # pinned to m1: it takes it up again
+    assert again is not None and again.first_seq == 2
