@@ -25,7 +25,8 @@ TIME_SENSITIVE = ["store/test_store.py", "appliance/test_multibox.py", "core/tes
 WALL_CLOCK = {
     "appliance/test_multibox.py": ["test_two_gateway_processes_share_the_outbox_and_a_killed_box_loses_nothing",
                                    "test_a_killed_box_is_noticed_in_seconds_and_what_it_held_settled_long_before_its_"
-                                   "leases_end", "test_a_second_box_with_a_live_boxs_name_refuses_to_start"],
+                                   "leases_end", "test_a_second_box_with_a_live_boxs_name_refuses_to_start",
+                                   "test_a_box_paused_past_the_dead_threshold_sends_nothing_another_box_handled"],
     "appliance/test_doctor.py": ["test_smsgw_doctor_exits_non_zero_and_prints_fixes",
                                  "test_a_port_the_running_gateway_holds_is_read_from_the_database"],
     "core/test_keys.py": ["test_cli_creates_expiring_keys_and_rotates"],

@@ -371,3 +371,31 @@ def test_a_second_box_with_a_live_boxs_name_refuses_to_start(shared_url, modem_l
     finally:
         first.stop()
         store.close()
+
+
+def test_a_box_paused_past_the_dead_threshold_sends_nothing_another_box_handled(shared_url, modem_links, tmp_path,
+                                                                               key_file):
+    store = Store.from_url(shared_url, key_file=key_file)
+    token = GatewayService(store, MessagingSettings()).keys.create_key("pause", ["send", "read", "admin"])[1]
+    fakes = modem_links(4, latency_ms=150)
+    boxes = [Box(name, shared_url, share, tmp_path, token, key_file, lease_s=300.0, dead_after_s=2.0)
+             for name, share in (("a", fakes[:2]), ("b", fakes[2:]))]
+    try:
+        wait_until(lambda: sum(m["state"] == "online" for m in boxes[1].modems().values()) == 4, timeout_s=30)
+        long = "x" * 300  # two parts: a pause may fall between them
+        store.outbox.enqueue([draft(i, parts=(long[:153], long[153:])) for i in range(60)], utcnow())
+        wait_until(lambda: all(len(f.sent) >= 2 for f in fakes[:2]), timeout_s=30)
+        boxes[0].proc.send_signal(signal.SIGSTOP)  # paused, not dead: it will wake with claims it no longer has
+        wait_until(lambda: [(b.name, b.state) for b in store.boxes.list_boxes()][0] == ("a", "dead"), timeout_s=15)
+        time.sleep(1.0)
+        boxes[0].proc.send_signal(signal.SIGCONT)
+        wait_until(lambda: [(b.name, b.state) for b in store.boxes.list_boxes()][0] == ("a", "alive"), timeout_s=15)
+        counts = wait_until(lambda: (c := store.outbox.count_by_state()).get("sent", 0) + c.get("unknown", 0) == 60
+                            and c, timeout_s=90)
+        parts_on_air = collections.Counter((s.number, s.concat) for f in fakes for s in f.sent)
+        assert max(parts_on_air.values()) == 1  # no part twice, whichever box took the message up again
+        assert counts.get("unknown", 0) <= 2
+    finally:
+        for box in boxes:
+            box.stop()
+        store.close()
