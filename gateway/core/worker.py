@@ -521,8 +521,11 @@ class ModemWorker:
 
     def _record_stored(self, item: ReceivedSms | StatusReport, now: datetime) -> None:
         if isinstance(item, ReceivedSms):
-            self._store.inbox.record_received(self.name, item, now,
-                                              reply_since=now - timedelta(seconds=self._messaging.reply_window_s))
+            received = self._store.inbox.record_received(
+                self.name, item, now, reply_since=now - timedelta(seconds=self._messaging.reply_window_s))
+            if received is not None:
+                log.info("modem %s: message %s received (%d part%s)", self.name, received.uid, received.part_count,
+                         "" if received.part_count == 1 else "s")
         else:
             self._store.reports.record_status_report(self.name, item, now)
 
