@@ -479,7 +479,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except GatewayError as exc:
         print(f"smsgw: {exc.message}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_code", 2)
     except (OSError, ImportError) as exc:  # a file, a port or a device the command needs: said in one line
         print(f"smsgw: {exc}", file=sys.stderr)
         return 2

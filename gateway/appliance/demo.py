@@ -42,6 +42,7 @@ class DemoError(GatewayError):
 
     code = "demo_error"
     http_status = 409
+    exit_code = 1  # DESIGN.md: a demo that cannot start here exits 1, touching nothing
 
 
 class DemoDirectory:

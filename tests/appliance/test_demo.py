@@ -66,7 +66,7 @@ def test_a_second_demo_in_the_same_directory_says_so_and_touches_nothing(demo, t
     wait_until(lambda: {m["state"] for m in first.get("/modems")["modems"]} == {"online"})
     links = sorted(p.name for p in (tmp_path / "var" / "modems").iterdir())
     second = smsgw("demo", "--port", "0", cwd=tmp_path)
-    assert second.returncode == 2 and "Traceback" not in second.stderr
+    assert second.returncode == 1 and "Traceback" not in second.stderr
     [line] = second.stderr.strip().splitlines()
     assert f"a demo already runs from {tmp_path / 'var'} (pid {first.process.pid}, http://localhost:" in line
     assert "make run PORT=8081 VAR=var2" in line
@@ -85,7 +85,7 @@ def test_a_taken_port_is_said_in_one_line_before_anything_is_made(tmp_path):
         taken.listen()
         port = taken.getsockname()[1]
         refused = smsgw("demo", "--port", str(port), "--var", "elsewhere", cwd=tmp_path)
-    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
     assert refused.stderr.strip() == (f"smsgw: port {port} on 127.0.0.1 is taken by another program: pick another, "
                                       f"e.g. make run PORT={port + 1} (or smsgw demo --port {port + 1})")
     assert not (tmp_path / "elsewhere" / "modems").exists() and not (tmp_path / "elsewhere" / "smsgw.db").exists()
@@ -105,7 +105,7 @@ def test_a_restarted_demo_keeps_its_key_and_password_and_an_sms_arrives_on_reque
     assert injected.returncode == 0 and "arrived on modem1" in injected.stdout, injected.stderr
     wait_until(lambda: [m["text"] for m in again.get("/inbox")["messages"]] == ["Is it still on?"])
     refused = smsgw("demo", "inject", "--from", "not a number!", "--text", "x", cwd=tmp_path)
-    assert refused.returncode == 2 and "'from' must be a phone number" in refused.stderr
+    assert refused.returncode == 1 and "'from' must be a phone number" in refused.stderr
 
 
 def test_cli_commands_find_the_demos_database_or_say_in_one_line_where_to_look(demo, tmp_path):
