@@ -261,9 +261,39 @@ def cmd_admin(args: argparse.Namespace) -> int:
 def cmd_db(args: argparse.Namespace) -> int:
     from gateway.appliance.runtime import open_store
 
+    if args.db_command == "copy":
+        return _db_copy(args)
     settings = _settings(args)
     open_store(settings).close()
     print(f"database {settings.database.url} is at the latest schema")
+    return 0
+
+
+def _db_copy(args: argparse.Namespace) -> int:
+    """`smsgw db copy --to URL`: this box's database into an empty one (PostgreSQL, for several boxes)."""
+    from gateway.appliance import dbcopy
+    from gateway.appliance.runtime import open_store
+    from gateway.store import Store
+
+    source = open_store(_existing_settings(args))
+    try:
+        key = dbcopy.target_key(source, args.to, args.key_file or "")
+        target = Store.from_url(args.to, key_file=str(key))
+        try:
+            shown: dict[str, int] = {}
+
+            def progress(table: str, done: int, total: int) -> None:
+                if done == total or done - shown.get(table, 0) >= 10 * dbcopy.BATCH:
+                    shown[table] = done
+                    print(f"  {table}: {done}/{total}", flush=True)
+
+            copied = dbcopy.copy_database(source, target, progress)
+        finally:
+            target.close()
+    finally:
+        source.close()
+    print(f"copied {sum(copied.values())} rows of {len(copied)} tables to {args.to}, every one read back and "
+          f"compared; its box key is {key}: point [database] url and [security] key_file at them")
     return 0
 
 
@@ -422,6 +452,11 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     with_config(db_sub.add_parser("upgrade", help="migrate the schema to the latest revision"))
+    copy = with_config(db_sub.add_parser("copy", help="copy everything into another, empty database "
+                                                      "(e.g. PostgreSQL, when one box becomes several)"))
+    copy.add_argument("--to", required=True, metavar="URL", help="postgresql+psycopg://user:password@host/db")
+    copy.add_argument("--key-file", help="the target's box key file (the source's key is copied there); PostgreSQL "
+                                         "needs it named")
     db.set_defaults(func=cmd_db)
 
     key = sub.add_parser("key", help="the box key that seals the database's secrets")
