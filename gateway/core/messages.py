@@ -16,7 +16,7 @@ from gateway.core.webhooks import checked_target
 from gateway.doors import CallbackTarget
 from gateway.errors import MessageTooLong, TooManyRecipients, ValidationError
 from gateway.rules.numbers import takes_replies, to_e164
-from gateway.rules.paging import cursor_id, page_size
+from gateway.rules.paging import cursor_id, next_cursor, page_size
 from gateway.rules.routing import Route
 from gateway.rules.text import normalise_body, segment
 from gateway.rules.timing import parse_priority, parse_send_at, parse_validity
@@ -102,7 +102,7 @@ class Messages:
         to_number = to_e164(to, self._settings, field="to") if to else None
         page = self._store.outbox.list_messages(state=state_value, to_number=to_number, before_id=cursor_id(cursor),
                                                limit=page_size(limit))
-        return page, (str(page[-1].id) if len(page) == page_size(limit) else None)
+        return page, next_cursor(page, limit)
 
     def cancel(self, uid: str) -> Message:
         return self._store.outbox.cancel(uid, self._clock())
@@ -114,7 +114,7 @@ class Messages:
 
     def list_inbox(self, *, cursor: str | None = None, limit: int = 50) -> tuple[list[InboxMessage], str | None]:
         page = self._store.inbox.list_inbox(before_id=cursor_id(cursor), limit=page_size(limit))
-        return page, (str(page[-1].id) if len(page) == page_size(limit) else None)
+        return page, next_cursor(page, limit)
 
     def waiting_parts(self) -> list[tuple[PartGroup, datetime]]:
         """Multi-part SMS still waiting for parts, each with when it is flushed if the rest never comes."""
@@ -124,7 +124,7 @@ class Messages:
     def list_quarantine(self, *, cursor: str | None = None,
                         limit: int = 50) -> tuple[list[QuarantinedSms], str | None]:
         page = self._store.inbox.list_quarantine(before_id=cursor_id(cursor), limit=page_size(limit))
-        return page, (str(page[-1].id) if len(page) == page_size(limit) else None)
+        return page, next_cursor(page, limit)
 
     def conversation(self, number: str, *, limit: int = 100) -> list[Message | InboxMessage]:
         """Both directions of the exchange with `number`, oldest first; an alphanumeric sender ID (`BANK`) is

@@ -8,7 +8,7 @@ from typing import Callable
 
 from gateway.config import MessagingSettings
 from gateway.rules.numbers import to_e164
-from gateway.rules.paging import cursor_id, page_size
+from gateway.rules.paging import cursor_id, next_cursor, page_size
 from gateway.store import Store
 from gateway.store.models import AuditEntry, Message
 
@@ -30,9 +30,8 @@ class Privacy:
 
     def list_audit(self, *, cursor: str | None = None, limit: int = 50) -> tuple[list[AuditEntry], str | None]:
         """Newest first, with the cursor of the next page (None at the end)."""
-        size = page_size(limit)
-        entries = self._store.audit.list_audit(before_id=cursor_id(cursor), limit=size)
-        return entries, (str(entries[-1].id) if len(entries) == size else None)
+        entries = self._store.audit.list_audit(before_id=cursor_id(cursor), limit=page_size(limit))
+        return entries, next_cursor(entries, limit)
 
     def redact(self, uid: str) -> Message:
         """Empty a settled message's text (ConflictError while it may still be sent)."""

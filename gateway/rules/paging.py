@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Protocol, Sequence
+
 from gateway.errors import ValidationError
+
+
+class HasId(Protocol):
+    @property
+    def id(self) -> int: ...
 
 MAX_PAGE = 200
 
@@ -10,6 +17,11 @@ MAX_PAGE = 200
 def page_size(limit: int) -> int:
     """`limit` held between 1 and MAX_PAGE."""
     return max(1, min(int(limit), MAX_PAGE))
+
+
+def next_cursor(page: Sequence[HasId], limit: int) -> str | None:
+    """The cursor of the page after `page` (its last row's id), None when `page` was the last (not full)."""
+    return str(page[-1].id) if page and len(page) == page_size(limit) else None
 
 
 def cursor_id(cursor: str | None) -> int | None:
