@@ -553,9 +553,13 @@ class GsmModemDriver:
         """Connecting set +CMEE=1, so a bare ERROR is suspect: `+CMEE: 0` means the modem restarted (its settings
         and perhaps its PIN are gone) and the refusal says nothing about the message."""
         try:
-            return replies.find_line(self._command("AT+CMEE?"), "+CMEE:").split(":", 1)[1].strip() == "0"
+            return self._cmee() == "0"
         except (_CommandRefused, ValueError, ModemUnavailable):
             return False
+
+    def _cmee(self) -> str:
+        """The modem's +CMEE setting as it answers `AT+CMEE?` ("0" after a restart forgot ours)."""
+        return replies.find_line(self._command("AT+CMEE?"), "+CMEE:").split(":", 1)[1].strip()
 
     def _resync(self) -> None:
         """ESC ends a pending PDU entry, a plain AT shows whether the modem listens again, and a short quiet
@@ -632,7 +636,7 @@ class GsmModemDriver:
     def _check_not_restarted(self) -> None:
         try:
             sim = replies.parse_cpin(replies.find_line(self._command("AT+CPIN?"), "+CPIN:"))
-            cmee = replies.find_line(self._command("AT+CMEE?"), "+CMEE:").split(":", 1)[1].strip()
+            cmee = self._cmee()
         except ValueError:
             return  # a modem that does not say is not judged on it
         except _CommandRefused as exc:
