@@ -219,9 +219,10 @@ def cmd_boxes(args: argparse.Namespace) -> int:
 def _command_name() -> str:
     """How this shell reaches `smsgw`: the script's path relative to here, or `python -m gateway`."""
     script = Path(sys.argv[0])
-    if script.name == "smsgw":
-        return os.path.relpath(script) if not os.path.relpath(script).startswith("..") else str(script)
-    return f"{Path(sys.executable).name} -m gateway"
+    if script.name != "smsgw":
+        return f"{Path(sys.executable).name} -m gateway"
+    relative = os.path.relpath(script)
+    return str(script) if relative.startswith("..") else relative
 
 
 def _demo_admin_password(service: GatewayService, saved: dict[str, str]) -> str:
