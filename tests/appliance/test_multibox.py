@@ -312,8 +312,10 @@ def test_two_gateway_processes_share_the_outbox_and_a_killed_box_loses_nothing(s
         store.close()
 
 
-def test_a_killed_box_is_noticed_in_seconds_and_what_it_held_settled_long_before_its_leases_end(
-        shared_url, modem_links, tmp_path, key_file):
+@pytest.fixture
+def live_boxes(shared_url, modem_links, tmp_path, key_file):
+    """Boxes "a" and "b" (two fake modems each, 150 ms a send) that declare a box dead after 2 s of silence, with
+    300 s leases (so only liveness can settle a dead box's claims in time), both modems of b online; and a store."""
     store = Store.from_url(shared_url, key_file=key_file)
     token = GatewayService(store, MessagingSettings()).keys.create_key("live", ["send", "read", "admin"])[1]
     fakes = modem_links(4, latency_ms=150)
@@ -321,32 +323,37 @@ def test_a_killed_box_is_noticed_in_seconds_and_what_it_held_settled_long_before
              for name, share in (("a", fakes[:2]), ("b", fakes[2:]))]
     try:
         wait_until(lambda: sum(m["state"] == "online" for m in boxes[1].modems().values()) == 4, timeout_s=30)
-        store.outbox.enqueue([draft(i) for i in range(200)], utcnow())  # the boxes' clock; NOTIFY wakes them
-        wait_until(lambda: all(len(f.sent) >= 3 for f in fakes[:2]), timeout_s=30)
-        boxes[0].proc.kill()  # SIGKILL: no clean stop, its claims (lease 300 s) left behind
-        killed = time.monotonic()
-        boxes[0].proc.wait()
-
-        def settled() -> bool:
-            held = [m for m in store.outbox.list_messages(state=MessageState.SENDING, limit=1000)
-                    if m.modem in ("a1", "a2")]
-            offline = {m.name: m.state for m in store.modems.list_modems() if m.box == "a"}
-            return not held and set(offline.values()) == {ModemState.OFFLINE}
-
-        wait_until(settled, timeout_s=30)
-        settle_s = time.monotonic() - killed
-        assert [(b.name, b.state) for b in store.boxes.list_boxes()] == [("a", "dead"), ("b", "alive")]
-        counts = wait_until(lambda: (c := store.outbox.count_by_state()).get("sent", 0) + c.get("unknown", 0) == 200
-                            and c, timeout_s=60)
-        on_air = collections.Counter(s.number for f in fakes for s in f.sent)
-        assert max(on_air.values()) == 1 and counts.get("unknown", 0) <= 2  # nothing twice; in flight: unknown
-        assert settle_s < 15, settle_s
-        print(f"SIGKILL → the dead box's claims settled and its modems offline: {settle_s:.1f} s "
-              f"(dead after 2 s of silence, leases 300 s)")
+        yield store, fakes, boxes
     finally:
         for box in boxes:
             box.stop()
         store.close()
+
+
+def test_a_killed_box_is_noticed_in_seconds_and_what_it_held_settled_long_before_its_leases_end(live_boxes):
+    store, fakes, boxes = live_boxes
+    store.outbox.enqueue([draft(i) for i in range(200)], utcnow())  # the boxes' clock; NOTIFY wakes them
+    wait_until(lambda: all(len(f.sent) >= 3 for f in fakes[:2]), timeout_s=30)
+    boxes[0].proc.kill()  # SIGKILL: no clean stop, its claims (lease 300 s) left behind
+    killed = time.monotonic()
+    boxes[0].proc.wait()
+
+    def settled() -> bool:
+        held = [m for m in store.outbox.list_messages(state=MessageState.SENDING, limit=1000)
+                if m.modem in ("a1", "a2")]
+        offline = {m.name: m.state for m in store.modems.list_modems() if m.box == "a"}
+        return not held and set(offline.values()) == {ModemState.OFFLINE}
+
+    wait_until(settled, timeout_s=30)
+    settle_s = time.monotonic() - killed
+    assert [(b.name, b.state) for b in store.boxes.list_boxes()] == [("a", "dead"), ("b", "alive")]
+    counts = wait_until(lambda: (c := store.outbox.count_by_state()).get("sent", 0) + c.get("unknown", 0) == 200
+                        and c, timeout_s=60)
+    on_air = collections.Counter(s.number for f in fakes for s in f.sent)
+    assert max(on_air.values()) == 1 and counts.get("unknown", 0) <= 2  # nothing twice; in flight: unknown
+    assert settle_s < 15, settle_s
+    print(f"SIGKILL → the dead box's claims settled and its modems offline: {settle_s:.1f} s "
+          f"(dead after 2 s of silence, leases 300 s)")
 
 
 def test_a_second_box_with_a_live_boxs_name_refuses_to_start(shared_url, modem_links, tmp_path, key_file):
@@ -373,29 +380,18 @@ def test_a_second_box_with_a_live_boxs_name_refuses_to_start(shared_url, modem_l
         store.close()
 
 
-def test_a_box_paused_past_the_dead_threshold_sends_nothing_another_box_handled(shared_url, modem_links, tmp_path,
-                                                                               key_file):
-    store = Store.from_url(shared_url, key_file=key_file)
-    token = GatewayService(store, MessagingSettings()).keys.create_key("pause", ["send", "read", "admin"])[1]
-    fakes = modem_links(4, latency_ms=150)
-    boxes = [Box(name, shared_url, share, tmp_path, token, key_file, lease_s=300.0, dead_after_s=2.0)
-             for name, share in (("a", fakes[:2]), ("b", fakes[2:]))]
-    try:
-        wait_until(lambda: sum(m["state"] == "online" for m in boxes[1].modems().values()) == 4, timeout_s=30)
-        long = "x" * 300  # two parts: a pause may fall between them
-        store.outbox.enqueue([draft(i, parts=(long[:153], long[153:])) for i in range(60)], utcnow())
-        wait_until(lambda: all(len(f.sent) >= 2 for f in fakes[:2]), timeout_s=30)
-        boxes[0].proc.send_signal(signal.SIGSTOP)  # paused, not dead: it will wake with claims it no longer has
-        wait_until(lambda: [(b.name, b.state) for b in store.boxes.list_boxes()][0] == ("a", "dead"), timeout_s=15)
-        time.sleep(1.0)
-        boxes[0].proc.send_signal(signal.SIGCONT)
-        wait_until(lambda: [(b.name, b.state) for b in store.boxes.list_boxes()][0] == ("a", "alive"), timeout_s=15)
-        counts = wait_until(lambda: (c := store.outbox.count_by_state()).get("sent", 0) + c.get("unknown", 0) == 60
-                            and c, timeout_s=90)
-        parts_on_air = collections.Counter((s.number, s.concat) for f in fakes for s in f.sent)
-        assert max(parts_on_air.values()) == 1  # no part twice, whichever box took the message up again
-        assert counts.get("unknown", 0) <= 2
-    finally:
-        for box in boxes:
-            box.stop()
-        store.close()
+def test_a_box_paused_past_the_dead_threshold_sends_nothing_another_box_handled(live_boxes):
+    store, fakes, boxes = live_boxes
+    long = "x" * 300  # two parts: a pause may fall between them
+    store.outbox.enqueue([draft(i, parts=(long[:153], long[153:])) for i in range(60)], utcnow())
+    wait_until(lambda: all(len(f.sent) >= 2 for f in fakes[:2]), timeout_s=30)
+    boxes[0].proc.send_signal(signal.SIGSTOP)  # paused, not dead: it will wake with claims it no longer has
+    wait_until(lambda: [(b.name, b.state) for b in store.boxes.list_boxes()][0] == ("a", "dead"), timeout_s=15)
+    time.sleep(1.0)
+    boxes[0].proc.send_signal(signal.SIGCONT)
+    wait_until(lambda: [(b.name, b.state) for b in store.boxes.list_boxes()][0] == ("a", "alive"), timeout_s=15)
+    counts = wait_until(lambda: (c := store.outbox.count_by_state()).get("sent", 0) + c.get("unknown", 0) == 60
+                        and c, timeout_s=90)
+    parts_on_air = collections.Counter((s.number, s.concat) for f in fakes for s in f.sent)
+    assert max(parts_on_air.values()) == 1  # no part twice, whichever box took the message up again
+    assert counts.get("unknown", 0) <= 2
