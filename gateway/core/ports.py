@@ -24,6 +24,9 @@ class OutboxPort(Protocol):
 
     def record_part_sent(self, job: SendJob, seq: int, modem: str, reference: int, now: datetime) -> MessageState: ...
 
+    def record_sent_claim_next(self, job: SendJob, seq: int, modem: str, reference: int, now: datetime,
+                               lease_s: float, *, group: str, cheaper_groups: Sequence[str] = ()) -> SendJob | None: ...
+
     def record_temporary_failure(self, job: SendJob, seq: int, modem: str, error_code: str, detail: str,
                                  retry_at: datetime, max_attempts: int, now: datetime) -> MessageState: ...
 

@@ -302,7 +302,9 @@ class ModemWorker:
                         job = self._store.outbox.claim_next(self.name, now, self._pool.lease_s, group=self.modem.group,
                                                             cheaper_groups=cheaper, submitting=True)
                         if job is not None:
-                            self._send(job)
+                            chain_until = min(next_sweep, next_health, self._release_at or next_health)
+                            while job is not None:  # each message's record claims the next, while nothing else is due
+                                job = self._send(job, chain_until)
                             continue
                 deadlines = [next_sweep, next_health, now + timedelta(seconds=self._pool.idle_poll_s)]
                 due = None
@@ -387,16 +389,24 @@ class ModemWorker:
 
     # --- sending -------------------------------------------------------------------------------
 
-    def _send(self, job: SendJob) -> None:
+    def _send(self, job: SendJob, chain_until: datetime) -> SendJob | None:
+        """Send `job`; the next message, claimed in the transaction that recorded this one sent, when nothing
+        else is due before `chain_until` (sweep, health poll, scheduled release) or pending (notices, requests)."""
         self.is_ready = False
         self._publish(ModemState.SENDING)  # for the LEDs only: the row stays online while it sends
         try:
-            self._send_parts(job)
+            return self._send_parts(job, chain_until)
         finally:
             self._publish(self.state)
-        self.is_ready = self.state == ModemState.ONLINE and self._budget.free_at(self._clock()) is None
+            self.is_ready = self.state == ModemState.ONLINE and self._budget.free_at(self._clock()) is None
 
-    def _send_parts(self, job: SendJob) -> None:
+    def _may_chain(self, now: datetime, chain_until: datetime) -> bool:
+        """Whether the worker may claim its next message without going round its loop first."""
+        return (now < chain_until and self.state == ModemState.ONLINE and self._budget.free_at(now) is None
+                and not self._stop.is_set() and not self._reset.is_set() and self._notices.empty()
+                and self._requests.empty())
+
+    def _send_parts(self, job: SendJob, chain_until: datetime) -> SendJob | None:
         pdus = build_submit_pdus(job.to_number, Segmentation(job.encoding, job.parts), concat_ref=job.concat_ref,
                                  request_status_report=job.delivery_report)
         for seq in range(job.first_seq, len(pdus) + 1):
@@ -407,7 +417,7 @@ class ModemWorker:
                                                             lease_until=now + timedelta(seconds=self._pool.lease_s))
                 except ClaimLost as exc:  # another box settled it while this one was away: not ours to go on
                     log.warning("modem %s: %s; part %d not sent", self.name, exc, seq)
-                    return
+                    return None
             try:
                 receipt = self._connected.send_pdu(pdus[seq - 1], self._pool.send_timeout_s)
             except SendOutcomeUnknown as exc:
@@ -427,19 +437,39 @@ class ModemWorker:
                 raise ModemUnavailable(f"{exc}: re-initialising the modem") from exc
             except TemporarySendError as exc:
                 self._retry_later(job, seq, _error_code(exc), str(exc))
-                return
+                return None
             except PermanentSendError as exc:
                 self._recorded(lambda: self._store.outbox.record_permanent_failure(
                     job, seq, self.name, _error_code(exc), str(exc), self._clock()))
                 log.warning("modem %s: message %s failed: %s %s", self.name, job.uid, _error_code(exc), exc)
-                return
+                return None
             sent_at = self._clock()
-            state = self._recorded(lambda: self._store.outbox.record_part_sent(job, seq, self.name,
-                                                                              receipt.reference, sent_at))
-            if state == MessageState.SENT:
-                log.info("modem %s: message %s sent (%d part%s)", self.name, job.uid, len(pdus),
-                         "" if len(pdus) == 1 else "s")
             self._budget.record(sent_at)
+            if seq < len(pdus):
+                self._recorded(lambda: self._store.outbox.record_part_sent(job, seq, self.name, receipt.reference,
+                                                                          sent_at))
+                continue
+            return self._record_last_part(job, receipt.reference, sent_at, chain_until)
+        return None
+
+    def _record_last_part(self, job: SendJob, reference: int, sent_at: datetime,
+                          chain_until: datetime) -> SendJob | None:
+        """Record `job` sent and, when the worker may go on at once, claim its next message in the same commit.
+        After a database failure the retry records only (the claim, if that commit did land, settles by lease)."""
+        seq, next_job, recorded = len(job.parts), None, False
+        if self._may_chain(sent_at, chain_until):
+            try:
+                next_job = self._store.outbox.record_sent_claim_next(
+                    job, seq, self.name, reference, sent_at, self._pool.lease_s, group=self.modem.group,
+                    cheaper_groups=self._cheaper_ready_groups())
+                recorded = True
+            except StoreUnavailable as exc:
+                log.warning("modem %s: the database does not answer (%s); recording message %s again",
+                            self.name, exc, job.uid)
+        if not recorded:
+            self._recorded(lambda: self._store.outbox.record_part_sent(job, seq, self.name, reference, sent_at))
+        log.info("modem %s: message %s sent (%d part%s)", self.name, job.uid, seq, "" if seq == 1 else "s")
+        return next_job
 
     def _recorded(self, record: Callable[[], T]) -> T:
         """Record a fate the modem has decided already (sent, refused, unknown), waiting out a database that does

@@ -221,32 +221,42 @@ class Outbox:
         COST_GRACE_S. A marketing message whose recipient is now in quiet hours goes back to `scheduled` until
         they end, with its history row, in the same transaction: it is never sent in them (unless a part of
         it has left: the phone joins the rest only from the same modem, soon)."""
+        with self._db.write_core(durable=submitting) as conn:
+            return self._claim(conn, modem, now, lease_s, avoid_grace_s, group, cheaper_groups, submitting)
+
+    def _claim(self, conn: Connection, modem: str, now: datetime, lease_s: float, avoid_grace_s: float, group: str,
+               cheaper_groups: Sequence[str], submitting: bool) -> SendJob | None:
+        """`claim_next` inside the transaction of `conn`."""
         params = {"p_modem": modem, "p_now": now, "p_group": group,
                   "p_avoided_due": now - timedelta(seconds=avoid_grace_s),
                   "p_cost_due": now - timedelta(seconds=COST_GRACE_S) if cheaper_groups else now,
                   "p_cheaper_groups": list(cheaper_groups), "p_lease_until": now + timedelta(seconds=lease_s)}
-        with self._db.write_core(durable=submitting) as conn:
-            for _ in range(QUIET_HOLDS_PER_CLAIM):
-                row = conn.execute(_CLAIM, params).one_or_none()
-                if row is None:
-                    return None
-                parts = conn.execute(_PARTS_OF, {"p_message_id": row.id}).all()
-                until = quiet_until(row.to_number, row.quiet_hours, now)
-                if until is None or any(p.state != PartState.PENDING for p in parts):  # one begun is finished
-                    break
-                conn.execute(_HOLD_QUIET, {"p_message_id": row.id, "p_until": until, "p_now": now})
-                conn.execute(_ADD_EVENTS, {"message_id": row.id, "part_seq": None,
-                                           "state": MessageState.SCHEDULED.value, "modem": None, "at": now,
-                                           "detail": f"quiet hours where the recipient lives: held until "
-                                                     f"{until.isoformat()}"})
-            else:
-                return None  # all put back; the worker claims again at once (they were due)
-            conn.execute(_ADD_EVENTS, {"message_id": row.id, "part_seq": None, "state": MessageState.SENDING.value,
-                                       "modem": modem, "detail": None, "at": now})
+        history: list[dict[str, Any]] = []
+        row = None
+        for _ in range(QUIET_HOLDS_PER_CLAIM):
+            row = conn.execute(_CLAIM, params).one_or_none()
+            if row is None:
+                break
+            parts = conn.execute(_PARTS_OF, {"p_message_id": row.id}).all()
+            until = quiet_until(row.to_number, row.quiet_hours, now)
+            if until is None or any(p.state != PartState.PENDING for p in parts):  # one begun is finished
+                break
+            conn.execute(_HOLD_QUIET, {"p_message_id": row.id, "p_until": until, "p_now": now})
+            history.append({"message_id": row.id, "part_seq": None, "state": MessageState.SCHEDULED.value,
+                            "modem": None, "at": now,
+                            "detail": f"quiet hours where the recipient lives: held until {until.isoformat()}"})
+            row = None  # put back; after QUIET_HOLDS_PER_CLAIM the worker claims again at once (they were due)
+        if row is not None:
+            history.append({"message_id": row.id, "part_seq": None, "state": MessageState.SENDING.value,
+                            "modem": modem, "detail": None, "at": now})
             first_seq = min(p.seq for p in parts if p.state == PartState.PENDING)
             if submitting:
                 conn.execute(_MARK_SUBMITTING, {"p_message_id": row.id, "p_seq": first_seq, "p_modem": modem,
                                                 "p_now": now})
+        if history:
+            conn.execute(_ADD_EVENTS, history)
+        if row is None:
+            return None
         return SendJob(
             message_id=row.id, uid=row.uid, to_number=row.to_number, encoding=row.encoding,
             concat_ref=row.concat_ref, delivery_report=row.delivery_report, attempt=row.attempts,
@@ -279,6 +289,23 @@ class Outbox:
 
         Parts go out in order, so part `len(job.parts)` is the last one. Every part pins the message to
         `modem`: later parts must leave from the same number, or the phone cannot join them."""
+        with self._db.write_core() as conn:
+            return self._record_sent(conn, job, seq, modem, reference, now)
+
+    def record_sent_claim_next(self, job: SendJob, seq: int, modem: str, reference: int, now: datetime,
+                               lease_s: float, *, group: str = DEFAULT_GROUP,
+                               cheaper_groups: Sequence[str] = ()) -> SendJob | None:
+        """`record_part_sent` for the last part of `job`, then `claim_next(submitting=True)` for `modem`, in one
+        durable transaction: a busy modem's one commit per message."""
+        if seq != len(job.parts):
+            raise ValueError(f"part {seq} of {len(job.parts)} is not the last: the message is still being sent")
+        with self._db.write_core(durable=True) as conn:
+            self._record_sent(conn, job, seq, modem, reference, now)
+            return self._claim(conn, modem, now, lease_s, AVOID_GRACE_S, group, cheaper_groups, True)
+
+    def _record_sent(self, conn: Connection, job: SendJob, seq: int, modem: str, reference: int,
+                     now: datetime) -> MessageState:
+        """`record_part_sent` inside the transaction of `conn`."""
         is_last = seq == len(job.parts)
         params = {"p_message_id": job.message_id, "p_seq": seq, "p_modem": modem, "p_reference": reference,
                   "p_now": now}
@@ -287,14 +314,14 @@ class Outbox:
         if is_last:
             events.append({"message_id": job.message_id, "part_seq": None, "state": MessageState.SENT.value,
                            "modem": modem, "detail": None, "at": now})
-        with self._db.write_core() as conn:
-            conn.execute(_MARK_PART_SENT, params)
-            conn.execute(_MARK_MESSAGE_SENT if is_last else _PIN_MESSAGE, params)
-            conn.execute(_ADD_EVENTS, events)
-            if is_last:
-                conn.execute(_COUNT_SENT, params)
-                self._events.emit(conn, "message.sent", job.uid, lambda: message_resource(conn, job.message_id),
-                                  job.status_callback, now)
+        conn.execute(_MARK_PART_SENT, params)
+        conn.execute(_MARK_MESSAGE_SENT if is_last else _PIN_MESSAGE, params)
+        conn.execute(_ADD_EVENTS, events)
+        if is_last:
+            conn.execute(_COUNT_SENT, params)
+            self._events.emit(conn, "message.sent", job.uid, lambda: message_resource(conn, job.message_id),
+                              job.status_callback, now)
+        if job.delivery_report:  # a part sent without asking for a report gets none: no query for one
             apply_early_reports(conn, self._events, job.message_id, job.to_number, seq, modem, reference, now)
         return MessageState.SENT if is_last else MessageState.SENDING
 

@@ -111,6 +111,28 @@ def test_a_claim_for_sending_marks_the_first_part_going_out_so_a_crash_leaves_it
     assert [p.state for p in store.outbox.get_message(rest.uid).parts] == [PartState.SENT, PartState.SUBMITTING]
 
 
+def test_recording_a_message_sent_claims_the_next_in_the_same_commit(store):
+    [first, second, third] = store.outbox.enqueue([draft(), draft(to="+12025550143", parts=("a" * 153, "b")),
+                                                   draft(to="+12025550144")], NOW)
+    job = store.outbox.claim_next("m1", NOW, 60, submitting=True)
+    later = NOW + timedelta(seconds=1)
+    following = store.outbox.record_sent_claim_next(job, 1, "m1", 9, later, 60)
+    sent = store.outbox.get_message(first.uid)
+    assert sent.state == MessageState.SENT and sent.parts[0].reference == 9
+    assert [e.state for e in sent.events] == ["queued", "sending", "sent", "sent"]
+    assert following.message_id == second.id and following.first_seq == 1
+    claimed = store.outbox.get_message(second.uid)  # claimed and its first part marked, as claim_next(submitting)
+    assert claimed.state == MessageState.SENDING and claimed.modem == "m1"
+    assert [p.state for p in claimed.parts] == [PartState.SUBMITTING, PartState.PENDING]
+    with pytest.raises(ValueError):  # part 1 of 2 is not the end of the message: no claim while it is sent
+        store.outbox.record_sent_claim_next(following, 1, "m1", 10, later, 60)
+    store.outbox.record_part_sent(following, 1, "m1", 10, later)
+    final = store.outbox.record_sent_claim_next(following, 2, "m1", 11, later, 60)
+    assert final.message_id == third.id
+    assert store.outbox.record_sent_claim_next(final, 1, "m1", 12, later, 60) is None  # the queue is empty
+    assert store.outbox.count_by_state() == {"sent": 3}
+
+
 def test_cancel_only_while_queued(store):
     import pytest
 
