@@ -54,7 +54,7 @@ class ServerSettings:
     max_body_bytes: int = 1024 * 1024
     session_idle_s: float = 1800.0  # a status-page session unused this long ends (log in again)
     cookie_secure: bool = False  # status page session cookie only over HTTPS (set when served behind TLS)
-    box: str = ""  # this box's name when several share one PostgreSQL database; empty: the hostname
+    box: str = ""  # this box's name among those sharing a PostgreSQL database; empty: `<hostname>-<port>`
     heartbeat_s: float = 2.0  # how often this box says it is alive in the database
     box_dead_after_s: float = 10.0  # a box silent this long is dead: another settles its claims and modems
     tls_cert: str = ""  # PEM certificate (chain) file: with tls_key, `smsgw run` serves HTTPS (and HSTS)

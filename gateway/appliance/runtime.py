@@ -59,6 +59,14 @@ def gsmmodem_drivers(pool: PoolSettings) -> DriverFactory:
     return make
 
 
+def default_box_name(settings: Settings, is_sqlite: bool) -> str:
+    """The box's name when `[server] box` is empty: the hostname on SQLite (one box per database file); on
+    PostgreSQL the hostname and the HTTP port, so two instances on one host (which cannot share a port) never
+    take one name."""
+    host = socket.gethostname()
+    return host if is_sqlite else f"{host}-{settings.server.port}"
+
+
 def open_store(settings: Settings) -> Store:
     """Open the database, bring its schema up to date and check the box key opens it (then seal what is not
     sealed under it yet)."""
@@ -66,7 +74,7 @@ def open_store(settings: Settings) -> Store:
     store = Store.from_url(database.url, database.busy_timeout_ms, database.synchronous,
                            keyword_rules=KeywordRules.from_settings(settings.messaging),
                            key_file=settings.security.key_file)
-    store.db.box = settings.server.box or socket.gethostname()
+    store.db.box = settings.server.box or default_box_name(settings, store.db.is_sqlite)
     try:
         upgrade(store.engine)
         sealed = store.seal(utcnow())

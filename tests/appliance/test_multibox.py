@@ -395,3 +395,23 @@ def test_a_box_paused_past_the_dead_threshold_sends_nothing_another_box_handled(
     parts_on_air = collections.Counter((s.number, s.concat) for f in fakes for s in f.sent)
     assert max(parts_on_air.values()) == 1  # no part twice, whichever box took the message up again
     assert counts.get("unknown", 0) <= 2
+
+
+def test_without_a_configured_name_two_instances_on_one_host_take_different_names(shared_url, key_file, tmp_path):
+    import socket
+
+    from gateway.appliance.runtime import default_box_name, open_store
+    from gateway.config import DatabaseSettings, SecuritySettings, ServerSettings, Settings
+
+    def settings(port: int) -> Settings:
+        return Settings(server=ServerSettings(host="127.0.0.1", port=port), database=DatabaseSettings(url=shared_url),
+                        security=SecuritySettings(key_file=key_file))
+
+    host = socket.gethostname()
+    stores = [open_store(settings(port)) for port in (8080, 8081)]
+    try:
+        assert [s.db.box for s in stores] == [f"{host}-8080", f"{host}-8081"]
+    finally:
+        for store in stores:
+            store.close()
+    assert default_box_name(settings(8080), is_sqlite=True) == host  # one box per SQLite file: the host names it
