@@ -13,6 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
+from urllib.parse import urlsplit
 
 from gateway.errors import ConfigError
 
@@ -181,6 +182,32 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True)
+class MqttSettings:
+    """`[mqtt]`: the box on an MQTT broker (gateway/appliance/mqtt.py); off while `url` is empty."""
+
+    url: str = ""  # mqtt://host:1883, or mqtts:// for TLS
+    username: str = ""
+    password: str = ""
+    topic_prefix: str = "smsgw"  # topics are <prefix>/<box>/…
+    discovery_prefix: str = "homeassistant"  # Home Assistant MQTT discovery; "" turns it off
+    notify_to: tuple[str, ...] = ()  # numbers a Home Assistant notification (<prefix>/<box>/notify) is sent to
+    state_interval_s: float = 60.0  # each modem's retained state is published this often (and on every change)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "notify_to", tuple(self.notify_to))
+        if self.url and urlsplit(self.url).scheme not in ("mqtt", "mqtts"):
+            raise ConfigError(f"mqtt.url {self.url!r} must start with mqtt:// or mqtts://", field="mqtt.url")
+        for name in ("topic_prefix", "discovery_prefix"):
+            value = getattr(self, name)
+            if any(c in value for c in "+#\0") or value.startswith("/") or value.endswith("/") or (
+                    not value and name == "topic_prefix"):
+                raise ConfigError(f"mqtt.{name} {value!r} must be a topic without wildcards or outer slashes",
+                                  field=f"mqtt.{name}")
+        if self.state_interval_s <= 0:
+            raise ConfigError("mqtt.state_interval_s must be positive", field="mqtt.state_interval_s")
+
+
+@dataclass(frozen=True)
 class HardwareSettings:
     """GPIO pins (BCM numbers; -1: not fitted). With no pin set anywhere, no pin factory is even built."""
 
@@ -236,6 +263,7 @@ class Settings:
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     hardware: HardwareSettings = field(default_factory=HardwareSettings)
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
     modems: tuple[ModemSettings, ...] = ()
     routes: tuple[RouteSettings, ...] = ()
     doors: Mapping[str, Any] = field(default_factory=dict)  # the doors' sections by name (gateway.doors.Door.settings)
@@ -259,6 +287,7 @@ _SECTIONS: dict[str, type] = {
     "webhooks": WebhookSettings,
     "logging": LoggingSettings,
     "hardware": HardwareSettings,
+    "mqtt": MqttSettings,
 }
 
 _ENV_OVERRIDES = {

@@ -12,6 +12,7 @@ from typing import Callable
 
 from gateway.appliance.doors import gateway_doors
 from gateway.appliance.liveness import BoxLiveness
+from gateway.appliance.mqtt import MqttBridge
 from gateway.appliance.periodic import build_scheduler
 from gateway.appliance.server import HttpServer
 from gateway.appliance.watchdog import Watchdog, notify, watchdog_interval_s
@@ -121,6 +122,12 @@ class Gateway:
             log.info("admin password set from $%s", PASSWORD_ENV)
         self.app = create_app(settings, self.service, self.doors)
         self.scheduler = build_scheduler(self.service, self.pool, settings.pool.lease_s)
+        self.mqtt = MqttBridge(settings.mqtt, self.store.db.box, self.service) if settings.mqtt.url else None
+        if self.mqtt is not None:
+            self.store.events.observers.append(self.mqtt.on_event)
+            self.pool.subscribe(self.mqtt.on_modem_state)
+            self.scheduler.add_job(self.mqtt.publish_modems, "interval", seconds=settings.mqtt.state_interval_s,
+                                   id="mqtt-modems")
         self.liveness = BoxLiveness(self.store, self.pool, settings.server, clock)
         self.scheduler.add_job(self.liveness.beat, "interval", seconds=settings.server.heartbeat_s, id="heartbeat")
         # several boxes on PostgreSQL: another box's enqueue wakes our pool (else the idle poll finds it)
@@ -137,6 +144,8 @@ class Gateway:
         self.liveness.register()  # BoxNameTaken before any modem or request is touched
         self.webhooks.start()
         self.pool.start()
+        if self.mqtt is not None:
+            self.mqtt.start()
         if self.listener is not None:
             self.listener.start()
         self.scheduler.start()
@@ -187,6 +196,7 @@ class Gateway:
             self.listener.stop if self.listener is not None else None,
             self.pool.stop,
             self.webhooks.stop,
+            self.mqtt.stop if self.mqtt is not None else None,  # after the pool: its modems' offline goes out
             self.liveness.stopped,
             self.store.close,
             self.panel.stop if self.panel is not None else None,

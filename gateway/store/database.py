@@ -7,6 +7,7 @@ transactions with `FOR UPDATE SKIP LOCKED` claims.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 from contextlib import contextmanager, nullcontext
@@ -18,6 +19,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.errors import StoreFull, StoreUnavailable
+
+log = logging.getLogger(__name__)
 
 OUTBOX_CHANNEL = "smsgw_outbox"
 _NOTIFY = select(func.pg_notify(OUTBOX_CHANNEL, bindparam("p_box")))
@@ -106,7 +109,7 @@ class Database:
         self._reads = sessionmaker(engine, expire_on_commit=False)
         self._writes = sessionmaker(self._write_engine, expire_on_commit=False)
         self._write_lock = threading.Lock() if self.is_sqlite else nullcontext()
-        self._queued = threading.local()  # did this thread's open write transaction queue deliveries?
+        self._queued = threading.local()  # this thread's open write: did it queue deliveries? what runs after it?
         self.on_deliveries_queued: Callable[[], None] = lambda: None
         self.box = ""
 
@@ -119,13 +122,18 @@ class Database:
         if not self.is_sqlite:
             conn.execute(_NOTIFY, {"p_box": self.box})
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Inside a write: run `callback` on this thread once the write has committed (never when it rolls back).
+        A callback's exception is logged, not raised: the commit stands."""
+        self._queued.callbacks.append(callback)
+
     def mark_deliveries_queued(self, queued: bool = True) -> None:
         """Inside a write: it queued webhook deliveries (or not), so the worker is woken once it commits."""
         self._queued.deliveries = queued
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        self._queued.deliveries = False
+        self._queued.deliveries, self._queued.callbacks = False, []
         with translated_errors(), self._write_lock, self._writes.begin() as session:
             yield session
         self._after_commit()
@@ -136,7 +144,7 @@ class Database:
 
         `durable`: on SQLite, fsync this commit whatever `synchronous` says, so that a power cut cannot undo
         it (the commit before a PDU goes to the modem: undone, the part would be sent again)."""
-        self._queued.deliveries = False
+        self._queued.deliveries, self._queued.callbacks = False, []
         with translated_errors(), self._write_lock, self._write_engine.connect() as conn:
             with _synchronous_full(conn) if durable and self.is_sqlite else nullcontext(), conn.begin():
                 yield conn
@@ -146,6 +154,12 @@ class Database:
         if getattr(self._queued, "deliveries", False):
             self._queued.deliveries = False
             self.on_deliveries_queued()
+        callbacks, self._queued.callbacks = self._queued.callbacks, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # an observer's failure must not look like the write's
+                log.exception("a callback after a committed write failed")
 
     @contextmanager
     def read_core(self) -> Iterator[Connection]:

@@ -8,6 +8,7 @@ while an earlier one of the same subject and receiver is pending or in flight.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import secrets
@@ -99,6 +100,8 @@ class Events:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        # in-process receivers of every event (the MQTT bridge): called with (type, data) after the commit
+        self.observers: list[Callable[[str, dict[str, Any]], None]] = []
 
     # --- writing events (inside other areas' write transactions) ---------------------------------
 
@@ -111,10 +114,15 @@ class Events:
         if status_callback:
             targets.append((None, status_callback,
                             "callback:" + hashlib.sha256(status_callback.encode()).hexdigest()[:40]))
+        if not targets and not self.observers:
+            return
+        data = resource()
+        for observer in list(self.observers):
+            self._db.after_commit(functools.partial(observer, event_type, data))
         if not targets:
             return
         event_uid = new_uid("evt")
-        payload = _dump({"id": event_uid, "type": event_type, "created_at": time_json(now), "data": resource()})
+        payload = _dump({"id": event_uid, "type": event_type, "created_at": time_json(now), "data": data})
         event_id: int = conn.execute(_ADD_EVENT, {"uid": event_uid, "type": event_type, "subject": subject,
                                              "payload": payload, "created_at": now}).scalar_one()
         conn.execute(_ADD_DELIVERIES, [
