@@ -208,6 +208,62 @@ class MqttSettings:
 
 
 @dataclass(frozen=True)
+class EmailInboundSettings:
+    """`[email.inbound]`: mail to `<number>@<domain>` on `listen` is sent as an SMS (off while `listen` is empty)."""
+
+    listen: str = ""  # host:port of the box's SMTP server, e.g. "127.0.0.1:2525"
+    domain: str = ""  # mail to +447911123456@<domain> goes to that number
+    allowed_senders: tuple[str, ...] = ()  # addresses, or "@example.com" for a whole domain
+    max_message_bytes: int = 256 * 1024
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "allowed_senders", tuple(a.lower() for a in self.allowed_senders))
+        if self.listen:
+            host, _, port = self.listen.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ConfigError(f"email.inbound.listen {self.listen!r} must be host:port",
+                                  field="email.inbound.listen")
+            if not self.domain:
+                raise ConfigError("email.inbound.domain is needed to take mail (+447911123456@<domain>)",
+                                  field="email.inbound.domain")
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    """`[email]`: the SMTP server the box sends mail through, and who gets each received SMS by mail."""
+
+    smtp_host: str = ""  # empty: the box sends no mail
+    smtp_port: int = 587
+    starttls: bool = True  # upgrade the connection (port 587); off for a plain relay on the LAN
+    tls: bool = False  # TLS from the first byte (port 465)
+    username: str = ""
+    password: str = ""
+    sender: str = field(default="", metadata={"key": "from"})  # the From address of the box's mail
+    forward_inbound_to: tuple[str, ...] = ()  # each received SMS is mailed to these addresses
+    timeout_s: float = 20.0
+    inbound: EmailInboundSettings = field(default_factory=EmailInboundSettings)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "forward_inbound_to", tuple(self.forward_inbound_to))
+        if isinstance(self.inbound, Mapping):
+            object.__setattr__(self, "inbound", _build(EmailInboundSettings, self.inbound, "email.inbound"))
+        for address in (*self.forward_inbound_to, self.sender):
+            if address and "@" not in address:
+                raise ConfigError(f"{address!r} is not an email address", field="email")
+        if self.forward_inbound_to and not (self.smtp_host and self.sender):
+            raise ConfigError("email.forward_inbound_to needs email.smtp_host and email.from",
+                              field="email.forward_inbound_to")
+        if self.starttls and self.tls:
+            raise ConfigError("email.starttls and email.tls exclude each other (587 with STARTTLS, 465 with TLS)",
+                              field="email.tls")
+
+
+@dataclass(frozen=True)
 class HardwareSettings:
     """GPIO pins (BCM numbers; -1: not fitted). With no pin set anywhere, no pin factory is even built."""
 
@@ -264,6 +320,7 @@ class Settings:
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     hardware: HardwareSettings = field(default_factory=HardwareSettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
+    email: EmailSettings = field(default_factory=EmailSettings)
     modems: tuple[ModemSettings, ...] = ()
     routes: tuple[RouteSettings, ...] = ()
     doors: Mapping[str, Any] = field(default_factory=dict)  # the doors' sections by name (gateway.doors.Door.settings)
@@ -288,6 +345,7 @@ _SECTIONS: dict[str, type] = {
     "logging": LoggingSettings,
     "hardware": HardwareSettings,
     "mqtt": MqttSettings,
+    "email": EmailSettings,
 }
 
 _ENV_OVERRIDES = {
@@ -302,14 +360,13 @@ _ENV_OVERRIDES = {
 def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
     if not isinstance(values, Mapping):
         raise ConfigError(f"[{where}] must be a table")
-    known = {f.name: f for f in dataclasses.fields(cls)}
+    known = {f.metadata.get("key", f.name): f for f in dataclasses.fields(cls)}  # "key": a TOML key not a name
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise ConfigError(f"unknown key {where}.{unknown[0]}", field=f"{where}.{unknown[0]}")
     kwargs = {}
     for name, value in values.items():
-        expected = known[name].type
-        kwargs[name] = _coerce(value, expected, f"{where}.{name}")
+        kwargs[known[name].name] = _coerce(value, known[name].type, f"{where}.{name}")
     try:
         return cls(**kwargs)
     except TypeError as exc:

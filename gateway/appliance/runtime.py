@@ -12,6 +12,7 @@ from typing import Callable
 
 from gateway.appliance.doors import gateway_doors
 from gateway.appliance.liveness import BoxLiveness
+from gateway.appliance.mail_in import MailToSms
 from gateway.appliance.mqtt import MqttBridge
 from gateway.appliance.periodic import build_scheduler
 from gateway.appliance.server import HttpServer
@@ -19,6 +20,7 @@ from gateway.appliance.watchdog import Watchdog, notify, watchdog_interval_s
 from gateway.clock import utcnow
 from gateway.config import ModemSettings, PoolSettings, Settings
 from gateway.core.admin_auth import PASSWORD_ENV, apply_password_from_env
+from gateway.core.mail import mailto_targets
 from gateway.core.pool import ModemPool
 from gateway.core.service import GatewayService
 from gateway.core.webhooks import WebhookDispatcher
@@ -113,11 +115,12 @@ class Gateway:
                                       webhook_settings=settings.webhooks, ussd_timeout_s=settings.pool.ussd_timeout_s,
                                       routes=settings.routes, modem_costs={m.name: m.cost for m in settings.modems})
         self.webhooks = WebhookDispatcher(self.store, settings.webhooks, clock, doors=self.doors,
-                                          destinations=self.service.destinations)
+                                          destinations=self.service.destinations, email=settings.email)
         self.store.db.on_deliveries_queued = self.webhooks.wake
         # the texts doors' receivers answer received SMS with
         self.webhooks.on_reply = self.service.messages.reply_to_inbound
-        self.service.receivers.sync_door_receivers(self.doors.receivers(settings), self.doors.receiver_doors)
+        self.service.receivers.sync_config_receivers(self.doors.receivers(settings), self.doors.receiver_doors,
+                                                     mailto_targets(settings.email))
         if apply_password_from_env(self.service.admin, os.environ):
             log.info("admin password set from $%s", PASSWORD_ENV)
         self.app = create_app(settings, self.service, self.doors)
@@ -128,6 +131,8 @@ class Gateway:
             self.pool.subscribe(self.mqtt.on_modem_state)
             self.scheduler.add_job(self.mqtt.publish_modems, "interval", seconds=settings.mqtt.state_interval_s,
                                    id="mqtt-modems")
+        self.mail_in = (MailToSms(settings.email.inbound, self.service, settings.server.allow_from)
+                        if settings.email.inbound.listen else None)
         self.liveness = BoxLiveness(self.store, self.pool, settings.server, clock)
         self.scheduler.add_job(self.liveness.beat, "interval", seconds=settings.server.heartbeat_s, id="heartbeat")
         # several boxes on PostgreSQL: another box's enqueue wakes our pool (else the idle poll finds it)
@@ -146,6 +151,8 @@ class Gateway:
         self.pool.start()
         if self.mqtt is not None:
             self.mqtt.start()
+        if self.mail_in is not None:
+            self.mail_in.start()
         if self.listener is not None:
             self.listener.start()
         self.scheduler.start()
@@ -193,6 +200,7 @@ class Gateway:
             self.discoverer.stop if self.discoverer is not None else None,
             (lambda: self.scheduler.shutdown(wait=True)) if self.scheduler.running else None,
             self.http.stop if self.http is not None else None,
+            self.mail_in.stop if self.mail_in is not None else None,
             self.listener.stop if self.listener is not None else None,
             self.pool.stop,
             self.webhooks.stop,

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Callable, Collection, Sequence
 
 from gateway.config import WebhookSettings
+from gateway.core.mail import MAILTO
 from gateway.core.outbound import CallbackDestinations
 from gateway.core.webhooks import callback_secret, checked_target
 from gateway.doors import CallbackTarget
@@ -38,13 +39,15 @@ class Receivers:
         target = checked_target(url, self._destinations, field="url")
         return self._store.events.add_webhook(str(target), [e for e in EVENT_TYPES if e in events], self._clock())
 
-    def sync_door_receivers(self, targets: Sequence[CallbackTarget], doors: Collection[str]) -> None:
-        """Make this box's config's receivers of received SMS (`gateway.doors.Doors.receivers`) live: add those
-        missing, drop the receivers of `doors` (the doors whose webhooks a config makes) it no longer names
-        (other boxes' stay: several boxes may share a database)."""
+    def sync_config_receivers(self, targets: Sequence[CallbackTarget], doors: Collection[str],
+                              mail_to: Sequence[str] = ()) -> None:
+        """Make this box's config's receivers of received SMS live: its doors' (`gateway.doors.Doors.receivers`)
+        and its `mailto:` ones (`mail_to`, gateway/core/mail.py). Add those missing, drop the receivers of
+        `doors` (the doors whose webhooks a config makes) and the `mailto:` ones it no longer names (other boxes'
+        stay: several boxes may share a database)."""
         unclaimed = self._store.events.sync_config_receivers(
-            self._store.db.box, [str(t) for t in targets], lambda url: CallbackTarget.parse(url).door in doors,
-            self._clock())
+            self._store.db.box, [str(t) for t in targets] + list(mail_to),
+            lambda url: url.startswith(MAILTO) or CallbackTarget.parse(url).door in doors, self._clock())
         for webhook in unclaimed:
             log.warning("receiver %s (%s) was made by a config before boxes were recorded and this box's config "
                         "does not name it; if no box's does, delete it: DELETE /api/v1/webhooks/%s",

@@ -25,7 +25,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from gateway.config import WebhookSettings
+from gateway.config import EmailSettings, WebhookSettings
+from gateway.core.mail import MAILTO, Mailer, MailNotSent, received_sms_mail
 from gateway.core.outbound import CallbackDestinations
 from gateway.core.ports import DeliveryStorage
 from gateway.doors import Callback, CallbackTarget, Doors
@@ -99,8 +100,10 @@ class WebhookDispatcher:
 
     def __init__(self, store: DeliveryStorage, settings: WebhookSettings, clock: Callable[[], datetime],
                  rng: random.Random | None = None, doors: Doors | None = None,
-                 destinations: CallbackDestinations | None = None) -> None:
+                 destinations: CallbackDestinations | None = None, email: EmailSettings | None = None) -> None:
         self._store = store
+        self._email = email or EmailSettings()  # `mailto:` receivers' mail goes through its SMTP server
+        self._mailer = Mailer(self._email) if self._email.smtp_host else None
         self._settings = settings
         self._doors = doors or Doors()
         self._clock = clock
@@ -176,6 +179,9 @@ class WebhookDispatcher:
             self._wake.set()
 
     def _post(self, job: DeliveryJob) -> None:
+        if job.url.startswith(MAILTO):
+            self._mail(job)
+            return
         secret = job.secret or self._get_callback_secret()
         sent_at_s = int(self._clock().timestamp())
         method, url = "POST", job.url
@@ -218,9 +224,17 @@ class WebhookDispatcher:
             response.close()
         except requests.RequestException as exc:
             error = without_queries(f"{type(exc).__name__}: {exc}")
+        self._finish(job, redacted_url(url), outcome_of(status_code), status_code, error, started, retry_after_s)
+        # after the delivery is recorded: a reply goes out at most once, even across a restart
+        if answer and read_replies is not None:
+            self._send_replies(job, read_replies(answer_type, answer))
+
+    def _finish(self, job: DeliveryJob, shown: str, outcome: DeliveryState, status_code: int | None,
+                error: str | None, started: float, retry_after_s: float = 0.0) -> None:
+        """Record an attempt begun at `started` (perf_counter): a PENDING `outcome` is retried with backoff (no
+        sooner than `retry_after_s`) until the horizon, then FAILED."""
         duration_ms = (time.perf_counter() - started) * 1000
         now = self._clock()
-        outcome = outcome_of(status_code)
         retry_at = None
         if outcome == DeliveryState.PENDING:
             retry_at = max(next_attempt_at(job.attempt, now, self._settings.retry_base_s,
@@ -232,13 +246,25 @@ class WebhookDispatcher:
             answered = status_code is not None and status_code < 500
             self._gate(job).record(answered, now, self._rng)
         if outcome != DeliveryState.DELIVERED:
-            log.info("webhook %s to %s: %s (attempt %d)", job.uid, redacted_url(url), error or status_code,
-                     job.attempt)
+            log.info("delivery %s to %s: %s (attempt %d)", job.uid, shown, error or status_code, job.attempt)
         self._store.events.record_attempt(job, now, status_code=status_code, error=error, duration_ms=duration_ms,
                                           outcome=outcome, retry_at=retry_at)
-        # after the delivery is recorded: a reply goes out at most once, even across a restart
-        if answer and read_replies is not None:
-            self._send_replies(job, read_replies(answer_type, answer))
+
+    def _mail(self, job: DeliveryJob) -> None:
+        """A `mailto:` receiver (gateway/core/mail.py): the received SMS of the event, by mail."""
+        started, address = time.perf_counter(), job.url[len(MAILTO):]
+        if self._mailer is None:
+            self._finish(job, job.url, DeliveryState.PENDING, None, "this box has no [email] smtp_host to send "
+                         "mail through", started)
+            return
+        event = json.loads(job.body)
+        try:
+            self._mailer.send(received_sms_mail(event["data"], address, self._email))
+        except MailNotSent as exc:
+            self._finish(job, job.url, DeliveryState.FAILED if exc.final else DeliveryState.PENDING, exc.code,
+                         str(exc), started)
+            return
+        self._finish(job, job.url, DeliveryState.DELIVERED, 250, None, started)
 
     def _send_replies(self, job: DeliveryJob, texts: list[str]) -> None:
         if self.on_reply is None:

@@ -102,7 +102,7 @@ def test_the_webhook_worker_delivers_in_the_doors_shape_and_sends_its_replies(st
                                                                                raw_receiver):
     doors = Doors(ECHO)
     config = settings.replace(doors={"echo": EchoSettings(inbound_url=raw_receiver.base + "/in")})
-    service.receivers.sync_door_receivers(doors.receivers(config), doors.receiver_doors)
+    service.receivers.sync_config_receivers(doors.receivers(config), doors.receiver_doors)
     [webhook] = service.receivers.list_webhooks()
     assert webhook.url == f"echo-cfg+{raw_receiver.base}/in"
     raw_receiver.answers.append((200, "text/plain", b"thanks"))
@@ -121,5 +121,5 @@ def test_the_webhook_worker_delivers_in_the_doors_shape_and_sends_its_replies(st
         assert replies == [(inbound.uid, "thanks")]
     finally:
         worker.stop()
-    service.receivers.sync_door_receivers([], doors.receiver_doors)  # the config no longer names it
+    service.receivers.sync_config_receivers([], doors.receiver_doors)  # the config no longer names it
     assert service.receivers.list_webhooks() == []

@@ -217,13 +217,13 @@ def test_an_empty_answer_sends_no_reply_and_the_config_owns_the_receiver(inbound
     assert webhook.url == f"twilio-{sid}+{url}" and webhook.events == "message.received"
     doors = gateway.doors
     # a restart: the same
-    gateway.service.receivers.sync_door_receivers(doors.receivers(gateway.settings), doors.receiver_doors)
+    gateway.service.receivers.sync_config_receivers(doors.receivers(gateway.settings), doors.receiver_doors)
     assert [w.uid for w in gateway.service.receivers.list_webhooks()] == [webhook.uid]
     fakes[0].inject_sms("+447911123456", "no answer for this")
     raw_receiver.wait_for(1)
     wait_until(lambda: gateway.service.receivers.list_deliveries(webhook.uid)[0][0].state.value == "delivered")
     assert gateway.service.messages.list_messages()[0] == []
-    gateway.service.receivers.sync_door_receivers([], doors.receiver_doors)  # the config no longer names it
+    gateway.service.receivers.sync_config_receivers([], doors.receiver_doors)  # the config no longer names it
     assert gateway.service.receivers.list_webhooks() == []
 
 

@@ -28,7 +28,7 @@ KANNEL, TWILIO = "kannel-get+http://app.lan/sms?from=%p", "twilio-AC0123+http://
 
 def sync(service: GatewayService, *targets: str) -> None:
     """`service`'s box starts with a config naming `targets`."""
-    service.receivers.sync_door_receivers([CallbackTarget.parse(t) for t in targets], {"kannel", "twilio"})
+    service.receivers.sync_config_receivers([CallbackTarget.parse(t) for t in targets], {"kannel", "twilio"})
 
 
 def received(text: str, index: int) -> ReceivedSms:
