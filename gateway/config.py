@@ -120,6 +120,7 @@ class MessagingSettings:
     otp_ttl_s: int = 300  # default life of a one-time code (a request may give its own ttl)
     idempotency_ttl_s: float = 86400.0  # an Idempotency-Key's first answer is replayed this long
     body_retention_days: int = 30  # message and SMS texts are emptied this long after; 0: kept for ever
+    rule_replies_per_hour: int = 5  # inbound rules' replies and forwards per sender per hour (a loop guard)
 
     def __post_init__(self) -> None:
         if not _is_region(self.default_region):

@@ -249,6 +249,10 @@ class TemplateNotFound(NotFound):
     code = "template_not_found"
 
 
+class RuleNotFound(NotFound):
+    code = "rule_not_found"
+
+
 class TemplateExists(ConflictError):
     code = "template_exists"
 

@@ -70,7 +70,8 @@ def inbox_json(item: InboxMessage) -> dict[str, Any]:
             "part_count": item.part_count, "parts_expected": item.parts_expected or item.part_count,
             "state": item.state.value, "sent_at": time_json(item.sent_at),
             "received_at": time_json(item.received_at),
-            "in_reply_to": item.in_reply_to.uid if item.in_reply_to is not None else None}
+            "in_reply_to": item.in_reply_to.uid if item.in_reply_to is not None else None,
+            "follow_up": item.follow_up}
 
 
 def waiting_json(group: PartGroup, flush_at: datetime) -> dict[str, Any]:

@@ -113,7 +113,9 @@ class Gateway:
         self.watchdog = Watchdog(interval_s, self.health_problem) if interval_s else None
         self.service = GatewayService(self.store, settings.messaging, self.pool, clock=clock,
                                       webhook_settings=settings.webhooks, ussd_timeout_s=settings.pool.ussd_timeout_s,
-                                      routes=settings.routes, modem_costs={m.name: m.cost for m in settings.modems})
+                                      routes=settings.routes, modem_costs={m.name: m.cost for m in settings.modems},
+                                      can_mail=bool(settings.email.smtp_host and settings.email.sender))
+        self.store.events.observers.append(self.service.inbound_rules.on_event)
         self.webhooks = WebhookDispatcher(self.store, settings.webhooks, clock, doors=self.doors,
                                           destinations=self.service.destinations, email=settings.email)
         self.store.db.on_deliveries_queued = self.webhooks.wake

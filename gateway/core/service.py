@@ -35,6 +35,7 @@ from gateway.core.admin_auth import AdminAuth
 from gateway.core.batches import Batches
 from gateway.core.consent import Consent
 from gateway.core.idempotency import Idempotency
+from gateway.core.inbound_rules import InboundRuleService
 from gateway.core.messages import Messages
 from gateway.core.modem_control import ModemControl
 from gateway.core.otp import OneTimeCodes
@@ -54,7 +55,8 @@ class GatewayService:
     def __init__(self, store: Store, settings: MessagingSettings, pool: PoolControl | None = None,
                  clock: Callable[[], datetime] = utcnow, webhook_settings: WebhookSettings | None = None,
                  ussd_timeout_s: float = 30.0, routes: Sequence[RouteSettings] = (),
-                 modem_costs: Mapping[str, float] | None = None) -> None:
+                 modem_costs: Mapping[str, float] | None = None, can_mail: bool = False) -> None:
+        """`can_mail`: the box's config names an SMTP server (inbound rules may then mail)."""
         pool = pool or NoPool()
         self.store = store
         self.settings = settings
@@ -69,6 +71,8 @@ class GatewayService:
         self.batches = Batches(store, settings, pool, clock, self.policy, self.consent, self.templates)
         self.keys = Access(store, settings, clock)
         self.receivers = Receivers(store, clock, webhook_settings, self.destinations)
+        self.inbound_rules = InboundRuleService(store, settings, clock, self.messages, self.destinations,
+                                                can_mail=lambda: can_mail)
         self.modems = ModemControl(store, pool, ussd_timeout_s)
         self.privacy = Privacy(store, settings, clock)
         self.idempotency = Idempotency(store, settings, clock)

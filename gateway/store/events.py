@@ -91,6 +91,11 @@ def _other_boxes(s: Session, box: str) -> bool:
     return s.scalar(select(Modem.name).where(Modem.box.is_not(None), Modem.box != box).limit(1)) is not None
 
 
+def _callback_target(url: str) -> tuple[None, str, str]:
+    """(webhook id, url, target key) of a receiver that is no webhook: a status callback, a rule's target."""
+    return None, url, "callback:" + hashlib.sha256(url.encode()).hexdigest()[:40]
+
+
 def _dump(event: dict[str, Any]) -> str:
     return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
 
@@ -107,20 +112,30 @@ class Events:
 
     def emit(self, conn: Connection, event_type: str, subject: str, resource: Callable[[], dict[str, Any]],
               status_callback: str | None, now: datetime) -> None:
-        """Queue `event_type` about `subject` for every receiver that wants it. `resource` is called only
-        when someone does: the payload is the resource as it is in this transaction."""
+        """Queue `event_type` about `subject` for every receiver that wants it, and for the in-process
+        `observers`. `resource` is called only when someone does: the payload is the resource as it is in this
+        transaction."""
         targets = [(row.id, row.url, f"webhook:{row.id}") for row in conn.execute(_WEBHOOKS_LIVE)
                    if event_type in row.events.split(",")]
         if status_callback:
-            targets.append((None, status_callback,
-                            "callback:" + hashlib.sha256(status_callback.encode()).hexdigest()[:40]))
-        if not targets and not self.observers:
+            targets.append(_callback_target(status_callback))
+        observers = list(self.observers)
+        if not targets and not observers:
             return
         data = resource()
-        for observer in list(self.observers):
+        for observer in observers:
             self._db.after_commit(functools.partial(observer, event_type, data))
-        if not targets:
-            return
+        if targets:
+            self._queue(conn, event_type, subject, data, targets, now)
+
+    def emit_to(self, conn: Connection, event_type: str, subject: str, data: dict[str, Any], url: str,
+                now: datetime) -> None:
+        """Queue `event_type` about `subject` for the one receiver `url` (an inbound rule's webhook or mail
+        address), signed like a status callback; no webhook or observer sees it again."""
+        self._queue(conn, event_type, subject, data, [_callback_target(url)], now)
+
+    def _queue(self, conn: Connection, event_type: str, subject: str, data: dict[str, Any],
+               targets: list[tuple[int | None, str, str]], now: datetime) -> None:
         event_uid = new_uid("evt")
         payload = _dump({"id": event_uid, "type": event_type, "created_at": time_json(now), "data": data})
         event_id: int = conn.execute(_ADD_EVENT, {"uid": event_uid, "type": event_type, "subject": subject,

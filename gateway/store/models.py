@@ -157,6 +157,7 @@ class InboxMessage(Base):
     received_at: Mapped[datetime]  # committed here
     dedup_key: Mapped[str] = mapped_column(String(64), unique=True)
     in_reply_to_id: Mapped[Optional[int]] = mapped_column(ForeignKey("messages.id"))  # our last message to them
+    follow_up: Mapped[bool] = mapped_column(default=False, server_default=false())  # an inbound rule flagged it
 
     in_reply_to: Mapped[Optional[Message]] = relationship(lazy="joined")
 
@@ -545,3 +546,48 @@ class ApiRequestWindow(Base):
 def table(model: type[Base]) -> Table:
     """The table a model maps (typed as the Table it is, for Core statements)."""
     return cast(Table, model.__table__)
+
+
+class InboundRule(Base):
+    """A rule run on each received SMS (gateway/rules/inbound.py, gateway/core/inbound_rules.py), in `position`
+    order. Lists are stored comma-separated."""
+
+    __tablename__ = "inbound_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True)
+    position: Mapped[int]
+    name: Mapped[str] = mapped_column(String(100))
+    enabled: Mapped[bool]
+    stop: Mapped[bool]  # later rules are not tried on an SMS this one matched
+    keyword: Mapped[Optional[str]] = mapped_column(String(64))
+    pattern: Mapped[Optional[str]] = mapped_column(String(500))
+    senders: Mapped[str] = mapped_column(Text, default="")
+    modem: Mapped[Optional[str]] = mapped_column(String(64))
+    hours: Mapped[Optional[str]] = mapped_column(String(16))
+    time_zone: Mapped[str] = mapped_column(String(64))
+    reply: Mapped[Optional[str]] = mapped_column(Text)  # auto-reply text, with {fields}
+    forward_to: Mapped[str] = mapped_column(Text, default="")  # numbers
+    forward_text: Mapped[Optional[str]] = mapped_column(Text)  # default: "From {from}: {text}"
+    email_to: Mapped[str] = mapped_column(Text, default="")
+    webhook_url: Mapped[Optional[str]] = mapped_column(String(2048))
+    follow_up: Mapped[bool]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class RuleRun(Base):
+    """A rule that matched a received SMS, and what it did: the rules' history and their loop guard's count."""
+
+    __tablename__ = "rule_runs"
+    __table_args__ = (Index("ix_rule_runs_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule_uid: Mapped[str] = mapped_column(String(32))
+    inbox_id: Mapped[int] = mapped_column(ForeignKey("inbox.id", ondelete="CASCADE"))
+    sender: Mapped[str] = mapped_column(Sealed(128, number=True))
+    at: Mapped[datetime]
+    replied: Mapped[bool]  # an auto-reply or forward went out (the per-sender hourly guard counts these)
+    outcome: Mapped[str] = mapped_column(Text)  # what it did, or why not, in words
+
+    inbox: Mapped[InboxMessage] = relationship(lazy="joined")

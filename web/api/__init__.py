@@ -8,6 +8,7 @@ those declarations and the views' `operation(...)`.
   webhooks       receivers of events, their deliveries, the callback secret
   conversations  both directions with one number
   templates      named texts with placeholders
+  rules          inbound rules: replies, forwards, mail, webhooks for received SMS
   optouts        suppression list and consent history
   otp            one-time codes
   batches        CSV uploads
@@ -32,6 +33,7 @@ from web.api import (
     optouts,
     otp,
     routes,
+    rules,
     templates,
     webhooks,
 )
@@ -39,7 +41,8 @@ from web.api.access import requires, service
 
 __all__ = ["init_app", "requires", "service"]
 
-AREAS = (messages, modems, routes, webhooks, conversations, templates, optouts, otp, batches, audit, demo, docs)
+AREAS = (messages, modems, routes, webhooks, conversations, templates, rules, optouts, otp, batches, audit, demo,
+         docs)
 
 
 def init_app(app: Flask) -> None:

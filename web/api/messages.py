@@ -123,7 +123,7 @@ InboxMessage = TypedDict("InboxMessage", {
     "modem": str, "part_count": Annotated[int, doc("parts received")],
     "parts_expected": Annotated[int, doc("parts the sender sent")],
     "state": Annotated[str, doc(enum=[s.value for s in InboxState])],
-    "sent_at": str | None, "received_at": str, "in_reply_to": str | None,
+    "sent_at": str | None, "received_at": str, "in_reply_to": str | None, "follow_up": bool,
 })
 
 
