@@ -21,8 +21,10 @@ from gateway.core.admin_auth import AdminAuth, LoginThrottle
 from gateway.core.service import GatewayService
 from gateway.errors import GatewayError, NotFound
 from gateway.rules.apikeys import SCOPES
+from gateway.rules.inbound import ReceivedFacts
 from gateway.store.stats import Stats
 from web import metrics, status_feed
+from web.api.rules import verdict_json
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +32,7 @@ bp = Blueprint("status", __name__)
 
 SESSION_LIFETIME = timedelta(hours=12)
 OPEN_ENDPOINTS = {"status.login"}
-JSON_ENDPOINTS = {"status.feed", "status.message_body", "status.inbox_body"}
+JSON_ENDPOINTS = {"status.feed", "status.message_body", "status.inbox_body", "status.test_rules"}
 
 
 def _service() -> GatewayService:
@@ -162,7 +164,8 @@ def logout():
 
 @bp.get("/")
 def dashboard():
-    return render_template("dashboard.html", **_context(modems=_service().modems.list_modems(), scopes=SCOPES))
+    return render_template("dashboard.html", **_context(modems=_service().modems.list_modems(), scopes=SCOPES,
+                                                        rules=_service().inbound_rules.list_rules()))
 
 
 @bp.get("/status.json")
@@ -246,6 +249,7 @@ def create_key():
     key, token = _service().keys.create_key(request.form.get("name", ""), scopes)
     log.info("status page: API key %s (%s) created", key.id, key.name)
     return render_template("dashboard.html", **_context(modems=_service().modems.list_modems(), scopes=SCOPES,
+                                                        rules=_service().inbound_rules.list_rules(),
                                                         new_key={"name": key.name, "token": token}))
 
 
@@ -254,3 +258,49 @@ def create_key():
 def revoke_key(key_id: int):
     key = _service().keys.revoke_key(key_id)
     return f"API key {key.id} ({key.name}) revoked."
+
+
+# --- inbound rules -------------------------------------------------------------------------------
+
+
+def _words(field: str) -> list[str]:
+    """A form's list: items separated by commas or new lines."""
+    return [item.strip() for item in request.form.get(field, "").replace("\n", ",").split(",") if item.strip()]
+
+
+@bp.post("/status/rules")
+@action
+def add_rule():
+    form = request.form
+    values = {"name": form.get("name", ""), "keyword": form.get("keyword", "").strip() or None,
+              "pattern": form.get("pattern") or None, "reply": form.get("reply", "").strip() or None,
+              "forward_to": _words("forward_to"), "email_to": _words("email_to"), "senders": _words("senders"),
+              "stop": "stop" in form, "follow_up": "follow_up" in form}
+    rule = _service().inbound_rules.add_rule(values)
+    log.info("status page: inbound rule %s (%s) added", rule.uid, rule.name)
+    return f"Rule “{rule.name}” added."
+
+
+@bp.post("/status/rules/<uid>/toggle")
+@action
+def toggle_rule(uid: str):
+    rules = _service().inbound_rules
+    rule = rules.update_rule(uid, {"enabled": not rules.get_rule(uid).enabled})
+    return f"Rule “{rule.name}” {'enabled' if rule.enabled else 'paused'}."
+
+
+@bp.post("/status/rules/<uid>/delete")
+@action
+def delete_rule(uid: str):
+    rules = _service().inbound_rules
+    name = rules.get_rule(uid).name
+    rules.delete_rule(uid)
+    return f"Rule “{name}” deleted."
+
+
+@bp.post("/status/rules/test")
+def test_rules():
+    """The page's test box: what each rule would do with a made-up SMS, as JSON (nothing is sent)."""
+    facts = ReceivedFacts(sender=request.form.get("sender", "").strip(), text=request.form.get("text", ""),
+                          modem=request.form.get("modem", ""), recipient=None, at=_service().clock())
+    return {"verdicts": [verdict_json(v) for v in _service().inbound_rules.judge(facts, apply_guards=False)]}

@@ -92,3 +92,54 @@ def test_operator_logs_in_sees_modems_and_sends_a_test_sms(browser, gateway_fact
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.screenshot(path=str(ARTIFACTS / "status_page_phone.png"), full_page=True)
     assert errors == []
+
+
+def test_a_receptionist_sets_up_an_auto_reply_tries_it_and_it_answers_a_real_sms(browser, gateway_factory):
+    gateway, [fake], _ = gateway_factory(1)
+    AdminAuth(gateway.store).set_password(PASSWORD)
+    wait_until(lambda: [m.state.value for m in gateway.service.modems.list_modems()] == ["online"])
+    base = f"http://127.0.0.1:{gateway.port}"
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(f"{base}/login")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+    page.wait_for_selector("#rules >> text=No rules yet")
+
+    page.fill("#rule-name", "Opening hours")
+    page.fill("#rule-keyword", "hours")
+    page.fill("#rule-reply", "We are open 9-5, Monday to Friday.")
+    page.click("#new-rule button[type=submit]")
+    page.wait_for_selector(".notice-ok >> text=Rule “Opening hours” added.")
+    page.fill("#rule-name", "Everything else")
+    page.fill("#rule-pattern", ".")
+    page.check("#rule-follow-up")
+    page.click("#new-rule button[type=submit]")
+    page.wait_for_selector(".notice-ok >> text=Rule “Everything else” added.")
+    rows = page.locator("#rules tbody tr")
+    assert rows.count() == 2 and "first word “hours”" in rows.nth(0).inner_text()
+
+    page.fill("#rule-test-text", "Hours on Saturday?")  # live, as the receptionist types
+    page.wait_for_selector("#rule-verdicts li.matched >> text=replies “We are open 9-5, Monday to Friday.”")
+    assert "flags it for follow-up" in page.locator("#rule-verdicts li").nth(1).inner_text()
+    page.fill("#rule-test-text", "Thanks!")
+    page.wait_for_selector("#rule-verdicts li.muted >> text=Opening hours: no match")
+    assert fake.sent == []  # trying sends nothing
+
+    fake.inject_sms("+447911123456", "HOURS?")
+    wait_until(lambda: [s.text for s in fake.sent] == ["We are open 9-5, Monday to Friday."])
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#rules-panel").screenshot(path=str(ARTIFACTS / "rules_panel.png"))
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.locator("#rules-panel").screenshot(path=str(ARTIFACTS / "rules_panel_phone.png"))
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("#rules tbody tr").nth(0).locator("button.btn-danger").click()
+    page.wait_for_selector(".notice-ok >> text=Rule “Opening hours” deleted.")
+    assert page.locator("#rules tbody tr").count() == 1
+    assert errors == []

@@ -254,7 +254,46 @@
       window.clearTimeout(resizeTimer);
       resizeTimer = window.setTimeout(function () { if (last) renderChart(last.throughput); }, 150);
     });
+    Array.prototype.forEach.call(document.querySelectorAll("form.confirm"), function (form) {
+      form.addEventListener("submit", function (e) { if (!window.confirm(form.dataset.confirm)) e.preventDefault(); });
+    });
+    ruleTester(document.getElementById("rule-test"));
     window.setInterval(tick, 1000);
     poll();
   });
+
+  // The rules' test box: as the operator types a made-up SMS, which rules match it and what they would do.
+  function ruleTester(form) {
+    if (!form) return;
+    var list = document.getElementById("rule-verdicts"), timer = null;
+    function show(verdicts) {
+      clear(list);
+      if (!verdicts.length) { list.appendChild(el("li", {class: "muted", text: "No rules yet."})); return; }
+      verdicts.forEach(function (v) {
+        var does = [];
+        if (v.reply) does.push("replies “" + v.reply + "”");
+        if (v.forward_to.length) does.push("forwards to " + v.forward_to.join(", "));
+        if (v.notify.length) does.push("notifies " + v.notify.join(", "));
+        if (v.follow_up) does.push("flags it for follow-up");
+        if (v.stops) does.push("stops");
+        var item = el("li", {class: v.matched ? "matched" : "muted"});
+        item.appendChild(el("strong", {text: v.name}));
+        item.appendChild(document.createTextNode(v.matched ? ": " + (does.join("; ") || "matches, does nothing")
+                                                           : ": no match"));
+        list.appendChild(item);
+      });
+    }
+    function run() {
+      fetch(form.dataset.action, {method: "POST", body: new FormData(form), credentials: "same-origin"})
+        .then(function (r) { return r.json(); })
+        .then(function (j) {
+          if (j.verdicts) show(j.verdicts);
+          else { clear(list); list.appendChild(el("li", {class: "error", text: j.error ? j.error.message : "?"})); }
+        })
+        .catch(function () {});
+    }
+    form.addEventListener("submit", function (e) { e.preventDefault(); run(); });
+    form.addEventListener("input", function () { window.clearTimeout(timer); timer = window.setTimeout(run, 250); });
+    run();
+  }
 })();
