@@ -265,6 +265,30 @@ class EmailSettings:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    """`[alerts]`: what is watched (gateway/core/alerts.py), from when it is wrong, and who is told."""
+
+    email_to: tuple[str, ...] = ()  # told by mail ([email] smtp_host needed)
+    sms_to: tuple[str, ...] = ()  # told by SMS, sent through a modem other than the one in trouble when it can
+    check_interval_s: float = 30.0
+    modem_down_after_s: float = 300.0  # a modem offline, unregistered or without its SIM this long
+    queue_age_s: float = 900.0  # the oldest queued message waiting longer
+    error_rate_above: float = 0.01  # share of the last hour's finished messages that never reached the network
+    delivery_ratio_below: float = 0.8  # share of the last hour's reported parts delivered
+    min_messages: int = 20  # the two ratios above are judged only on at least this many
+    storage_full_pct: float = 90.0  # a modem's SMS memory this full
+    disk_free_below_mb: float = 200.0  # free space where the data lives
+    certificate_days: float = 14.0  # the HTTPS certificate ([server] tls_cert) expires within
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "email_to", tuple(self.email_to))
+        object.__setattr__(self, "sms_to", tuple(self.sms_to))
+        if self.check_interval_s <= 0 or not 0 <= self.error_rate_above <= 1 or not 0 <= self.delivery_ratio_below <= 1:
+            raise ConfigError("alerts: check_interval_s must be positive and the rates between 0 and 1",
+                              field="alerts")
+
+
+@dataclass(frozen=True)
 class HardwareSettings:
     """GPIO pins (BCM numbers; -1: not fitted). With no pin set anywhere, no pin factory is even built."""
 
@@ -290,6 +314,7 @@ class ModemSettings:
     max_per_minute: int = 0  # messages this SIM may send per minute (its plan's cap); 0: no limit
     max_per_hour: int = 0
     cost: float = 0.0  # price of one SMS on this SIM's plan: of the modems ready to send a message, the cheapest does
+    low_credit: float = 0.0  # a balance (balance_ussd) under this: the SIM takes no work and an alert is raised
 
 
 @dataclass(frozen=True)
@@ -322,6 +347,7 @@ class Settings:
     hardware: HardwareSettings = field(default_factory=HardwareSettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     email: EmailSettings = field(default_factory=EmailSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
     modems: tuple[ModemSettings, ...] = ()
     routes: tuple[RouteSettings, ...] = ()
     doors: Mapping[str, Any] = field(default_factory=dict)  # the doors' sections by name (gateway.doors.Door.settings)
@@ -347,6 +373,7 @@ _SECTIONS: dict[str, type] = {
     "hardware": HardwareSettings,
     "mqtt": MqttSettings,
     "email": EmailSettings,
+    "alerts": AlertSettings,
 }
 
 _ENV_OVERRIDES = {

@@ -253,6 +253,10 @@ class RuleNotFound(NotFound):
     code = "rule_not_found"
 
 
+class AlertNotFound(NotFound):
+    code = "alert_not_found"
+
+
 class TemplateExists(ConflictError):
     code = "template_exists"
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 if TYPE_CHECKING:  # shapes of the store's rows, read by attribute: no runtime import of the store
     from gateway.store.inbox import PartGroup
-    from gateway.store.models import InboxMessage, Message, Modem, QuarantinedSms
+    from gateway.store.models import Alert, InboxMessage, Message, Modem, QuarantinedSms
 
 PRIORITY_NAMES = {0: "high", 1: "normal", 2: "bulk"}
 
@@ -97,3 +97,9 @@ def modem_json(modem: Modem) -> dict[str, Any]:
         "group": modem.group,
         "storage": {"used": modem.storage_used, "total": modem.storage_total},
     }
+
+
+def alert_json(alert: Alert) -> dict[str, Any]:
+    return {"id": alert.uid, "key": alert.key, "kind": alert.kind, "subject": alert.subject, "message": alert.message,
+            "state": "open" if alert.resolved_at is None else "resolved", "raised_at": time_json(alert.raised_at),
+            "resolved_at": time_json(alert.resolved_at), "muted_until": time_json(alert.muted_until)}

@@ -80,6 +80,9 @@ def status_json(service: GatewayService, stats: Stats, api: ApiFigures, *, full_
             "balance": d.modem.balance, "balance_checked_at": _time(d.modem.balance_checked_at),
             "storage_used": d.modem.storage_used, "storage_total": d.modem.storage_total,
         } for d in stats.modem_days(now)],
+        "alerts": [{"id": a.uid, "kind": a.kind, "message": a.message, "raised_at": _time(a.raised_at),
+                    "muted": a.muted_until is not None and a.muted_until > now}
+                   for a in service.alerts.open_alerts()],
         "quarantined": stats.quarantined(),
         "waiting_for_parts": len(service.messages.waiting_parts()),
         "queue": {"queued": queue.queued, "scheduled": queue.scheduled, "sending": queue.sending,

@@ -7,6 +7,7 @@ Topics (`<prefix>/<box>/…`):
   is published again).
 - `messages`: each state change (`message.sent`, `.delivered`, `.failed`, `.expired`) recorded on this box,
   `{"event": …, "data": <the message as the API shows it>}`.
+- `alerts`: each alert raised or resolved (gateway/core/alerts.py), `{"event": "alert.raised", "data": …}`.
 - `modems/<name>` (retained): each of this box's modems as `GET /api/v1/modems` shows it, on each change of
   state and every `state_interval_s`.
 - `send` (subscribed): `{"key": "<API key with the send scope>", "to": …, "body": …}`, and optionally
@@ -99,6 +100,8 @@ class MqttBridge:
             self._publish("inbox", data)
         elif event_type in MESSAGE_EVENTS:
             self._publish("messages", {"event": event_type, "data": data})
+        elif event_type.startswith("alert."):
+            self._publish("alerts", {"event": event_type, "data": data})
 
     def on_modem_state(self, name: str, state: ModemState) -> None:
         """A modem of this box changed state (gateway.core.pool listeners; SENDING is the LEDs' only)."""

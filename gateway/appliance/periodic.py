@@ -23,7 +23,9 @@ def lease_check_interval_s(lease_s: float) -> float:
 def build_scheduler(service: GatewayService, pool: ModemPool | None = None,
                     lease_s: float = 300.0) -> BackgroundScheduler:
     """A scheduler with every periodic job registered (started by the runtime, not here)."""
-    scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
+    # a run that comes late (a busy box) still runs, once: APScheduler's default drops a run over 1 s late
+    scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1,
+                                                                  "misfire_grace_time": None})
     scheduler.add_job(service.messages.flush_incomplete_inbound, "interval", seconds=INBOUND_FLUSH_INTERVAL_S,
                       id="flush_incomplete_inbound", replace_existing=True)
     scheduler.add_job(service.messages.mark_reports_overdue, "interval", seconds=REPORT_CHECK_INTERVAL_S,

@@ -8,7 +8,10 @@ import signal
 import socket
 import threading
 from datetime import datetime
+from pathlib import Path
 from typing import Callable
+
+from sqlalchemy.engine import make_url
 
 from gateway.appliance.doors import gateway_doors
 from gateway.appliance.liveness import BoxLiveness
@@ -20,6 +23,7 @@ from gateway.appliance.watchdog import Watchdog, notify, watchdog_interval_s
 from gateway.clock import utcnow
 from gateway.config import ModemSettings, PoolSettings, Settings
 from gateway.core.admin_auth import PASSWORD_ENV, apply_password_from_env
+from gateway.core.alerts import AlertWatch
 from gateway.core.mail import mailto_targets
 from gateway.core.pool import ModemPool
 from gateway.core.service import GatewayService
@@ -68,6 +72,14 @@ def default_box_name(settings: Settings, is_sqlite: bool) -> str:
     take one name."""
     host = socket.gethostname()
     return host if is_sqlite else f"{host}-{settings.server.port}"
+
+
+def data_dir(settings: Settings) -> Path | None:
+    """Where the box keeps its data (its disk is watched): the SQLite file's directory, else the key file's."""
+    url = make_url(settings.database.url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database).resolve().parent
+    return Path(settings.security.key_file).resolve().parent if settings.security.key_file else None
 
 
 def open_store(settings: Settings) -> Store:
@@ -135,6 +147,12 @@ class Gateway:
                                    id="mqtt-modems")
         self.mail_in = (MailToSms(settings.email.inbound, self.service, settings.server.allow_from)
                         if settings.email.inbound.listen else None)
+        self.alerts = AlertWatch(self.store, settings.alerts, clock, self.service.messages, box=self.store.db.box,
+                                 box_dead_after_s=settings.server.box_dead_after_s, data_dir=data_dir(settings),
+                                 tls_cert=settings.server.tls_cert,
+                                 can_mail=bool(settings.email.smtp_host and settings.email.sender),
+                                 low_credit={m.name: m.low_credit for m in settings.modems})
+        self.scheduler.add_job(self.alerts.check, "interval", seconds=settings.alerts.check_interval_s, id="alerts")
         self.liveness = BoxLiveness(self.store, self.pool, settings.server, clock)
         self.scheduler.add_job(self.liveness.beat, "interval", seconds=settings.server.heartbeat_s, id="heartbeat")
         # several boxes on PostgreSQL: another box's enqueue wakes our pool (else the idle poll finds it)

@@ -27,13 +27,14 @@ from gateway.errors import GatewayError, ValidationError
 from gateway.rules.inbound import Conditions, ReceivedFacts, check_conditions, check_template, fill, matches
 from gateway.rules.numbers import takes_replies, to_e164
 from gateway.store import Store
-from gateway.store.inbound_rules import RULE_FIELDS
 from gateway.store.models import InboundRule, RuleRun
 
 log = logging.getLogger(__name__)
 
 DEFAULT_FORWARD_TEXT = "From {from}: {text}"
-LIST_FIELDS = ("senders", "forward_to", "email_to")
+RULE_FIELDS = ("name", "enabled", "stop", "keyword", "pattern", "senders", "modem", "hours", "time_zone", "reply",
+               "forward_to", "forward_text", "email_to", "webhook_url", "follow_up")  # what a client sets
+LIST_FIELDS = ("senders", "forward_to", "email_to")  # stored comma-separated
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""Mail the box sends (`[email]`): each received SMS to the `forward_inbound_to` addresses, through the webhook
-deliveries' durable outbox (a `mailto:` receiver), so a mail server that is away is retried like a webhook."""
+"""Mail the box sends (`[email]`): each received SMS to the `forward_inbound_to` addresses, an inbound rule's
+mail, an alert; all through the webhook deliveries' durable outbox (a `mailto:` receiver), so a mail server
+that is away is retried like a webhook."""
 
 from __future__ import annotations
 
@@ -41,6 +42,23 @@ def received_sms_mail(received: dict[str, Any], to: str, settings: EmailSettings
         mail["Reply-To"] = f"{received['from']}@{settings.inbound.domain}"
     mail.set_content(f"{received['text']}\n\n-- \nSMS of {received['from']} to {received['to'] or received['modem']} "
                      f"(modem {received['modem']}), received {received['received_at']}\n")
+    return mail
+
+
+def alert_mail(event_type: str, alert: dict[str, Any], to: str, settings: EmailSettings) -> EmailMessage:
+    """The mail for an alert raised or resolved (its resource, gateway/representations.py)."""
+    word = "Resolved" if event_type == "alert.resolved" else "Alert"
+    mail = EmailMessage()
+    mail["From"], mail["To"] = settings.sender, to
+    mail["Subject"] = f"[smsgw] {word}: {alert['message']}"[:200]
+    mail["Date"] = formatdate(localtime=False)
+    mail["Message-ID"] = make_msgid(idstring=f"{alert['id']}-{word.lower()}",
+                                    domain=settings.sender.rpartition("@")[2] or None)
+    lines = [f"{word}: {alert['message']}", "", f"Raised:   {alert['raised_at']}"]
+    if alert["resolved_at"]:
+        lines.append(f"Resolved: {alert['resolved_at']}")
+    lines += [f"Key:      {alert['key']}", "", "Open alerts: GET /api/v1/alerts, or the box's status page."]
+    mail.set_content("\n".join(lines) + "\n")
     return mail
 
 

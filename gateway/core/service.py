@@ -78,3 +78,4 @@ class GatewayService:
         self.idempotency = Idempotency(store, settings, clock)
         self.admin = AdminAuth(store, clock)
         self.stats = store.stats  # read-only figures for the status page, /metrics and /healthz
+        self.alerts = store.alerts  # raised by gateway/core/alerts.py; read and muted by the API and the page

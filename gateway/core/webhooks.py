@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import requests
 
 from gateway.config import EmailSettings, WebhookSettings
-from gateway.core.mail import MAILTO, Mailer, MailNotSent, received_sms_mail
+from gateway.core.mail import MAILTO, Mailer, MailNotSent, alert_mail, received_sms_mail
 from gateway.core.outbound import CallbackDestinations
 from gateway.core.ports import DeliveryStorage
 from gateway.doors import Callback, CallbackTarget, Doors
@@ -258,8 +258,11 @@ class WebhookDispatcher:
                          "mail through", started)
             return
         event = json.loads(job.body)
+        kind, data = event["type"], event["data"]
+        mail = (alert_mail(kind, data, address, self._email) if kind.startswith("alert.")
+                else received_sms_mail(data, address, self._email))
         try:
-            self._mailer.send(received_sms_mail(event["data"], address, self._email))
+            self._mailer.send(mail)
         except MailNotSent as exc:
             self._finish(job, job.url, DeliveryState.FAILED if exc.final else DeliveryState.PENDING, exc.code,
                          str(exc), started)

@@ -16,6 +16,7 @@ import threading
 import time
 from concurrent.futures import Future
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, Callable, Protocol, Sequence, TypeVar
 
 from gateway.config import MessagingSettings, ModemSettings, PoolSettings
@@ -39,6 +40,7 @@ from gateway.modem.atlog import AtLog
 from gateway.modem.driver import ModemDriver, Notice, NoticeSink
 from gateway.modem.pdu import build_submit_pdus
 from gateway.rules.claiming import COST_GRACE_S
+from gateway.rules.credit import parse_credit
 from gateway.rules.ratelimit import HOUR, SendBudget
 from gateway.rules.retry import next_attempt_at
 from gateway.rules.text import Segmentation
@@ -95,6 +97,7 @@ class ModemWorker:
         self._requests: queue.SimpleQueue[tuple[Future[Any], Callable[[ModemDriver], Any]]] = queue.SimpleQueue()
         self._busy_since: float | None = time.monotonic()  # None while waiting; the watchdog reads it
         self._next_balance: datetime | None = None
+        self._credit_low = False  # the last balance read under the modem's low_credit: it claims nothing
         self._budget = SendBudget(modem.max_per_minute, modem.max_per_hour)  # the SIM plan's cap (seeded at connect)
         self._release_at: datetime | None = None  # the earliest scheduled message falls due then
         self._peers = peers  # the pool's workers: dearer ones leave work to this one while it is ready
@@ -293,12 +296,12 @@ class ModemWorker:
                     self._check_balance(driver)
                 self._wake.clear()
                 over_budget_until = self._budget.free_at(now)  # over the SIM's cap: claim nothing until then
-                self.is_ready = self.state == ModemState.ONLINE and over_budget_until is None
+                self.is_ready = self.state == ModemState.ONLINE and over_budget_until is None and not self._credit_low
                 cheaper = self._cheaper_ready_groups()
                 if self.state == ModemState.ONLINE:
                     if self._release_at is not None and now >= self._release_at:
                         self._release_due(now)
-                    if over_budget_until is None:
+                    if over_budget_until is None and not self._credit_low:
                         job = self._store.outbox.claim_next(self.name, now, self._pool.lease_s, group=self.modem.group,
                                                             cheaper_groups=cheaper, submitting=True)
                         if job is not None:
@@ -308,7 +311,7 @@ class ModemWorker:
                             continue
                 deadlines = [next_sweep, next_health, now + timedelta(seconds=self._pool.idle_poll_s)]
                 due = None
-                if self.state == ModemState.ONLINE:
+                if self.state == ModemState.ONLINE and not self._credit_low:  # low: the next balance check wakes it
                     due = over_budget_until or self._store.outbox.next_due_at(self.name, now, group=self.modem.group)
                     if due is not None and cheaper:  # what it left to a cheaper modem: look again after the grace
                         due = max(due, now + timedelta(seconds=COST_GRACE_S))
@@ -386,6 +389,16 @@ class ModemWorker:
             return
         self._store.modems.save_modem(self.name, self.modem.port, self._clock(), balance=answer,
                                       balance_checked_at=self._clock())
+        credit = parse_credit(answer)
+        low = credit is not None and credit.amount < Decimal(str(self.modem.low_credit))
+        if credit is not None and low != self._credit_low:
+            self._credit_low = low
+            if low:
+                log.warning("modem %s: credit %s is under low_credit %g: it takes no work until topped up", self.name,
+                            credit, self.modem.low_credit)
+                self._wake_others()
+            else:
+                log.info("modem %s: credit %s: taking work again", self.name, credit)
 
     # --- sending -------------------------------------------------------------------------------
 
@@ -403,7 +416,7 @@ class ModemWorker:
     def _may_chain(self, now: datetime, chain_until: datetime) -> bool:
         """Whether the worker may claim its next message without going round its loop first."""
         return (now < chain_until and self.state == ModemState.ONLINE and self._budget.free_at(now) is None
-                and not self._stop.is_set() and not self._reset.is_set() and self._notices.empty()
+                and not self._credit_low and not self._stop.is_set() and not self._reset.is_set() and self._notices.empty()
                 and self._requests.empty())
 
     def _send_parts(self, job: SendJob, chain_until: datetime) -> SendJob | None:

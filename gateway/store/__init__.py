@@ -50,6 +50,7 @@ from gateway.store.ratelimits import RequestCounts
 from gateway.store.reports import StatusReports
 from gateway.store.sealing import BoxKey, reseal, sealed_columns
 from gateway.store.stats import Stats
+from gateway.store.alerts import Alerts
 from gateway.store.inbound_rules import InboundRules
 from gateway.store.templates import Templates
 
@@ -105,6 +106,7 @@ class Store:
         self.privacy = Privacy(self.db, self.outbox)
         self.templates = Templates(self.db)
         self.inbound_rules = InboundRules(self.db, self.events)
+        self.alerts = Alerts(self.db, self.events)
         self.otps = Otps(self.db)
         self.idempotency = IdempotencyRecords(self.db)
         self.audit = AuditLog(self.db)

@@ -12,9 +12,6 @@ from gateway.store.database import Database, new_uid
 from gateway.store.events import Events
 from gateway.store.models import InboundRule, InboxMessage, RuleRun
 
-RULE_FIELDS = ("name", "enabled", "stop", "keyword", "pattern", "senders", "modem", "hours", "time_zone", "reply",
-               "forward_to", "forward_text", "email_to", "webhook_url", "follow_up")
-
 
 class InboundRules:
     def __init__(self, db: Database, events: Events) -> None:

@@ -591,3 +591,21 @@ class RuleRun(Base):
     outcome: Mapped[str] = mapped_column(Text)  # what it did, or why not, in words
 
     inbox: Mapped[InboxMessage] = relationship(lazy="joined")
+
+
+class Alert(Base):
+    """Something wrong that lasts (gateway/core/alerts.py): raised once per occurrence, resolved when it ends;
+    the rows are the history. At most one row per `key` is unresolved."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_key_open", "key", "resolved_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True)
+    key: Mapped[str] = mapped_column(String(160))  # the condition and what it is about: "modem_down:modem1"
+    kind: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(128))
+    message: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[datetime]
+    resolved_at: Mapped[Optional[datetime]]
+    muted_until: Mapped[Optional[datetime]]  # no notice (raise or resolve) goes out before then

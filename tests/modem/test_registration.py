@@ -27,7 +27,7 @@ def test_losing_the_network_stops_claims_at_once_and_regaining_it_resumes(settin
     assert not any(c.startswith("AT+CMGS") for c in fake.commands)  # no claim while it has no network
     fake.set_registration(1)
     wait_until(lambda: [s.text for s in fake.sent] == ["wait"], timeout_s=5)
-    assert noticed_s < 1.0, noticed_s  # the health poll would have taken 60 s
+    assert noticed_s < 10.0, noticed_s  # from the URC: the health poll would have taken 60 s
     print(f"+CREG: 2 → not claiming: {noticed_s * 1000:.0f} ms")
 
 

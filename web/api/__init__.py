@@ -9,6 +9,7 @@ those declarations and the views' `operation(...)`.
   conversations  both directions with one number
   templates      named texts with placeholders
   rules          inbound rules: replies, forwards, mail, webhooks for received SMS
+  alerts         what the box found wrong with itself; mutes
   optouts        suppression list and consent history
   otp            one-time codes
   batches        CSV uploads
@@ -23,6 +24,7 @@ from __future__ import annotations
 from flask import Flask
 
 from web.api import (
+    alerts,
     audit,
     batches,
     conversations,
@@ -41,8 +43,8 @@ from web.api.access import requires, service
 
 __all__ = ["init_app", "requires", "service"]
 
-AREAS = (messages, modems, routes, webhooks, conversations, templates, rules, optouts, otp, batches, audit, demo,
-         docs)
+AREAS = (messages, modems, routes, webhooks, conversations, templates, rules, alerts, optouts, otp, batches, audit,
+         demo, docs)
 
 
 def init_app(app: Flask) -> None:

@@ -6,10 +6,9 @@ from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
 from flask import Blueprint, request
 
-from gateway.core.inbound_rules import LIST_FIELDS
+from gateway.core.inbound_rules import LIST_FIELDS, RULE_FIELDS
 from gateway.representations import time_json
 from gateway.rules.inbound import TEMPLATE_FIELDS, ReceivedFacts
-from gateway.store.inbound_rules import RULE_FIELDS
 from web.api.access import requires, service
 from web.api.openapi import operation
 from web.schemas import UNSET, Request, UnsetType, decode, doc, given

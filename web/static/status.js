@@ -206,8 +206,20 @@
     });
   }
 
+  function renderAlerts(alerts, now) {
+    var box = clear(document.getElementById("alerts"));
+    box.hidden = !alerts.length;
+    alerts.forEach(function (a) {
+      var line = el("p", {class: "notice notice-error alert", "data-kind": a.kind});
+      line.appendChild(el("strong", {text: a.muted ? "Alert (muted): " : "Alert: "}));
+      line.appendChild(document.createTextNode(a.message + " · raised " + ago(a.raised_at, now)));
+      box.appendChild(line);
+    });
+  }
+
   function redraw() {
     if (!last) return;
+    renderAlerts(last.alerts, last.now);
     renderHealth(last.health);
     renderModems(last.modems, last.now);
     renderQueue(last.queue);

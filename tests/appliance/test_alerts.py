@@ -1,0 +1,172 @@
+"""Alerts that reach a person: a modem unplugged from a running gateway is an alert by webhook, SMS (through the
+other modem) and mail, and a resolved notice when it is back; a mute holds the notices; the other conditions
+judged on a store with a controlled clock."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+import requests
+
+from gateway.config import AlertSettings, Settings, WebhookSettings
+from gateway.core.alerts import AlertWatch
+from gateway.values import MessageDraft
+from tests.appliance.test_email import MailCatcher, email_settings
+from tests.clock import at
+from tests.conftest import wait_until
+from tests.receiver import LOOPBACK, Receiver
+
+ADMIN = "+447912345678"
+
+
+@pytest.fixture
+def watched(gateway_factory, settings: Settings):
+    receiver, catcher = Receiver(), MailCatcher()
+    alerts = AlertSettings(sms_to=(ADMIN,), email_to=("admin@example.org",), check_interval_s=0.3,
+                           modem_down_after_s=1.0, disk_free_below_mb=0)
+    gateway, fakes, token = gateway_factory(2, settings_override=settings.replace(
+        alerts=alerts, email=email_settings(catcher.port),
+        webhooks=WebhookSettings(retry_base_s=0.2, retry_max_s=0.5, allow=LOOPBACK)))
+    wait_until(lambda: {m.state.value for m in gateway.store.modems.list_modems()} == {"online"})
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    session.post(f"http://127.0.0.1:{gateway.port}/api/v1/webhooks",
+                 json={"url": receiver.url, "events": ["alert.raised", "alert.resolved"]}).raise_for_status()
+    yield gateway, fakes, session, f"http://127.0.0.1:{gateway.port}/api/v1", receiver, catcher
+    receiver.release.set()
+    receiver.down()
+    catcher.stop()
+
+
+def texts_to_admin(fake):
+    return [s.text for s in fake.sent if s.number == ADMIN]
+
+
+def test_an_unplugged_modem_raises_an_alert_everywhere_and_its_return_resolves_it(watched):
+    gateway, fakes, session, base, receiver, catcher = watched
+    unplugged = time.monotonic()
+    fakes[0].unplug()
+    assert receiver.wait_for(lambda r: r.events("alert.raised"), timeout_s=20)
+    raised_after_s = time.monotonic() - unplugged
+    [event] = receiver.events("alert.raised")
+    assert event["data"]["key"] == "modem_down:modem1" and event["data"]["state"] == "open"
+    wait_until(lambda: texts_to_admin(fakes[1]))  # through the modem that still works
+    assert texts_to_admin(fakes[1])[0].startswith(f"[smsgw {gateway.store.db.box}] ALERT: modem modem1 is ")
+    wait_until(lambda: any("Alert: modem modem1" in m["Subject"] for _, m in catcher.mails))
+    listed = session.get(f"{base}/alerts").json()
+    assert [a["key"] for a in listed["open"]] == ["modem_down:modem1"]
+
+    fakes[0].replug()
+    assert receiver.wait_for(lambda r: r.events("alert.resolved"), timeout_s=30)
+    wait_until(lambda: any(t.startswith(f"[smsgw {gateway.store.db.box}] RESOLVED") for t in
+                           texts_to_admin(fakes[0]) + texts_to_admin(fakes[1])), timeout_s=15)
+    assert session.get(f"{base}/alerts").json()["open"] == []
+    assert len(receiver.events("alert.raised")) == 1  # raised once, not at every check
+    print(f"modem unplugged → alert raised: {raised_after_s:.1f} s (modem_down_after_s 1 s)")
+
+
+def test_a_muted_alert_is_shown_but_tells_nobody_even_when_raised_again(watched):
+    gateway, fakes, session, base, receiver, catcher = watched
+    fakes[0].unplug()
+    alert = wait_until(lambda: (o := session.get(f"{base}/alerts").json()["open"]) and o[0], timeout_s=20)
+    muted = session.post(f"{base}/alerts/{alert['id']}/mute", json={"minutes": 60}).json()
+    assert muted["muted_until"] is not None
+    fakes[0].replug()
+    wait_until(lambda: session.get(f"{base}/alerts").json()["open"] == [], timeout_s=30)
+    sms_before = len(texts_to_admin(fakes[1])) + len(texts_to_admin(fakes[0]))
+    fakes[0].unplug()
+    again = wait_until(lambda: (o := session.get(f"{base}/alerts").json()["open"]) and o[0], timeout_s=20)
+    assert again["id"] != alert["id"] and again["muted_until"] == muted["muted_until"]
+    time.sleep(1)
+    assert len(texts_to_admin(fakes[1])) + len(texts_to_admin(fakes[0])) == sms_before
+    assert receiver.wait_for(lambda r: len(r.events("alert.raised")) == 2)  # webhooks still see everything
+    assert session.post(f"{base}/alerts/{again['id']}/mute", json={"minutes": 0}).status_code == 400
+    assert session.post(f"{base}/alerts/alert_nope/mute", json={"minutes": 5}).status_code == 404
+
+
+NOW = at(12, 1, 12, 0, 0)
+
+
+def watch(service, now, **settings) -> AlertWatch:
+    return AlertWatch(service.store, AlertSettings(min_messages=4, **settings), lambda: now[0],
+                      service.messages, box="box-a", box_dead_after_s=10)
+
+
+def kinds(watch: AlertWatch, now) -> set[str]:
+    return {f.kind for f in watch.findings(now)}
+
+
+def test_queue_age_error_rate_and_delivery_ratio(service, store):
+    now = [NOW]
+    w = watch(service, now, queue_age_s=600)
+    messages = store.outbox.enqueue([MessageDraft(to_number=f"+4479111234{i:02d}", body="x", encoding="gsm7",
+                                                  parts=("x",), delivery_report=True) for i in range(8)], NOW)
+    assert "queue_age" not in kinds(w, NOW + timedelta(minutes=5))
+    assert "queue_age" in kinds(w, NOW + timedelta(minutes=11))
+    for i, message in enumerate(messages):  # 8 sent; 3 fail to reach the network after all
+        job = store.outbox.claim_next("m1", NOW, 60)
+        if i < 3:
+            store.outbox.record_permanent_failure(job, 1, "m1", "cms_500", "refused", NOW)
+        else:
+            store.outbox.record_part_sent(job, 1, "m1", i, NOW)
+    found = kinds(w, NOW + timedelta(minutes=1))
+    assert "error_rate" in found and "delivery_ratio" not in found  # no report is overdue yet
+    store.outbox.mark_reports_overdue(NOW + timedelta(seconds=1))
+    assert "delivery_ratio" in kinds(w, NOW + timedelta(minutes=1))
+    assert not {"error_rate", "delivery_ratio"} & kinds(w, NOW + timedelta(hours=2))  # the hour has passed
+
+
+def test_a_silent_box_a_full_disk_and_an_expiring_certificate(service, store, tmp_path):
+    from gateway.appliance.tls import make_selfsigned
+
+    now = [NOW]
+    store.boxes.register("box-b", "other-host", 4242, "0.2.0", NOW - timedelta(minutes=5), timedelta(seconds=10),
+                         lambda host, pid: False)
+    cert, _ = make_selfsigned(tmp_path, "box.lan", now=NOW, days=3)
+    w = AlertWatch(store, AlertSettings(disk_free_below_mb=1e12, certificate_days=14), lambda: now[0],
+                   service.messages, box="box-a", box_dead_after_s=10, data_dir=tmp_path, tls_cert=str(cert))
+    assert {"box_dead", "disk_space", "certificate"} <= kinds(w, NOW)
+
+
+def test_raised_once_and_resolved_once_however_many_boxes_watch(service, store):
+    now = [NOW]
+    a, b = watch(service, now, queue_age_s=60), watch(service, now, queue_age_s=60)
+    store.outbox.enqueue([MessageDraft(to_number="+447911123456", body="x", encoding="gsm7", parts=("x",),
+                                       delivery_report=False)], NOW)
+    now[0] = NOW + timedelta(minutes=5)
+    a.check()
+    b.check()
+    assert [x.key for x in store.alerts.open_alerts()] == ["queue_age"]
+    job = store.outbox.claim_next("m1", now[0], 60)
+    store.outbox.record_part_sent(job, 1, "m1", 1, now[0])
+    b.check()
+    a.check()
+    assert store.alerts.open_alerts() == [] and [x.resolved_at for x in store.alerts.recent()] == [now[0]]
+
+
+def test_a_sim_low_on_credit_takes_no_work_raises_an_alert_and_resumes_when_topped_up(settings, modem_links):
+    from gateway.appliance.runtime import Gateway
+    from gateway.config import ModemSettings, PoolSettings
+
+    poor, rich = modem_links(2)
+    poor.set_ussd_reply("*100#", "Your balance is £1.20. Top up at any shop.")
+    gateway = Gateway(settings.replace(
+        modems=(ModemSettings(name="poor", port=poor.link, balance_ussd="*100#", low_credit=5.0, cost=0.0),
+                ModemSettings(name="rich", port=rich.link, cost=1.0)),
+        pool=PoolSettings(balance_interval_s=1.0, reconnect_min_s=0.2, reconnect_max_s=1.0, health_interval_s=5.0),
+        alerts=AlertSettings(check_interval_s=0.3)))
+    with gateway.start(serve_http=False):
+        wait_until(lambda: {m.name: m.state.value for m in gateway.store.modems.list_modems()}
+                   == {"poor": "online", "rich": "online"}, timeout_s=20)
+        wait_until(lambda: [a.key for a in gateway.store.alerts.open_alerts()] == ["credit_low:poor"])
+        [alert] = gateway.store.alerts.open_alerts()
+        assert "1.20 GBP, under 5" in alert.message
+        gateway.service.messages.send(["+447911123456", "+447911123457"], "while poor is poor")
+        wait_until(lambda: len(rich.sent) == 2)  # the cheaper SIM has no credit: the dearer one sends
+        assert poor.sent == []
+        poor.set_ussd_reply("*100#", "Your balance is £20.00.")
+        wait_until(lambda: gateway.store.alerts.open_alerts() == [], timeout_s=15)
+        gateway.service.messages.send("+447911123458", "topped up")
+        wait_until(lambda: [s.text for s in poor.sent] == ["topped up"], timeout_s=15)
