@@ -24,7 +24,7 @@ ADMIN = "+447912345678"
 @pytest.fixture
 def watched(gateway_factory, settings: Settings):
     receiver, catcher = Receiver(), MailCatcher()
-    alerts = AlertSettings(sms_to=(ADMIN,), email_to=("admin@example.org",), check_interval_s=0.3,
+    alerts = AlertSettings(sms_to=(ADMIN,), email_to=("admin@example.org",), check_interval_s=3600,
                            modem_down_after_s=1.0, disk_free_below_mb=0)
     gateway, fakes, token = gateway_factory(2, settings_override=settings.replace(
         alerts=alerts, email=email_settings(catcher.port),
@@ -40,15 +40,25 @@ def watched(gateway_factory, settings: Settings):
     catcher.stop()
 
 
+def checked(gateway, predicate):
+    """`predicate` after one more look by the gateway's watch (its job runs every check_interval_s; the tests look
+    at once rather than wait for it)."""
+    def look():
+        gateway.alerts.check()
+        return predicate()
+    return look
+
+
 def texts_to_admin(fake):
     return [s.text for s in fake.sent if s.number == ADMIN]
 
 
 def test_an_unplugged_modem_raises_an_alert_everywhere_and_its_return_resolves_it(watched):
     gateway, fakes, session, base, receiver, catcher = watched
+    assert gateway.scheduler.get_job("alerts").trigger.interval.total_seconds() == 3600  # the runtime's own job
     unplugged = time.monotonic()
     fakes[0].unplug()
-    assert receiver.wait_for(lambda r: r.events("alert.raised"), timeout_s=20)
+    wait_until(checked(gateway, lambda: receiver.events("alert.raised")), timeout_s=20)
     raised_after_s = time.monotonic() - unplugged
     [event] = receiver.events("alert.raised")
     assert event["data"]["key"] == "modem_down:modem1" and event["data"]["state"] == "open"
@@ -59,7 +69,7 @@ def test_an_unplugged_modem_raises_an_alert_everywhere_and_its_return_resolves_i
     assert [a["key"] for a in listed["open"]] == ["modem_down:modem1"]
 
     fakes[0].replug()
-    assert receiver.wait_for(lambda r: r.events("alert.resolved"), timeout_s=30)
+    wait_until(checked(gateway, lambda: receiver.events("alert.resolved")), timeout_s=30)
     wait_until(lambda: any(t.startswith(f"[smsgw {gateway.store.db.box}] RESOLVED") for t in
                            texts_to_admin(fakes[0]) + texts_to_admin(fakes[1])), timeout_s=15)
     assert session.get(f"{base}/alerts").json()["open"] == []
@@ -70,14 +80,16 @@ def test_an_unplugged_modem_raises_an_alert_everywhere_and_its_return_resolves_i
 def test_a_muted_alert_is_shown_but_tells_nobody_even_when_raised_again(watched):
     gateway, fakes, session, base, receiver, catcher = watched
     fakes[0].unplug()
-    alert = wait_until(lambda: (o := session.get(f"{base}/alerts").json()["open"]) and o[0], timeout_s=20)
+    alert = wait_until(checked(gateway, lambda: (o := session.get(f"{base}/alerts").json()["open"]) and o[0]),
+                       timeout_s=20)
     muted = session.post(f"{base}/alerts/{alert['id']}/mute", json={"minutes": 60}).json()
     assert muted["muted_until"] is not None
     fakes[0].replug()
-    wait_until(lambda: session.get(f"{base}/alerts").json()["open"] == [], timeout_s=30)
+    wait_until(checked(gateway, lambda: session.get(f"{base}/alerts").json()["open"] == []), timeout_s=30)
     sms_before = len(texts_to_admin(fakes[1])) + len(texts_to_admin(fakes[0]))
     fakes[0].unplug()
-    again = wait_until(lambda: (o := session.get(f"{base}/alerts").json()["open"]) and o[0], timeout_s=20)
+    again = wait_until(checked(gateway, lambda: (o := session.get(f"{base}/alerts").json()["open"]) and o[0]),
+                       timeout_s=20)
     assert again["id"] != alert["id"] and again["muted_until"] == muted["muted_until"]
     time.sleep(1)
     assert len(texts_to_admin(fakes[1])) + len(texts_to_admin(fakes[0])) == sms_before
@@ -156,17 +168,17 @@ def test_a_sim_low_on_credit_takes_no_work_raises_an_alert_and_resumes_when_topp
         modems=(ModemSettings(name="poor", port=poor.link, balance_ussd="*100#", low_credit=5.0, cost=0.0),
                 ModemSettings(name="rich", port=rich.link, cost=1.0)),
         pool=PoolSettings(balance_interval_s=1.0, reconnect_min_s=0.2, reconnect_max_s=1.0, health_interval_s=5.0),
-        alerts=AlertSettings(check_interval_s=0.3)))
+        alerts=AlertSettings(check_interval_s=3600)))
     with gateway.start(serve_http=False):
         wait_until(lambda: {m.name: m.state.value for m in gateway.store.modems.list_modems()}
                    == {"poor": "online", "rich": "online"}, timeout_s=20)
-        wait_until(lambda: [a.key for a in gateway.store.alerts.open_alerts()] == ["credit_low:poor"])
+        wait_until(checked(gateway, lambda: [a.key for a in gateway.store.alerts.open_alerts()] == ["credit_low:poor"]))
         [alert] = gateway.store.alerts.open_alerts()
         assert "1.20 GBP, under 5" in alert.message
         gateway.service.messages.send(["+447911123456", "+447911123457"], "while poor is poor")
         wait_until(lambda: len(rich.sent) == 2)  # the cheaper SIM has no credit: the dearer one sends
         assert poor.sent == []
         poor.set_ussd_reply("*100#", "Your balance is £20.00.")
-        wait_until(lambda: gateway.store.alerts.open_alerts() == [], timeout_s=15)
+        wait_until(checked(gateway, lambda: gateway.store.alerts.open_alerts() == []), timeout_s=15)
         gateway.service.messages.send("+447911123458", "topped up")
         wait_until(lambda: [s.text for s in poor.sent] == ["topped up"], timeout_s=15)
