@@ -184,8 +184,9 @@ def _conditions_of(values: dict[str, Any]) -> Conditions:
 
 
 def _conditions_of_rule(rule: InboundRule) -> Conditions:
-    return Conditions(keyword=rule.keyword, pattern=rule.pattern, senders=tuple(s for s in rule.senders.split(",") if s),
-                      modem=rule.modem, hours=rule.hours, time_zone=rule.time_zone)
+    return Conditions(keyword=rule.keyword, pattern=rule.pattern,
+                      senders=tuple(s for s in rule.senders.split(",") if s), modem=rule.modem, hours=rule.hours,
+                      time_zone=rule.time_zone)
 
 
 def _facts(data: dict[str, Any], now: datetime) -> ReceivedFacts:

@@ -416,8 +416,8 @@ class ModemWorker:
     def _may_chain(self, now: datetime, chain_until: datetime) -> bool:
         """Whether the worker may claim its next message without going round its loop first."""
         return (now < chain_until and self.state == ModemState.ONLINE and self._budget.free_at(now) is None
-                and not self._credit_low and not self._stop.is_set() and not self._reset.is_set() and self._notices.empty()
-                and self._requests.empty())
+                and not self._credit_low and not self._stop.is_set() and not self._reset.is_set()
+                and self._notices.empty() and self._requests.empty())
 
     def _send_parts(self, job: SendJob, chain_until: datetime) -> SendJob | None:
         pdus = build_submit_pdus(job.to_number, Segmentation(job.encoding, job.parts), concat_ref=job.concat_ref,

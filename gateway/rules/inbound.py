@@ -1,10 +1,10 @@
 """Inbound rules without code (gateway/core/inbound_rules.py runs them): which received SMS a rule matches, and
 the texts its replies and forwards are made of. Pure functions of their arguments.
 
-A rule matches when every condition it sets holds: `keyword` (the first word, case, accents and punctuation around it ignored),
-`pattern` (a regular expression searched in the text, case ignored), `senders` (numbers, or prefixes ending in
-`*` such as `+4479*`), `modem` (the receiving modem's name), `hours` (a local-time window like `08:00-18:00`
-in `time_zone`; it may run past midnight).
+A rule matches when every condition it sets holds: `keyword` (the first word, case, accents and punctuation
+around it ignored), `pattern` (a regular expression searched in the text, case ignored), `senders` (numbers, or
+prefixes ending in `*` such as `+4479*`), `modem` (the receiving modem's name), `hours` (a local-time window like
+`08:00-18:00` in `time_zone`; it may run past midnight).
 """
 
 from __future__ import annotations

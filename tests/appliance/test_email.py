@@ -89,7 +89,8 @@ def test_each_received_sms_is_mailed_with_a_reply_to_that_answers_it(mail_gatewa
                                                            "SMS from +447911123456")
     assert mail["Reply-To"] == f"+447911123456@{DOMAIN}"
     text = mail.get_content().replace("\r\n", "\n")
-    assert text.startswith("Can I move my appointment? (0)\n\n-- \nSMS of +447911123456 to +447911000001 (modem modem1)")
+    assert text.startswith("Can I move my appointment? (0)\n\n-- \n"
+                           "SMS of +447911123456 to +447911000001 (modem modem1)")
     print(f"inbound SMS → email: median {statistics.median(latencies):.0f} ms")
 
 

@@ -163,7 +163,7 @@ def test_home_assistant_finds_each_modem_and_the_notify_entity(mqtt_gateway, bro
     wait_until(lambda: [(s.number, s.text) for s in fake.sent] == [("+447911000999", "Front door opened")])
 
 
-def test_a_broker_away_at_start_is_waited_for_and_the_box_then_says_it_is_online_with_its_modems(gateway_factory, settings):
+def test_a_broker_away_at_start_is_waited_for_and_the_box_then_says_it_is_online(gateway_factory, settings):
     from tests.ports import free_port
 
     port = free_port()
