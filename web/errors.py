@@ -1,11 +1,12 @@
-"""One JSON error shape for everything the app refuses: {"error": {"code", "message", "field"}}."""
+"""One JSON error shape for everything the app refuses: {"error": {"code", "message", "field"}}; a browser that
+opens an address that is no page gets the status page's error page instead."""
 
 from __future__ import annotations
 
 import logging
 from typing import TypedDict
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from gateway.errors import GatewayError
@@ -33,6 +34,17 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
     return response
 
 
+PAGE_TITLES = {404: "Page not found", 405: "Not a page"}
+PAGE_MESSAGES = {404: "There is no page at this address.",
+                 405: "This address takes a form's answer, not a visit: it is not a page to open."}
+
+
+def _wants_page() -> bool:
+    """A browser asking for a page (not the API, not a client that takes JSON) gets an HTML error page."""
+    return (not request.path.startswith("/api/") and request.accept_mimetypes.best_match(
+        ["application/json", "text/html"]) == "text/html")
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(GatewayError)
     def gateway_error(exc: GatewayError):
@@ -46,6 +58,9 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        if _wants_page():
+            return render_template("error.html", title=PAGE_TITLES.get(exc.code or 500, exc.name),
+                                   message=PAGE_MESSAGES.get(exc.code or 500, exc.description or "")), exc.code
         code = {413: "payload_too_large"}.get(exc.code, (exc.name or "error").lower().replace(" ", "_"))
         return error_response(exc.code or 500, code, exc.description or exc.name)
 

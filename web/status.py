@@ -23,6 +23,7 @@ from gateway.errors import GatewayError, NotFound
 from gateway.rules.apikeys import SCOPES
 from gateway.rules.inbound import ReceivedFacts
 from gateway.store.stats import Stats
+from gateway.values import ModemState
 from web import metrics, status_feed
 from web.api.rules import verdict_json
 
@@ -164,7 +165,10 @@ def logout():
 
 @bp.get("/")
 def dashboard():
-    return render_template("dashboard.html", **_context(modems=_service().modems.list_modems(), scopes=SCOPES,
+    modems = _service().modems.list_modems()
+    online = [m.name for m in modems if m.state == ModemState.ONLINE]
+    return render_template("dashboard.html", **_context(modems=modems, scopes=SCOPES,
+                                                        test_modem=next(iter(online), None),
                                                         rules=_service().inbound_rules.list_rules()))
 
 
@@ -245,12 +249,13 @@ def demo_inbound():
 
 @bp.post("/status/keys")
 def create_key():
+    """The new key's token is shown once, on the page the browser is sent back to (POST-redirect-GET: a reload
+    makes no second key)."""
     scopes = request.form.getlist("scopes")
     key, token = _service().keys.create_key(request.form.get("name", ""), scopes)
     log.info("status page: API key %s (%s) created", key.id, key.name)
-    return render_template("dashboard.html", **_context(modems=_service().modems.list_modems(), scopes=SCOPES,
-                                                        rules=_service().inbound_rules.list_rules(),
-                                                        new_key={"name": key.name, "token": token}))
+    flash(f"{key.name}\n{token}", "key")
+    return redirect(url_for("status.dashboard"))
 
 
 @bp.post("/status/keys/<int:key_id>/revoke")

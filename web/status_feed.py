@@ -88,7 +88,7 @@ def status_json(service: GatewayService, stats: Stats, api: ApiFigures, *, full_
         "queue": {"queued": queue.queued, "scheduled": queue.scheduled, "sending": queue.sending,
                   "failed_last_hour": queue.failed_last_hour, "oldest_queued_age_s": queue.oldest_queued_age_s},
         "throughput": {
-            "hour": _series(stats.series(now, width_s=60, buckets=60)),
+            "hour": _series(stats.series(now, width_s=60, buckets=60, with_received=True)),
             "day": _series(stats.series(now, width_s=3600, buckets=24, with_received=True)),
         },
         "health": _health(delivery, api),

@@ -2,6 +2,7 @@
 fake modems: log in, see both modems online, send a test SMS from the page and watch it reach `sent`."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -87,9 +88,14 @@ def test_operator_logs_in_sees_modems_and_sends_a_test_sms(browser, gateway_fact
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "status_page.png"), full_page=True)
 
+    later = (gateway.service.clock() + timedelta(hours=2)).isoformat()
+    gateway.service.messages.send("+447911123459", "a reminder for later", send_at=later)
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
     page.wait_for_timeout(300)  # the chart redraws after a debounced resize
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    cancel = page.wait_for_selector('#outbound tr[data-state="scheduled"] button.btn-danger', timeout=15_000)
+    box = cancel.bounding_box()
+    assert box["x"] + box["width"] <= 390  # the row's action is on the screen, not clipped
     page.screenshot(path=str(ARTIFACTS / "status_page_phone.png"), full_page=True)
     assert errors == []
 

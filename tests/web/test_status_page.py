@@ -171,7 +171,8 @@ def test_the_feed_masks_numbers_and_leaves_bodies_out(operator, service):
     assert body == {"id": message.uid, "body": "Your code is 482913"}
     assert operator.get("/status/messages/msg_nope/body").status_code == 404
     assert [f["key"] for f in feed["health"]] == ["delivery_rate", "median_delivery_s", "api_latency", "error_rate"]
-    assert len(feed["throughput"]["hour"]["sent"]) == 60 and len(feed["throughput"]["day"]["received"]) == 24
+    assert len(feed["throughput"]["hour"]["sent"]) == 60 and len(feed["throughput"]["hour"]["received"]) == 60
+    assert len(feed["throughput"]["day"]["received"]) == 24
 
 
 def test_cancel_retry_and_test_sms_from_the_page(operator, service, store):
@@ -204,7 +205,9 @@ def test_cancel_retry_and_test_sms_from_the_page(operator, service, store):
 
 
 def test_api_keys_created_once_and_revoked_from_the_page(operator, service, client):
-    page = post(operator, "/status/keys", name="billing", scopes=["send", "read"]).get_data(as_text=True)
+    created = post(operator, "/status/keys", name="billing", scopes=["send", "read"])
+    assert (created.status_code, created.headers["Location"]) == (302, "/")  # a reload makes no second key
+    page = operator.get("/").get_data(as_text=True)
     token = re.search(r'<code id="new-key" class="key">([^<]+)</code>', page).group(1)
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get("/api/v1/messages", headers=headers).status_code == 200
@@ -243,3 +246,14 @@ def test_smsgw_admin_password_command(tmp_path, settings, store):
     short = subprocess.run([sys.executable, "-m", "gateway", "admin", "password", "--password", "short"],
                            env=env, capture_output=True, text=True, timeout=60)
     assert short.returncode == 2 and "at least 8" in short.stderr
+
+
+def test_an_address_that_is_no_page_gets_an_html_page_in_a_browser_and_json_elsewhere(operator, client):
+    browser = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    missing = operator.get("/no/such/page", headers=browser)
+    assert missing.status_code == 404 and "Page not found" in missing.get_data(as_text=True)
+    assert "text/html" in missing.headers["Content-Type"]
+    opened = operator.get("/status/keys", headers=browser)  # a form's address opened directly
+    assert opened.status_code == 405 and "not a page to open" in opened.get_data(as_text=True)
+    assert client.get("/no/such/page").get_json()["error"]["code"] == "not_found"  # curl and API clients: JSON
+    assert client.get("/api/v1/nothing", headers=browser).get_json()["error"]["code"] == "not_found"

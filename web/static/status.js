@@ -73,6 +73,24 @@
                      text: m.storage_used + " of " + m.storage_total + (full ? " · full" : "")});
   }
 
+  // What a modem's last error means, in words an operator can act on; the modem's own words behind a toggle.
+  var PLAIN_ERRORS = [
+    [/could not open port|no such file|port not found/i, "Port not found: is the modem unplugged?"],
+    [/reader died|port failed|disconnected|returned no data|I\/O error/i, "The modem's port stopped: unplugged or reset?"],
+    [/sim/i, "Problem with the SIM card: is it in, and unlocked?"],
+    [/pin/i, "The SIM needs its PIN (set pin in the modem's config)."],
+    [/timeout|no answer|did not answer/i, "The modem does not answer."],
+    [/not registered|searching|network/i, "No mobile network."],
+    [/stopped/i, "Stopped with the gateway."]
+  ];
+  function lastError(text) {
+    var plain = "The modem reported a problem.";
+    for (var i = 0; i < PLAIN_ERRORS.length; i++) {
+      if (PLAIN_ERRORS[i][0].test(text)) { plain = PLAIN_ERRORS[i][1]; break; }
+    }
+    return el("details", {class: "last-error"}, el("summary", {text: plain}), el("code", {text: text}));
+  }
+
   function renderModems(modems, now) {
     var box = clear(document.getElementById("modems"));
     var up = modems.filter(function (m) { return m.is_up; }).length;
@@ -94,7 +112,7 @@
             title: m.balance_checked_at ? "checked " + ago(m.balance_checked_at, now) : "not checked",
             text: m.balance || "—"}),
           el("dt", {text: "Storage"}), storage(m)),
-        m.last_error ? el("div", {class: "last-error", title: "last error", text: m.last_error}) : null,
+        m.last_error && !m.is_up ? lastError(m.last_error) : null,
         el("div", {class: "counts"},
           el("div", {}, el("b", {class: "sent-today", text: m.sent_today}), el("span", {text: "sent today"})),
           el("div", {}, el("b", {class: m.failed_today ? "failed-today bad-text" : "failed-today", text: m.failed_today}),
@@ -102,7 +120,8 @@
           el("div", {}, el("b", {text: m.received}), el("span", {text: "received"}))),
         el("div", {class: "modem-foot"},
           el("span", {class: "muted", text: "updated " + ago(m.updated_at, now)}),
-          actionForm("/status/modems/" + encodeURIComponent(m.name) + "/reset", "Reset modem", ""))));
+          actionForm("/status/modems/" + encodeURIComponent(m.name) + "/reset", "Reset modem", "",
+                     "Reset modem " + m.name + "? It is closed and opened again; work it holds goes back to the queue."))));
     });
   }
 
@@ -130,6 +149,7 @@
     chart = new uPlot({
       width: width, height: 230,
       cursor: {drag: {x: false, y: false}},
+      legend: {live: false},  // the series' names and colours; a value per series only shows on hover otherwise
       scales: {x: {time: true}, y: {range: function (u, min, max) { return [0, Math.max(4, Math.ceil(max * 1.15))]; }}},
       axes: [{stroke: "#6b7385", grid: {stroke: "#eef0f4"}},
              {stroke: "#6b7385", grid: {stroke: "#eef0f4"}, size: 44,
@@ -229,6 +249,15 @@
     renderKeys(last.keys, last.now);
   }
 
+  // The box did not answer the last poll: what the page shows is old, and it must look old at once.
+  function stale(on) {
+    document.body.classList.toggle("stale", on);
+    var banner = document.getElementById("stale-banner");
+    banner.hidden = !on;
+    if (on) banner.textContent = "The box does not answer" + (lastOk ? ": what you see is from " +
+      new Date(lastOk).toLocaleTimeString() + ", not now." : ".");
+  }
+
   function tick() {
     var stamp = document.getElementById("updated");
     var age = lastOk ? Math.round((Date.now() - lastOk) / 1000) : null;
@@ -244,8 +273,10 @@
         if (!r.ok) throw new Error("HTTP " + r.status);
         return r.json();
       })
-      .then(function (data) { last = data; lastOk = Date.now(); redraw(); tick(); document.body.dataset.loaded = "1"; })
-      .catch(function () { tick(); })
+      .then(function (data) {
+        last = data; lastOk = Date.now(); stale(false); redraw(); tick(); document.body.dataset.loaded = "1";
+      })
+      .catch(function (e) { if (e.message !== "logged out") stale(true); tick(); })
       .then(function () { window.setTimeout(poll, POLL_MS); });
   }
 
@@ -280,7 +311,7 @@
     var list = document.getElementById("rule-verdicts"), timer = null;
     function show(verdicts) {
       clear(list);
-      if (!verdicts.length) { list.appendChild(el("li", {class: "muted", text: "No rules yet."})); return; }
+      if (!verdicts.length) { list.appendChild(el("li", {class: "muted empty", text: "No rules yet."})); return; }
       verdicts.forEach(function (v) {
         var does = [];
         if (v.reply) does.push("replies “" + v.reply + "”");
