@@ -25,6 +25,7 @@ from gateway.rules.inbound import ReceivedFacts
 from gateway.store.stats import Stats
 from gateway.values import ModemState
 from web import metrics, status_feed
+from web.session import is_logged_in
 from web.api.rules import verdict_json
 
 log = logging.getLogger(__name__)
@@ -67,20 +68,6 @@ def csrf_token() -> str:
     return session["csrf"]
 
 
-def _is_logged_in() -> bool:
-    """A session opened under the current password generation (no logout or password change since), and used
-    within the idle timeout; each request it makes counts as use."""
-    generation = session.get("admin")
-    if generation is None or not hmac.compare_digest(generation, _auth().password_generation() or ""):
-        return False
-    now = _service().clock().timestamp()
-    seen = session.get("seen")
-    if not isinstance(seen, (int, float)) or now - seen > current_app.config["SMSGW_SESSION_IDLE_S"]:
-        return False
-    session["seen"] = now
-    return True
-
-
 @bp.before_request
 def guard():
     """CSRF on every POST, then a logged-in session on everything but the login form."""
@@ -91,7 +78,7 @@ def guard():
             return render_template("error.html", title="Form expired",
                                    message="The form's security token is missing or out of date. "
                                            "Go back, reload the page and try again."), 400
-    if request.endpoint in OPEN_ENDPOINTS or _is_logged_in():
+    if request.endpoint in OPEN_ENDPOINTS or is_logged_in():
         return None
     if request.endpoint in JSON_ENDPOINTS:
         return jsonify({"error": {"code": "unauthorized", "message": "log in to the status page",
@@ -154,7 +141,7 @@ def login():
 @bp.post("/logout")
 def logout():
     """Ends every session, not only this browser's (a copied cookie stops working too)."""
-    if _is_logged_in():
+    if is_logged_in():
         _auth().end_sessions()
     session.clear()
     return redirect(url_for("status.login"))

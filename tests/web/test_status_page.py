@@ -257,3 +257,12 @@ def test_an_address_that_is_no_page_gets_an_html_page_in_a_browser_and_json_else
     assert opened.status_code == 405 and "not a page to open" in opened.get_data(as_text=True)
     assert client.get("/no/such/page").get_json()["error"]["code"] == "not_found"  # curl and API clients: JSON
     assert client.get("/api/v1/nothing", headers=browser).get_json()["error"]["code"] == "not_found"
+
+
+def test_the_logged_in_browser_reads_the_api_for_its_pages_and_changes_nothing_through_it(operator, app, service):
+    service.messages.send("+447911123456", "hello")
+    assert operator.get("/api/v1/messages").get_json()["messages"][0]["to"] == "+447911123456"
+    assert operator.get("/api/v1/rules").status_code == 200
+    assert operator.post("/api/v1/messages", json={"to": "+447911123456", "body": "x"}).status_code == 401
+    assert operator.get("/api/v1/audit").status_code in (401, 403)  # admin scope: a key only
+    assert app.test_client().get("/api/v1/messages").status_code == 401  # no session, no key

@@ -7,6 +7,7 @@ from functools import wraps
 from flask import current_app, g, request
 
 from gateway.core.service import GatewayService
+from web.session import is_logged_in
 
 
 def service() -> GatewayService:
@@ -23,11 +24,17 @@ def _token() -> str | None:
 
 def requires(scope: str):
     """Authenticate the request's key (Bearer or X-API-Key), check it holds `scope` and is within its request
-    rate, then run the view with the key in `g.api_key`. The view's `scope` tells the OpenAPI document."""
+    rate, then run the view with the key in `g.api_key`. The view's `scope` tells the OpenAPI document.
+
+    Without a key, a GET of the `read` scope is also allowed to the status page's logged-in browser (its pages
+    read the API); `g.api_key` is then None. Everything else needs a key."""
 
     def decorate(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
+            if _token() is None and scope == "read" and request.method == "GET" and is_logged_in():
+                g.api_key = None
+                return view(*args, **kwargs)
             g.api_key = service().keys.authenticate(_token(), scope)
             service().keys.check_request_rate(g.api_key)
             return view(*args, **kwargs)

@@ -30,6 +30,10 @@ API_ACTIONS = {
     "webhooks.add_webhook": ("webhook.added", None),
     "webhooks.delete_webhook": ("webhook.deleted", "uid"),
     "audit.erase_number": ("number.erased", None),  # the number itself is not kept: that is the point
+    "rules.add_rule": ("rule.added", None),
+    "rules.update_rule": ("rule.changed", "uid"),
+    "rules.delete_rule": ("rule.deleted", "uid"),
+    "alerts.mute_alert": ("alert.muted", "uid"),
 }
 PAGE_ACTIONS = {
     "status.cancel": ("message.cancelled", "uid"),
@@ -37,6 +41,9 @@ PAGE_ACTIONS = {
     "status.reset_modem": ("modem.reset", "name"),
     "status.create_key": ("key.created", None),
     "status.revoke_key": ("key.revoked", "key_id"),
+    "status.add_rule": ("rule.added", None),
+    "status.toggle_rule": ("rule.toggled", "uid"),
+    "status.delete_rule": ("rule.deleted", "uid"),
 }
 LOGIN = {302: "login.succeeded", 401: "login.failed", 429: "login.throttled"}
 
