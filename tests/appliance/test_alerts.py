@@ -30,6 +30,8 @@ def watched(gateway_factory, settings: Settings):
         alerts=alerts, email=email_settings(catcher.port),
         webhooks=WebhookSettings(retry_base_s=0.2, retry_max_s=0.5, allow=LOOPBACK)))
     wait_until(lambda: {m.state.value for m in gateway.store.modems.list_modems()} == {"online"})
+    gateway.alerts.check()  # a slow start (modems connecting for over modem_down_after_s) raised alerts: resolved
+    assert gateway.store.alerts.open_alerts() == []
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {token}"
     session.post(f"http://127.0.0.1:{gateway.port}/api/v1/webhooks",
@@ -62,8 +64,8 @@ def test_an_unplugged_modem_raises_an_alert_everywhere_and_its_return_resolves_i
     raised_after_s = time.monotonic() - unplugged
     [event] = receiver.events("alert.raised")
     assert event["data"]["key"] == "modem_down:modem1" and event["data"]["state"] == "open"
-    wait_until(lambda: texts_to_admin(fakes[1]))  # through the modem that still works
-    assert texts_to_admin(fakes[1])[0].startswith(f"[smsgw {gateway.store.db.box}] ALERT: modem modem1 is ")
+    wait_until(lambda: any(t.startswith(f"[smsgw {gateway.store.db.box}] ALERT: modem modem1 is ")
+                           for t in texts_to_admin(fakes[1])))  # through the modem that still works
     wait_until(lambda: any("Alert: modem modem1" in m["Subject"] for _, m in catcher.mails))
     listed = session.get(f"{base}/alerts").json()
     assert [a["key"] for a in listed["open"]] == ["modem_down:modem1"]
