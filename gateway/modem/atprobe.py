@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import serial
 
 from gateway.errors import ModemTimeout, ModemUnavailable, PortBusy
+from gateway.modem.holders import busy_message
 
 _FINAL = re.compile(r"^(OK|ERROR|NO CARRIER|COMMAND NOT SUPPORT|\+CM[ES] ERROR:.*)$")
 READ_SLICE_S = 0.05
@@ -42,7 +43,7 @@ class AtProbe:
                                          rtscts=False, dsrdtr=False, exclusive=True)
         except serial.SerialException as exc:
             if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK) or "exclusively lock" in str(exc):
-                raise PortBusy(f"{port} is in use by another process") from exc
+                raise PortBusy(busy_message(port)) from exc
             raise ModemUnavailable(f"{port}: cannot open: {exc.strerror or exc}") from exc
         except OSError as exc:
             raise ModemUnavailable(f"{port}: cannot open: {exc.strerror or exc}") from exc

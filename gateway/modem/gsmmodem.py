@@ -53,6 +53,7 @@ from gateway.errors import (
 from gateway.modem import replies
 from gateway.modem.atlog import AtLog
 from gateway.modem.driver import ModemInfo, ModemStatus, Notice, NoticeSink, Registration, StoredItem
+from gateway.modem.holders import busy_message
 from gateway.modem.pdu import decode_pdu
 from gateway.values import PartReceipt, StatusReport, SubmitPdu, UnreadableSms
 
@@ -146,14 +147,19 @@ class _SerialPort(SerialComms):  # type: ignore[misc]  # python-gsmmodem-new shi
     def connect(self) -> None:
         # The library hard-codes rtscts=True, dsrdtr=True: a UART without CTS wired hangs on the first ATZ.
         # exclusive=True: two processes must never share a modem.
-        self.serial = serial.Serial(
-            port=self.port,
-            baudrate=self.baudrate,
-            timeout=self.timeout,
-            rtscts=self.flow_control,
-            dsrdtr=self.flow_control,
-            exclusive=True,
-        )
+        try:
+            self.serial = serial.Serial(
+                port=self.port,
+                baudrate=self.baudrate,
+                timeout=self.timeout,
+                rtscts=self.flow_control,
+                dsrdtr=self.flow_control,
+                exclusive=True,
+            )
+        except serial.SerialException as exc:
+            if "exclusively lock" not in str(exc):
+                raise
+            raise serial.SerialException(busy_message(self.port)) from exc
         # A process killed between AT+CMGS and Ctrl-Z leaves the modem waiting for PDU text: every command
         # would be swallowed as PDU. ESC cancels that submit (the part is `unknown`, never sent by us later);
         # whatever it answers is dropped before the reader starts.
