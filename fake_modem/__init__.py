@@ -23,12 +23,14 @@ Behaviour worth knowing:
 
 Modules: `modem` (FakeModem: pty thread + test API), `engine` (AT interpreter, sans I/O),
 `basic_commands` / `sms_commands` (handlers), `pdu` (TPDU codec), `storage`, `profiles`, `state`,
-`port` (pty + link), `messages` (SentSms, StoredSms, reassemble).
+`port` (pty + link), `messages` (SentSms, StoredSms, reassemble), `network` (FakeNetwork: modems that reach
+each other, and silent SIMs).
 """
 
 from .messages import SentSms, StoredSms, reassemble
 from .modem import FakeModem
+from .network import FakeNetwork
 from .profiles import PROFILES, Profile
 from .storage import StorageFull
 
-__all__ = ["FakeModem", "SentSms", "StoredSms", "reassemble", "PROFILES", "Profile", "StorageFull"]
+__all__ = ["FakeModem", "FakeNetwork", "SentSms", "StoredSms", "reassemble", "PROFILES", "Profile", "StorageFull"]

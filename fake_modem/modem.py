@@ -274,6 +274,15 @@ class FakeModem:
         with self._state.lock:
             self._state.rssi = value
 
+    @property
+    def own_number(self) -> str:
+        return self._state.own_number
+
+    def on_sent(self, listener: Callable[[SentSms], None]) -> None:
+        """Call `listener(sms)` for each SMS this modem accepts (on its thread; fake_modem.network)."""
+        with self._state.lock:
+            self._state.sent_listeners.append(listener)
+
     def set_ussd_reply(self, code: str, reply: str | None) -> None:
         """What the network answers to USSD `code`; None: it never answers (the +CUSD URC never comes)."""
         with self._state.lock:

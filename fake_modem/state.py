@@ -8,6 +8,7 @@ import random
 import threading
 import time
 from collections import deque
+from typing import Callable
 from dataclasses import dataclass, field
 
 from .messages import SentSms
@@ -90,6 +91,7 @@ class ModemState:
     lock: threading.RLock = field(default_factory=threading.RLock)
     # bounded, so a long-running demo modem does not grow without end
     sent: deque[SentSms] = field(default_factory=lambda: deque(maxlen=HISTORY_LIMIT))
+    sent_listeners: list[Callable[[SentSms], None]] = field(default_factory=list)  # fake_modem.network
     commands: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=HISTORY_LIMIT))
     hung: bool = False
     next_reference: int = 0
@@ -138,6 +140,9 @@ class ModemState:
     def record_sent(self, sms: SentSms) -> None:
         with self.lock:
             self.sent.append(sms)
+            listeners = list(self.sent_listeners)
+        for listener in listeners:  # outside the lock: a network hands the SMS to another modem
+            listener(sms)
 
 
 def domain_registration(state: ModemState, session: Session, name: str) -> int:

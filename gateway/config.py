@@ -289,6 +289,19 @@ class AlertSettings:
 
 
 @dataclass(frozen=True)
+class CanarySettings:
+    """`[canary]`: each modem with a known number sends a probe SMS to another of the box's modems this often; one
+    that has not arrived after `late_after_s` marks its sender degraded (gateway/core/canary.py)."""
+
+    interval_s: float = 0.0  # 0: no probes
+    late_after_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        if self.interval_s < 0 or self.late_after_s <= 0:
+            raise ConfigError("canary.interval_s must be 0 (off) or more and late_after_s positive", field="canary")
+
+
+@dataclass(frozen=True)
 class HardwareSettings:
     """GPIO pins (BCM numbers; -1: not fitted). With no pin set anywhere, no pin factory is even built."""
 
@@ -348,6 +361,7 @@ class Settings:
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     email: EmailSettings = field(default_factory=EmailSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    canary: CanarySettings = field(default_factory=CanarySettings)
     modems: tuple[ModemSettings, ...] = ()
     routes: tuple[RouteSettings, ...] = ()
     doors: Mapping[str, Any] = field(default_factory=dict)  # the doors' sections by name (gateway.doors.Door.settings)
@@ -374,6 +388,7 @@ _SECTIONS: dict[str, type] = {
     "mqtt": MqttSettings,
     "email": EmailSettings,
     "alerts": AlertSettings,
+    "canary": CanarySettings,
 }
 
 _ENV_OVERRIDES = {

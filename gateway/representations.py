@@ -96,6 +96,7 @@ def modem_json(modem: Modem) -> dict[str, Any]:
         "balance_checked_at": time_json(modem.balance_checked_at),
         "group": modem.group,
         "storage": {"used": modem.storage_used, "total": modem.storage_total},
+        "degraded_since": time_json(modem.degraded_since),  # its canary probe did not arrive: it takes no work
     }
 
 

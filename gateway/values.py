@@ -15,7 +15,8 @@ from typing import Literal
 Encoding = Literal["gsm7", "ucs2"]  # the alphabet of a message's parts (gateway.rules.text)
 EVENT_TYPES = ("message.sent", "message.delivered", "message.failed", "message.received", "message.expired",
                "message.updated",  # updated: a late part completed a received message flushed incomplete
-               "alert.raised", "alert.resolved")  # gateway/core/alerts.py
+               "alert.raised", "alert.resolved",  # gateway/core/alerts.py
+               "modem.degraded")  # gateway/core/canary.py: a SIM's probe did not arrive
 
 
 class MessageState(str, enum.Enum):

@@ -79,6 +79,7 @@ def status_json(service: GatewayService, stats: Stats, api: ApiFigures, *, full_
             "own_number": d.modem.own_number,  # the box's own SIM, not a customer's number: never masked
             "balance": d.modem.balance, "balance_checked_at": _time(d.modem.balance_checked_at),
             "storage_used": d.modem.storage_used, "storage_total": d.modem.storage_total,
+            "degraded": d.modem.degraded_since is not None,
         } for d in stats.modem_days(now)],
         "alerts": [{"id": a.uid, "kind": a.kind, "message": a.message, "raised_at": _time(a.raised_at),
                     "muted": a.muted_until is not None and a.muted_until > now}

@@ -24,6 +24,7 @@ from gateway.clock import utcnow
 from gateway.config import ModemSettings, PoolSettings, Settings
 from gateway.core.admin_auth import PASSWORD_ENV, apply_password_from_env
 from gateway.core.alerts import AlertWatch
+from gateway.core.canary import Canary
 from gateway.core.mail import mailto_targets
 from gateway.core.pool import ModemPool
 from gateway.core.service import GatewayService
@@ -153,6 +154,10 @@ class Gateway:
                                  can_mail=bool(settings.email.smtp_host and settings.email.sender),
                                  low_credit={m.name: m.low_credit for m in settings.modems})
         self.scheduler.add_job(self.alerts.check, "interval", seconds=settings.alerts.check_interval_s, id="alerts")
+        self.canary = Canary(self.store, settings.canary, clock, self.service.messages, box=self.store.db.box,
+                             degrade=self.pool.set_degraded)
+        if settings.canary.interval_s > 0:
+            self.scheduler.add_job(self.canary.check, "interval", seconds=settings.canary.interval_s, id="canary")
         self.liveness = BoxLiveness(self.store, self.pool, settings.server, clock)
         self.scheduler.add_job(self.liveness.beat, "interval", seconds=settings.server.heartbeat_s, id="heartbeat")
         # several boxes on PostgreSQL: another box's enqueue wakes our pool (else the idle poll finds it)

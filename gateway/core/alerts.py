@@ -4,7 +4,7 @@ gone wrong (and resolves it when it is right again), once however many boxes wat
 Watched, with the thresholds of `[alerts]`:
 - each modem of this box offline, unregistered or without its SIM for `modem_down_after_s` (`modem_down:<name>`),
   its SMS memory `storage_full_pct` full (`sim_storage_full:<name>`), or its credit under its `[[modems]]
-  low_credit` (`credit_low:<name>`);
+  low_credit` (`credit_low:<name>`), or its canary probe missing (`modem_degraded:<name>`);
 - the queue: the oldest queued message waiting over `queue_age_s` (`queue_age`);
 - the last hour: the share of finished messages that never reached the network over `error_rate_above`
   (`error_rate`), the share of reported parts delivered under `delivery_ratio_below` (`delivery_ratio`), each
@@ -98,6 +98,10 @@ class AlertWatch:
                     found.append(Finding(f"modem_down:{modem.name}", "modem_down", modem.name,
                                          f"modem {modem.name} is {modem.state.value} since {since:%H:%M} UTC"
                                          + (f": {modem.last_error}" if modem.last_error else "")))
+            if modem.degraded_since is not None:
+                found.append(Finding(f"modem_degraded:{modem.name}", "modem_degraded", modem.name,
+                                     f"modem {modem.name}'s canary SMS did not arrive (since "
+                                     f"{modem.degraded_since:%H:%M} UTC): its SIM takes SMS and delivers none"))
             credit = parse_credit(modem.balance) if modem.name in self._low_credit else None
             if credit is not None and credit.amount < self._low_credit[modem.name]:
                 found.append(Finding(f"credit_low:{modem.name}", "credit_low", modem.name,

@@ -67,6 +67,13 @@ class ModemPool:
         log.info("modem %s added on %s", modem.name, modem.port)
         return worker
 
+    def set_degraded(self, name: str) -> None:
+        """The canary found modem `name`'s SIM silent: from now it sends only its own probes (when it runs here;
+        a worker reads the verdict from its modem's row at each health poll anyway)."""
+        for worker in self.workers:
+            if worker.name == name:
+                worker.degrade()
+
     def remove(self, name: str, timeout_s: float = 30.0) -> bool:
         """Stop and drop modem `name` (it vanished); its claimed work goes back to the queue."""
         with self._changing:

@@ -6,18 +6,22 @@ provides both; a worker never sees the rest of the store.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 from gateway.errors import ModemNotFound
 from gateway.modem.atlog import AtLine
 from gateway.values import DeliveryJob, DeliveryState, MessageState, ReceivedSms, SendJob, StatusReport
 
 
+if TYPE_CHECKING:
+    from gateway.store.models import Modem
+
 class OutboxPort(Protocol):
     """The outbox verbs of a modem's worker: claim, record each part's fate, release, and the queue's timers."""
 
     def claim_next(self, modem: str, now: datetime, lease_s: float, *, group: str,
-                   cheaper_groups: Sequence[str] = (), submitting: bool = False) -> SendJob | None: ...
+                   cheaper_groups: Sequence[str] = (), submitting: bool = False,
+                   pinned_only: bool = False) -> SendJob | None: ...
 
     def mark_part_submitting(self, job: SendJob, seq: int, modem: str, now: datetime,
                              lease_until: datetime | None = None) -> None: ...
@@ -25,7 +29,8 @@ class OutboxPort(Protocol):
     def record_part_sent(self, job: SendJob, seq: int, modem: str, reference: int, now: datetime) -> MessageState: ...
 
     def record_sent_claim_next(self, job: SendJob, seq: int, modem: str, reference: int, now: datetime,
-                               lease_s: float, *, group: str, cheaper_groups: Sequence[str] = ()) -> SendJob | None: ...
+                               lease_s: float, *, group: str, cheaper_groups: Sequence[str] = (),
+                               pinned_only: bool = False) -> SendJob | None: ...
 
     def record_temporary_failure(self, job: SendJob, seq: int, modem: str, error_code: str, detail: str,
                                  retry_at: datetime, max_attempts: int, now: datetime) -> MessageState: ...
@@ -66,11 +71,15 @@ class ReportsPort(Protocol):
 
 
 class ModemRecordsPort(Protocol):
-    def save_modem(self, name: str, port: str, now: datetime, **fields: Any) -> None: ...
+    def save_modem(self, name: str, port: str, now: datetime, **fields: Any) -> Modem: ...
 
 
 class SentPartsPort(Protocol):
     def parts_sent_since(self, modem: str, since: datetime) -> list[datetime]: ...
+
+
+class ProbesPort(Protocol):
+    def arrived(self, token: str, at_modem: str, now: datetime) -> Any: ...
 
 
 class PoolStorage(Protocol):
@@ -87,6 +96,9 @@ class PoolStorage(Protocol):
 
     @property
     def modems(self) -> ModemRecordsPort: ...
+
+    @property
+    def probes(self) -> ProbesPort: ...
 
     @property
     def request_counts(self) -> SentPartsPort: ...

@@ -41,6 +41,7 @@ from gateway.modem.driver import ModemDriver, Notice, NoticeSink
 from gateway.modem.pdu import build_submit_pdus
 from gateway.rules.claiming import COST_GRACE_S
 from gateway.rules.credit import parse_credit
+from gateway.rules.probes import probe_token
 from gateway.rules.ratelimit import HOUR, SendBudget
 from gateway.rules.retry import next_attempt_at
 from gateway.rules.text import Segmentation
@@ -98,6 +99,7 @@ class ModemWorker:
         self._busy_since: float | None = time.monotonic()  # None while waiting; the watchdog reads it
         self._next_balance: datetime | None = None
         self._credit_low = False  # the last balance read under the modem's low_credit: it claims nothing
+        self._degraded = False  # its canary probe did not arrive (gateway/core/canary.py): its own probes only
         self._budget = SendBudget(modem.max_per_minute, modem.max_per_hour)  # the SIM plan's cap (seeded at connect)
         self._release_at: datetime | None = None  # the earliest scheduled message falls due then
         self._peers = peers  # the pool's workers: dearer ones leave work to this one while it is ready
@@ -120,6 +122,12 @@ class ModemWorker:
         self._thread.join(timeout_s)
 
     def wake(self) -> None:
+        self._wake.set()
+
+    def degrade(self) -> None:
+        """Send only messages pinned to this modem (its canary probes) until its row says otherwise."""
+        self._degraded = True
+        self.is_ready = False
         self._wake.set()
 
     def reset(self) -> None:
@@ -296,14 +304,16 @@ class ModemWorker:
                     self._check_balance(driver)
                 self._wake.clear()
                 over_budget_until = self._budget.free_at(now)  # over the SIM's cap: claim nothing until then
-                self.is_ready = self.state == ModemState.ONLINE and over_budget_until is None and not self._credit_low
+                self.is_ready = (self.state == ModemState.ONLINE and over_budget_until is None and not self._credit_low
+                                 and not self._degraded)
                 cheaper = self._cheaper_ready_groups()
                 if self.state == ModemState.ONLINE:
                     if self._release_at is not None and now >= self._release_at:
                         self._release_due(now)
                     if over_budget_until is None and not self._credit_low:
                         job = self._store.outbox.claim_next(self.name, now, self._pool.lease_s, group=self.modem.group,
-                                                            cheaper_groups=cheaper, submitting=True)
+                                                            cheaper_groups=cheaper, submitting=True,
+                                                            pinned_only=self._degraded)
                         if job is not None:
                             chain_until = min(next_sweep, next_health, self._release_at or next_health)
                             while job is not None:  # each message's record claims the next, while nothing else is due
@@ -311,7 +321,8 @@ class ModemWorker:
                             continue
                 deadlines = [next_sweep, next_health, now + timedelta(seconds=self._pool.idle_poll_s)]
                 due = None
-                if self.state == ModemState.ONLINE and not self._credit_low:  # low: the next balance check wakes it
+                if self.state == ModemState.ONLINE and not self._credit_low and not self._degraded:
+                    # (low credit: the next balance check wakes it; degraded: a probe queued for it does)
                     due = over_budget_until or self._store.outbox.next_due_at(self.name, now, group=self.modem.group)
                     if due is not None and cheaper:  # what it left to a cheaper modem: look again after the grace
                         due = max(due, now + timedelta(seconds=COST_GRACE_S))
@@ -474,7 +485,7 @@ class ModemWorker:
             try:
                 next_job = self._store.outbox.record_sent_claim_next(
                     job, seq, self.name, reference, sent_at, self._pool.lease_s, group=self.modem.group,
-                    cheaper_groups=self._cheaper_ready_groups())
+                    cheaper_groups=self._cheaper_ready_groups(), pinned_only=self._degraded)
                 recorded = True
             except StoreUnavailable as exc:
                 log.warning("modem %s: the database does not answer (%s); recording message %s again",
@@ -563,6 +574,11 @@ class ModemWorker:
             self._connected.delete_stored(item)
 
     def _record_stored(self, item: ReceivedSms | StatusReport, now: datetime) -> None:
+        if isinstance(item, ReceivedSms) and (token := probe_token(item.text)) is not None:
+            probe = self._store.probes.arrived(token, self.name, now)
+            if probe is not None:  # a canary probe, not a person's SMS: no inbox, webhook or rule sees it
+                log.info("modem %s: the canary probe from %s arrived", self.name, probe.from_modem)
+                return
         if isinstance(item, ReceivedSms):
             received = self._store.inbox.record_received(
                 self.name, item, now, reply_since=now - timedelta(seconds=self._messaging.reply_window_s))
@@ -635,7 +651,11 @@ class ModemWorker:
         self.state = state
         if state != ModemState.ONLINE:
             self.is_ready = False
-        self._store.modems.save_modem(self.name, self.modem.port, self._clock(), state=state, **fields)
+        row = self._store.modems.save_modem(self.name, self.modem.port, self._clock(), state=state, **fields)
+        if (row.degraded_since is not None) != self._degraded:
+            self._degraded = row.degraded_since is not None
+            log.warning("modem %s: %s", self.name, "degraded by the canary: it sends only its own probes"
+                        if self._degraded else "its probe arrived: no longer degraded")
         if changed:
             self._publish(state)
         if became_online or left_online:

@@ -52,6 +52,7 @@ from gateway.store.sealing import BoxKey, reseal, sealed_columns
 from gateway.store.stats import Stats
 from gateway.store.alerts import Alerts
 from gateway.store.inbound_rules import InboundRules
+from gateway.store.probes import Probes
 from gateway.store.templates import Templates
 
 
@@ -107,6 +108,7 @@ class Store:
         self.templates = Templates(self.db)
         self.inbound_rules = InboundRules(self.db, self.events)
         self.alerts = Alerts(self.db, self.events)
+        self.probes = Probes(self.db, self.events)
         self.otps = Otps(self.db)
         self.idempotency = IdempotencyRecords(self.db)
         self.audit = AuditLog(self.db)

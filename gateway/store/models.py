@@ -214,6 +214,7 @@ class Modem(Base):
     group: Mapped[Optional[str]] = mapped_column(String(64))  # its routing group (config [[modems]] group)
     storage_used: Mapped[Optional[int]]  # SMS in the modem's receive memory (+CPMS?), when known
     storage_total: Mapped[Optional[int]]  # that memory's size
+    degraded_since: Mapped[Optional[datetime]]  # its canary probe never arrived (gateway/core/canary.py)
 
     def __repr__(self) -> str:
         return f"<Modem {self.name} {self.state.value}>"
@@ -609,3 +610,19 @@ class Alert(Base):
     raised_at: Mapped[datetime]
     resolved_at: Mapped[Optional[datetime]]
     muted_until: Mapped[Optional[datetime]]  # no notice (raise or resolve) goes out before then
+
+
+class Probe(Base):
+    """A canary SMS from one of our SIMs to another (gateway/core/canary.py): waiting, arrived, or late."""
+
+    __tablename__ = "probes"
+    __table_args__ = (Index("ix_probes_state", "state", "sent_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(16), unique=True)
+    from_modem: Mapped[str] = mapped_column(String(64))
+    to_modem: Mapped[str] = mapped_column(String(64))
+    message_uid: Mapped[str] = mapped_column(String(32))
+    sent_at: Mapped[datetime]  # queued, in fact: a SIM that never sends it is as silent as one that loses it
+    arrived_at: Mapped[Optional[datetime]]
+    state: Mapped[str] = mapped_column(String(16))  # waiting, arrived, late

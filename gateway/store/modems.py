@@ -22,8 +22,9 @@ class Modems:
         self._db = db
 
 
-    def save_modem(self, name: str, port: str, now: datetime, **fields: Any) -> None:
-        """Record what the pool knows about a modem (creating its row on first sight)."""
+    def save_modem(self, name: str, port: str, now: datetime, **fields: Any) -> Modem:
+        """Record what the pool knows about a modem (creating its row on first sight); the row as committed (what
+        others recorded on it too, such as a canary's verdict)."""
         with self._db.write() as s:
             modem = s.get(Modem, name)
             if modem is None:
@@ -37,6 +38,7 @@ class Modems:
             modem.port, modem.updated_at = port, now
             for key, value in fields.items():
                 setattr(modem, key, value)
+        return modem
 
     def list_modems(self) -> list[Modem]:
         with self._db.read() as s:

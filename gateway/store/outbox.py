@@ -36,26 +36,34 @@ _MAY_TAKE = (
     or_(_messages.c.route_group.is_(None), _messages.c.route_group == bindparam("p_group")),
     or_(_messages.c.expires_at.is_(None), _messages.c.expires_at > bindparam("p_now")),
 )
-_CLAIM = (
-    update(_messages)
-    .where(
-        _messages.c.id == select(_messages.c.id)
-        .where(*_MAY_TAKE, _messages.c.next_attempt_at <= bindparam("p_now"),
-               or_(_messages.c.avoid_modem.is_(None), _messages.c.avoid_modem != bindparam("p_modem"),
-                   _messages.c.next_attempt_at <= bindparam("p_avoided_due")),
-               # left to a cheaper modem ready to claim it (any modem of p_cheaper_groups may send it), a while
-               or_(_messages.c.next_attempt_at <= bindparam("p_cost_due"), _messages.c.pinned_modem.is_not(None),
-                   _messages.c.route_group.not_in(bindparam("p_cheaper_groups", expanding=True))))
-        .order_by(_messages.c.priority, _messages.c.id).limit(1)
-        .with_for_update(skip_locked=True).scalar_subquery(),
-        _messages.c.state == MessageState.QUEUED,
+
+
+def _claim(*only: Any) -> Any:
+    """The claim statement, with `only` further conditions on the message (a degraded modem: its own probes)."""
+    return (
+        update(_messages)
+        .where(
+            _messages.c.id == select(_messages.c.id)
+            .where(*_MAY_TAKE, *only, _messages.c.next_attempt_at <= bindparam("p_now"),
+                   or_(_messages.c.avoid_modem.is_(None), _messages.c.avoid_modem != bindparam("p_modem"),
+                       _messages.c.next_attempt_at <= bindparam("p_avoided_due")),
+                   # left to a cheaper modem ready to claim it (any modem of p_cheaper_groups may send it), a while
+                   or_(_messages.c.next_attempt_at <= bindparam("p_cost_due"), _messages.c.pinned_modem.is_not(None),
+                       _messages.c.route_group.not_in(bindparam("p_cheaper_groups", expanding=True))))
+            .order_by(_messages.c.priority, _messages.c.id).limit(1)
+            .with_for_update(skip_locked=True).scalar_subquery(),
+            _messages.c.state == MessageState.QUEUED,
+        )
+        .values(state=MessageState.SENDING, modem=bindparam("p_modem"), updated_at=bindparam("p_now"),
+                lease_until=bindparam("p_lease_until"), attempts=_messages.c.attempts + 1)
+        .returning(_messages.c.id, _messages.c.uid, _messages.c.to_number, _messages.c.encoding,
+                   _messages.c.concat_ref, _messages.c.delivery_report, _messages.c.attempts,
+                   _messages.c.status_callback, _messages.c.quiet_hours)
     )
-    .values(state=MessageState.SENDING, modem=bindparam("p_modem"), updated_at=bindparam("p_now"),
-            lease_until=bindparam("p_lease_until"), attempts=_messages.c.attempts + 1)
-    .returning(_messages.c.id, _messages.c.uid, _messages.c.to_number, _messages.c.encoding,
-               _messages.c.concat_ref, _messages.c.delivery_report, _messages.c.attempts,
-               _messages.c.status_callback, _messages.c.quiet_hours)
-)
+
+
+_CLAIM = _claim()
+_CLAIM_PINNED = _claim(_messages.c.pinned_modem == bindparam("p_modem"))
 _HOLD_QUIET = update(_messages).where(_messages.c.id == bindparam("p_message_id")).values(
     state=MessageState.SCHEDULED, modem=None, lease_until=None, attempts=_messages.c.attempts - 1,
     next_attempt_at=bindparam("p_until"), updated_at=bindparam("p_now"))
@@ -210,7 +218,7 @@ class Outbox:
 
     def claim_next(self, modem: str, now: datetime, lease_s: float, avoid_grace_s: float = AVOID_GRACE_S,
                    group: str = DEFAULT_GROUP, cheaper_groups: Sequence[str] = (),
-                   submitting: bool = False) -> SendJob | None:
+                   submitting: bool = False, pinned_only: bool = False) -> SendJob | None:
         """Atomically take the next due message for `modem` of routing `group` (state SENDING, leased to it).
 
         With `submitting`, its first part still to send is also marked SUBMITTING in the claim's transaction,
@@ -222,11 +230,12 @@ class Outbox:
         they end, with its history row, in the same transaction: it is never sent in them (unless a part of
         it has left: the phone joins the rest only from the same modem, soon)."""
         with self._db.write_core(durable=submitting) as conn:
-            return self._claim(conn, modem, now, lease_s, avoid_grace_s, group, cheaper_groups, submitting)
+            return self._claim(conn, modem, now, lease_s, avoid_grace_s, group, cheaper_groups, submitting,
+                               pinned_only)
 
     def _claim(self, conn: Connection, modem: str, now: datetime, lease_s: float, avoid_grace_s: float, group: str,
-               cheaper_groups: Sequence[str], submitting: bool) -> SendJob | None:
-        """`claim_next` inside the transaction of `conn`."""
+               cheaper_groups: Sequence[str], submitting: bool, pinned_only: bool = False) -> SendJob | None:
+        """`claim_next` inside the transaction of `conn` (`pinned_only`: messages pinned to `modem` only)."""
         params = {"p_modem": modem, "p_now": now, "p_group": group,
                   "p_avoided_due": now - timedelta(seconds=avoid_grace_s),
                   "p_cost_due": now - timedelta(seconds=COST_GRACE_S) if cheaper_groups else now,
@@ -234,7 +243,7 @@ class Outbox:
         history: list[dict[str, Any]] = []
         row = None
         for _ in range(QUIET_HOLDS_PER_CLAIM):
-            row = conn.execute(_CLAIM, params).one_or_none()
+            row = conn.execute(_CLAIM_PINNED if pinned_only else _CLAIM, params).one_or_none()
             if row is None:
                 break
             parts = conn.execute(_PARTS_OF, {"p_message_id": row.id}).all()
@@ -293,15 +302,15 @@ class Outbox:
             return self._record_sent(conn, job, seq, modem, reference, now)
 
     def record_sent_claim_next(self, job: SendJob, seq: int, modem: str, reference: int, now: datetime,
-                               lease_s: float, *, group: str = DEFAULT_GROUP,
-                               cheaper_groups: Sequence[str] = ()) -> SendJob | None:
+                               lease_s: float, *, group: str = DEFAULT_GROUP, cheaper_groups: Sequence[str] = (),
+                               pinned_only: bool = False) -> SendJob | None:
         """`record_part_sent` for the last part of `job`, then `claim_next(submitting=True)` for `modem`, in one
         durable transaction: a busy modem's one commit per message."""
         if seq != len(job.parts):
             raise ValueError(f"part {seq} of {len(job.parts)} is not the last: the message is still being sent")
         with self._db.write_core(durable=True) as conn:
             self._record_sent(conn, job, seq, modem, reference, now)
-            return self._claim(conn, modem, now, lease_s, AVOID_GRACE_S, group, cheaper_groups, True)
+            return self._claim(conn, modem, now, lease_s, AVOID_GRACE_S, group, cheaper_groups, True, pinned_only)
 
     def _record_sent(self, conn: Connection, job: SendJob, seq: int, modem: str, reference: int,
                      now: datetime) -> MessageState:

@@ -130,7 +130,7 @@ def test_sms_from_alphanumeric_senders_and_with_control_characters_flow_through_
     override = settings.replace(messaging=MessagingSettings(optout_reply="You are unsubscribed.", max_recipients=5))
     gateway, fakes, token = gateway_factory(1, settings_override=override)
     api = Api(gateway, token)
-    wait_until(lambda: api.modems()["modem1"]["state"] == "online")
+    wait_until(lambda: api.modems().get("modem1", {}).get("state") == "online")
     _, soap_token = gateway.service.keys.create_key("soap-app", ["send", "read"])
     fakes[0].inject_sms("BANK", "STOP")
     fakes[0].inject_sms("=1+2", "stop")

@@ -121,7 +121,7 @@ def test_a_message_that_cannot_go_in_time_expires(configured_gateway, settings):
                                                       reconnect_min_s=0.2, reconnect_max_s=1.0))
     api, fakes, gateway = configured_gateway([{}], settings_override=quick_health)
     fakes[0].set_registration(0)  # the only modem loses the network: nothing can go
-    wait_until(lambda: api.modems()["modem1"]["state"] == "not_registered")
+    wait_until(lambda: api.modems().get("modem1", {}).get("state") == "not_registered")
     created = api.send("+447911123456", "too late", validity=1)
     gateway.pool.release_due()  # what the periodic job does; too early: still waiting
     assert api.message(created["id"])["state"] == "queued"
@@ -213,7 +213,7 @@ def test_a_marketing_message_that_waited_into_quiet_hours_goes_back_to_scheduled
     one_a_minute = settings.replace(modems=(ModemSettings(name="modem1", port=fake.link, max_per_minute=1),))
     with Gateway(one_a_minute, clock=clock).start() as gateway:
         api = Api(gateway, gateway.service.keys.create_key("t", list(SCOPES))[1])
-        wait_until(lambda: api.modems()["modem1"]["state"] == "online")
+        wait_until(lambda: api.modems().get("modem1", {}).get("state") == "online")
         api.wait_state(api.send(UK, "your order shipped")["id"], "sent")  # the modem's minute is used up
         sale = api.send(UK, "Sale!", **{"class": "marketing"})
         assert sale["state"] == "queued"  # allowed hours: it waits only for the modem

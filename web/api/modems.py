@@ -54,6 +54,7 @@ class Modem(TypedDict):
     balance_checked_at: str | None
     group: Annotated[str | None, doc("its routing group")]
     storage: Storage
+    degraded_since: Annotated[str | None, doc("its canary probe did not arrive: it sends only its own probes")]
 
 
 class ModemList(TypedDict):

@@ -99,7 +99,9 @@
     modems.forEach(function (m) {
       box.appendChild(el("article", {class: "modem", "data-modem": m.name, "data-state": m.state},
         el("div", {class: "modem-head"},
-          el("span", {class: "modem-name", text: m.name}), pill(m.state, m.state_label)),
+          el("span", {class: "modem-name", text: m.name}), pill(m.state, m.state_label),
+          m.degraded ? el("span", {class: "pill failed degraded", text: "degraded",
+                                   title: "its canary SMS did not arrive: it sends nothing but its own probes"}) : null),
         el("dl", {class: "modem-meta"},
           el("dt", {text: "Operator"}), el("dd", {text: m.operator || "—"}),
           el("dt", {text: "Signal"}), el("dd", {}, bars(m.bars), m.signal_dbm === null ? "—" : m.signal_dbm + " dBm"),
