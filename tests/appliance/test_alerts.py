@@ -4,8 +4,10 @@ judged on a store with a controlled clock."""
 
 from __future__ import annotations
 
+import faulthandler
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import requests
@@ -42,11 +44,21 @@ def watched(gateway_factory, settings: Settings):
     catcher.stop()
 
 
+STALL_DUMP = Path(__file__).resolve().parents[1] / "artifacts" / "alerts_check_stall.txt"
+
+
 def checked(gateway, predicate):
     """`predicate` after one more look by the gateway's watch (its job runs every check_interval_s; the tests look
-    at once rather than wait for it)."""
+    at once rather than wait for it). A look that takes over 5 s dumps every thread's stack to STALL_DUMP while it
+    is stuck: a clue for the stall once seen under a loaded parallel run."""
     def look():
-        gateway.alerts.check()
+        STALL_DUMP.parent.mkdir(exist_ok=True)
+        with STALL_DUMP.open("a") as dump:
+            faulthandler.dump_traceback_later(5, file=dump)
+            try:
+                gateway.alerts.check()
+            finally:
+                faulthandler.cancel_dump_traceback_later()
         return predicate()
     return look
 
