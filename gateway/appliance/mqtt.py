@@ -224,6 +224,10 @@ class MqttBridge:
                 configs[f"{prefix}/sensor/{node}/{_object_id(modem.name, key)}/config"] = {
                     "name": name, "unique_id": object_id, "state_topic": topic, "value_template": template,
                     "device": device, **common, **extra}
+            configs[f"{prefix}/binary_sensor/{node}/{_object_id(modem.name, 'silent')}/config"] = {
+                "name": "Silent SIM", "unique_id": _object_id(node, modem.name, "silent"), "state_topic": topic,
+                "value_template": "{{ 'ON' if value_json.degraded_since else 'OFF' }}", "device_class": "problem",
+                "device": device, **common}  # on while its canary probe has not arrived (gateway/core/canary.py)
         if self._settings.notify_to:
             configs[f"{prefix}/notify/{node}/sms/config"] = {
                 "name": "SMS", "unique_id": _object_id(node, "notify"), "command_topic": f"{self.base}/notify",

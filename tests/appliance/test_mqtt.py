@@ -116,6 +116,15 @@ def test_modems_are_retained_and_follow_their_state(mqtt_gateway, broker):
     wait_until(lambda: listener.next(f"{base}/modems/modem1")[0]["state"] != "online", timeout_s=15)
 
 
+def test_alerts_are_published_as_they_are_raised(mqtt_gateway):
+    gateway, [fake], _, listener, base = mqtt_gateway()
+    gateway.store.alerts.raise_alert("queue_age", "queue_age", "queue", "3 messages queued; the oldest has waited "
+                                     "20 min", gateway.service.clock(), [])
+    event, retained, _ = listener.next(f"{base}/alerts")
+    assert (event["event"], event["data"]["key"], event["data"]["state"], retained) == (
+        "alert.raised", "queue_age", "open", False)
+
+
 def test_hostile_commands_get_an_error_and_send_nothing(mqtt_gateway):
     gateway, [fake], token, listener, base = mqtt_gateway()
     cases = [
@@ -143,17 +152,17 @@ def test_home_assistant_finds_each_modem_and_the_notify_entity(mqtt_gateway, bro
     try:
         configs = {}
         deadline = time.monotonic() + 10
-        while len(configs) < 7 and time.monotonic() < deadline:
+        while len(configs) < 8 and time.monotonic() < deadline:
             topic, payload, retain, _ = discovery.arrived.get(timeout=10)
             assert retain
             configs[topic] = json.loads(payload)
     finally:
         discovery.close()
     node = f"smsgw_{gateway.store.db.box}".replace(".", "_")
-    assert len(configs) == 7  # six sensors of modem1 and the notify entity
+    assert len(configs) == 8  # six sensors and a problem sensor of modem1, and the notify entity
     for topic, config in configs.items():
         component, node_id, object_id, last = topic.split("/")[1:]
-        assert (node_id, last) == (node, "config") and component in ("sensor", "notify")
+        assert (node_id, last) == (node, "config") and component in ("sensor", "binary_sensor", "notify")
         _check_discovery_schema(component, config)
         assert config["availability_topic"] == f"{base}/status"
     signal = configs[f"homeassistant/sensor/{node}/modem1_signal/config"]
@@ -192,10 +201,12 @@ _SCHEMA = {
     "sensor": ({"state_topic"}, {**_COMMON, "state_topic": str, "value_template": str, "device_class": str,
                                   "unit_of_measurement": str, "state_class": str, "expire_after": int}),
     "notify": ({"command_topic"}, {**_COMMON, "command_topic": str, "command_template": str, "retain": bool}),
+    "binary_sensor": ({"state_topic"}, {**_COMMON, "state_topic": str, "value_template": str, "device_class": str,
+                                        "payload_on": str, "payload_off": str}),
 }
 _DEVICE = {"identifiers": list, "name": str, "manufacturer": str, "model": str, "sw_version": str, "via_device": str}
 _STATE_CLASSES = {"measurement", "total", "total_increasing"}
-_DEVICE_CLASSES = {"signal_strength"}
+_DEVICE_CLASSES = {"signal_strength", "problem"}
 
 
 def _check_discovery_schema(component: str, config: dict) -> None:
