@@ -133,8 +133,11 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
+        """A write transaction in a Session. Its connection is taken from the pool before the (SQLite) write lock:
+        a writer never holds the lock while it waits for a connection, which readers may all be holding."""
         self._queued.deliveries, self._queued.callbacks = False, []
-        with translated_errors(), self._write_lock, self._writes.begin() as session:
+        with translated_errors(), self._write_engine.connect() as conn, self._write_lock, \
+                self._writes(bind=conn) as session, session.begin():
             yield session
         self._after_commit()
 
@@ -145,7 +148,7 @@ class Database:
         `durable`: on SQLite, fsync this commit whatever `synchronous` says, so that a power cut cannot undo
         it (the commit before a PDU goes to the modem: undone, the part would be sent again)."""
         self._queued.deliveries, self._queued.callbacks = False, []
-        with translated_errors(), self._write_lock, self._write_engine.connect() as conn:
+        with translated_errors(), self._write_engine.connect() as conn, self._write_lock:  # as `write` says
             with _synchronous_full(conn) if durable and self.is_sqlite else nullcontext(), conn.begin():
                 yield conn
         self._after_commit()
