@@ -64,7 +64,7 @@ def test_a_pulled_sim_stops_claims_at_once_and_its_return_resumes_them(settings,
     wait_until(lambda: [s.text for s in fake.sent] == ["after the SIM is back"], timeout_s=5)
     back_s = time.monotonic() - inserted
     assert gateway.store.outbox.get_message(message.uid).attempts == 1
-    assert noticed_s < 1.0 and back_s < 3.0, (noticed_s, back_s)  # the health poll would have taken 60 s
+    assert noticed_s < 10.0 and back_s < 10.0, (noticed_s, back_s)  # from URCs: the health poll would take 60 s
     print(f"{profile}: SIM pulled → not claiming {noticed_s * 1000:.0f} ms; SIM back → sent {back_s * 1000:.0f} ms")
 
 
