@@ -304,8 +304,7 @@ class ModemWorker:
                     self._check_balance(driver)
                 self._wake.clear()
                 over_budget_until = self._budget.free_at(now)  # over the SIM's cap: claim nothing until then
-                self.is_ready = (self.state == ModemState.ONLINE and over_budget_until is None and not self._credit_low
-                                 and not self._degraded)
+                self.is_ready = self._is_ready(now)
                 cheaper = self._cheaper_ready_groups()
                 if self.state == ModemState.ONLINE:
                     if self._release_at is not None and now >= self._release_at:
@@ -422,7 +421,13 @@ class ModemWorker:
             return self._send_parts(job, chain_until)
         finally:
             self._publish(self.state)
-            self.is_ready = self.state == ModemState.ONLINE and self._budget.free_at(self._clock()) is None
+            self.is_ready = self._is_ready(self._clock())
+
+    def _is_ready(self, now: datetime) -> bool:
+        """Online, under its SIM's cap, with credit and not degraded: it takes any work it may at once (dearer
+        peers leave work to it while it is)."""
+        return (self.state == ModemState.ONLINE and self._budget.free_at(now) is None and not self._credit_low
+                and not self._degraded)
 
     def _may_chain(self, now: datetime, chain_until: datetime) -> bool:
         """Whether the worker may claim its next message without going round its loop first."""
