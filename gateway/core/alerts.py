@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from decimal import Decimal
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 from gateway.config import AlertSettings
 from gateway.core.mail import MAILTO
@@ -33,7 +33,7 @@ from gateway.core.messages import Messages
 from gateway.errors import GatewayError, StoreUnavailable
 from gateway.rules.credit import parse_credit
 from gateway.store import Store
-from gateway.store.models import Alert
+from gateway.store.models import Alert, Modem
 from gateway.store.stats import UP_STATES
 
 log = logging.getLogger(__name__)
@@ -70,23 +70,27 @@ class AlertWatch:
             log.warning("alerts: not checked, the database does not answer: %s", exc)
 
     def _check(self, now: datetime) -> None:
-        findings = {f.key: f for f in self.findings(now)}
+        modems = self._store.modems.list_modems()  # read once: the findings, which alerts are ours, the SMS's modem
+        findings = {f.key: f for f in self.findings(now, modems)}
         for finding in findings.values():
             alert = self._store.alerts.raise_alert(finding.key, finding.kind, finding.subject, finding.message, now,
                                                    self._notify)
             if alert is not None:
                 log.warning("alert raised: %s", finding.message)
-                self._text(alert, "ALERT", now)
+                self._text(alert, "ALERT", now, modems)
+        ours = {m.name for m in modems if m.box in (None, self._box)}
         for alert in self._store.alerts.open_alerts():
-            if alert.key not in findings and self._watches(alert.key):
+            if alert.key not in findings and self._watches(alert.key, ours):
                 resolved = self._store.alerts.resolve(alert.key, now, self._notify)
                 if resolved is not None:
                     log.info("alert resolved: %s", alert.message)
-                    self._text(resolved, "RESOLVED", now)
+                    self._text(resolved, "RESOLVED", now, modems)
 
-    def findings(self, now: datetime) -> list[Finding]:
+    def findings(self, now: datetime, modems: Sequence[Modem] | None = None) -> list[Finding]:
+        """What is wrong now; `modems`: the modems' rows as just read (read here when not given)."""
         s, found = self._settings, []
-        modems = self._store.modems.list_modems()
+        if modems is None:
+            modems = self._store.modems.list_modems()
         for modem in modems:
             if modem.box not in (None, self._box):
                 continue
@@ -152,21 +156,20 @@ class AlertWatch:
                                      f"box {self._box}'s HTTPS certificate expires {expires:%Y-%m-%d %H:%M} UTC"))
         return found
 
-    def _watches(self, key: str) -> bool:
+    def _watches(self, key: str, our_modems: set[str]) -> bool:
         """Whether this box judges `key` (another box judges its own modems, disk and certificate)."""
         kind, _, subject = key.partition(":")
         if kind in GLOBAL_KINDS:
             return True
         if kind in ("disk_space", "certificate"):
             return subject == self._box
-        return any(m.name == subject and m.box in (None, self._box) for m in self._store.modems.list_modems())
+        return subject in our_modems
 
-    def _text(self, alert: Alert, word: str, now: datetime) -> None:
+    def _text(self, alert: Alert, word: str, now: datetime, modems: Sequence[Modem]) -> None:
         """The SMS to `sms_to`, through a modem that is up and is not the alert's subject."""
         if not self._settings.sms_to or (alert.muted_until is not None and alert.muted_until > now):
             return
-        via = next((m.name for m in self._store.modems.list_modems()
-                    if m.state in UP_STATES and m.name != alert.subject), None)
+        via = next((m.name for m in modems if m.state in UP_STATES and m.name != alert.subject), None)
         try:
             self._messages.send(list(self._settings.sms_to), f"[smsgw {self._box}] {word}: {alert.message}"[:600],
                                 via=via)

@@ -579,19 +579,19 @@ class ModemWorker:
             self._connected.delete_stored(item)
 
     def _record_stored(self, item: ReceivedSms | StatusReport, now: datetime) -> None:
-        if isinstance(item, ReceivedSms) and (token := probe_token(item.text)) is not None:
-            probe = self._store.probes.arrived(token, self.name, now)
-            if probe is not None:  # a canary probe, not a person's SMS: no inbox, webhook or rule sees it
-                log.info("modem %s: the canary probe from %s arrived", self.name, probe.from_modem)
-                return
-        if isinstance(item, ReceivedSms):
-            received = self._store.inbox.record_received(
-                self.name, item, now, reply_since=now - timedelta(seconds=self._messaging.reply_window_s))
-            if received is not None:
-                log.info("modem %s: message %s received (%d part%s)", self.name, received.uid, received.part_count,
-                         "" if received.part_count == 1 else "s")
-        else:
+        if not isinstance(item, ReceivedSms):
             self._store.reports.record_status_report(self.name, item, now)
+            return
+        token = probe_token(item.text)
+        probe = self._store.probes.arrived(token, self.name, now) if token is not None else None
+        if probe is not None:  # a canary probe, not a person's SMS: no inbox, webhook or rule sees it
+            log.info("modem %s: the canary probe from %s arrived", self.name, probe.from_modem)
+            return
+        received = self._store.inbox.record_received(
+            self.name, item, now, reply_since=now - timedelta(seconds=self._messaging.reply_window_s))
+        if received is not None:
+            log.info("modem %s: message %s received (%d part%s)", self.name, received.uid, received.part_count,
+                     "" if received.part_count == 1 else "s")
 
     def _quarantine(self, memory: str, slot: int, pdu_hex: str, reason: str, now: datetime) -> None:
         log.warning("modem %s: SMS in %s/%d quarantined (%s)", self.name, memory, slot, reason)
