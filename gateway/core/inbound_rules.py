@@ -135,11 +135,10 @@ class InboundRuleService:
     def judge(self, sms: ReceivedFacts, *, apply_guards: bool) -> list[RuleVerdict]:
         """What each enabled rule makes of `sms`, in order, up to the first matching rule with `stop` (the dry
         run of the page's test box has no guards: nothing was sent to anybody yet)."""
-        verdicts = []
-        own = self._own_numbers()
-        for rule in self.list_rules():
-            if not rule.enabled:
-                continue
+        verdicts: list[RuleVerdict] = []
+        rules = [rule for rule in self.list_rules() if rule.enabled]
+        own = self._own_numbers() if rules else set()  # a box without rules reads no more per SMS
+        for rule in rules:
             if not matches(_conditions_of_rule(rule), sms):
                 verdicts.append(RuleVerdict(rule, matched=False))
                 continue
