@@ -46,6 +46,8 @@ STOP_PUBLISH_S = 2.0  # how long a stop waits for its `offline` to reach the bro
 _NOT_ID = re.compile(r"[^A-Za-z0-9_-]")
 MESSAGE_EVENTS = ("message.sent", "message.delivered", "message.failed", "message.expired")
 INBOX_EVENTS = ("message.received", "message.updated")
+ALERT_EVENTS = ("alert.raised", "alert.resolved")
+MQTT_EVENTS = INBOX_EVENTS + MESSAGE_EVENTS + ALERT_EVENTS  # what the bridge publishes
 
 
 def _object_id(*names: str) -> str:
@@ -95,12 +97,12 @@ class MqttBridge:
     # --- what the box publishes ---------------------------------------------------------------------------------
 
     def on_event(self, event_type: str, data: dict[str, Any]) -> None:
-        """An event recorded on this box (gateway.store.events observers: called after its commit)."""
+        """An event of MQTT_EVENTS recorded on this box (`Events.observe`: called after its commit)."""
         if event_type in INBOX_EVENTS:
             self._publish("inbox", data)
         elif event_type in MESSAGE_EVENTS:
             self._publish("messages", {"event": event_type, "data": data})
-        elif event_type.startswith("alert."):
+        elif event_type in ALERT_EVENTS:
             self._publish("alerts", {"event": event_type, "data": data})
 
     def on_modem_state(self, name: str, state: ModemState) -> None:

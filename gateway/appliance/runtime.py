@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from gateway.appliance.doors import gateway_doors
 from gateway.appliance.liveness import BoxLiveness
 from gateway.appliance.mail_in import MailToSms
-from gateway.appliance.mqtt import MqttBridge
+from gateway.appliance.mqtt import MQTT_EVENTS, MqttBridge
 from gateway.appliance.periodic import build_scheduler
 from gateway.appliance.server import HttpServer
 from gateway.appliance.watchdog import Watchdog, notify, watchdog_interval_s
@@ -128,7 +128,7 @@ class Gateway:
                                       webhook_settings=settings.webhooks, ussd_timeout_s=settings.pool.ussd_timeout_s,
                                       routes=settings.routes, modem_costs={m.name: m.cost for m in settings.modems},
                                       can_mail=bool(settings.email.smtp_host and settings.email.sender))
-        self.store.events.observers.append(self.service.inbound_rules.on_event)
+        self.store.events.observe(["message.received"], self.service.inbound_rules.on_event)
         self.webhooks = WebhookDispatcher(self.store, settings.webhooks, clock, doors=self.doors,
                                           destinations=self.service.destinations, email=settings.email)
         self.store.db.on_deliveries_queued = self.webhooks.wake
@@ -142,7 +142,7 @@ class Gateway:
         self.scheduler = build_scheduler(self.service, self.pool, settings.pool.lease_s)
         self.mqtt = MqttBridge(settings.mqtt, self.store.db.box, self.service) if settings.mqtt.url else None
         if self.mqtt is not None:
-            self.store.events.observers.append(self.mqtt.on_event)
+            self.store.events.observe(MQTT_EVENTS, self.mqtt.on_event)
             self.pool.subscribe(self.mqtt.on_modem_state)
             self.scheduler.add_job(self.mqtt.publish_modems, "interval", seconds=settings.mqtt.state_interval_s,
                                    id="mqtt-modems")

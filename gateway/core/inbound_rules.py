@@ -119,9 +119,8 @@ class InboundRuleService:
     # --- running them ------------------------------------------------------------------------------------------------
 
     def on_event(self, event_type: str, data: dict[str, Any]) -> None:
-        """gateway.store.events observer: run the rules on each received SMS, once its record is committed."""
-        if event_type != "message.received":
-            return
+        """The observer of `message.received` (`Events.observe`): run the rules on each received SMS, once its
+        record is committed."""
         for verdict in self.judge(_facts(data, self._clock()), apply_guards=True):
             if not verdict.matched:
                 continue

@@ -13,7 +13,7 @@ import hashlib
 import json
 import secrets
 from datetime import datetime, timedelta
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Collection, Sequence
 
 from sqlalchemy import Select, bindparam, exists, func, insert, select, update
 from sqlalchemy.engine import Connection
@@ -105,21 +105,25 @@ class Events:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        # in-process receivers of every event (the MQTT bridge): called with (type, data) after the commit
-        self.observers: list[Callable[[str, dict[str, Any]], None]] = []
+        self._observers: list[tuple[frozenset[str], Callable[[str, dict[str, Any]], None]]] = []
+
+    def observe(self, event_types: Collection[str], observer: Callable[[str, dict[str, Any]], None]) -> None:
+        """Call `observer(type, data)` in this process, after the commit, for each event of `event_types` (inbound
+        rules, the MQTT bridge). An event nobody observes or receives costs no resource read."""
+        self._observers.append((frozenset(event_types), observer))
 
     # --- writing events (inside other areas' write transactions) ---------------------------------
 
     def emit(self, conn: Connection, event_type: str, subject: str, resource: Callable[[], dict[str, Any]],
               status_callback: str | None, now: datetime) -> None:
-        """Queue `event_type` about `subject` for every receiver that wants it, and for the in-process
-        `observers`. `resource` is called only when someone does: the payload is the resource as it is in this
+        """Queue `event_type` about `subject` for every receiver that wants it, and for the in-process observers
+        of it. `resource` is called only when someone does: the payload is the resource as it is in this
         transaction."""
         targets = [(row.id, row.url, f"webhook:{row.id}") for row in conn.execute(_WEBHOOKS_LIVE)
                    if event_type in row.events.split(",")]
         if status_callback:
             targets.append(_callback_target(status_callback))
-        observers = list(self.observers)
+        observers = [observer for types, observer in self._observers if event_type in types]
         if not targets and not observers:
             return
         data = resource()
