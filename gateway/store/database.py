@@ -109,7 +109,7 @@ class Database:
         self._reads = sessionmaker(engine, expire_on_commit=False)
         self._writes = sessionmaker(self._write_engine, expire_on_commit=False)
         self._write_lock = threading.Lock() if self.is_sqlite else nullcontext()
-        self._queued = threading.local()  # this thread's open write: did it queue deliveries? what runs after it?
+        self._queued = threading.local()  # `callbacks`: what runs once this thread's open write commits
         self.on_deliveries_queued: Callable[[], None] = lambda: None
         self.box = ""
 
@@ -123,19 +123,23 @@ class Database:
             conn.execute(_NOTIFY, {"p_box": self.box})
 
     def after_commit(self, callback: Callable[[], None]) -> None:
-        """Inside a write: run `callback` on this thread once the write has committed (never when it rolls back).
-        A callback's exception is logged, not raised: the commit stands."""
-        self._queued.callbacks.append(callback)
+        """Inside a write: run `callback` on this thread once the write has committed (never when it rolls back),
+        once however often it is asked for. A callback's exception is logged, not raised: the commit stands."""
+        if callback not in self._queued.callbacks:
+            self._queued.callbacks.append(callback)
 
-    def mark_deliveries_queued(self, queued: bool = True) -> None:
-        """Inside a write: it queued webhook deliveries (or not), so the worker is woken once it commits."""
-        self._queued.deliveries = queued
+    def mark_deliveries_queued(self) -> None:
+        """Inside a write: it queued webhook deliveries, so the worker is woken once it commits."""
+        self.after_commit(self._deliveries_queued)
+
+    def _deliveries_queued(self) -> None:
+        self.on_deliveries_queued()  # looked up at commit: the runtime sets it after the store is built
 
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A write transaction in a Session. Its connection is taken from the pool before the (SQLite) write lock:
         a writer never holds the lock while it waits for a connection, which readers may all be holding."""
-        self._queued.deliveries, self._queued.callbacks = False, []
+        self._queued.callbacks = []
         with translated_errors(), self._write_engine.connect() as conn, self._write_lock, \
                 self._writes(bind=conn) as session, session.begin():
             yield session
@@ -147,16 +151,13 @@ class Database:
 
         `durable`: on SQLite, fsync this commit whatever `synchronous` says, so that a power cut cannot undo
         it (the commit before a PDU goes to the modem: undone, the part would be sent again)."""
-        self._queued.deliveries, self._queued.callbacks = False, []
+        self._queued.callbacks = []
         with translated_errors(), self._write_engine.connect() as conn, self._write_lock:  # as `write` says
             with _synchronous_full(conn) if durable and self.is_sqlite else nullcontext(), conn.begin():
                 yield conn
         self._after_commit()
 
     def _after_commit(self) -> None:
-        if getattr(self._queued, "deliveries", False):
-            self._queued.deliveries = False
-            self.on_deliveries_queued()
         callbacks, self._queued.callbacks = self._queued.callbacks, []
         for callback in callbacks:
             try:

@@ -151,7 +151,7 @@ class Events:
              "created_at": now, "delivered_at": None}
             for webhook_id, url, target in targets
         ])
-        self._db.mark_deliveries_queued(True)
+        self._db.mark_deliveries_queued()
 
     # --- the delivery worker -----------------------------------------------------------------------
 
@@ -201,7 +201,8 @@ class Events:
             query = query.where(_deliveries.c.lease_until < now)
         with self._db.write_core() as conn:
             released = changed(conn.execute(query.values(state=DeliveryState.PENDING, lease_until=None)))
-            self._db.mark_deliveries_queued(released > 0)  # wake the webhook worker at commit
+            if released:
+                self._db.mark_deliveries_queued()  # wake the webhook worker at commit
         return released
 
     def next_delivery_due(self) -> datetime | None:
@@ -300,5 +301,5 @@ class Events:
             if delivery.state == DeliveryState.IN_FLIGHT:
                 raise ConflictError(f"delivery {delivery_uid} is being sent right now")
             delivery.state, delivery.next_attempt_at, delivery.lease_until = DeliveryState.PENDING, now, None
-            self._db.mark_deliveries_queued(True)
+            self._db.mark_deliveries_queued()
         return delivery
