@@ -37,6 +37,11 @@ RULE_FIELDS = ("name", "enabled", "stop", "keyword", "pattern", "senders", "mode
 LIST_FIELDS = ("senders", "forward_to", "email_to")  # stored comma-separated
 
 
+def listed(stored: str) -> list[str]:
+    """The items of a list field as stored ("" is none)."""
+    return [item for item in stored.split(",") if item]
+
+
 @dataclass(frozen=True)
 class RuleVerdict:
     """What one rule makes of one SMS (the dry run's answer, and the run's plan)."""
@@ -82,7 +87,7 @@ class InboundRuleService:
         """`changes` over the rule's current values (lists replaced whole), checked as a new rule's are."""
         current = self.get_rule(uid)
         values = {name: getattr(current, name) for name in RULE_FIELDS}
-        values.update({name: [item for item in values[name].split(",") if item] for name in LIST_FIELDS})
+        values.update({name: listed(values[name]) for name in LIST_FIELDS})
         return self._store.inbound_rules.update_rule(uid, self._checked({**values, **changes}), position,
                                                      self._clock())
 
@@ -141,10 +146,10 @@ class InboundRuleService:
             if not matches(_conditions_of_rule(rule), sms):
                 verdicts.append(RuleVerdict(rule, matched=False))
                 continue
-            forwards = tuple(n for n in rule.forward_to.split(",") if n and n not in own)
+            forwards = tuple(n for n in listed(rule.forward_to) if n not in own)
             reply = fill(rule.reply, sms) if rule.reply and takes_replies(sms.sender) else None
             held = self._held(sms, own) if apply_guards and (reply or forwards) else None
-            notify = tuple(MAILTO + a for a in rule.email_to.split(",") if a) + (
+            notify = tuple(MAILTO + a for a in listed(rule.email_to)) + (
                 (rule.webhook_url,) if rule.webhook_url else ())
             verdicts.append(RuleVerdict(rule, True, reply, forwards,
                                         fill(rule.forward_text or DEFAULT_FORWARD_TEXT, sms) if forwards else None,
@@ -183,7 +188,7 @@ def _conditions_of(values: dict[str, Any]) -> Conditions:
 
 def _conditions_of_rule(rule: InboundRule) -> Conditions:
     return Conditions(keyword=rule.keyword, pattern=rule.pattern,
-                      senders=tuple(s for s in rule.senders.split(",") if s), modem=rule.modem, hours=rule.hours,
+                      senders=tuple(listed(rule.senders)), modem=rule.modem, hours=rule.hours,
                       time_zone=rule.time_zone)
 
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
 from flask import Blueprint, request
 
-from gateway.core.inbound_rules import LIST_FIELDS, RULE_FIELDS
+from gateway.core.inbound_rules import LIST_FIELDS, RULE_FIELDS, listed
 from gateway.representations import time_json
 from gateway.rules.inbound import TEMPLATE_FIELDS, ReceivedFacts
 from web.api.access import requires, service
@@ -112,7 +112,7 @@ def rule_json(rule: InboundRule) -> Rule:
                             "updated_at": time_json(rule.updated_at)}
     for name in RULE_FIELDS:
         value = getattr(rule, name)
-        data[name] = [item for item in value.split(",") if item] if name in LIST_FIELDS else value
+        data[name] = listed(value) if name in LIST_FIELDS else value
     return data  # type: ignore[return-value]
 
 
