@@ -32,12 +32,7 @@ def mailto_targets(settings: EmailSettings) -> list[str]:
 def received_sms_mail(received: dict[str, Any], to: str, settings: EmailSettings) -> EmailMessage:
     """The mail for one received SMS (its inbox resource). With email → SMS on, Reply-To is the sender's number
     at the box's mail domain: answering the mail answers the SMS."""
-    mail = EmailMessage()
-    mail["From"] = settings.sender
-    mail["To"] = to
-    mail["Subject"] = f"SMS from {received['from']}"
-    mail["Date"] = formatdate(localtime=False)
-    mail["Message-ID"] = make_msgid(idstring=received["id"], domain=settings.sender.rpartition("@")[2] or None)
+    mail = _mail(to, f"SMS from {received['from']}", received["id"], settings)
     if settings.inbound.listen and received["from"].lstrip("+").isdigit():
         mail["Reply-To"] = f"{received['from']}@{settings.inbound.domain}"
     mail.set_content(f"{received['text']}\n\n-- \nSMS of {received['from']} to {received['to'] or received['modem']} "
@@ -48,17 +43,21 @@ def received_sms_mail(received: dict[str, Any], to: str, settings: EmailSettings
 def alert_mail(event_type: str, alert: dict[str, Any], to: str, settings: EmailSettings) -> EmailMessage:
     """The mail for an alert raised or resolved (its resource, gateway/representations.py)."""
     word = "Resolved" if event_type == "alert.resolved" else "Alert"
-    mail = EmailMessage()
-    mail["From"], mail["To"] = settings.sender, to
-    mail["Subject"] = f"[smsgw] {word}: {alert['message']}"[:200]
-    mail["Date"] = formatdate(localtime=False)
-    mail["Message-ID"] = make_msgid(idstring=f"{alert['id']}-{word.lower()}",
-                                    domain=settings.sender.rpartition("@")[2] or None)
+    mail = _mail(to, f"[smsgw] {word}: {alert['message']}"[:200], f"{alert['id']}-{word.lower()}", settings)
     lines = [f"{word}: {alert['message']}", "", f"Raised:   {alert['raised_at']}"]
     if alert["resolved_at"]:
         lines.append(f"Resolved: {alert['resolved_at']}")
     lines += [f"Key:      {alert['key']}", "", "Open alerts: GET /api/v1/alerts, or the box's status page."]
     mail.set_content("\n".join(lines) + "\n")
+    return mail
+
+
+def _mail(to: str, subject: str, idstring: str, settings: EmailSettings) -> EmailMessage:
+    """A mail from the box to `to`, its headers set, its content still to come."""
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = settings.sender, to, subject
+    mail["Date"] = formatdate(localtime=False)
+    mail["Message-ID"] = make_msgid(idstring=idstring, domain=settings.sender.rpartition("@")[2] or None)
     return mail
 
 
