@@ -11,7 +11,6 @@ from datetime import timedelta
 from gateway.clock import Clock
 from gateway.config import ServerSettings
 from gateway.core.pool import ModemPool
-from gateway.errors import StoreUnavailable
 from gateway.store import Store
 from gateway.version import VERSION
 
@@ -47,12 +46,8 @@ class BoxLiveness:
                                                        self._clock(), self._dead_after, _gone)
 
     def beat(self) -> None:
-        try:
-            self._beat()
-        except StoreUnavailable as exc:  # the next beat tries again; other boxes may declare this one dead
-            log.warning("box %s: heartbeat not recorded: %s", self.name, exc)
-
-    def _beat(self) -> None:
+        """Say this box is alive and settle the boxes that stopped saying so. StoreUnavailable when the database
+        does not answer (the next beat tries again; meanwhile other boxes may declare this one dead)."""
         now = self._clock()
         if not self._store.boxes.beat(self.name, self._incarnation, now):
             log.error("box %s was declared dead by another box (no heartbeat for over %g s): what it held was "

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Callable
+
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from gateway.core.pool import ModemPool
 from gateway.core.service import GatewayService
+from gateway.errors import StoreUnavailable
+
+log = logging.getLogger(__name__)
 
 INBOUND_FLUSH_INTERVAL_S = 30
 REPORT_CHECK_INTERVAL_S = 60
@@ -18,6 +24,18 @@ RELEASE_DUE_INTERVAL_S = 5  # backstop: workers release scheduled messages at th
 def lease_check_interval_s(lease_s: float) -> float:
     """How often each box sweeps for expired leases: a few times per lease, at most every 30 s."""
     return max(0.5, min(LEASE_CHECK_MAX_INTERVAL_S, lease_s / 4))
+
+
+def store_job(job: Callable[[], object], what: str) -> Callable[[], None]:
+    """`job` for the scheduler: a database that does not answer is one warning naming `what` (its next run tries
+    again), not a traceback."""
+    def run() -> None:
+        try:
+            job()
+        except StoreUnavailable as exc:
+            log.warning("%s: not done, the database does not answer: %s", what, exc)
+
+    return run
 
 
 def build_scheduler(service: GatewayService, pool: ModemPool | None = None,

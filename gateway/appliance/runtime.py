@@ -17,7 +17,7 @@ from gateway.appliance.doors import gateway_doors
 from gateway.appliance.liveness import BoxLiveness
 from gateway.appliance.mail_in import MailToSms
 from gateway.appliance.mqtt import MQTT_EVENTS, MqttBridge
-from gateway.appliance.periodic import build_scheduler
+from gateway.appliance.periodic import build_scheduler, store_job
 from gateway.appliance.server import HttpServer
 from gateway.appliance.watchdog import Watchdog, notify, watchdog_interval_s
 from gateway.clock import utcnow
@@ -153,13 +153,16 @@ class Gateway:
                                  tls_cert=settings.server.tls_cert,
                                  can_mail=bool(settings.email.smtp_host and settings.email.sender),
                                  low_credit={m.name: m.low_credit for m in settings.modems})
-        self.scheduler.add_job(self.alerts.check, "interval", seconds=settings.alerts.check_interval_s, id="alerts")
+        self.scheduler.add_job(store_job(self.alerts.check, "alerts"), "interval",
+                               seconds=settings.alerts.check_interval_s, id="alerts")
         self.canary = Canary(self.store, settings.canary, clock, self.service.messages, box=self.store.db.box,
                              degrade=self.pool.set_degraded)
         if settings.canary.interval_s > 0:
-            self.scheduler.add_job(self.canary.check, "interval", seconds=settings.canary.interval_s, id="canary")
+            self.scheduler.add_job(store_job(self.canary.check, "canary"), "interval",
+                                   seconds=settings.canary.interval_s, id="canary")
         self.liveness = BoxLiveness(self.store, self.pool, settings.server, clock)
-        self.scheduler.add_job(self.liveness.beat, "interval", seconds=settings.server.heartbeat_s, id="heartbeat")
+        self.scheduler.add_job(store_job(self.liveness.beat, f"box {self.store.db.box}: heartbeat"), "interval",
+                               seconds=settings.server.heartbeat_s, id="heartbeat")
         # several boxes on PostgreSQL: another box's enqueue wakes our pool (else the idle poll finds it)
         self.listener = (None if self.store.is_sqlite else
                          OutboxListener(settings.database.url, self.store.db.box, self.pool.wake))

@@ -30,7 +30,7 @@ from typing import Callable, Mapping, Sequence
 from gateway.config import AlertSettings
 from gateway.core.mail import MAILTO
 from gateway.core.messages import Messages
-from gateway.errors import GatewayError, StoreUnavailable
+from gateway.errors import GatewayError
 from gateway.rules.credit import parse_credit
 from gateway.store import Store
 from gateway.store.models import Alert, Modem
@@ -64,12 +64,8 @@ class AlertWatch:
         self._low_credit = {name: Decimal(str(v)) for name, v in (low_credit or {}).items() if v > 0}
 
     def check(self) -> None:
-        try:
-            self._check(self._clock())
-        except StoreUnavailable as exc:
-            log.warning("alerts: not checked, the database does not answer: %s", exc)
-
-    def _check(self, now: datetime) -> None:
+        """Raise what is wrong now and resolve what no longer is. StoreUnavailable when the database is away."""
+        now = self._clock()
         modems = self._store.modems.list_modems()  # read once: the findings, which alerts are ours, the SMS's modem
         findings = {f.key: f for f in self.findings(now, modems)}
         for finding in findings.values():

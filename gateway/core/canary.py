@@ -16,7 +16,7 @@ from typing import Callable
 
 from gateway.config import CanarySettings
 from gateway.core.messages import Messages
-from gateway.errors import GatewayError, StoreUnavailable
+from gateway.errors import GatewayError
 from gateway.rules.probes import probe_text
 from gateway.store import Store
 from gateway.store.stats import UP_STATES
@@ -33,12 +33,8 @@ class Canary:
         self._degrade = degrade
 
     def check(self) -> None:
-        try:
-            self._check(self._clock())
-        except StoreUnavailable as exc:
-            log.warning("canary: not checked, the database does not answer: %s", exc)
-
-    def _check(self, now: datetime) -> None:
+        """Judge the late probes, then send the next ones. StoreUnavailable when the database is away."""
+        now = self._clock()
         for probe in self._store.probes.judge_late(now - timedelta(seconds=self._settings.late_after_s), now):
             log.warning("canary: the probe from %s to %s sent at %s never arrived: %s is degraded", probe.from_modem,
                         probe.to_modem, probe.sent_at, probe.from_modem)
