@@ -9,7 +9,7 @@ TEST_WORKERS ?= 4
 PORT ?= 8080
 VAR ?= var
 
-.PHONY: run test install install-test dist clean
+.PHONY: run test install install-test dist deb clean
 
 # `make run` needs the gateway only; `make test` adds the test tools (Playwright, schemathesis, Gammu's peers)
 $(BIN)/smsgw: pyproject.toml
@@ -40,6 +40,12 @@ dist: install
 	$(BIN)/pip install --quiet build
 	$(BIN)/python -m build --outdir dist . >/dev/null
 	@ls dist
+
+# the Debian package under dist/: smsgw_<version>_<ARCH>.deb (amd64 or arm64), every dependency inside as a wheel
+# for that architecture, so `apt install ./dist/smsgw_*.deb` needs no network (docs/install.md). Needs dpkg-deb.
+ARCH ?= amd64
+deb: install
+	$(BIN)/python systemd/deb/build.py --arch $(ARCH) --out dist
 
 clean:
 	rm -rf $(VENV) var dist build .pytest_cache .mypy_cache

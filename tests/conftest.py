@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import shutil
+import tempfile
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pytest
 
@@ -87,6 +90,25 @@ def auth(admin_token) -> dict[str, str]:
 
 def utc(*args) -> datetime:
     return datetime(*args, tzinfo=timezone.utc)
+
+
+SYSTEM_PATHS_LOCK = Path(tempfile.gettempdir()) / "smsgw-tests-system-paths.lock"
+
+
+@contextmanager
+def system_paths(*, exclusive: bool) -> Iterator[None]:
+    """This machine's /etc/smsgw and /var/lib/smsgw, which the package test installs into (exclusive) and the CLI
+    falls back to when given no config (shared: such a test waits until the package is purged again)."""
+    with SYSTEM_PATHS_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+
+
+@pytest.fixture
+def without_system_config():
+    """For tests of the CLI with no config given: nothing the package test installs is there meanwhile."""
+    with system_paths(exclusive=False):
+        yield
 
 
 @pytest.fixture
@@ -307,7 +329,8 @@ def configured_gateway(settings, modem_links):
 # --- in parallel (`make test`: pytest-xdist, --dist worksteal) ---------------------------------------------
 
 # the tests that take tens of seconds (child processes, fuzzing), longest first
-LONG_TESTS = ("test_the_time_sensitive_tests_pass_ten_years_from_now",
+LONG_TESTS = ("test_the_package_installs_offline_upgrades_with_queued_messages_and_purges",
+              "test_the_time_sensitive_tests_pass_ten_years_from_now",
               "test_schemathesis_finds_no_server_error_and_no_response_outside_the_document",
               "test_sigkill_under_load_loses_and_doubles_nothing",
               "test_keys_create_list_revoke",

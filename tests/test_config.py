@@ -4,7 +4,8 @@ from gateway.config import Settings, load_settings, settings_from_mapping
 from gateway.errors import ConfigError
 
 
-def test_defaults_without_a_file(tmp_path):
+def test_defaults_without_a_file(tmp_path, monkeypatch):
+    monkeypatch.setattr("gateway.config.DEFAULT_CONFIG_PATH", tmp_path / "none.toml")  # whatever this machine has
     settings = load_settings(None, environ={})
     assert settings == Settings()
     assert settings.messaging.max_parts == 10

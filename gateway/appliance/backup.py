@@ -92,6 +92,45 @@ def backup(settings: Settings, target: Path, passphrase: str, now: datetime) -> 
     return manifest
 
 
+def copy_before_upgrade(settings: Settings, directory: Path) -> Path | None:
+    """Before a schema upgrade, copy the database (and its box key, as it is) into `directory`, so that an upgrade
+    that goes wrong can be rolled back by putting the copy in place and installing the previous release. Returns
+    the copy, or None when there is nothing to upgrade (no database yet, or already at the latest schema)."""
+    from sqlalchemy import create_engine
+
+    from gateway.store import key_file_for, sqlite_file
+    from gateway.store.migrate import current_revision, head_revision
+
+    url = settings.database.url
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        return None
+    engine = create_engine(url)
+    try:
+        revision = current_revision(engine)
+    finally:
+        engine.dispose()
+    if revision is None or revision == head_revision():
+        return None
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path is not None:
+        copy = directory / f"{path.stem}-{revision}.sqlite"
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as source, sqlite3.connect(copy) as target:
+            source.backup(target)
+    elif url.startswith("postgresql"):
+        from gateway.store.notify import conninfo
+
+        copy = directory / f"database-{revision}.pgdump"
+        _run(_pg_tool("pg_dump"), "--format=custom", "--no-owner", "--file", str(copy), conninfo(url))
+    else:
+        raise BackupError(f"cannot copy {url} before upgrading: only an SQLite file or PostgreSQL")
+    os.chmod(copy, 0o600)
+    key_path = key_file_for(url, settings.security.key_file)
+    if key_path is not None and key_path.exists():
+        shutil.copy2(key_path, directory / f"{copy.name}.key")
+    return copy
+
+
 def restore(settings: Settings, source: Path, passphrase: str) -> dict[str, Any]:
     """Put the backup at `source` in place for `settings`: the database, then the box key; returns its manifest.
     Refuses to overwrite: an existing SQLite file or key file, or a PostgreSQL database with tables."""

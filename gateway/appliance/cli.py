@@ -265,6 +265,12 @@ def cmd_db(args: argparse.Namespace) -> int:
     if args.db_command == "copy":
         return _db_copy(args)
     settings = _settings(args)
+    if args.backup_to:
+        from gateway.appliance.backup import copy_before_upgrade
+
+        copy = copy_before_upgrade(settings, Path(args.backup_to))
+        if copy is not None:
+            print(f"copied the database to {copy} before upgrading it")
     open_store(settings).close()
     print(f"database {settings.database.url} is at the latest schema")
     return 0
@@ -452,7 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)
-    with_config(db_sub.add_parser("upgrade", help="migrate the schema to the latest revision"))
+    upgrade = with_config(db_sub.add_parser("upgrade", help="migrate the schema to the latest revision"))
+    upgrade.add_argument("--backup-to", metavar="DIR", help="first copy the database and its key file into DIR "
+                                                            "(when there is a schema change to make)")
     copy = with_config(db_sub.add_parser("copy", help="copy everything into another, empty database "
                                                       "(e.g. PostgreSQL, when one box becomes several)"))
     copy.add_argument("--to", required=True, metavar="URL", help="postgresql+psycopg://user:password@host/db")

@@ -382,8 +382,11 @@ def check_api_reachable(settings: Settings, timeout_s: float = 2.0) -> list[Find
     host = settings.server.host
     host = "127.0.0.1" if host in ("0.0.0.0", "", "*") else "::1" if host == "::" else host
     url = f"http://{host if ':' not in host else f'[{host}]'}:{settings.server.port}/healthz"
+    session = requests.Session()
+    session.trust_env = False  # the box's own API, never through an http_proxy set for the rest of the LAN
     try:
-        response = requests.get(url, timeout=timeout_s)
+        with session:
+            response = session.get(url, timeout=timeout_s)
     except requests.RequestException as exc:
         return [Finding("api", "api", "fail", f"{url} not reachable ({type(exc).__name__})",
                         "start the gateway: systemctl start smsgw (then: journalctl -u smsgw)")]

@@ -15,6 +15,8 @@ import requests
 
 from tests.conftest import wait_until
 
+pytestmark = pytest.mark.usefixtures("without_system_config")  # the CLI here is given no config
+
 SMSGW = [sys.executable, "-m", "gateway"]
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("SMSGW_")}
 

@@ -62,10 +62,21 @@ def test_smsgw_db_upgrade_keeps_every_row_and_defaults_the_new_columns(tmp_path)
     build_0001_database(url)
     config = tmp_path / "config.toml"
     config.write_text(f'[database]\nurl = "{url}"\n')
-    result = subprocess.run([sys.executable, "-m", "gateway", "db", "upgrade", "--config", str(config)],
-                            capture_output=True, text=True, timeout=60)
+    copies = tmp_path / "before"
+    upgrade_command = [sys.executable, "-m", "gateway", "db", "upgrade", "--config", str(config), "--backup-to",
+                       str(copies)]
+    result = subprocess.run(upgrade_command, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "is at the latest schema" in result.stdout
+    [copy] = copies.glob("*.sqlite")  # the database as it was, for a rollback
+    assert copy.name == "old-0001.sqlite" and f"copied the database to {copy}" in result.stdout
+    assert copy.stat().st_mode & 0o777 == 0o600
+    assert not copy.with_name(copy.name + ".key").exists()  # 0001 had no box key: this upgrade makes it
+    with create_engine(f"sqlite:///{copy}").connect() as db:
+        assert db.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert db.execute(text("SELECT count(*) FROM messages")).scalar() == 2
+    again = subprocess.run(upgrade_command, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0 and "copied" not in again.stdout  # at the latest schema: nothing to keep
 
     engine = create_engine(url)
     with engine.connect() as db:
