@@ -17,12 +17,16 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import requests
 
 from fake_modem import reassemble
+from gateway.store import migrate
+from tests.appliance.test_failed_migration import BROKEN
 from tests.conftest import system_paths, wait_until
 from tests.ports import free_port
 
@@ -142,9 +146,13 @@ def test_the_package_installs_offline_upgrades_with_queued_messages_and_purges(t
     previous_tree.mkdir()
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(previous_tree)], input=archive, check=True)
-    previous = build(previous_tree, "amd64", tmp_path / "previous-dist")
-    current = build(ROOT, "amd64", tmp_path / "dist")
-    current_version = current.name.split("_")[1]
+    current_version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    trees = {"previous": previous_tree, "current": ROOT,
+             "broken": broken_release(tmp_path / "broken", current_version)}
+    with ThreadPoolExecutor() as builders:  # the builds mostly wait on pip
+        built = dict(zip(trees, builders.map(lambda name: build(trees[name], "amd64", tmp_path / f"{name}-dist"),
+                                             trees)))
+    previous, current, broken = built["previous"], built["current"], built["broken"]
     port = int(box.base.rsplit(":", 1)[1])
 
     # the previous release: installed offline, its admin credentials made once and kept for root
@@ -201,6 +209,15 @@ def test_the_package_installs_offline_upgrades_with_queued_messages_and_purges(t
     assert doctor.returncode == 0 and "all checks passed" in doctor.stdout, doctor.stdout + doctor.stderr
     box.stop()
 
+    # a release whose migration fails: apt says so, and the installed release runs on, on the unchanged database
+    failed = subprocess.run([*APT, "install", str(broken)], env=OFFLINE, capture_output=True, text=True, timeout=300)
+    assert failed.returncode != 0 and "could not be migrated" in failed.stdout + failed.stderr, failed.stdout
+    assert os.readlink("/opt/smsgw/venv") == f"venvs/{current_version}"
+    assert [p.name for p in Path("/opt/smsgw/venvs").iterdir()] == [current_version]
+    box.start()
+    assert new.get(f"{box.base}/api/v1/messages/{sent['id']}", timeout=10).json()["state"] == "sent"
+    box.stop()
+
     # remove keeps the data and the config; purge takes them
     apt("remove", "smsgw")
     assert not Path("/opt/smsgw").exists() and not Path("/usr/bin/smsgw").exists()
@@ -208,6 +225,16 @@ def test_the_package_installs_offline_upgrades_with_queued_messages_and_purges(t
     purged = subprocess.run(["dpkg", "--purge", "smsgw"], env=OFFLINE, capture_output=True, text=True, timeout=120)
     assert purged.returncode == 0, purged.stderr
     assert not STATE.exists() and not Path("/etc/smsgw").exists()
+
+
+def broken_release(tree: Path, version: str) -> Path:
+    """This checkout as a later release whose last migration fails (the drill of test_failed_migration)."""
+    shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns(".*", "var", "dist", "build", "*.egg-info",
+                                                               "__pycache__", "tests", "benchmarks"))
+    pyproject = tree / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(f'version = "{version}"', f'version = "{version}.post1"', 1))
+    (tree / "gateway/store/migrations/versions/9999_drill.py").write_text(BROKEN.format(head=migrate.head_revision()))
+    return tree
 
 
 def test_the_arm64_package_carries_only_arm64_or_pure_wheels_and_the_amd64_files(tmp_path):
