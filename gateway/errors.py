@@ -257,6 +257,22 @@ class AlertNotFound(NotFound):
     code = "alert_not_found"
 
 
+class ContactNotFound(NotFound):
+    code = "contact_not_found"
+
+
+class GroupNotFound(NotFound):
+    code = "group_not_found"
+
+
+class ContactExists(ConflictError):
+    code = "contact_exists"
+
+
+class GroupExists(ConflictError):
+    code = "group_exists"
+
+
 class TemplateExists(ConflictError):
     code = "template_exists"
 

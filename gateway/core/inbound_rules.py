@@ -14,7 +14,7 @@ SIMs, none to the box's own SIMs, and at most `[messaging] rule_replies_per_hour
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
@@ -32,9 +32,10 @@ from gateway.store.models import InboundRule, RuleRun
 log = logging.getLogger(__name__)
 
 DEFAULT_FORWARD_TEXT = "From {from}: {text}"
-RULE_FIELDS = ("name", "enabled", "stop", "keyword", "pattern", "senders", "modem", "hours", "time_zone", "reply",
-               "forward_to", "forward_text", "email_to", "webhook_url", "follow_up")  # what a client sets
-LIST_FIELDS = ("senders", "forward_to", "email_to")  # stored comma-separated
+RULE_FIELDS = ("name", "enabled", "stop", "keyword", "pattern", "senders", "sender_groups", "modem", "hours",
+               "time_zone", "reply", "forward_to", "forward_text", "email_to", "webhook_url", "follow_up",
+               "add_to_group", "remove_from_group")  # what a client sets
+LIST_FIELDS = ("senders", "sender_groups", "forward_to", "email_to")  # stored comma-separated
 
 
 def listed(stored: str) -> list[str]:
@@ -53,12 +54,15 @@ class RuleVerdict:
     forward_text: str | None = None
     notify: tuple[str, ...] = ()
     held: str | None = None  # why its reply and forwards do not go (a loop guard)
+    join: str | None = None  # the contact group the sender joins
+    leave: str | None = None  # the contact group the sender leaves
 
     @property
     def outcome(self) -> str:
         done = [f"reply {self.reply!r}" if self.reply else "", f"forward to {', '.join(self.forwards)}"
                 if self.forwards else "", f"notify {', '.join(self.notify)}" if self.notify else "",
-                "follow-up" if self.rule.follow_up else ""]
+                "follow-up" if self.rule.follow_up else "", f"add to group {self.join}" if self.join else "",
+                f"remove from group {self.leave}" if self.leave else ""]
         said = "; ".join(d for d in done if d) or "nothing"
         return f"{said} (replies held: {self.held})" if self.held else said
 
@@ -78,9 +82,10 @@ class InboundRuleService:
         return self._store.inbound_rules.get_rule(uid)
 
     def add_rule(self, values: dict[str, Any], position: int | None = None) -> InboundRule:
-        full = {"enabled": True, "stop": False, "keyword": None, "pattern": None, "senders": [], "modem": None,
-                "hours": None, "time_zone": "UTC", "reply": None, "forward_to": [], "forward_text": None,
-                "email_to": [], "webhook_url": None, "follow_up": False, **values}
+        full = {"enabled": True, "stop": False, "keyword": None, "pattern": None, "senders": [], "sender_groups": [],
+                "modem": None, "hours": None, "time_zone": "UTC", "reply": None, "forward_to": [],
+                "forward_text": None, "email_to": [], "webhook_url": None, "follow_up": False, "add_to_group": None,
+                "remove_from_group": None, **values}
         return self._store.inbound_rules.add_rule(self._checked(full), position, self._clock())
 
     def update_rule(self, uid: str, changes: dict[str, Any], position: int | None = None) -> InboundRule:
@@ -118,7 +123,15 @@ class InboundRuleService:
         if values.get("webhook_url"):
             values["webhook_url"] = str(checked_target(values["webhook_url"], self._destinations,
                                                        field="webhook_url"))
+        named = [(g, "sender_groups") for g in values["sender_groups"]] + [
+            (values[f], f) for f in ("add_to_group", "remove_from_group") if values.get(f) is not None]
+        if named:
+            groups = self._store.contacts.group_names()
+            for group, field in named:
+                if group not in groups:
+                    raise ValidationError(f"{field}: there is no contact group {group!r}", field=field)
         return {**values, "name": name.strip(), "senders": ",".join(values["senders"]),
+                "sender_groups": ",".join(dict.fromkeys(values["sender_groups"])),
                 "forward_to": ",".join(dict.fromkeys(forward_to)), "email_to": ",".join(values["email_to"])}
 
     # --- running them ------------------------------------------------------------------------------------------------
@@ -132,7 +145,7 @@ class InboundRuleService:
             self._store.inbound_rules.record_run(
                 verdict.rule, data["id"], data["from"], self._clock(),
                 replied=bool((verdict.reply or verdict.forwards) and not verdict.held), outcome=verdict.outcome,
-                resource=data, notify=verdict.notify)
+                resource=data, notify=verdict.notify, join=verdict.join, leave=verdict.leave)
             if not verdict.held:
                 self._act(verdict, data)
 
@@ -142,6 +155,8 @@ class InboundRuleService:
         verdicts: list[RuleVerdict] = []
         rules = [rule for rule in self.list_rules() if rule.enabled]
         own = self._own_numbers() if rules else set()  # a box without rules reads no more per SMS
+        if any(rule.sender_groups for rule in rules):
+            sms = replace(sms, groups=frozenset(self._store.contacts.groups_of(sms.sender)))
         for rule in rules:
             if not matches(_conditions_of_rule(rule), sms):
                 verdicts.append(RuleVerdict(rule, matched=False))
@@ -151,9 +166,11 @@ class InboundRuleService:
             held = self._held(sms, own) if apply_guards and (reply or forwards) else None
             notify = tuple(MAILTO + a for a in listed(rule.email_to)) + (
                 (rule.webhook_url,) if rule.webhook_url else ())
+            numbered = takes_replies(sms.sender)  # a contact is a number: an alphanumeric sender joins nothing
             verdicts.append(RuleVerdict(rule, True, reply, forwards,
                                         fill(rule.forward_text or DEFAULT_FORWARD_TEXT, sms) if forwards else None,
-                                        notify, held))
+                                        notify, held, rule.add_to_group if numbered else None,
+                                        rule.remove_from_group if numbered else None))
             if rule.stop:
                 break
         return verdicts
@@ -181,15 +198,17 @@ class InboundRuleService:
 
 
 def _conditions_of(values: dict[str, Any]) -> Conditions:
+    """The conditions in a rule's `values` as a client gives them (lists as lists)."""
     return Conditions(keyword=values.get("keyword"), pattern=values.get("pattern"),
-                      senders=tuple(values.get("senders") or ()), modem=values.get("modem"), hours=values.get("hours"),
-                      time_zone=values.get("time_zone") or "UTC")
+                      senders=tuple(values.get("senders") or ()),
+                      sender_groups=tuple(values.get("sender_groups") or ()), modem=values.get("modem"),
+                      hours=values.get("hours"), time_zone=values.get("time_zone") or "UTC")
 
 
 def _conditions_of_rule(rule: InboundRule) -> Conditions:
-    return Conditions(keyword=rule.keyword, pattern=rule.pattern,
-                      senders=tuple(listed(rule.senders)), modem=rule.modem, hours=rule.hours,
-                      time_zone=rule.time_zone)
+    return _conditions_of({name: listed(getattr(rule, name)) if name in LIST_FIELDS else getattr(rule, name)
+                           for name in ("keyword", "pattern", "senders", "sender_groups", "modem", "hours",
+                                        "time_zone")})
 
 
 def _facts(data: dict[str, Any], now: datetime) -> ReceivedFacts:

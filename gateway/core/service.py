@@ -35,6 +35,7 @@ from gateway.core.admin_auth import AdminAuth
 from gateway.core.batches import Batches
 from gateway.core.consent import Consent
 from gateway.core.idempotency import Idempotency
+from gateway.core.contacts import ContactBook
 from gateway.core.inbound_rules import InboundRuleService
 from gateway.core.messages import Messages
 from gateway.core.modem_control import ModemControl
@@ -71,6 +72,7 @@ class GatewayService:
         self.batches = Batches(store, settings, pool, clock, self.policy, self.consent, self.templates)
         self.keys = Access(store, settings, clock)
         self.receivers = Receivers(store, clock, webhook_settings, self.destinations)
+        self.contacts = ContactBook(store, settings, clock)
         self.inbound_rules = InboundRuleService(store, settings, clock, self.messages, self.destinations,
                                                 can_mail=lambda: can_mail)
         self.modems = ModemControl(store, pool, ussd_timeout_s)

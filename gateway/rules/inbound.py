@@ -3,8 +3,9 @@ the texts its replies and forwards are made of. Pure functions of their argument
 
 A rule matches when every condition it sets holds: `keyword` (the first word, case, accents and punctuation
 around it ignored), `pattern` (a regular expression searched in the text, case ignored), `senders` (numbers, or
-prefixes ending in `*` such as `+4479*`), `modem` (the receiving modem's name), `hours` (a local-time window like
-`08:00-18:00` in `time_zone`; it may run past midnight).
+prefixes ending in `*` such as `+4479*`), `sender_groups` (the sender is a contact in one of these groups),
+`modem` (the receiving modem's name), `hours` (a local-time window like `08:00-18:00` in `time_zone`; it may run
+past midnight).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Conditions:
     keyword: str | None = None
     pattern: str | None = None
     senders: tuple[str, ...] = ()
+    sender_groups: tuple[str, ...] = ()
     modem: str | None = None
     hours: str | None = None
     time_zone: str = "UTC"
@@ -42,6 +44,7 @@ class ReceivedFacts:
     modem: str
     recipient: str | None
     at: datetime
+    groups: frozenset[str] = frozenset()  # the contact groups the sender is in (read only for rules that ask)
 
 
 def fold(text: str) -> str:
@@ -88,6 +91,8 @@ def matches(conditions: Conditions, sms: ReceivedFacts) -> bool:
         return False
     if conditions.senders and not any(sms.sender.startswith(s[:-1]) if s.endswith("*") else sms.sender == s
                                       for s in conditions.senders):
+        return False
+    if conditions.sender_groups and sms.groups.isdisjoint(conditions.sender_groups):
         return False
     if conditions.modem is not None and sms.modem != conditions.modem:
         return False

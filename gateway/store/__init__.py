@@ -13,6 +13,8 @@ transactions); an area that needs another gets it at construction, so the wiring
 | `batches` | batches.py | outbox |
 | `privacy` (retention, redaction, erasure) | privacy.py | outbox |
 | `boxes` (the boxes sharing the database, heartbeats, settling a dead one) | boxes.py | outbox |
+| `inbound_rules` (rules, runs and the group changes of runs) | inbound_rules.py | events, contacts.py |
+| `contacts` (contacts and contact groups) | contacts.py | — |
 | `templates`, `otps`, `idempotency`, `audit`, `request_counts`, `keys`, `modems`, `settings`, `stats` | one each | — |
 
 The inbox also takes the box key's `digest` (its de-duplication keys are keyed hashes). A message's state
@@ -51,6 +53,7 @@ from gateway.store.reports import StatusReports
 from gateway.store.sealing import BoxKey, reseal, sealed_columns
 from gateway.store.stats import Stats
 from gateway.store.alerts import Alerts
+from gateway.store.contacts import Contacts
 from gateway.store.inbound_rules import InboundRules
 from gateway.store.probes import Probes
 from gateway.store.templates import Templates
@@ -107,6 +110,7 @@ class Store:
         self.privacy = Privacy(self.db, self.outbox)
         self.templates = Templates(self.db)
         self.inbound_rules = InboundRules(self.db, self.events)
+        self.contacts = Contacts(self.db)
         self.alerts = Alerts(self.db, self.events)
         self.probes = Probes(self.db, self.events)
         self.otps = Otps(self.db)

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 from sqlalchemy import func, select, update
 
 from gateway.errors import RuleNotFound
+from gateway.store.contacts import join_group, leave_group
 from gateway.store.database import Database, new_uid
 from gateway.store.events import Events
 from gateway.store.models import InboundRule, InboxMessage, RuleRun
@@ -70,14 +71,20 @@ class InboundRules:
                 RuleRun.sender == sender, RuleRun.replied.is_(True), RuleRun.at >= since)) or 0
 
     def record_run(self, rule: InboundRule, inbox_uid: str, sender: str, now: datetime, *, replied: bool,
-                   outcome: str, resource: dict[str, Any], notify: Sequence[str]) -> None:
-        """Commit that `rule` matched the received SMS `inbox_uid` and what it does: its follow-up flag, and a
-        durable delivery of the SMS (`message.received`) to each of `notify` (a webhook URL, `mailto:` an
-        address). The replies and forwards go out after this commit: at most once, even across a restart."""
+                   outcome: str, resource: dict[str, Any], notify: Sequence[str], join: str | None = None,
+                   leave: str | None = None) -> None:
+        """Commit that `rule` matched the received SMS `inbox_uid` and what it does: its follow-up flag, the
+        sender joining the contact group `join` and leaving `leave`, and a durable delivery of the SMS
+        (`message.received`) to each of `notify` (a webhook URL, `mailto:` an address). The replies and forwards go
+        out after this commit: at most once, even across a restart."""
         with self._db.write() as s:
             inbox = s.scalars(select(InboxMessage).where(InboxMessage.uid == inbox_uid)).one()
             if rule.follow_up:
                 inbox.follow_up = True
+            if join is not None:
+                join_group(s, join, sender, now)
+            if leave is not None:
+                leave_group(s, leave, sender)
             s.add(RuleRun(rule_uid=rule.uid, inbox_id=inbox.id, sender=sender, at=now, replied=replied,
                           outcome=outcome))
             for target in notify:

@@ -573,6 +573,9 @@ class InboundRule(Base):
     email_to: Mapped[str] = mapped_column(Text, default="")
     webhook_url: Mapped[Optional[str]] = mapped_column(String(2048))
     follow_up: Mapped[bool]
+    sender_groups: Mapped[str] = mapped_column(Text, default="")  # contact group names
+    add_to_group: Mapped[Optional[str]] = mapped_column(String(100))  # the sender joins it
+    remove_from_group: Mapped[Optional[str]] = mapped_column(String(100))  # the sender leaves it
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -626,3 +629,39 @@ class Probe(Base):
     sent_at: Mapped[datetime]  # queued, in fact: a SIM that never sends it is as silent as one that loses it
     arrived_at: Mapped[Optional[datetime]]
     state: Mapped[str] = mapped_column(String(16))  # waiting, arrived, late
+
+
+class Contact(Base):
+    """A person the box's users write to: a number (one contact per number), a name, and fields their templates
+    may use (`fields`: a JSON object of strings). Name and fields are sealed like message bodies."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True)
+    number: Mapped[str] = mapped_column(Sealed(128, number=True), unique=True)
+    name: Mapped[str] = mapped_column(Sealed())
+    fields: Mapped[str] = mapped_column(Sealed())
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ContactGroup(Base):
+    """A named set of contacts (a class of parents, the night shift): a recipient of messages, a condition and
+    an action of inbound rules."""
+
+    __tablename__ = "contact_groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime]
+
+
+class GroupMember(Base):
+    __tablename__ = "group_members"
+    __table_args__ = (Index("ix_group_members_contact", "contact_id"),)
+
+    group_id: Mapped[int] = mapped_column(ForeignKey("contact_groups.id", ondelete="CASCADE"), primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
+    added_at: Mapped[datetime]

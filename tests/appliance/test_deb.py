@@ -193,7 +193,8 @@ def test_the_package_installs_offline_upgrades_with_queued_messages_and_purges(t
     wait_until(lambda: {new.get(f"{box.base}/api/v1/messages/{uid}", timeout=10).json()["state"]
                         for uid in queued} == {"sent"}, timeout_s=30)
     downtime = answered - stopped
-    print(f"upgrade {version} → {current_version}: {downtime:.1f} s from the old box stopped to the new one answering")
+    print(f"upgrade {version} → {current_version}: {downtime:.1f} s from the old box stopped to the new one "
+          "answering")
     assert sorted(text for _, text in reassemble(fakes[0].sent)) == [f"queued {i}" for i in range(5)]
     hooks = new.get(f"{box.base}/api/v1/webhooks", timeout=10).json()["webhooks"]
     assert [h["url"] for h in hooks] == ["http://127.0.0.1:9/hook"]

@@ -156,3 +156,35 @@ def test_rules_are_changed_moved_and_deleted_and_wrong_ones_refused(rules_gatewa
     assert session.delete(f"{base}/rules/{first['id']}").status_code == 204
     assert session.get(f"{base}/rules/{first['id']}").status_code == 404
     assert [r["position"] for r in session.get(f"{base}/rules").json()["rules"]] == [0]
+
+
+def test_rules_put_senders_in_contact_groups_and_match_on_them(rules_gateway):
+    gateway, fake, session, base, _ = rules_gateway(replies_per_hour=100)
+    assert session.post(f"{base}/groups", json={"name": "Subscribers"}, timeout=10).status_code == 201
+    unknown = session.post(f"{base}/rules", json={"name": "x", "sender_groups": ["Nobody"]}, timeout=10)
+    assert (unknown.status_code, unknown.json()["error"]["field"]) == (400, "sender_groups")
+    add(session, base, name="Join", keyword="JOIN", add_to_group="Subscribers", reply="Welcome!")
+    add(session, base, name="Leave", keyword="LEAVE", remove_from_group="Subscribers", reply="Bye!")
+    add(session, base, name="News", keyword="NEWS", sender_groups=["Subscribers"], reply="Today: sunny")
+    member, stranger = "+447911123401", "+447911123402"
+
+    fake.inject_sms(stranger, "news")
+    fake.inject_sms(member, "join")
+    wait_until(lambda: sent_to(fake, member) == ["Welcome!"])
+    [contact] = session.get(f"{base}/contacts", timeout=10).json()["contacts"]
+    assert (contact["number"], contact["name"], contact["groups"]) == (member, "", ["Subscribers"])
+    tried = session.post(f"{base}/rules/test", json={"sender": member, "text": "NEWS"}, timeout=10).json()
+    assert [v["name"] for v in tried["verdicts"] if v["matched"]] == ["News"]
+
+    fake.inject_sms(member, "News please")
+    wait_until(lambda: sent_to(fake, member) == ["Welcome!", "Today: sunny"])
+    fake.inject_sms(member, "LEAVE")
+    wait_until(lambda: sent_to(fake, member) == ["Welcome!", "Today: sunny", "Bye!"])
+    assert session.get(f"{base}/contacts/{contact['id']}", timeout=10).json()["groups"] == []
+    fake.inject_sms(member, "news")
+    wait_until(lambda: len(session.get(f"{base}/inbox", timeout=10).json()["messages"]) == 5)
+    time.sleep(0.5)  # a reply would have been queued by now: the rules ran once the SMS was committed
+    assert sent_to(fake, member) == ["Welcome!", "Today: sunny", "Bye!"] and sent_to(fake, stranger) == []
+    news = session.get(f"{base}/rules", timeout=10).json()["rules"][2]
+    assert news["sender_groups"] == ["Subscribers"]
+    assert len(session.get(f"{base}/rules/{news['id']}/runs", timeout=10).json()["runs"]) == 1

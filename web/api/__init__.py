@@ -27,6 +27,7 @@ from web.api import (
     alerts,
     audit,
     batches,
+    contacts,
     conversations,
     demo,
     docs,
@@ -43,8 +44,8 @@ from web.api.access import requires, service
 
 __all__ = ["init_app", "requires", "service"]
 
-AREAS = (messages, modems, routes, webhooks, conversations, templates, rules, alerts, optouts, otp, batches, audit,
-         demo, docs)
+AREAS = (messages, modems, routes, webhooks, conversations, contacts, templates, rules, alerts, optouts, otp, batches,
+         audit, demo, docs)
 
 
 def init_app(app: Flask) -> None:

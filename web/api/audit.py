@@ -34,6 +34,13 @@ API_ACTIONS = {
     "rules.update_rule": ("rule.changed", "uid"),
     "rules.delete_rule": ("rule.deleted", "uid"),
     "alerts.mute_alert": ("alert.muted", "uid"),
+    "contacts.add_contact": ("contact.added", None),
+    "contacts.update_contact": ("contact.changed", "uid"),
+    "contacts.delete_contact": ("contact.deleted", "uid"),
+    "contacts.add_group": ("group.added", None),
+    "contacts.delete_group": ("group.deleted", "uid"),
+    "contacts.add_members": ("group.members_added", "uid"),
+    "contacts.remove_member": ("group.member_removed", "uid"),
 }
 PAGE_ACTIONS = {
     "status.cancel": ("message.cancelled", "uid"),

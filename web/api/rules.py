@@ -28,6 +28,7 @@ class RuleFields(Request):
     keyword: Annotated[str, doc("the first word, case and accents ignored")] | None | UnsetType = UNSET
     pattern: Annotated[str, doc("a regular expression searched in the text, case ignored")] | None | UnsetType = UNSET
     senders: Annotated[list[str], doc("numbers, or prefixes ending in * (+4479*)")] | UnsetType = UNSET
+    sender_groups: Annotated[list[str], doc("contact groups, one of which the sender is in")] | UnsetType = UNSET
     modem: Annotated[str, doc("the receiving modem")] | None | UnsetType = UNSET
     hours: Annotated[str, doc("local-time window, e.g. 08:00-18:00")] | None | UnsetType = UNSET
     time_zone: Annotated[str, doc("IANA zone of hours", example="Europe/London")] | UnsetType = UNSET
@@ -37,6 +38,9 @@ class RuleFields(Request):
     email_to: Annotated[list[str], doc("addresses the SMS is mailed to ([email] smtp_host needed)")] | UnsetType = UNSET
     webhook_url: Annotated[str, doc("a URL the SMS is POSTed to (message.received, signed)")] | None | UnsetType = UNSET
     follow_up: Annotated[bool, doc("flag the SMS for follow-up")] | UnsetType = UNSET
+    add_to_group: Annotated[str, doc("a contact group the sender joins (made a contact if need be)")] | None \
+        | UnsetType = UNSET
+    remove_from_group: Annotated[str, doc("a contact group the sender leaves")] | None | UnsetType = UNSET
     position: Annotated[int, doc("0 is tried first; default: last")] | UnsetType = UNSET
 
 
@@ -63,6 +67,7 @@ class Rule(TypedDict):
     keyword: str | None
     pattern: str | None
     senders: list[str]
+    sender_groups: list[str]
     modem: str | None
     hours: str | None
     time_zone: str
@@ -72,6 +77,8 @@ class Rule(TypedDict):
     email_to: list[str]
     webhook_url: str | None
     follow_up: bool
+    add_to_group: str | None
+    remove_from_group: str | None
     created_at: str
     updated_at: str
 
@@ -89,6 +96,8 @@ class Verdict(TypedDict):
     forward_text: str | None
     notify: list[str]
     follow_up: bool
+    add_to_group: str | None
+    remove_from_group: str | None
     stops: bool
 
 
@@ -119,7 +128,8 @@ def rule_json(rule: InboundRule) -> Rule:
 def verdict_json(verdict: RuleVerdict) -> Verdict:
     return {"rule": verdict.rule.uid, "name": verdict.rule.name, "matched": verdict.matched, "reply": verdict.reply,
             "forward_to": list(verdict.forwards), "forward_text": verdict.forward_text, "notify": list(verdict.notify),
-            "follow_up": verdict.matched and verdict.rule.follow_up, "stops": verdict.matched and verdict.rule.stop}
+            "follow_up": verdict.matched and verdict.rule.follow_up, "add_to_group": verdict.join,
+            "remove_from_group": verdict.leave, "stops": verdict.matched and verdict.rule.stop}
 
 
 def _values(fields: RuleFields) -> dict[str, Any]:

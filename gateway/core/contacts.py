@@ -1,0 +1,108 @@
+"""Contacts and groups: who the box's people write to. Numbers are read as any recipient's are (E.164, the
+region's national format); a contact's `fields` are short strings named like template placeholders, so a
+template can say "Dear {name}, {child}'s class starts at {time}"."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any, Callable
+
+from gateway.config import MessagingSettings
+from gateway.errors import ValidationError
+from gateway.rules.numbers import to_e164
+from gateway.store import Store
+from gateway.store.models import Contact, ContactGroup
+
+FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
+MAX_FIELDS, MAX_FIELD_VALUE, MAX_NAME = 30, 500, 100
+RESERVED_FIELDS = ("name", "number")  # a contact's own columns, filled in templates from it
+
+
+class ContactBook:
+    def __init__(self, store: Store, settings: MessagingSettings, clock: Callable[[], datetime]) -> None:
+        self._store, self._settings, self._clock = store, settings, clock
+
+    def list_contacts(self, group_uid: str | None = None, search: str | None = None
+                      ) -> list[tuple[Contact, list[str]]]:
+        """The contacts (of a group), those whose name or number holds `search` (case ignored) when given."""
+        contacts = self._store.contacts.list_contacts(group_uid)
+        if not search:
+            return contacts
+        needle = search.casefold()
+        return [(c, g) for c, g in contacts if needle in c.name.casefold() or needle in c.number]
+
+    def get_contact(self, uid: str) -> tuple[Contact, list[str]]:
+        return self._store.contacts.get_contact(uid)
+
+    def add_contact(self, number: str, name: str = "", fields: dict[str, Any] | None = None,
+                    groups: list[str] | None = None) -> Contact:
+        return self._store.contacts.add_contact(self._number(number), _name(name), _fields(fields or {}),
+                                                groups or [], self._clock())
+
+    def update_contact(self, uid: str, changes: dict[str, Any], groups: list[str] | None = None) -> Contact:
+        values: dict[str, Any] = {}
+        if "number" in changes:
+            values["number"] = self._number(changes["number"])
+        if "name" in changes:
+            values["name"] = _name(changes["name"])
+        if "fields" in changes:
+            values["fields"] = _fields(changes["fields"])
+        return self._store.contacts.update_contact(uid, values, groups, self._clock())
+
+    def delete_contact(self, uid: str) -> None:
+        self._store.contacts.delete_contact(uid)
+
+    def list_groups(self) -> list[tuple[ContactGroup, int]]:
+        return self._store.contacts.list_groups()
+
+    def get_group(self, uid: str) -> tuple[ContactGroup, int]:
+        return self._store.contacts.get_group(uid)
+
+    def add_group(self, name: str) -> ContactGroup:
+        return self._store.contacts.add_group(group_name(name), self._clock())
+
+    def delete_group(self, uid: str) -> None:
+        self._store.contacts.delete_group(uid)
+
+    def add_members(self, group_uid: str, contact_uids: list[str]) -> int:
+        return self._store.contacts.add_members(group_uid, contact_uids, self._clock())
+
+    def remove_member(self, group_uid: str, contact_uid: str) -> None:
+        self._store.contacts.remove_member(group_uid, contact_uid)
+
+    def _number(self, number: Any) -> str:
+        if not isinstance(number, str):
+            raise ValidationError("number must be a phone number", field="number")
+        return to_e164(number, self._settings, field="number")
+
+
+def group_name(name: Any) -> str:
+    if not isinstance(name, str) or not 0 < len(name.strip()) <= MAX_NAME or "," in name:
+        raise ValidationError(f"a group's name must be 1 to {MAX_NAME} characters, without commas", field="name")
+    return name.strip()
+
+
+def fields_of(contact: Contact) -> dict[str, str]:
+    loaded: dict[str, str] = json.loads(contact.fields or "{}")
+    return loaded
+
+
+def _name(name: Any) -> str:
+    if not isinstance(name, str) or len(name) > MAX_NAME:
+        raise ValidationError(f"name must be text of at most {MAX_NAME} characters", field="name")
+    return name.strip()
+
+
+def _fields(fields: Any) -> str:
+    if not isinstance(fields, dict) or len(fields) > MAX_FIELDS:
+        raise ValidationError(f"fields must be an object of at most {MAX_FIELDS} names and texts", field="fields")
+    for key, value in fields.items():
+        if not FIELD_NAME.fullmatch(key) or key in RESERVED_FIELDS:
+            raise ValidationError(f"fields: {key!r} is not a usable name (letters, digits and _, not "
+                                  f"{' or '.join(RESERVED_FIELDS)})", field="fields")
+        if not isinstance(value, str) or len(value) > MAX_FIELD_VALUE:
+            raise ValidationError(f"fields: {key} must be text of at most {MAX_FIELD_VALUE} characters",
+                                  field="fields")
+    return json.dumps(fields, ensure_ascii=False, sort_keys=True)

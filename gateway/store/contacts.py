@@ -1,0 +1,193 @@
+"""Contacts and contact groups (gateway/core/contacts.py checks what comes in), and the group changes an inbound
+rule makes inside its run's transaction (`join_group`, `leave_group`)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any, Iterable
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from gateway.errors import ContactExists, ContactNotFound, GroupExists, GroupNotFound
+from gateway.store.database import Database, new_uid
+from gateway.store.models import Contact, ContactGroup, GroupMember
+
+
+class Contacts:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # --- contacts ----------------------------------------------------------------------------------------------------
+
+    def list_contacts(self, group_uid: str | None = None) -> list[tuple[Contact, list[str]]]:
+        """Every contact (of the group `group_uid`, when given) with the names of its groups, oldest first."""
+        with self._db.read() as s:
+            query = select(Contact).order_by(Contact.id)
+            if group_uid is not None:
+                group = _group(s, group_uid)
+                query = query.join(GroupMember, GroupMember.contact_id == Contact.id).where(
+                    GroupMember.group_id == group.id)
+            contacts = list(s.scalars(query))
+            return [(c, names) for c, names in zip(contacts, _group_names(s, [c.id for c in contacts]))]
+
+    def get_contact(self, uid: str) -> tuple[Contact, list[str]]:
+        with self._db.read() as s:
+            contact = _contact(s, uid)
+            return contact, _group_names(s, [contact.id])[0]
+
+    def find_by_number(self, number: str) -> Contact | None:
+        with self._db.read() as s:
+            return s.scalars(select(Contact).where(Contact.number == number)).one_or_none()
+
+    def add_contact(self, number: str, name: str, fields: str, groups: list[str], now: datetime) -> Contact:
+        """A new contact in `groups` (names of existing groups); ContactExists when the number has one."""
+        with self._db.write() as s:
+            if s.scalar(select(Contact.id).where(Contact.number == number)) is not None:
+                raise ContactExists(f"{number} is already a contact", field="number")
+            contact = Contact(uid=new_uid("ct"), number=number, name=name, fields=fields, created_at=now,
+                              updated_at=now)
+            s.add(contact)
+            s.flush()
+            _set_groups(s, contact, groups, now)
+        return contact
+
+    def update_contact(self, uid: str, values: dict[str, Any], groups: list[str] | None, now: datetime) -> Contact:
+        """`values` (number, name, fields) over the contact's; its groups replaced by `groups` unless None."""
+        with self._db.write() as s:
+            contact = _contact(s, uid)
+            number = values.get("number", contact.number)
+            if number != contact.number and s.scalar(select(Contact.id).where(Contact.number == number)) is not None:
+                raise ContactExists(f"{number} is already a contact", field="number")
+            for name, value in values.items():
+                setattr(contact, name, value)
+            contact.updated_at = now
+            if groups is not None:
+                _set_groups(s, contact, groups, now)
+        return contact
+
+    def delete_contact(self, uid: str) -> None:
+        with self._db.write() as s:
+            contact = _contact(s, uid)
+            s.execute(delete(GroupMember).where(GroupMember.contact_id == contact.id))
+            s.delete(contact)
+
+    # --- groups ------------------------------------------------------------------------------------------------------
+
+    def list_groups(self) -> list[tuple[ContactGroup, int]]:
+        """Every group with its number of members, by name."""
+        with self._db.read() as s:
+            counts: dict[int, int] = {group_id: count for group_id, count in s.execute(
+                select(GroupMember.group_id, func.count()).group_by(GroupMember.group_id))}
+            return [(g, counts.get(g.id, 0)) for g in s.scalars(select(ContactGroup).order_by(ContactGroup.name))]
+
+    def get_group(self, uid: str) -> tuple[ContactGroup, int]:
+        with self._db.read() as s:
+            group = _group(s, uid)
+            members = s.scalar(select(func.count()).select_from(GroupMember).where(GroupMember.group_id == group.id))
+            return group, members or 0
+
+    def group_names(self) -> set[str]:
+        with self._db.read() as s:
+            return set(s.scalars(select(ContactGroup.name)))
+
+    def add_group(self, name: str, now: datetime) -> ContactGroup:
+        with self._db.write() as s:
+            if s.scalar(select(ContactGroup.id).where(ContactGroup.name == name)) is not None:
+                raise GroupExists(f"there is already a group {name!r}", field="name")
+            group = ContactGroup(uid=new_uid("grp"), name=name, created_at=now)
+            s.add(group)
+        return group
+
+    def delete_group(self, uid: str) -> None:
+        """The group goes; its contacts stay."""
+        with self._db.write() as s:
+            group = _group(s, uid)
+            s.execute(delete(GroupMember).where(GroupMember.group_id == group.id))
+            s.delete(group)
+
+    def add_members(self, group_uid: str, contact_uids: Iterable[str], now: datetime) -> int:
+        """Put the contacts `contact_uids` in the group; how many were not in it already."""
+        with self._db.write() as s:
+            group = _group(s, group_uid)
+            contacts = [_contact(s, uid) for uid in dict.fromkeys(contact_uids)]
+            present = set(s.scalars(select(GroupMember.contact_id).where(GroupMember.group_id == group.id)))
+            added = [c for c in contacts if c.id not in present]
+            s.add_all(GroupMember(group_id=group.id, contact_id=c.id, added_at=now) for c in added)
+        return len(added)
+
+    def remove_member(self, group_uid: str, contact_uid: str) -> None:
+        with self._db.write() as s:
+            group, contact = _group(s, group_uid), _contact(s, contact_uid)
+            s.execute(delete(GroupMember).where(GroupMember.group_id == group.id,
+                                                GroupMember.contact_id == contact.id))
+
+    def groups_of(self, number: str) -> set[str]:
+        """The names of the groups the contact with `number` is in (none when it is no contact)."""
+        with self._db.read() as s:
+            return set(s.scalars(select(ContactGroup.name).join(GroupMember).join(Contact).where(
+                Contact.number == number)))
+
+
+def join_group(s: Session, group_name: str, number: str, now: datetime) -> bool:
+    """In an open write: the contact with `number` (made, unnamed, when there is none) joins the group; False
+    when the group no longer exists or it was in it already."""
+    group = s.scalars(select(ContactGroup).where(ContactGroup.name == group_name)).one_or_none()
+    if group is None:
+        return False
+    contact = s.scalars(select(Contact).where(Contact.number == number)).one_or_none()
+    if contact is None:
+        contact = Contact(uid=new_uid("ct"), number=number, name="", fields="{}", created_at=now, updated_at=now)
+        s.add(contact)
+        s.flush()
+    elif s.get(GroupMember, (group.id, contact.id)) is not None:
+        return False
+    s.add(GroupMember(group_id=group.id, contact_id=contact.id, added_at=now))
+    return True
+
+
+def leave_group(s: Session, group_name: str, number: str) -> bool:
+    """In an open write: the contact with `number` leaves the group; False when it was not in it."""
+    membership = s.scalars(select(GroupMember).join(ContactGroup).join(Contact).where(
+        ContactGroup.name == group_name, Contact.number == number)).one_or_none()
+    if membership is None:
+        return False
+    s.delete(membership)
+    return True
+
+
+def _contact(s: Session, uid: str) -> Contact:
+    contact = s.scalars(select(Contact).where(Contact.uid == uid)).one_or_none()
+    if contact is None:
+        raise ContactNotFound(f"no contact {uid}", field="id")
+    return contact
+
+
+def _group(s: Session, uid: str) -> ContactGroup:
+    group = s.scalars(select(ContactGroup).where(ContactGroup.uid == uid)).one_or_none()
+    if group is None:
+        raise GroupNotFound(f"no group {uid}", field="id")
+    return group
+
+
+def _group_names(s: Session, contact_ids: list[int]) -> list[list[str]]:
+    """The group names of each of `contact_ids`, in that order."""
+    names: dict[int, list[str]] = defaultdict(list)
+    if contact_ids:
+        query = select(GroupMember.contact_id, ContactGroup.name).join(ContactGroup).order_by(ContactGroup.name)
+        if len(contact_ids) <= 500:  # a page, or one contact; a whole book reads every membership at once
+            query = query.where(GroupMember.contact_id.in_(contact_ids))
+        for contact_id, name in s.execute(query):
+            names[contact_id].append(name)
+    return [names[i] for i in contact_ids]
+
+
+def _set_groups(s: Session, contact: Contact, groups: list[str], now: datetime) -> None:
+    found = {g.name: g for g in s.scalars(select(ContactGroup).where(ContactGroup.name.in_(groups)))}
+    missing = [name for name in groups if name not in found]
+    if missing:
+        raise GroupNotFound(f"no group {missing[0]!r}", field="groups")
+    s.execute(delete(GroupMember).where(GroupMember.contact_id == contact.id))
+    s.add_all(GroupMember(group_id=found[name].id, contact_id=contact.id, added_at=now)
+              for name in dict.fromkeys(groups))

@@ -1,0 +1,95 @@
+"""Contacts and contact groups over the API (the real app, service and SQLite/PostgreSQL store): what is kept,
+what is refused and how, and that numbers and names are sealed at rest like message bodies."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+pytestmark = pytest.mark.both_databases
+
+
+def add_contact(client, auth, **values):
+    response = client.post("/api/v1/contacts", json=values, headers=auth)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def add_group(client, auth, name):
+    response = client.post("/api/v1/groups", json={"name": name}, headers=auth)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def test_contacts_with_fields_and_groups_are_kept_found_changed_and_deleted(client, auth):
+    parents = add_group(client, auth, "Year 4 parents")
+    staff = add_group(client, auth, "Staff")
+    amelia = add_contact(client, auth, number="07911 123456", name="Amelia's mum", fields={"child": "Amelia"},
+                         groups=["Year 4 parents"])
+    assert (amelia["number"], amelia["fields"], amelia["groups"]) == ("+447911123456", {"child": "Amelia"},
+                                                                      ["Year 4 parents"])
+    add_contact(client, auth, number="+447911123457", name="Mr Jones")
+
+    found = client.get("/api/v1/contacts?q=MUM", headers=auth).get_json()["contacts"]
+    assert [c["id"] for c in found] == [amelia["id"]]
+    members = client.get(f"/api/v1/contacts?group={parents['id']}", headers=auth).get_json()["contacts"]
+    assert [c["name"] for c in members] == ["Amelia's mum"]
+    page = client.get("/api/v1/contacts?limit=1", headers=auth).get_json()
+    assert len(page["contacts"]) == 1 and page["next_cursor"] == "1"
+    rest = client.get(f"/api/v1/contacts?limit=1&cursor={page['next_cursor']}", headers=auth).get_json()
+    assert [c["name"] for c in rest["contacts"]] == ["Mr Jones"] and rest["next_cursor"] is None
+
+    jones = rest["contacts"][0]
+    added = client.post(f"/api/v1/groups/{staff['id']}/members", json={"contacts": [jones["id"], amelia["id"]]},
+                        headers=auth).get_json()
+    assert added == {"added": 2, "members": 2}
+    again = client.post(f"/api/v1/groups/{staff['id']}/members", json={"contacts": [jones["id"]]}, headers=auth)
+    assert again.get_json() == {"added": 0, "members": 2}
+    groups = client.get("/api/v1/groups", headers=auth).get_json()["groups"]
+    assert [(g["name"], g["members"]) for g in groups] == [("Staff", 2), ("Year 4 parents", 1)]
+
+    changed = client.patch(f"/api/v1/contacts/{amelia['id']}", json={"name": "Mrs Smith", "groups": []},
+                           headers=auth).get_json()
+    assert (changed["name"], changed["groups"], changed["fields"]) == ("Mrs Smith", [], {"child": "Amelia"})
+    assert client.delete(f"/api/v1/groups/{staff['id']}/members/{jones['id']}", headers=auth).status_code == 204
+    assert client.delete(f"/api/v1/groups/{parents['id']}", headers=auth).status_code == 204
+    assert client.get(f"/api/v1/contacts/{amelia['id']}", headers=auth).status_code == 200  # contacts stay
+    assert client.delete(f"/api/v1/contacts/{jones['id']}", headers=auth).status_code == 204
+    gone = client.get(f"/api/v1/contacts/{jones['id']}", headers=auth)
+    assert gone.status_code == 404 and gone.get_json()["error"]["code"] == "contact_not_found"
+    audit = client.get("/api/v1/audit", headers=auth).get_json()
+    actions = [(e["action"], e["target"]) for e in audit["entries"]]
+    assert ("contact.deleted", jones["id"]) in actions and ("contact.added", amelia["id"]) in actions
+
+
+@pytest.mark.parametrize("values, status, code", [
+    ({"number": "not a number"}, 422, "invalid_number"),
+    ({"number": "+447911123456", "groups": ["No such group"]}, 404, "group_not_found"),
+    ({"number": "+447911123456", "fields": {"name": "x"}}, 400, "invalid_request"),
+    ({"number": "+447911123456", "fields": {"bad key": "x"}}, 400, "invalid_request"),
+    ({"number": "+447911123456", "fields": {"child": 7}}, 400, "invalid_request"),
+    ({"number": "+447911123456", "name": "x" * 101}, 400, "invalid_request"),
+    ({"name": "no number"}, 400, "invalid_request"),
+])
+def test_a_bad_contact_is_refused_saying_why_and_nothing_is_kept(client, auth, values, status, code):
+    response = client.post("/api/v1/contacts", json=values, headers=auth)
+    assert (response.status_code, response.get_json()["error"]["code"]) == (status, code), response.get_json()
+    assert client.get("/api/v1/contacts", headers=auth).get_json()["contacts"] == []
+
+
+def test_one_contact_per_number_and_one_group_per_name(client, auth):
+    add_contact(client, auth, number="+447911123456")
+    twin = client.post("/api/v1/contacts", json={"number": "07911123456"}, headers=auth)
+    assert (twin.status_code, twin.get_json()["error"]["code"]) == (409, "contact_exists")
+    add_group(client, auth, "Staff")
+    same = client.post("/api/v1/groups", json={"name": " Staff "}, headers=auth)
+    assert (same.status_code, same.get_json()["error"]["code"]) == (409, "group_exists")
+    comma = client.post("/api/v1/groups", json={"name": "a,b"}, headers=auth)
+    assert comma.status_code == 400
+
+
+def test_names_numbers_and_fields_are_sealed_at_rest(client, auth, service):
+    add_contact(client, auth, number="+447911123456", name="Amelia's mum", fields={"child": "Amelia"})
+    with service.store.db.engine.connect() as db:
+        row = db.execute(text("SELECT number, name, fields FROM contacts")).one()
+    assert "447911123456" not in row.number and "Amelia" not in row.name and "Amelia" not in row.fields

@@ -1,0 +1,185 @@
+"""Contacts and contact groups: the people the box's users write to, and named sets of them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypedDict
+
+from flask import Blueprint, request
+
+from gateway.core.contacts import fields_of
+from gateway.errors import ValidationError
+from gateway.representations import time_json
+from gateway.store.models import Contact as ContactRow
+from gateway.store.models import ContactGroup
+from web.api.access import requires, service
+from web.api.openapi import CURSOR, LIMIT, Param, operation
+from web.schemas import UNSET, Request, UnsetType, decode, doc, given
+
+bp = Blueprint("contacts", __name__, url_prefix="/api/v1")
+
+NUMBER = doc("E.164, or national in [messaging] default_region", example="+447911123456")
+FIELDS = doc("short texts its messages' templates may use by name, e.g. {\"child\": \"Amelia\"}")
+GROUPS = doc("names of existing groups it is in (replaces them all)")
+GROUP_PARAM = Param("group", {"type": "string"}, "only the members of this group (its id)")
+SEARCH = Param("q", {"type": "string"}, "only contacts whose name or number holds this (case ignored)")
+
+
+class ContactRequest(Request, kw_only=True):
+    number: Annotated[str, NUMBER]
+    name: Annotated[str, doc(maxLength=100)] = ""
+    fields: Annotated[dict[str, str], FIELDS] | UnsetType = UNSET
+    groups: Annotated[list[str], GROUPS] | UnsetType = UNSET
+
+
+class ContactUpdate(Request):
+    number: Annotated[str, NUMBER] | UnsetType = UNSET
+    name: Annotated[str, doc(maxLength=100)] | UnsetType = UNSET
+    fields: Annotated[dict[str, str], FIELDS] | UnsetType = UNSET
+    groups: Annotated[list[str], GROUPS] | UnsetType = UNSET
+
+
+class GroupRequest(Request):
+    name: Annotated[str, doc(minLength=1, maxLength=100)]
+
+
+class MembersRequest(Request):
+    contacts: Annotated[list[str], doc("contact ids")]
+
+
+class Contact(TypedDict):
+    id: str
+    number: str
+    name: str
+    fields: dict[str, str]
+    groups: list[str]
+    created_at: str
+    updated_at: str
+
+
+class ContactList(TypedDict):
+    contacts: list[Contact]
+    next_cursor: str | None
+
+
+class Group(TypedDict):
+    id: str
+    name: str
+    members: int
+    created_at: str
+
+
+class GroupList(TypedDict):
+    groups: list[Group]
+
+
+class MembersAdded(TypedDict):
+    added: Annotated[int, doc("contacts that were not in the group already")]
+    members: int
+
+
+def contact_json(contact: ContactRow, groups: list[str]) -> Contact:
+    return {"id": contact.uid, "number": contact.number, "name": contact.name, "fields": fields_of(contact),
+            "groups": groups, "created_at": time_json(contact.created_at), "updated_at": time_json(contact.updated_at)}
+
+
+def group_json(group: ContactGroup, members: int) -> Group:
+    return {"id": group.uid, "name": group.name, "members": members, "created_at": time_json(group.created_at)}
+
+
+@bp.get("/contacts")
+@operation("Contacts, oldest first", ContactList, errors=(400, 404), query=(GROUP_PARAM, SEARCH, CURSOR, LIMIT))
+@requires("read")
+def list_contacts():
+    limit = request.args.get("limit", 50, type=int)
+    start = request.args.get("cursor", "0")
+    if not start.isdigit() or not 1 <= limit <= 200:
+        raise ValidationError("cursor must be a next_cursor, limit 1 to 200", field="cursor")
+    found = service().contacts.list_contacts(request.args.get("group"), request.args.get("q"))
+    page = found[int(start):int(start) + limit]
+    more = int(start) + limit < len(found)
+    return {"contacts": [contact_json(c, g) for c, g in page], "next_cursor": str(int(start) + limit) if more else None}
+
+
+@bp.post("/contacts")
+@operation("Add a contact", Contact, status=201, body=ContactRequest, errors=(400, 404, 409, 422))
+@requires("send")
+def add_contact():
+    new = decode(request.get_data(cache=False), ContactRequest)
+    contacts = service().contacts
+    contact = contacts.add_contact(new.number, new.name, given(new.fields), given(new.groups))
+    location = {"Location": f"{bp.url_prefix}/contacts/{contact.uid}"}
+    return contact_json(*contacts.get_contact(contact.uid)), 201, location
+
+
+@bp.get("/contacts/<uid>")
+@operation("A contact", Contact, errors=(404,))
+@requires("read")
+def get_contact(uid: str):
+    return contact_json(*service().contacts.get_contact(uid))
+
+
+@bp.patch("/contacts/<uid>")
+@operation("Change a contact (what is given)", Contact, body=ContactUpdate, errors=(400, 404, 409, 422))
+@requires("send")
+def update_contact(uid: str):
+    change = decode(request.get_data(cache=False), ContactUpdate)
+    values: dict[str, Any] = {name: getattr(change, name) for name in ("number", "name", "fields")
+                              if getattr(change, name) is not UNSET}
+    contacts = service().contacts
+    contacts.update_contact(uid, values, given(change.groups))
+    return contact_json(*contacts.get_contact(uid))
+
+
+@bp.delete("/contacts/<uid>")
+@operation("Delete a contact (its messages stay)", status=204, errors=(404,))
+@requires("send")
+def delete_contact(uid: str):
+    service().contacts.delete_contact(uid)
+    return "", 204
+
+
+@bp.get("/groups")
+@operation("Contact groups, by name, with their number of members", GroupList)
+@requires("read")
+def list_groups():
+    return {"groups": [group_json(g, n) for g, n in service().contacts.list_groups()]}
+
+
+@bp.post("/groups")
+@operation("Add a contact group", Group, status=201, body=GroupRequest, errors=(400, 409))
+@requires("send")
+def add_group():
+    group = service().contacts.add_group(decode(request.get_data(cache=False), GroupRequest).name)
+    return group_json(group, 0), 201, {"Location": f"{bp.url_prefix}/groups/{group.uid}"}
+
+
+@bp.get("/groups/<uid>")
+@operation("A contact group (its members: GET /api/v1/contacts?group=id)", Group, errors=(404,))
+@requires("read")
+def get_group(uid: str):
+    return group_json(*service().contacts.get_group(uid))
+
+
+@bp.delete("/groups/<uid>")
+@operation("Delete a contact group (its contacts stay)", status=204, errors=(404,))
+@requires("send")
+def delete_group(uid: str):
+    service().contacts.delete_group(uid)
+    return "", 204
+
+
+@bp.post("/groups/<uid>/members")
+@operation("Put contacts in a group", MembersAdded, body=MembersRequest, errors=(400, 404))
+@requires("send")
+def add_members(uid: str):
+    contacts = service().contacts
+    added = contacts.add_members(uid, decode(request.get_data(cache=False), MembersRequest).contacts)
+    return {"added": added, "members": contacts.get_group(uid)[1]}
+
+
+@bp.delete("/groups/<uid>/members/<contact_uid>")
+@operation("Take a contact out of a group", status=204, errors=(404,))
+@requires("send")
+def remove_member(uid: str, contact_uid: str):
+    service().contacts.remove_member(uid, contact_uid)
+    return "", 204
