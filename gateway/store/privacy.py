@@ -13,6 +13,8 @@ from gateway.store.database import Database, changed
 from gateway.store.events import empty_event_texts
 from gateway.store.models import (
     ConsentEvent,
+    Contact,
+    GroupMember,
     Event,
     InboundPart,
     InboxMessage,
@@ -72,7 +74,7 @@ class Privacy:
     def erase_number(self, number: str) -> dict[str, int]:
         """Everything about `number`: its messages' bodies, numbers and parts' text (the rows stay, as
         counts), the SMS it sent, the events about those messages and SMS (payloads are sealed: what they
-        name cannot be searched), status reports, opt-out history."""
+        name cannot be searched), status reports, opt-out history, the contact with that number."""
         with self._db.write() as s:
             subjects = [*s.scalars(select(Message.uid).where(Message.to_number == number)),
                         *s.scalars(select(InboxMessage.uid).where(InboxMessage.sender == number))]
@@ -91,8 +93,11 @@ class Privacy:
                                 .values(recipient="")))
             optouts = changed(s.execute(delete(Suppression).where(Suppression.number == number)))
             optouts += changed(s.execute(delete(ConsentEvent).where(ConsentEvent.number == number)))
+            contact_ids = select(Contact.id).where(Contact.number == number).scalar_subquery()
+            s.execute(delete(GroupMember).where(GroupMember.contact_id.in_(contact_ids)))
+            contacts = changed(s.execute(delete(Contact).where(Contact.number == number)))
         return {"messages": messages, "parts": parts, "inbox": inbox, "inbound_parts": inbound_parts,
-                "events": events, "status_reports": reports, "optouts": optouts}
+                "events": events, "status_reports": reports, "optouts": optouts, "contacts": contacts}
 
 
 def _purge_messages(s: Session, *where: ColumnElement[bool]) -> int:

@@ -143,11 +143,16 @@ def test_erasing_a_number_removes_everything_about_it(client, auth, store, servi
     with store.engine.begin() as conn:
         conn.execute(Suppression.__table__.insert().values(number=ALICE, source="api", since=NOW))
         conn.execute(ConsentEvent.__table__.insert().values(number=ALICE, action="opt_out", source="api", at=NOW))
+    group = service.contacts.add_group("Patients")
+    for number, name in ((ALICE, "Alice"), (BOB, "Bob")):  # straight into the store: BOB's range is unallocated
+        store.contacts.add_contact(number, name, "{}", [group.name], NOW)
     answer = client.delete("/api/v1/numbers/07911 123456", headers=auth)  # national form, normalised
     assert answer.status_code == 200, answer.get_json()
     erased = answer.get_json()["erased"]
     assert erased["messages"] == 1 and erased["parts"] == 1 and erased["inbox"] == 1
     assert erased["events"] == 2 and erased["optouts"] == 2  # message.sent and message.received
+    assert erased["contacts"] == 1 and [c.name for c, _ in service.contacts.list_contacts()] == ["Bob"]
+    assert service.contacts.list_groups()[0][1] == 1
     with store.engine.connect() as conn:
         everything = " ".join(str(row) for table in (Message, Part, InboxMessage, Event, Suppression, ConsentEvent)
                               for row in conn.execute(select(table.__table__)))
