@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from gateway.config import MessagingSettings
 from gateway.core.consent import Consent
@@ -14,7 +14,7 @@ from gateway.core.templates import Templates
 from gateway.errors import MessageTooLong, RecipientOptedOut, TemplateParamsError, TooManyRecipients, ValidationError
 from gateway.rules import templates
 from gateway.rules.numbers import to_e164
-from gateway.rules.text import normalise_body, segment
+from gateway.rules.text import Segmentation, normalise_body, segment
 from gateway.rules.timing import PRIORITIES, check_message_class
 from gateway.store import Store
 from gateway.store.models import ApiKey, Batch
@@ -63,6 +63,46 @@ class Batches:
                 rejected.append({"row": row_number, "field": exc.field, "code": exc.code, "message": exc.message})
                 continue
             good.append((row_number, number, body, segmentation))
+        return self._queue(good, rejected, len(rows), template, message_class, api_key)
+
+    def send_to_contacts(self, contacts: Sequence[tuple[str, str, dict[str, str]]], *, body: str | None = None,
+                         template: str | None = None, message_class: str | None = None,
+                         api_key: ApiKey | None = None) -> tuple[Batch, dict[str, int]]:
+        """Queue one bulk-priority message per contact (number, name, fields: a group's members), the text
+        (`body`, or the template `template`) filled with the contact's {name}, {number} and fields; a contact
+        without a field the text uses is reported by its position (row 1 is the first) and the others still go."""
+        if not contacts:
+            raise ValidationError("the group has no members", field="group")
+        if len(contacts) > self._settings.max_recipients:
+            raise TooManyRecipients(f"at most {self._settings.max_recipients} recipients per request, the group has "
+                                    f"{len(contacts)}", field="group")
+        check_message_class(message_class)
+        if body is not None and template is not None:
+            raise ValidationError("give 'body' or 'template', not both", field="template")
+        text = self._templates.template_text(template, None) if template else self._templates.message_text(body)
+        wanted = templates.placeholders(normalise_body(text))
+        good, rejected = [], []
+        for row_number, (number, name, fields) in enumerate(contacts, start=1):
+            values = {**fields, "name": name, "number": number}
+            missing = [p for p in wanted if not values.get(p)]
+            try:
+                if missing:
+                    raise TemplateParamsError(f"{number} has no {missing[0]}", field=f"params.{missing[0]}")
+                filled = templates.render(text, {p: values[p] for p in wanted})
+                segmentation = segment(normalise_body(filled))
+                if segmentation.part_count > self._settings.max_parts:
+                    raise MessageTooLong(f"the text needs {segmentation.part_count} parts", field="body")
+            except ValidationError as exc:
+                rejected.append({"row": row_number, "field": exc.field, "code": exc.code, "message": exc.message})
+                continue
+            good.append((row_number, number, filled, segmentation))
+        return self._queue(good, rejected, len(contacts), template, message_class, api_key)
+
+    def _queue(self, good: list[tuple[int, str, str, Segmentation]], rejected: list[dict[str, Any]], total: int,
+               template: str | None, message_class: str | None, api_key: ApiKey | None
+               ) -> tuple[Batch, dict[str, int]]:
+        """The good rows queued as one batch (opted-out recipients refused where the class says so, quiet hours and
+        routes applied as `send` does), the rejected ones kept with it."""
         if message_class == "marketing" or self._settings.optout_blocks_transactional:
             blocked = self._store.consent.suppressed_among(list({number for _, number, _, _ in good}))
             rejected.extend({"row": row_number, "field": "to", "code": RecipientOptedOut.code,
@@ -78,7 +118,7 @@ class Batches:
                                send_at=holds.get(number), quiet_hours=quiet_window,
                                **(routes[number].placement if number in routes else {}))
                   for _, number, body, segmentation in good]
-        batch = self._store.batches.enqueue_batch(drafts, sorted(rejected, key=lambda r: r["row"]), len(rows), template,
+        batch = self._store.batches.enqueue_batch(drafts, sorted(rejected, key=lambda r: r["row"]), total, template,
                                                  self._clock(), api_key_id=api_key.id if api_key else None)
         self._pool.wake()
         return self._store.batches.get_batch(batch.uid)

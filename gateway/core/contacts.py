@@ -66,6 +66,10 @@ class ContactBook:
     def delete_group(self, uid: str) -> None:
         self._store.contacts.delete_group(uid)
 
+    def recipients(self, group_uid: str) -> list[tuple[str, str, dict[str, str]]]:
+        """The members of a group as a message's recipients: number, name and fields, oldest contact first."""
+        return [(c.number, c.name, fields_of(c)) for c, _ in self._store.contacts.list_contacts(group_uid)]
+
     def add_members(self, group_uid: str, contact_uids: list[str]) -> int:
         return self._store.contacts.add_members(group_uid, contact_uids, self._clock())
 

@@ -93,3 +93,32 @@ def test_names_numbers_and_fields_are_sealed_at_rest(client, auth, service):
     with service.store.db.engine.connect() as db:
         row = db.execute(text("SELECT number, name, fields FROM contacts")).one()
     assert "447911123456" not in row.number and "Amelia" not in row.name and "Amelia" not in row.fields
+
+
+def test_a_message_to_a_group_is_filled_from_each_contact_and_skips_who_cannot_get_it(client, auth, service):
+    group = add_group(client, auth, "Year 4 parents")
+    for number, name, fields in (("+447911123456", "Mrs Smith", {"child": "Amelia"}),
+                                 ("+447911123457", "Mr Jones", {"child": "Tom"}),
+                                 ("+447911123458", "Ms Brown", {}),  # no child on file
+                                 ("+447911123459", "Mr Green", {"child": "Ivy"})):  # opted out below
+        add_contact(client, auth, number=number, name=name, fields=fields, groups=[group["name"]])
+    service.consent.set_consent("+447911123459", opted_out=True)
+    add_group(client, auth, "Empty")
+
+    body = {"body": "Dear {name}, {child}'s trip is on Friday.", "class": "marketing"}
+    answer = client.post(f"/api/v1/groups/{group['id']}/messages", json=body, headers=auth)
+    assert answer.status_code == 202, answer.get_json()
+    batch = answer.get_json()
+    assert (batch["rows"], batch["accepted"]) == (4, 2)
+    assert [(r["row"], r["code"]) for r in batch["rejected"]] == [(3, "invalid_template_params"), (4, "recipient_opted_out")]
+    assert "has no child" in batch["rejected"][0]["message"]
+    listed = client.get("/api/v1/messages", headers=auth).get_json()["messages"]
+    assert sorted(m["body"] for m in listed) == ["Dear Mr Jones, Tom's trip is on Friday.",
+                                                 "Dear Mrs Smith, Amelia's trip is on Friday."]
+    assert client.get(answer.headers["Location"], headers=auth).get_json()["counts"] == {"queued": 2}
+
+    empty = client.get("/api/v1/groups", headers=auth).get_json()["groups"][0]
+    refused = client.post(f"/api/v1/groups/{empty['id']}/messages", json={"body": "hi"}, headers=auth)
+    assert (refused.status_code, refused.get_json()["error"]["field"]) == (400, "group")
+    both = client.post(f"/api/v1/groups/{group['id']}/messages", json={"body": "x", "template": "y"}, headers=auth)
+    assert both.status_code == 400

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypedDict
 
-from flask import Blueprint, request
+from flask import Blueprint, g, request
+from msgspec import field
 
 from gateway.core.contacts import fields_of
 from gateway.errors import ValidationError
@@ -12,6 +13,9 @@ from gateway.representations import time_json
 from gateway.store.models import Contact as ContactRow
 from gateway.store.models import ContactGroup
 from web.api.access import requires, service
+from web.api.batches import Batch, batch_json
+from web.api.idempotency import idempotent
+from web.api.messages import CLASSES
 from web.api.openapi import CURSOR, LIMIT, Param, operation
 from web.schemas import UNSET, Request, UnsetType, decode, doc, given
 
@@ -183,3 +187,25 @@ def add_members(uid: str):
 def remove_member(uid: str, contact_uid: str):
     service().contacts.remove_member(uid, contact_uid)
     return "", 204
+
+
+class GroupMessage(Request):
+    body: Annotated[str, doc("text with {name}, {number} and the contacts' fields, e.g. \"Dear {name}, ...\"")] \
+        | UnsetType = UNSET
+    template: Annotated[str, doc("a template to fill the same way, instead of body")] | UnsetType = UNSET
+    message_class: Annotated[str, doc("marketing messages wait out the recipients' quiet hours and skip opted-out "
+                                      "members", enum=CLASSES)] | UnsetType = field(default=UNSET, name="class")
+
+
+@bp.post("/groups/<uid>/messages")
+@operation("Queue one bulk-priority message per member of the group, its text filled from the contact; members "
+           "missing a field it uses are reported (GET /api/v1/batches/<id> follows it)", Batch, status=202,
+           body=GroupMessage, errors=(400, 404, 409, 422))
+@requires("send")
+@idempotent
+def send_to_group(uid: str):
+    message = decode(request.get_data(cache=False), GroupMessage)
+    batch, counts = service().batches.send_to_contacts(
+        service().contacts.recipients(uid), body=given(message.body), template=given(message.template),
+        message_class=given(message.message_class), api_key=g.api_key)
+    return batch_json(batch, counts), 202, {"Location": f"/api/v1/batches/{batch.uid}"}
