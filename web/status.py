@@ -156,7 +156,8 @@ def dashboard():
     online = [m.name for m in modems if m.state == ModemState.ONLINE]
     return render_template("dashboard.html", **_context(modems=modems, scopes=SCOPES,
                                                         test_modem=next(iter(online), None),
-                                                        rules=_service().inbound_rules.list_rules()))
+                                                        rules=_service().inbound_rules.list_rules(),
+                                                        groups=_service().contacts.list_groups()))
 
 
 @bp.get("/status.json")
@@ -267,7 +268,10 @@ def add_rule():
     values = {"name": form.get("name", ""), "keyword": form.get("keyword", "").strip() or None,
               "pattern": form.get("pattern") or None, "reply": form.get("reply", "").strip() or None,
               "forward_to": _words("forward_to"), "email_to": _words("email_to"), "senders": _words("senders"),
-              "stop": "stop" in form, "follow_up": "follow_up" in form}
+              "stop": "stop" in form, "follow_up": "follow_up" in form,
+              "sender_groups": [form["sender_group"]] if form.get("sender_group") else [],
+              "add_to_group": form.get("add_to_group") or None,
+              "remove_from_group": form.get("remove_from_group") or None}
     rule = _service().inbound_rules.add_rule(values)
     log.info("status page: inbound rule %s (%s) added", rule.uid, rule.name)
     return f"Rule “{rule.name}” added."

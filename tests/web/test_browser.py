@@ -103,6 +103,7 @@ def test_operator_logs_in_sees_modems_and_sends_a_test_sms(browser, gateway_fact
 def test_a_receptionist_sets_up_an_auto_reply_tries_it_and_it_answers_a_real_sms(browser, gateway_factory):
     gateway, [fake], _ = gateway_factory(1)
     AdminAuth(gateway.store).set_password(PASSWORD)
+    gateway.service.contacts.add_group("Newsletter")
     wait_until(lambda: [m.state.value for m in gateway.service.modems.list_modems()] == ["online"])
     base = f"http://127.0.0.1:{gateway.port}"
     page = browser.new_page(viewport={"width": 1366, "height": 900})
@@ -123,20 +124,24 @@ def test_a_receptionist_sets_up_an_auto_reply_tries_it_and_it_answers_a_real_sms
     page.fill("#rule-name", "Everything else")
     page.fill("#rule-pattern", ".")
     page.check("#rule-follow-up")
+    page.select_option("#rule-add-to-group", "Newsletter")
     page.click("#new-rule button[type=submit]")
     page.wait_for_selector(".notice-ok >> text=Rule “Everything else” added.")
     rows = page.locator("#rules tbody tr")
     assert rows.count() == 2 and "first word “hours”" in rows.nth(0).inner_text()
+    assert "add sender to Newsletter" in rows.nth(1).inner_text()
 
     page.fill("#rule-test-text", "Hours on Saturday?")  # live, as the receptionist types
     page.wait_for_selector("#rule-verdicts li.matched >> text=replies “We are open 9-5, Monday to Friday.”")
     assert "flags it for follow-up" in page.locator("#rule-verdicts li").nth(1).inner_text()
+    assert "adds the sender to Newsletter" in page.locator("#rule-verdicts li").nth(1).inner_text()
     page.fill("#rule-test-text", "Thanks!")
     page.wait_for_selector("#rule-verdicts li.muted >> text=Opening hours: no match")
     assert fake.sent == []  # trying sends nothing
 
     fake.inject_sms("+447911123456", "HOURS?")
     wait_until(lambda: [s.text for s in fake.sent] == ["We are open 9-5, Monday to Friday."])
+    wait_until(lambda: [c.number for c, _ in gateway.service.contacts.list_contacts()] == ["+447911123456"])
     ARTIFACTS.mkdir(exist_ok=True)
     page.locator("#rules-panel").screenshot(path=str(ARTIFACTS / "rules_panel.png"))
     page.set_viewport_size({"width": 390, "height": 844})

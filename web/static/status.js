@@ -320,6 +320,8 @@
         if (v.forward_to.length) does.push("forwards to " + v.forward_to.join(", "));
         if (v.notify.length) does.push("notifies " + v.notify.join(", "));
         if (v.follow_up) does.push("flags it for follow-up");
+        if (v.add_to_group) does.push("adds the sender to " + v.add_to_group);
+        if (v.remove_from_group) does.push("removes the sender from " + v.remove_from_group);
         if (v.stops) does.push("stops");
         var item = el("li", {class: v.matched ? "matched" : "muted"});
         item.appendChild(el("strong", {text: v.name}));
