@@ -329,7 +329,11 @@ def configured_gateway(settings, modem_links):
 # --- in parallel (`make test`: pytest-xdist, --dist worksteal) ---------------------------------------------
 
 # the tests that take tens of seconds (child processes, fuzzing), longest first
-LONG_TESTS = ("test_the_package_installs_offline_upgrades_with_queued_messages_and_purges",
+LONG_TESTS = ("test_a_second_demo_in_the_same_directory_says_so_and_touches_nothing",  # these four first: they
+              "test_a_restarted_demo_keeps_its_key_and_password_and_an_sms_arrives_on_request",  # wait while the
+              "test_cli_commands_find_the_demos_database_or_say_in_one_line_where_to_look",  # package test, after
+              "test_a_taken_port_is_said_in_one_line_before_anything_is_made",  # them, has the system's paths
+              "test_the_package_installs_offline_upgrades_with_queued_messages_and_purges",
               "test_the_time_sensitive_tests_pass_ten_years_from_now",
               "test_schemathesis_finds_no_server_error_and_no_response_outside_the_document",
               "test_sigkill_under_load_loses_and_doubles_nothing",

@@ -137,6 +137,7 @@ def package_slot():
                 subprocess.run(["dpkg", "--purge", "smsgw"], env=OFFLINE, capture_output=True, timeout=120)
 
 
+@pytest.mark.timeout(900)  # three builds and four installs; pytest-timeout's kill would leave the package behind
 def test_the_package_installs_offline_upgrades_with_queued_messages_and_purges(tmp_path, modem_links, package_slot,
                                                                                 box):
     version, commit = PREVIOUS_RELEASE
@@ -238,6 +239,7 @@ def broken_release(tree: Path, version: str) -> Path:
     return tree
 
 
+@pytest.mark.timeout(300)
 def test_the_arm64_package_carries_only_arm64_or_pure_wheels_and_the_amd64_files(tmp_path):
     amd64 = build(ROOT, "amd64", tmp_path / "amd64")
     arm64 = build(ROOT, "arm64", tmp_path / "arm64")
@@ -263,6 +265,7 @@ def test_the_arm64_package_carries_only_arm64_or_pure_wheels_and_the_amd64_files
 
 
 @pytest.mark.skipif(not shutil.which("lintian"), reason="lintian missing (CI installs it: .ci/run)")
+@pytest.mark.timeout(300)
 def test_lintian_finds_no_error_and_no_warning_in_the_package(tmp_path):
     package = build(ROOT, "amd64", tmp_path)
     said = subprocess.run(["lintian", "--tag-display-limit", "0", str(package)], capture_output=True, text=True,

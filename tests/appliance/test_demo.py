@@ -15,7 +15,8 @@ import requests
 
 from tests.conftest import wait_until
 
-pytestmark = pytest.mark.usefixtures("without_system_config")  # the CLI here is given no config
+# the CLI here is given no config: these tests wait (the timeout allows for it) while the package test runs
+pytestmark = [pytest.mark.usefixtures("without_system_config"), pytest.mark.timeout(600)]
 
 SMSGW = [sys.executable, "-m", "gateway"]
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("SMSGW_")}
