@@ -329,12 +329,7 @@ def configured_gateway(settings, modem_links):
 # --- in parallel (`make test`: pytest-xdist, --dist worksteal) ---------------------------------------------
 
 # the tests that take tens of seconds (child processes, fuzzing), longest first
-LONG_TESTS = ("test_a_second_demo_in_the_same_directory_says_so_and_touches_nothing",  # these four first: they
-              "test_a_restarted_demo_keeps_its_key_and_password_and_an_sms_arrives_on_request",  # wait while the
-              "test_cli_commands_find_the_demos_database_or_say_in_one_line_where_to_look",  # package test, after
-              "test_a_taken_port_is_said_in_one_line_before_anything_is_made",  # them, has the system's paths
-              "test_the_package_installs_offline_upgrades_with_queued_messages_and_purges",
-              "test_the_time_sensitive_tests_pass_ten_years_from_now",
+LONG_TESTS = ("test_the_time_sensitive_tests_pass_ten_years_from_now",
               "test_schemathesis_finds_no_server_error_and_no_response_outside_the_document",
               "test_sigkill_under_load_loses_and_doubles_nothing",
               "test_keys_create_list_revoke",
@@ -343,7 +338,10 @@ LONG_TESTS = ("test_a_second_demo_in_the_same_directory_says_so_and_touches_noth
               "test_cli_creates_expiring_keys_and_rotates",
               "test_writers_in_other_processes_never_surface_a_lock",
               "test_cli_key_actions_are_audited",
-              "test_operator_logs_in_sees_modems_and_sends_a_test_sms")
+              "test_operator_logs_in_sees_modems_and_sends_a_test_sms",
+              # last of the heads: the demo's CLI tests (tests/appliance/test_demo.py) wait while it runs, and by
+              # the time it starts most of them have run
+              "test_the_package_installs_offline_upgrades_with_queued_messages_and_purges")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -106,7 +106,8 @@ def refused(exc: GatewayError):
     return redirect(url_for("status.dashboard"))
 
 
-def _context(**extra):
+def page_context(**extra):
+    """What every page's template needs (the CSRF token, the box's name and release), and `extra`."""
     return {"csrf_token": csrf_token(), "hostname": socket.gethostname(),
             "demo": "smsgw.demo" in current_app.extensions, "version": VERSION, **extra}
 
@@ -117,17 +118,17 @@ def _context(**extra):
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if request.method == "GET":
-        return render_template("login.html", **_context(has_password=_auth().has_password()))
+        return render_template("login.html", **page_context(has_password=_auth().has_password()))
     throttle: LoginThrottle = current_app.extensions["smsgw.login_throttle"]
     address = request.remote_addr or "?"
     wait_s = throttle.retry_after_s(address)
     if wait_s:
-        return render_template("login.html", **_context(
+        return render_template("login.html", **page_context(
             has_password=True, error=f"Too many failed attempts: try again in {int(wait_s) + 1} s.")), 429
     if not _auth().check_password(request.form.get("password", "")):
         throttle.failed(address)
         log.warning("status page: failed login from %s", address)
-        return render_template("login.html", **_context(has_password=_auth().has_password(),
+        return render_template("login.html", **page_context(has_password=_auth().has_password(),
                                                         error="Wrong password.")), 401
     throttle.succeeded(address)
     session.clear()  # a new session id and CSRF token after login
@@ -154,7 +155,7 @@ def logout():
 def dashboard():
     modems = _service().modems.list_modems()
     online = [m.name for m in modems if m.state == ModemState.ONLINE]
-    return render_template("dashboard.html", **_context(modems=modems, scopes=SCOPES,
+    return render_template("dashboard.html", **page_context(page="status", modems=modems, scopes=SCOPES,
                                                         test_modem=next(iter(online), None),
                                                         rules=_service().inbound_rules.list_rules(),
                                                         groups=_service().contacts.list_groups()))

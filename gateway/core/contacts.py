@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
 
@@ -20,6 +21,13 @@ MAX_FIELDS, MAX_FIELD_VALUE, MAX_NAME = 30, 500, 100
 RESERVED_FIELDS = ("name", "number")  # a contact's own columns, filled in templates from it
 
 
+@dataclass(frozen=True)
+class ImportResult:
+    added: int
+    updated: int  # numbers that were contacts already: their name and fields were taken from the file
+    rejected: list[tuple[int, str]]  # (row, why)
+
+
 class ContactBook:
     def __init__(self, store: Store, settings: MessagingSettings, clock: Callable[[], datetime]) -> None:
         self._store, self._settings, self._clock = store, settings, clock
@@ -32,6 +40,9 @@ class ContactBook:
             return contacts
         needle = search.casefold()
         return [(c, g) for c, g in contacts if needle in c.name.casefold() or needle in c.number]
+
+    def count_contacts(self) -> int:
+        return self._store.contacts.count_contacts()
 
     def get_contact(self, uid: str) -> tuple[Contact, list[str]]:
         return self._store.contacts.get_contact(uid)
@@ -50,6 +61,28 @@ class ContactBook:
         if "fields" in changes:
             values["fields"] = _fields(changes["fields"])
         return self._store.contacts.update_contact(uid, values, groups, self._clock())
+
+    def import_contacts(self, rows: list[dict[str, str]], groups: list[str]) -> ImportResult:
+        """Contacts from rows of an upload (`number`, and `name` and other fields when given; row 1 is the first),
+        all joining `groups`: rows with a bad number or a number met before are reported and the others kept."""
+        entries: list[tuple[str, str, str]] = []
+        rejected: list[tuple[int, str]] = []
+        first_row: dict[str, int] = {}
+        for row_number, row in enumerate(rows, start=1):
+            try:
+                number = self._number(row.get("number", ""))
+                fields = {k: v.strip() for k, v in row.items() if k not in RESERVED_FIELDS and v and v.strip()}
+                entry = (number, _name(row.get("name", "")), _fields(fields))
+            except ValidationError as exc:
+                rejected.append((row_number, exc.message))
+                continue
+            if number in first_row:
+                rejected.append((row_number, f"{number} is on row {first_row[number]} already"))
+                continue
+            first_row[number] = row_number
+            entries.append(entry)
+        added, updated = self._store.contacts.import_contacts(entries, groups, self._clock()) if entries else (0, 0)
+        return ImportResult(added, updated, rejected)
 
     def delete_contact(self, uid: str) -> None:
         self._store.contacts.delete_contact(uid)

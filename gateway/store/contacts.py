@@ -32,6 +32,10 @@ class Contacts:
             contacts = list(s.scalars(query))
             return [(c, names) for c, names in zip(contacts, _group_names(s, [c.id for c in contacts]))]
 
+    def count_contacts(self) -> int:
+        with self._db.read() as s:
+            return s.scalar(select(func.count()).select_from(Contact)) or 0
+
     def get_contact(self, uid: str) -> tuple[Contact, list[str]]:
         with self._db.read() as s:
             contact = _contact(s, uid)
@@ -66,6 +70,38 @@ class Contacts:
             if groups is not None:
                 _set_groups(s, contact, groups, now)
         return contact
+
+    def import_contacts(self, entries: list[tuple[str, str, str]], groups: list[str], now: datetime
+                        ) -> tuple[int, int]:
+        """Contacts from an import (number, name, fields as JSON), in one transaction: a number that is a contact
+        already gets the name and fields given (when not empty); every one joins `groups`. (added, updated)."""
+        with self._db.write() as s:
+            found = {g.name: g for g in s.scalars(select(ContactGroup).where(ContactGroup.name.in_(groups)))}
+            missing = [name for name in groups if name not in found]
+            if missing:
+                raise GroupNotFound(f"no group {missing[0]!r}", field="groups")
+            existing = {c.number: c for c in s.scalars(select(Contact))}
+            members = {(m.group_id, m.contact_id) for m in s.scalars(select(GroupMember).where(
+                GroupMember.group_id.in_([g.id for g in found.values()])))}
+            added = updated = 0
+            for number, name, fields in entries:
+                contact = existing.get(number)
+                if contact is None:
+                    contact = Contact(uid=new_uid("ct"), number=number, name=name, fields=fields, created_at=now,
+                                      updated_at=now)
+                    s.add(contact)
+                    existing[number] = contact
+                    added += 1
+                else:
+                    contact.name = name or contact.name
+                    contact.fields = fields if fields != "{}" else contact.fields
+                    contact.updated_at = now
+                    updated += 1
+            s.flush()
+            s.add_all(GroupMember(group_id=group.id, contact_id=contact.id, added_at=now)
+                      for contact in {existing[number] for number, _, _ in entries} for group in found.values()
+                      if (group.id, contact.id) not in members)
+        return added, updated
 
     def delete_contact(self, uid: str) -> None:
         with self._db.write() as s:

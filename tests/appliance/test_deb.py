@@ -54,6 +54,13 @@ def installed_version() -> str | None:
     return words[-1] if shown.returncode == 0 and "installed" in words else None
 
 
+def package_known() -> bool:
+    """Whether dpkg knows smsgw in any state (installed, half-installed, config files left)."""
+    shown = subprocess.run(["dpkg-query", "-W", "-f", "${db:Status-Abbrev}", "smsgw"], capture_output=True,
+                           text=True)
+    return shown.returncode == 0 and shown.stdout.strip() not in ("", "un", "pn")
+
+
 def build(source: Path, arch: str, out: Path) -> Path:
     done = subprocess.run([sys.executable, str(BUILD), "--source", str(source), "--arch", arch, "--out", str(out)],
                           capture_output=True, text=True, timeout=600)
@@ -128,12 +135,13 @@ def box(tmp_path):
 def package_slot():
     """This machine's smsgw package slot: empty before the test, purged after it."""
     with system_paths(exclusive=True):
-        if installed_version() is not None:
-            pytest.skip("an smsgw package is installed on this machine; this test would replace it")
+        if package_known() or Path("/etc/smsgw").exists() or Path("/var/lib/smsgw").exists():
+            pytest.skip("this machine has an smsgw package or its files (dpkg --purge smsgw first); this test "
+                        "would replace them")
         try:
             yield
         finally:
-            if installed_version() is not None or Path("/var/lib/dpkg/info/smsgw.list").exists():
+            if package_known():
                 subprocess.run(["dpkg", "--purge", "smsgw"], env=OFFLINE, capture_output=True, timeout=120)
 
 

@@ -51,6 +51,12 @@ PAGE_ACTIONS = {
     "status.add_rule": ("rule.added", None),
     "status.toggle_rule": ("rule.toggled", "uid"),
     "status.delete_rule": ("rule.deleted", "uid"),
+    "people.add_contact": ("contact.added", None),
+    "people.save_contact": ("contact.changed", "uid"),
+    "people.delete_contact": ("contact.deleted", "uid"),
+    "people.add_group": ("group.added", None),
+    "people.delete_group": ("group.deleted", "uid"),
+    "people.import_run": ("contacts.imported", None),
 }
 LOGIN = {302: "login.succeeded", 401: "login.failed", 429: "login.throttled"}
 

@@ -1,0 +1,106 @@
+"""The contacts page in a real Chromium against a whole gateway: groups and contacts made by hand, a CSV file
+imported through its column mapping (bad and repeated rows reported by line), a contact edited and opted out,
+one deleted; screenshots at desktop and phone width (tests/artifacts/contacts*.png)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.core.admin_auth import AdminAuth
+from tests.web.test_browser import ARTIFACTS, PASSWORD, browser  # noqa: F401 (the browser fixture)
+from tests.web.test_browser import pytestmark as browser_marks
+
+pytestmark = browser_marks
+
+CSV = ("Parent;Mobile;Child;Class\n"
+       "Mrs Smith;07911 123456;Amelia;4B\n"  # already a contact: updated
+       "Mr Jones;+447911123457;Tom;4B\n"
+       "Ms Brown;not a phone;Ivy;4C\n"
+       "\n"
+       "Mr Green;07911123457;Lily;4C\n")  # Mr Jones's number again
+
+
+def shoot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(200)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390, name
+    page.screenshot(path=str(ARTIFACTS / f"{name}_phone.png"), full_page=True)
+    page.set_viewport_size({"width": 1366, "height": 900})
+
+
+def test_a_teacher_builds_a_class_list_imports_a_file_and_keeps_it_tidy(browser, gateway_factory, tmp_path):  # noqa: F811
+    gateway, _, _ = gateway_factory(1)
+    AdminAuth(gateway.store).set_password(PASSWORD)
+    base = f"http://127.0.0.1:{gateway.port}"
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(f"{base}/login")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+    page.click("nav >> text=Contacts")
+    page.wait_for_selector("#contacts >> text=No contacts yet")
+
+    page.fill("#new-group-name", "Year 4 parents")
+    page.click("#new-group button[type=submit]")
+    page.wait_for_selector(".notice-ok >> text=Group “Year 4 parents” added.")
+    page.fill("#new-contact-number", "07911 123456")
+    page.fill("#new-contact-name", "Amelia's mum")
+    page.fill("#new-contact-fields", "child: Amelia")
+    page.check("#new-contact input[value='Year 4 parents']")
+    page.click("#new-contact button[type=submit]")
+    page.wait_for_selector(".notice-ok >> text=Amelia's mum added.")
+    row = page.locator("#contacts tbody tr").nth(0).inner_text()
+    assert "+447911123456" in row and "Year 4 parents" in row and "child: Amelia" in row
+    page.fill("#new-contact-number", "12")
+    page.click("#new-contact button[type=submit]")
+    page.wait_for_selector(".notice-error >> text=not a phone number")
+
+    csv_file = tmp_path / "class-4.csv"
+    csv_file.write_text(CSV, encoding="utf-8")
+    page.set_input_files("#import-file", str(csv_file))
+    page.click("#import button[type=submit]")
+    page.wait_for_selector("text=Import 4 rows")
+    assert page.locator("#column-1").input_value() == "number"  # "Mobile" recognised
+    assert page.locator("#column-2").input_value() == "field:child"
+    page.select_option("#column-0", "name")
+    page.select_option("#column-3", "")  # the class is not kept
+    page.check("#import-mapping input[value='Year 4 parents']")
+    shoot(page, "contacts_import")
+    page.click("#import-run")
+    notice = page.wait_for_selector(".notice-warn").inner_text()
+    assert "Imported 1 new contacts, updated 1." in notice
+    assert "line 4: 'not a phone' is not a phone number" in notice and "is on row 2 already" in notice
+
+    names = page.locator("#contacts tbody tr td:first-child").all_inner_texts()
+    assert [n.strip() for n in names] == ["Mrs Smith", "Mr Jones"]
+    page.select_option("#contact-group-filter", label="Year 4 parents (2)")
+    page.click("form.search button[type=submit]")
+    page.wait_for_selector("#contact-count >> text=2 of 2")
+    page.fill("#contact-search", "jones")
+    page.click("form.search button[type=submit]")
+    page.wait_for_selector("#contact-count >> text=1 of 2")
+
+    page.click("#contacts >> text=Mr Jones")
+    page.wait_for_selector("#edit-contact")
+    assert page.locator("#contact-fields").input_value() == "child: Tom"
+    page.fill("#contact-name", "Mr T. Jones")
+    page.check("#contact-opted-out")
+    shoot(page, "contact_edit")
+    page.click("#edit-contact button[type=submit]")
+    page.wait_for_selector(".notice-ok >> text=Mr T. Jones saved.")
+    assert "opted out" in page.locator("#contacts tbody tr", has_text="Mr T. Jones").inner_text()
+    assert gateway.store.consent.suppressed_among(["+447911123457"])
+    shoot(page, "contacts")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("#contacts tbody tr", has_text="Mrs Smith").locator("button.btn-danger").click()
+    page.wait_for_selector(".notice-ok >> text=Mrs Smith deleted.")
+    assert [c.name for c, _ in gateway.service.contacts.list_contacts()] == ["Mr T. Jones"]
+    audit = [e.action for e in gateway.store.audit.list_audit()]
+    assert {"contact.added", "group.added", "contacts.imported", "contact.changed", "contact.deleted"} <= set(audit)
+    assert errors == []

@@ -1,0 +1,206 @@
+"""The contacts page: contacts with their groups and opt-out state, groups, and a CSV import with a column
+mapping step (behind the status page's login, with its CSRF token on every form).
+
+Thin views over `gateway.core.contacts.ContactBook`; every POST redirects back (POST/redirect/GET)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, url_for
+
+from gateway.core.contacts import RESERVED_FIELDS, fields_of
+from gateway.core.service import GatewayService
+from gateway.errors import GatewayError, ValidationError
+from web import status
+
+bp = Blueprint("people", __name__)
+bp.before_request(status.guard)
+bp.after_request(status.no_store)
+
+MAX_IMPORT_BYTES = 4 * 1024 * 1024  # about 80,000 contacts of a school's or a clinic's export
+PREVIEW_ROWS = 5
+IGNORE, NUMBER, NAME = "", "number", "name"
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+
+
+def _service() -> GatewayService:
+    return current_app.extensions["smsgw.service"]
+
+
+@bp.errorhandler(GatewayError)
+def refused(exc: GatewayError):
+    """A refused change: said on the page it came from (a contact's, or the list)."""
+    flash(exc.message, "error")
+    uid = request.view_args.get("uid") if request.view_args else None
+    if request.endpoint == "people.save_contact" and uid:
+        return redirect(url_for("people.contact", uid=uid))
+    return redirect(url_for("people.contacts"))
+
+
+@bp.get("/contacts")
+def contacts():
+    book = _service().contacts
+    group_uid, search = request.args.get("group") or None, request.args.get("q", "").strip()
+    groups = book.list_groups()
+    shown = book.list_contacts(group_uid, search or None)
+    opted_out = _service().store.consent.suppressed_among([c.number for c, _ in shown[:200]])
+    total = book.count_contacts() if (group_uid or search) else len(shown)
+    return render_template("contacts.html", **status.page_context(
+        page="contacts", contacts=shown, groups=groups, group_uid=group_uid, search=search, opted_out=opted_out,
+        total=total, fields_of=fields_of))
+
+
+@bp.post("/contacts")
+def add_contact():
+    form = request.form
+    contact = _service().contacts.add_contact(form.get("number", ""), form.get("name", ""),
+                                              parse_fields(form.get("fields", "")), form.getlist("groups"))
+    flash(f"{contact.name or contact.number} added.", "ok")
+    return redirect(url_for("people.contacts"))
+
+
+@bp.get("/contacts/<uid>")
+def contact(uid: str):
+    book = _service().contacts
+    found, groups = book.get_contact(uid)
+    opted_out = bool(_service().store.consent.suppressed_among([found.number]))
+    return render_template("contact.html", **status.page_context(
+        page="contacts", contact=found, in_groups=groups, groups=book.list_groups(), opted_out=opted_out,
+        fields_text="\n".join(f"{k}: {v}" for k, v in fields_of(found).items())))
+
+
+@bp.post("/contacts/<uid>")
+def save_contact(uid: str):
+    form = request.form
+    changes = {"number": form.get("number", ""), "name": form.get("name", ""),
+               "fields": parse_fields(form.get("fields", ""))}
+    saved = _service().contacts.update_contact(uid, changes, form.getlist("groups"))
+    if ("opted_out" in form) != bool(_service().store.consent.suppressed_among([saved.number])):
+        _service().consent.set_consent(saved.number, opted_out="opted_out" in form, source="page")
+    flash(f"{saved.name or saved.number} saved.", "ok")
+    return redirect(url_for("people.contacts"))
+
+
+@bp.post("/contacts/<uid>/delete")
+def delete_contact(uid: str):
+    book = _service().contacts
+    gone, _ = book.get_contact(uid)
+    book.delete_contact(uid)
+    flash(f"{gone.name or gone.number} deleted.", "ok")
+    return redirect(url_for("people.contacts"))
+
+
+@bp.post("/groups")
+def add_group():
+    group = _service().contacts.add_group(request.form.get("name", ""))
+    flash(f"Group “{group.name}” added.", "ok")
+    return redirect(url_for("people.contacts"))
+
+
+@bp.post("/groups/<uid>/delete")
+def delete_group(uid: str):
+    book = _service().contacts
+    group, _ = book.get_group(uid)
+    book.delete_group(uid)
+    flash(f"Group “{group.name}” deleted; its contacts stay.", "ok")
+    return redirect(url_for("people.contacts"))
+
+
+# --- import --------------------------------------------------------------------------------------
+
+
+@bp.post("/contacts/import")
+def import_upload():
+    """Step 1: the uploaded CSV, shown with a choice per column of what it holds."""
+    upload = request.files.get("file")
+    raw = upload.read(MAX_IMPORT_BYTES + 1) if upload else b""
+    if len(raw) > MAX_IMPORT_BYTES:
+        raise ValidationError(f"the file is over {MAX_IMPORT_BYTES // 1024 // 1024} MB: split it", field="file")
+    text = decode_csv(raw)
+    header, rows = read_csv(text)
+    return render_template("contacts_import.html", **status.page_context(
+        page="contacts", csv_text=text, header=header, preview=rows[:PREVIEW_ROWS], row_count=len(rows),
+        mapping=[guess_column(column) for column in header], groups=_service().contacts.list_groups()))
+
+
+@bp.post("/contacts/import/run")
+def import_run():
+    """Step 2: the rows, mapped as chosen, into the contacts; a summary with the refused rows by line."""
+    form = request.form
+    header, rows = read_csv(form.get("csv", ""))
+    mapping = [form.get(f"column-{i}", IGNORE) for i in range(len(header))]
+    if NUMBER not in mapping:
+        raise ValidationError("choose the column that holds the phone numbers", field="mapping")
+    entries = [_entry(row, mapping) for row in rows]
+    result = _service().contacts.import_contacts(entries, form.getlist("groups"))
+    said = f"Imported {result.added} new contacts, updated {result.updated}."
+    if result.rejected:
+        lines = "; ".join(f"line {row + 1}: {why}" for row, why in result.rejected[:20])
+        more = f" (and {len(result.rejected) - 20} more)" if len(result.rejected) > 20 else ""
+        flash(f"{said} {len(result.rejected)} rows refused: {lines}{more}.", "warn")
+    else:
+        flash(said, "ok")
+    return redirect(url_for("people.contacts"))
+
+
+def _entry(row: list[str], mapping: list[str]) -> dict[str, str]:
+    entry: dict[str, str] = {}
+    for value, target in zip(row, mapping):
+        if target and value.strip():
+            entry[target.removeprefix("field:")] = value.strip()
+    return entry
+
+
+def decode_csv(raw: bytes) -> str:
+    if not raw.strip():
+        raise ValidationError("choose a CSV file with a header row", field="file")
+    for encoding in ("utf-8-sig", "cp1252"):  # Excel on Windows saves cp1252 unless asked otherwise
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ValidationError("the file is neither UTF-8 nor Windows text: save it as CSV UTF-8", field="file")
+
+
+def read_csv(text: str) -> tuple[list[str], list[list[str]]]:
+    """The header and the data rows (blank lines left out) of a CSV separated by commas, semicolons (Excel in
+    much of Europe) or tabs: whichever the header line holds most of."""
+    header_line = text.lstrip("\ufeff").split("\n", 1)[0]
+    delimiter = max(",;\t", key=header_line.count)
+    try:
+        rows = [row for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+                if any(c.strip() for c in row)]
+    except csv.Error as exc:
+        raise ValidationError(f"the file is not a readable CSV: {exc}", field="file") from exc
+    if len(rows) < 2:
+        raise ValidationError("the file needs a header row and at least one contact", field="file")
+    return [c.strip() for c in rows[0]], rows[1:]
+
+
+def guess_column(column: str) -> str:
+    """What a column holds, guessed from its header: number, name, or a field named after it."""
+    key = re.sub(r"[^a-z0-9]+", "_", column.casefold()).strip("_")
+    if key in ("number", "phone", "mobile", "cell", "tel", "telephone", "phone_number", "mobile_number", "msisdn"):
+        return NUMBER
+    if key in ("name", "full_name", "contact", "contact_name"):
+        return NAME
+    field = key if key and not key[0].isdigit() else f"f_{key}"
+    return IGNORE if not key or field in RESERVED_FIELDS else f"field:{field[:32]}"
+
+
+def parse_fields(text: str) -> dict[str, str]:
+    """The page's fields box: one `name: value` per line."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.strip():
+            name, sep, value = line.partition(":")
+            if not sep:
+                raise ValidationError(f"fields: write each as name: value (not {line.strip()!r})", field="fields")
+            fields[name.strip()] = value.strip()
+    return fields
