@@ -28,18 +28,31 @@ class PtyPort:
         os.replace(tmp, self.link)          # atomic: a client never sees the link missing
 
     def close(self) -> None:
-        """Close both fds; clients reading the slave get an I/O error. The link is left as it is."""
+        """Close both fds; clients reading the slave get an I/O error. The link is left dangling, at a path that
+        never exists: left at the freed /dev/pts/N, it would lead a client that reconnects to whichever pty the
+        kernel hands out next under that number (another test's modem, in another process)."""
         for fd in (self.master_fd, self._slave_fd):
             try:
                 os.close(fd)
             except OSError:
                 pass
         self.master_fd = self._slave_fd = -1
-
-    def remove_link(self) -> None:
-        """Remove the link if it still points at this port's device."""
         try:
             if os.readlink(self.link) == self.device:
+                tmp = f"{self.link}.{os.getpid()}.tmp"
+                os.symlink(self._unplugged, tmp)
+                os.replace(tmp, self.link)
+        except OSError:
+            pass
+
+    @property
+    def _unplugged(self) -> str:
+        return f"{os.path.abspath(self.link)}.unplugged"
+
+    def remove_link(self) -> None:
+        """Remove the link if it still points at this port's device (or at nothing, since it was closed)."""
+        try:
+            if os.readlink(self.link) in (self.device, self._unplugged):
                 os.unlink(self.link)
         except OSError:
             pass

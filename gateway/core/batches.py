@@ -56,13 +56,9 @@ class Batches:
                     raise ValidationError("the row has a different number of fields than the header", field="row")
                 number = to_e164(row["to"], self._settings)
                 body = templates.render(text, {k: v for k, v in row.items() if k != "to"}) if text else row["body"]
-                segmentation = segment(normalise_body(body))
-                if segmentation.part_count > self._settings.max_parts:
-                    raise MessageTooLong(f"the text needs {segmentation.part_count} parts", field="body")
+                good.append((row_number, number, body, self._segmented(body)))
             except ValidationError as exc:
-                rejected.append({"row": row_number, "field": exc.field, "code": exc.code, "message": exc.message})
-                continue
-            good.append((row_number, number, body, segmentation))
+                rejected.append(_rejection(row_number, exc))
         return self._queue(good, rejected, len(rows), template, message_class, api_key)
 
     def send_to_contacts(self, contacts: Sequence[tuple[str, str, dict[str, str]]], *, body: str | None = None,
@@ -89,14 +85,16 @@ class Batches:
                 if missing:
                     raise TemplateParamsError(f"{number} has no {missing[0]}", field=f"params.{missing[0]}")
                 filled = templates.render(text, {p: values[p] for p in wanted})
-                segmentation = segment(normalise_body(filled))
-                if segmentation.part_count > self._settings.max_parts:
-                    raise MessageTooLong(f"the text needs {segmentation.part_count} parts", field="body")
+                good.append((row_number, number, filled, self._segmented(filled)))
             except ValidationError as exc:
-                rejected.append({"row": row_number, "field": exc.field, "code": exc.code, "message": exc.message})
-                continue
-            good.append((row_number, number, filled, segmentation))
+                rejected.append(_rejection(row_number, exc))
         return self._queue(good, rejected, len(contacts), template, message_class, api_key)
+
+    def _segmented(self, body: str) -> Segmentation:
+        segmentation = segment(normalise_body(body))
+        if segmentation.part_count > self._settings.max_parts:
+            raise MessageTooLong(f"the text needs {segmentation.part_count} parts", field="body")
+        return segmentation
 
     def _queue(self, good: list[tuple[int, str, str, Segmentation]], rejected: list[dict[str, Any]], total: int,
                template: str | None, message_class: str | None, api_key: ApiKey | None
@@ -125,3 +123,7 @@ class Batches:
 
     def get_batch(self, uid: str) -> tuple[Batch, dict[str, int]]:
         return self._store.batches.get_batch(uid)
+
+
+def _rejection(row_number: int, exc: ValidationError) -> dict[str, Any]:
+    return {"row": row_number, "field": exc.field, "code": exc.code, "message": exc.message}

@@ -23,12 +23,20 @@ def port_holders(port: str, proc: Path = Path("/proc")) -> list[str]:
         if int(pid_dir.name) == os.getpid():
             found.append(f"this process (fd {', '.join(sorted(fds, key=int))})")
             continue
-        try:
-            name = (pid_dir / "comm").read_text().strip()
-        except OSError:
-            name = "?"
-        found.append(f"pid {pid_dir.name} ({name})")
+        found.append(f"pid {pid_dir.name} ({_command_of(pid_dir)})")
     return found
+
+
+def _command_of(pid_dir: Path) -> str:
+    """The process's name; for an interpreter (python3, perl), also what it runs, which says more."""
+    try:
+        name = (pid_dir / "comm").read_text().strip()
+        if name.startswith(("python", "perl")):
+            args = (pid_dir / "cmdline").read_bytes().split(b"\0")[1:]
+            name += " " + " ".join(a.decode(errors="replace") for a in args if a)[:80]
+        return name.strip()
+    except OSError:
+        return "?"
 
 
 def _link(fd: Path) -> str | None:
