@@ -22,6 +22,7 @@ bp.after_request(status.no_store)
 
 MAX_IMPORT_BYTES = 4 * 1024 * 1024  # about 80,000 contacts of a school's or a clinic's export
 PREVIEW_ROWS = 5
+PAGE_ROWS = 200  # contacts listed at once: search or a group finds the others
 IGNORE, NUMBER, NAME = "", "number", "name"
 
 
@@ -48,12 +49,11 @@ def contacts():
     book = _service().contacts
     group_uid, search = request.args.get("group") or None, request.args.get("q", "").strip()
     groups = book.list_groups()
-    shown = book.list_contacts(group_uid, search or None)
-    opted_out = _service().store.consent.suppressed_among([c.number for c, _ in shown[:200]])
-    total = book.count_contacts() if (group_uid or search) else len(shown)
+    shown, matching = book.find_contacts(group_uid, search, 0, PAGE_ROWS)
+    opted_out = _service().store.consent.suppressed_among([c.number for c, _ in shown])
     return render_template("contacts.html", **status.page_context(
-        page="contacts", contacts=shown, groups=groups, group_uid=group_uid, search=search, opted_out=opted_out,
-        total=total, fields_of=fields_of))
+        page="contacts", contacts=shown, matching=matching, total=book.count_contacts(), groups=groups,
+        group_uid=group_uid, search=search, opted_out=opted_out, fields_of=fields_of))
 
 
 @bp.post("/contacts")

@@ -32,14 +32,15 @@ class ContactBook:
     def __init__(self, store: Store, settings: MessagingSettings, clock: Callable[[], datetime]) -> None:
         self._store, self._settings, self._clock = store, settings, clock
 
-    def list_contacts(self, group_uid: str | None = None, search: str | None = None
-                      ) -> list[tuple[Contact, list[str]]]:
-        """The contacts (of a group), those whose name or number holds `search` (case ignored) when given."""
-        contacts = self._store.contacts.list_contacts(group_uid)
-        if not search:
-            return contacts
-        needle = search.casefold()
-        return [(c, g) for c, g in contacts if needle in c.name.casefold() or needle in c.number]
+    def list_contacts(self, group_uid: str | None = None) -> list[tuple[Contact, list[str]]]:
+        """Every contact (of a group) with its groups, oldest first."""
+        return self._store.contacts.list_contacts(group_uid)
+
+    def find_contacts(self, group_uid: str | None = None, search: str | None = None, offset: int = 0,
+                      limit: int = 50) -> tuple[list[tuple[Contact, list[str]]], int]:
+        """A page of the contacts (of a group; whose name or number holds `search`, case ignored), and how many
+        there are in all."""
+        return self._store.contacts.find_contacts(group_uid, search or None, offset, limit)
 
     def count_contacts(self) -> int:
         return self._store.contacts.count_contacts()

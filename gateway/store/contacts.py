@@ -32,6 +32,28 @@ class Contacts:
             contacts = list(s.scalars(query))
             return [(c, names) for c, names in zip(contacts, _group_names(s, [c.id for c in contacts]))]
 
+    def find_contacts(self, group_uid: str | None, needle: str | None, offset: int, limit: int
+                      ) -> tuple[list[tuple[Contact, list[str]]], int]:
+        """One page of the contacts (of a group), oldest first, and how many there are in all. With `needle`,
+        only those whose name or number holds it, case ignored: names are sealed, so this reads every name and
+        number (not the fields) and only the page's rows whole."""
+        with self._db.read() as s:
+            ids = select(Contact.id).order_by(Contact.id)
+            if group_uid is not None:
+                ids = ids.join(GroupMember, GroupMember.contact_id == Contact.id).where(
+                    GroupMember.group_id == _group(s, group_uid).id)
+            if needle:
+                folded = needle.casefold()
+                named = s.execute(select(Contact.id, Contact.name, Contact.number).where(
+                    Contact.id.in_(ids.scalar_subquery())).order_by(Contact.id))
+                matching = [i for i, name, number in named if folded in name.casefold() or folded in number]
+                total, page_ids = len(matching), matching[offset:offset + limit]
+            else:
+                total = s.scalar(select(func.count()).select_from(ids.subquery())) or 0
+                page_ids = list(s.scalars(ids.offset(offset).limit(limit)))
+            contacts = list(s.scalars(select(Contact).where(Contact.id.in_(page_ids)).order_by(Contact.id)))
+            return [(c, names) for c, names in zip(contacts, _group_names(s, [c.id for c in contacts]))], total
+
     def count_contacts(self) -> int:
         with self._db.read() as s:
             return s.scalar(select(func.count()).select_from(Contact)) or 0

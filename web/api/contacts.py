@@ -98,9 +98,9 @@ def list_contacts():
     start = request.args.get("cursor", "0")
     if not start.isdigit() or not 1 <= limit <= 200:
         raise ValidationError("cursor must be a next_cursor, limit 1 to 200", field="cursor")
-    found = service().contacts.list_contacts(request.args.get("group"), request.args.get("q"))
-    page = found[int(start):int(start) + limit]
-    more = int(start) + limit < len(found)
+    page, total = service().contacts.find_contacts(request.args.get("group"), request.args.get("q"), int(start),
+                                                   limit)
+    more = int(start) + limit < total
     return {"contacts": [contact_json(c, g) for c, g in page], "next_cursor": str(int(start) + limit) if more else None}
 
 
