@@ -34,7 +34,7 @@ bp = Blueprint("status", __name__)
 
 SESSION_LIFETIME = timedelta(hours=12)
 OPEN_ENDPOINTS = {"status.login"}
-JSON_ENDPOINTS = {"status.feed", "status.message_body", "status.inbox_body", "status.test_rules"}
+JSON_ENDPOINTS = {"status.feed", "status.message_body", "status.inbox_body", "status.test_rules", "threads.poll"}
 
 
 def _service() -> GatewayService:

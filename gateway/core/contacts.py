@@ -42,6 +42,10 @@ class ContactBook:
         there are in all."""
         return self._store.contacts.find_contacts(group_uid, search or None, offset, limit)
 
+    def names_of(self, numbers: list[str]) -> dict[str, str]:
+        """The contact names of those of `numbers` that are named contacts."""
+        return self._store.contacts.names_of(numbers)
+
     def count_contacts(self) -> int:
         return self._store.contacts.count_contacts()
 

@@ -4,6 +4,7 @@ retry them; the inbox and conversations."""
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timedelta
 from typing import Any, Callable, Sequence
 
@@ -22,7 +23,7 @@ from gateway.rules.text import normalise_body, segment
 from gateway.rules.timing import parse_priority, parse_send_at, parse_validity
 from gateway.store import Store
 from gateway.store.inbox import PartGroup
-from gateway.store.models import ApiKey, InboxMessage, Message, QuarantinedSms
+from gateway.store.models import ApiKey, InboxMessage, Message, QuarantinedSms, Thread
 from gateway.values import MessageDraft, MessageState
 
 log = logging.getLogger(__name__)
@@ -129,9 +130,20 @@ class Messages:
     def conversation(self, number: str, *, limit: int = 100) -> list[Message | InboxMessage]:
         """Both directions of the exchange with `number`, oldest first; an alphanumeric sender ID (`BANK`) is
         matched as it is (only SMS from it can be in its thread)."""
-        party = (to_e164(number, self._settings, field="number") if takes_replies(number)
-                 else number.strip()[:32])
-        return self._store.inbox.conversation(party, limit=page_size(limit))
+        return self._store.inbox.conversation(self.party(number), limit=page_size(limit))
+
+    def party(self, number: str) -> str:
+        """The other side of a conversation as stored: a number in E.164, or an alphanumeric sender ID as is."""
+        return (to_e164(number, self._settings, field="number") if takes_replies(re.sub(r"[\s().-]", "", number))
+                else number.strip()[:32])
+
+    def threads(self, limit: int = 50, numbers: Sequence[str] | None = None) -> list[Thread]:
+        """The conversations, the latest first: who, when, how many unread, the last message."""
+        return self._store.inbox.threads(page_size(limit), numbers)
+
+    def mark_read(self, party: str) -> int:
+        """Everything received from `party` (as `party` gives it) has been read now."""
+        return self._store.inbox.mark_read(party, self._clock())
 
     def reply_to_inbound(self, received: dict[str, Any], text: str) -> Message:
         """Send `text` to the sender of a received SMS (its inbox resource) through the modem it came in on, as

@@ -54,6 +54,11 @@ class Contacts:
             contacts = list(s.scalars(select(Contact).where(Contact.id.in_(page_ids)).order_by(Contact.id)))
             return [(c, names) for c, names in zip(contacts, _group_names(s, [c.id for c in contacts]))], total
 
+    def names_of(self, numbers: list[str]) -> dict[str, str]:
+        with self._db.read() as s:
+            return {c.number: c.name for c in s.scalars(select(Contact).where(Contact.number.in_(numbers)))
+                    if c.name}
+
     def count_contacts(self) -> int:
         with self._db.read() as s:
             return s.scalar(select(func.count()).select_from(Contact)) or 0

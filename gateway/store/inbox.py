@@ -6,17 +6,17 @@ or START keyword), the confirmation the outbox queues, the modem's count, the `m
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Callable, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Sequence
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Integer, Select, case, cast, func, literal, null, select, union_all, update
 from sqlalchemy.orm import Session, selectinload
 
 from gateway.representations import inbox_json
 from gateway.store.consent import Consent
-from gateway.store.database import Database, new_uid
+from gateway.store.database import Database, changed, new_uid
 from gateway.store.events import Events
-from gateway.store.models import InboundPart, InboxMessage, Message, MessageEvent, Modem, QuarantinedSms
+from gateway.store.models import InboundPart, InboxMessage, Message, MessageEvent, Modem, QuarantinedSms, Thread
 from gateway.store.outbox import Outbox
 from gateway.values import InboxState, MessageState, ReceivedSms
 
@@ -163,6 +163,41 @@ class Inbox:
         merged = sorted(merged, key=lambda m: m.created_at if isinstance(m, Message) else m.received_at)
         return merged[-limit:]
 
+    def threads(self, limit: int = 50, numbers: Sequence[str] | None = None) -> list[Thread]:
+        """The numbers the box has exchanged SMS with (only `numbers`, when given), the latest exchange first, each
+        with its count of unread received SMS and its latest message."""
+        with self._db.read() as s:
+            inbound = select(InboxMessage.sender.label("number"), func.max(InboxMessage.received_at).label("at"),
+                             func.sum(case((InboxMessage.read_at.is_(None), 1), else_=0)).label("unread"),
+                             func.max(InboxMessage.id).label("inbox_id"), cast(null(), Integer).label("message_id"))
+            outbound = select(Message.to_number.label("number"), func.max(Message.created_at).label("at"),
+                              literal(0, Integer).label("unread"), cast(null(), Integer).label("inbox_id"),
+                              func.max(Message.id).label("message_id")).where(Message.to_number != "")
+            if numbers is not None:
+                inbound = inbound.where(InboxMessage.sender.in_(numbers))
+                outbound = outbound.where(Message.to_number.in_(numbers))
+            both = union_all(inbound.group_by(InboxMessage.sender), outbound.group_by(Message.to_number)).subquery()
+            latest = func.max(both.c.at)
+            rows: Sequence[Any] = s.execute(
+                select(both.c.number, latest, func.sum(both.c.unread), func.max(both.c.inbox_id),
+                       func.max(both.c.message_id)).group_by(both.c.number).order_by(latest.desc()).limit(limit)).all()
+            received = {m.id: m for m in s.scalars(select(InboxMessage).where(
+                InboxMessage.id.in_([r[3] for r in rows if r[3] is not None])))}
+            sent = {m.id: m for m in s.scalars(select(Message).where(
+                Message.id.in_([r[4] for r in rows if r[4] is not None])))}
+        threads = []
+        for number, at, unread, inbox_id, message_id in rows:
+            last: list[Message | InboxMessage] = [m for m in (received.get(inbox_id), sent.get(message_id)) if m]
+            newest = max(last, key=lambda m: m.received_at if isinstance(m, InboxMessage) else m.created_at)
+            threads.append(Thread(number, _aware(at), int(unread or 0), newest))
+        return threads
+
+    def mark_read(self, number: str, now: datetime) -> int:
+        """Every SMS received from `number` is read now; how many were not."""
+        with self._db.write() as s:
+            return changed(s.execute(update(InboxMessage).where(InboxMessage.sender == number,
+                                                                InboxMessage.read_at.is_(None)).values(read_at=now)))
+
     def mark_reply(self, message_uid: str, inbox_uid: str) -> None:
         """Note on queued message `message_uid`'s history that it answers received SMS `inbox_uid`."""
         with self._db.write() as s:
@@ -238,3 +273,9 @@ def _dedup_key(digest: Callable[[str], str], modem: str, sms: ReceivedSms) -> st
 def _group_key(digest: Callable[[str], str], modem: str, sender: str, first_part_id: int) -> str:
     """Identifies the inbox message made of a group of parts (keyed: it holds the sender's number)."""
     return digest(f"{modem}\x00group\x00{sender}\x00{first_part_id}")
+
+
+def _aware(value: datetime | str) -> datetime:
+    """A time out of an aggregate over a union (its column type is not always carried through): UTC-aware."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)

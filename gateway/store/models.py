@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Optional, cast
 
@@ -158,6 +159,7 @@ class InboxMessage(Base):
     dedup_key: Mapped[str] = mapped_column(String(64), unique=True)
     in_reply_to_id: Mapped[Optional[int]] = mapped_column(ForeignKey("messages.id"))  # our last message to them
     follow_up: Mapped[bool] = mapped_column(default=False, server_default=false())  # an inbound rule flagged it
+    read_at: Mapped[Optional[datetime]]  # a person opened its conversation in the page
 
     in_reply_to: Mapped[Optional[Message]] = relationship(lazy="joined")
 
@@ -665,3 +667,13 @@ class GroupMember(Base):
     group_id: Mapped[int] = mapped_column(ForeignKey("contact_groups.id", ondelete="CASCADE"), primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
     added_at: Mapped[datetime]
+
+
+@dataclass(frozen=True)
+class Thread:
+    """Not a table: one number's exchange with the box, for the conversations page (gateway/store/inbox.py)."""
+
+    number: str
+    last_at: datetime
+    unread: int  # received SMS nobody has opened the conversation since
+    last: Message | InboxMessage  # its latest message, either way
