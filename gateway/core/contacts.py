@@ -108,6 +108,27 @@ class ContactBook:
         """The members of a group as a message's recipients: number, name and fields, oldest contact first."""
         return [(c.number, c.name, fields_of(c)) for c, _ in self._store.contacts.list_contacts(group_uid)]
 
+    def audience(self, numbers: list[str], group_uids: list[str]) -> tuple[list[tuple[str, str, dict[str, str]]],
+                                                                          list[str]]:
+        """The recipients of a message to `numbers` and the members of the groups `group_uids`, each once (a number
+        that is a contact takes its name and fields), and the numbers that could not be read."""
+        chosen: dict[str, tuple[str, str, dict[str, str]]] = {}
+        unreadable = []
+        for raw in numbers:
+            try:
+                number = self._number(raw)
+            except ValidationError:
+                unreadable.append(raw)
+                continue
+            chosen.setdefault(number, (number, "", {}))
+        if chosen:
+            for contact in self._store.contacts.by_numbers(list(chosen)):
+                chosen[contact.number] = (contact.number, contact.name, fields_of(contact))
+        for uid in group_uids:
+            for recipient in self.recipients(uid):
+                chosen.setdefault(recipient[0], recipient)
+        return list(chosen.values()), unreadable
+
     def add_members(self, group_uid: str, contact_uids: list[str]) -> int:
         return self._store.contacts.add_members(group_uid, contact_uids, self._clock())
 

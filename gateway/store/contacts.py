@@ -54,10 +54,12 @@ class Contacts:
             contacts = list(s.scalars(select(Contact).where(Contact.id.in_(page_ids)).order_by(Contact.id)))
             return [(c, names) for c, names in zip(contacts, _group_names(s, [c.id for c in contacts]))], total
 
-    def names_of(self, numbers: list[str]) -> dict[str, str]:
+    def by_numbers(self, numbers: list[str]) -> list[Contact]:
         with self._db.read() as s:
-            return {c.number: c.name for c in s.scalars(select(Contact).where(Contact.number.in_(numbers)))
-                    if c.name}
+            return list(s.scalars(select(Contact).where(Contact.number.in_(numbers))))
+
+    def names_of(self, numbers: list[str]) -> dict[str, str]:
+        return {c.number: c.name for c in self.by_numbers(numbers) if c.name}
 
     def count_contacts(self) -> int:
         with self._db.read() as s:

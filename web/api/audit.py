@@ -57,6 +57,8 @@ PAGE_ACTIONS = {
     "people.add_group": ("group.added", None),
     "people.delete_group": ("group.deleted", "uid"),
     "people.import_run": ("contacts.imported", None),
+    "compose.send": ("campaign.sent", None),
+    "threads.reply": ("conversation.replied", None),  # not the number: the audit trail is not sealed
 }
 LOGIN = {302: "login.succeeded", 401: "login.failed", 429: "login.throttled"}
 

@@ -25,23 +25,43 @@
     return {encoding: gsm ? "GSM-7" : "UCS-2", parts: parts, left: room};
   }
 
-  var body = document.getElementById("reply-body"), counter = document.getElementById("reply-counter");
-  function count() {
-    var m = measure(body.value);
-    counter.textContent = m.encoding + " · " + m.parts + (m.parts === 1 ? " part" : " parts") + " · " +
-      m.left + " characters left" + (m.parts > 1 ? " in the last part" : "");
-  }
-  if (body && counter) { body.addEventListener("input", count); count(); }
-
-  var templates = document.getElementById("reply-template");
-  if (templates && body) {
-    templates.addEventListener("change", function () {
-      if (!templates.value) return;
-      body.value = body.value ? body.value + " " + templates.value : templates.value;
-      templates.value = "";
-      count();
-      body.focus();
+  /* a textarea with data-counter="<id>" has its count shown there; a select with data-insert="<id>" puts the
+     chosen template's text into that textarea */
+  Array.prototype.forEach.call(document.querySelectorAll("textarea[data-counter]"), function (box) {
+    var counter = document.getElementById(box.dataset.counter);
+    function count() {
+      var m = measure(box.value);
+      counter.textContent = m.encoding + " · " + m.parts + (m.parts === 1 ? " part" : " parts") + " · " +
+        m.left + " characters left" + (m.parts > 1 ? " in the last part" : "");
+    }
+    box.addEventListener("input", count);
+    box.addEventListener("change", count);
+    count();
+  });
+  Array.prototype.forEach.call(document.querySelectorAll("select[data-insert]"), function (picker) {
+    var box = document.getElementById(picker.dataset.insert);
+    picker.addEventListener("change", function () {
+      if (!picker.value) return;
+      box.value = box.value ? box.value + " " + picker.value : picker.value;
+      picker.value = "";
+      box.dispatchEvent(new Event("input"));
+      box.focus();
     });
+  });
+
+  var campaign = document.getElementById("campaign");
+  if (campaign) {  /* the campaign's messages by state, from GET /api/v1/batches/<id> */
+    window.setInterval(function () {
+      fetch(campaign.dataset.batch, {credentials: "same-origin"}).then(function (r) {
+        return r.ok ? r.json() : null;
+      }).then(function (batch) {
+        if (!batch) return;
+        Array.prototype.forEach.call(campaign.querySelectorAll("[data-state]"), function (node) {
+          var n = batch.counts[node.dataset.state] || 0;
+          if (node.tagName === "DD") node.textContent = n; else node.style.flexGrow = n;
+        });
+      }).catch(function () {});
+    }, 3000);
   }
 
   var talk = document.getElementById("talk"), thread = document.getElementById("thread");

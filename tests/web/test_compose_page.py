@@ -1,0 +1,82 @@
+"""Compose and campaigns in a real Chromium against a whole gateway over a fake modem: a marketing text to a
+group and some numbers, reviewed (repeats removed, an unreadable number named, the opted-out and those lacking
+a field left out, one message shown as it reads), sent, and followed on its campaign page until the fake modem
+has them; screenshots at desktop and phone width (tests/artifacts/compose*.png, campaign*.png)."""
+
+from __future__ import annotations
+
+from gateway.core.admin_auth import AdminAuth
+from tests.conftest import wait_until
+from tests.web.test_browser import ARTIFACTS, PASSWORD, browser  # noqa: F401 (the browser fixture)
+from tests.web.test_browser import pytestmark as browser_marks
+
+pytestmark = browser_marks
+
+
+def shoot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(200)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390, name
+    page.screenshot(path=str(ARTIFACTS / f"{name}_phone.png"), full_page=True)
+    page.set_viewport_size({"width": 1366, "height": 900})
+
+
+def test_a_teacher_tells_a_class_about_a_trip_and_watches_it_go(browser, gateway_factory):  # noqa: F811
+    gateway, [fake], _ = gateway_factory(1)
+    AdminAuth(gateway.store).set_password(PASSWORD)
+    book = gateway.service.contacts
+    book.add_group("Year 4")
+    for number, name, fields in (("+447911123401", "Mrs Smith", {"child": "Amelia"}),
+                                 ("+447911123402", "Mr Jones", {"child": "Tom"}),
+                                 ("+447911123403", "Ms Brown", {}),  # no child on file
+                                 ("+447911123404", "Mr Green", {"child": "Ivy"})):  # opted out
+        book.add_contact(number, name, fields, ["Year 4"])
+    gateway.service.consent.set_consent("+447911123404", opted_out=True)
+    wait_until(lambda: [m.state.value for m in gateway.service.modems.list_modems()] == ["online"])
+    base = f"http://127.0.0.1:{gateway.port}"
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(f"{base}/login")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+    page.click("nav >> text=Send")
+
+    page.check("#compose input[name=groups]")
+    page.fill("#compose-numbers", "07911 123460\n+447911123401, 12")
+    page.fill("#compose-body", "Dear {name}, {child}'s class trip is on Friday. Bring a packed lunch!")
+    page.select_option("#compose-class", "marketing")
+    assert page.locator("#compose-counter").inner_text().startswith("GSM-7 · 1 part")
+    shoot(page, "compose")
+    page.click("#compose button[type=submit]")
+
+    page.wait_for_selector("#review-title >> text=Send to 2 recipients?")
+    review = page.locator("#review").inner_text()
+    assert "5 after removing repeats; 1 number could not be read: 12." in review
+    assert "1 opted out: left out." in review and "2 lack a field the text uses" in review
+    assert page.locator("#sample p").inner_text() == ("Dear Mrs Smith, Amelia's class trip is on Friday. "
+                                                      "Bring a packed lunch!")
+    shoot(page, "compose_review")
+    page.click("#change")  # back to the form, as written
+    assert page.locator("#compose-body").input_value().startswith("Dear {name}, {child}'s")
+    assert page.locator("#compose input[name=groups]").is_checked()
+    assert page.locator("#compose-class").input_value() == "marketing"
+    page.click("#compose button[type=submit]")
+    page.wait_for_selector("#review-title >> text=Send to 2 recipients?")
+    page.click("#send button.btn-primary")
+
+    page.wait_for_selector(".notice-ok >> text=2 messages queued.")
+    wait_until(lambda: len(fake.sent) == 2)
+    page.wait_for_selector('#progress-legend dd[data-state="sent"] >> text=2', timeout=10000)  # polled
+    assert sorted(s.text for s in fake.sent) == [
+        "Dear Mr Jones, Tom's class trip is on Friday. Bring a packed lunch!",
+        "Dear Mrs Smith, Amelia's class trip is on Friday. Bring a packed lunch!"]
+    left_out = page.locator("#rejected").inner_text()
+    assert "opted out" in left_out and "has no child" in left_out and "has no name" in left_out
+    shoot(page, "campaign")
+    assert "campaign.sent" in [e.action for e in gateway.store.audit.list_audit()]
+    assert errors == []

@@ -1,0 +1,113 @@
+"""Compose and campaigns: one text to numbers and contact groups at once, reviewed before it goes (who gets
+it after de-duplication, who is opted out or lacks a field the text uses, one message as it will read), then
+followed on its campaign page (the batch's messages by state, live).
+
+Thin views over `gateway.core.contacts.ContactBook.audience` and `gateway.core.batches.Batches`."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, url_for
+
+from gateway.core.service import GatewayService
+from gateway.errors import GatewayError, ValidationError
+from gateway.rules import templates
+from gateway.rules.text import normalise_body, segment
+from web import status
+
+bp = Blueprint("compose", __name__)
+bp.before_request(status.guard)
+bp.after_request(status.no_store)
+
+CLASSES = ("transactional", "marketing")
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+
+
+def _service() -> GatewayService:
+    return current_app.extensions["smsgw.service"]
+
+
+@bp.errorhandler(GatewayError)
+def refused(exc: GatewayError):
+    flash(exc.message, "error")
+    return _form(status_code=400)
+
+
+@bp.route("/compose", methods=["GET", "POST"])
+def compose():
+    """The form; a POST (the review's "Change") brings back what was written."""
+    return _form()
+
+
+@bp.post("/compose/review")
+def review():
+    """Who would get the text and how it reads, before anything is queued."""
+    draft = _draft()
+    recipients, unreadable = _service().contacts.audience(draft["numbers"], draft["groups"])
+    if not recipients:
+        raise ValidationError("choose at least one group or write at least one number that can be read",
+                              field="to")
+    wanted = templates.placeholders(normalise_body(draft["body"]))
+    lacking = [r for r in recipients if any(not {**r[2], "name": r[1], "number": r[0]}.get(p) for p in wanted)]
+    opted_out = _service().store.consent.suppressed_among([r[0] for r in recipients])
+    excluded = opted_out if draft["class"] == "marketing" or _service().settings.optout_blocks_transactional else set()
+    going = [r for r in recipients if r not in lacking and r[0] not in excluded]
+    sample = _fill(draft["body"], going[0], wanted) if going else None
+    segmentation = segment(normalise_body(sample)) if sample else None
+    return render_template("compose_review.html", **status.page_context(
+        page="compose", draft=draft, recipients=recipients, unreadable=unreadable, lacking=lacking,
+        opted_out=opted_out, excluded=excluded, going=going, sample=sample, segmentation=segmentation))
+
+
+@bp.post("/compose/send")
+def send():
+    draft = _draft()
+    recipients, _ = _service().contacts.audience(draft["numbers"], draft["groups"])
+    batch, _ = _service().batches.send_to_contacts(recipients, body=draft["body"], message_class=draft["class"])
+    flash(f"{batch.accepted} messages queued.", "ok")
+    return redirect(url_for("compose.campaign", uid=batch.uid))
+
+
+@bp.get("/campaigns/<uid>")
+def campaign(uid: str):
+    batch, counts = _service().batches.get_batch(uid)
+    return render_template("campaign.html", **status.page_context(page="compose", batch=batch, counts=counts,
+                                                                   rejected=_rejected(batch.rejected)))
+
+
+def _form(status_code: int = 200):
+    form = request.form
+    return render_template("compose.html", **status.page_context(
+        page="compose", groups=_service().contacts.list_groups(), chosen=form.getlist("groups"),
+        numbers=form.get("numbers", ""), body=form.get("body", ""), message_class=form.get("class", ""),
+        templates=_service().templates.list_templates())), status_code
+
+
+def _draft() -> dict[str, Any]:
+    form = request.form
+    body = form.get("body", "")
+    if not body.strip():
+        raise ValidationError("write the message", field="body")
+    message_class = form.get("class") or "transactional"
+    if message_class not in CLASSES:
+        raise ValidationError("class must be transactional or marketing", field="class")
+    numbers = [n.strip() for n in re.split(r"[\n,;]", form.get("numbers", "")) if n.strip()]
+    return {"numbers": numbers, "numbers_text": form.get("numbers", ""), "groups": form.getlist("groups"),
+            "body": body, "class": message_class}
+
+
+def _fill(body: str, recipient: tuple[str, str, dict[str, str]], wanted: tuple[str, ...] | list[str]) -> str:
+    number, name, fields = recipient
+    values = {**fields, "name": name, "number": number}
+    return templates.render(body, {p: values[p] for p in wanted})
+
+
+def _rejected(stored: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = json.loads(stored)
+    return rows
