@@ -6,15 +6,18 @@ Thin views over `gateway.core.contacts.ContactBook.audience` and `gateway.core.b
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, Response, current_app, flash, redirect, render_template, request, url_for
 
 from gateway.core.service import GatewayService
 from gateway.errors import GatewayError, ValidationError
 from gateway.rules import templates
+from gateway.rules.spreadsheet import safe_cell
 from gateway.rules.text import normalise_body, segment
 from web import status
 
@@ -79,6 +82,32 @@ def campaign(uid: str):
     batch, counts = _service().batches.get_batch(uid)
     return render_template("campaign.html", **status.page_context(page="compose", batch=batch, counts=counts,
                                                                    rejected=_rejected(batch.rejected)))
+
+
+@bp.post("/campaigns/<uid>/cancel")
+def cancel_campaign(uid: str):
+    flash(f"{_service().batches.cancel_batch(uid)} messages not yet sent were cancelled.", "ok")
+    return redirect(url_for("compose.campaign", uid=uid))
+
+
+@bp.post("/campaigns/<uid>/retry")
+def retry_campaign(uid: str):
+    flash(f"{_service().batches.retry_failed(uid)} failed messages were queued again.", "ok")
+    return redirect(url_for("compose.campaign", uid=uid))
+
+
+@bp.get("/campaigns/<uid>.csv")
+def campaign_csv(uid: str):
+    """Each message of the campaign and what became of it, for a spreadsheet."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["to", "state", "modem", "parts", "queued_at", "sent_at", "error"])
+    for m in _service().batches.batch_messages(uid):
+        writer.writerow([safe_cell(v) for v in (m.to_number, m.state.value, m.modem or "", m.part_count,
+                                                   m.created_at.isoformat(), m.sent_at.isoformat() if m.sent_at else "",
+                                                   m.error_message or "")])
+    return Response(out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="campaign-{uid}.csv"'})
 
 
 def _form(status_code: int = 200):

@@ -11,14 +11,21 @@ from gateway.core.consent import Consent
 from gateway.core.ports import PoolControl
 from gateway.core.queue_policy import QueuePolicy
 from gateway.core.templates import Templates
-from gateway.errors import MessageTooLong, RecipientOptedOut, TemplateParamsError, TooManyRecipients, ValidationError
+from gateway.errors import (
+    ConflictError,
+    MessageTooLong,
+    RecipientOptedOut,
+    TemplateParamsError,
+    TooManyRecipients,
+    ValidationError,
+)
 from gateway.rules import templates
 from gateway.rules.numbers import to_e164
 from gateway.rules.text import Segmentation, normalise_body, segment
 from gateway.rules.timing import PRIORITIES, check_message_class
 from gateway.store import Store
-from gateway.store.models import ApiKey, Batch
-from gateway.values import MessageDraft
+from gateway.store.models import ApiKey, Batch, Message
+from gateway.values import MessageDraft, MessageState
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +130,31 @@ class Batches:
 
     def get_batch(self, uid: str) -> tuple[Batch, dict[str, int]]:
         return self._store.batches.get_batch(uid)
+
+    def batch_messages(self, uid: str) -> list[Message]:
+        return self._store.batches.batch_messages(uid)
+
+    def cancel_batch(self, uid: str) -> int:
+        """Cancel the batch's messages that have not started; how many. One that started meanwhile goes on."""
+        return self._each(uid, (MessageState.QUEUED, MessageState.SCHEDULED), self._store.outbox.cancel)
+
+    def retry_failed(self, uid: str) -> int:
+        """Queue the batch's failed messages again; how many."""
+        retried = self._each(uid, (MessageState.FAILED,), self._store.outbox.retry)
+        if retried:
+            self._pool.wake()
+        return retried
+
+    def _each(self, uid: str, states: tuple[MessageState, ...], verb: Callable[[str, datetime], Message]) -> int:
+        done = 0
+        for message in self.batch_messages(uid):
+            if message.state in states:
+                try:
+                    verb(message.uid, self._clock())
+                    done += 1
+                except ConflictError:  # it moved on meanwhile (sent, or retried by someone else)
+                    continue
+        return done
 
 
 def _rejection(row_number: int, exc: ValidationError) -> dict[str, Any]:

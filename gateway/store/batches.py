@@ -45,3 +45,12 @@ class Batches:
                              .join(BatchMessage, BatchMessage.message_id == Message.id)
                              .where(BatchMessage.batch_id == batch.id).group_by(Message.state)).all()
         return batch, {state.value: count for state, count in rows}
+
+    def batch_messages(self, uid: str) -> list[Message]:
+        """The batch's messages, in the order they were queued."""
+        with self._db.read() as s:
+            batch_id = s.scalar(select(Batch.id).where(Batch.uid == uid))
+            if batch_id is None:
+                raise BatchNotFound(f"no batch {uid}", field="id")
+            return list(s.scalars(select(Message).join(BatchMessage, BatchMessage.message_id == Message.id)
+                                  .where(BatchMessage.batch_id == batch_id).order_by(Message.id)))

@@ -78,5 +78,13 @@ def test_a_teacher_tells_a_class_about_a_trip_and_watches_it_go(browser, gateway
     left_out = page.locator("#rejected").inner_text()
     assert "opted out" in left_out and "has no child" in left_out and "has no name" in left_out
     shoot(page, "campaign")
+    with page.expect_download() as download:
+        page.click("#campaign-export")
+    exported = download.value.path().read_text().splitlines()
+    assert exported[0] == "to,state,modem,parts,queued_at,sent_at,error" and len(exported) == 3
+    assert {line.split(",")[:3][1] for line in exported[1:]} == {"sent"}
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#campaign-cancel")
+    page.wait_for_selector(".notice-ok >> text=0 messages not yet sent were cancelled.")
     assert "campaign.sent" in [e.action for e in gateway.store.audit.list_audit()]
     assert errors == []

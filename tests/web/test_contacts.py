@@ -122,3 +122,15 @@ def test_a_message_to_a_group_is_filled_from_each_contact_and_skips_who_cannot_g
     assert (refused.status_code, refused.get_json()["error"]["field"]) == (400, "group")
     both = client.post(f"/api/v1/groups/{group['id']}/messages", json={"body": "x", "template": "y"}, headers=auth)
     assert both.status_code == 400
+
+
+def test_a_campaign_not_yet_sent_can_be_cancelled_whole(client, auth, service):
+    group = add_group(client, auth, "Staff")
+    for number in ("+447911123456", "+447911123457"):
+        add_contact(client, auth, number=number, groups=["Staff"])
+    batch = client.post(f"/api/v1/groups/{group['id']}/messages", json={"body": "Staff meeting at 4"},
+                        headers=auth).get_json()
+    assert service.batches.cancel_batch(batch["id"]) == 2
+    assert service.batches.cancel_batch(batch["id"]) == 0  # nothing left to cancel
+    assert client.get(f"/api/v1/batches/{batch['id']}", headers=auth).get_json()["counts"] == {"cancelled": 2}
+    assert service.batches.retry_failed(batch["id"]) == 0

@@ -58,6 +58,8 @@ PAGE_ACTIONS = {
     "people.delete_group": ("group.deleted", "uid"),
     "people.import_run": ("contacts.imported", None),
     "compose.send": ("campaign.sent", None),
+    "compose.cancel_campaign": ("campaign.cancelled", "uid"),
+    "compose.retry_campaign": ("campaign.retried", "uid"),
     "threads.reply": ("conversation.replied", None),  # not the number: the audit trail is not sealed
 }
 LOGIN = {302: "login.succeeded", 401: "login.failed", 429: "login.throttled"}
