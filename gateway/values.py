@@ -31,6 +31,10 @@ class MessageState(str, enum.Enum):
     UNKNOWN = "unknown"
 
 
+CANCELLABLE = (MessageState.QUEUED, MessageState.SCHEDULED)  # a client or a person may still cancel these
+RETRYABLE = (MessageState.FAILED, MessageState.UNKNOWN)  # a person may queue these again
+
+
 class PartState(str, enum.Enum):
     PENDING = "pending"
     SUBMITTING = "submitting"  # committed just before the PDU goes to the modem

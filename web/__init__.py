@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # the app is handed a service; importing it here would load t
 def create_app(settings: Settings, service: GatewayService, doors: Doors | None = None) -> Flask:
     """Build the WSGI app, with the routes of `doors` (the compatibility doors; none unless given). Nothing here
     starts threads, schedulers or modems."""
-    from web import allowlist, api, compose, errors, metrics, people, status, threads
+    from web import allowlist, api, compose, errors, history, metrics, people, status, threads
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
@@ -29,6 +29,7 @@ def create_app(settings: Settings, service: GatewayService, doors: Doors | None 
     people.init_app(app)
     threads.init_app(app)
     compose.init_app(app)
+    history.init_app(app)
     for door in doors or ():
         if door.routes is not None:
             app.register_blueprint(door.routes())

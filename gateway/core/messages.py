@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Sequence
 
 from gateway.config import MessagingSettings
@@ -90,9 +90,11 @@ class Messages:
     def get_message(self, uid: str) -> Message:
         return self._store.outbox.get_message(uid)
 
-    def list_messages(self, *, state: str | None = None, to: str | None = None, cursor: str | None = None,
+    def list_messages(self, *, state: str | None = None, to: str | None = None, modem: str | None = None,
+                      since: str | None = None, batch: str | None = None, cursor: str | None = None,
                       limit: int = 50) -> tuple[list[Message], str | None]:
-        """A page of messages, newest first, and the cursor of the next page (None at the end)."""
+        """A page of messages, newest first, and the cursor of the next page (None at the end). `since` is a date
+        or a time (ISO 8601, UTC when it has no offset)."""
         state_value = None
         if state is not None:
             try:
@@ -101,8 +103,9 @@ class Messages:
                 raise ValidationError(f"unknown status {state!r}; one of "
                                       f"{', '.join(s.value for s in MessageState)}", field="status") from None
         to_number = to_e164(to, self._settings, field="to") if to else None
-        page = self._store.outbox.list_messages(state=state_value, to_number=to_number, before_id=cursor_id(cursor),
-                                               limit=page_size(limit))
+        page = self._store.outbox.list_messages(state=state_value, to_number=to_number, modem=modem or None,
+                                               since=_moment(since) if since else None, batch_uid=batch or None,
+                                               before_id=cursor_id(cursor), limit=page_size(limit))
         return page, next_cursor(page, limit)
 
     def cancel(self, uid: str) -> Message:
@@ -168,3 +171,12 @@ class Messages:
     def mark_reports_overdue(self) -> int:
         """Flag sent messages whose delivery report is later than `report_wait_s`."""
         return self._store.outbox.mark_reports_overdue(self._clock() - timedelta(seconds=self._settings.report_wait_s))
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValidationError(f"since: {text!r} is not a date or time like 2026-12-01 or 2026-12-01T08:00",
+                              field="since") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)

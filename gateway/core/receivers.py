@@ -62,6 +62,13 @@ class Receivers:
     def delete_webhook(self, uid: str) -> None:
         self._store.events.delete_webhook(uid, self._clock())
 
+    def deliveries_about(self, subject: str) -> list[tuple[Delivery, str, list[DeliveryAttempt]]]:
+        """Every webhook and callback delivery of an event about `subject` (a message's id), with the event's type
+        and the attempts, oldest first."""
+        deliveries = self._store.events.deliveries_about(subject)
+        attempts = self._store.events.list_attempts([d.id for d, _ in deliveries])
+        return [(d, event_type, attempts[d.id]) for d, event_type in deliveries]
+
     def list_deliveries(self, webhook_uid: str, *,
                         limit: int = 50) -> list[tuple[Delivery, tuple[str, str], list[DeliveryAttempt]]]:
         """The webhook's latest deliveries, each with its event and attempts."""

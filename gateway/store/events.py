@@ -274,6 +274,14 @@ class Events:
             return list(s.scalars(select(Delivery).where(Delivery.webhook_id == webhook.id)
                                   .order_by(Delivery.id.desc()).limit(limit)))
 
+    def deliveries_about(self, subject: str) -> list[tuple[Delivery, str]]:
+        """Every delivery of an event about `subject` (a message's or a received SMS's id), with its event type,
+        oldest first."""
+        with self._db.read() as s:
+            rows = s.execute(select(Delivery, Event.type).join(Event, Delivery.event_id == Event.id)
+                             .where(Event.subject == subject).order_by(Delivery.id))
+            return [(delivery, event_type) for delivery, event_type in rows]
+
     def list_attempts(self, delivery_ids: Sequence[int]) -> dict[int, list[DeliveryAttempt]]:
         with self._db.read() as s:
             attempts = s.scalars(select(DeliveryAttempt).where(DeliveryAttempt.delivery_id.in_(delivery_ids))

@@ -15,13 +15,12 @@ from gateway.rules.claiming import AVOID_GRACE_S, COST_GRACE_S, quiet_until
 from gateway.rules.routing import DEFAULT_GROUP
 from gateway.store.database import Database, changed, new_uid
 from gateway.store.events import Events
-from gateway.store.models import Base, InboxMessage, Message, MessageEvent, Modem, OtpCode, Part, table
+from gateway.store.models import (Base, Batch, BatchMessage, InboxMessage, Message, MessageEvent, Modem, OtpCode, Part,
+                                  table)
 from gateway.store.reports import apply_early_reports
 from gateway.store.transitions import fail_remaining, mark_unknown, message_resource, transition
-from gateway.values import MessageDraft, MessageState, ModemState, PartState, SendJob
+from gateway.values import CANCELLABLE, RETRYABLE, MessageDraft, MessageState, ModemState, PartState, SendJob
 
-CANCELLABLE = (MessageState.QUEUED, MessageState.SCHEDULED)
-RETRYABLE = (MessageState.FAILED, MessageState.UNKNOWN)
 QUIET_HOLDS_PER_CLAIM = 50  # a claim puts back at most this many messages caught by quiet hours
 
 
@@ -164,6 +163,7 @@ class Outbox:
         return message
 
     def list_messages(self, *, state: MessageState | None = None, to_number: str | None = None,
+                      modem: str | None = None, since: datetime | None = None, batch_uid: str | None = None,
                       before_id: int | None = None, limit: int = 50) -> list[Message]:
         """Newest first; `before_id` is the cursor (the id of the last message of the previous page)."""
         query = select(Message).options(selectinload(Message.parts)).order_by(Message.id.desc()).limit(limit)
@@ -171,6 +171,13 @@ class Outbox:
             query = query.where(Message.state == state)
         if to_number is not None:
             query = query.where(Message.to_number == to_number)
+        if modem is not None:
+            query = query.where(Message.modem == modem)
+        if since is not None:
+            query = query.where(Message.created_at >= since)
+        if batch_uid is not None:
+            query = query.join(BatchMessage, BatchMessage.message_id == Message.id).join(Batch).where(
+                Batch.uid == batch_uid)
         if before_id is not None:
             query = query.where(Message.id < before_id)
         with self._db.read() as s:

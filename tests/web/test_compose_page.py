@@ -18,8 +18,8 @@ def shoot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
     page.wait_for_timeout(200)
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390, name
     page.screenshot(path=str(ARTIFACTS / f"{name}_phone.png"), full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390, name
     page.set_viewport_size({"width": 1366, "height": 900})
 
 

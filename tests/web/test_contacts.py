@@ -130,6 +130,14 @@ def test_a_campaign_not_yet_sent_can_be_cancelled_whole(client, auth, service):
         add_contact(client, auth, number=number, groups=["Staff"])
     batch = client.post(f"/api/v1/groups/{group['id']}/messages", json={"body": "Staff meeting at 4"},
                         headers=auth).get_json()
+    service.messages.send("+447911123458", "not in the campaign")
+    listed = client.get(f"/api/v1/messages?batch={batch['id']}", headers=auth).get_json()["messages"]
+    assert sorted(m["to"] for m in listed) == ["+447911123456", "+447911123457"]
+    assert len(client.get("/api/v1/messages?since=2000-01-01", headers=auth).get_json()["messages"]) == 3
+    assert client.get("/api/v1/messages?since=2999-01-01T00:00", headers=auth).get_json()["messages"] == []
+    assert client.get("/api/v1/messages?modem=modem9", headers=auth).get_json()["messages"] == []
+    refused = client.get("/api/v1/messages?since=last tuesday", headers=auth)
+    assert (refused.status_code, refused.get_json()["error"]["field"]) == (400, "since")
     assert service.batches.cancel_batch(batch["id"]) == 2
     assert service.batches.cancel_batch(batch["id"]) == 0  # nothing left to cancel
     assert client.get(f"/api/v1/batches/{batch['id']}", headers=auth).get_json()["counts"] == {"cancelled": 2}

@@ -185,12 +185,16 @@ def send_messages():
 
 @bp.get("/messages")
 @operation("List messages, newest first", MessagePage, errors=(400,),
-           query=(Param("status", {"type": "string"}), Param("to", {"type": "string"}), CURSOR, LIMIT))
+           query=(Param("status", {"type": "string"}), Param("to", {"type": "string"}),
+                  Param("modem", {"type": "string"}, "sent (or being sent) through this modem"),
+                  Param("since", {"type": "string"}, "queued at or after this date or time (ISO 8601)"),
+                  Param("batch", {"type": "string"}, "queued by this batch or campaign"), CURSOR, LIMIT))
 @requires("read")
 def list_messages():
-    page, cursor = service().messages.list_messages(state=request.args.get("status"), to=request.args.get("to"),
-                                            cursor=request.args.get("cursor"),
-                                            limit=request.args.get("limit", 50, type=int))
+    args = request.args
+    page, cursor = service().messages.list_messages(
+        state=args.get("status"), to=args.get("to"), modem=args.get("modem"), since=args.get("since"),
+        batch=args.get("batch"), cursor=args.get("cursor"), limit=args.get("limit", 50, type=int))
     return {"messages": [message_json(m, with_history=False) for m in page], "next_cursor": cursor}
 
 

@@ -1,0 +1,77 @@
+"""The messages page: what the box sent, filtered by state, number, modem, date or campaign, and one message's
+whole story (its parts with their modem and network reference, every state it went through, the delivery of
+each event about it to webhooks and callbacks), with retry and cancel where they apply.
+
+Thin views over `gateway.core.messages.Messages` and `gateway.core.receivers.Receivers`; actions follow
+POST/redirect/GET."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, url_for
+
+from gateway.core.service import GatewayService
+from gateway.errors import GatewayError
+from gateway.values import CANCELLABLE, RETRYABLE, MessageState
+from web import status
+
+bp = Blueprint("history", __name__)
+bp.before_request(status.guard)
+bp.after_request(status.no_store)
+
+PAGE = 50
+FILTERS = ("status", "to", "modem", "since", "batch")
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+
+
+def _service() -> GatewayService:
+    return current_app.extensions["smsgw.service"]
+
+
+@bp.errorhandler(GatewayError)
+def refused(exc: GatewayError):
+    flash(exc.message, "error")
+    uid = (request.view_args or {}).get("uid")
+    return redirect(url_for("history.story", uid=uid) if uid and request.method == "POST"
+                    else url_for("history.messages"))
+
+
+@bp.get("/messages")
+def messages():
+    chosen = {name: request.args.get(name, "").strip() for name in FILTERS}
+    page, cursor = _service().messages.list_messages(
+        state=chosen["status"] or None, to=chosen["to"] or None, modem=chosen["modem"] or None,
+        since=chosen["since"] or None, batch=chosen["batch"] or None, cursor=request.args.get("cursor"), limit=PAGE)
+    older = (url_for("history.messages") + "?" + urlencode({**{k: v for k, v in chosen.items() if v}, "cursor": cursor})
+             if cursor else None)
+    return render_template("messages.html", **status.page_context(
+        page="messages", messages=page, chosen=chosen, older=older, states=[s.value for s in MessageState],
+        modems=[m.name for m in _service().modems.list_modems()],
+        names=_service().contacts.names_of(list({m.to_number for m in page if m.to_number}))))
+
+
+@bp.get("/messages/<uid>")
+def story(uid: str):
+    message = _service().messages.get_message(uid)
+    return render_template("message.html", **status.page_context(
+        page="messages", message=message, deliveries=_service().receivers.deliveries_about(uid),
+        name=_service().contacts.names_of([message.to_number]).get(message.to_number) if message.to_number else None,
+        cancellable=message.state in CANCELLABLE, retryable=message.state in RETRYABLE))
+
+
+@bp.post("/messages/<uid>/cancel")
+def cancel(uid: str):
+    _service().messages.cancel(uid)
+    flash("Cancelled.", "ok")
+    return redirect(url_for("history.story", uid=uid))
+
+
+@bp.post("/messages/<uid>/retry")
+def retry(uid: str):
+    _service().messages.retry(uid)
+    flash("Queued again.", "ok")
+    return redirect(url_for("history.story", uid=uid))
