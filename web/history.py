@@ -1,6 +1,7 @@
-"""The messages page: what the box sent, filtered by state, number, modem, date or campaign, and one message's
-whole story (its parts with their modem and network reference, every state it went through, the delivery of
-each event about it to webhooks and callbacks), with retry and cancel where they apply.
+"""The sent-messages page (/sent: /messages is the SMS Gateway for Android door's): what the box sent, filtered
+by state, number, modem, date or campaign, and one message's whole story (its parts with their modem and network
+reference, every state it went through, the delivery of each event about it to webhooks and callbacks), with
+retry and cancel where they apply.
 
 Thin views over `gateway.core.messages.Messages` and `gateway.core.receivers.Receivers`; actions follow
 POST/redirect/GET."""
@@ -40,7 +41,7 @@ def refused(exc: GatewayError):
                     else url_for("history.messages"))
 
 
-@bp.get("/messages")
+@bp.get("/sent")
 def messages():
     chosen = {name: request.args.get(name, "").strip() for name in FILTERS}
     page, cursor = _service().messages.list_messages(
@@ -54,7 +55,7 @@ def messages():
         names=_service().contacts.names_of(list({m.to_number for m in page if m.to_number}))))
 
 
-@bp.get("/messages/<uid>")
+@bp.get("/sent/<uid>")
 def story(uid: str):
     message = _service().messages.get_message(uid)
     return render_template("message.html", **status.page_context(
@@ -63,14 +64,14 @@ def story(uid: str):
         cancellable=message.state in CANCELLABLE, retryable=message.state in RETRYABLE))
 
 
-@bp.post("/messages/<uid>/cancel")
+@bp.post("/sent/<uid>/cancel")
 def cancel(uid: str):
     _service().messages.cancel(uid)
     flash("Cancelled.", "ok")
     return redirect(url_for("history.story", uid=uid))
 
 
-@bp.post("/messages/<uid>/retry")
+@bp.post("/sent/<uid>/retry")
 def retry(uid: str):
     _service().messages.retry(uid)
     flash("Queued again.", "ok")

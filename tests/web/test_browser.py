@@ -1,34 +1,16 @@
 """The status page in a real headless Chromium (Debian's, driven by Playwright) against a whole gateway over two
 fake modems: log in, see both modems online, send a test SMS from the page and watch it reach `sent`."""
 
-import os
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from gateway.appliance.demo import DemoModems
 from gateway.core.admin_auth import AdminAuth
 from tests.conftest import wait_until
+from tests.web.pages import ARTIFACTS, PASSWORD, needs_chromium
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--disable-default-apps", "--disable-domain-reliability",
-        "--disable-breakpad"]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-PASSWORD = "browser test password"
-
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (apt-get install chromium)")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
+pytestmark = needs_chromium
 
 
 def test_operator_logs_in_sees_modems_and_sends_a_test_sms(browser, gateway_factory):

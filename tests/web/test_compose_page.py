@@ -5,27 +5,14 @@ has them; screenshots at desktop and phone width (tests/artifacts/compose*.png, 
 
 from __future__ import annotations
 
-from gateway.core.admin_auth import AdminAuth
 from tests.conftest import wait_until
-from tests.web.test_browser import ARTIFACTS, PASSWORD, browser  # noqa: F401 (the browser fixture)
-from tests.web.test_browser import pytestmark as browser_marks
+from tests.web.pages import logged_in, needs_chromium, shoot
 
-pytestmark = browser_marks
-
-
-def shoot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-    page.set_viewport_size({"width": 390, "height": 844})
-    page.wait_for_timeout(200)
-    page.screenshot(path=str(ARTIFACTS / f"{name}_phone.png"), full_page=True)
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390, name
-    page.set_viewport_size({"width": 1366, "height": 900})
+pytestmark = needs_chromium
 
 
-def test_a_teacher_tells_a_class_about_a_trip_and_watches_it_go(browser, gateway_factory):  # noqa: F811
+def test_a_teacher_tells_a_class_about_a_trip_and_watches_it_go(browser, gateway_factory):
     gateway, [fake], _ = gateway_factory(1)
-    AdminAuth(gateway.store).set_password(PASSWORD)
     book = gateway.service.contacts
     book.add_group("Year 4")
     for number, name, fields in (("+447911123401", "Mrs Smith", {"child": "Amelia"}),
@@ -35,15 +22,7 @@ def test_a_teacher_tells_a_class_about_a_trip_and_watches_it_go(browser, gateway
         book.add_contact(number, name, fields, ["Year 4"])
     gateway.service.consent.set_consent("+447911123404", opted_out=True)
     wait_until(lambda: [m.state.value for m in gateway.service.modems.list_modems()] == ["online"])
-    base = f"http://127.0.0.1:{gateway.port}"
-    page = browser.new_page(viewport={"width": 1366, "height": 900})
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(f"{base}/login")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
+    page, errors, base = logged_in(browser, gateway)
     page.click("nav >> text=Send")
 
     page.check("#compose input[name=groups]")

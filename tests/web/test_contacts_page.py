@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.core.admin_auth import AdminAuth
-from tests.web.test_browser import ARTIFACTS, PASSWORD, browser  # noqa: F401 (the browser fixture)
-from tests.web.test_browser import pytestmark as browser_marks
+from tests.web.pages import logged_in, needs_chromium, shoot
 
-pytestmark = browser_marks
+pytestmark = needs_chromium
 
 CSV = ("Parent;Mobile;Child;Class\n"
        "Mrs Smith;07911 123456;Amelia;4B\n"  # already a contact: updated
@@ -20,28 +18,9 @@ CSV = ("Parent;Mobile;Child;Class\n"
        "Mr Green;07911123457;Lily;4C\n")  # Mr Jones's number again
 
 
-def shoot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-    page.set_viewport_size({"width": 390, "height": 844})
-    page.wait_for_timeout(200)
-    page.screenshot(path=str(ARTIFACTS / f"{name}_phone.png"), full_page=True)
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390, name
-    page.set_viewport_size({"width": 1366, "height": 900})
-
-
-def test_a_teacher_builds_a_class_list_imports_a_file_and_keeps_it_tidy(browser, gateway_factory, tmp_path):  # noqa: F811
+def test_a_teacher_builds_a_class_list_imports_a_file_and_keeps_it_tidy(browser, gateway_factory, tmp_path):
     gateway, _, _ = gateway_factory(1)
-    AdminAuth(gateway.store).set_password(PASSWORD)
-    base = f"http://127.0.0.1:{gateway.port}"
-    page = browser.new_page(viewport={"width": 1366, "height": 900})
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(f"{base}/login")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
+    page, errors, base = logged_in(browser, gateway)
     page.click("nav >> text=Contacts")
     page.wait_for_selector("#contacts >> text=No contacts yet")
 

@@ -5,31 +5,20 @@ and phone width (tests/artifacts/conversations*.png)."""
 
 from __future__ import annotations
 
-from gateway.core.admin_auth import AdminAuth
 from tests.conftest import wait_until
-from tests.web.test_browser import ARTIFACTS, PASSWORD, browser  # noqa: F401 (the browser fixture)
-from tests.web.test_browser import pytestmark as browser_marks
+from tests.web.pages import ARTIFACTS, PHONE, logged_in, needs_chromium, shoot
 
-pytestmark = browser_marks
+pytestmark = needs_chromium
 PARENT = "+447911123456"
 
 
-def test_a_receptionist_answers_a_parent_in_a_thread(browser, gateway_factory):  # noqa: F811
+def test_a_receptionist_answers_a_parent_in_a_thread(browser, gateway_factory):
     gateway, [fake], _ = gateway_factory(1)
-    AdminAuth(gateway.store).set_password(PASSWORD)
     gateway.service.contacts.add_contact(PARENT, "Amelia's mum")
     wait_until(lambda: [m.state.value for m in gateway.service.modems.list_modems()] == ["online"])
     fake.inject_sms(PARENT, "Is the trip still on tomorrow?")
     wait_until(lambda: gateway.service.messages.list_inbox()[0])
-    base = f"http://127.0.0.1:{gateway.port}"
-    page = browser.new_page(viewport={"width": 1366, "height": 900})
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(f"{base}/login")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
+    page, errors, base = logged_in(browser, gateway)
     page.click("nav >> text=Conversations")
 
     entry = page.wait_for_selector("#threads li >> text=Amelia's mum")
@@ -55,19 +44,12 @@ def test_a_receptionist_answers_a_parent_in_a_thread(browser, gateway_factory): 
 
     fake.inject_sms(PARENT, "Thank you!")
     page.wait_for_selector("#thread .bubble.in >> text=Thank you!", timeout=15000)  # no reload
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "conversations.png"))
-    page.set_viewport_size({"width": 390, "height": 844})
-    page.wait_for_timeout(200)
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
-    page.screenshot(path=str(ARTIFACTS / "conversations_phone.png"))
-
-    page.set_viewport_size({"width": 1366, "height": 900})
+    shoot(page, "conversations")
     page.fill("#new-thread-number", "07911 123457")
     page.click("#new-thread button[type=submit]")
     page.wait_for_selector("#thread >> text=Nothing yet")
     assert page.url.endswith("/conversations/%2B447911123457"), page.url
     page.goto(f"{base}/conversations")
-    page.set_viewport_size({"width": 390, "height": 844})
+    page.set_viewport_size(PHONE)
     page.screenshot(path=str(ARTIFACTS / "conversations_list_phone.png"))
     assert errors == []

@@ -5,27 +5,14 @@ it), retried from the page until it is sent; screenshots at desktop and phone wi
 
 from __future__ import annotations
 
-from gateway.core.admin_auth import AdminAuth
 from tests.conftest import wait_until
-from tests.web.test_browser import ARTIFACTS, PASSWORD, browser  # noqa: F401 (the browser fixture)
-from tests.web.test_browser import pytestmark as browser_marks
+from tests.web.pages import logged_in, needs_chromium, shoot
 
-pytestmark = browser_marks
-
-
-def shoot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-    page.set_viewport_size({"width": 390, "height": 844})
-    page.wait_for_timeout(200)
-    page.screenshot(path=str(ARTIFACTS / f"{name}_phone.png"), full_page=True)
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390, name
-    page.set_viewport_size({"width": 1366, "height": 900})
+pytestmark = needs_chromium
 
 
-def test_an_operator_finds_a_failed_message_reads_its_story_and_retries_it(browser, gateway_factory):  # noqa: F811
+def test_an_operator_finds_a_failed_message_reads_its_story_and_retries_it(browser, gateway_factory):
     gateway, [fake], _ = gateway_factory(1)
-    AdminAuth(gateway.store).set_password(PASSWORD)
     service = gateway.service
     service.receivers.add_webhook("http://127.0.0.1:9/hook", ["message.failed", "message.sent"])
     wait_until(lambda: [m.state.value for m in service.modems.list_modems()] == ["online"])
@@ -35,22 +22,14 @@ def test_an_operator_finds_a_failed_message_reads_its_story_and_retries_it(brows
     [bad] = service.messages.send("+447911123457", "Your prescription is ready")
     wait_until(lambda: service.messages.get_message(bad.uid).state.value == "failed")
 
-    base = f"http://127.0.0.1:{gateway.port}"
-    page = browser.new_page(viewport={"width": 1366, "height": 900})
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(f"{base}/login")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
-    page.click("nav >> text=Messages")
+    page, errors, base = logged_in(browser, gateway)
+    page.click("nav >> text=Sent")
     page.wait_for_selector("#messages tbody tr >> nth=1")
     assert page.locator("#messages tbody tr").count() == 2
     shoot(page, "messages")
     page.select_option("#filter-status", "failed")
     page.click("#filters button[type=submit]")
-    page.wait_for_url("**/messages?status=failed*")
+    page.wait_for_url("**/sent?status=failed*")
     rows = page.locator("#messages tbody tr")
     assert rows.count() == 1 and "Your prescription is ready" in rows.nth(0).inner_text()
 

@@ -184,7 +184,7 @@ def send_messages():
 
 
 @bp.get("/messages")
-@operation("List messages, newest first", MessagePage, errors=(400,),
+@operation("List messages, newest first", MessagePage, errors=(400, 422),
            query=(Param("status", {"type": "string"}), Param("to", {"type": "string"}),
                   Param("modem", {"type": "string"}, "sent (or being sent) through this modem"),
                   Param("since", {"type": "string"}, "queued at or after this date or time (ISO 8601)"),

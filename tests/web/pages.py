@@ -1,0 +1,51 @@
+"""What the browser tests share: Debian's Chromium (Playwright drives it; never `playwright install`), a page
+logged in to a running gateway that records console errors, and screenshots at desktop and phone width kept
+in tests/artifacts/ for reviewers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from gateway.core.admin_auth import AdminAuth
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--disable-default-apps", "--disable-domain-reliability",
+        "--disable-breakpad"]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+PASSWORD = "browser test password"
+DESKTOP = {"width": 1366, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+needs_chromium = pytest.mark.skipif(not os.path.exists(CHROMIUM),
+                                    reason="needs Debian's chromium (apt-get install chromium)")
+
+
+def logged_in(browser, gateway):
+    """A desktop-sized page logged in to `gateway`'s status page, the list its console errors go to, and the
+    gateway's base URL."""
+    AdminAuth(gateway.store).set_password(PASSWORD)
+    base = f"http://127.0.0.1:{gateway.port}"
+    page = browser.new_page(viewport=DESKTOP)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(f"{base}/login")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+    return page, errors, base
+
+
+def shoot(page, name: str) -> None:
+    """`<name>.png` at desktop width and `<name>_phone.png` at 390 px, which must not scroll sideways."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.set_viewport_size(PHONE)
+    page.wait_for_timeout(200)
+    page.screenshot(path=str(ARTIFACTS / f"{name}_phone.png"), full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], name
+    page.set_viewport_size(DESKTOP)
