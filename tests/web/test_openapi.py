@@ -65,8 +65,13 @@ def test_the_docs_page_is_served_by_the_box_and_reads_the_document(client):
     page = client.get("/api/v1/docs")
     assert page.status_code == 200 and page.mimetype == "text/html"
     html = page.get_data(as_text=True)
-    assert "openapi.json" in html
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html), "the page must load nothing from outside"
+    for asset in re.findall(r'(?:src|href)="([^"]+)"', html):  # Swagger UI's files, and its start
+        path = asset if asset.startswith("/") else "/api/v1/" + asset
+        answer = client.get(path)
+        assert answer.status_code == 200 and answer.content_length != 0, path
+        answer.close()
+    assert 'url: "openapi.json"' in client.get("/static/api-docs.js").get_data(as_text=True)
     assert client.get("/api/v1/openapi.json").json["paths"].keys() == document(client.application)["paths"].keys()
 
 

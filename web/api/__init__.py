@@ -51,4 +51,5 @@ AREAS = (messages, modems, routes, webhooks, conversations, contacts, templates,
 def init_app(app: Flask) -> None:
     for area in AREAS:
         app.register_blueprint(area.bp)
+    app.register_blueprint(docs.assets)
     audit.init_app(app)
