@@ -26,10 +26,8 @@ def create_app(settings: Settings, service: GatewayService, doors: Doors | None 
     allowlist.init_app(app, settings.server.allow_from)
     metrics.init_app(app)
     status.init_app(app, settings)
-    people.init_app(app)
-    threads.init_app(app)
-    compose.init_app(app)
-    history.init_app(app)
+    for pages in (people, threads, compose, history):  # more pages behind the status page's login
+        app.register_blueprint(pages.bp)
     for door in doors or ():
         if door.routes is not None:
             app.register_blueprint(door.routes())

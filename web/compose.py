@@ -12,28 +12,17 @@ import json
 import re
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
 
-from gateway.core.service import GatewayService
 from gateway.errors import GatewayError, ValidationError
 from gateway.rules import templates
 from gateway.rules.spreadsheet import safe_cell
 from gateway.rules.text import normalise_body, segment
 from web import status
 
-bp = Blueprint("compose", __name__)
-bp.before_request(status.guard)
-bp.after_request(status.no_store)
+bp = status.page_blueprint("compose", __name__)
 
 CLASSES = ("transactional", "marketing")
-
-
-def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)
-
-
-def _service() -> GatewayService:
-    return current_app.extensions["smsgw.service"]
 
 
 @bp.errorhandler(GatewayError)
@@ -52,14 +41,14 @@ def compose():
 def review():
     """Who would get the text and how it reads, before anything is queued."""
     draft = _draft()
-    recipients, unreadable = _service().contacts.audience(draft["numbers"], draft["groups"])
+    recipients, unreadable = status.service().contacts.audience(draft["numbers"], draft["groups"])
     if not recipients:
         raise ValidationError("choose at least one group or write at least one number that can be read",
                               field="to")
     wanted = templates.placeholders(normalise_body(draft["body"]))
     lacking = [r for r in recipients if any(not {**r[2], "name": r[1], "number": r[0]}.get(p) for p in wanted)]
-    opted_out = _service().store.consent.suppressed_among([r[0] for r in recipients])
-    excluded = opted_out if draft["class"] == "marketing" or _service().settings.optout_blocks_transactional else set()
+    opted_out = status.service().store.consent.suppressed_among([r[0] for r in recipients])
+    excluded = opted_out if draft["class"] == "marketing" or status.service().settings.optout_blocks_transactional else set()
     going = [r for r in recipients if r not in lacking and r[0] not in excluded]
     sample = _fill(draft["body"], going[0], wanted) if going else None
     segmentation = segment(normalise_body(sample)) if sample else None
@@ -71,28 +60,28 @@ def review():
 @bp.post("/compose/send")
 def send():
     draft = _draft()
-    recipients, _ = _service().contacts.audience(draft["numbers"], draft["groups"])
-    batch, _ = _service().batches.send_to_contacts(recipients, body=draft["body"], message_class=draft["class"])
+    recipients, _ = status.service().contacts.audience(draft["numbers"], draft["groups"])
+    batch, _ = status.service().batches.send_to_contacts(recipients, body=draft["body"], message_class=draft["class"])
     flash(f"{batch.accepted} messages queued.", "ok")
     return redirect(url_for("compose.campaign", uid=batch.uid))
 
 
 @bp.get("/campaigns/<uid>")
 def campaign(uid: str):
-    batch, counts = _service().batches.get_batch(uid)
+    batch, counts = status.service().batches.get_batch(uid)
     return render_template("campaign.html", **status.page_context(page="compose", batch=batch, counts=counts,
                                                                    rejected=_rejected(batch.rejected)))
 
 
 @bp.post("/campaigns/<uid>/cancel")
 def cancel_campaign(uid: str):
-    flash(f"{_service().batches.cancel_batch(uid)} messages not yet sent were cancelled.", "ok")
+    flash(f"{status.service().batches.cancel_batch(uid)} messages not yet sent were cancelled.", "ok")
     return redirect(url_for("compose.campaign", uid=uid))
 
 
 @bp.post("/campaigns/<uid>/retry")
 def retry_campaign(uid: str):
-    flash(f"{_service().batches.retry_failed(uid)} failed messages were queued again.", "ok")
+    flash(f"{status.service().batches.retry_failed(uid)} failed messages were queued again.", "ok")
     return redirect(url_for("compose.campaign", uid=uid))
 
 
@@ -102,7 +91,7 @@ def campaign_csv(uid: str):
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["to", "state", "modem", "parts", "queued_at", "sent_at", "error"])
-    for m in _service().batches.batch_messages(uid):
+    for m in status.service().batches.batch_messages(uid):
         writer.writerow([safe_cell(v) for v in (m.to_number, m.state.value, m.modem or "", m.part_count,
                                                    m.created_at.isoformat(), m.sent_at.isoformat() if m.sent_at else "",
                                                    m.error_message or "")])
@@ -113,9 +102,9 @@ def campaign_csv(uid: str):
 def _form(status_code: int = 200):
     form = request.form
     return render_template("compose.html", **status.page_context(
-        page="compose", groups=_service().contacts.list_groups(), chosen=form.getlist("groups"),
+        page="compose", groups=status.service().contacts.list_groups(), chosen=form.getlist("groups"),
         numbers=form.get("numbers", ""), body=form.get("body", ""), message_class=form.get("class", ""),
-        templates=_service().templates.list_templates())), status_code
+        templates=status.service().templates.list_templates())), status_code
 
 
 def _draft() -> dict[str, Any]:

@@ -10,27 +10,16 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 
-from gateway.core.service import GatewayService
 from gateway.errors import GatewayError
 from gateway.values import CANCELLABLE, RETRYABLE, MessageState
 from web import status
 
-bp = Blueprint("history", __name__)
-bp.before_request(status.guard)
-bp.after_request(status.no_store)
+bp = status.page_blueprint("history", __name__)
 
 PAGE = 50
 FILTERS = ("status", "to", "modem", "since", "batch")
-
-
-def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)
-
-
-def _service() -> GatewayService:
-    return current_app.extensions["smsgw.service"]
 
 
 @bp.errorhandler(GatewayError)
@@ -44,35 +33,35 @@ def refused(exc: GatewayError):
 @bp.get("/sent")
 def messages():
     chosen = {name: request.args.get(name, "").strip() for name in FILTERS}
-    page, cursor = _service().messages.list_messages(
+    page, cursor = status.service().messages.list_messages(
         state=chosen["status"] or None, to=chosen["to"] or None, modem=chosen["modem"] or None,
         since=chosen["since"] or None, batch=chosen["batch"] or None, cursor=request.args.get("cursor"), limit=PAGE)
     older = (url_for("history.messages") + "?" + urlencode({**{k: v for k, v in chosen.items() if v}, "cursor": cursor})
              if cursor else None)
     return render_template("messages.html", **status.page_context(
         page="messages", messages=page, chosen=chosen, older=older, states=[s.value for s in MessageState],
-        modems=[m.name for m in _service().modems.list_modems()],
-        names=_service().contacts.names_of(list({m.to_number for m in page if m.to_number}))))
+        modems=[m.name for m in status.service().modems.list_modems()],
+        names=status.service().contacts.names_of(list({m.to_number for m in page if m.to_number}))))
 
 
 @bp.get("/sent/<uid>")
 def story(uid: str):
-    message = _service().messages.get_message(uid)
+    message = status.service().messages.get_message(uid)
     return render_template("message.html", **status.page_context(
-        page="messages", message=message, deliveries=_service().receivers.deliveries_about(uid),
-        name=_service().contacts.names_of([message.to_number]).get(message.to_number) if message.to_number else None,
+        page="messages", message=message, deliveries=status.service().receivers.deliveries_about(uid),
+        name=status.service().contacts.names_of([message.to_number]).get(message.to_number) if message.to_number else None,
         cancellable=message.state in CANCELLABLE, retryable=message.state in RETRYABLE))
 
 
 @bp.post("/sent/<uid>/cancel")
 def cancel(uid: str):
-    _service().messages.cancel(uid)
+    status.service().messages.cancel(uid)
     flash("Cancelled.", "ok")
     return redirect(url_for("history.story", uid=uid))
 
 
 @bp.post("/sent/<uid>/retry")
 def retry(uid: str):
-    _service().messages.retry(uid)
+    status.service().messages.retry(uid)
     flash("Queued again.", "ok")
     return redirect(url_for("history.story", uid=uid))

@@ -9,29 +9,18 @@ import csv
 import io
 import re
 
-from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 
 from gateway.core.contacts import RESERVED_FIELDS, fields_of
-from gateway.core.service import GatewayService
 from gateway.errors import GatewayError, ValidationError
 from web import status
 
-bp = Blueprint("people", __name__)
-bp.before_request(status.guard)
-bp.after_request(status.no_store)
+bp = status.page_blueprint("people", __name__)
 
 MAX_IMPORT_BYTES = 4 * 1024 * 1024  # about 80,000 contacts of a school's or a clinic's export
 PREVIEW_ROWS = 5
 PAGE_ROWS = 200  # contacts listed at once: search or a group finds the others
 IGNORE, NUMBER, NAME = "", "number", "name"
-
-
-def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)
-
-
-def _service() -> GatewayService:
-    return current_app.extensions["smsgw.service"]
 
 
 @bp.errorhandler(GatewayError)
@@ -46,11 +35,11 @@ def refused(exc: GatewayError):
 
 @bp.get("/contacts")
 def contacts():
-    book = _service().contacts
+    book = status.service().contacts
     group_uid, search = request.args.get("group") or None, request.args.get("q", "").strip()
     groups = book.list_groups()
     shown, matching = book.find_contacts(group_uid, search, 0, PAGE_ROWS)
-    opted_out = _service().store.consent.suppressed_among([c.number for c, _ in shown])
+    opted_out = status.service().store.consent.suppressed_among([c.number for c, _ in shown])
     return render_template("contacts.html", **status.page_context(
         page="contacts", contacts=shown, matching=matching, total=book.count_contacts(), groups=groups,
         group_uid=group_uid, search=search, opted_out=opted_out, fields_of=fields_of))
@@ -59,7 +48,7 @@ def contacts():
 @bp.post("/contacts")
 def add_contact():
     form = request.form
-    contact = _service().contacts.add_contact(form.get("number", ""), form.get("name", ""),
+    contact = status.service().contacts.add_contact(form.get("number", ""), form.get("name", ""),
                                               parse_fields(form.get("fields", "")), form.getlist("groups"))
     flash(f"{contact.name or contact.number} added.", "ok")
     return redirect(url_for("people.contacts"))
@@ -67,9 +56,9 @@ def add_contact():
 
 @bp.get("/contacts/<uid>")
 def contact(uid: str):
-    book = _service().contacts
+    book = status.service().contacts
     found, groups = book.get_contact(uid)
-    opted_out = bool(_service().store.consent.suppressed_among([found.number]))
+    opted_out = bool(status.service().store.consent.suppressed_among([found.number]))
     return render_template("contact.html", **status.page_context(
         page="contacts", contact=found, in_groups=groups, groups=book.list_groups(), opted_out=opted_out,
         fields_text="\n".join(f"{k}: {v}" for k, v in fields_of(found).items())))
@@ -80,16 +69,16 @@ def save_contact(uid: str):
     form = request.form
     changes = {"number": form.get("number", ""), "name": form.get("name", ""),
                "fields": parse_fields(form.get("fields", ""))}
-    saved = _service().contacts.update_contact(uid, changes, form.getlist("groups"))
-    if ("opted_out" in form) != bool(_service().store.consent.suppressed_among([saved.number])):
-        _service().consent.set_consent(saved.number, opted_out="opted_out" in form, source="page")
+    saved = status.service().contacts.update_contact(uid, changes, form.getlist("groups"))
+    if ("opted_out" in form) != bool(status.service().store.consent.suppressed_among([saved.number])):
+        status.service().consent.set_consent(saved.number, opted_out="opted_out" in form, source="page")
     flash(f"{saved.name or saved.number} saved.", "ok")
     return redirect(url_for("people.contacts"))
 
 
 @bp.post("/contacts/<uid>/delete")
 def delete_contact(uid: str):
-    book = _service().contacts
+    book = status.service().contacts
     gone, _ = book.get_contact(uid)
     book.delete_contact(uid)
     flash(f"{gone.name or gone.number} deleted.", "ok")
@@ -98,14 +87,14 @@ def delete_contact(uid: str):
 
 @bp.post("/groups")
 def add_group():
-    group = _service().contacts.add_group(request.form.get("name", ""))
+    group = status.service().contacts.add_group(request.form.get("name", ""))
     flash(f"Group “{group.name}” added.", "ok")
     return redirect(url_for("people.contacts"))
 
 
 @bp.post("/groups/<uid>/delete")
 def delete_group(uid: str):
-    book = _service().contacts
+    book = status.service().contacts
     group, _ = book.get_group(uid)
     book.delete_group(uid)
     flash(f"Group “{group.name}” deleted; its contacts stay.", "ok")
@@ -126,7 +115,7 @@ def import_upload():
     header, rows = read_csv(text)
     return render_template("contacts_import.html", **status.page_context(
         page="contacts", csv_text=text, header=header, preview=rows[:PREVIEW_ROWS], row_count=len(rows),
-        mapping=[guess_column(column) for column in header], groups=_service().contacts.list_groups()))
+        mapping=[guess_column(column) for column in header], groups=status.service().contacts.list_groups()))
 
 
 @bp.post("/contacts/import/run")
@@ -138,7 +127,7 @@ def import_run():
     if NUMBER not in mapping:
         raise ValidationError("choose the column that holds the phone numbers", field="mapping")
     entries = [_entry(row, mapping) for row in rows]
-    result = _service().contacts.import_contacts(entries, form.getlist("groups"))
+    result = status.service().contacts.import_contacts(entries, form.getlist("groups"))
     said = f"Imported {result.added} new contacts, updated {result.updated}."
     if result.rejected:
         lines = "; ".join(f"line {row + 1}: {why}" for row, why in result.rejected[:20])

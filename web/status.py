@@ -41,6 +41,20 @@ def _service() -> GatewayService:
     return current_app.extensions["smsgw.service"]
 
 
+def service() -> GatewayService:
+    """The gateway's service, for the pages of the other page modules (web/people.py, …)."""
+    return _service()
+
+
+def page_blueprint(name: str, import_name: str) -> Blueprint:
+    """A blueprint for more pages behind the status page's login: its CSRF check on every POST, its login, and
+    its response headers (no caching, no framing, the content security policy)."""
+    pages = Blueprint(name, import_name)
+    pages.before_request(guard)
+    pages.after_request(no_store)
+    return pages
+
+
 def _auth() -> AdminAuth:
     return current_app.extensions["smsgw.admin"]
 

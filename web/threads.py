@@ -8,28 +8,17 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 
-from gateway.core.service import GatewayService
 from gateway.errors import GatewayError
 from gateway.store.models import InboxMessage, Message
 from gateway.values import ModemState
 from web import status
 
-bp = Blueprint("threads", __name__)
-bp.before_request(status.guard)
-bp.after_request(status.no_store)
+bp = status.page_blueprint("threads", __name__)
 
 THREADS = 50  # conversations listed
 MESSAGES = 100  # of one conversation, the latest
-
-
-def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)
-
-
-def _service() -> GatewayService:
-    return current_app.extensions["smsgw.service"]
 
 
 @bp.errorhandler(GatewayError)
@@ -46,23 +35,23 @@ def _thread_url(number: str) -> str:
 @bp.get("/conversations")
 def inbox():
     if request.args.get("to"):  # the "write to a number" box
-        return redirect(_thread_url(_service().messages.party(request.args["to"])))
+        return redirect(_thread_url(status.service().messages.party(request.args["to"])))
     return _page(None)
 
 
 @bp.get("/conversations/<path:number>")
 def thread(number: str):
-    party = _service().messages.party(number)
+    party = status.service().messages.party(number)
     if party != number:  # national form, spaces: one address per conversation
         return redirect(_thread_url(party))
-    _service().messages.mark_read(party)
+    status.service().messages.mark_read(party)
     return _page(party)
 
 
 @bp.post("/conversations/<path:number>")
 def reply(number: str):
-    party = _service().messages.party(number)
-    [message] = _service().messages.send(party, request.form.get("body", ""), via=request.form.get("via") or None)
+    party = status.service().messages.party(number)
+    [message] = status.service().messages.send(party, request.form.get("body", ""), via=request.form.get("via") or None)
     flash(f"Sent to the queue ({message.part_count} part{'' if message.part_count == 1 else 's'}).", "ok")
     return redirect(_thread_url(party))
 
@@ -72,7 +61,7 @@ def poll():
     """What the open page shows, rendered again: the list, and the open thread (marked read: it is in view)."""
     number = request.args.get("number") or None
     if number:
-        _service().messages.mark_read(number)
+        status.service().messages.mark_read(number)
     threads, names = _threads()
     return {"threads": render_template("_threads.html", threads=threads, names=names, selected=number,
                                        thread_url=_thread_url),
@@ -81,19 +70,19 @@ def poll():
 
 def _page(number: str | None):
     threads, names = _threads()
-    modems = _service().modems.list_modems()
+    modems = status.service().modems.list_modems()
     return render_template("conversations.html", **status.page_context(
         page="conversations", threads=threads, names=names, selected=number, items=_items(number) if number else [],
         name=names.get(number or "") if number else None, thread_url=_thread_url,
         modems=modems, online={m.name for m in modems if m.state == ModemState.ONLINE},
-        templates=[t for t in _service().templates.list_templates() if t.is_approved or not
-                   _service().settings.require_approved_templates]))
+        templates=[t for t in status.service().templates.list_templates() if t.is_approved or not
+                   status.service().settings.require_approved_templates]))
 
 
 def _threads():
-    threads = _service().messages.threads(THREADS)
-    return threads, _service().contacts.names_of([t.number for t in threads])
+    threads = status.service().messages.threads(THREADS)
+    return threads, status.service().contacts.names_of([t.number for t in threads])
 
 
 def _items(number: str | None) -> list[Message | InboxMessage]:
-    return _service().messages.conversation(number, limit=MESSAGES) if number else []
+    return status.service().messages.conversation(number, limit=MESSAGES) if number else []

@@ -167,15 +167,16 @@ class Inbox:
         """The numbers the box has exchanged SMS with (only `numbers`, when given), the latest exchange first, each
         with its count of unread received SMS and its latest message."""
         with self._db.read() as s:
+            if numbers is None:
+                numbers = _latest_parties(s, limit)
             inbound = select(InboxMessage.sender.label("number"), func.max(InboxMessage.received_at).label("at"),
                              func.sum(case((InboxMessage.read_at.is_(None), 1), else_=0)).label("unread"),
                              func.max(InboxMessage.id).label("inbox_id"), cast(null(), Integer).label("message_id"))
             outbound = select(Message.to_number.label("number"), func.max(Message.created_at).label("at"),
                               literal(0, Integer).label("unread"), cast(null(), Integer).label("inbox_id"),
                               func.max(Message.id).label("message_id")).where(Message.to_number != "")
-            if numbers is not None:
-                inbound = inbound.where(InboxMessage.sender.in_(numbers))
-                outbound = outbound.where(Message.to_number.in_(numbers))
+            inbound = inbound.where(InboxMessage.sender.in_(numbers))
+            outbound = outbound.where(Message.to_number.in_(numbers))
             both = union_all(inbound.group_by(InboxMessage.sender), outbound.group_by(Message.to_number)).subquery()
             latest = func.max(both.c.at)
             rows: Sequence[Any] = s.execute(
@@ -273,6 +274,26 @@ def _dedup_key(digest: Callable[[str], str], modem: str, sms: ReceivedSms) -> st
 def _group_key(digest: Callable[[str], str], modem: str, sender: str, first_part_id: int) -> str:
     """Identifies the inbox message made of a group of parts (keyed: it holds the sender's number)."""
     return digest(f"{modem}\x00group\x00{sender}\x00{first_part_id}")
+
+
+def _latest_parties(s: Session, limit: int) -> list[str]:
+    """The `limit` numbers with the latest exchanges, from the newest rows of the outbox and the inbox only (ids
+    follow time within each): the window grows until the last number chosen is newer than everything left out,
+    so a long history costs no more than a short one."""
+    window = 4 * limit
+    while True:
+        sent = s.execute(select(Message.to_number, Message.created_at).where(Message.to_number != "")
+                         .order_by(Message.id.desc()).limit(window)).all()
+        received = s.execute(select(InboxMessage.sender, InboxMessage.received_at)
+                             .order_by(InboxMessage.id.desc()).limit(window)).all()
+        latest: dict[str, datetime] = {}
+        for party, at in [*sent, *received]:
+            latest[party] = max(latest.get(party, at), at)
+        chosen = sorted(latest, key=lambda party: latest[party], reverse=True)[:limit]
+        complete = [rows for rows in (sent, received) if len(rows) == window]  # these may have older rows left
+        if not complete or (len(chosen) == limit and all(latest[chosen[-1]] >= rows[-1][1] for rows in complete)):
+            return chosen
+        window *= 4
 
 
 def _aware(value: datetime | str) -> datetime:
