@@ -42,3 +42,14 @@ def test_threads_are_one_per_number_latest_first_with_unread_counts(service, sto
 
     service.privacy.erase_number(ANN)
     assert [t.number for t in service.messages.threads()] == [CAT, BOB]
+
+
+def test_a_burst_to_one_number_does_not_hide_the_next_latest_thread(service, store):
+    start = service.clock().replace(microsecond=0)
+    store.inbox.record_received("m1", ReceivedSms("SM", 1, BOB, "an old question", start, None, "01"),
+                                start - timedelta(hours=2))
+    service.messages.send(CAT, "sent before the burst")  # newer than Bob's SMS, older than the burst
+    for i in range(20):
+        service.messages.send(ANN, f"burst {i}")
+    assert [t.number for t in service.messages.threads(limit=2)] == [ANN, CAT]
+    assert [t.number for t in service.messages.threads(limit=3)] == [ANN, CAT, BOB]
