@@ -18,6 +18,7 @@ from gateway.errors import GatewayError, ValidationError
 from gateway.rules import templates
 from gateway.rules.spreadsheet import safe_cell
 from gateway.rules.text import normalise_body, segment
+from gateway.rules.timing import parse_send_at
 from web import status
 
 bp = status.page_blueprint("compose", __name__)
@@ -47,8 +48,9 @@ def review():
                               field="to")
     wanted = templates.placeholders(normalise_body(draft["body"]))
     lacking = [r for r in recipients if any(not {**r[2], "name": r[1], "number": r[0]}.get(p) for p in wanted)]
-    opted_out = status.service().store.consent.suppressed_among([r[0] for r in recipients])
-    excluded = opted_out if draft["class"] == "marketing" or status.service().settings.optout_blocks_transactional else set()
+    service = status.service()
+    opted_out = service.store.consent.suppressed_among([r[0] for r in recipients])
+    excluded = opted_out if draft["class"] == "marketing" or service.settings.optout_blocks_transactional else set()
     going = [r for r in recipients if r not in lacking and r[0] not in excluded]
     sample = _fill(draft["body"], going[0], wanted) if going else None
     segmentation = segment(normalise_body(sample)) if sample else None
@@ -61,7 +63,8 @@ def review():
 def send():
     draft = _draft()
     recipients, _ = status.service().contacts.audience(draft["numbers"], draft["groups"])
-    batch, _ = status.service().batches.send_to_contacts(recipients, body=draft["body"], message_class=draft["class"])
+    batch, _ = status.service().batches.send_to_contacts(recipients, body=draft["body"], message_class=draft["class"],
+                                                         send_at=draft["send_at"], time_zone=draft["time_zone"])
     flash(f"{batch.accepted} messages queued.", "ok")
     return redirect(url_for("compose.campaign", uid=batch.uid))
 
@@ -104,6 +107,7 @@ def _form(status_code: int = 200):
     return render_template("compose.html", **status.page_context(
         page="compose", groups=status.service().contacts.list_groups(), chosen=form.getlist("groups"),
         numbers=form.get("numbers", ""), body=form.get("body", ""), message_class=form.get("class", ""),
+        send_at=form.get("send_at", ""), time_zone=form.get("time_zone", ""),
         templates=status.service().templates.list_templates())), status_code
 
 
@@ -116,8 +120,11 @@ def _draft() -> dict[str, Any]:
     if message_class not in CLASSES:
         raise ValidationError("class must be transactional or marketing", field="class")
     numbers = [n.strip() for n in re.split(r"[\n,;]", form.get("numbers", "")) if n.strip()]
+    send_at = form.get("send_at", "").strip() or None
+    time_zone = (form.get("time_zone", "").strip() or "UTC") if send_at else None
     return {"numbers": numbers, "numbers_text": form.get("numbers", ""), "groups": form.getlist("groups"),
-            "body": body, "class": message_class}
+            "body": body, "class": message_class, "send_at": send_at, "time_zone": time_zone,
+            "hold_until": parse_send_at(send_at, time_zone)}
 
 
 def _fill(body: str, recipient: tuple[str, str, dict[str, str]], wanted: tuple[str, ...] | list[str]) -> str:

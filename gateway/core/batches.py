@@ -22,7 +22,7 @@ from gateway.errors import (
 from gateway.rules import templates
 from gateway.rules.numbers import to_e164
 from gateway.rules.text import Segmentation, normalise_body, segment
-from gateway.rules.timing import PRIORITIES, check_message_class
+from gateway.rules.timing import PRIORITIES, check_message_class, parse_send_at
 from gateway.store import Store
 from gateway.store.models import ApiKey, Batch, Message
 from gateway.values import MessageDraft, MessageState
@@ -70,10 +70,13 @@ class Batches:
 
     def send_to_contacts(self, contacts: Sequence[tuple[str, str, dict[str, str]]], *, body: str | None = None,
                          template: str | None = None, message_class: str | None = None,
+                         send_at: str | None = None, time_zone: str | None = None,
                          api_key: ApiKey | None = None) -> tuple[Batch, dict[str, int]]:
         """Queue one bulk-priority message per contact (number, name, fields: a group's members), the text
-        (`body`, or the template `template`) filled with the contact's {name}, {number} and fields; a contact
-        without a field the text uses is reported by its position (row 1 is the first) and the others still go."""
+        (`body`, or the template `template`) filled with the contact's {name}, {number} and fields, held until
+        `send_at` (as `send` reads it) when given; a contact without a field the text uses is reported by its
+        position (row 1 is the first) and the others still go."""
+        hold_until = parse_send_at(send_at, time_zone)
         if not contacts:
             raise ValidationError("the group has no members", field="group")
         if len(contacts) > self._settings.max_recipients:
@@ -95,7 +98,7 @@ class Batches:
                 good.append((row_number, number, filled, self._segmented(filled)))
             except ValidationError as exc:
                 rejected.append(_rejection(row_number, exc))
-        return self._queue(good, rejected, len(contacts), template, message_class, api_key)
+        return self._queue(good, rejected, len(contacts), template, message_class, api_key, hold_until)
 
     def _segmented(self, body: str) -> Segmentation:
         segmentation = segment(normalise_body(body))
@@ -104,10 +107,10 @@ class Batches:
         return segmentation
 
     def _queue(self, good: list[tuple[int, str, str, Segmentation]], rejected: list[dict[str, Any]], total: int,
-               template: str | None, message_class: str | None, api_key: ApiKey | None
-               ) -> tuple[Batch, dict[str, int]]:
-        """The good rows queued as one batch (opted-out recipients refused where the class says so, quiet hours and
-        routes applied as `send` does), the rejected ones kept with it."""
+               template: str | None, message_class: str | None, api_key: ApiKey | None,
+               hold_until: datetime | None = None) -> tuple[Batch, dict[str, int]]:
+        """The good rows queued as one batch (held until `hold_until` when given; opted-out recipients refused where
+        the class says so, quiet hours and routes applied as `send` does), the rejected ones kept with it."""
         if message_class == "marketing" or self._settings.optout_blocks_transactional:
             blocked = self._store.consent.suppressed_among(list({number for _, number, _, _ in good}))
             rejected.extend({"row": row_number, "field": "to", "code": RecipientOptedOut.code,
@@ -116,11 +119,11 @@ class Batches:
             good = [g for g in good if g[1] not in blocked]
         numbers = list(dict.fromkeys(number for _, number, _, _ in good))
         quiet_window = self._policy.quiet_window(message_class, None)  # as `send` does
-        holds = self._policy.quiet_holds(numbers, self._clock(), quiet_window)
+        holds = self._policy.quiet_holds(numbers, max(hold_until or self._clock(), self._clock()), quiet_window)
         routes = self._policy.routes(numbers)
         drafts = [MessageDraft(to_number=number, body=body, encoding=segmentation.encoding, parts=segmentation.parts,
                                delivery_report=self._settings.delivery_report, priority=PRIORITIES["bulk"],
-                               send_at=holds.get(number), quiet_hours=quiet_window,
+                               send_at=holds.get(number, hold_until), quiet_hours=quiet_window,
                                **(routes[number].placement if number in routes else {}))
                   for _, number, body, segmentation in good]
         batch = self._store.batches.enqueue_batch(drafts, sorted(rejected, key=lambda r: r["row"]), total, template,

@@ -3,6 +3,9 @@ what is refused and how, and that numbers and names are sealed at rest like mess
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
 import pytest
 from sqlalchemy import text
 
@@ -142,3 +145,18 @@ def test_a_campaign_not_yet_sent_can_be_cancelled_whole(client, auth, service):
     assert service.batches.cancel_batch(batch["id"]) == 0  # nothing left to cancel
     assert client.get(f"/api/v1/batches/{batch['id']}", headers=auth).get_json()["counts"] == {"cancelled": 2}
     assert service.batches.retry_failed(batch["id"]) == 0
+
+
+def test_a_group_message_can_wait_until_a_time_in_a_zone(client, auth, service):
+    group = add_group(client, auth, "Night shift")
+    add_contact(client, auth, number="+447911123456", groups=["Night shift"])
+    later = (service.clock() + timedelta(days=2)).replace(microsecond=0, tzinfo=None)
+    batch = client.post(f"/api/v1/groups/{group['id']}/messages", json={
+        "body": "Rota changes tomorrow", "send_at": later.isoformat(), "time_zone": "Europe/Paris"}, headers=auth)
+    assert batch.status_code == 202, batch.get_json()
+    [message] = client.get(f"/api/v1/messages?batch={batch.get_json()['id']}", headers=auth).get_json()["messages"]
+    assert message["state"] == "scheduled"
+    held = datetime.fromisoformat(message["send_at"].replace("Z", "+00:00"))
+    assert held == later.replace(tzinfo=ZoneInfo("Europe/Paris"))
+    wrong = client.post(f"/api/v1/groups/{group['id']}/messages", json={"body": "x", "send_at": "soon"}, headers=auth)
+    assert (wrong.status_code, wrong.get_json()["error"]["field"]) == (400, "send_at")

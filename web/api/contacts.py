@@ -195,6 +195,8 @@ class GroupMessage(Request):
     template: Annotated[str, doc("a template to fill the same way, instead of body")] | UnsetType = UNSET
     message_class: Annotated[str, doc("marketing messages wait out the recipients' quiet hours and skip opted-out "
                                       "members", enum=CLASSES)] | UnsetType = field(default=UNSET, name="class")
+    send_at: Annotated[str, doc("hold them until then: ISO 8601, with an offset or a time_zone")] | UnsetType = UNSET
+    time_zone: Annotated[str, doc("IANA zone name for a send_at without offset")] | UnsetType = UNSET
 
 
 @bp.post("/groups/<uid>/messages")
@@ -207,5 +209,6 @@ def send_to_group(uid: str):
     message = decode(request.get_data(cache=False), GroupMessage)
     batch, counts = service().batches.send_to_contacts(
         service().contacts.recipients(uid), body=given(message.body), template=given(message.template),
-        message_class=given(message.message_class), api_key=g.api_key)
+        message_class=given(message.message_class), send_at=given(message.send_at), time_zone=given(message.time_zone),
+        api_key=g.api_key)
     return batch_json(batch, counts), 202, {"Location": f"/api/v1/batches/{batch.uid}"}

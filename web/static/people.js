@@ -49,6 +49,12 @@
     });
   });
 
+  /* a time zone field left at UTC starts at the browser's own zone: the person's "9:00" means theirs */
+  Array.prototype.forEach.call(document.querySelectorAll("input[data-default-zone]"), function (field) {
+    var zone = window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone && field.value === "UTC") field.value = zone;
+  });
+
   var campaign = document.getElementById("campaign");
   if (campaign) {  /* the campaign's messages by state, from GET /api/v1/batches/<id> */
     window.setInterval(function () {
