@@ -58,9 +58,11 @@ def add_contact():
 def contact(uid: str):
     book = status.service().contacts
     found, groups = book.get_contact(uid)
-    opted_out = bool(status.service().store.consent.suppressed_among([found.number]))
+    consent = status.service().store.consent
+    opted_out = bool(consent.suppressed_among([found.number]))
     return render_template("contact.html", **status.page_context(
         page="contacts", contact=found, in_groups=groups, groups=book.list_groups(), opted_out=opted_out,
+        consent_history=consent.consent_history(found.number),
         fields_text="\n".join(f"{k}: {v}" for k, v in fields_of(found).items())))
 
 
