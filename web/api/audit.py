@@ -60,7 +60,12 @@ PAGE_ACTIONS = {
     "compose.send": ("campaign.sent", None),
     "compose.cancel_campaign": ("campaign.cancelled", "uid"),
     "compose.retry_campaign": ("campaign.retried", "uid"),
-    "threads.reply": ("conversation.replied", None),  # not the number: the audit trail is not sealed
+    "threads.reply": ("conversation.replied", None),
+    "settings.add_template": ("template.added", None),
+    "settings.save_template": ("template.changed", "name"),
+    "settings.delete_template": ("template.deleted", "name"),
+    "settings.add_webhook": ("webhook.added", None),
+    "settings.delete_webhook": ("webhook.deleted", "uid"),  # not the number: the audit trail is not sealed
 }
 LOGIN = {302: "login.succeeded", 401: "login.failed", 429: "login.throttled"}
 

@@ -1,0 +1,57 @@
+"""The settings page in a real Chromium against a whole gateway: a template added, changed and deleted; a webhook
+added (its secret shown once) that then receives a real event at a loopback receiver, its delivery listed as
+delivered; screenshots at desktop and phone width (tests/artifacts/settings*.png)."""
+
+from __future__ import annotations
+
+from tests.conftest import wait_until
+from tests.receiver import Receiver
+from tests.web.pages import logged_in, needs_chromium, shoot
+
+pytestmark = needs_chromium
+
+
+def test_an_operator_keeps_templates_and_a_webhook_without_touching_the_config(browser, gateway_factory):
+    gateway, _, _ = gateway_factory(1)
+    receiver = Receiver()
+    try:
+        wait_until(lambda: [m.state.value for m in gateway.service.modems.list_modems()] == ["online"])
+        page, errors, _ = logged_in(browser, gateway)
+        page.click("nav >> text=Settings")
+        page.wait_for_selector("#templates >> text=No templates yet.")
+
+        page.fill("#new-template-name", "reminder")
+        page.fill("#new-template-body", "Dear {name}, your appointment is on {date}.")
+        page.check("#new-template-approved")
+        page.click("#new-template button[type=submit]")
+        page.wait_for_selector(".notice-ok >> text=Template “reminder” added.")
+        page.fill("#templates textarea >> nth=0", "Dear {name}, see you on {date}.")
+        page.click("#templates button:has-text('Save') >> nth=0")
+        page.wait_for_selector(".notice-ok >> text=Template “reminder” saved.")
+        assert gateway.service.templates.get_template("reminder").body == "Dear {name}, see you on {date}."
+        page.fill("#new-template-name", "bad")
+        page.fill("#new-template-body", "Dear {0}")
+        page.click("#new-template button[type=submit]")
+        page.wait_for_selector(".notice-error")
+
+        page.fill("#new-webhook-url", receiver.url)
+        page.uncheck("#new-webhook input[value='message.received']")
+        page.uncheck("#new-webhook input[value='message.delivered']")
+        page.uncheck("#new-webhook input[value='message.failed']")
+        page.check("#new-webhook input[value='message.sent']")
+        page.click("#new-webhook button[type=submit]")
+        assert "Its signing secret:" in page.wait_for_selector(".notice-ok").inner_text()
+        gateway.service.messages.send("+447911123456", "Your appointment is on Friday")
+        assert receiver.wait_for(lambda r: any(x["json"]["type"] == "message.sent" for x in r.received))
+        wait_until(lambda: page.reload() or "delivered" in page.locator("#webhooks").inner_text(), timeout_s=15)
+        assert "HTTP 200" in page.locator("#webhooks").inner_text()
+        shoot(page, "settings")
+
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.click("#templates button.btn-danger >> nth=0")
+        page.wait_for_selector(".notice-ok >> text=Template “reminder” deleted.")
+        actions = [e.action for e in gateway.store.audit.list_audit()]
+        assert {"template.added", "template.changed", "template.deleted", "webhook.added"} <= set(actions)
+        assert errors == []
+    finally:
+        receiver.down()

@@ -1,0 +1,71 @@
+"""The settings page (/settings): message templates and webhooks, changed in the browser rather than through the
+API or the TOML file, both of which take effect at once: a template is read at each send, a webhook at each event.
+Each webhook shows its latest deliveries with their outcome. Behind the status page's login; POST/redirect/GET."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+
+from gateway.errors import GatewayError
+from gateway.values import EVENT_TYPES
+from web import status
+
+bp = status.page_blueprint("settings", __name__)
+
+DELIVERIES_SHOWN = 5
+
+
+@bp.errorhandler(GatewayError)
+def refused(exc: GatewayError):
+    flash(exc.message, "error")
+    return redirect(url_for("settings.settings"))
+
+
+@bp.get("/settings")
+def settings():
+    receivers = status.service().receivers
+    webhooks = [(hook, [d for d, _, _ in receivers.list_deliveries(hook.uid, limit=DELIVERIES_SHOWN)])
+                for hook in receivers.list_webhooks()]
+    return render_template("settings.html", **status.page_context(
+        page="settings", templates=status.service().templates.list_templates(), webhooks=webhooks,
+        event_types=EVENT_TYPES))
+
+
+@bp.post("/settings/templates")
+def add_template():
+    form = request.form
+    template = status.service().templates.add_template(form.get("name", ""), form.get("body", ""),
+                                                       is_approved="approved" in form)
+    flash(f"Template “{template.name}” added.", "ok")
+    return redirect(url_for("settings.settings"))
+
+
+@bp.post("/settings/templates/<name>")
+def save_template(name: str):
+    form = request.form
+    status.service().templates.update_template(name, body=form.get("body", ""), is_approved="approved" in form)
+    flash(f"Template “{name}” saved.", "ok")
+    return redirect(url_for("settings.settings"))
+
+
+@bp.post("/settings/templates/<name>/delete")
+def delete_template(name: str):
+    status.service().templates.delete_template(name)
+    flash(f"Template “{name}” deleted.", "ok")
+    return redirect(url_for("settings.settings"))
+
+
+@bp.post("/settings/webhooks")
+def add_webhook():
+    hook = status.service().receivers.add_webhook(request.form.get("url", "").strip(),
+                                                  request.form.getlist("events"))
+    flash(f"Webhook to {hook.url} added. Its signing secret: {hook.secret} (shown once; keep it with the receiver).",
+          "ok")
+    return redirect(url_for("settings.settings"))
+
+
+@bp.post("/settings/webhooks/<uid>/delete")
+def delete_webhook(uid: str):
+    status.service().receivers.delete_webhook(uid)
+    flash("Webhook deleted: no more events go to it.", "ok")
+    return redirect(url_for("settings.settings"))
