@@ -14,10 +14,8 @@ from typing import Any
 
 from flask import Response, flash, redirect, render_template, request, url_for
 
-from gateway.errors import GatewayError, ValidationError
-from gateway.rules import templates
+from gateway.errors import GatewayError, RecipientOptedOut, TemplateParamsError, ValidationError
 from gateway.rules.spreadsheet import safe_cell
-from gateway.rules.text import normalise_body, segment
 from gateway.rules.timing import parse_send_at
 from web import status
 
@@ -46,17 +44,16 @@ def review():
     if not recipients:
         raise ValidationError("choose at least one group or write at least one number that can be read",
                               field="to")
-    wanted = templates.placeholders(normalise_body(draft["body"]))
-    lacking = [r for r in recipients if any(not {**r[2], "name": r[1], "number": r[0]}.get(p) for p in wanted)]
     service = status.service()
-    opted_out = service.store.consent.suppressed_among([r[0] for r in recipients])
-    excluded = opted_out if draft["class"] == "marketing" or service.settings.optout_blocks_transactional else set()
-    going = [r for r in recipients if r not in lacking and r[0] not in excluded]
-    sample = _fill(draft["body"], going[0], wanted) if going else None
-    segmentation = segment(normalise_body(sample)) if sample else None
+    going, rejected = service.batches.plan_for_contacts(recipients, body=draft["body"], message_class=draft["class"])
+    left_out = {code: [recipients[r["row"] - 1] for r in rejected if r["code"] == code]
+                for code in {r["code"] for r in rejected}}
     return render_template("compose_review.html", **status.page_context(
-        page="compose", draft=draft, recipients=recipients, unreadable=unreadable, lacking=lacking,
-        opted_out=opted_out, excluded=excluded, going=going, sample=sample, segmentation=segmentation))
+        page="compose", draft=draft, recipients=recipients, unreadable=unreadable, going=going,
+        lacking=left_out.pop(TemplateParamsError.code, []), excluded=left_out.pop(RecipientOptedOut.code, []),
+        others=[r for r in rejected if r["code"] in left_out],
+        opted_out=[] if service.consent.applies_to(draft["class"])  # then they are among the excluded
+        else service.store.consent.suppressed_among([r[0] for r in recipients])))
 
 
 @bp.post("/compose/send")
@@ -125,12 +122,6 @@ def _draft() -> dict[str, Any]:
     return {"numbers": numbers, "numbers_text": form.get("numbers", ""), "groups": form.getlist("groups"),
             "body": body, "class": message_class, "send_at": send_at, "time_zone": time_zone,
             "hold_until": parse_send_at(send_at, time_zone)}
-
-
-def _fill(body: str, recipient: tuple[str, str, dict[str, str]], wanted: tuple[str, ...] | list[str]) -> str:
-    number, name, fields = recipient
-    values = {**fields, "name": name, "number": number}
-    return templates.render(body, {p: values[p] for p in wanted})
 
 
 def _rejected(stored: str) -> list[dict[str, Any]]:

@@ -29,6 +29,7 @@ from gateway.values import MessageDraft, MessageState
 
 log = logging.getLogger(__name__)
 
+Planned = tuple[int, str, str, Segmentation]  # a message of a batch: its row, number, text and segmentation
 
 
 class Batches:
@@ -66,17 +67,26 @@ class Batches:
                 good.append((row_number, number, body, self._segmented(body)))
             except ValidationError as exc:
                 rejected.append(_rejection(row_number, exc))
+        good, rejected = self._without_opted_out(good, rejected, message_class)
         return self._queue(good, rejected, len(rows), template, message_class, api_key)
 
     def send_to_contacts(self, contacts: Sequence[tuple[str, str, dict[str, str]]], *, body: str | None = None,
                          template: str | None = None, message_class: str | None = None,
                          send_at: str | None = None, time_zone: str | None = None,
                          api_key: ApiKey | None = None) -> tuple[Batch, dict[str, int]]:
-        """Queue one bulk-priority message per contact (number, name, fields: a group's members), the text
-        (`body`, or the template `template`) filled with the contact's {name}, {number} and fields, held until
-        `send_at` (as `send` reads it) when given; a contact without a field the text uses is reported by its
-        position (row 1 is the first) and the others still go."""
+        """Queue one bulk-priority message per contact (number, name, fields: a group's members), as
+        `plan_for_contacts` plans them, held until `send_at` (as `send` reads it) when given."""
         hold_until = parse_send_at(send_at, time_zone)
+        good, rejected = self.plan_for_contacts(contacts, body=body, template=template, message_class=message_class)
+        return self._queue(good, rejected, len(contacts), template, message_class, api_key, hold_until)
+
+    def plan_for_contacts(self, contacts: Sequence[tuple[str, str, dict[str, str]]], *, body: str | None = None,
+                          template: str | None = None, message_class: str | None = None
+                          ) -> tuple[list[Planned], list[dict[str, Any]]]:
+        """What a message to `contacts` would be, queueing nothing: one text per contact (`body`, or the template
+        `template`, filled with the contact's {name}, {number} and fields) as (position, number, text, its
+        segmentation), and the contacts left out by position (row 1 is the first): a field the text uses missing,
+        or opted out where the class says so."""
         if not contacts:
             raise ValidationError("the group has no members", field="group")
         if len(contacts) > self._settings.max_recipients:
@@ -98,7 +108,18 @@ class Batches:
                 good.append((row_number, number, filled, self._segmented(filled)))
             except ValidationError as exc:
                 rejected.append(_rejection(row_number, exc))
-        return self._queue(good, rejected, len(contacts), template, message_class, api_key, hold_until)
+        return self._without_opted_out(good, rejected, message_class)
+
+    def _without_opted_out(self, good: list[Planned], rejected: list[dict[str, Any]], message_class: str | None
+                           ) -> tuple[list[Planned], list[dict[str, Any]]]:
+        """`good` less the opted-out recipients where the class says so, who join `rejected`."""
+        if not self._consent.applies_to(message_class):
+            return good, rejected
+        blocked = self._store.consent.suppressed_among(list({number for _, number, _, _ in good}))
+        rejected = rejected + [{"row": row_number, "field": "to", "code": RecipientOptedOut.code,
+                                "message": f"{number} opted out"} for row_number, number, _, _ in good
+                               if number in blocked]
+        return [g for g in good if g[1] not in blocked], rejected
 
     def _segmented(self, body: str) -> Segmentation:
         segmentation = segment(normalise_body(body))
@@ -106,17 +127,11 @@ class Batches:
             raise MessageTooLong(f"the text needs {segmentation.part_count} parts", field="body")
         return segmentation
 
-    def _queue(self, good: list[tuple[int, str, str, Segmentation]], rejected: list[dict[str, Any]], total: int,
-               template: str | None, message_class: str | None, api_key: ApiKey | None,
-               hold_until: datetime | None = None) -> tuple[Batch, dict[str, int]]:
-        """The good rows queued as one batch (held until `hold_until` when given; opted-out recipients refused where
-        the class says so, quiet hours and routes applied as `send` does), the rejected ones kept with it."""
-        if message_class == "marketing" or self._settings.optout_blocks_transactional:
-            blocked = self._store.consent.suppressed_among(list({number for _, number, _, _ in good}))
-            rejected.extend({"row": row_number, "field": "to", "code": RecipientOptedOut.code,
-                             "message": f"{number} opted out"}
-                            for row_number, number, _, _ in good if number in blocked)
-            good = [g for g in good if g[1] not in blocked]
+    def _queue(self, good: list[Planned], rejected: list[dict[str, Any]], total: int, template: str | None,
+               message_class: str | None, api_key: ApiKey | None, hold_until: datetime | None = None
+               ) -> tuple[Batch, dict[str, int]]:
+        """The good rows queued as one batch (held until `hold_until` when given; quiet hours and routes applied as
+        `send` does), the rejected ones kept with it."""
         numbers = list(dict.fromkeys(number for _, number, _, _ in good))
         quiet_window = self._policy.quiet_window(message_class, None)  # as `send` does
         holds = self._policy.quiet_holds(numbers, max(hold_until or self._clock(), self._clock()), quiet_window)

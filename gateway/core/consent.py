@@ -36,11 +36,16 @@ class Consent:
         """The numbers opted out now, and every change of consent, oldest first."""
         return self._store.consent.list_suppressions(), self._store.consent.consent_history()
 
+    def applies_to(self, message_class: str | None) -> bool:
+        """Whether opted-out numbers are spared messages of `message_class`: marketing ones, or any when
+        [messaging] optout_blocks_transactional."""
+        return message_class == "marketing" or self._settings.optout_blocks_transactional
+
     def refuse_opted_out(self, numbers: Sequence[str], message_class: str | None) -> None:
         """RecipientOptedOut (409) when a marketing message (or, if so configured, any message) goes to a
         number (E.164) on the suppression list."""
         check_message_class(message_class)
-        if message_class != "marketing" and not self._settings.optout_blocks_transactional:
+        if not self.applies_to(message_class):
             return
         blocked = self._store.consent.suppressed_among(list(numbers))
         if blocked:
