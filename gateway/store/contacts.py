@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any, Iterable, TypeVar
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from gateway.errors import ContactExists, ContactNotFound, GroupExists, GroupNotFound
 from gateway.store.database import Database, new_uid
 from gateway.store.models import Contact, ContactGroup, GroupMember
+
+_Row = TypeVar("_Row")
 
 
 class Contacts:
@@ -24,12 +26,7 @@ class Contacts:
     def list_contacts(self, group_uid: str | None = None) -> list[tuple[Contact, list[str]]]:
         """Every contact (of the group `group_uid`, when given) with the names of its groups, oldest first."""
         with self._db.read() as s:
-            query = select(Contact).order_by(Contact.id)
-            if group_uid is not None:
-                group = _group(s, group_uid)
-                query = query.join(GroupMember, GroupMember.contact_id == Contact.id).where(
-                    GroupMember.group_id == group.id)
-            contacts = list(s.scalars(query))
+            contacts = list(s.scalars(_in_group(s, select(Contact).order_by(Contact.id), group_uid)))
             return [(c, names) for c, names in zip(contacts, _group_names(s, [c.id for c in contacts]))]
 
     def find_contacts(self, group_uid: str | None, needle: str | None, offset: int, limit: int
@@ -38,10 +35,7 @@ class Contacts:
         only those whose name or number holds it, case ignored: names are sealed, so this reads every name and
         number (not the fields) and only the page's rows whole."""
         with self._db.read() as s:
-            ids = select(Contact.id).order_by(Contact.id)
-            if group_uid is not None:
-                ids = ids.join(GroupMember, GroupMember.contact_id == Contact.id).where(
-                    GroupMember.group_id == _group(s, group_uid).id)
+            ids = _in_group(s, select(Contact.id).order_by(Contact.id), group_uid)
             if needle:
                 folded = needle.casefold()
                 named = s.execute(select(Contact.id, Contact.name, Contact.number).where(
@@ -234,6 +228,14 @@ def _group(s: Session, uid: str) -> ContactGroup:
     if group is None:
         raise GroupNotFound(f"no group {uid}", field="id")
     return group
+
+
+def _in_group(s: Session, query: Select[_Row], group_uid: str | None) -> Select[_Row]:
+    """`query` (over contacts) narrowed to the members of the group `group_uid`, when given."""
+    if group_uid is None:
+        return query
+    return query.join(GroupMember, GroupMember.contact_id == Contact.id).where(
+        GroupMember.group_id == _group(s, group_uid).id)
 
 
 def _group_names(s: Session, contact_ids: list[int]) -> list[list[str]]:
