@@ -69,19 +69,21 @@ def poll():
 
 
 def _page(number: str | None):
-    threads, names = _threads()
+    threads, names = _threads(number)
     modems = status.service().modems.list_modems()
     return render_template("conversations.html", **status.page_context(
-        page="conversations", threads=threads, names=names, selected=number, items=_items(number) if number else [],
-        name=names.get(number or "") if number else None, thread_url=_thread_url,
+        page="conversations", threads=threads, names=names, selected=number, items=_items(number),
+        name=names.get(number) if number else None, thread_url=_thread_url,
         modems=modems, online={m.name for m in modems if m.state == ModemState.ONLINE},
         templates=[t for t in status.service().templates.list_templates() if t.is_approved or not
                    status.service().settings.require_approved_templates]))
 
 
-def _threads():
+def _threads(selected: str | None = None):
+    """The latest threads and the contact names of their numbers (and of the open thread's, which may be older)."""
     threads = status.service().messages.threads(THREADS)
-    return threads, status.service().contacts.names_of([t.number for t in threads])
+    numbers = [t.number for t in threads] + ([selected] if selected else [])
+    return threads, status.service().contacts.names_of(numbers)
 
 
 def _items(number: str | None) -> list[Message | InboxMessage]:

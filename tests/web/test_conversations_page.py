@@ -15,6 +15,7 @@ PARENT = "+447911123456"
 def test_a_receptionist_answers_a_parent_in_a_thread(browser, gateway_factory):
     gateway, [fake], _ = gateway_factory(1)
     gateway.service.contacts.add_contact(PARENT, "Amelia's mum")
+    gateway.service.contacts.add_contact("+447911123457", "Tom's dad")  # no SMS either way yet
     wait_until(lambda: [m.state.value for m in gateway.service.modems.list_modems()] == ["online"])
     fake.inject_sms(PARENT, "Is the trip still on tomorrow?")
     wait_until(lambda: gateway.service.messages.list_inbox()[0])
@@ -49,6 +50,7 @@ def test_a_receptionist_answers_a_parent_in_a_thread(browser, gateway_factory):
     page.click("#new-thread button[type=submit]")
     page.wait_for_selector("#thread >> text=Nothing yet")
     assert page.url.endswith("/conversations/%2B447911123457"), page.url
+    assert "Tom's dad" in page.locator("#thread-title").inner_text()  # a contact with no thread yet
     page.goto(f"{base}/conversations")
     page.set_viewport_size(PHONE)
     page.screenshot(path=str(ARTIFACTS / "conversations_list_phone.png"))
