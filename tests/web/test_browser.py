@@ -8,7 +8,7 @@ import pytest
 from gateway.appliance.demo import DemoModems
 from gateway.core.admin_auth import AdminAuth
 from tests.conftest import wait_until
-from tests.web.pages import ARTIFACTS, PASSWORD, needs_chromium
+from tests.web.pages import ARTIFACTS, PASSWORD, logged_in, needs_chromium
 
 pytestmark = needs_chromium
 
@@ -84,18 +84,9 @@ def test_operator_logs_in_sees_modems_and_sends_a_test_sms(browser, gateway_fact
 
 def test_a_receptionist_sets_up_an_auto_reply_tries_it_and_it_answers_a_real_sms(browser, gateway_factory):
     gateway, [fake], _ = gateway_factory(1)
-    AdminAuth(gateway.store).set_password(PASSWORD)
     gateway.service.contacts.add_group("Newsletter")
     wait_until(lambda: [m.state.value for m in gateway.service.modems.list_modems()] == ["online"])
-    base = f"http://127.0.0.1:{gateway.port}"
-    page = browser.new_page(viewport={"width": 1366, "height": 900})
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(f"{base}/login")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
+    page, errors, _ = logged_in(browser, gateway)
     page.wait_for_selector("#rules >> text=No rules yet")
 
     page.fill("#rule-name", "Opening hours")
