@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import urlsplit
 
 from gateway.errors import ConfigError
+from gateway.values import PRIORITIES
 
 if TYPE_CHECKING:
     from gateway.doors import Doors
@@ -348,6 +350,93 @@ class RouteSettings:
                               field="routes.match")
 
 
+UPSTREAM_KINDS = ("twilio", "kannel", "http")
+UPSTREAM_USES = ("fallback", "always")
+
+
+@dataclass(frozen=True)
+class UpstreamSettings:
+    """`[[upstreams]]`: an HTTP SMS provider (gateway/upstream/) used as a route target like a modem: it is a member of
+    routing `group`, may be named in `via`, and its messages go through the same states. Its delivery receipts come
+    back to `receipts_to` + a signed path (web/receipts.py)."""
+
+    name: str
+    kind: str  # twilio (the Messages API) | kannel (sendsms GET) | http (a templated request)
+    url: str  # twilio: the API's base URL; kannel: the sendsms URL; http: the request's URL ($placeholders)
+    account_sid: str = ""  # twilio
+    auth_token: str = ""  # twilio
+    username: str = ""  # kannel; http: $username
+    password: str = ""  # kannel; http: $password
+    sender: str = field(default="", metadata={"key": "from"})  # the sender the provider shows, where it needs one
+    cost: float = 0.0  # per message part, compared with the modems' cost
+    use: str = "fallback"  # fallback: only messages no modem took within fallback_after_s; always: like a modem
+    fallback_after_s: float = 10.0
+    priority: str = "bulk"  # the least urgent priority it takes: "high" keeps it for OTPs and alerts
+    group: str = "default"  # its routing group
+    max_per_minute: int = 0  # the provider's rate cap (0: none)
+    max_per_hour: int = 0
+    timeout_s: float = 15.0  # one request; no answer by then: the message's outcome is unknown (never re-sent)
+    breaker_after: int = 3  # failed requests in a row (5xx, 429, no answer) before it rests (backing off)
+    receipts_to: str = ""  # this box's base URL as the provider reaches it ("http://192.168.1.5:8080"); "": none
+    # kind = "http": the request
+    method: str = "POST"
+    body: str = ""  # a template: "to=$to&text=$text" (form) or '{"to": $to}' (json: values are JSON strings)
+    content_type: str = "application/x-www-form-urlencoded"  # or application/json
+    success_match: str = ""  # a regular expression a 2xx answer must match to be accepted ("" any 2xx)
+    id_pattern: str = ""  # a regular expression whose first group is the provider's id for the message
+    receipt_field: str = "status"  # the receipt's field (query, form or JSON) holding the message's fate
+    delivered_values: tuple[str, ...] = ("delivered", "DELIVRD")
+    failed_values: tuple[str, ...] = ("failed", "undelivered", "rejected", "expired", "UNDELIV", "REJECTD", "EXPIRED")
+
+    def __post_init__(self) -> None:
+        where = f"upstreams.{self.name}"
+        for name in ("delivered_values", "failed_values"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.kind not in UPSTREAM_KINDS:
+            raise ConfigError(f"{where}.kind must be one of {', '.join(UPSTREAM_KINDS)}, not {self.kind!r}",
+                              field="upstreams.kind")
+        if self.use not in UPSTREAM_USES:
+            raise ConfigError(f"{where}.use must be \"fallback\" or \"always\", not {self.use!r}",
+                              field="upstreams.use")
+        if self.priority not in PRIORITIES:
+            raise ConfigError(f"{where}.priority must be one of {', '.join(PRIORITIES)}", field="upstreams.priority")
+        for name in ("url", "receipts_to"):
+            value = getattr(self, name)
+            if (value or name == "url") and urlsplit(value.replace("$", "")).scheme not in ("http", "https"):
+                raise ConfigError(f"{where}.{name} {value!r} must be an http:// or https:// URL",
+                                  field=f"upstreams.{name}")
+        if self.kind == "twilio" and not (self.account_sid and self.auth_token and self.sender):
+            raise ConfigError(f"{where}: a twilio upstream needs account_sid, auth_token and from",
+                              field="upstreams.account_sid")
+        if self.kind == "http" and self.method not in ("GET", "POST", "PUT"):
+            raise ConfigError(f"{where}.method must be GET, POST or PUT", field="upstreams.method")
+        if self.timeout_s <= 0 or self.fallback_after_s < 0 or self.breaker_after < 1:
+            raise ConfigError(f"{where}: timeout_s must be positive, fallback_after_s 0 or more, breaker_after 1 or "
+                              "more", field="upstreams")
+        for name in ("success_match", "id_pattern"):
+            try:
+                re.compile(getattr(self, name))
+            except re.error as exc:
+                raise ConfigError(f"{where}.{name} is not a regular expression: {exc}",
+                                  field=f"upstreams.{name}") from None
+
+    @property
+    def max_priority(self) -> int:
+        """The priority numbers it takes are at most this (0 high, 1 normal, 2 bulk)."""
+        return PRIORITIES[self.priority]
+
+    @property
+    def due_after_s(self) -> float:
+        """How long a message must have waited, due, before this upstream takes it."""
+        return self.fallback_after_s if self.use == "fallback" else 0.0
+
+    def as_modem(self) -> ModemSettings:
+        """The pool's view of it: a worker like a modem's, under its name, group, rate cap and cost."""
+        parts = urlsplit(self.url)
+        return ModemSettings(name=self.name, port=f"{parts.scheme}://{parts.hostname}{parts.path}", group=self.group,
+                             max_per_minute=self.max_per_minute, max_per_hour=self.max_per_hour, cost=self.cost)
+
+
 @dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -364,6 +453,7 @@ class Settings:
     canary: CanarySettings = field(default_factory=CanarySettings)
     modems: tuple[ModemSettings, ...] = ()
     routes: tuple[RouteSettings, ...] = ()
+    upstreams: tuple[UpstreamSettings, ...] = ()
     doors: Mapping[str, Any] = field(default_factory=dict)  # the doors' sections by name (gateway.doors.Door.settings)
 
     def replace(self, **changes: Any) -> "Settings":
@@ -453,23 +543,26 @@ def settings_from_mapping(data: Mapping[str, Any], environ: Mapping[str, str] | 
         if environ and environ.get(var):
             data.setdefault(section, {})[key] = environ[var]
     door_sections = doors.sections if doors is not None else {}
-    unknown = sorted(set(data) - set(_SECTIONS) - set(door_sections) - {"modems", "routes"})
+    unknown = sorted(set(data) - set(_SECTIONS) - set(door_sections) - {"modems", "routes", "upstreams"})
     if unknown:
         raise ConfigError(f"unknown section [{unknown[0]}]", field=unknown[0])
     sections = {name: _build(cls, data.get(name, {}), name) for name, cls in _SECTIONS.items()}
     door_settings = {name: _build(cls, data.get(name, {}), name) for name, cls in door_sections.items()}
-    raw_modems = data.get("modems", [])
-    if not isinstance(raw_modems, list):
-        raise ConfigError("modems must be an array of tables ([[modems]])")
-    modems = tuple(_build(ModemSettings, m, f"modems[{i}]") for i, m in enumerate(raw_modems))
-    names = [m.name for m in modems]
+    modems = tuple(_build(ModemSettings, m, f"modems[{i}]") for i, m in enumerate(_tables(data, "modems")))
+    routes = tuple(_build(RouteSettings, r, f"routes[{i}]") for i, r in enumerate(_tables(data, "routes")))
+    upstreams = tuple(_build(UpstreamSettings, u, f"upstreams[{i}]") for i, u in enumerate(_tables(data, "upstreams")))
+    names = [m.name for m in modems] + [u.name for u in upstreams]
     if len(set(names)) != len(names):
-        raise ConfigError("modem names must be unique", field="modems")
-    raw_routes = data.get("routes", [])
-    if not isinstance(raw_routes, list):
-        raise ConfigError("routes must be an array of tables ([[routes]])")
-    routes = tuple(_build(RouteSettings, r, f"routes[{i}]") for i, r in enumerate(raw_routes))
-    return Settings(modems=modems, routes=routes, doors=door_settings, **sections)
+        raise ConfigError("modem and upstream names must be unique", field="modems")
+    return Settings(modems=modems, routes=routes, upstreams=upstreams, doors=door_settings, **sections)
+
+
+def _tables(data: Mapping[str, Any], name: str) -> list[Any]:
+    """The array of tables `[[name]]` (empty when absent)."""
+    tables = data.get(name, [])
+    if not isinstance(tables, list):
+        raise ConfigError(f"{name} must be an array of tables ([[{name}]])")
+    return tables
 
 
 def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None,

@@ -88,6 +88,12 @@ class MessageNotFound(NotFound):
     code = "message_not_found"
 
 
+class ReceiptNotExpected(NotFound):
+    """A delivery receipt at an address no upstream was given (unknown upstream, message or signature)."""
+
+    code = "receipt_not_expected"
+
+
 class KeyNotFound(NotFound):
     code = "key_not_found"
 

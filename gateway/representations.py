@@ -87,7 +87,8 @@ def quarantine_json(item: QuarantinedSms) -> dict[str, Any]:
 
 def modem_json(modem: Modem) -> dict[str, Any]:
     return {
-        "name": modem.name, "box": modem.box, "port": modem.port, "state": modem.state.value, "imei": modem.imei,
+        "name": modem.name, "kind": modem.kind, "box": modem.box, "port": modem.port, "state": modem.state.value,
+        "imei": modem.imei,
         "manufacturer": modem.manufacturer, "model": modem.model, "operator": modem.operator,
         "registration": modem.registration, "signal": {"rssi": modem.rssi, "dbm": modem.signal_dbm},
         "counters": {"sent": modem.sent_count, "failed": modem.failed_count, "received": modem.received_count},

@@ -19,6 +19,9 @@ EVENT_TYPES = ("message.sent", "message.delivered", "message.failed", "message.r
                "modem.degraded")  # gateway/core/canary.py: a SIM's probe did not arrive
 
 
+PRIORITIES = {"high": 0, "normal": 1, "bulk": 2}  # a message's priority number: the claim takes the lowest first
+
+
 class MessageState(str, enum.Enum):
     SCHEDULED = "scheduled"
     QUEUED = "queued"

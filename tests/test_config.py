@@ -49,3 +49,19 @@ def test_invalid_toml_is_a_config_error(tmp_path):
     path.write_text("[server\n")
     with pytest.raises(ConfigError):
         load_settings(path, environ={})
+
+
+def test_upstreams_are_read_and_share_one_namespace_with_modems():
+    settings = settings_from_mapping({
+        "modems": [{"name": "modem1", "port": "/dev/ttyUSB0"}],
+        "upstreams": [{"name": "backup", "kind": "twilio", "url": "https://api.twilio.com", "account_sid": "AC1",
+                       "auth_token": "t", "from": "+447700900001", "cost": 5, "priority": "high"}]})
+    [upstream] = settings.upstreams
+    assert (upstream.sender, upstream.use, upstream.max_priority, upstream.due_after_s) == (
+        "+447700900001", "fallback", 0, 10.0)
+    assert upstream.as_modem().port == "https://api.twilio.com"  # no credentials where the port shows
+    with pytest.raises(ConfigError, match="names must be unique"):
+        settings_from_mapping({"modems": [{"name": "x", "port": "/dev/ttyUSB0"}],
+                               "upstreams": [{"name": "x", "kind": "http", "url": "http://127.0.0.1/"}]})
+    with pytest.raises(ConfigError, match="array of tables"):
+        settings_from_mapping({"upstreams": {"name": "x"}})

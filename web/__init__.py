@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # the app is handed a service; importing it here would load t
 def create_app(settings: Settings, service: GatewayService, doors: Doors | None = None) -> Flask:
     """Build the WSGI app, with the routes of `doors` (the compatibility doors; none unless given). Nothing here
     starts threads, schedulers or modems."""
-    from web import allowlist, api, compose, errors, history, metrics, people, settings_page, status, threads
+    from web import allowlist, api, compose, errors, history, metrics, people, receipts, settings_page, status, threads
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
@@ -28,6 +28,7 @@ def create_app(settings: Settings, service: GatewayService, doors: Doors | None 
     status.init_app(app, settings)
     for pages in (people, threads, compose, history, settings_page):  # more pages behind the status page's login
         app.register_blueprint(pages.bp)
+    app.register_blueprint(receipts.bp)
     for door in doors or ():
         if door.routes is not None:
             app.register_blueprint(door.routes())

@@ -9,7 +9,7 @@ import socket
 import threading
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from sqlalchemy.engine import make_url
 
@@ -21,7 +21,7 @@ from gateway.appliance.periodic import build_scheduler, store_job
 from gateway.appliance.server import HttpServer
 from gateway.appliance.watchdog import Watchdog, notify, watchdog_interval_s
 from gateway.clock import utcnow
-from gateway.config import ModemSettings, PoolSettings, Settings
+from gateway.config import ModemSettings, PoolSettings, Settings, UpstreamSettings
 from gateway.core.admin_auth import PASSWORD_ENV, apply_password_from_env
 from gateway.core.alerts import AlertWatch
 from gateway.core.canary import Canary
@@ -37,6 +37,7 @@ from gateway.rules.keywords import KeywordRules
 from gateway.store import Store
 from gateway.store.migrate import upgrade
 from gateway.store.notify import OutboxListener
+from gateway.upstream.driver import ReceiptUrl, UpstreamDriver
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,20 @@ def gsmmodem_drivers(pool: PoolSettings) -> DriverFactory:
         return GsmModemDriver(modem.port, baudrate=modem.baudrate, pin=modem.pin or None, on_notice=on_notice,
                               command_timeout_s=pool.command_timeout_s, flow_control=modem.flow_control,
                               at_log=at_log)
+
+    return make
+
+
+def with_upstreams(make_modem_driver: DriverFactory, upstreams: Sequence[UpstreamSettings],
+                   receipt_url: ReceiptUrl) -> DriverFactory:
+    """The pool's driver factory: an upstream's name gets its HTTP driver, any other a modem's."""
+    by_name = {u.name: u for u in upstreams}
+
+    def make(modem: ModemSettings, on_notice: NoticeSink, at_log: AtLog) -> ModemDriver:
+        upstream = by_name.get(modem.name)
+        if upstream is None:
+            return make_modem_driver(modem, on_notice, at_log)
+        return UpstreamDriver(upstream, receipt_url)
 
     return make
 
@@ -114,9 +129,11 @@ class Gateway:
         self._stop_requested = threading.Event()  # SIGTERM, SIGINT or the panel button held
         self.panel = build_panel(settings, pin_factory, self.request_stop)
         self.store = open_store(settings)
-        self.pool = ModemPool(settings.modems, self.store, make_driver or gsmmodem_drivers(settings.pool),
-                              pool_settings=settings.pool, messaging=settings.messaging, clock=clock,
-                              power_for=self.panel.power_for if self.panel else None)
+        drivers = with_upstreams(make_driver or gsmmodem_drivers(settings.pool), settings.upstreams,
+                                 lambda name, uid: self.service.receipts.url(name, uid))
+        self.pool = ModemPool(settings.modems, self.store, drivers, pool_settings=settings.pool,
+                              messaging=settings.messaging, clock=clock,
+                              power_for=self.panel.power_for if self.panel else None, upstreams=settings.upstreams)
         if self.panel is not None:
             self.pool.subscribe(self.panel.on_state)
         self.discoverer = (Discoverer(self.pool, split_patterns(settings.pool.discover_paths),
@@ -126,8 +143,11 @@ class Gateway:
         self.watchdog = Watchdog(interval_s, self.health_problem) if interval_s else None
         self.service = GatewayService(self.store, settings.messaging, self.pool, clock=clock,
                                       webhook_settings=settings.webhooks, ussd_timeout_s=settings.pool.ussd_timeout_s,
-                                      routes=settings.routes, modem_costs={m.name: m.cost for m in settings.modems},
-                                      can_mail=bool(settings.email.smtp_host and settings.email.sender))
+                                      routes=settings.routes,
+                                      modem_costs={m.name: m.cost for m in settings.modems}
+                                      | {u.name: u.cost for u in settings.upstreams},
+                                      can_mail=bool(settings.email.smtp_host and settings.email.sender),
+                                      upstreams=settings.upstreams)
         self.store.events.observe(["message.received"], self.service.inbound_rules.on_event)
         self.webhooks = WebhookDispatcher(self.store, settings.webhooks, clock, doors=self.doors,
                                           destinations=self.service.destinations, email=settings.email)

@@ -22,10 +22,10 @@ from gateway.errors import (
 from gateway.rules import templates
 from gateway.rules.numbers import to_e164
 from gateway.rules.text import Segmentation, normalise_body, segment
-from gateway.rules.timing import PRIORITIES, check_message_class, parse_send_at
+from gateway.rules.timing import check_message_class, parse_send_at
 from gateway.store import Store
 from gateway.store.models import ApiKey, Batch, Message
-from gateway.values import MessageDraft, MessageState
+from gateway.values import PRIORITIES, MessageDraft, MessageState
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,10 @@ from gateway.errors import MessageTooLong, ValidationError
 from gateway.rules import otp, templates
 from gateway.rules.numbers import to_e164
 from gateway.rules.text import normalise_body, segment
-from gateway.rules.timing import PRIORITIES
 from gateway.store import Store
 from gateway.store.database import new_uid
 from gateway.store.models import ApiKey, Message, OtpCode
-from gateway.values import MessageDraft, Verification
+from gateway.values import PRIORITIES, MessageDraft, Verification
 
 log = logging.getLogger(__name__)
 

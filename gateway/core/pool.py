@@ -16,10 +16,11 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
 from typing import Callable, Sequence
 
-from gateway.config import MessagingSettings, ModemSettings, PoolSettings
+from gateway.config import MessagingSettings, ModemSettings, PoolSettings, UpstreamSettings
 from gateway.core.ports import PoolStorage
 from gateway.core.worker import DriverFactory, ModemWorker, PowerSwitch, StateListener
 from gateway.modem.atlog import AtLine
+from gateway.rules.claiming import UNLIMITED, ClaimLimits
 from gateway.errors import ModemNotFound, ModemOffline, ModemTimeout, ModemUnavailable, UssdTimeout
 from gateway.values import ModemState
 
@@ -34,7 +35,10 @@ class ModemPool:
     def __init__(self, modems: Sequence[ModemSettings], store: PoolStorage, make_driver: DriverFactory, *,
                  pool_settings: PoolSettings, messaging: MessagingSettings,
                  clock: Callable[[], datetime], rng: random.Random | None = None,
-                 power_for: Callable[[ModemSettings], PowerSwitch | None] | None = None) -> None:
+                 power_for: Callable[[ModemSettings], PowerSwitch | None] | None = None,
+                 upstreams: Sequence[UpstreamSettings] = ()) -> None:
+        """`upstreams` run as workers too, under their `as_modem()` settings, each claiming within its limits;
+        `make_driver` gives them their driver (gateway.upstream.driver) by name."""
         self._store = store
         self._clock = clock
         self._stranded_after_s = pool_settings.stranded_after_s
@@ -42,13 +46,14 @@ class ModemPool:
         self._changing = threading.Lock()  # add/remove replace `workers` (copy on write: iterating is safe)
         self._started = False
 
-        def new_worker(m: ModemSettings) -> ModemWorker:
+        def new_worker(m: ModemSettings, limits: ClaimLimits = UNLIMITED) -> ModemWorker:
             return ModemWorker(m, store, make_driver, pool_settings=pool_settings, messaging=messaging,
                                wake_others=self.wake, clock=clock, rng=rng, listeners=self._listeners,
-                               power=power_for(m) if power_for else None, peers=lambda: self.workers)
+                               power=power_for(m) if power_for else None, peers=lambda: self.workers, limits=limits)
 
         self._new_worker = new_worker
-        self.workers = [new_worker(m) for m in modems]
+        self.workers = [new_worker(m) for m in modems] + [
+            new_worker(u.as_modem(), ClaimLimits(u.due_after_s, u.max_priority)) for u in upstreams]
 
     def subscribe(self, listener: StateListener) -> None:
         """Call `listener(name, state)` on every modem state change (and SENDING around each message). It

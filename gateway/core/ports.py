@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 from gateway.errors import ModemNotFound
 from gateway.modem.atlog import AtLine
+from gateway.rules.claiming import ClaimLimits
 from gateway.values import DeliveryJob, DeliveryState, MessageState, ReceivedSms, SendJob, StatusReport
 
 
@@ -21,7 +22,7 @@ class OutboxPort(Protocol):
 
     def claim_next(self, modem: str, now: datetime, lease_s: float, *, group: str,
                    cheaper_groups: Sequence[str] = (), submitting: bool = False,
-                   pinned_only: bool = False) -> SendJob | None: ...
+                   pinned_only: bool = False, limits: ClaimLimits = ...) -> SendJob | None: ...
 
     def mark_part_submitting(self, job: SendJob, seq: int, modem: str, now: datetime,
                              lease_until: datetime | None = None) -> None: ...
@@ -31,6 +32,8 @@ class OutboxPort(Protocol):
     def record_sent_claim_next(self, job: SendJob, seq: int, modem: str, reference: int, now: datetime,
                                lease_s: float, *, group: str, cheaper_groups: Sequence[str] = (),
                                pinned_only: bool = False) -> SendJob | None: ...
+
+    def record_sent_whole(self, job: SendJob, upstream: str, provider_id: str | None, now: datetime) -> None: ...
 
     def record_temporary_failure(self, job: SendJob, seq: int, modem: str, error_code: str, detail: str,
                                  retry_at: datetime, max_attempts: int, now: datetime) -> MessageState: ...
@@ -54,7 +57,8 @@ class OutboxPort(Protocol):
 
     def fail_stranded(self, now: datetime, wait_s: float) -> int: ...
 
-    def next_due_at(self, modem: str, now: datetime, *, group: str) -> datetime | None: ...
+    def next_due_at(self, modem: str, now: datetime, *, group: str,
+                    limits: ClaimLimits = ...) -> datetime | None: ...
 
     def next_scheduled_at(self) -> datetime | None: ...
 

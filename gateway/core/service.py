@@ -12,6 +12,7 @@ at construction; this module only builds them and wires those that need each oth
 | `batches` | batches.py | policy, consent, templates |
 | `keys` (API keys, authentication, request rates) | access.py | — |
 | `receivers` (webhooks, deliveries, the callback secret) | receivers.py | destinations |
+| `receipts` (upstream providers' delivery receipts) | upstreams.py | receivers' secret |
 | `modems` (state, reset, USSD) | modem_control.py | pool |
 | `privacy` (audit log, retention, redaction, erasure) | privacy.py | — |
 | `idempotency` | idempotency.py | — |
@@ -29,7 +30,7 @@ from datetime import datetime
 from typing import Callable, Mapping, Sequence
 
 from gateway.clock import utcnow
-from gateway.config import MessagingSettings, RouteSettings, WebhookSettings
+from gateway.config import MessagingSettings, RouteSettings, UpstreamSettings, WebhookSettings
 from gateway.core.access import Access
 from gateway.core.admin_auth import AdminAuth
 from gateway.core.batches import Batches
@@ -46,6 +47,7 @@ from gateway.core.privacy import Privacy
 from gateway.core.queue_policy import QueuePolicy
 from gateway.core.receivers import Receivers
 from gateway.core.templates import Templates
+from gateway.core.upstreams import UpstreamReceipts
 from gateway.store import Store
 
 
@@ -56,7 +58,8 @@ class GatewayService:
     def __init__(self, store: Store, settings: MessagingSettings, pool: PoolControl | None = None,
                  clock: Callable[[], datetime] = utcnow, webhook_settings: WebhookSettings | None = None,
                  ussd_timeout_s: float = 30.0, routes: Sequence[RouteSettings] = (),
-                 modem_costs: Mapping[str, float] | None = None, can_mail: bool = False) -> None:
+                 modem_costs: Mapping[str, float] | None = None, can_mail: bool = False,
+                 upstreams: Sequence[UpstreamSettings] = ()) -> None:
         """`can_mail`: the box's config names an SMTP server (inbound rules may then mail)."""
         pool = pool or NoPool()
         self.store = store
@@ -72,6 +75,7 @@ class GatewayService:
         self.batches = Batches(store, settings, pool, clock, self.policy, self.consent, self.templates)
         self.keys = Access(store, settings, clock)
         self.receivers = Receivers(store, clock, webhook_settings, self.destinations)
+        self.receipts = UpstreamReceipts(store, upstreams, self.receivers.callback_secret, clock)
         self.contacts = ContactBook(store, settings, clock)
         self.inbound_rules = InboundRuleService(store, settings, clock, self.messages, self.destinations,
                                                 can_mail=lambda: can_mail)

@@ -39,12 +39,13 @@ from gateway.errors import (
 from gateway.modem.atlog import AtLog
 from gateway.modem.driver import ModemDriver, Notice, NoticeSink
 from gateway.modem.pdu import build_submit_pdus
-from gateway.rules.claiming import COST_GRACE_S
+from gateway.rules.claiming import COST_GRACE_S, UNLIMITED, ClaimLimits
 from gateway.rules.credit import parse_credit
 from gateway.rules.probes import probe_token
 from gateway.rules.ratelimit import HOUR, SendBudget
 from gateway.rules.retry import next_attempt_at
 from gateway.rules.text import Segmentation
+from gateway.upstream.driver import UpstreamDriver
 from gateway.values import MessageState, ModemState, ReceivedSms, SendJob, StatusReport, UnreadableSms
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class ModemWorker:
                  wake_others: Callable[[], None], clock: Callable[[], datetime],
                  rng: random.Random | None = None, listeners: Sequence[StateListener] = (),
                  power: PowerSwitch | None = None,
-                 peers: Callable[[], Sequence["ModemWorker"]] = tuple) -> None:
+                 peers: Callable[[], Sequence["ModemWorker"]] = tuple, limits: ClaimLimits = UNLIMITED) -> None:
         self.modem = modem
         self.name = modem.name
         self._store = store
@@ -103,6 +104,7 @@ class ModemWorker:
         self._budget = SendBudget(modem.max_per_minute, modem.max_per_hour)  # the SIM plan's cap (seeded at connect)
         self._release_at: datetime | None = None  # the earliest scheduled message falls due then
         self._peers = peers  # the pool's workers: dearer ones leave work to this one while it is ready
+        self._limits = limits  # what of its group's work it takes (an upstream kept as a fallback: late work only)
         self.is_ready = False  # online, under its budget and not sending: it claims what it may at once
         self._reopen_now = False  # the modem asked to be initialised again: no reconnect delay
         self._connected_at = time.monotonic()  # the last successful open
@@ -231,7 +233,7 @@ class ModemWorker:
         fields = {"own_number": info.own_number} if info.own_number else {}
         self._store.modems.save_modem(self.name, self.modem.port, self._clock(), manufacturer=info.manufacturer,
                                       model=info.model, imei=info.imei, last_error=None, group=self.modem.group,
-                                      **fields)
+                                      kind=info.kind, **fields)
         log.info("modem %s online: %s %s IMEI %s", self.name, info.manufacturer, info.model, info.imei)
         self._next_balance = self._clock() if self.modem.balance_ussd else None
 
@@ -312,7 +314,7 @@ class ModemWorker:
                     if over_budget_until is None and not self._credit_low:
                         job = self._store.outbox.claim_next(self.name, now, self._pool.lease_s, group=self.modem.group,
                                                             cheaper_groups=cheaper, submitting=True,
-                                                            pinned_only=self._degraded)
+                                                            pinned_only=self._degraded, limits=self._limits)
                         if job is not None:
                             chain_until = min(next_sweep, next_health, self._release_at or next_health)
                             while job is not None:  # each message's record claims the next, while nothing else is due
@@ -322,7 +324,8 @@ class ModemWorker:
                 due = None
                 if self.state == ModemState.ONLINE and not self._credit_low and not self._degraded:
                     # (low credit: the next balance check wakes it; degraded: a probe queued for it does)
-                    due = over_budget_until or self._store.outbox.next_due_at(self.name, now, group=self.modem.group)
+                    due = over_budget_until or self._store.outbox.next_due_at(self.name, now, group=self.modem.group,
+                                                                              limits=self._limits)
                     if due is not None and cheaper:  # what it left to a cheaper modem: look again after the grace
                         due = max(due, now + timedelta(seconds=COST_GRACE_S))
                     self._release_at = self._store.outbox.next_scheduled_at()
@@ -436,6 +439,10 @@ class ModemWorker:
                 and self._notices.empty() and self._requests.empty())
 
     def _send_parts(self, job: SendJob, chain_until: datetime) -> SendJob | None:
+        driver = self._connected
+        if isinstance(driver, UpstreamDriver):
+            self._send_whole(driver, job)
+            return None
         pdus = build_submit_pdus(job.to_number, Segmentation(job.encoding, job.parts), concat_ref=job.concat_ref,
                                  request_status_report=job.delivery_report)
         for seq in range(job.first_seq, len(pdus) + 1):
@@ -447,38 +454,57 @@ class ModemWorker:
                 except ClaimLost as exc:  # another box settled it while this one was away: not ours to go on
                     log.warning("modem %s: %s; part %d not sent", self.name, exc, seq)
                     return None
-            try:
-                receipt = self._connected.send_pdu(pdus[seq - 1], self._pool.send_timeout_s)
-            except SendOutcomeUnknown as exc:
-                self._recorded(lambda: self._store.outbox.record_unknown(job, seq, self.name, str(exc), self._clock()))
-                log.warning("modem %s: message %s part %d: no answer after it was written, so it may have gone "
-                            "out: unknown, never re-sent (%s)", self.name, job.uid, seq, exc)
-                raise
-            except ModemUnavailable as exc:
-                self._retry_later(job, seq, exc.code, str(exc), now_too=True)
-                raise
-            except ModemFaultSendError as exc:  # the modem's trouble, not the message's: reopen the modem
-                self._recorded(lambda: self._store.outbox.record_modem_fault(job, seq, self.name, _error_code(exc),
-                                                                            str(exc), self._clock()))
-                log.warning("modem %s: message %s put back, attempt not counted: %s %s", self.name, job.uid,
-                            _error_code(exc), exc)
-                self._wake_others()
-                raise ModemUnavailable(f"{exc}: re-initialising the modem") from exc
-            except TemporarySendError as exc:
-                self._retry_later(job, seq, _error_code(exc), str(exc))
+            pdu = pdus[seq - 1]
+            sent = self._attempt(job, seq, lambda: driver.send_pdu(pdu, self._pool.send_timeout_s))
+            if sent is None:
                 return None
-            except PermanentSendError as exc:
-                self._recorded(lambda: self._store.outbox.record_permanent_failure(
-                    job, seq, self.name, _error_code(exc), str(exc), self._clock()))
-                log.warning("modem %s: message %s failed: %s %s", self.name, job.uid, _error_code(exc), exc)
-                return None
-            sent_at = self._clock()
+            sent_at, reference = self._clock(), sent.reference
             self._budget.record(sent_at)
             if seq < len(pdus):
-                self._recorded(lambda: self._store.outbox.record_part_sent(job, seq, self.name, receipt.reference,
-                                                                          sent_at))
+                self._recorded(lambda: self._store.outbox.record_part_sent(job, seq, self.name, reference, sent_at))
                 continue
-            return self._record_last_part(job, receipt.reference, sent_at, chain_until)
+            return self._record_last_part(job, reference, sent_at, chain_until)
+        return None
+
+    def _send_whole(self, upstream: UpstreamDriver, job: SendJob) -> None:
+        """An upstream provider takes the whole text at once (it splits it itself). The claim committed the first
+        part `submitting`; every part is recorded sent with the provider's answer."""
+        unicode = job.encoding != "gsm7"
+        accepted = self._attempt(job, job.first_seq, lambda: (upstream.send_message(
+            job.uid, job.to_number, "".join(job.parts), unicode=unicode, receipt=job.delivery_report),))
+        if accepted is None:
+            return
+        sent_at = self._clock()
+        self._budget.record(sent_at)
+        self._recorded(lambda: self._store.outbox.record_sent_whole(job, self.name, accepted[0], sent_at))
+        log.info("upstream %s: message %s accepted (%s)", self.name, job.uid, accepted[0] or "no id given")
+
+    def _attempt(self, job: SendJob, seq: int, send: Callable[[], T]) -> T | None:
+        """`send()` part `seq` of `job`; its answer, or None when it was refused (the message is then recorded
+        retried, failed or put back). A part whose fate is unknown is recorded so, and the worker reconnects."""
+        try:
+            return send()
+        except SendOutcomeUnknown as exc:
+            self._recorded(lambda: self._store.outbox.record_unknown(job, seq, self.name, str(exc), self._clock()))
+            log.warning("modem %s: message %s part %d: no answer after it was written, so it may have gone "
+                        "out: unknown, never re-sent (%s)", self.name, job.uid, seq, exc)
+            raise
+        except ModemUnavailable as exc:
+            self._retry_later(job, seq, exc.code, str(exc), now_too=True)
+            raise
+        except ModemFaultSendError as exc:  # the modem's trouble, not the message's: reopen the modem
+            self._recorded(lambda: self._store.outbox.record_modem_fault(job, seq, self.name, _error_code(exc),
+                                                                        str(exc), self._clock()))
+            log.warning("modem %s: message %s put back, attempt not counted: %s %s", self.name, job.uid,
+                        _error_code(exc), exc)
+            self._wake_others()
+            raise ModemUnavailable(f"{exc}: re-initialising the modem") from exc
+        except TemporarySendError as exc:
+            self._retry_later(job, seq, _error_code(exc), str(exc))
+        except PermanentSendError as exc:
+            self._recorded(lambda: self._store.outbox.record_permanent_failure(
+                job, seq, self.name, _error_code(exc), str(exc), self._clock()))
+            log.warning("modem %s: message %s failed: %s %s", self.name, job.uid, _error_code(exc), exc)
         return None
 
     def _record_last_part(self, job: SendJob, reference: int, sent_at: datetime,

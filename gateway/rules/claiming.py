@@ -4,9 +4,11 @@ claim carries these out; gateway/core/queue_policy.py has the whole table of who
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.rules.timing import parse_quiet_window, quiet_hold, zones_of
+from gateway.values import PRIORITIES
 
 AVOID_GRACE_S = 2.0  # a modem that just failed a message leaves it to the others this long
 COST_GRACE_S = 0.5  # a modem leaves a message this long to a cheaper one ready to claim it
@@ -15,3 +17,20 @@ COST_GRACE_S = 0.5  # a modem leaves a message this long to a cheaper one ready 
 def quiet_until(number: str, window: str | None, now: datetime) -> datetime | None:
     """When the quiet hours `window` (None: none) that hold a message to `number` at `now` end; None: not held."""
     return None if window is None else quiet_hold(now, zones_of(number), parse_quiet_window(window))
+
+
+@dataclass(frozen=True)
+class ClaimLimits:
+    """What a worker takes of what its group may send: messages due for at least `due_after_s` (an upstream kept as
+    a fallback: those no modem took in that time) whose priority number is at most `max_priority`; and, whatever
+    these say, the messages sent `via` it by name."""
+
+    due_after_s: float = 0.0
+    max_priority: int = max(PRIORITIES.values())
+
+    @property
+    def is_limited(self) -> bool:
+        return self.due_after_s > 0 or self.max_priority < max(PRIORITIES.values())
+
+
+UNLIMITED = ClaimLimits()

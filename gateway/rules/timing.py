@@ -17,8 +17,8 @@ import phonenumbers
 from phonenumbers.timezone import time_zones_for_number
 
 from gateway.errors import ValidationError
+from gateway.values import PRIORITIES
 
-PRIORITIES = {"high": 0, "normal": 1, "bulk": 2}  # the claim takes the lowest number first
 MAX_VALIDITY = timedelta(days=30)
 _DURATION = re.compile(r"^P(?:(?P<days>\d+(?:\.\d+)?)D)?(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?"
                        r"(?:(?P<minutes>\d+(?:\.\d+)?)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$")

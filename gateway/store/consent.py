@@ -11,10 +11,9 @@ from sqlalchemy.orm import Session
 from gateway.rules.keywords import OPT_IN, OPT_OUT, KeywordRules
 from gateway.rules.numbers import takes_replies
 from gateway.rules.text import segment
-from gateway.rules.timing import PRIORITIES
 from gateway.store.database import Database
 from gateway.store.models import ConsentEvent, InboxMessage, Suppression
-from gateway.values import MessageDraft
+from gateway.values import PRIORITIES, MessageDraft
 
 
 class Consent:

@@ -217,6 +217,7 @@ class Modem(Base):
     storage_used: Mapped[Optional[int]]  # SMS in the modem's receive memory (+CPMS?), when known
     storage_total: Mapped[Optional[int]]  # that memory's size
     degraded_since: Mapped[Optional[datetime]]  # its canary probe never arrived (gateway/core/canary.py)
+    kind: Mapped[str] = mapped_column(String(16), default="modem", server_default="modem")  # or "upstream"
 
     def __repr__(self) -> str:
         return f"<Modem {self.name} {self.state.value}>"

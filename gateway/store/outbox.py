@@ -6,12 +6,12 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any, Sequence, TypeVar
 
-from sqlalchemy import Select, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import Select, and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import configure_mappers, selectinload
 
 from gateway.errors import ClaimLost, ConflictError, MessageNotFound
-from gateway.rules.claiming import AVOID_GRACE_S, COST_GRACE_S, quiet_until
+from gateway.rules.claiming import AVOID_GRACE_S, COST_GRACE_S, UNLIMITED, ClaimLimits, quiet_until
 from gateway.rules.routing import DEFAULT_GROUP
 from gateway.store.database import Database, changed, new_uid
 from gateway.store.events import Events
@@ -62,7 +62,10 @@ def _claim(*only: Any) -> Any:
 
 
 _CLAIM = _claim()
-_CLAIM_PINNED = _claim(_messages.c.pinned_modem == bindparam("p_modem"))
+_PINNED_HERE = _messages.c.pinned_modem == bindparam("p_modem")  # sent `via` it by name: its limits do not apply
+_CLAIM_PINNED = _claim(_PINNED_HERE)
+_CLAIM_LIMITED = _claim(or_(_PINNED_HERE, and_(_messages.c.next_attempt_at <= bindparam("p_due"),
+                                               _messages.c.priority <= bindparam("p_max_priority"))))
 _HOLD_QUIET = update(_messages).where(_messages.c.id == bindparam("p_message_id")).values(
     state=MessageState.SCHEDULED, modem=None, lease_until=None, attempts=_messages.c.attempts - 1,
     next_attempt_at=bindparam("p_until"), updated_at=bindparam("p_now"))
@@ -105,10 +108,12 @@ _ADD_PARTS = insert(_parts)
 _ADD_EVENTS = insert(_events)
 _COUNT_SENT = update(_modems).where(_modems.c.name == bindparam("p_modem")).values(
     sent_count=_modems.c.sent_count + 1)
+_MAY_TAKE_PRIORITY = or_(_PINNED_HERE, _messages.c.priority <= bindparam("p_max_priority"))
 _EARLIEST_FREE = select(func.min(_messages.c.next_attempt_at)).where(
-    *_MAY_TAKE, or_(_messages.c.avoid_modem.is_(None), _messages.c.avoid_modem != bindparam("p_modem")))
+    *_MAY_TAKE, _MAY_TAKE_PRIORITY,
+    or_(_messages.c.avoid_modem.is_(None), _messages.c.avoid_modem != bindparam("p_modem")))
 _EARLIEST_AVOIDED = select(func.min(_messages.c.next_attempt_at)).where(
-    *_MAY_TAKE, _messages.c.avoid_modem == bindparam("p_modem"))
+    *_MAY_TAKE, _MAY_TAKE_PRIORITY, _messages.c.avoid_modem == bindparam("p_modem"))
 _LAST_INBOUND = select(_inbox.c.sender, _inbox.c.modem).where(
     _inbox.c.sender.in_(bindparam("p_numbers", expanding=True))).order_by(_inbox.c.id)  # the last one wins
 _EARLIEST_SCHEDULED = select(func.min(_messages.c.next_attempt_at)).where(
@@ -225,8 +230,10 @@ class Outbox:
 
     def claim_next(self, modem: str, now: datetime, lease_s: float, avoid_grace_s: float = AVOID_GRACE_S,
                    group: str = DEFAULT_GROUP, cheaper_groups: Sequence[str] = (),
-                   submitting: bool = False, pinned_only: bool = False) -> SendJob | None:
-        """Atomically take the next due message for `modem` of routing `group` (state SENDING, leased to it).
+                   submitting: bool = False, pinned_only: bool = False,
+                   limits: ClaimLimits = UNLIMITED) -> SendJob | None:
+        """Atomically take the next due message for `modem` of routing `group` (state SENDING, leased to it), within
+        `limits` (an upstream's).
 
         With `submitting`, its first part still to send is also marked SUBMITTING in the claim's transaction,
         as `mark_part_submitting` does (durable too): the caller writes that part to the modem next, one
@@ -238,19 +245,22 @@ class Outbox:
         it has left: the phone joins the rest only from the same modem, soon)."""
         with self._db.write_core(durable=submitting) as conn:
             return self._claim(conn, modem, now, lease_s, avoid_grace_s, group, cheaper_groups, submitting,
-                               pinned_only)
+                               pinned_only, limits)
 
     def _claim(self, conn: Connection, modem: str, now: datetime, lease_s: float, avoid_grace_s: float, group: str,
-               cheaper_groups: Sequence[str], submitting: bool, pinned_only: bool = False) -> SendJob | None:
+               cheaper_groups: Sequence[str], submitting: bool, pinned_only: bool = False,
+               limits: ClaimLimits = UNLIMITED) -> SendJob | None:
         """`claim_next` inside the transaction of `conn` (`pinned_only`: messages pinned to `modem` only)."""
         params = {"p_modem": modem, "p_now": now, "p_group": group,
                   "p_avoided_due": now - timedelta(seconds=avoid_grace_s),
                   "p_cost_due": now - timedelta(seconds=COST_GRACE_S) if cheaper_groups else now,
-                  "p_cheaper_groups": list(cheaper_groups), "p_lease_until": now + timedelta(seconds=lease_s)}
+                  "p_cheaper_groups": list(cheaper_groups), "p_lease_until": now + timedelta(seconds=lease_s),
+                  "p_due": now - timedelta(seconds=limits.due_after_s), "p_max_priority": limits.max_priority}
+        statement = _CLAIM_PINNED if pinned_only else _CLAIM_LIMITED if limits.is_limited else _CLAIM
         history: list[dict[str, Any]] = []
         row = None
         for _ in range(QUIET_HOLDS_PER_CLAIM):
-            row = conn.execute(_CLAIM_PINNED if pinned_only else _CLAIM, params).one_or_none()
+            row = conn.execute(statement, params).one_or_none()
             if row is None:
                 break
             parts = conn.execute(_PARTS_OF, {"p_message_id": row.id}).all()
@@ -319,14 +329,22 @@ class Outbox:
             self._record_sent(conn, job, seq, modem, reference, now)
             return self._claim(conn, modem, now, lease_s, AVOID_GRACE_S, group, cheaper_groups, True, pinned_only)
 
-    def _record_sent(self, conn: Connection, job: SendJob, seq: int, modem: str, reference: int,
-                     now: datetime) -> MessageState:
-        """`record_part_sent` inside the transaction of `conn`."""
+    def record_sent_whole(self, job: SendJob, upstream: str, provider_id: str | None, now: datetime) -> None:
+        """An upstream provider took the whole message (every part at once; `provider_id` its id for it, when it
+        gave one): every part and the message are SENT, in one durable transaction."""
+        detail = f"accepted by upstream {upstream}" + (f" as {provider_id}" if provider_id else "")
+        with self._db.write_core(durable=True) as conn:
+            for seq in range(1, len(job.parts) + 1):
+                self._record_sent(conn, job, seq, upstream, None, now, detail=detail)
+
+    def _record_sent(self, conn: Connection, job: SendJob, seq: int, modem: str, reference: int | None,
+                     now: datetime, *, detail: str | None = None) -> MessageState:
+        """`record_part_sent` inside the transaction of `conn` (`reference` None: an upstream's, with `detail`)."""
         is_last = seq == len(job.parts)
         params = {"p_message_id": job.message_id, "p_seq": seq, "p_modem": modem, "p_reference": reference,
                   "p_now": now}
         events = [{"message_id": job.message_id, "part_seq": seq, "state": PartState.SENT.value, "modem": modem,
-                   "detail": f"mr={reference}", "at": now}]
+                   "detail": detail if reference is None else f"mr={reference}", "at": now}]
         if is_last:
             events.append({"message_id": job.message_id, "part_seq": None, "state": MessageState.SENT.value,
                            "modem": modem, "detail": None, "at": now})
@@ -337,7 +355,7 @@ class Outbox:
             conn.execute(_COUNT_SENT, params)
             self._events.emit(conn, "message.sent", job.uid, lambda: message_resource(conn, job.message_id),
                               job.status_callback, now)
-        if job.delivery_report:  # a part sent without asking for a report gets none: no query for one
+        if job.delivery_report and reference is not None:  # a part sent without asking for a report gets none
             apply_early_reports(conn, self._events, job.message_id, job.to_number, seq, modem, reference, now)
         return MessageState.SENT if is_last else MessageState.SENDING
 
@@ -450,15 +468,17 @@ class Outbox:
         return len(moved)
 
     def next_due_at(self, modem: str, now: datetime, avoid_grace_s: float = AVOID_GRACE_S,
-                    group: str = DEFAULT_GROUP) -> datetime | None:
-        """When the earliest queued message `modem` could claim becomes due (for the worker's wait)."""
-        params = {"p_modem": modem, "p_group": group, "p_now": now}
+                    group: str = DEFAULT_GROUP, limits: ClaimLimits = UNLIMITED) -> datetime | None:
+        """When the earliest queued message `modem` could claim (within `limits`) becomes due (for the worker's
+        wait)."""
+        params = {"p_modem": modem, "p_group": group, "p_now": now, "p_max_priority": limits.max_priority}
         with self._db.read_core() as conn:
             free = conn.execute(_EARLIEST_FREE, params).scalar()
             avoided = conn.execute(_EARLIEST_AVOIDED, params).scalar()
         if avoided is not None:
             avoided += timedelta(seconds=avoid_grace_s)
-        return min((t for t in (free, avoided) if t is not None), default=None)
+        due = min((t for t in (free, avoided) if t is not None), default=None)
+        return due + timedelta(seconds=limits.due_after_s) if due is not None else None
 
     def last_inbound_modems(self, numbers: Sequence[str]) -> dict[str, str]:
         """The modem each of `numbers` last wrote to us on (a reply goes out on it: gateway.rules.routing)."""

@@ -73,6 +73,27 @@ class StatusReports:
             return True
 
 
+    def record_receipt(self, upstream: str, uid: str, delivered: bool, detail: str, now: datetime) -> bool:
+        """An upstream provider's final word on message `uid`, which it took whole: its parts and the message are
+        delivered or failed. False (nothing changed) unless the message was sent through `upstream` and is still
+        waiting for its fate."""
+        with self._db.write() as s:
+            message = s.scalars(select(Message).where(Message.uid == uid)
+                                .options(selectinload(Message.parts))).one_or_none()
+            if message is None or message.modem != upstream or message.state != MessageState.SENT:
+                return False
+            for part in message.parts:
+                if part.state == PartState.SENT:
+                    part.state = PartState.DELIVERED if delivered else PartState.FAILED
+                    part.delivered_at = now
+            if delivered:
+                transition(s, self._events, message, MessageState.DELIVERED, now, modem=upstream, detail=detail)
+            else:
+                message.error_code, message.error_message = "upstream_undelivered", detail
+                transition(s, self._events, message, MessageState.FAILED, now, modem=upstream, detail=detail)
+            return True
+
+
 def apply_early_reports(conn: Connection, events: Events, message_id: int, to_number: str, seq: int, modem: str,
                         reference: int, now: datetime) -> None:
     """Inside the write that records part `seq` of message `message_id` as sent (reference `reference` on

@@ -37,6 +37,8 @@ class Modem(TypedDict):
     """What the pool last knew about a modem (status is data: read without asking the modem)."""
 
     name: str
+    kind: Annotated[str, doc("modem, or upstream: an HTTP provider ([[upstreams]]) standing in for one",
+                             enum=["modem", "upstream"])]
     box: Annotated[str | None, doc("the gateway box whose pool runs this modem")]
     port: str
     state: Annotated[str, doc(enum=[s.value for s in ModemState])]
