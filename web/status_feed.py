@@ -69,7 +69,8 @@ def status_json(service: GatewayService, stats: Stats, api: ApiFigures, *, full_
     return {
         "now": _time(now),
         "modems": [{
-            "name": d.modem.name, "box": d.modem.box, "state": d.modem.state.value,
+            "name": d.modem.name, "kind": d.modem.kind, "port": d.modem.port, "box": d.modem.box,
+            "state": d.modem.state.value,
             "state_label": STATE_LABELS[d.modem.state],
             "is_up": d.is_up, "operator": d.modem.operator, "registration": d.modem.registration,
             "signal_dbm": d.modem.signal_dbm, "bars": signal_bars(d.modem.rssi), "imei": d.modem.imei,

@@ -46,14 +46,15 @@ class ModemPool:
         self._changing = threading.Lock()  # add/remove replace `workers` (copy on write: iterating is safe)
         self._started = False
 
-        def new_worker(m: ModemSettings, limits: ClaimLimits = UNLIMITED) -> ModemWorker:
+        def new_worker(m: ModemSettings, upstream: UpstreamSettings | None = None) -> ModemWorker:
+            limits = UNLIMITED if upstream is None else ClaimLimits(upstream.due_after_s, upstream.max_priority)
             return ModemWorker(m, store, make_driver, pool_settings=pool_settings, messaging=messaging,
                                wake_others=self.wake, clock=clock, rng=rng, listeners=self._listeners,
-                               power=power_for(m) if power_for else None, peers=lambda: self.workers, limits=limits)
+                               power=power_for(m) if power_for else None, peers=lambda: self.workers, limits=limits,
+                               kind="modem" if upstream is None else "upstream")
 
         self._new_worker = new_worker
-        self.workers = [new_worker(m) for m in modems] + [
-            new_worker(u.as_modem(), ClaimLimits(u.due_after_s, u.max_priority)) for u in upstreams]
+        self.workers = [new_worker(m) for m in modems] + [new_worker(u.as_modem(), u) for u in upstreams]
 
     def subscribe(self, listener: StateListener) -> None:
         """Call `listener(name, state)` on every modem state change (and SENDING around each message). It

@@ -75,8 +75,12 @@ class ModemWorker:
                  wake_others: Callable[[], None], clock: Callable[[], datetime],
                  rng: random.Random | None = None, listeners: Sequence[StateListener] = (),
                  power: PowerSwitch | None = None,
-                 peers: Callable[[], Sequence["ModemWorker"]] = tuple, limits: ClaimLimits = UNLIMITED) -> None:
+                 peers: Callable[[], Sequence["ModemWorker"]] = tuple, limits: ClaimLimits = UNLIMITED,
+                 kind: str = "modem") -> None:
+        """`kind` "upstream": an upstream provider (gateway/upstream/) in a modem's place, claiming within
+        `limits`."""
         self.modem = modem
+        self.kind = kind
         self.name = modem.name
         self._store = store
         self._make_driver = make_driver
@@ -216,7 +220,7 @@ class ModemWorker:
         return delay_s
 
     def _connect(self) -> None:
-        self._set_state(ModemState.CONNECTING)
+        self._set_state(ModemState.CONNECTING, kind=self.kind)
         if (self._power is not None and self._pool.power_cycle_after > 0
                 and self._failed_connects >= self._pool.power_cycle_after):
             self._power_cycle()
@@ -233,7 +237,7 @@ class ModemWorker:
         fields = {"own_number": info.own_number} if info.own_number else {}
         self._store.modems.save_modem(self.name, self.modem.port, self._clock(), manufacturer=info.manufacturer,
                                       model=info.model, imei=info.imei, last_error=None, group=self.modem.group,
-                                      kind=info.kind, **fields)
+                                      **fields)
         log.info("modem %s online: %s %s IMEI %s", self.name, info.manufacturer, info.model, info.imei)
         self._next_balance = self._clock() if self.modem.balance_ussd else None
 

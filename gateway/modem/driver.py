@@ -23,7 +23,6 @@ class ModemInfo:
     imei: str
     imsi: str | None = None
     own_number: str | None = None  # the SIM's own number (+CNUM), when the SIM knows it
-    kind: Literal["modem", "upstream"] = "modem"  # an upstream provider (gateway/upstream/) stands in for a modem
 
 
 # "no_sms": registered on LTE only, without SMS over IMS or SGs (no way to send or receive SMS)

@@ -43,7 +43,7 @@ class UpstreamDriver:
         self._failures = 0
         self._probe()
         return ModemInfo(manufacturer=self.upstream.kind, model=urlsplit(self.upstream.url).hostname or "",
-                         revision="", imei="", kind="upstream")
+                         revision="", imei="")
 
     def close(self) -> None:
         self._http.close()

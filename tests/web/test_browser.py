@@ -1,14 +1,16 @@
 """The status page in a real headless Chromium (Debian's, driven by Playwright) against a whole gateway over two
 fake modems: log in, see both modems online, send a test SMS from the page and watch it reach `sent`."""
 
+import socket
 from datetime import timedelta
 
 import pytest
 
 from gateway.appliance.demo import DemoModems
+from gateway.config import UpstreamSettings
 from gateway.core.admin_auth import AdminAuth
 from tests.conftest import wait_until
-from tests.web.pages import ARTIFACTS, PASSWORD, logged_in, needs_chromium
+from tests.web.pages import ARTIFACTS, PASSWORD, logged_in, needs_chromium, shoot
 
 pytestmark = needs_chromium
 
@@ -126,4 +128,23 @@ def test_a_receptionist_sets_up_an_auto_reply_tries_it_and_it_answers_a_real_sms
     page.locator("#rules tbody tr").nth(0).locator("button.btn-danger").click()
     page.wait_for_selector(".notice-ok >> text=Rule “Opening hours” deleted.")
     assert page.locator("#rules tbody tr").count() == 1
+    assert errors == []
+
+
+def test_an_upstream_provider_has_a_card_of_its_own_that_says_when_it_cannot_be_reached(browser, gateway_factory,
+                                                                                        settings):
+    with socket.socket() as closed:  # a port nobody listens on: the provider is down
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    upstream = UpstreamSettings(name="backup", kind="http", url=f"http://127.0.0.1:{port}/send")
+    gateway, _, _ = gateway_factory(1, settings_override=settings.replace(upstreams=(upstream,)))
+    wait_until(lambda: {m.name: m.state.value for m in gateway.service.modems.list_modems()}
+               == {"modem1": "online", "backup": "offline"}, timeout_s=20)
+    page, errors, _ = logged_in(browser, gateway)
+    card = page.locator('article.modem[data-modem="backup"]')
+    card.wait_for()
+    assert "not reached yet" in card.inner_text() and "http://127.0.0.1/send" in card.inner_text()
+    assert card.locator("summary").inner_text() == "The provider cannot be reached: is it up, and its URL right?"
+    assert "IMEI" in page.locator('article.modem[data-modem="modem1"]').inner_text()
+    shoot(page, "status_upstream")
     assert errors == []

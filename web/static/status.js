@@ -75,6 +75,8 @@
 
   // What a modem's last error means, in words an operator can act on; the modem's own words behind a toggle.
   var PLAIN_ERRORS = [
+    [/upstream .* cannot be reached|upstream .* answers HTTP 5/i, "The provider cannot be reached: is it up, and its URL right?"],
+    [/refuses our account|refused us/i, "The provider refuses our account: check its credentials."],
     [/could not open port|no such file|port not found/i, "Port not found: is the modem unplugged?"],
     [/reader died|port failed|disconnected|returned no data|I\/O error/i, "The modem's port stopped: unplugged or reset?"],
     [/sim/i, "Problem with the SIM card: is it in, and unlocked?"],
@@ -102,6 +104,10 @@
           el("span", {class: "modem-name", text: m.name}), pill(m.state, m.state_label),
           m.degraded ? el("span", {class: "pill failed degraded", text: "degraded",
                                    title: "its canary SMS did not arrive: it sends nothing but its own probes"}) : null),
+        m.kind === "upstream" ? el("dl", {class: "modem-meta"},
+          el("dt", {text: "Provider"}), el("dd", {text: m.model || "not reached yet"}),
+          el("dt", {text: "Address"}), el("dd", {class: "mono", text: m.port}),
+          el("dt", {text: "Box"}), el("dd", {class: "box", text: m.box || "—"})) :
         el("dl", {class: "modem-meta"},
           el("dt", {text: "Operator"}), el("dd", {text: m.operator || "—"}),
           el("dt", {text: "Signal"}), el("dd", {}, bars(m.bars), m.signal_dbm === null ? "—" : m.signal_dbm + " dBm"),
