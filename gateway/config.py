@@ -146,6 +146,7 @@ class PoolSettings:
     balance_interval_s: float = 6 * 3600.0  # re-check the balance of modems with balance_ussd this often
     power_cycle_after: int = 3  # consecutive failed connects before a modem with a power_pin is power-cycled; 0: never
     power_off_s: float = 5.0  # how long the power stays off in a power cycle
+    no_credit_hold_s: float = 900.0  # a SIM the network refuses as out of credit or barred takes no work this long
     stuck_after_s: float = 300.0  # a worker inside one modem operation this long is stuck: the watchdog stops
     auto_discover: bool = False  # add modems plugged in while running, drop discovered ones that vanish
     discover_paths: str = "/dev/ttyUSB*,/dev/ttyACM*,/dev/serial/by-id/*"  # comma-separated globs to probe

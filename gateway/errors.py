@@ -215,6 +215,13 @@ class ModemFaultSendError(TemporarySendError):
     code = "modem_fault"
 
 
+class NoCreditSendError(ModemFaultSendError):
+    """The network refuses our SIM's SMS (out of credit, barred, no SMS on its plan: +CMS ERROR 8, 10, 50): the
+    message goes back unspent, and the SIM takes no work for `pool.no_credit_hold_s`."""
+
+    code = "no_credit"
+
+
 class PermanentSendError(SendError):
     """Retrying will not help (invalid destination, barred): fail the message now."""
 

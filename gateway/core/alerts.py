@@ -4,7 +4,8 @@ gone wrong (and resolves it when it is right again), once however many boxes wat
 Watched, with the thresholds of `[alerts]`:
 - each modem of this box offline, unregistered or without its SIM for `modem_down_after_s` (`modem_down:<name>`),
   its SMS memory `storage_full_pct` full (`sim_storage_full:<name>`), or its credit under its `[[modems]]
-  low_credit` (`credit_low:<name>`), or its canary probe missing (`modem_degraded:<name>`);
+  low_credit` or its SIM refused by the network as out of credit (`credit_low:<name>`), or its canary probe
+  missing (`modem_degraded:<name>`);
 - the queue: the oldest queued message waiting over `queue_age_s` (`queue_age`);
 - the last hour: the share of finished messages that never reached the network over `error_rate_above`
   (`error_rate`), the share of reported parts delivered under `delivery_ratio_below` (`delivery_ratio`), each
@@ -35,6 +36,7 @@ from gateway.rules.credit import parse_credit
 from gateway.store import Store
 from gateway.store.models import Alert, Modem
 from gateway.store.stats import UP_STATES
+from gateway.values import NO_CREDIT
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +109,10 @@ class AlertWatch:
                 found.append(Finding(f"credit_low:{modem.name}", "credit_low", modem.name,
                                      f"modem {modem.name}'s credit is {credit}, under {self._low_credit[modem.name]}: "
                                      "it takes no work until it is topped up"))
+            elif (modem.last_error or "").startswith(NO_CREDIT):
+                found.append(Finding(f"credit_low:{modem.name}", "credit_low", modem.name,
+                                     f"modem {modem.name}: the network refuses its SMS ({modem.last_error}); it takes "
+                                     "no work for a while: top it up or check its plan"))
             if modem.storage_total and modem.storage_used is not None and \
                     100 * modem.storage_used / modem.storage_total >= s.storage_full_pct:
                 found.append(Finding(f"sim_storage_full:{modem.name}", "sim_storage_full", modem.name,

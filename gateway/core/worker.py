@@ -28,6 +28,7 @@ from gateway.errors import (
     ModemOffline,
     ModemFaultSendError,
     ModemNeedsInit,
+    NoCreditSendError,
     ModemUnavailable,
     PermanentSendError,
     SendOutcomeUnknown,
@@ -46,7 +47,7 @@ from gateway.rules.ratelimit import HOUR, SendBudget
 from gateway.rules.retry import next_attempt_at
 from gateway.rules.text import Segmentation
 from gateway.upstream.driver import UpstreamDriver
-from gateway.values import MessageState, ModemState, ReceivedSms, SendJob, StatusReport, UnreadableSms
+from gateway.values import NO_CREDIT, MessageState, ModemState, ReceivedSms, SendJob, StatusReport, UnreadableSms
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -104,6 +105,7 @@ class ModemWorker:
         self._busy_since: float | None = time.monotonic()  # None while waiting; the watchdog reads it
         self._next_balance: datetime | None = None
         self._credit_low = False  # the last balance read under the modem's low_credit: it claims nothing
+        self._refused_until: datetime | None = None  # the network refused its SIM as out of credit: no work till then
         self._degraded = False  # its canary probe did not arrive (gateway/core/canary.py): its own probes only
         self._budget = SendBudget(modem.max_per_minute, modem.max_per_hour)  # the SIM plan's cap (seeded at connect)
         self._release_at: datetime | None = None  # the earliest scheduled message falls due then
@@ -309,13 +311,16 @@ class ModemWorker:
                 if self._next_balance is not None and now >= self._next_balance and self.state == ModemState.ONLINE:
                     self._check_balance(driver)
                 self._wake.clear()
+                if self._refused_until is not None and now >= self._refused_until:
+                    self._refused_until = None  # its next message shows whether the SIM was topped up
+                    self._store.modems.save_modem(self.name, self.modem.port, now, last_error=None)
                 over_budget_until = self._budget.free_at(now)  # over the SIM's cap: claim nothing until then
                 self.is_ready = self._is_ready(now)
                 cheaper = self._cheaper_ready_groups()
                 if self.state == ModemState.ONLINE:
                     if self._release_at is not None and now >= self._release_at:
                         self._release_due(now)
-                    if over_budget_until is None and not self._credit_low:
+                    if over_budget_until is None and not self._without_credit:
                         job = self._store.outbox.claim_next(self.name, now, self._pool.lease_s, group=self.modem.group,
                                                             cheaper_groups=cheaper, submitting=True,
                                                             pinned_only=self._degraded, limits=self._limits)
@@ -326,7 +331,7 @@ class ModemWorker:
                             continue
                 deadlines = [next_sweep, next_health, now + timedelta(seconds=self._pool.idle_poll_s)]
                 due = None
-                if self.state == ModemState.ONLINE and not self._credit_low and not self._degraded:
+                if self.state == ModemState.ONLINE and not self._without_credit and not self._degraded:
                     # (low credit: the next balance check wakes it; degraded: a probe queued for it does)
                     due = over_budget_until or self._store.outbox.next_due_at(self.name, now, group=self.modem.group,
                                                                               limits=self._limits)
@@ -339,6 +344,8 @@ class ModemWorker:
                     deadlines.append(due)
                 if self._next_balance is not None:
                     deadlines.append(self._next_balance)
+                if self._refused_until is not None:
+                    deadlines.append(self._refused_until)
                 self._idle_wait(self._wake, max(MIN_WAIT_S, (min(deadlines) - self._clock()).total_seconds()))
             except StoreUnavailable as exc:  # the modem stays open; its work waits for the database
                 store_delay_s = self._wait_for_store(exc, store_delay_s)
@@ -430,16 +437,21 @@ class ModemWorker:
             self._publish(self.state)
             self.is_ready = self._is_ready(self._clock())
 
+    @property
+    def _without_credit(self) -> bool:
+        """Its balance is under low_credit, or the network refused its SIM as out of credit a moment ago."""
+        return self._credit_low or self._refused_until is not None
+
     def _is_ready(self, now: datetime) -> bool:
         """Online, under its SIM's cap, with credit and not degraded: it takes any work it may at once (dearer
         peers leave work to it while it is)."""
-        return (self.state == ModemState.ONLINE and self._budget.free_at(now) is None and not self._credit_low
+        return (self.state == ModemState.ONLINE and self._budget.free_at(now) is None and not self._without_credit
                 and not self._degraded)
 
     def _may_chain(self, now: datetime, chain_until: datetime) -> bool:
         """Whether the worker may claim its next message without going round its loop first."""
         return (now < chain_until and self.state == ModemState.ONLINE and self._budget.free_at(now) is None
-                and not self._credit_low and not self._stop.is_set() and not self._reset.is_set()
+                and not self._without_credit and not self._stop.is_set() and not self._reset.is_set()
                 and self._notices.empty() and self._requests.empty())
 
     def _send_parts(self, job: SendJob, chain_until: datetime) -> SendJob | None:
@@ -496,6 +508,10 @@ class ModemWorker:
         except ModemUnavailable as exc:
             self._retry_later(job, seq, exc.code, str(exc), now_too=True)
             raise
+        except NoCreditSendError as exc:  # our SIM's trouble, not the message's: it goes back; the SIM rests
+            self._recorded(lambda: self._store.outbox.record_modem_fault(job, seq, self.name, _error_code(exc),
+                                                                        str(exc), self._clock()))
+            self._rest_without_credit(exc)
         except ModemFaultSendError as exc:  # the modem's trouble, not the message's: reopen the modem
             self._recorded(lambda: self._store.outbox.record_modem_fault(job, seq, self.name, _error_code(exc),
                                                                         str(exc), self._clock()))
@@ -545,6 +561,15 @@ class ModemWorker:
                             "%g s", self.name, exc, delay_s)
                 self._idle_wait(self._stop, delay_s)
                 delay_s = min(delay_s * 2, STORE_RETRY_MAX_S)
+
+    def _rest_without_credit(self, exc: NoCreditSendError) -> None:
+        """The network refused the SIM (out of credit, barred): no work for `no_credit_hold_s`, said on its row."""
+        now = self._clock()
+        self._refused_until = now + timedelta(seconds=self._pool.no_credit_hold_s)
+        self.is_ready = False
+        log.warning("modem %s: %s; it takes no work until %s", self.name, exc, f"{self._refused_until:%H:%M:%S}")
+        self._store.modems.save_modem(self.name, self.modem.port, now, last_error=f"{NO_CREDIT}: {exc}")
+        self._wake_others()
 
     def _retry_later(self, job: SendJob, seq: int, code: str, detail: str, *, now_too: bool = False) -> None:
         now = self._clock()

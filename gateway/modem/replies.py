@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Iterable, Literal
 
-from gateway.errors import ModemFaultSendError, PermanentSendError, SendError, TemporarySendError
+from gateway.errors import ModemFaultSendError, NoCreditSendError, PermanentSendError, SendError, TemporarySendError
 from gateway.modem.driver import Registration
 from gateway.rules.text import GSM7_BASIC
 
@@ -155,12 +155,9 @@ def parse_info(lines: Iterable[str], *prefixes: str) -> str:
 # faults of our own SIM or modem are temporary too, because another modem may well serve the message.
 PERMANENT_CMS: dict[int, str] = {
     1: "unassigned (unallocated) number",
-    8: "operator determined barring",
-    10: "call barred",
     21: "short message transfer rejected",
     29: "facility rejected",
     30: "unknown subscriber",
-    50: "requested facility not subscribed",
     69: "requested facility not implemented",
     95: "invalid message, unspecified",
     96: "invalid mandatory information",
@@ -185,6 +182,14 @@ PERMANENT_CMS: dict[int, str] = {
     199: "TP-VP not supported",
     304: "invalid PDU mode parameter",
     305: "invalid text mode parameter",
+}
+
+# The network refuses our SIM itself, whatever the message: a prepaid SIM out of credit (operators answer with
+# barring), a barred SIM, one without an SMS subscription. Another modem may serve the message; this SIM rests.
+NO_CREDIT_CMS: dict[int, str] = {
+    8: "operator determined barring: out of credit?",
+    10: "call barred: out of credit?",
+    50: "requested facility not subscribed: out of credit or no SMS on this SIM's plan?",
 }
 
 # Known temporary ones, listed so the decision is visible (the default is temporary anyway).
@@ -251,7 +256,7 @@ def is_permanent(kind: ErrorKind, code: int) -> bool:
 
 def describe(kind: ErrorKind, code: int) -> str:
     if kind == "CMS":
-        text = PERMANENT_CMS.get(code) or TEMPORARY_CMS.get(code)
+        text = PERMANENT_CMS.get(code) or NO_CREDIT_CMS.get(code) or TEMPORARY_CMS.get(code)
         if text is None and code >= 512:
             text = "manufacturer specific"
     else:
@@ -260,8 +265,10 @@ def describe(kind: ErrorKind, code: int) -> str:
 
 
 def send_error(kind: ErrorKind, code: int) -> SendError:
-    """The exception for a refused part: ModemFaultSendError, PermanentSendError or TemporarySendError, with
-    `error_code`."""
+    """The exception for a refused part: NoCreditSendError, ModemFaultSendError, PermanentSendError or
+    TemporarySendError, with `error_code`."""
+    if kind == "CMS" and code in NO_CREDIT_CMS:
+        return NoCreditSendError(describe(kind, code), error_code=code, error_kind=kind)
     if code in (MODEM_FAULT_CMS if kind == "CMS" else MODEM_FAULT_CME):
         return ModemFaultSendError(describe(kind, code), error_code=code, error_kind=kind)
     cls = PermanentSendError if is_permanent(kind, code) else TemporarySendError

@@ -14,7 +14,7 @@ import requests
 
 from gateway.config import AlertSettings, Settings, WebhookSettings
 from gateway.core.alerts import AlertWatch
-from gateway.values import MessageDraft
+from gateway.values import MessageDraft, MessageState
 from tests.appliance.test_email import MailCatcher, email_settings
 from tests.clock import at
 from tests.conftest import wait_until
@@ -212,3 +212,34 @@ def test_a_sim_low_on_credit_takes_no_work_raises_an_alert_and_resumes_when_topp
         wait_until(checked(gateway, lambda: gateway.store.alerts.open_alerts() == []), timeout_s=15)
         gateway.service.messages.send("+447911123458", "topped up")
         wait_until(lambda: [s.text for s in poor.sent] == ["topped up"], timeout_s=15)
+
+
+def test_a_sim_the_network_refuses_as_out_of_credit_hands_its_message_on_unspent_and_rests(settings, modem_links):
+    from gateway.appliance.runtime import Gateway
+    from gateway.config import ModemSettings, PoolSettings
+
+    refused, other = modem_links(2)
+    refused.set_fail_next(1, "+CMS ERROR: 8")  # operator determined barring: what a prepaid SIM out of credit gets
+    gateway = Gateway(settings.replace(
+        modems=(ModemSettings(name="refused", port=refused.link, cost=0.0),
+                ModemSettings(name="other", port=other.link, cost=1.0)),
+        pool=PoolSettings(no_credit_hold_s=2.0, reconnect_min_s=0.2, reconnect_max_s=1.0, health_interval_s=5.0),
+        alerts=AlertSettings(check_interval_s=3600)))
+    with gateway.start(serve_http=False):
+        wait_until(lambda: {m.name: m.state.value for m in gateway.store.modems.list_modems()}
+                   == {"refused": "online", "other": "online"}, timeout_s=20)
+        [first] = gateway.service.messages.send("+447911123456", "first")
+        wait_until(lambda: gateway.service.messages.get_message(first.uid).state == MessageState.SENT)
+        message = gateway.service.messages.get_message(first.uid)
+        assert (message.modem, message.attempts) == ("other", 1)  # the refusal did not spend an attempt
+        assert [s.text for s in other.sent] == ["first"] and refused.sent == []
+        assert any("cms_8" in (e.detail or "") and "out of credit" in (e.detail or "") for e in message.events)
+        wait_until(checked(gateway, lambda: [a.key for a in gateway.store.alerts.open_alerts()]
+                           == ["credit_low:refused"]))
+        assert "refuses its SMS" in gateway.store.alerts.open_alerts()[0].message
+        gateway.service.messages.send("+447911123457", "while it rests")
+        wait_until(lambda: len(other.sent) == 2)  # the cheaper SIM rests: the dearer one sends
+        time.sleep(2.2)  # the hold is over: the cheaper SIM takes work again, and its refusal is forgotten
+        gateway.service.messages.send("+447911123458", "topped up")
+        wait_until(lambda: [s.text for s in refused.sent] == ["topped up"], timeout_s=15)
+        wait_until(checked(gateway, lambda: gateway.store.alerts.open_alerts() == []))

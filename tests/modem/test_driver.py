@@ -18,6 +18,7 @@ from fake_modem import pdu as fake_pdu
 from gateway.errors import (
     ModemTimeout,
     ModemUnavailable,
+    NoCreditSendError,
     PermanentSendError,
     SendOutcomeUnknown,
     SimPinRequired,
@@ -375,6 +376,7 @@ def test_a_failed_connect_names_the_command(link, notices):
 @pytest.mark.parametrize(("error", "cls", "code"), [
     ("+CMS ERROR: 21", PermanentSendError, 21),
     ("+CMS ERROR: 1", PermanentSendError, 1),
+    ("+CMS ERROR: 8", NoCreditSendError, 8),  # our SIM refused (out of credit): another modem may send it
     ("+CMS ERROR: 500", TemporarySendError, 500),
     ("+CMS ERROR: 42", TemporarySendError, 42),
     ("+CME ERROR: 100", TemporarySendError, 100),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.errors import PermanentSendError, TemporarySendError
+from gateway.errors import ModemFaultSendError, NoCreditSendError, PermanentSendError, TemporarySendError
 from gateway.modem.replies import (
     find_line,
     parse_cmgs,
@@ -101,7 +101,8 @@ def test_error_line():
     assert parse_error_line("ERROR") is None
 
 
-PERMANENT = [1, 8, 10, 21, 29, 30, 50, 69, 96, 195, 196, 304, 305]
+PERMANENT = [1, 21, 29, 30, 69, 96, 195, 196, 304, 305]
+NO_CREDIT = [8, 10, 50]  # the network refuses our SIM (out of credit, barred): another modem may send the message
 TEMPORARY = [22, 27, 28, 38, 41, 42, 47, 192, 300, 310, 322, 330, 331, 332, 500, 512, 600, 999, 11, 400]
 
 
@@ -111,6 +112,13 @@ def test_cms_permanent(code):
     assert isinstance(error, PermanentSendError)
     assert error.error_code == code
     assert f"+CMS ERROR: {code}" in str(error)
+
+
+@pytest.mark.parametrize("code", NO_CREDIT)
+def test_cms_no_credit(code):
+    error = send_error("CMS", code)
+    assert isinstance(error, NoCreditSendError) and isinstance(error, ModemFaultSendError)
+    assert "out of credit" in str(error)
 
 
 @pytest.mark.parametrize("code", TEMPORARY)
