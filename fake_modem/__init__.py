@@ -10,7 +10,8 @@
 Behaviour worth knowing:
 * Incoming SMS go to the +CPMS receive memory (<mem3>, "SM" at power-on) and are announced per
   +CNMI (<mt>=1: +CMTI; 2/3: +CMT with the PDU, not stored; 0: stored silently). AT+CMGL/CMGR/CMGD
-  work on <mem1>. Status reports: +CNMI <ds>=1 -> +CDS, 2 -> stored in "SR" + +CDSI, 0 -> dropped.
+  work on <mem1>. Status reports: +CNMI <ds>=1 -> +CDS, 2 -> stored in "SR" + +CDSI, 0 -> dropped; their
+  TP-ST is `report_status`, or "not delivered" (0x41) for the share set_undelivered_rate() asks for.
 * +CME ERROR follows +CMEE (0: plain ERROR); +CMS ERROR (27.005) is always numeric.
 * A submit fails with +CMS ERROR: 331 while not registered (+CREG stat not 1/5), then with
   set_fail_next()'s error, then at `fail_rate`; failed submits are not in `sent` and use no TP-MR.

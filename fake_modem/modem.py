@@ -332,6 +332,11 @@ class FakeModem:
         with self._state.lock:
             self._state.lose_ok_next = n
 
+    def set_undelivered_rate(self, rate: float) -> None:
+        """From now on, this share of the status reports say the SMS was not delivered (TP-ST 0x41)."""
+        with self._state.lock:
+            self._state.undelivered_rate = rate
+
     def set_fail_next(self, n: int, error: str = "+CMS ERROR: 500") -> None:
         with self._state.lock:
             self._state.fail_next = n

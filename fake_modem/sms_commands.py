@@ -162,8 +162,9 @@ def _accept(eng: AtEngine, sms: SentSms) -> tuple[list[str], str]:
     eng.state.record_sent(SentSms(**{**sms.__dict__, "reference": mr}))
     if sms.status_report_requested:
         state, session, queue_urc = eng.state, eng.session, eng.hooks.queue_urc
+        status = state.report_status_now()
         eng.hooks.schedule(state.report_delay_ms / 1000, lambda: route_status_report(
-            state, session, queue_urc, mr, sms.number, state.report_status))
+            state, session, queue_urc, mr, sms.number, status))
     if sms.concat is None or sms.concat[2] == sms.concat[1]:  # the whole message went: its recipient may answer
         _maybe_reply(eng, sms.number)
     return [f"+CMGS: {mr}"], "" if eng.state.take_lost_ok() else "OK"

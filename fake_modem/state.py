@@ -39,6 +39,9 @@ def derive_identity(profile: Profile, seed: object, link: str) -> tuple[str, str
     return imei + _luhn_digit(imei), imsi
 
 
+UNDELIVERED = 0x41  # TP-ST: permanent error, incompatible destination
+
+
 @dataclass
 class Session:
     """Settings of one power-on; AT commands change them, a replug resets them."""
@@ -86,6 +89,7 @@ class ModemState:
     report_status: int
     fail_rate: float
     rng: random.Random
+    undelivered_rate: float = 0.0  # the share of status reports that say "not delivered" (TP-ST 0x41)
     smsc: str = DEFAULT_SMSC
     storage: SmsStorage = field(default_factory=SmsStorage)
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -126,6 +130,13 @@ class ModemState:
                 self.lose_ok_next -= 1
                 return True
             return False
+
+    def report_status_now(self) -> int:
+        """The TP-ST of the next status report: `report_status`, or at `undelivered_rate` a permanent failure."""
+        with self.lock:
+            if self.undelivered_rate > 0 and self.rng.random() < self.undelivered_rate:
+                return UNDELIVERED
+            return self.report_status
 
     def take_failure(self) -> str | None:
         """The error this submit must answer, if any (set_fail_next first, then fail_rate)."""

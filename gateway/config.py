@@ -304,6 +304,34 @@ class CanarySettings:
             raise ConfigError("canary.interval_s must be 0 (off) or more and late_after_s positive", field="canary")
 
 
+ROUTING_STRATEGIES = ("cost", "adaptive")
+
+
+@dataclass(frozen=True)
+class RoutingSettings:
+    """`[routing]`: how the modems (and upstreams) allowed to send a message share it. "cost": the cheapest ready
+    one; "adaptive": also by measured delivery (gateway/rules/adaptive.py): a target whose cost per delivered SMS is
+    over the best one's by `tolerance` takes only work left `defer_s`, and at `explore` a message of its choosing."""
+
+    strategy: str = "cost"
+    min_reports: int = 10  # reported parts before a target's ratio counts
+    window: int = 50  # a target is judged on its last this many reported parts …
+    window_s: float = 86400.0  # … sent within this long
+    tolerance: float = 0.25
+    defer_s: float = 30.0
+    explore: float = 0.1
+    refresh_s: float = 10.0  # the figures are read again this often
+
+    def __post_init__(self) -> None:
+        if self.strategy not in ROUTING_STRATEGIES:
+            raise ConfigError(f"routing.strategy must be \"cost\" or \"adaptive\", not {self.strategy!r}",
+                              field="routing.strategy")
+        if not (self.min_reports >= 1 and self.window >= self.min_reports and 0 <= self.explore <= 1
+                and self.tolerance >= 0 and self.defer_s >= 0 and self.refresh_s > 0 and self.window_s > 0):
+            raise ConfigError("routing: min_reports ≥ 1, window ≥ min_reports, explore between 0 and 1, the rest "
+                              "positive", field="routing")
+
+
 @dataclass(frozen=True)
 class HardwareSettings:
     """GPIO pins (BCM numbers; -1: not fitted). With no pin set anywhere, no pin factory is even built."""
@@ -452,6 +480,7 @@ class Settings:
     email: EmailSettings = field(default_factory=EmailSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     canary: CanarySettings = field(default_factory=CanarySettings)
+    routing: RoutingSettings = field(default_factory=RoutingSettings)
     modems: tuple[ModemSettings, ...] = ()
     routes: tuple[RouteSettings, ...] = ()
     upstreams: tuple[UpstreamSettings, ...] = ()
@@ -480,6 +509,7 @@ _SECTIONS: dict[str, type] = {
     "email": EmailSettings,
     "alerts": AlertSettings,
     "canary": CanarySettings,
+    "routing": RoutingSettings,
 }
 
 _ENV_OVERRIDES = {

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway.core.service import GatewayService
+from gateway.rules.adaptive import Figures
 from gateway.rules.masking import mask_number
 from gateway.store.stats import Series, Stats
 from gateway.values import MessageState, ModemState
@@ -59,6 +60,13 @@ def _health(delivery, api: ApiFigures) -> list[dict[str, Any]]:
     ]
 
 
+def _delivery(figures: Figures | None) -> dict | None:
+    """A target's measured delivery (gateway/rules/adaptive.py) as the page shows it; None before any report."""
+    if figures is None:
+        return None
+    return {"ratio": round(figures.ratio, 3), "reported": figures.reported, "report_p50_s": figures.report_p50_s}
+
+
 def status_json(service: GatewayService, stats: Stats, api: ApiFigures, *, full_numbers: bool = False) -> dict:
     now = service.clock()
     show = (lambda n: n) if full_numbers else mask_number
@@ -81,6 +89,8 @@ def status_json(service: GatewayService, stats: Stats, api: ApiFigures, *, full_
             "balance": d.modem.balance, "balance_checked_at": _time(d.modem.balance_checked_at),
             "storage_used": d.modem.storage_used, "storage_total": d.modem.storage_total,
             "degraded": d.modem.degraded_since is not None,
+            "delivery": _delivery(service.routing.overall.get(d.modem.name)),
+            "deferred": service.routing.reasons.get(d.modem.name),
         } for d in stats.modem_days(now)],
         "alerts": [{"id": a.uid, "kind": a.kind, "message": a.message, "raised_at": _time(a.raised_at),
                     "muted": a.muted_until is not None and a.muted_until > now}

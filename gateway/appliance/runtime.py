@@ -147,7 +147,7 @@ class Gateway:
                                       modem_costs={m.name: m.cost for m in settings.modems}
                                       | {u.name: u.cost for u in settings.upstreams},
                                       can_mail=bool(settings.email.smtp_host and settings.email.sender),
-                                      upstreams=settings.upstreams)
+                                      upstreams=settings.upstreams, routing=settings.routing)
         self.store.events.observe(["message.received"], self.service.inbound_rules.on_event)
         self.webhooks = WebhookDispatcher(self.store, settings.webhooks, clock, doors=self.doors,
                                           destinations=self.service.destinations, email=settings.email)
@@ -180,6 +180,8 @@ class Gateway:
         if settings.canary.interval_s > 0:
             self.scheduler.add_job(store_job(self.canary.check, "canary"), "interval",
                                    seconds=settings.canary.interval_s, id="canary")
+        self.scheduler.add_job(store_job(self.service.routing.refresh, "routing figures"), "interval",
+                               seconds=settings.routing.refresh_s, id="routing-figures")
         self.liveness = BoxLiveness(self.store, self.pool, settings.server, clock)
         self.scheduler.add_job(store_job(self.liveness.beat, f"box {self.store.db.box}: heartbeat"), "interval",
                                seconds=settings.server.heartbeat_s, id="heartbeat")

@@ -14,13 +14,13 @@ import random
 import threading
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from gateway.config import MessagingSettings, ModemSettings, PoolSettings, UpstreamSettings
 from gateway.core.ports import PoolStorage
 from gateway.core.worker import DriverFactory, ModemWorker, PowerSwitch, StateListener
 from gateway.modem.atlog import AtLine
-from gateway.rules.claiming import UNLIMITED, ClaimLimits
+from gateway.rules.claiming import UNLIMITED, ClaimLimits, Deferral
 from gateway.errors import ModemNotFound, ModemOffline, ModemTimeout, ModemUnavailable, UssdTimeout
 from gateway.values import ModemState
 
@@ -79,6 +79,11 @@ class ModemPool:
         for worker in self.workers:
             if worker.name == name:
                 worker.degrade()
+
+    def defer(self, deferrals: Mapping[str, Deferral]) -> None:
+        """Adaptive routing's verdict (gateway/core/adaptive.py): the workers named are deferred, the others not."""
+        for worker in self.workers:
+            worker.defer(deferrals.get(worker.name))
 
     def remove(self, name: str, timeout_s: float = 30.0) -> bool:
         """Stop and drop modem `name` (it vanished); its claimed work goes back to the queue."""

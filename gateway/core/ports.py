@@ -6,11 +6,11 @@ provides both; a worker never sees the rest of the store.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
 
 from gateway.errors import ModemNotFound
 from gateway.modem.atlog import AtLine
-from gateway.rules.claiming import ClaimLimits
+from gateway.rules.claiming import ClaimLimits, Deferral
 from gateway.values import DeliveryJob, DeliveryState, MessageState, ReceivedSms, SendJob, StatusReport
 
 
@@ -152,6 +152,9 @@ class PoolControl(Protocol):
     def at_log(self, name: str, limit: int) -> list[AtLine]:
         """Modem `name`'s last `limit` AT lines, oldest first (ModemNotFound when it does not run here)."""
 
+    def defer(self, deferrals: Mapping[str, Deferral]) -> None:
+        """Adaptive routing's verdict: the modems named are deferred, the others not."""
+
 
 class NoPool:
     """For processes that run no modems (the CLI): work is found by the running gateway's idle poll."""
@@ -167,3 +170,6 @@ class NoPool:
 
     def at_log(self, name: str, limit: int) -> list[AtLine]:
         raise ModemNotFound(f"no modem named {name!r} runs in this process", field="name")
+
+    def defer(self, deferrals: Mapping[str, Deferral]) -> None:
+        pass

@@ -6,6 +6,7 @@ at construction; this module only builds them and wires those that need each oth
 | area | module | needs |
 | --- | --- | --- |
 | `messages` (send, read, cancel, retry; inbox, conversations, routes) | messages.py | policy, consent, destinations |
+| `routing` (measured delivery per target; adaptive routing's deferrals) | adaptive.py | pool |
 | `templates` (templates; the text a request sends) | templates.py | — |
 | `consent` (opt-outs; refusing opted-out numbers) | consent.py | — |
 | `otp` (one-time codes) | otp.py | policy, consent, templates |
@@ -30,8 +31,9 @@ from datetime import datetime
 from typing import Callable, Mapping, Sequence
 
 from gateway.clock import utcnow
-from gateway.config import MessagingSettings, RouteSettings, UpstreamSettings, WebhookSettings
+from gateway.config import MessagingSettings, RouteSettings, RoutingSettings, UpstreamSettings, WebhookSettings
 from gateway.core.access import Access
+from gateway.core.adaptive import AdaptiveRouting
 from gateway.core.admin_auth import AdminAuth
 from gateway.core.batches import Batches
 from gateway.core.consent import Consent
@@ -59,13 +61,14 @@ class GatewayService:
                  clock: Callable[[], datetime] = utcnow, webhook_settings: WebhookSettings | None = None,
                  ussd_timeout_s: float = 30.0, routes: Sequence[RouteSettings] = (),
                  modem_costs: Mapping[str, float] | None = None, can_mail: bool = False,
-                 upstreams: Sequence[UpstreamSettings] = ()) -> None:
+                 upstreams: Sequence[UpstreamSettings] = (), routing: RoutingSettings | None = None) -> None:
         """`can_mail`: the box's config names an SMTP server (inbound rules may then mail)."""
         pool = pool or NoPool()
         self.store = store
         self.settings = settings
         self.clock = clock
         self.policy = QueuePolicy(settings, store.modems, store.outbox, routes, modem_costs)
+        self.routing = AdaptiveRouting(store, routing or RoutingSettings(), modem_costs or {}, clock, pool)
         self.templates = Templates(store, settings, clock)
         self.consent = Consent(store, settings, clock)
         webhook_settings = webhook_settings or WebhookSettings()

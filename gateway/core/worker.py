@@ -40,7 +40,7 @@ from gateway.errors import (
 from gateway.modem.atlog import AtLog
 from gateway.modem.driver import ModemDriver, Notice, NoticeSink
 from gateway.modem.pdu import build_submit_pdus
-from gateway.rules.claiming import COST_GRACE_S, UNLIMITED, ClaimLimits
+from gateway.rules.claiming import COST_GRACE_S, UNLIMITED, ClaimLimits, Deferral
 from gateway.rules.credit import parse_credit
 from gateway.rules.probes import probe_token
 from gateway.rules.ratelimit import HOUR, SendBudget
@@ -111,6 +111,7 @@ class ModemWorker:
         self._release_at: datetime | None = None  # the earliest scheduled message falls due then
         self._peers = peers  # the pool's workers: dearer ones leave work to this one while it is ready
         self._limits = limits  # what of its group's work it takes (an upstream kept as a fallback: late work only)
+        self._deferral: Deferral | None = None  # adaptive routing found it worse than another target
         self.is_ready = False  # online, under its budget and not sending: it claims what it may at once
         self._reopen_now = False  # the modem asked to be initialised again: no reconnect delay
         self._connected_at = time.monotonic()  # the last successful open
@@ -137,6 +138,16 @@ class ModemWorker:
         self._degraded = True
         self.is_ready = False
         self._wake.set()
+
+    def defer(self, deferral: Deferral | None) -> None:
+        """Adaptive routing's verdict on this target (None: it claims as its limits say)."""
+        if deferral != self._deferral:
+            self._deferral = deferral
+            self._wake.set()
+
+    def _claim_limits(self) -> ClaimLimits:
+        deferral = self._deferral
+        return self._limits if deferral is None else deferral.limits(self._limits, self._rng.random())
 
     def reset(self) -> None:
         """Ask the worker to close and reopen its modem (after the message in hand)."""
@@ -323,7 +334,7 @@ class ModemWorker:
                     if over_budget_until is None and not self._without_credit:
                         job = self._store.outbox.claim_next(self.name, now, self._pool.lease_s, group=self.modem.group,
                                                             cheaper_groups=cheaper, submitting=True,
-                                                            pinned_only=self._degraded, limits=self._limits)
+                                                            pinned_only=self._degraded, limits=self._claim_limits())
                         if job is not None:
                             chain_until = min(next_sweep, next_health, self._release_at or next_health)
                             while job is not None:  # each message's record claims the next, while nothing else is due
@@ -333,8 +344,9 @@ class ModemWorker:
                 due = None
                 if self.state == ModemState.ONLINE and not self._without_credit and not self._degraded:
                     # (low credit: the next balance check wakes it; degraded: a probe queued for it does)
+                    limits = self._limits if self._deferral is None else self._deferral.limits(self._limits, 1.0)
                     due = over_budget_until or self._store.outbox.next_due_at(self.name, now, group=self.modem.group,
-                                                                              limits=self._limits)
+                                                                              limits=limits)
                     if due is not None and cheaper:  # what it left to a cheaper modem: look again after the grace
                         due = max(due, now + timedelta(seconds=COST_GRACE_S))
                     self._release_at = self._store.outbox.next_scheduled_at()
@@ -446,12 +458,14 @@ class ModemWorker:
         """Online, under its SIM's cap, with credit and not degraded: it takes any work it may at once (dearer
         peers leave work to it while it is)."""
         return (self.state == ModemState.ONLINE and self._budget.free_at(now) is None and not self._without_credit
-                and not self._degraded)
+                and not self._degraded and self._deferral is None)
 
     def _may_chain(self, now: datetime, chain_until: datetime) -> bool:
-        """Whether the worker may claim its next message without going round its loop first."""
+        """Whether the worker may claim its next message without going round its loop first (a deferred one goes
+        round it: its claims are limited)."""
         return (now < chain_until and self.state == ModemState.ONLINE and self._budget.free_at(now) is None
-                and not self._without_credit and not self._stop.is_set() and not self._reset.is_set()
+                and not self._without_credit and self._deferral is None and not self._stop.is_set()
+                and not self._reset.is_set()
                 and self._notices.empty() and self._requests.empty())
 
     def _send_parts(self, job: SendJob, chain_until: datetime) -> SendJob | None:

@@ -34,3 +34,17 @@ class ClaimLimits:
 
 
 UNLIMITED = ClaimLimits()
+
+
+@dataclass(frozen=True)
+class Deferral:
+    """Adaptive routing found a target worse than another (`reason`): it takes only work left `defer_s` by the
+    others, except at `explore`, when it claims as it would (so a SIM that recovers is measured again)."""
+
+    reason: str
+    defer_s: float
+    explore: float
+
+    def limits(self, own: ClaimLimits, roll: float) -> ClaimLimits:
+        """The limits of one claim, `roll` a random number in [0, 1)."""
+        return own if roll < self.explore else ClaimLimits(max(own.due_after_s, self.defer_s), own.max_priority)

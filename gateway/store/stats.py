@@ -11,15 +11,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Sequence
 
-from sqlalchemy import Integer, and_, case, cast, func, select
+from sqlalchemy import Integer, and_, case, cast, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
 from gateway.errors import NotFound
 from gateway.store.database import Database
-from gateway.store.models import InboxMessage, Message, MessageEvent, Modem, QuarantinedSms, table
-from gateway.values import MessageState, ModemState
+from gateway.rules.adaptive import Fate, Outcome
+from gateway.store.models import InboxMessage, Message, MessageEvent, Modem, Part, QuarantinedSms, table
+from gateway.values import MessageState, ModemState, PartState
 
 UP_STATES = (ModemState.ONLINE, ModemState.SENDING)
 PENDING_STATES = (MessageState.SCHEDULED, MessageState.QUEUED, MessageState.SENDING)
@@ -235,3 +236,29 @@ class Stats:
         if self._db.is_sqlite:  # the column is >= start, so truncation is floor
             return cast(offset / width_s, Integer)
         return cast(func.floor(offset / width_s), Integer)
+
+
+def outcomes(db: Database, since: datetime, per_target: int) -> list[Outcome]:
+    """The last `per_target` reported parts of each target (modem or upstream) sent since `since`, newest first:
+    delivered, failed, or overdue (no report within `report_wait_s`); parts still waiting for one are left out."""
+    ranked = (
+        select(Part.modem, Message.to_number, Part.state, Part.submitted_at, Part.sent_at, Part.delivered_at,
+               func.row_number().over(partition_by=Part.modem, order_by=Part.id.desc()).label("rank"))
+        .join(Message, Message.id == Part.message_id)
+        .where(Part.modem.is_not(None), Message.delivery_report.is_(True), Part.sent_at >= since,
+               or_(Part.state.in_([PartState.DELIVERED, PartState.FAILED]),
+                   and_(Part.state == PartState.SENT, Message.report_overdue.is_(True))))
+        .subquery())
+    with db.read() as s:
+        rows = s.execute(select(ranked).where(ranked.c.rank <= per_target)
+                         .order_by(ranked.c.modem, ranked.c.rank)).all()
+    return [Outcome(row.modem, row.to_number, _FATES.get(row.state, "overdue"),
+                    _seconds(row.submitted_at, row.sent_at), _seconds(row.sent_at, row.delivered_at)) for row in rows]
+
+
+_FATES: dict[PartState, Fate] = {PartState.DELIVERED: "delivered", PartState.FAILED: "failed"}
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    """From `start` to `end`, never negative: a report's time is the SMS centre's, to the second."""
+    return max(0.0, (end - start).total_seconds()) if start is not None and end is not None else None

@@ -100,8 +100,10 @@ def test_routes_explains_rule_group_and_candidates(routed):
     assert explained["to"] == UK and explained["group"] == "uk"
     assert explained["rule"] == {"match": "+44", "group": "uk", "cost": 0.02, "fallback": "default"}
     assert explained["candidates"] == [
-        {"name": "modem1", "group": "uk", "state": "online", "cost": 0.02, "modem_cost": 0.0},
-        {"name": "modem2", "group": "uk", "state": "online", "cost": 0.02, "modem_cost": 0.0}]
+        {"name": "modem1", "group": "uk", "state": "online", "cost": 0.02, "modem_cost": 0.0, "towards": None,
+         "overall": None, "deferred": None},  # nothing measured yet: no reported part
+        {"name": "modem2", "group": "uk", "state": "online", "cost": 0.02, "modem_cost": 0.0, "towards": None,
+         "overall": None, "deferred": None}]
     assert api.session.get(f"{api.base}/routes").status_code == 400
 
 

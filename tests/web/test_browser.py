@@ -1,14 +1,16 @@
 """The status page in a real headless Chromium (Debian's, driven by Playwright) against a whole gateway over two
 fake modems: log in, see both modems online, send a test SMS from the page and watch it reach `sent`."""
 
+import dataclasses
 import socket
 from datetime import timedelta
 
 import pytest
 
 from gateway.appliance.demo import DemoModems
-from gateway.config import UpstreamSettings
+from gateway.config import RoutingSettings, UpstreamSettings
 from gateway.core.admin_auth import AdminAuth
+from gateway.values import MessageState
 from tests.conftest import wait_until
 from tests.web.pages import ARTIFACTS, PASSWORD, logged_in, needs_chromium, shoot
 
@@ -147,4 +149,25 @@ def test_an_upstream_provider_has_a_card_of_its_own_that_says_when_it_cannot_be_
     assert card.locator("summary").inner_text() == "The provider cannot be reached: is it up, and its URL right?"
     assert "IMEI" in page.locator('article.modem[data-modem="modem1"]').inner_text()
     shoot(page, "status_upstream")
+    assert errors == []
+
+
+def test_each_card_shows_its_measured_delivery_and_a_deferred_sim_says_why(browser, gateway_factory, settings):
+    adaptive = settings.replace(messaging=dataclasses.replace(settings.messaging, delivery_report=True),
+                                routing=RoutingSettings(strategy="adaptive", min_reports=3, refresh_s=3600))
+    gateway, fakes, _ = gateway_factory(2, settings_override=adaptive)
+    fakes[1].set_undelivered_rate(1.0)
+    wait_until(lambda: [m.state.value for m in gateway.service.modems.list_modems()] == ["online", "online"])
+    sent = [gateway.service.messages.send(f"+4479111234{i:02d}", "hello", via=f"modem{1 + i % 2}")[0]
+            for i in range(8)]
+    wait_until(lambda: all(gateway.service.messages.get_message(m.uid).state in (MessageState.DELIVERED,
+                                                                                 MessageState.FAILED) for m in sent))
+    assert gateway.service.routing.refresh().keys() == {"modem2"}
+    page, errors, _ = logged_in(browser, gateway)
+    page.locator('article.modem[data-modem="modem2"] .delivery').wait_for()
+    assert page.locator('article.modem[data-modem="modem1"] .delivery').inner_text().startswith("100 % of 4")
+    poor = page.locator('article.modem[data-modem="modem2"] .delivery')
+    assert poor.inner_text().startswith("0 % of 4") and poor.inner_text().endswith("deferred")
+    assert "delivers 0% of its last 4" in poor.get_attribute("title")
+    shoot(page, "status_adaptive")
     assert errors == []

@@ -93,6 +93,16 @@
     return el("details", {class: "last-error"}, el("summary", {text: plain}), el("code", {text: text}));
   }
 
+  // Its measured delivery (the last reported parts), and why adaptive routing leaves it only spare work.
+  function delivery(m) {
+    if (!m.delivery) return el("dd", {class: "delivery", text: "—", title: "no delivery report yet"});
+    var d = m.delivery;
+    return el("dd", {class: "delivery" + (m.deferred ? " bad-text" : ""), title: m.deferred || ""},
+      Math.round(d.ratio * 100) + " % of " + d.reported +
+      (d.report_p50_s === null ? "" : ", report in " + d.report_p50_s.toFixed(1) + " s") +
+      (m.deferred ? " · deferred" : ""));
+  }
+
   function renderModems(modems, now) {
     var box = clear(document.getElementById("modems"));
     var up = modems.filter(function (m) { return m.is_up; }).length;
@@ -107,7 +117,8 @@
         m.kind === "upstream" ? el("dl", {class: "modem-meta"},
           el("dt", {text: "Provider"}), el("dd", {text: m.model || "not reached yet"}),
           el("dt", {text: "Address"}), el("dd", {class: "mono", text: m.port}),
-          el("dt", {text: "Box"}), el("dd", {class: "box", text: m.box || "—"})) :
+          el("dt", {text: "Box"}), el("dd", {class: "box", text: m.box || "—"}),
+          el("dt", {text: "Delivered"}), delivery(m)) :
         el("dl", {class: "modem-meta"},
           el("dt", {text: "Operator"}), el("dd", {text: m.operator || "—"}),
           el("dt", {text: "Signal"}), el("dd", {}, bars(m.bars), m.signal_dbm === null ? "—" : m.signal_dbm + " dBm"),
@@ -119,7 +130,8 @@
           el("dt", {text: "Balance"}), el("dd", {class: "balance",
             title: m.balance_checked_at ? "checked " + ago(m.balance_checked_at, now) : "not checked",
             text: m.balance || "—"}),
-          el("dt", {text: "Storage"}), storage(m)),
+          el("dt", {text: "Storage"}), storage(m),
+          el("dt", {text: "Delivered"}), delivery(m)),
         m.last_error && !m.is_up ? lastError(m.last_error) : null,
         el("div", {class: "counts"},
           el("div", {}, el("b", {class: "sent-today", text: m.sent_today}), el("span", {text: "sent today"})),
