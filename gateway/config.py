@@ -359,6 +359,13 @@ class ModemSettings:
     max_per_hour: int = 0
     cost: float = 0.0  # price of one SMS on this SIM's plan: of the modems ready to send a message, the cheapest does
     low_credit: float = 0.0  # a balance (balance_ussd) under this: the SIM takes no work and an alert is raised
+    bundle_sms: int = 0  # SMS parts the SIM's plan includes each month: used up, it takes no work until it renews
+    bundle_reset_day: int = 1  # the day of the month (1-28) the bundle renews, at 00:00 UTC
+
+    def __post_init__(self) -> None:
+        if self.bundle_sms < 0 or not 1 <= self.bundle_reset_day <= 28:
+            raise ConfigError(f"modems.{self.name}: bundle_sms must be 0 or more and bundle_reset_day 1 to 28",
+                              field="modems.bundle_reset_day")
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,8 @@ def modem_json(modem: Modem) -> dict[str, Any]:
         "group": modem.group,
         "storage": {"used": modem.storage_used, "total": modem.storage_total},
         "degraded_since": time_json(modem.degraded_since),  # its canary probe did not arrive: it takes no work
+        "bundle": None if modem.bundle_size is None else {"size": modem.bundle_size, "used": modem.bundle_used,
+                                                          "resets_at": time_json(modem.bundle_resets_at)},
     }
 
 

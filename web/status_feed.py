@@ -91,6 +91,8 @@ def status_json(service: GatewayService, stats: Stats, api: ApiFigures, *, full_
             "degraded": d.modem.degraded_since is not None,
             "delivery": _delivery(service.routing.overall.get(d.modem.name)),
             "deferred": service.routing.reasons.get(d.modem.name),
+            "bundle": None if d.modem.bundle_size is None else {
+                "size": d.modem.bundle_size, "used": d.modem.bundle_used, "resets_at": _time(d.modem.bundle_resets_at)},
         } for d in stats.modem_days(now)],
         "alerts": [{"id": a.uid, "kind": a.kind, "message": a.message, "raised_at": _time(a.raised_at),
                     "muted": a.muted_until is not None and a.muted_until > now}

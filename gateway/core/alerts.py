@@ -5,7 +5,7 @@ Watched, with the thresholds of `[alerts]`:
 - each modem of this box offline, unregistered or without its SIM for `modem_down_after_s` (`modem_down:<name>`),
   its SMS memory `storage_full_pct` full (`sim_storage_full:<name>`), or its credit under its `[[modems]]
   low_credit` or its SIM refused by the network as out of credit (`credit_low:<name>`), or its canary probe
-  missing (`modem_degraded:<name>`);
+  missing (`modem_degraded:<name>`), or its monthly bundle used up (`bundle_used:<name>`);
 - the queue: the oldest queued message waiting over `queue_age_s` (`queue_age`);
 - the last hour: the share of finished messages that never reached the network over `error_rate_above`
   (`error_rate`), the share of reported parts delivered under `delivery_ratio_below` (`delivery_ratio`), each
@@ -113,6 +113,11 @@ class AlertWatch:
                 found.append(Finding(f"credit_low:{modem.name}", "credit_low", modem.name,
                                      f"modem {modem.name}: the network refuses its SMS ({modem.last_error}); it takes "
                                      "no work for a while: top it up or check its plan"))
+            if modem.bundle_size and (modem.bundle_used or 0) >= modem.bundle_size:
+                renews = f" on {modem.bundle_resets_at:%d %b}" if modem.bundle_resets_at else ""
+                found.append(Finding(f"bundle_used:{modem.name}", "bundle_used", modem.name,
+                                     f"modem {modem.name} used its bundle of {modem.bundle_size} SMS: it takes no work "
+                                     f"until it renews{renews}"))
             if modem.storage_total and modem.storage_used is not None and \
                     100 * modem.storage_used / modem.storage_total >= s.storage_full_pct:
                 found.append(Finding(f"sim_storage_full:{modem.name}", "sim_storage_full", modem.name,

@@ -43,7 +43,7 @@ from gateway.modem.pdu import build_submit_pdus
 from gateway.rules.claiming import COST_GRACE_S, UNLIMITED, ClaimLimits, Deferral
 from gateway.rules.credit import parse_credit
 from gateway.rules.probes import probe_token
-from gateway.rules.ratelimit import HOUR, SendBudget
+from gateway.rules.ratelimit import HOUR, Bundle, SendBudget
 from gateway.rules.retry import next_attempt_at
 from gateway.rules.text import Segmentation
 from gateway.upstream.driver import UpstreamDriver
@@ -108,6 +108,7 @@ class ModemWorker:
         self._refused_until: datetime | None = None  # the network refused its SIM as out of credit: no work till then
         self._degraded = False  # its canary probe did not arrive (gateway/core/canary.py): its own probes only
         self._budget = SendBudget(modem.max_per_minute, modem.max_per_hour)  # the SIM plan's cap (seeded at connect)
+        self._bundle = Bundle(modem.bundle_sms, modem.bundle_reset_day)  # its monthly bundle (seeded at connect)
         self._release_at: datetime | None = None  # the earliest scheduled message falls due then
         self._peers = peers  # the pool's workers: dearer ones leave work to this one while it is ready
         self._limits = limits  # what of its group's work it takes (an upstream kept as a fallback: late work only)
@@ -247,6 +248,10 @@ class ModemWorker:
         if self._budget.is_limited:  # what it sent before a restart counts
             sent = self._store.request_counts.parts_sent_since(self.name, self._clock() - HOUR)
             self._budget = SendBudget(self.modem.max_per_minute, self.modem.max_per_hour, sent=sent)
+        if self._bundle.size:
+            start = self._bundle.period_start(self._clock())
+            used = len(self._store.request_counts.parts_sent_since(self.name, start))
+            self._bundle = Bundle(self.modem.bundle_sms, self.modem.bundle_reset_day, used)
         fields = {"own_number": info.own_number} if info.own_number else {}
         self._store.modems.save_modem(self.name, self.modem.port, self._clock(), manufacturer=info.manufacturer,
                                       model=info.model, imei=info.imei, last_error=None, group=self.modem.group,
@@ -325,7 +330,7 @@ class ModemWorker:
                 if self._refused_until is not None and now >= self._refused_until:
                     self._refused_until = None  # its next message shows whether the SIM was topped up
                     self._store.modems.save_modem(self.name, self.modem.port, now, last_error=None)
-                over_budget_until = self._budget.free_at(now)  # over the SIM's cap: claim nothing until then
+                over_budget_until = self._cap_free_at(now)  # over the SIM's cap or bundle: claim nothing until then
                 self.is_ready = self._is_ready(now)
                 cheaper = self._cheaper_ready_groups()
                 if self.state == ModemState.ONLINE:
@@ -454,16 +459,38 @@ class ModemWorker:
         """Its balance is under low_credit, or the network refused its SIM as out of credit a moment ago."""
         return self._credit_low or self._refused_until is not None
 
+    def _cap_free_at(self, now: datetime) -> datetime | None:
+        """None while its plan lets it send (rate caps, monthly bundle), else when it may again."""
+        return self._budget.free_at(now) or self._bundle.free_at(now)
+
+    def _count_sent(self, at: datetime) -> None:
+        """A part (or an upstream's whole message) left: it counts against the plan's caps and bundle."""
+        self._budget.record(at)
+        self._bundle.record(at)
+        if self._bundle.size and self._bundle.used == self._bundle.size:
+            log.warning("modem %s: its bundle of %d SMS is used up; it takes no work until it renews at %s",
+                        self.name, self._bundle.size, f"{self._bundle.renews_at(at):%Y-%m-%d %H:%M} UTC")
+            self._store.modems.save_modem(self.name, self.modem.port, at, **self._bundle_fields())
+            self._wake_others()
+
+    def _bundle_fields(self) -> dict[str, Any]:
+        """Its bundle as its row shows it (nothing when its plan has none)."""
+        bundle, now = self._bundle, self._clock()
+        if not bundle.size:
+            return {}
+        bundle.free_at(now)  # a new month renews it
+        return {"bundle_size": bundle.size, "bundle_used": bundle.used, "bundle_resets_at": bundle.renews_at(now)}
+
     def _is_ready(self, now: datetime) -> bool:
         """Online, under its SIM's cap, with credit and not degraded: it takes any work it may at once (dearer
         peers leave work to it while it is)."""
-        return (self.state == ModemState.ONLINE and self._budget.free_at(now) is None and not self._without_credit
+        return (self.state == ModemState.ONLINE and self._cap_free_at(now) is None and not self._without_credit
                 and not self._degraded and self._deferral is None)
 
     def _may_chain(self, now: datetime, chain_until: datetime) -> bool:
         """Whether the worker may claim its next message without going round its loop first (a deferred one goes
         round it: its claims are limited)."""
-        return (now < chain_until and self.state == ModemState.ONLINE and self._budget.free_at(now) is None
+        return (now < chain_until and self.state == ModemState.ONLINE and self._cap_free_at(now) is None
                 and not self._without_credit and self._deferral is None and not self._stop.is_set()
                 and not self._reset.is_set()
                 and self._notices.empty() and self._requests.empty())
@@ -489,7 +516,7 @@ class ModemWorker:
             if sent is None:
                 return None
             sent_at, reference = self._clock(), sent.reference
-            self._budget.record(sent_at)
+            self._count_sent(sent_at)
             if seq < len(pdus):
                 self._recorded(lambda: self._store.outbox.record_part_sent(job, seq, self.name, reference, sent_at))
                 continue
@@ -505,7 +532,7 @@ class ModemWorker:
         if accepted is None:
             return
         sent_at = self._clock()
-        self._budget.record(sent_at)
+        self._count_sent(sent_at)
         self._recorded(lambda: self._store.outbox.record_sent_whole(job, self.name, accepted[0], sent_at))
         log.info("upstream %s: message %s accepted (%s)", self.name, job.uid, accepted[0] or "no id given")
 
@@ -716,7 +743,7 @@ class ModemWorker:
                         status.storage_used, status.storage_total)
         self._set_state(_state_when(status.registration), rssi=status.rssi, signal_dbm=status.signal_dbm,
                         registration=status.registration, operator=status.operator,
-                        storage_used=status.storage_used, storage_total=status.storage_total)
+                        storage_used=status.storage_used, storage_total=status.storage_total, **self._bundle_fields())
 
     def _set_state(self, state: ModemState, **fields: Any) -> None:
         became_online = state == ModemState.ONLINE and self.state != ModemState.ONLINE

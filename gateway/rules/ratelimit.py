@@ -67,3 +67,40 @@ def request_window(now: datetime) -> tuple[datetime, int]:
     """The fixed minute `now` falls in, and the whole seconds until it ends (for Retry-After)."""
     start = now.replace(second=0, microsecond=0)
     return start, max(1, math.ceil((start + MINUTE - now).total_seconds()))
+
+
+class Bundle:
+    """A SIM plan's monthly bundle: `size` SMS parts from `reset_day` (1-28, 00:00 UTC) to the next; 0: none.
+    Used up, the SIM claims nothing until it renews (out-of-bundle SMS cost more). Seeded at connect with the
+    parts the store says it sent since the period began."""
+
+    def __init__(self, size: int = 0, reset_day: int = 1, used: int = 0) -> None:
+        self.size, self.reset_day, self.used = size, reset_day, used
+        self._period: datetime | None = None  # the start of the period `used` counts
+
+    def period_start(self, now: datetime) -> datetime:
+        start = now.replace(day=self.reset_day, hour=0, minute=0, second=0, microsecond=0)
+        if start > now:
+            start = (start.replace(day=1) - timedelta(days=1)).replace(day=self.reset_day)
+        return start
+
+    def renews_at(self, now: datetime) -> datetime:
+        start = self.period_start(now)
+        return (start.replace(day=28) + timedelta(days=4)).replace(day=self.reset_day)
+
+    def record(self, at: datetime) -> None:
+        self._roll(at)
+        self.used += 1
+
+    def free_at(self, now: datetime) -> datetime | None:
+        """None while the bundle has parts left (or there is none), else when it renews."""
+        if not self.size:
+            return None
+        self._roll(now)
+        return self.renews_at(now) if self.used >= self.size else None
+
+    def _roll(self, now: datetime) -> None:
+        start = self.period_start(now)
+        if self._period is not None and start != self._period:
+            self.used = 0  # a new month: the bundle renewed
+        self._period = start

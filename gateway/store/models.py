@@ -218,6 +218,9 @@ class Modem(Base):
     storage_total: Mapped[Optional[int]]  # that memory's size
     degraded_since: Mapped[Optional[datetime]]  # its canary probe never arrived (gateway/core/canary.py)
     kind: Mapped[str] = mapped_column(String(16), default="modem", server_default="modem")  # or "upstream"
+    bundle_size: Mapped[Optional[int]]  # its plan's monthly bundle of SMS parts ([[modems]] bundle_sms), if any
+    bundle_used: Mapped[Optional[int]]  # parts sent in the bundle's current month
+    bundle_resets_at: Mapped[Optional[datetime]]
 
     def __repr__(self) -> str:
         return f"<Modem {self.name} {self.state.value}>"

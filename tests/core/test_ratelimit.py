@@ -1,12 +1,13 @@
 """Per-modem sending budgets (SIM plan caps): the pure window, and a worker over its cap leaving work to others."""
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from gateway.rules.ratelimit import SendBudget
-from tests.clock import at
+from gateway.rules.ratelimit import Bundle, SendBudget
+from gateway.values import MessageState
+from tests.clock import YEAR, at
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.both_databases  # every test here runs on SQLite and on PostgreSQL
@@ -111,3 +112,36 @@ def test_a_key_over_its_requests_per_minute_gets_429_with_retry_after(store, set
     assert service.keys.forget_request_counts() == 0  # the last window only ended now
     now[0] = T0 + timedelta(minutes=3)
     assert service.keys.forget_request_counts() == 3  # busy and quiet at T0, busy at T0+1 min
+
+
+def test_a_monthly_bundle_is_used_up_and_renews_on_its_day():
+    bundle = Bundle(2, 15)
+    bundle.record(at(11, 20))
+    assert bundle.free_at(at(11, 20, 12)) is None
+    bundle.record(at(11, 21))
+    assert bundle.free_at(at(11, 21, 12)) == at(12, 15)  # used up: no work until it renews
+    assert bundle.free_at(at(12, 15)) is None and bundle.used == 0
+    assert bundle.period_start(at(12, 14)) == at(11, 15) and bundle.renews_at(at(12, 14)) == at(12, 15)
+    assert Bundle(1, 1).renews_at(at(12, 31, 23)) == datetime(YEAR + 1, 1, 1, tzinfo=timezone.utc)
+    assert Bundle().free_at(at(12, 1)) is None  # no bundle: never held
+
+
+def test_a_sim_whose_bundle_is_used_up_takes_no_work_even_after_a_restart(configured_gateway):
+    api, fakes, gateway = configured_gateway([{"bundle_sms": 2, "cost": 0.0}, {"cost": 1.0}])
+    for i in range(3):
+        [message] = gateway.service.messages.send(f"+44791112340{i}", f"message {i}")
+        wait_until(lambda: gateway.service.messages.get_message(message.uid).state == MessageState.SENT)
+    assert [len(f.sent) for f in fakes] == [2, 1]  # the cheaper SIM until its bundle ran out
+    bundle = api.modems()["modem1"]["bundle"]
+    assert (bundle["size"], bundle["used"]) == (2, 2) and bundle["resets_at"] > "2"
+    gateway.alerts.check()
+    assert [a.key for a in gateway.store.alerts.open_alerts()] == ["bundle_used:modem1"]
+    gateway.stop()
+    from gateway.appliance.runtime import Gateway
+
+    with Gateway(gateway.settings).start(serve_http=False) as again:  # it counts what it sent this month again
+        wait_until(lambda: [m.state.value for m in again.store.modems.list_modems()] == ["online", "online"],
+                   timeout_s=20)
+        [later] = again.service.messages.send("+447911123499", "after the restart")
+        wait_until(lambda: again.service.messages.get_message(later.uid).state == MessageState.SENT)
+    assert [len(f.sent) for f in fakes] == [2, 2]

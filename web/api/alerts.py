@@ -21,8 +21,9 @@ MAX_MUTE_MINUTES = 7 * 24 * 60
 class AlertView(TypedDict):
     id: str
     key: Annotated[str, doc("the condition and what it is about, e.g. modem_down:modem1")]
-    kind: Annotated[str, doc(enum=["modem_down", "modem_degraded", "sim_storage_full", "credit_low", "queue_age",
-                                   "error_rate", "delivery_ratio", "box_dead", "disk_space", "certificate"])]
+    kind: Annotated[str, doc(enum=["modem_down", "modem_degraded", "sim_storage_full", "credit_low", "bundle_used",
+                                   "queue_age", "error_rate", "delivery_ratio", "box_dead", "disk_space",
+                                   "certificate"])]
     subject: str
     message: str
     state: Annotated[str, doc(enum=["open", "resolved"])]

@@ -33,6 +33,14 @@ class Storage(TypedDict):
     total: int | None
 
 
+class BundleUse(TypedDict):
+    """Its plan's monthly bundle ([[modems]] bundle_sms): used up, it takes no work until it renews."""
+
+    size: int
+    used: Annotated[int | None, doc("SMS parts sent since the bundle last renewed")]
+    resets_at: str | None
+
+
 class Modem(TypedDict):
     """What the pool last knew about a modem (status is data: read without asking the modem)."""
 
@@ -57,6 +65,7 @@ class Modem(TypedDict):
     group: Annotated[str | None, doc("its routing group")]
     storage: Storage
     degraded_since: Annotated[str | None, doc("its canary probe did not arrive: it sends only its own probes")]
+    bundle: BundleUse | None
 
 
 class ModemList(TypedDict):

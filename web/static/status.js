@@ -103,6 +103,12 @@
       (m.deferred ? " · deferred" : ""));
   }
 
+  // Its plan's monthly bundle: what is used, and when it renews (used up, it takes no work until then).
+  function bundle(b) {
+    var renews = b.resets_at ? " · renews " + new Date(b.resets_at).toLocaleDateString([], {day: "numeric", month: "short"}) : "";
+    return el("dd", {class: "bundle" + (b.used >= b.size ? " bad-text" : "")}, (b.used || 0) + " of " + b.size + renews);
+  }
+
   function renderModems(modems, now) {
     var box = clear(document.getElementById("modems"));
     var up = modems.filter(function (m) { return m.is_up; }).length;
@@ -131,6 +137,7 @@
             title: m.balance_checked_at ? "checked " + ago(m.balance_checked_at, now) : "not checked",
             text: m.balance || "—"}),
           el("dt", {text: "Storage"}), storage(m),
+          m.bundle ? el("dt", {text: "Bundle"}) : null, m.bundle ? bundle(m.bundle) : null,
           el("dt", {text: "Delivered"}), delivery(m)),
         m.last_error && !m.is_up ? lastError(m.last_error) : null,
         el("div", {class: "counts"},
