@@ -293,15 +293,24 @@ class AlertSettings:
 
 @dataclass(frozen=True)
 class CanarySettings:
-    """`[canary]`: each modem with a known number sends a probe SMS to another of the box's modems this often; one
-    that has not arrived after `late_after_s` marks its sender degraded (gateway/core/canary.py)."""
+    """`[canary]`: each modem with a known number sends a probe SMS to another of the box's modems (or, a lone SIM,
+    to `echo_number`) this often; one that has not arrived after `late_after_s` marks its sender degraded
+    (gateway/core/canary.py)."""
 
     interval_s: float = 0.0  # 0: no probes
     late_after_s: float = 600.0
+    echo_number: str = ""  # a number that answers each SMS with its text: a lone SIM's probes go there (E.164)
+    quiet_hours: str = ""  # e.g. "22:00-07:00", the receiving number's local time: no probe is sent then
 
     def __post_init__(self) -> None:
         if self.interval_s < 0 or self.late_after_s <= 0:
             raise ConfigError("canary.interval_s must be 0 (off) or more and late_after_s positive", field="canary")
+        if self.echo_number and not (self.echo_number.startswith("+") and self.echo_number[1:].isdigit()):
+            raise ConfigError(f"canary.echo_number {self.echo_number!r} must be an E.164 number like +447700900123",
+                              field="canary.echo_number")
+        if self.quiet_hours and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", self.quiet_hours):
+            raise ConfigError(f"canary.quiet_hours {self.quiet_hours!r} must be a window like \"22:00-07:00\"",
+                              field="canary.quiet_hours")
 
 
 ROUTING_STRATEGIES = ("cost", "adaptive")

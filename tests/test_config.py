@@ -65,3 +65,9 @@ def test_upstreams_are_read_and_share_one_namespace_with_modems():
                                "upstreams": [{"name": "x", "kind": "http", "url": "http://127.0.0.1/"}]})
     with pytest.raises(ConfigError, match="array of tables"):
         settings_from_mapping({"upstreams": {"name": "x"}})
+
+
+@pytest.mark.parametrize("canary", [{"echo_number": "07700900123"}, {"quiet_hours": "22-07"}])
+def test_a_wrong_canary_is_refused_at_start(canary):
+    with pytest.raises(ConfigError, match="canary"):
+        settings_from_mapping({"canary": canary})

@@ -1,7 +1,9 @@
 """A canary for silent SIMs: the commonest complaint about SMS gateways is "sent, never arrived" from a SIM that
 takes every submit and delivers nothing (out of credit, barred, a dead SMS centre). Every `[canary] interval_s`
-each modem of this box whose number is known sends a probe (`smsgw probe <token>`) to another modem of the boxes;
-the receiving worker matches it on arrival (it never reaches the inbox, webhooks or rules). A probe still missing
+each modem of this box whose number is known sends a probe (`smsgw probe <token>`) to another modem of the boxes,
+or, when it is the only one, to `echo_number` (a number that answers with the text: the echo comes back to it);
+none is sent in `quiet_hours` where the probe is received. The receiving worker matches a probe (or its echo) on
+arrival: it never reaches the inbox, webhooks or rules. A probe still missing
 after `late_after_s` marks its sender degraded: it then sends only its own probes (routing sends the rest through
 the others), a `modem.degraded` event goes out, the `modem_degraded` alert is raised; its next probe that arrives
 ends it.
@@ -18,6 +20,7 @@ from gateway.config import CanarySettings
 from gateway.core.messages import Messages
 from gateway.errors import GatewayError
 from gateway.rules.probes import probe_text
+from gateway.rules.timing import parse_quiet_window, quiet_hold, zones_of
 from gateway.store import Store
 from gateway.store.stats import UP_STATES
 
@@ -46,13 +49,26 @@ class Canary:
             if self._store.probes.waiting_from(sender.name) is not None:
                 continue  # one at a time: judged before the next
             others = [m for m in modems if m.name != sender.name]
-            if not others:
+            if others:
+                target = min(others, key=lambda m: (m.name <= sender.name, m.name))  # the next by name, round
+                to_number, to_modem = target.own_number or "", target.name
+            elif self._settings.echo_number:
+                to_number, to_modem = self._settings.echo_number, sender.name  # the echo comes back to it
+            else:
                 return  # a lone SIM has nobody to reach
-            target = min(others, key=lambda m: (m.name <= sender.name, m.name))  # the next by name, round
+            if self._quiet(to_number, now):
+                continue
             token = secrets.token_hex(4)
             try:
-                [message] = self._messages.send(target.own_number or "", probe_text(token), via=sender.name)
+                [message] = self._messages.send(to_number, probe_text(token), via=sender.name)
             except GatewayError as exc:
                 log.warning("canary: no probe from %s: %s", sender.name, exc.message)
                 continue
-            self._store.probes.add(token, sender.name, target.name, message.uid, now)
+            self._store.probes.add(token, sender.name, to_modem, message.uid, now)
+
+    def _quiet(self, number: str, now: datetime) -> bool:
+        """Whether `now` is in `quiet_hours` where `number` lives (no probe wakes anyone then)."""
+        hours = self._settings.quiet_hours
+        if not hours:
+            return False
+        return quiet_hold(now, zones_of(number), parse_quiet_window(hours, "canary.quiet_hours")) is not None

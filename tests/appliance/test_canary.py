@@ -11,6 +11,7 @@ import pytest
 from gateway.config import CanarySettings, ModemSettings, Settings
 from gateway.values import MessageState
 from fake_modem import FakeNetwork
+from tests.clock import at
 from tests.conftest import wait_until
 
 NUMBERS = ("+447911000001", "+447911000002")
@@ -77,3 +78,58 @@ def test_a_silent_sim_is_degraded_after_one_late_probe_and_recovers_when_one_arr
     wait_until(lambda: degraded(gateway)["modem1"] is False, timeout_s=10)
     gateway.alerts.check()
     assert gateway.store.alerts.open_alerts() == []
+
+
+@pytest.fixture
+def lone_sim(settings: Settings, modem_links):
+    """One fake modem whose SMS to ECHO come back from ECHO with "Echo: " before the text, as an echo service does;
+    `echoing` says whether the echo answers."""
+    from gateway.appliance.runtime import Gateway
+
+    [fake] = modem_links(1, own_number=NUMBERS[0])
+    echoing = [True]
+    fake.on_sent(lambda sms: fake.inject_sms(ECHO, f"Echo: {sms.text}") if sms.number == ECHO and echoing[0] else None)
+    gateway = Gateway(settings.replace(modems=(ModemSettings(name="modem1", port=fake.link),),
+                                       canary=CanarySettings(interval_s=3600, late_after_s=1.0, echo_number=ECHO)))
+    with gateway.start(serve_http=False):
+        wait_until(lambda: [(m.state.value, m.own_number) for m in gateway.store.modems.list_modems()]
+                   == [("online", NUMBERS[0])], timeout_s=20)
+        yield gateway, fake, echoing
+
+
+ECHO = "+447911000099"
+
+
+def test_a_lone_sim_probes_through_an_echo_number_and_is_degraded_when_the_echo_stops(lone_sim):
+    gateway, fake, echoing = lone_sim
+    gateway.canary.check()
+    wait_until(lambda: probes(gateway) == {("modem1", "modem1"): "arrived"})
+    assert [s.number for s in fake.sent] == [ECHO]
+    assert gateway.service.messages.list_inbox()[0] == []  # the echo is the probe's: not a person's SMS
+
+    echoing[0] = False
+    time.sleep(1.1)
+    gateway.canary.check()  # the first probe arrived: the second goes out
+    time.sleep(1.1)
+    gateway.canary.check()
+    assert degraded(gateway) == {"modem1": True}
+
+
+def test_no_probe_is_sent_in_the_canarys_quiet_hours(settings, modem_links):
+    from gateway.appliance.runtime import Gateway
+    from gateway.core.canary import Canary
+
+    fakes = [modem_links(1, own_number=number)[0] for number in NUMBERS]
+    gateway = Gateway(settings.replace(modems=tuple(ModemSettings(name=f"modem{i}", port=f.link)
+                                                    for i, f in enumerate(fakes, start=1))))
+    with gateway.start(serve_http=False):
+        wait_until(lambda: [m.state.value for m in gateway.store.modems.list_modems()] == ["online", "online"],
+                   timeout_s=20)
+        def check_at(now):
+            Canary(gateway.store, CanarySettings(interval_s=60, quiet_hours="22:00-07:00"), lambda: now,
+                   gateway.service.messages, box=gateway.store.db.box).check()
+
+        check_at(at(11, 26, 3))  # 03:00 in London, where both SIMs' numbers live
+        assert probes(gateway) == {} and all(f.sent == [] for f in fakes)
+        check_at(at(11, 26, 12))
+        wait_until(lambda: len(probes(gateway)) == 2)

@@ -27,6 +27,7 @@ from gateway.values import DeliveryState, MessageDraft, MessageState, ModemState
 from tests.clock import at
 from tests.conftest import wait_until
 from tests.ports import free_port
+from tests.processes import stop
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = at(11, 26, 12, 0, 0)
@@ -251,13 +252,7 @@ class Box:
             return {}
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop(self.proc)
 
 
 def test_two_gateway_processes_share_the_outbox_and_a_killed_box_loses_nothing(shared_url, modem_links,

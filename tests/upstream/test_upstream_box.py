@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from gateway.store import Store
 from gateway.values import MessageState
 from tests.conftest import wait_until
 from tests.ports import free_port
+from tests.processes import stop
 
 ROOT = Path(__file__).resolve().parents[2]
 TO = "+447911123456"
@@ -70,13 +70,7 @@ class ChildBox:
         return bool(modems) and all(m["state"] == "online" for m in modems)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop(self.proc)
 
 
 @pytest.fixture
