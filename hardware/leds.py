@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Collection, Mapping
 
 from gpiozero import LED
 from gpiozero.pins import Factory
@@ -47,18 +47,19 @@ class ModemLed:
 
 
 class FaultLed:
-    """On while any modem is offline, waits for its PIN/PUK or is not registered on the network: the one
-    light a field engineer looks at first. Off when every known modem is connecting, online or sending."""
+    """On while any modem is offline, waits for its PIN/PUK, is not registered on the network, or is degraded (its
+    canary probe did not arrive): the one light a field engineer looks at first. Off when every known modem is
+    connecting, online or sending, and delivering."""
 
     def __init__(self, pin: int, *, pin_factory: Factory) -> None:
         self._led = LED(pin, pin_factory=pin_factory)
 
     @staticmethod
-    def is_fault(states: Mapping[str, ModemState]) -> bool:
-        return any(state in FAULT_STATES for state in states.values())
+    def is_fault(states: Mapping[str, ModemState], degraded: Collection[str] = ()) -> bool:
+        return bool(degraded) or any(state in FAULT_STATES for state in states.values())
 
-    def show(self, states: Mapping[str, ModemState]) -> None:
-        if self.is_fault(states):
+    def show(self, states: Mapping[str, ModemState], degraded: Collection[str] = ()) -> None:
+        if self.is_fault(states, degraded):
             self._led.on()
         else:
             self._led.off()

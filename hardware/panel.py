@@ -4,7 +4,8 @@ The pool calls `on_state(name, state)` on its worker threads and gpiozero calls 
 own; both only put a value on the panel's queue. The panel's thread alone decides what the LEDs show:
 * modem LED: on online, blinking while sending, off otherwise (see `ModemLed`); with
   `[hardware] status_always = false` the modem LEDs stay dark except for `status_show_s` after a press;
-* fault LED: on while any modem is offline, needs its PIN/PUK, or is not registered (always live);
+* fault LED: on while any modem is offline, needs its PIN/PUK, is not registered, or is degraded by the canary
+  (always live);
 * button press: show the status (a lamp test of `LAMP_TEST_S` first when the status shows all the time);
   holding it `button_hold_s`: `on_shutdown()` (the runtime's clean stop).
 """
@@ -28,7 +29,8 @@ from hardware.power import ModemPower
 log = logging.getLogger(__name__)
 
 LAMP_TEST_S = 1.0
-_Event = tuple[str] | tuple[str, str, ModemState]  # ("press",), ("hold",), ("tick",), ("state", name, state)
+# ("press",), ("hold",), ("tick",), ("state", name, state), ("degraded", name, is_degraded)
+_Event = tuple[str] | tuple[str, str, ModemState] | tuple[str, str, bool]
 _STOP: _Event = ("stop",)
 
 
@@ -48,6 +50,7 @@ class Panel:
         self._on_shutdown = on_shutdown
         self._events: queue.Queue[_Event] = queue.Queue()
         self._states: dict[str, ModemState] = {}
+        self._degraded: set[str] = set()  # modems the canary found silent
         self._devices: list[_Pin] = []
         self.leds: dict[str, ModemLed] = {}
         self.power: dict[str, ModemPower] = {}
@@ -81,6 +84,10 @@ class Panel:
     def on_state(self, name: str, state: ModemState) -> None:
         """The pool's listener: a modem changed state."""
         self._events.put(("state", name, state))
+
+    def on_degraded(self, name: str, degraded: bool) -> None:
+        """The pool's listener: the canary found a modem's SIM silent (True), or its probe arrived again."""
+        self._events.put(("degraded", name, degraded))
 
     def power_for(self, modem: ModemSettings) -> ModemPower | None:
         """The pool's power switch for `modem`, when it has a power pin."""
@@ -131,8 +138,10 @@ class Panel:
                 break
             now = time.monotonic()
             match event:
-                case ("state", name, state):
+                case ("state", str() as name, ModemState() as state):
                     self._states[name] = state
+                case ("degraded", str() as name, bool() as degraded):
+                    (self._degraded.add if degraded else self._degraded.discard)(name)
                 case ("press",):
                     if self._hw.status_always:
                         lamp_until = now + LAMP_TEST_S
@@ -150,7 +159,7 @@ class Panel:
         for name, led in self.leds.items():
             led.show(self._states.get(name) if show else None)
         if self.fault is not None:
-            self.fault.show(self._states)
+            self.fault.show(self._states, self._degraded)
 
     def _lamp_test(self) -> None:
         for led in self.leds.values():

@@ -136,6 +136,7 @@ class Gateway:
                               power_for=self.panel.power_for if self.panel else None, upstreams=settings.upstreams)
         if self.panel is not None:
             self.pool.subscribe(self.panel.on_state)
+            self.pool.subscribe_degraded(self.panel.on_degraded)
         self.discoverer = (Discoverer(self.pool, split_patterns(settings.pool.discover_paths),
                                       settings.pool.discover_interval_s, configured=[m.name for m in settings.modems])
                            if settings.pool.auto_discover else None)

@@ -18,7 +18,7 @@ from typing import Callable, Mapping, Sequence
 
 from gateway.config import MessagingSettings, ModemSettings, PoolSettings, UpstreamSettings
 from gateway.core.ports import PoolStorage
-from gateway.core.worker import DriverFactory, ModemWorker, PowerSwitch, StateListener
+from gateway.core.worker import DegradedListener, DriverFactory, ModemWorker, PowerSwitch, StateListener
 from gateway.modem.atlog import AtLine
 from gateway.rules.claiming import UNLIMITED, ClaimLimits, Deferral
 from gateway.errors import ModemNotFound, ModemOffline, ModemTimeout, ModemUnavailable, UssdTimeout
@@ -43,6 +43,7 @@ class ModemPool:
         self._clock = clock
         self._stranded_after_s = pool_settings.stranded_after_s
         self._listeners: list[StateListener] = []
+        self._degraded_listeners: list[DegradedListener] = []
         self._changing = threading.Lock()  # add/remove replace `workers` (copy on write: iterating is safe)
         self._started = False
 
@@ -51,7 +52,8 @@ class ModemPool:
             return ModemWorker(m, store, make_driver, pool_settings=pool_settings, messaging=messaging,
                                wake_others=self.wake, clock=clock, rng=rng, listeners=self._listeners,
                                power=power_for(m) if power_for else None, peers=lambda: self.workers, limits=limits,
-                               kind="modem" if upstream is None else "upstream")
+                               kind="modem" if upstream is None else "upstream",
+                               degraded_listeners=self._degraded_listeners)
 
         self._new_worker = new_worker
         self.workers = [new_worker(m) for m in modems] + [new_worker(u.as_modem(), u) for u in upstreams]
@@ -60,6 +62,11 @@ class ModemPool:
         """Call `listener(name, state)` on every modem state change (and SENDING around each message). It
         runs on the worker's thread: it must only hand the values over (e.g. put them on its own queue)."""
         self._listeners.append(listener)
+
+    def subscribe_degraded(self, listener: DegradedListener) -> None:
+        """Call `listener(name, degraded)` when the canary's verdict on a modem changes (on any thread: it must only
+        hand the values over)."""
+        self._degraded_listeners.append(listener)
 
     def add(self, modem: ModemSettings) -> ModemWorker:
         """Run one more modem (plugged in while running); it starts at once when the pool runs."""

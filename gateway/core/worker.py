@@ -57,6 +57,7 @@ MIN_WAIT_S = 0.01
 STORE_RETRY_MIN_S, STORE_RETRY_MAX_S = 0.25, 4.0  # while the database does not answer: how often to look again
 REOPEN_AT_ONCE_AFTER_S = 5.0  # settings lost again this soon after an open: reopened after the usual delay
 StateListener = Callable[[str, ModemState], None]  # (modem name, state); called on the worker's thread
+DegradedListener = Callable[[str, bool], None]  # (modem name, degraded by the canary); on any thread
 
 
 class PowerSwitch(Protocol):
@@ -77,7 +78,7 @@ class ModemWorker:
                  rng: random.Random | None = None, listeners: Sequence[StateListener] = (),
                  power: PowerSwitch | None = None,
                  peers: Callable[[], Sequence["ModemWorker"]] = tuple, limits: ClaimLimits = UNLIMITED,
-                 kind: str = "modem") -> None:
+                 kind: str = "modem", degraded_listeners: Sequence[DegradedListener] = ()) -> None:
         """`kind` "upstream": an upstream provider (gateway/upstream/) in a modem's place, claiming within
         `limits`."""
         self.modem = modem
@@ -99,6 +100,7 @@ class ModemWorker:
         self._driver: ModemDriver | None = None
         self.state = ModemState.CONNECTING
         self._listeners = listeners  # the pool's list: subscribers added later are seen too
+        self._degraded_listeners = degraded_listeners  # the pool's list too
         self._power = power
         self._failed_connects = 0
         self._requests: queue.SimpleQueue[tuple[Future[Any], Callable[[ModemDriver], Any]]] = queue.SimpleQueue()
@@ -136,9 +138,18 @@ class ModemWorker:
 
     def degrade(self) -> None:
         """Send only messages pinned to this modem (its canary probes) until its row says otherwise."""
-        self._degraded = True
+        self._set_degraded(True)
         self.is_ready = False
         self._wake.set()
+
+    def _set_degraded(self, degraded: bool) -> None:
+        if degraded != self._degraded:
+            self._degraded = degraded
+            for listener in list(self._degraded_listeners):
+                try:
+                    listener(self.name, degraded)
+                except Exception:  # a subscriber's bug must not stop the modem
+                    log.exception("modem %s: degraded listener failed", self.name)
 
     def defer(self, deferral: Deferral | None) -> None:
         """Adaptive routing's verdict on this target (None: it claims as its limits say)."""
@@ -754,7 +765,7 @@ class ModemWorker:
             self.is_ready = False
         row = self._store.modems.save_modem(self.name, self.modem.port, self._clock(), state=state, **fields)
         if (row.degraded_since is not None) != self._degraded:
-            self._degraded = row.degraded_since is not None
+            self._set_degraded(row.degraded_since is not None)
             log.warning("modem %s: %s", self.name, "degraded by the canary: it sends only its own probes"
                         if self._degraded else "its probe arrived: no longer degraded")
         if changed:

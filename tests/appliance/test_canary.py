@@ -7,14 +7,17 @@ from __future__ import annotations
 import time
 
 import pytest
+from gpiozero.pins.mock import MockFactory
 
-from gateway.config import CanarySettings, ModemSettings, Settings
+from gateway.config import CanarySettings, HardwareSettings, ModemSettings, Settings
 from gateway.values import MessageState
 from fake_modem import FakeNetwork
 from tests.clock import at
 from tests.conftest import wait_until
 
 NUMBERS = ("+447911000001", "+447911000002")
+FAULT_LED = 17
+PINS = MockFactory()  # gpiozero's stand-in for the Pi's pins
 
 
 @pytest.fixture
@@ -25,11 +28,13 @@ def networked(settings: Settings, modem_links):
     network = FakeNetwork(*fakes)
     gateway = Gateway(settings.replace(
         modems=tuple(ModemSettings(name=f"modem{i}", port=f.link) for i, f in enumerate(fakes, start=1)),
-        canary=CanarySettings(interval_s=3600, late_after_s=1.0)))  # the test runs the canary's checks itself
+        canary=CanarySettings(interval_s=3600, late_after_s=1.0),  # the test runs the canary's checks itself
+        hardware=HardwareSettings(fault_led=FAULT_LED)), pin_factory=PINS)
     with gateway.start(serve_http=False):
         wait_until(lambda: [(m.state.value, m.own_number) for m in gateway.store.modems.list_modems()]
                    == [("online", NUMBERS[0]), ("online", NUMBERS[1])], timeout_s=20)
         yield gateway, fakes, network
+    PINS.reset()
 
 
 def probes(gateway):
@@ -63,6 +68,7 @@ def test_a_silent_sim_is_degraded_after_one_late_probe_and_recovers_when_one_arr
     time.sleep(1.1)
     gateway.canary.check()  # late: modem1 is degraded; each sends its next probe
     assert degraded(gateway) == {"modem1": True, "modem2": False}
+    wait_until(lambda: PINS.pin(FAULT_LED).state)  # online, yet the box's fault LED says something is wrong
     gateway.alerts.check()
     assert [a.key for a in gateway.store.alerts.open_alerts()] == ["modem_degraded:modem1"]
 
@@ -76,6 +82,7 @@ def test_a_silent_sim_is_degraded_after_one_late_probe_and_recovers_when_one_arr
     time.sleep(1.1)
     gateway.canary.check()  # the probe sent while silent is late (it was lost); the next one gets through
     wait_until(lambda: degraded(gateway)["modem1"] is False, timeout_s=10)
+    wait_until(lambda: not PINS.pin(FAULT_LED).state)
     gateway.alerts.check()
     assert gateway.store.alerts.open_alerts() == []
 

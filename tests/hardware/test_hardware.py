@@ -50,6 +50,8 @@ def test_fault_led_is_on_while_any_modem_is_offline_pin_needed_or_unregistered(f
             assert factory.pin(FAULT).state
         fault.show({"a": ModemState.CONNECTING})
         assert not factory.pin(FAULT).state
+        fault.show({"a": ModemState.ONLINE}, degraded={"a"})
+        assert factory.pin(FAULT).state
 
 
 def test_power_switch_honours_active_low_relays(factory):
@@ -75,6 +77,10 @@ def test_panel_shows_pool_events_on_its_own_thread(factory):
         panel.on_state("m2", ModemState.ONLINE)
         wait_until(pin_is(factory, FAULT, False))
         wait_until(pin_is(factory, LED2, True))
+        panel.on_degraded("m1", True)  # online, and its canary probe did not arrive: a SIM that delivers nothing
+        wait_until(pin_is(factory, FAULT, True))
+        panel.on_degraded("m1", False)
+        wait_until(pin_is(factory, FAULT, False))
         assert panel.power_for(ModemSettings("m2", "/dev/null")) is panel.power["m2"]
         assert panel.power_for(ModemSettings("m1", "/dev/null")) is None
 
