@@ -330,13 +330,15 @@ class RoutingSettings:
     defer_s: float = 30.0
     explore: float = 0.1
     refresh_s: float = 10.0  # the figures are read again this often
+    urgent_latency_s: float = 60.0  # a target slower than this (submit to report, median) leaves OTPs to faster ones
 
     def __post_init__(self) -> None:
         if self.strategy not in ROUTING_STRATEGIES:
             raise ConfigError(f"routing.strategy must be \"cost\" or \"adaptive\", not {self.strategy!r}",
                               field="routing.strategy")
         if not (self.min_reports >= 1 and self.window >= self.min_reports and 0 <= self.explore <= 1
-                and self.tolerance >= 0 and self.defer_s >= 0 and self.refresh_s > 0 and self.window_s > 0):
+                and self.tolerance >= 0 and self.defer_s >= 0 and self.refresh_s > 0 and self.window_s > 0
+                and self.urgent_latency_s > 0):
             raise ConfigError("routing: min_reports ≥ 1, window ≥ min_reports, explore between 0 and 1, the rest "
                               "positive", field="routing")
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Callable, Mapping, Protocol
 
 from gateway.config import RoutingSettings
-from gateway.rules.adaptive import ALL, Figures, Outcome, deferred, destination_of, figures, judged
+from gateway.rules.adaptive import ALL, Figures, Outcome, deferred, destination_of, figures, judged, too_slow
 from gateway.rules.claiming import Deferral
 from gateway.store import Store
 from gateway.store.stats import outcomes
@@ -45,9 +45,15 @@ class AdaptiveRouting:
         self.overall = {f.target: f for f in figures(found) if f.destination == ALL}
         if self._settings.strategy != "adaptive":
             return {}
-        min_reports = self._settings.min_reports
-        reasons = deferred(figures(judged(found, self.reasons, min_reports)), self._costs, min_reports=min_reports,
-                           tolerance=self._settings.tolerance)
+        min_reports, settings = self._settings.min_reports, self._settings
+        judged_figures = figures(judged(found, self.reasons, min_reports))
+        deferrals = {target: Deferral(reason, settings.defer_s, settings.explore)
+                     for target, reason in deferred(judged_figures, self._costs, min_reports=min_reports,
+                                                    tolerance=settings.tolerance).items()}
+        for target, reason in too_slow(judged_figures, min_reports=min_reports,
+                                       budget_s=settings.urgent_latency_s).items():
+            deferrals.setdefault(target, Deferral(reason, settings.defer_s, settings.explore, urgent_only=True))
+        reasons = {target: deferral.reason for target, deferral in deferrals.items()}
         for target in sorted(set(reasons) ^ set(self.reasons)):
             if target in reasons:
                 log.warning("adaptive routing: %s deferred: %s", target, reasons[target])
@@ -55,8 +61,7 @@ class AdaptiveRouting:
                 log.info("adaptive routing: %s takes work again", target)
         self.reasons = reasons
         if self._pool is not None:
-            self._pool.defer({target: Deferral(reason, self._settings.defer_s, self._settings.explore)
-                              for target, reason in reasons.items()})
+            self._pool.defer(deferrals)
         return reasons
 
     def towards(self, number: str) -> dict[str, tuple[Figures | None, Figures | None]]:

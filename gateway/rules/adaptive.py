@@ -8,8 +8,10 @@ COST_FLOOR, so free SIMs compare by ratio) divided by that ratio. A target whose
 known one's by more than `tolerance` is deferred: it takes only what has waited `defer_s` for the others (a
 backlog they cannot clear) and, at `explore`, a message of its own choosing, so a SIM that recovers is measured
 again; while deferred it is judged on its newest `min_reports` parts only (what its explores found), so it comes
-back after that many good ones rather than after its whole bad history has passed. Figures are kept per
-destination (the country calling code) too, for people to read.
+back after that many good ones rather than after its whole bad history has passed. One-time codes want speed
+first: a target whose median time from submit to report is over `urgent_latency_s` while another's is within it
+takes high-priority messages only when they have waited `defer_s` (its other work as usual). Figures are kept
+per destination (the country calling code) too, for people to read.
 """
 
 from __future__ import annotations
@@ -119,3 +121,16 @@ def deferred(overall: Sequence[Figures], costs: Mapping[str, float], *, min_repo
     return {t: (f"delivers {known[t].ratio:.0%} of its last {known[t].reported} reported parts; "
                 f"{best_target} delivers {known[best_target].ratio:.0%} at a lower cost per delivered SMS")
             for t, cost in expected.items() if cost > best * (1 + tolerance)}
+
+
+def too_slow(overall: Sequence[Figures], *, min_reports: int, budget_s: float) -> dict[str, str]:
+    """The targets too slow for one-time codes (of those with `min_reports` reported parts): their median time from
+    writing a part to its report is over `budget_s` while another target's is within it; each with why."""
+    known = {f.target: f for f in overall if f.destination == ALL and f.reported >= min_reports
+             and f.submit_p50_s is not None and f.report_p50_s is not None}
+    took = {t: (f.submit_p50_s or 0.0) + (f.report_p50_s or 0.0) for t, f in known.items()}
+    fast = sorted(t for t, s in took.items() if s <= budget_s)
+    if not fast:
+        return {}  # every target is slow (or unknown): the fastest still has to send them
+    return {t: f"too slow for one-time codes: {s:.1f} s from submit to report (median), over {budget_s:g} s; "
+               f"{fast[0]} takes {took[fast[0]]:.1f} s" for t, s in took.items() if s > budget_s}

@@ -22,15 +22,17 @@ def quiet_until(number: str, window: str | None, now: datetime) -> datetime | No
 @dataclass(frozen=True)
 class ClaimLimits:
     """What a worker takes of what its group may send: messages due for at least `due_after_s` (an upstream kept as
-    a fallback: those no modem took in that time) whose priority number is at most `max_priority`; and, whatever
-    these say, the messages sent `via` it by name."""
+    a fallback: those no modem took in that time) whose priority number is at most `max_priority`, high-priority
+    ones only once due for `urgent_after_s` (a target too slow for one-time codes); and, whatever these say, the
+    messages sent `via` it by name."""
 
     due_after_s: float = 0.0
     max_priority: int = max(PRIORITIES.values())
+    urgent_after_s: float = 0.0
 
     @property
     def is_limited(self) -> bool:
-        return self.due_after_s > 0 or self.max_priority < max(PRIORITIES.values())
+        return self.due_after_s > 0 or self.max_priority < max(PRIORITIES.values()) or self.urgent_after_s > 0
 
 
 UNLIMITED = ClaimLimits()
@@ -39,12 +41,18 @@ UNLIMITED = ClaimLimits()
 @dataclass(frozen=True)
 class Deferral:
     """Adaptive routing found a target worse than another (`reason`): it takes only work left `defer_s` by the
-    others, except at `explore`, when it claims as it would (so a SIM that recovers is measured again)."""
+    others (`urgent_only`: only its high-priority work, as a target too slow for one-time codes), except at
+    `explore`, when it claims as it would (so a SIM that recovers is measured again)."""
 
     reason: str
     defer_s: float
     explore: float
+    urgent_only: bool = False
 
     def limits(self, own: ClaimLimits, roll: float) -> ClaimLimits:
         """The limits of one claim, `roll` a random number in [0, 1)."""
-        return own if roll < self.explore else ClaimLimits(max(own.due_after_s, self.defer_s), own.max_priority)
+        if roll < self.explore:
+            return own
+        if self.urgent_only:
+            return ClaimLimits(own.due_after_s, own.max_priority, max(own.urgent_after_s, self.defer_s))
+        return ClaimLimits(max(own.due_after_s, self.defer_s), own.max_priority, own.urgent_after_s)

@@ -19,7 +19,7 @@ from gateway.store.models import (Base, Batch, BatchMessage, InboxMessage, Messa
                                   table)
 from gateway.store.reports import apply_early_reports
 from gateway.store.transitions import fail_remaining, mark_unknown, message_resource, transition
-from gateway.values import CANCELLABLE, RETRYABLE, MessageDraft, MessageState, ModemState, PartState, SendJob
+from gateway.values import CANCELLABLE, PRIORITIES, RETRYABLE, MessageDraft, MessageState, ModemState, PartState, SendJob
 
 QUIET_HOLDS_PER_CLAIM = 50  # a claim puts back at most this many messages caught by quiet hours
 
@@ -64,8 +64,9 @@ def _claim(*only: Any) -> Any:
 _CLAIM = _claim()
 _PINNED_HERE = _messages.c.pinned_modem == bindparam("p_modem")  # sent `via` it by name: its limits do not apply
 _CLAIM_PINNED = _claim(_PINNED_HERE)
-_CLAIM_LIMITED = _claim(or_(_PINNED_HERE, and_(_messages.c.next_attempt_at <= bindparam("p_due"),
-                                               _messages.c.priority <= bindparam("p_max_priority"))))
+_CLAIM_LIMITED = _claim(or_(_PINNED_HERE, and_(
+    _messages.c.next_attempt_at <= bindparam("p_due"), _messages.c.priority <= bindparam("p_max_priority"),
+    or_(_messages.c.priority != PRIORITIES["high"], _messages.c.next_attempt_at <= bindparam("p_urgent_due")))))
 _HOLD_QUIET = update(_messages).where(_messages.c.id == bindparam("p_message_id")).values(
     state=MessageState.SCHEDULED, modem=None, lease_until=None, attempts=_messages.c.attempts - 1,
     next_attempt_at=bindparam("p_until"), updated_at=bindparam("p_now"))
@@ -108,7 +109,8 @@ _ADD_PARTS = insert(_parts)
 _ADD_EVENTS = insert(_events)
 _COUNT_SENT = update(_modems).where(_modems.c.name == bindparam("p_modem")).values(
     sent_count=_modems.c.sent_count + 1)
-_MAY_TAKE_PRIORITY = or_(_PINNED_HERE, _messages.c.priority <= bindparam("p_max_priority"))
+_MAY_TAKE_PRIORITY = or_(_PINNED_HERE, _messages.c.priority.between(bindparam("p_min_priority"),
+                                                                     bindparam("p_max_priority")))
 _EARLIEST_FREE = select(func.min(_messages.c.next_attempt_at)).where(
     *_MAY_TAKE, _MAY_TAKE_PRIORITY,
     or_(_messages.c.avoid_modem.is_(None), _messages.c.avoid_modem != bindparam("p_modem")))
@@ -255,7 +257,8 @@ class Outbox:
                   "p_avoided_due": now - timedelta(seconds=avoid_grace_s),
                   "p_cost_due": now - timedelta(seconds=COST_GRACE_S) if cheaper_groups else now,
                   "p_cheaper_groups": list(cheaper_groups), "p_lease_until": now + timedelta(seconds=lease_s),
-                  "p_due": now - timedelta(seconds=limits.due_after_s), "p_max_priority": limits.max_priority}
+                  "p_due": now - timedelta(seconds=limits.due_after_s), "p_max_priority": limits.max_priority,
+                  "p_urgent_due": now - timedelta(seconds=max(limits.due_after_s, limits.urgent_after_s))}
         statement = _CLAIM_PINNED if pinned_only else _CLAIM_LIMITED if limits.is_limited else _CLAIM
         history: list[dict[str, Any]] = []
         row = None
@@ -471,14 +474,26 @@ class Outbox:
                     group: str = DEFAULT_GROUP, limits: ClaimLimits = UNLIMITED) -> datetime | None:
         """When the earliest queued message `modem` could claim (within `limits`) becomes due (for the worker's
         wait)."""
-        params = {"p_modem": modem, "p_group": group, "p_now": now, "p_max_priority": limits.max_priority}
+        high = PRIORITIES["high"]
+        due = self._earliest(modem, group, now, avoid_grace_s, high, limits.max_priority)
+        if due is not None:
+            due += timedelta(seconds=max(limits.due_after_s, limits.urgent_after_s))
+        if limits.urgent_after_s > 0 and limits.max_priority > high:  # the others are due sooner
+            other = self._earliest(modem, group, now, avoid_grace_s, high + 1, limits.max_priority)
+            if other is not None:
+                due = min(due or other, other + timedelta(seconds=limits.due_after_s))
+        return due
+
+    def _earliest(self, modem: str, group: str, now: datetime, avoid_grace_s: float, min_priority: int,
+                  max_priority: int) -> datetime | None:
+        params = {"p_modem": modem, "p_group": group, "p_now": now, "p_min_priority": min_priority,
+                  "p_max_priority": max_priority}
         with self._db.read_core() as conn:
             free = conn.execute(_EARLIEST_FREE, params).scalar()
             avoided = conn.execute(_EARLIEST_AVOIDED, params).scalar()
         if avoided is not None:
             avoided += timedelta(seconds=avoid_grace_s)
-        due = min((t for t in (free, avoided) if t is not None), default=None)
-        return due + timedelta(seconds=limits.due_after_s) if due is not None else None
+        return min((t for t in (free, avoided) if t is not None), default=None)
 
     def last_inbound_modems(self, numbers: Sequence[str]) -> dict[str, str]:
         """The modem each of `numbers` last wrote to us on (a reply goes out on it: gateway.rules.routing)."""

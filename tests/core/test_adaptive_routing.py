@@ -99,3 +99,29 @@ def test_a_deferred_target_is_judged_on_its_newest_reports_so_a_recovered_one_co
     kept = judged(newest_first, {"poor"}, min_reports=5)
     assert [o.fate for o in kept if o.target == "poor"] == ["delivered"] * 5 and len(kept) == 6
     assert judged(newest_first, set(), min_reports=5) == newest_first  # not deferred: its whole window counts
+
+
+def test_a_sim_too_slow_for_one_time_codes_leaves_them_to_a_faster_one_and_keeps_its_other_work(settings,
+                                                                                                 modem_links):
+    from gateway.appliance.runtime import Gateway
+
+    [fast], [slow] = modem_links(1), modem_links(1, latency_ms=800)  # each of slow's submits takes 0.8 s
+    gateway = Gateway(settings.replace(
+        messaging=dataclasses.replace(settings.messaging, delivery_report=True, max_recipients=20),
+        modems=(ModemSettings(name="fast", port=fast.link), ModemSettings(name="slow", port=slow.link)),
+        routing=RoutingSettings(strategy="adaptive", min_reports=3, explore=0.0, urgent_latency_s=0.5,
+                                refresh_s=3600)))
+    with gateway.start(serve_http=False):
+        wait_until(lambda: [m.state.value for m in gateway.store.modems.list_modems()] == ["online", "online"],
+                   timeout_s=20)
+        measured = [gateway.service.messages.send(f"+4479111234{i:02d}", "x", via=("fast", "slow")[i % 2])[0]
+                    for i in range(6)]
+        wait_until(lambda: all(gateway.service.messages.get_message(m.uid).state in SETTLED for m in measured))
+        assert gateway.service.routing.refresh().keys() == {"slow"}
+        assert gateway.service.routing.reasons["slow"].startswith("too slow for one-time codes")
+        codes = [gateway.service.otp.send_otp(f"+4479111235{i:02d}")[1] for i in range(4)]
+        bulk = gateway.service.messages.send([f"+4479111236{i:02d}" for i in range(12)], "news", priority="bulk")
+        wait_until(lambda: all(gateway.service.messages.get_message(m.uid).state in SETTLED
+                               for m in [*codes, *bulk]), timeout_s=30)
+        assert {gateway.service.messages.get_message(m.uid).modem for m in codes} == {"fast"}
+        assert "slow" in {gateway.service.messages.get_message(m.uid).modem for m in bulk}  # its other work goes on

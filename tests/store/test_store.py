@@ -336,3 +336,19 @@ def test_a_claim_settled_by_another_box_fences_the_next_part(store):
     assert [p.state for p in store.outbox.get_message(message.uid).parts] == [PartState.SENT, PartState.PENDING]
     again = store.outbox.claim_next("m1", NOW, 300, submitting=True)  # pinned to m1: it takes it up again
     assert again is not None and again.first_seq == 2
+
+
+def test_claim_limits_keep_a_fallback_to_late_work_and_a_slow_target_to_waiting_otps(store):
+    from dataclasses import replace
+
+    from gateway.rules.claiming import ClaimLimits
+
+    now = at(11, 26, 12)
+    otp, normal = store.outbox.enqueue([replace(draft(), priority=0), draft("+447911123457")], now)
+    fallback = ClaimLimits(due_after_s=10, max_priority=0)  # an upstream kept for OTPs no modem took in 10 s
+    assert store.outbox.claim_next("up", now + timedelta(seconds=9), 60, limits=fallback) is None
+    assert store.outbox.next_due_at("up", now, limits=fallback) == now + timedelta(seconds=10)
+    slow = ClaimLimits(urgent_after_s=30)  # too slow for one-time codes: the normal one first, though the OTP leads
+    assert store.outbox.claim_next("slow", now, 60, limits=slow).message_id == normal.id
+    assert store.outbox.next_due_at("slow", now, limits=slow) == now + timedelta(seconds=30)
+    assert store.outbox.claim_next("up", now + timedelta(seconds=10), 60, limits=fallback).message_id == otp.id
