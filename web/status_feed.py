@@ -8,6 +8,7 @@ from typing import Any
 
 from gateway.core.service import GatewayService
 from gateway.rules.adaptive import Figures
+from gateway.rules.credit import parse_credit
 from gateway.rules.masking import mask_number
 from gateway.store.stats import Series, Stats
 from gateway.values import MessageState, ModemState
@@ -60,6 +61,12 @@ def _health(delivery, api: ApiFigures) -> list[dict[str, Any]]:
     ]
 
 
+def _credit(balance: str | None) -> str | None:
+    """The amount and currency read from the operator's balance text ("1.20 GBP"); None when none can be read."""
+    credit = parse_credit(balance)
+    return None if credit is None else str(credit)
+
+
 def _delivery(figures: Figures | None) -> dict | None:
     """A target's measured delivery (gateway/rules/adaptive.py) as the page shows it; None before any report."""
     if figures is None:
@@ -87,6 +94,7 @@ def status_json(service: GatewayService, stats: Stats, api: ApiFigures, *, full_
             "last_error": d.modem.last_error, "updated_at": _time(d.modem.updated_at),
             "own_number": d.modem.own_number,  # the box's own SIM, not a customer's number: never masked
             "balance": d.modem.balance, "balance_checked_at": _time(d.modem.balance_checked_at),
+            "credit": _credit(d.modem.balance),
             "storage_used": d.modem.storage_used, "storage_total": d.modem.storage_total,
             "degraded": d.modem.degraded_since is not None,
             "delivery": _delivery(service.routing.overall.get(d.modem.name)),

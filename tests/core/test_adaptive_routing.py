@@ -59,6 +59,7 @@ def test_traffic_moves_off_a_sim_that_delivers_half_and_comes_back_when_it_recov
     assert recovered.count("poor") >= 5  # it takes its share of the work again
 
 
+@pytest.mark.both_databases  # the figures' window query, on SQLite and on PostgreSQL
 def test_figures_per_target_and_destination(two_sims):
     gateway, _, _ = two_sims
     for i in range(6):

@@ -160,6 +160,7 @@ def test_own_number_and_balance_show_in_the_api_and_on_the_status_feed(running):
     log_in(browser, "correct horse battery")
     [card] = browser.get("/status.json").get_json()["modems"]
     assert card["own_number"] == "+447911000077" and card["balance"] == "Your balance is 10.00"
+    assert card["credit"] is None  # no currency in the operator's words: the card shows them as they came
 
 
 def test_an_incoming_call_is_refused_by_the_worker(running):

@@ -134,8 +134,9 @@
           el("dt", {text: "Device"}), el("dd", {text: m.model || "—"}),
           el("dt", {text: "Number"}), el("dd", {class: "mono own-number", text: m.own_number || "—"}),
           el("dt", {text: "Balance"}), el("dd", {class: "balance",
-            title: m.balance_checked_at ? "checked " + ago(m.balance_checked_at, now) : "not checked",
-            text: m.balance || "—"}),
+            title: (m.credit && m.balance ? m.balance + " · " : "") +
+                   (m.balance_checked_at ? "checked " + ago(m.balance_checked_at, now) : "not checked"),
+            text: m.credit || m.balance || "—"}),
           el("dt", {text: "Storage"}), storage(m),
           m.bundle ? el("dt", {text: "Bundle"}) : null, m.bundle ? bundle(m.bundle) : null,
           el("dt", {text: "Delivered"}), delivery(m)),
