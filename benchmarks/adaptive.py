@@ -1,10 +1,12 @@
 """Adaptive routing's figures: over two fake modems, one of whose SIMs gets `--undelivered` of its SMS reported
 "not delivered", messages go in bursts of `--burst` (each burst reported before the next, so both SIMs are busy
-as under real traffic); printed: the message after which the poor SIM's share of the traffic stays at or under
-10 % (and its share before and after), and, once it delivers again, how many messages until it takes work again.
+as under real traffic; each send takes `--latency-ms`); printed: how many messages went before the poor SIM was
+deferred, its share of the traffic before and after, and, once it delivers again, how many messages until it
+takes work again.
 `[routing]` defaults unless given.
 
     .venv/bin/python benchmarks/adaptive.py [--undelivered 0.5] [--messages 400] [--burst 10] [--explore 0.1]
+                                            [--latency-ms 50]
 """
 
 from __future__ import annotations
@@ -41,12 +43,13 @@ def main() -> None:
     parser.add_argument("--undelivered", type=float, default=0.5)
     parser.add_argument("--messages", type=int, default=400)
     parser.add_argument("--burst", type=int, default=10)
+    parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--explore", type=float, default=RoutingSettings.explore)
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
-        good = FakeModem(link=f"{tmp}/good", seed=1).start()
-        poor = FakeModem(link=f"{tmp}/poor", seed=2).start()
+        good = FakeModem(link=f"{tmp}/good", seed=1, latency_ms=args.latency_ms).start()
+        poor = FakeModem(link=f"{tmp}/poor", seed=2, latency_ms=args.latency_ms).start()
         poor.set_undelivered_rate(args.undelivered)
         gateway = Gateway(Settings(
             database=DatabaseSettings(url=f"sqlite:///{tmp}/smsgw.db"),
@@ -57,16 +60,19 @@ def main() -> None:
             gateway.start(serve_http=False)
             while [m.state.value for m in gateway.store.modems.list_modems()] != ["online", "online"]:
                 time.sleep(0.05)
-            sent = [m for first in range(0, args.messages, args.burst)
-                    for m in send_burst(gateway, first, args.burst)]
-            moved = next((i for i in range(len(sent)) if sent[i:].count("poor") <= 0.1 * len(sent[i:])), None)
-            if moved is None:
-                print(f"traffic never moved off the poor SIM in {args.messages} messages")
+            sent: list[str] = []
+            deferred_after = None
+            for first in range(0, args.messages, args.burst):
+                sent += send_burst(gateway, first, args.burst)
+                if deferred_after is None and "poor" in gateway.service.routing.reasons:
+                    deferred_after = len(sent)
+            if deferred_after is None:
+                print(f"the poor SIM was never deferred in {args.messages} messages")
             else:
-                rest = sent[moved:]
-                print(f"poor SIM delivering {1 - args.undelivered:.0%}: its share stays ≤ 10 % from message "
-                      f"{moved + 1} on ({rest.count('poor')} of the {len(rest)} after it; "
-                      f"{sent[:moved].count('poor')} of the {moved} before)")
+                before, after = sent[:deferred_after], sent[deferred_after:]
+                print(f"poor SIM delivering {1 - args.undelivered:.0%}: deferred after {deferred_after} messages "
+                      f"(it sent {before.count('poor')} of them); then {after.count('poor')} of the next "
+                      f"{len(after)} ({after.count('poor') / max(len(after), 1):.0%})")
             poor.set_undelivered_rate(0.0)
             for n in range(args.burst, 20 * args.messages, args.burst):
                 send_burst(gateway, args.messages + n, args.burst)
