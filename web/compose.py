@@ -16,7 +16,7 @@ from flask import Response, flash, redirect, render_template, request, url_for
 
 from gateway.errors import GatewayError, RecipientOptedOut, TemplateParamsError, ValidationError
 from gateway.rules.spreadsheet import safe_cell
-from gateway.rules.timing import parse_send_at
+from gateway.rules.timing import RECIPIENT_ZONE, parse_send_at
 from web import status
 
 bp = status.page_blueprint("compose", __name__)
@@ -51,7 +51,8 @@ def review():
     return render_template("compose_review.html", **status.page_context(
         page="compose", draft=draft, recipients=recipients, unreadable=unreadable, going=going,
         lacking=left_out.pop(TemplateParamsError.code, []), excluded=left_out.pop(RecipientOptedOut.code, []),
-        others=[r for r in rejected if r["code"] in left_out],
+        others=[r for r in rejected if r["code"] in left_out], cost=service.batches.cost_estimate(going),
+        parts=sum(segmentation.part_count for *_, segmentation in going),
         opted_out=[] if service.consent.applies_to(draft["class"])  # then they are among the excluded
         else service.store.consent.suppressed_among([r[0] for r in recipients])))
 
@@ -118,10 +119,12 @@ def _draft() -> dict[str, Any]:
         raise ValidationError("class must be transactional or marketing", field="class")
     numbers = [n.strip() for n in re.split(r"[\n,;]", form.get("numbers", "")) if n.strip()]
     send_at = form.get("send_at", "").strip() or None
-    time_zone = (form.get("time_zone", "").strip() or "UTC") if send_at else None
+    time_zone = None
+    if send_at:
+        time_zone = RECIPIENT_ZONE if form.get("recipient_time") else form.get("time_zone", "").strip() or "UTC"
     return {"numbers": numbers, "numbers_text": form.get("numbers", ""), "groups": form.getlist("groups"),
             "body": body, "class": message_class, "send_at": send_at, "time_zone": time_zone,
-            "hold_until": parse_send_at(send_at, time_zone)}
+            "hold_until": parse_send_at(send_at, "UTC" if time_zone == RECIPIENT_ZONE else time_zone)}
 
 
 def _rejected(stored: str) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from gateway.config import MessagingSettings
 from gateway.core.consent import Consent
@@ -22,7 +22,7 @@ from gateway.errors import (
 from gateway.rules import templates
 from gateway.rules.numbers import to_e164
 from gateway.rules.text import Segmentation, normalise_body, segment
-from gateway.rules.timing import check_message_class, parse_send_at
+from gateway.rules.timing import RECIPIENT_ZONE, check_message_class, parse_send_at, send_at_for
 from gateway.store import Store
 from gateway.store.models import ApiKey, Batch, Message
 from gateway.values import PRIORITIES, MessageDraft, MessageState
@@ -75,10 +75,13 @@ class Batches:
                          send_at: str | None = None, time_zone: str | None = None,
                          api_key: ApiKey | None = None) -> tuple[Batch, dict[str, int]]:
         """Queue one bulk-priority message per contact (number, name, fields: a group's members), as
-        `plan_for_contacts` plans them, held until `send_at` (as `send` reads it) when given."""
-        hold_until = parse_send_at(send_at, time_zone)
+        `plan_for_contacts` plans them, held until `send_at` (as `send` reads it) when given; with `time_zone`
+        "recipient", until that time where each recipient lives."""
+        local = time_zone == RECIPIENT_ZONE
+        hold_until = parse_send_at(send_at, "UTC" if local else time_zone)  # refuses a bad `send_at` either way
         good, rejected = self.plan_for_contacts(contacts, body=body, template=template, message_class=message_class)
-        return self._queue(good, rejected, len(contacts), template, message_class, api_key, hold_until)
+        local_holds = {number: send_at_for(send_at, time_zone, number) for _, number, _, _ in good} if local else {}
+        return self._queue(good, rejected, len(contacts), template, message_class, api_key, hold_until, local_holds)
 
     def plan_for_contacts(self, contacts: Sequence[tuple[str, str, dict[str, str]]], *, body: str | None = None,
                           template: str | None = None, message_class: str | None = None
@@ -110,6 +113,11 @@ class Batches:
                 rejected.append(_rejection(row_number, exc))
         return self._without_opted_out(good, rejected, message_class)
 
+    def cost_estimate(self, planned: Sequence[Planned]) -> float:
+        """What `planned` messages would cost at today's route and modem costs (parts × cost per part)."""
+        per_part = self._policy.cost_per_part(list(dict.fromkeys(number for _, number, _, _ in planned)))
+        return sum(segmentation.part_count * per_part[number] for _, number, _, segmentation in planned)
+
     def _without_opted_out(self, good: list[Planned], rejected: list[dict[str, Any]], message_class: str | None
                            ) -> tuple[list[Planned], list[dict[str, Any]]]:
         """`good` less the opted-out recipients where the class says so, who join `rejected`."""
@@ -128,17 +136,20 @@ class Batches:
         return segmentation
 
     def _queue(self, good: list[Planned], rejected: list[dict[str, Any]], total: int, template: str | None,
-               message_class: str | None, api_key: ApiKey | None, hold_until: datetime | None = None
-               ) -> tuple[Batch, dict[str, int]]:
-        """The good rows queued as one batch (held until `hold_until` when given; quiet hours and routes applied as
-        `send` does), the rejected ones kept with it."""
+               message_class: str | None, api_key: ApiKey | None, hold_until: datetime | None = None,
+               local_holds: Mapping[str, datetime | None] | None = None) -> tuple[Batch, dict[str, int]]:
+        """The good rows queued as one batch (held until `hold_until` when given, or each number until its
+        `local_holds`; quiet hours and routes applied as `send` does), the rejected ones kept with it."""
         numbers = list(dict.fromkeys(number for _, number, _, _ in good))
+        now = self._clock()
+        held = {n: (local_holds or {}).get(n, hold_until) for n in numbers}
         quiet_window = self._policy.quiet_window(message_class, None)  # as `send` does
-        holds = self._policy.quiet_holds(numbers, max(hold_until or self._clock(), self._clock()), quiet_window)
+        holds = {n: hold for n in numbers for hold in
+                 self._policy.quiet_holds([n], max(held[n] or now, now), quiet_window).values()}
         routes = self._policy.routes(numbers)
         drafts = [MessageDraft(to_number=number, body=body, encoding=segmentation.encoding, parts=segmentation.parts,
                                delivery_report=self._settings.delivery_report, priority=PRIORITIES["bulk"],
-                               send_at=holds.get(number, hold_until), quiet_hours=quiet_window,
+                               send_at=holds.get(number, held[number]), quiet_hours=quiet_window,
                                **(routes[number].placement if number in routes else {}))
                   for _, number, body, segmentation in good]
         batch = self._store.batches.enqueue_batch(drafts, sorted(rejected, key=lambda r: r["row"]), total, template,

@@ -91,6 +91,18 @@ class QueuePolicy:
         modems = self._modems.list_modems()
         return {n: self.router.route(n, modems, sticky_modem=sticky.get(n)) for n in numbers}
 
+    def cost_per_part(self, numbers: Sequence[str]) -> dict[str, float]:
+        """What one part to each of `numbers` would cost now: the matching rule's cost, else that of the first
+        modem that would claim it (`[[modems]] cost`). The modems are read once."""
+        sticky = self._history.last_inbound_modems(numbers)
+        modems = self._modems.list_modems()
+        costs = {}
+        for number in numbers:
+            route = self.router.route(number, modems, sticky_modem=sticky.get(number))
+            first = route.candidates[0] if route.candidates else None
+            costs[number] = route.rule.cost if route.rule is not None else first.modem_cost if first else 0.0
+        return costs
+
     def explain(self, number: str) -> Route:
         """How a message to `number` would be routed now, and why."""
         sticky = self._history.last_inbound_modems([number]).get(number)

@@ -33,6 +33,15 @@ def parse_priority(value: str | None) -> int:
         raise ValidationError(f"'priority' must be one of {', '.join(PRIORITIES)}", field="priority") from None
 
 
+RECIPIENT_ZONE = "recipient"  # a `time_zone` that reads a `send_at` in each recipient's own zone
+
+
+def send_at_for(value: str | None, time_zone: str | None, number: str) -> datetime | None:
+    """`parse_send_at`; with RECIPIENT_ZONE, the time read where `number` lives (the first zone phonenumbers
+    gives it: a number of a country with several zones is read in its first)."""
+    return parse_send_at(value, zones_of(number)[0] if time_zone == RECIPIENT_ZONE else time_zone)
+
+
 def parse_send_at(value: str | None, time_zone: str | None = None) -> datetime | None:
     """The UTC instant a message is held until (None: send now)."""
     if value is None:

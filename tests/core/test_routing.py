@@ -187,3 +187,10 @@ def test_the_cheapest_ready_modem_sends_and_a_dearer_one_takes_what_waits_while_
     modems = [api.wait_state(uid, "sent")["modem"] for uid in burst]
     assert modems[0] == "modem2" and "modem1" in modems, modems  # after the grace, while modem2 is busy
     assert [len(f.sent) for f in fakes] == [modems.count("modem1"), 2 + modems.count("modem2")]
+
+
+def test_a_campaigns_cost_estimate_takes_each_numbers_rule_or_its_modems_cost(routed):
+    _, _, gateway = routed([RouteSettings("+44", "uk", 0.02)], [{"group": "uk", "cost": 0.3}, {"cost": 0.1}])
+    going, _ = gateway.service.batches.plan_for_contacts([(UK, "Ann", {}), (FR, "Zoé", {})], body="x" * 200)
+    # the rule prices the UK number; no rule for France: the cheapest modem that would claim it does (2 parts each)
+    assert gateway.service.batches.cost_estimate(going) == pytest.approx(2 * 0.02 + 2 * 0.1)

@@ -5,6 +5,9 @@ has them; screenshots at desktop and phone width (tests/artifacts/compose*.png, 
 
 from __future__ import annotations
 
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
 from tests.conftest import wait_until
 from tests.web.pages import logged_in, needs_chromium, shoot
 
@@ -66,4 +69,25 @@ def test_a_teacher_tells_a_class_about_a_trip_and_watches_it_go(browser, gateway
     page.click("#campaign-cancel")
     page.wait_for_selector(".notice-ok >> text=0 messages not yet sent were cancelled.")
     assert "campaign.sent" in [e.action for e in gateway.store.audit.list_audit()]
+    assert errors == []
+
+
+def test_a_campaign_can_wait_until_nine_where_each_recipient_lives(browser, gateway_factory):
+    gateway, _, _ = gateway_factory(1)
+    page, errors, _ = logged_in(browser, gateway)
+    page.click("nav >> text=Send")
+    nine = (gateway.service.clock() + timedelta(days=2)).replace(hour=9, minute=0, second=0, microsecond=0)
+    page.fill("#compose-numbers", "+447911123401\n+33612345678")
+    page.fill("#compose-body", "Open day on Saturday")
+    page.fill("#compose-send-at", nine.strftime("%Y-%m-%dT%H:%M"))
+    page.check("#compose-recipient-time")
+    page.click("#compose button[type=submit]")
+    page.wait_for_selector("#review >> text=where each recipient lives")
+    assert page.locator("#cost-estimate").inner_text().startswith("2 SMS parts; no cost is set")
+    shoot(page, "compose_review_local_time")
+    page.click("#send button.btn-primary")
+    page.wait_for_selector(".notice-ok >> text=2 messages queued.")
+    held = {m.to_number: m.next_attempt_at for m in gateway.service.messages.list_messages(limit=10)[0]}
+    assert held == {"+447911123401": nine.replace(tzinfo=ZoneInfo("Europe/London")),
+                    "+33612345678": nine.replace(tzinfo=ZoneInfo("Europe/Paris"))}
     assert errors == []

@@ -113,7 +113,8 @@ def test_a_message_to_a_group_is_filled_from_each_contact_and_skips_who_cannot_g
     assert answer.status_code == 202, answer.get_json()
     batch = answer.get_json()
     assert (batch["rows"], batch["accepted"]) == (4, 2)
-    assert [(r["row"], r["code"]) for r in batch["rejected"]] == [(3, "invalid_template_params"), (4, "recipient_opted_out")]
+    assert [(r["row"], r["code"]) for r in batch["rejected"]] == [(3, "invalid_template_params"),
+                                                                  (4, "recipient_opted_out")]
     assert "has no child" in batch["rejected"][0]["message"]
     listed = client.get("/api/v1/messages", headers=auth).get_json()["messages"]
     assert sorted(m["body"] for m in listed) == ["Dear Mr Jones, Tom's trip is on Friday.",
@@ -160,3 +161,20 @@ def test_a_group_message_can_wait_until_a_time_in_a_zone(client, auth, service):
     assert held == later.replace(tzinfo=ZoneInfo("Europe/Paris"))
     wrong = client.post(f"/api/v1/groups/{group['id']}/messages", json={"body": "x", "send_at": "soon"}, headers=auth)
     assert (wrong.status_code, wrong.get_json()["error"]["field"]) == (400, "send_at")
+
+
+def test_a_group_message_can_wait_until_a_time_where_each_recipient_lives(client, auth, service):
+    group = add_group(client, auth, "Parents abroad")
+    add_contact(client, auth, number="+447911123456", groups=["Parents abroad"])  # London
+    add_contact(client, auth, number="+33612345678", groups=["Parents abroad"])  # Paris
+    nine = (service.clock() + timedelta(days=2)).replace(hour=9, minute=0, second=0, microsecond=0, tzinfo=None)
+    batch = client.post(f"/api/v1/groups/{group['id']}/messages", json={
+        "body": "School opens at ten", "send_at": nine.isoformat(), "time_zone": "recipient"}, headers=auth)
+    assert batch.status_code == 202, batch.get_json()
+    messages = client.get(f"/api/v1/messages?batch={batch.get_json()['id']}", headers=auth).get_json()["messages"]
+    held = {m["to"]: datetime.fromisoformat(m["send_at"].replace("Z", "+00:00")) for m in messages}
+    assert held == {"+447911123456": nine.replace(tzinfo=ZoneInfo("Europe/London")),
+                    "+33612345678": nine.replace(tzinfo=ZoneInfo("Europe/Paris"))}  # 09:00 for each of them
+    with_offset = client.post(f"/api/v1/groups/{group['id']}/messages", json={
+        "body": "x", "send_at": nine.isoformat() + "+01:00", "time_zone": "recipient"}, headers=auth)
+    assert (with_offset.status_code, with_offset.get_json()["error"]["field"]) == (400, "time_zone")

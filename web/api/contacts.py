@@ -196,7 +196,8 @@ class GroupMessage(Request):
     message_class: Annotated[str, doc("marketing messages wait out the recipients' quiet hours and skip opted-out "
                                       "members", enum=CLASSES)] | UnsetType = field(default=UNSET, name="class")
     send_at: Annotated[str, doc("hold them until then: ISO 8601, with an offset or a time_zone")] | UnsetType = UNSET
-    time_zone: Annotated[str, doc("IANA zone name for a send_at without offset")] | UnsetType = UNSET
+    time_zone: Annotated[str, doc("IANA zone name for a send_at without offset, or \"recipient\": that time where "
+                                  "each recipient lives")] | UnsetType = UNSET
 
 
 @bp.post("/groups/<uid>/messages")
