@@ -89,7 +89,10 @@ def delete_contact(uid: str):
 
 @bp.post("/groups")
 def add_group():
-    group = status.service().contacts.add_group(request.form.get("name", ""))
+    form = request.form
+    field = form.get("match_field", "").strip()
+    group = status.service().contacts.add_group(form.get("name", ""), *((field, form.get("match_value", ""))
+                                                                        if field else ()))
     flash(f"Group “{group.name}” added.", "ok")
     return redirect(url_for("people.contacts"))
 

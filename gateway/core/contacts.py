@@ -98,8 +98,18 @@ class ContactBook:
     def get_group(self, uid: str) -> tuple[ContactGroup, int]:
         return self._store.contacts.get_group(uid)
 
-    def add_group(self, name: str) -> ContactGroup:
-        return self._store.contacts.add_group(group_name(name), self._clock())
+    def add_group(self, name: str, match_field: Any = None, match_value: Any = None) -> ContactGroup:
+        """A group; with `match_field` a dynamic one: the contacts whose field `match_field` is `match_value` (as
+        written, whatever the case), now and as their fields change."""
+        if match_field is None:
+            return self._store.contacts.add_group(group_name(name), self._clock())
+        if not isinstance(match_field, str) or not FIELD_NAME.fullmatch(match_field) or match_field in RESERVED_FIELDS:
+            raise ValidationError("a dynamic group's field must be a contact field's name (letters, digits, _)",
+                                  field="match.field")
+        if not isinstance(match_value, str) or not 0 < len(match_value.strip()) <= MAX_FIELD_VALUE:
+            raise ValidationError(f"a dynamic group's value must be 1 to {MAX_FIELD_VALUE} characters",
+                                  field="match.value")
+        return self._store.contacts.add_group(group_name(name), self._clock(), (match_field, match_value.strip()))
 
     def delete_group(self, uid: str) -> None:
         self._store.contacts.delete_group(uid)

@@ -1,8 +1,13 @@
 """Contacts and contact groups (gateway/core/contacts.py checks what comes in), and the group changes an inbound
-rule makes inside its run's transaction (`join_group`, `leave_group`)."""
+rule makes inside its run's transaction (`join_group`, `leave_group`).
+
+A dynamic group's member rows are kept in step with its rule by every write that sets a contact's fields
+(`_follow_rules`), so every read (lists, counts, searches, an inbound rule's `sender_groups`) treats it as any
+group; nobody puts a contact in it or takes one out by hand."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import datetime
 from typing import Any, Iterable, TypeVar
@@ -10,7 +15,7 @@ from typing import Any, Iterable, TypeVar
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
-from gateway.errors import ContactExists, ContactNotFound, GroupExists, GroupNotFound
+from gateway.errors import ContactExists, ContactNotFound, GroupExists, GroupNotFound, ValidationError
 from gateway.store.database import Database, new_uid
 from gateway.store.models import Contact, ContactGroup, GroupMember
 
@@ -78,6 +83,7 @@ class Contacts:
             s.add(contact)
             s.flush()
             _set_groups(s, contact, groups, now)
+            _follow_rules(s, [contact], now)
         return contact
 
     def update_contact(self, uid: str, values: dict[str, Any], groups: list[str] | None, now: datetime) -> Contact:
@@ -92,6 +98,7 @@ class Contacts:
             contact.updated_at = now
             if groups is not None:
                 _set_groups(s, contact, groups, now)
+            _follow_rules(s, [contact], now)
         return contact
 
     def import_contacts(self, entries: list[tuple[str, str, str]], groups: list[str], now: datetime
@@ -99,10 +106,7 @@ class Contacts:
         """Contacts from an import (number, name, fields as JSON), in one transaction: a number that is a contact
         already gets the name and fields given (when not empty); every one joins `groups`. (added, updated)."""
         with self._db.write() as s:
-            found = {g.name: g for g in s.scalars(select(ContactGroup).where(ContactGroup.name.in_(groups)))}
-            missing = [name for name in groups if name not in found]
-            if missing:
-                raise GroupNotFound(f"no group {missing[0]!r}", field="groups")
+            found = _static_groups(s, groups)
             existing = {c.number: c for c in s.scalars(select(Contact))}
             members = {(m.group_id, m.contact_id) for m in s.scalars(select(GroupMember).where(
                 GroupMember.group_id.in_([g.id for g in found.values()])))}
@@ -121,9 +125,10 @@ class Contacts:
                     contact.updated_at = now
                     updated += 1
             s.flush()
+            touched = list({existing[number].id: existing[number] for number, _, _ in entries}.values())
             s.add_all(GroupMember(group_id=group.id, contact_id=contact.id, added_at=now)
-                      for contact in {existing[number] for number, _, _ in entries} for group in found.values()
-                      if (group.id, contact.id) not in members)
+                      for contact in touched for group in found.values() if (group.id, contact.id) not in members)
+            _follow_rules(s, touched, now)
         return added, updated
 
     def delete_contact(self, uid: str) -> None:
@@ -151,12 +156,18 @@ class Contacts:
         with self._db.read() as s:
             return set(s.scalars(select(ContactGroup.name)))
 
-    def add_group(self, name: str, now: datetime) -> ContactGroup:
+    def add_group(self, name: str, now: datetime, match: tuple[str, str] | None = None) -> ContactGroup:
+        """A new group; with `match` (field, value) a dynamic one, holding every contact whose field has that
+        value from now on."""
         with self._db.write() as s:
             if s.scalar(select(ContactGroup.id).where(ContactGroup.name == name)) is not None:
                 raise GroupExists(f"there is already a group {name!r}", field="name")
-            group = ContactGroup(uid=new_uid("grp"), name=name, created_at=now)
+            field, value = match or (None, None)
+            group = ContactGroup(uid=new_uid("grp"), name=name, created_at=now, match_field=field, match_value=value)
             s.add(group)
+            if match is not None:
+                s.flush()
+                _follow_rules(s, list(s.scalars(select(Contact))), now)
         return group
 
     def delete_group(self, uid: str) -> None:
@@ -169,7 +180,7 @@ class Contacts:
     def add_members(self, group_uid: str, contact_uids: Iterable[str], now: datetime) -> int:
         """Put the contacts `contact_uids` in the group; how many were not in it already."""
         with self._db.write() as s:
-            group = _group(s, group_uid)
+            group = _by_hand(_group(s, group_uid))
             contacts = [_contact(s, uid) for uid in dict.fromkeys(contact_uids)]
             present = set(s.scalars(select(GroupMember.contact_id).where(GroupMember.group_id == group.id)))
             added = [c for c in contacts if c.id not in present]
@@ -178,7 +189,7 @@ class Contacts:
 
     def remove_member(self, group_uid: str, contact_uid: str) -> None:
         with self._db.write() as s:
-            group, contact = _group(s, group_uid), _contact(s, contact_uid)
+            group, contact = _by_hand(_group(s, group_uid)), _contact(s, contact_uid)
             s.execute(delete(GroupMember).where(GroupMember.group_id == group.id,
                                                 GroupMember.contact_id == contact.id))
 
@@ -193,7 +204,7 @@ def join_group(s: Session, group_name: str, number: str, now: datetime) -> bool:
     """In an open write: the contact with `number` (made, unnamed, when there is none) joins the group; False
     when the group no longer exists or it was in it already."""
     group = s.scalars(select(ContactGroup).where(ContactGroup.name == group_name)).one_or_none()
-    if group is None:
+    if group is None or group.match_field is not None:  # gone, or its rule decides who is in it
         return False
     contact = s.scalars(select(Contact).where(Contact.number == number)).one_or_none()
     if contact is None:
@@ -209,7 +220,7 @@ def join_group(s: Session, group_name: str, number: str, now: datetime) -> bool:
 def leave_group(s: Session, group_name: str, number: str) -> bool:
     """In an open write: the contact with `number` leaves the group; False when it was not in it."""
     membership = s.scalars(select(GroupMember).join(ContactGroup).join(Contact).where(
-        ContactGroup.name == group_name, Contact.number == number)).one_or_none()
+        ContactGroup.name == group_name, ContactGroup.match_field.is_(None), Contact.number == number)).one_or_none()
     if membership is None:
         return False
     s.delete(membership)
@@ -251,10 +262,55 @@ def _group_names(s: Session, contact_ids: list[int]) -> list[list[str]]:
 
 
 def _set_groups(s: Session, contact: Contact, groups: list[str], now: datetime) -> None:
-    found = {g.name: g for g in s.scalars(select(ContactGroup).where(ContactGroup.name.in_(groups)))}
-    missing = [name for name in groups if name not in found]
-    if missing:
-        raise GroupNotFound(f"no group {missing[0]!r}", field="groups")
-    s.execute(delete(GroupMember).where(GroupMember.contact_id == contact.id))
+    """The contact's groups chosen by hand become `groups` (its dynamic groups are their rules' business)."""
+    found = _static_groups(s, groups)
+    static_ids = select(ContactGroup.id).where(ContactGroup.match_field.is_(None)).scalar_subquery()
+    s.execute(delete(GroupMember).where(GroupMember.contact_id == contact.id, GroupMember.group_id.in_(static_ids)))
     s.add_all(GroupMember(group_id=found[name].id, contact_id=contact.id, added_at=now)
               for name in dict.fromkeys(groups))
+
+
+def _static_groups(s: Session, names: list[str]) -> dict[str, ContactGroup]:
+    """The groups named `names`, by name: GroupNotFound for a name no group has, ValidationError for a dynamic
+    group (nobody chooses its members)."""
+    found = {g.name: g for g in s.scalars(select(ContactGroup).where(ContactGroup.name.in_(names)))}
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise GroupNotFound(f"no group {missing[0]!r}", field="groups")
+    return {name: _by_hand(g) for name, g in found.items()}
+
+
+def _by_hand(group: ContactGroup) -> ContactGroup:
+    """`group`, when its members are chosen by hand; ValidationError for a dynamic group."""
+    if group.match_field is not None:
+        raise ValidationError(f"group {group.name!r} holds the contacts whose {group.match_field} is "
+                              f"{group.match_value!r}: change their fields to change who is in it", field="groups")
+    return group
+
+
+def _follow_rules(s: Session, contacts: list[Contact], now: datetime) -> None:
+    """Put `contacts` in the dynamic groups whose rule they meet and take them out of the others."""
+    rules = list(s.scalars(select(ContactGroup).where(ContactGroup.match_field.is_not(None))))
+    if not rules or not contacts:
+        return
+    ids = [c.id for c in contacts]
+    present = {(m.group_id, m.contact_id) for m in s.scalars(select(GroupMember).where(
+        GroupMember.group_id.in_([g.id for g in rules]),
+        *([GroupMember.contact_id.in_(ids)] if len(ids) <= 500 else [])))}
+    for contact in contacts:
+        fields = _field_values(contact.fields)
+        for group in rules:
+            meets = fields.get(group.match_field or "", "").casefold() == (group.match_value or "").casefold()
+            if meets and (group.id, contact.id) not in present:
+                s.add(GroupMember(group_id=group.id, contact_id=contact.id, added_at=now))
+            elif not meets and (group.id, contact.id) in present:
+                s.execute(delete(GroupMember).where(GroupMember.group_id == group.id,
+                                                    GroupMember.contact_id == contact.id))
+
+
+def _field_values(fields: str) -> dict[str, str]:
+    try:
+        values = json.loads(fields or "{}")
+    except ValueError:
+        return {}
+    return {str(k): str(v).strip() for k, v in values.items()} if isinstance(values, dict) else {}

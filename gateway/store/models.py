@@ -654,7 +654,8 @@ class Contact(Base):
 
 class ContactGroup(Base):
     """A named set of contacts (a class of parents, the night shift): a recipient of messages, a condition and
-    an action of inbound rules."""
+    an action of inbound rules. A dynamic group (`match_field` set) holds exactly the contacts whose field
+    `match_field` is `match_value`: its member rows follow every change of a contact's fields."""
 
     __tablename__ = "contact_groups"
 
@@ -662,6 +663,8 @@ class ContactGroup(Base):
     uid: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     created_at: Mapped[datetime]
+    match_field: Mapped[Optional[str]] = mapped_column(String(64))
+    match_value: Mapped[Optional[str]] = mapped_column(Sealed())
 
 
 class GroupMember(Base):

@@ -178,3 +178,34 @@ def test_a_group_message_can_wait_until_a_time_where_each_recipient_lives(client
     with_offset = client.post(f"/api/v1/groups/{group['id']}/messages", json={
         "body": "x", "send_at": nine.isoformat() + "+01:00", "time_zone": "recipient"}, headers=auth)
     assert (with_offset.status_code, with_offset.get_json()["error"]["field"]) == (400, "time_zone")
+
+
+def test_a_dynamic_group_holds_the_contacts_whose_field_matches_as_their_fields_change(client, auth, service):
+    ann = add_contact(client, auth, number="+447911123401", fields={"class": "4B"})
+    add_contact(client, auth, number="+447911123402", fields={"class": "4b"})  # the case does not matter
+    ben = add_contact(client, auth, number="+447911123403", fields={"class": "5A"})
+    made = client.post("/api/v1/groups", json={"name": "Class 4B", "match": {"field": "class", "value": "4B"}},
+                       headers=auth)
+    assert made.status_code == 201, made.get_json()
+    group = made.get_json()
+    assert (group["members"], group["match"]) == (2, {"field": "class", "value": "4B"})
+
+    def members() -> set[str]:
+        listed = client.get(f"/api/v1/contacts?group={group['id']}", headers=auth).get_json()["contacts"]
+        return {c["number"] for c in listed}
+
+    client.patch(f"/api/v1/contacts/{ben['id']}", json={"fields": {"class": "4B"}}, headers=auth)
+    client.patch(f"/api/v1/contacts/{ann['id']}", json={"fields": {"class": "5A"}}, headers=auth)
+    add_contact(client, auth, number="+447911123404", fields={"class": "4B"})
+    assert members() == {"+447911123402", "+447911123403", "+447911123404"}
+    by_hand = client.post(f"/api/v1/groups/{group['id']}/members", json={"contacts": [ann["id"]]}, headers=auth)
+    assert (by_hand.status_code, by_hand.get_json()["error"]["field"]) == (400, "groups")
+    named = client.post("/api/v1/contacts", json={"number": "+447911123405", "groups": ["Class 4B"]}, headers=auth)
+    assert named.status_code == 400 and "change their fields" in named.get_json()["error"]["message"]
+    assert members() == {"+447911123402", "+447911123403", "+447911123404"}  # nothing changed by the refusals
+    service.contacts.import_contacts([{"number": "+447911123402", "class": "6C"},
+                                      {"number": "+447911123406", "class": "4B"}], [])
+    assert members() == {"+447911123403", "+447911123404", "+447911123406"}  # an import moves them too
+    wrong = client.post("/api/v1/groups", json={"name": "x", "match": {"field": "number", "value": "1"}},
+                        headers=auth)
+    assert (wrong.status_code, wrong.get_json()["error"]["field"]) == (400, "match.field")

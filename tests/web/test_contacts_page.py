@@ -27,6 +27,12 @@ def test_a_teacher_builds_a_class_list_imports_a_file_and_keeps_it_tidy(browser,
     page.fill("#new-group-name", "Year 4 parents")
     page.click("#new-group button[type=submit]")
     page.wait_for_selector(".notice-ok >> text=Group “Year 4 parents” added.")
+    page.fill("#new-group-name", "Amelia's class")  # a dynamic group: whoever's child is Amelia
+    page.fill("#new-group-field", "child")
+    page.fill("#new-group-value", "amelia")
+    page.click("#new-group button[type=submit]")
+    page.wait_for_selector(".notice-ok >> text=Group “Amelia's class” added.")
+    assert page.locator("#new-contact input[value=\"Amelia's class\"]").count() == 0  # nobody picks its members
     page.fill("#new-contact-number", "07911 123456")
     page.fill("#new-contact-name", "Amelia's mum")
     page.fill("#new-contact-fields", "child: Amelia")
@@ -35,6 +41,8 @@ def test_a_teacher_builds_a_class_list_imports_a_file_and_keeps_it_tidy(browser,
     page.wait_for_selector(".notice-ok >> text=Amelia's mum added.")
     row = page.locator("#contacts tbody tr").nth(0).inner_text()
     assert "+447911123456" in row and "Year 4 parents" in row and "child: Amelia" in row
+    assert "Amelia's class" in row  # its rule put her in
+    assert "everyone whose child is “amelia”" in page.locator("#groups").inner_text()
     page.fill("#new-contact-number", "12")
     page.click("#new-contact button[type=submit]")
     page.wait_for_selector(".notice-error >> text=not a phone number")

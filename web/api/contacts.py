@@ -42,8 +42,16 @@ class ContactUpdate(Request):
     groups: Annotated[list[str], GROUPS] | UnsetType = UNSET
 
 
+class GroupMatch(Request):
+    """A dynamic group's rule: the contacts whose field `field` is `value` (whatever the case)."""
+
+    field: Annotated[str, doc(minLength=1, maxLength=32)]
+    value: Annotated[str, doc(minLength=1, maxLength=500)]
+
+
 class GroupRequest(Request):
     name: Annotated[str, doc(minLength=1, maxLength=100)]
+    match: Annotated[GroupMatch, doc("make it dynamic: its members follow this rule")] | UnsetType = UNSET
 
 
 class MembersRequest(Request):
@@ -65,11 +73,17 @@ class ContactList(TypedDict):
     next_cursor: str | None
 
 
+class GroupRule(TypedDict):
+    field: str
+    value: str
+
+
 class Group(TypedDict):
     id: str
     name: str
     members: int
     created_at: str
+    match: Annotated[GroupRule | None, doc("a dynamic group's rule (its members cannot be chosen by hand)")]
 
 
 class GroupList(TypedDict):
@@ -87,7 +101,11 @@ def contact_json(contact: ContactRow, groups: list[str]) -> Contact:
 
 
 def group_json(group: ContactGroup, members: int) -> Group:
-    return {"id": group.uid, "name": group.name, "members": members, "created_at": time_json(group.created_at)}
+    match: GroupRule | None = None
+    if group.match_field is not None:
+        match = {"field": group.match_field, "value": group.match_value or ""}
+    return {"id": group.uid, "name": group.name, "members": members, "created_at": time_json(group.created_at),
+            "match": match}
 
 
 @bp.get("/contacts")
@@ -150,11 +168,15 @@ def list_groups():
 
 
 @bp.post("/groups")
-@operation("Add a contact group", Group, status=201, body=GroupRequest, errors=(400, 409))
+@operation("Add a contact group (with `match`, a dynamic one)", Group, status=201, body=GroupRequest,
+           errors=(400, 409))
 @requires("send")
 def add_group():
-    group = service().contacts.add_group(decode(request.get_data(cache=False), GroupRequest).name)
-    return group_json(group, 0), 201, {"Location": f"{bp.url_prefix}/groups/{group.uid}"}
+    new = decode(request.get_data(cache=False), GroupRequest)
+    match = given(new.match)
+    contacts = service().contacts
+    group = contacts.add_group(new.name, *((match.field, match.value) if match is not None else ()))
+    return group_json(*contacts.get_group(group.uid)), 201, {"Location": f"{bp.url_prefix}/groups/{group.uid}"}
 
 
 @bp.get("/groups/<uid>")
