@@ -286,6 +286,14 @@ class GroupExists(ConflictError):
     code = "group_exists"
 
 
+class UserExists(ConflictError):
+    code = "user_exists"
+
+
+class UserNotFound(NotFound):
+    code = "user_not_found"
+
+
 class TemplateExists(ConflictError):
     code = "template_exists"
 

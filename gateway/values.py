@@ -19,6 +19,7 @@ EVENT_TYPES = ("message.sent", "message.delivered", "message.failed", "message.r
                "modem.degraded")  # gateway/core/canary.py: a SIM's probe did not arrive
 
 
+ROLES = ("admin", "operator", "viewer")  # a user's role in the pages (gateway/core/admin_auth.py), most rights first
 NO_CREDIT = "out of credit or barred"  # a modem's last_error begins so while the network refuses its SIM
 PRIORITIES = {"high": 0, "normal": 1, "bulk": 2}  # a message's priority number: the claim takes the lowest first
 

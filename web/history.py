@@ -47,9 +47,10 @@ def messages():
 @bp.get("/sent/<uid>")
 def story(uid: str):
     message = status.service().messages.get_message(uid)
+    number = message.to_number
     return render_template("message.html", **status.page_context(
         page="messages", message=message, deliveries=status.service().receivers.deliveries_about(uid),
-        name=status.service().contacts.names_of([message.to_number]).get(message.to_number) if message.to_number else None,
+        name=status.service().contacts.names_of([number]).get(number) if number else None,
         cancellable=message.state in CANCELLABLE, retryable=message.state in RETRYABLE))
 
 

@@ -8,11 +8,15 @@ from flask import current_app, session
 
 
 def is_logged_in() -> bool:
-    """A session opened under the current password generation (no logout or password change since), and used
-    within the idle timeout; each request it makes counts as use."""
+    """A session opened under the current generation of its password (the admin password's, or its user's
+    password and role: no logout or change since), and used within the idle timeout; each request it makes
+    counts as use."""
     auth = current_app.extensions.get("smsgw.admin")
-    generation = session.get("admin")
-    if auth is None or generation is None or not hmac.compare_digest(generation, auth.password_generation() or ""):
+    generation, user = session.get("generation"), session.get("user")
+    if auth is None or not isinstance(generation, str):
+        return False
+    current = auth.user_generation(user) if user else auth.password_generation()
+    if not hmac.compare_digest(generation, current or ""):
         return False
     now = current_app.extensions["smsgw.service"].clock().timestamp()
     seen = session.get("seen")
@@ -20,3 +24,8 @@ def is_logged_in() -> bool:
         return False
     session["seen"] = now
     return True
+
+
+def who() -> tuple[str, str]:
+    """The logged-in session's (actor, role): a user's name and role, or "admin" for the admin password."""
+    return session.get("user") or "admin", session.get("role") or "admin"

@@ -1,13 +1,14 @@
-"""The settings page (/settings): message templates and webhooks, changed in the browser rather than through the
-API or the TOML file, both of which take effect at once: a template is read at each send, a webhook at each event.
-Each webhook shows its latest deliveries with their outcome. Behind the status page's login; POST/redirect/GET."""
+"""The settings page (/settings): message templates, webhooks and the people who log in, changed in the browser
+rather than through the API, the CLI or the TOML file, all of which take effect at once: a template is read at each
+send, a webhook at each event, a user at each request. Each webhook shows its latest deliveries with their
+outcome. Behind the status page's login (its changes are an admin's); POST/redirect/GET."""
 
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 
 from gateway.errors import GatewayError
-from gateway.values import EVENT_TYPES
+from gateway.values import EVENT_TYPES, ROLES
 from web import status
 
 bp = status.page_blueprint("settings", __name__)
@@ -28,7 +29,7 @@ def settings():
                 for hook in receivers.list_webhooks()]
     return render_template("settings.html", **status.page_context(
         page="settings", templates=status.service().templates.list_templates(), webhooks=webhooks,
-        event_types=EVENT_TYPES))
+        event_types=EVENT_TYPES, users=status.service().admin.list_users(), roles=ROLES))
 
 
 @bp.post("/settings/templates")
@@ -68,4 +69,19 @@ def add_webhook():
 def delete_webhook(uid: str):
     status.service().receivers.delete_webhook(uid)
     flash("Webhook deleted: no more events go to it.", "ok")
+    return redirect(url_for("settings.settings"))
+
+
+@bp.post("/settings/users")
+def add_user():
+    form = request.form
+    user = status.service().admin.add_user(form.get("username", ""), form.get("role", ""), form.get("password", ""))
+    flash(f"{user.username} ({user.role}) may log in now.", "ok")
+    return redirect(url_for("settings.settings"))
+
+
+@bp.post("/settings/users/<username>/remove")
+def remove_user(username: str):
+    status.service().admin.remove_user(username)
+    flash(f"{username} removed; their sessions have ended.", "ok")
     return redirect(url_for("settings.settings"))

@@ -25,7 +25,7 @@ from gateway.rules.inbound import ReceivedFacts
 from gateway.store.stats import Stats
 from gateway.values import ModemState
 from web import metrics, status_feed
-from web.session import is_logged_in
+from web.session import is_logged_in, who
 from web.api.rules import verdict_json
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,17 @@ bp = Blueprint("status", __name__)
 
 SESSION_LIFETIME = timedelta(hours=12)
 OPEN_ENDPOINTS = {"status.login"}
+# what each role may do (POST); looking (GET) is everyone's. An admin may do anything.
+OPERATOR_PAGES = {"people", "threads", "compose", "history"}  # contacts, conversations, sending, sent messages
+OPERATOR_ACTIONS = {"status.cancel", "status.retry", "status.test_sms", "status.demo_inbound"}
+EVERYONE_ACTIONS = {"status.logout", "status.test_rules"}  # trying the rules changes nothing
+
+
+def may_act(role: str, endpoint: str) -> bool:
+    """Whether `role` may POST to `endpoint` (see the sets above)."""
+    if role == "admin" or endpoint in EVERYONE_ACTIONS:
+        return True
+    return role == "operator" and (endpoint in OPERATOR_ACTIONS or endpoint.split(".")[0] in OPERATOR_PAGES)
 JSON_ENDPOINTS = {"status.feed", "status.message_body", "status.inbox_body", "status.test_rules", "threads.poll"}
 
 
@@ -92,7 +103,14 @@ def guard():
             return render_template("error.html", title="Form expired",
                                    message="The form's security token is missing or out of date. "
                                            "Go back, reload the page and try again."), 400
-    if request.endpoint in OPEN_ENDPOINTS or is_logged_in():
+    if request.endpoint in OPEN_ENDPOINTS:
+        return None
+    if is_logged_in():
+        actor, role = who()
+        if request.method == "POST" and not may_act(role, request.endpoint or ""):
+            log.warning("status page: %s (%s) may not %s", actor, role, request.path)
+            return render_template("error.html", title="Not for your role",
+                                   message=f"You are logged in as {actor} ({role}): ask an admin to do this."), 403
         return None
     if request.endpoint in JSON_ENDPOINTS:
         return jsonify({"error": {"code": "unauthorized", "message": "log in to the status page",
@@ -122,7 +140,7 @@ def refused(exc: GatewayError):
 
 def page_context(**extra):
     """What every page's template needs (the CSRF token, the box's name and release), and `extra`."""
-    return {"csrf_token": csrf_token(), "hostname": socket.gethostname(),
+    return {"csrf_token": csrf_token(), "hostname": socket.gethostname(), "me": who(),
             "demo": "smsgw.demo" in current_app.extensions, "version": VERSION, **extra}
 
 
@@ -132,24 +150,31 @@ def page_context(**extra):
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if request.method == "GET":
-        return render_template("login.html", **page_context(has_password=_auth().has_password()))
+        return render_template("login.html", **page_context(
+            has_password=_auth().has_password() or bool(_auth().list_users())))
     throttle: LoginThrottle = current_app.extensions["smsgw.login_throttle"]
     address = request.remote_addr or "?"
     wait_s = throttle.retry_after_s(address)
     if wait_s:
         return render_template("login.html", **page_context(
             has_password=True, error=f"Too many failed attempts: try again in {int(wait_s) + 1} s.")), 429
-    if not _auth().check_password(request.form.get("password", "")):
+    username, password = request.form.get("username", "").strip().lower(), request.form.get("password", "")
+    user = _auth().check_user(username, password) if username else None
+    if user is None and (username or not _auth().check_password(password)):
         throttle.failed(address)
         log.warning("status page: failed login from %s", address)
-        return render_template("login.html", **page_context(has_password=_auth().has_password(),
-                                                        error="Wrong password.")), 401
+        return render_template("login.html", **page_context(has_password=True, username=username,
+                                                        error="Wrong username or password." if username
+                                                        else "Wrong password.")), 401
     throttle.succeeded(address)
     session.clear()  # a new session id and CSRF token after login
     session.permanent = True
-    session["admin"] = _auth().password_generation()
+    if user is None:
+        session["generation"] = _auth().password_generation()
+    else:
+        session.update(user=user.username, role=user.role, generation=_auth().user_generation(user.username))
     session["seen"] = _service().clock().timestamp()
-    log.info("status page: admin logged in from %s", address)
+    log.info("status page: %s logged in from %s", username or "admin", address)
     return redirect(url_for("status.dashboard"))
 
 

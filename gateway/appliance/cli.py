@@ -17,6 +17,7 @@ from gateway.appliance.memory import limit_malloc_arenas
 from gateway.config import DEFAULT_CONFIG_PATH, LoggingSettings, ModemSettings, Settings, load_settings
 from gateway.errors import GatewayError, StoreUnavailable
 from gateway.rules.apikeys import SCOPES, parse_duration
+from gateway.values import ROLES
 
 if TYPE_CHECKING:
     from gateway.core.service import GatewayService
@@ -238,18 +239,47 @@ def _demo_admin_password(service: GatewayService, saved: dict[str, str]) -> str:
     return demo_password(service, saved, secrets.token_urlsafe(12))
 
 
-def cmd_admin(args: argparse.Namespace) -> int:
+def _new_password(given: str | None, whose: str) -> str | None:
+    """`given`, else one typed twice (None, said on stderr, when the two differ)."""
     import getpass
 
+    if given is not None:
+        return given
+    password = getpass.getpass(f"new password for {whose}: ")
+    if getpass.getpass("again: ") != password:
+        print("smsgw: the passwords differ; nothing changed", file=sys.stderr)
+        return None
+    return password
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    service = _service(_existing_settings(args))
+    if args.users_command == "add":
+        password = _new_password(args.password, args.username)
+        if password is None:
+            return 2
+        user = service.admin.add_user(args.username, args.role, password)
+        service.privacy.audit("cli", "user.added", target=user.username, remote_addr="local", detail=user.role)
+        print(f"user {user.username} added ({user.role}); they log in to the pages with their username")
+    elif args.users_command == "remove":
+        service.admin.remove_user(args.username)
+        service.privacy.audit("cli", "user.removed", target=args.username, remote_addr="local")
+        print(f"user {args.username} removed; their sessions have ended")
+    else:
+        print(f"{'USERNAME':24}  {'ROLE':9}  {'CREATED':20}  LAST LOGIN")
+        for user in service.admin.list_users():
+            last = user.last_login_at.strftime("%Y-%m-%d %H:%M:%S") if user.last_login_at else "never"
+            print(f"{user.username:24}  {user.role:9}  {user.created_at:%Y-%m-%d %H:%M:%S}  {last}")
+    return 0
+
+
+def cmd_admin(args: argparse.Namespace) -> int:
     from gateway.appliance.runtime import open_store
     from gateway.core.admin_auth import AdminAuth
 
-    password = args.password
+    password = _new_password(args.password, "admin")
     if password is None:
-        password = getpass.getpass("new admin password: ")
-        if getpass.getpass("again: ") != password:
-            print("smsgw: the passwords differ; nothing changed", file=sys.stderr)
-            return 2
+        return 2
     store = open_store(_existing_settings(args))
     try:
         AdminAuth(store).set_password(password)
@@ -508,6 +538,18 @@ def build_parser() -> argparse.ArgumentParser:
     password = with_config(admin_sub.add_parser("password", help="set the status page's admin password"))
     password.add_argument("--password", help="the new password (asked for when not given)")
     admin.set_defaults(func=cmd_admin)
+
+    users = sub.add_parser("users", help="people who log in to the pages, each in a role")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    add = with_config(users_sub.add_parser("add", help="add a user (the password is asked for when not given)"))
+    add.add_argument("username")
+    add.add_argument("--role", choices=ROLES, default="operator",
+                     help="admin: everything; operator: send, conversations, contacts; viewer: look only")
+    add.add_argument("--password")
+    with_config(users_sub.add_parser("list", help="list users"))
+    remove = with_config(users_sub.add_parser("remove", help="remove a user"))
+    remove.add_argument("username")
+    users.set_defaults(func=cmd_users)
     return parser
 
 

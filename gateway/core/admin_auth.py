@@ -1,9 +1,14 @@
-"""The status page's operator: the admin password (only a scrypt hash is kept), the session secret, and a
-light lockout after failed logins."""
+"""Who may use the pages: the admin password (only a scrypt hash is kept), people with their own passwords and
+roles (`users`), the session secret, and a light lockout after failed logins.
+
+Roles: `admin` may do everything the admin password may; `operator` may send, hold conversations and keep the
+contacts; `viewer` may look. A session carries the generation it was opened under (the password's, or the
+user's: password and role), and ends when that changes or at a logout."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import threading
 import time
@@ -14,15 +19,19 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from gateway.clock import utcnow
 from gateway.errors import ValidationError
+from gateway.values import ROLES
 
 if TYPE_CHECKING:
     from gateway.store import Store
+    from gateway.store.models import User
 
 PASSWORD_KEY = "admin_password_hash"
 SESSION_SECRET_KEY = "session_secret"
 SESSION_EPOCH_KEY = "session_epoch"  # changed by a logout: every session opened before it ends
 MIN_PASSWORD_LENGTH = 8
 PASSWORD_ENV = "SMSGW_ADMIN_PASSWORD"
+ADMIN = "admin"  # the admin password's actor name, and the role it has
+_USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
 class AdminAuth:
@@ -33,9 +42,7 @@ class AdminAuth:
         self._clock = clock
 
     def set_password(self, password: str) -> None:
-        if len(password) < MIN_PASSWORD_LENGTH:
-            raise ValidationError(f"the admin password needs at least {MIN_PASSWORD_LENGTH} characters",
-                                  field="password")
+        _check_length(password)
         self._store.settings.put(PASSWORD_KEY, generate_password_hash(password, method="scrypt"), self._clock())
 
     def set_password_if_none(self, password: str) -> bool:
@@ -67,6 +74,47 @@ class AdminAuth:
 
     def session_secret(self) -> str:
         return self._store.settings.add_if_absent(SESSION_SECRET_KEY, secrets.token_hex(32), self._clock())
+
+    # --- people with their own logins -----------------------------------------------------------------------
+
+    def add_user(self, username: str, role: str, password: str) -> User:
+        name = username.strip().lower() if isinstance(username, str) else ""
+        if not _USERNAME.fullmatch(name) or name == ADMIN:
+            raise ValidationError("a username is 1 to 64 letters, digits, '.', '_' or '-' (not \"admin\")",
+                                  field="username")
+        if role not in ROLES:
+            raise ValidationError(f"role must be one of {', '.join(ROLES)}", field="role")
+        _check_length(password)
+        return self._store.users.add_user(name, generate_password_hash(password, method="scrypt"), role,
+                                          self._clock())
+
+    def list_users(self) -> list[User]:
+        return self._store.users.list_users()
+
+    def remove_user(self, username: str) -> None:
+        self._store.users.remove_user(username)
+
+    def check_user(self, username: str, password: str) -> User | None:
+        """The user, when `password` is theirs (their last login is noted); None otherwise."""
+        user = self._store.users.get_user(username.strip().lower())
+        if user is None or not check_password_hash(user.password_hash, password):
+            return None
+        self._store.users.logged_in(user.username, self._clock())
+        return user
+
+    def user_generation(self, username: str) -> str | None:
+        """As `password_generation`, for a user's session: it ends when their password or role changes, when
+        they are removed, or at a logout."""
+        user = self._store.users.get_user(username)
+        if user is None:
+            return None
+        epoch = self._store.settings.get(SESSION_EPOCH_KEY) or ""
+        return hashlib.sha256(f"{user.password_hash}\n{user.role}\n{epoch}".encode()).hexdigest()[:32]
+
+
+def _check_length(password: str) -> None:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters", field="password")
 
 
 def apply_password_from_env(auth: AdminAuth, environ: Mapping[str, str]) -> bool:

@@ -57,6 +57,7 @@ from gateway.store.contacts import Contacts
 from gateway.store.inbound_rules import InboundRules
 from gateway.store.probes import Probes
 from gateway.store.templates import Templates
+from gateway.store.users import Users
 
 
 KEY_CHECK = "box_key_check"  # an admin setting sealed under the box key: opening it proves the key is the right one
@@ -116,6 +117,7 @@ class Store:
         self.otps = Otps(self.db)
         self.idempotency = IdempotencyRecords(self.db)
         self.audit = AuditLog(self.db)
+        self.users = Users(self.db)
         self.request_counts = RequestCounts(self.db)
         self.keys = ApiKeys(self.db)
         self.modems = Modems(self.db)

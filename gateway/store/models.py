@@ -485,6 +485,20 @@ class IdempotencyRecord(Base):
         return f"<IdempotencyRecord {self.api_key_id}:{self.key} {self.status}>"
 
 
+class User(Base):
+    """A person who logs in to the box's pages with their own password (only a scrypt hash is kept), in a role:
+    admin (everything), operator (sending, conversations, contacts), viewer (looking only)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[Optional[datetime]]
+
+
 class AuditEntry(Base):
     """One admin action: who (a key's name or "admin"), what, on what, from where, when."""
 

@@ -16,6 +16,7 @@ from gateway.representations import time_json
 from web.api.access import requires, service
 from web.api.openapi import CURSOR, LIMIT, operation
 from web.schemas import doc
+from web.session import who
 
 if TYPE_CHECKING:
     from gateway.store.models import AuditEntry as AuditRow
@@ -58,6 +59,8 @@ PAGE_ACTIONS = {
     "people.delete_group": ("group.deleted", "uid"),
     "people.import_run": ("contacts.imported", None),
     "compose.send": ("campaign.sent", None),
+    "settings.add_user": ("user.added", "username"),
+    "settings.remove_user": ("user.removed", "username"),
     "compose.cancel_campaign": ("campaign.cancelled", "uid"),
     "compose.retry_campaign": ("campaign.retried", "uid"),
     "threads.reply": ("conversation.replied", None),
@@ -82,7 +85,7 @@ def record_admin_action(response):
     args = request.view_args or {}
     if endpoint == "status.login":
         if response.status_code in LOGIN:
-            _record("admin", LOGIN[response.status_code])
+            _record(request.form.get("username", "").strip().lower()[:64] or "admin", LOGIN[response.status_code])
     elif endpoint in API_ACTIONS and 200 <= response.status_code < 300:
         action, arg = API_ACTIONS[endpoint]
         target = args.get(arg) if arg else (response.get_json(silent=True) or {}).get("id")
@@ -90,7 +93,7 @@ def record_admin_action(response):
         _record(key.name if key is not None else "?", action, target)
     elif endpoint in PAGE_ACTIONS and response.status_code < 400 and not _flashed_error():
         action, arg = PAGE_ACTIONS[endpoint]
-        _record("admin", action, args.get(arg) if arg else request.form.get("name"))
+        _record(who()[0], action, args[arg] if arg in args else request.form.get(arg or "name"))
     return response
 
 
@@ -107,10 +110,10 @@ def _record(actor: str, action: str, target=None) -> None:
 class AuditEntry(TypedDict):
     id: int
     at: str
-    actor: Annotated[str, doc("the API key's name, 'admin' (status page) or 'cli'")]
-    action: Annotated[str, doc("key.created, key.rotated, key.revoked, message.cancelled, message.retried, "
-                               "modem.reset, webhook.added, webhook.deleted, number.erased, login.succeeded, "
-                               "login.failed, login.throttled")]
+    actor: Annotated[str, doc("the API key's name, the page's user ('admin': the admin password) or 'cli'")]
+    action: Annotated[str, doc("key.created, key.rotated, key.revoked, user.added, user.removed, message.cancelled, "
+                               "message.retried, modem.reset, webhook.added, webhook.deleted, number.erased, "
+                               "login.succeeded, login.failed, login.throttled")]
     target: str | None
     remote_addr: str | None
     detail: str | None
