@@ -47,9 +47,14 @@ class AdaptiveRouting:
             return {}
         min_reports, settings = self._settings.min_reports, self._settings
         judged_figures = figures(judged(found, self.reasons, min_reports))
+        condemned = deferred(judged_figures, self._costs, min_reports=min_reports, tolerance=settings.tolerance)
+        # a deferred target comes back only as good as the best (no tolerance): its few newest parts decide, and
+        # chance alone must not bring a poor SIM back
+        condemned |= {target: reason for target, reason in deferred(judged_figures, self._costs,
+                                                                     min_reports=min_reports, tolerance=0).items()
+                      if target in self.reasons}
         deferrals = {target: Deferral(reason, settings.defer_s, settings.explore)
-                     for target, reason in deferred(judged_figures, self._costs, min_reports=min_reports,
-                                                    tolerance=settings.tolerance).items()}
+                     for target, reason in condemned.items()}
         for target, reason in too_slow(judged_figures, min_reports=min_reports,
                                        budget_s=settings.urgent_latency_s).items():
             deferrals.setdefault(target, Deferral(reason, settings.defer_s, settings.explore, urgent_only=True))

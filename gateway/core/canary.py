@@ -59,12 +59,14 @@ class Canary:
             if self._quiet(to_number, now):
                 continue
             token = secrets.token_hex(4)
+            self._store.probes.add(token, sender.name, to_modem, now)  # before it can arrive
             try:
                 [message] = self._messages.send(to_number, probe_text(token), via=sender.name)
             except GatewayError as exc:
+                self._store.probes.forget(token)
                 log.warning("canary: no probe from %s: %s", sender.name, exc.message)
                 continue
-            self._store.probes.add(token, sender.name, to_modem, message.uid, now)
+            self._store.probes.queued(token, message.uid)
 
     def _quiet(self, number: str, now: datetime) -> bool:
         """Whether `now` is in `quiet_hours` where `number` lives (no probe wakes anyone then)."""

@@ -7,8 +7,9 @@ report within `messaging.report_wait_s`, counted as failed); parts still waiting
 COST_FLOOR, so free SIMs compare by ratio) divided by that ratio. A target whose expected cost is over the best
 known one's by more than `tolerance` is deferred: it takes only what has waited `defer_s` for the others (a
 backlog they cannot clear) and, at `explore`, a message of its own choosing, so a SIM that recovers is measured
-again; while deferred it is judged on its newest `min_reports` parts only (what its explores found), so it comes
-back after that many good ones rather than after its whole bad history has passed. One-time codes want speed
+again; while deferred it is judged on its newest `min_reports` parts only (what its explores found), with no
+tolerance, so it comes back after that many good ones rather than after its whole bad history has passed, and not
+by a lucky few. One-time codes want speed
 first: a target whose median time from submit to report is over `urgent_latency_s` while another's is within it
 takes high-priority messages only when they have waited `defer_s` (its other work as usual). Figures are kept
 per destination (the country calling code) too, for people to read.

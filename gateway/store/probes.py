@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from gateway.representations import modem_json
 from gateway.store.database import Database
@@ -20,10 +20,21 @@ class Probes:
         with self._db.read() as s:
             return s.scalars(select(Probe).where(Probe.from_modem == modem, Probe.state == "waiting")).first()
 
-    def add(self, token: str, from_modem: str, to_modem: str, message_uid: str, now: datetime) -> None:
+    def add(self, token: str, from_modem: str, to_modem: str, now: datetime) -> None:
+        """A probe about to be queued: committed first, so its arrival is known however soon it comes."""
         with self._db.write() as s:
-            s.add(Probe(token=token, from_modem=from_modem, to_modem=to_modem, message_uid=message_uid, sent_at=now,
+            s.add(Probe(token=token, from_modem=from_modem, to_modem=to_modem, message_uid="", sent_at=now,
                         state="waiting"))
+
+    def queued(self, token: str, message_uid: str) -> None:
+        """The probe `token` went into the outbox as message `message_uid`."""
+        with self._db.write() as s:
+            s.execute(update(Probe).where(Probe.token == token).values(message_uid=message_uid))
+
+    def forget(self, token: str) -> None:
+        """The probe `token` could not be queued: it is not waited for."""
+        with self._db.write() as s:
+            s.execute(delete(Probe).where(Probe.token == token))
 
     def arrived(self, token: str, at_modem: str, now: datetime) -> Probe | None:
         """The probe `token` reached `at_modem`: arrived, and its sender is no longer degraded. None when no probe

@@ -53,7 +53,8 @@ def degraded(gateway) -> dict[str, bool]:
 def test_probes_reach_the_other_sim_and_stay_out_of_the_inbox(networked):
     gateway, fakes, _ = networked
     gateway.canary.check()
-    wait_until(lambda: probes(gateway) == {("modem1", "modem2"): "arrived", ("modem2", "modem1"): "arrived"})
+    wait_until(lambda: probes(gateway) == {("modem1", "modem2"): "arrived", ("modem2", "modem1"): "arrived"},
+               timeout_s=30)  # two sends and two sweeps: seconds, more on a loaded machine
     assert [s.number for s in fakes[0].sent] == [NUMBERS[1]] and [s.number for s in fakes[1].sent] == [NUMBERS[0]]
     assert gateway.service.messages.list_inbox()[0] == []
     assert degraded(gateway) == {"modem1": False, "modem2": False}
