@@ -238,14 +238,20 @@ class Stats:
         return cast(func.floor(offset / width_s), Integer)
 
 
+OUTCOME_SCAN_PER_TARGET = 100  # parts looked at per part judged: a target sending 1 % of the box's traffic counts
+
 def outcomes(db: Database, since: datetime, per_target: int) -> list[Outcome]:
     """The last `per_target` reported parts of each target (modem or upstream) sent since `since`, newest first:
-    delivered, failed, or overdue (no report within `report_wait_s`); parts still waiting for one are left out."""
+    delivered, failed, or overdue (no report within `report_wait_s`); parts still waiting for one are left out.
+    Only the newest OUTCOME_SCAN_PER_TARGET × `per_target` parts of the box are looked at, so a busy box's
+    figures cost the same as a quiet one's (a target that sent none of them has no figures)."""
+    newest = select(func.max(Part.id)).scalar_subquery()
     ranked = (
         select(Part.modem, Message.to_number, Part.state, Part.submitted_at, Part.sent_at, Part.delivered_at,
                func.row_number().over(partition_by=Part.modem, order_by=Part.id.desc()).label("rank"))
         .join(Message, Message.id == Part.message_id)
-        .where(Part.modem.is_not(None), Message.delivery_report.is_(True), Part.sent_at >= since,
+        .where(Part.id > newest - OUTCOME_SCAN_PER_TARGET * per_target,
+               Part.modem.is_not(None), Message.delivery_report.is_(True), Part.sent_at >= since,
                or_(Part.state.in_([PartState.DELIVERED, PartState.FAILED]),
                    and_(Part.state == PartState.SENT, Message.report_overdue.is_(True))))
         .subquery())
