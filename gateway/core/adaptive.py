@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Callable, Mapping, Protocol
+from typing import Callable, Mapping
 
 from gateway.config import RoutingSettings
+from gateway.core.ports import PoolControl
 from gateway.rules.adaptive import ALL, Figures, Outcome, deferred, destination_of, figures, judged, too_slow
 from gateway.rules.claiming import Deferral
 from gateway.store import Store
@@ -19,14 +20,9 @@ from gateway.store.stats import outcomes
 log = logging.getLogger(__name__)
 
 
-class Deferrals(Protocol):
-    def defer(self, deferrals: Mapping[str, Deferral]) -> None:
-        """The targets named are deferred; the others are not."""
-
-
 class AdaptiveRouting:
     def __init__(self, store: Store, settings: RoutingSettings, costs: Mapping[str, float],
-                 clock: Callable[[], datetime], pool: Deferrals | None = None) -> None:
+                 clock: Callable[[], datetime], pool: PoolControl) -> None:
         self._store, self._settings, self._costs, self._clock, self._pool = store, settings, costs, clock, pool
         self.reasons: dict[str, str] = {}  # the deferred targets of the last refresh
         self.overall: dict[str, Figures] = {}  # each target's figures over all destinations, at the last refresh
@@ -65,8 +61,7 @@ class AdaptiveRouting:
             else:
                 log.info("adaptive routing: %s takes work again", target)
         self.reasons = reasons
-        if self._pool is not None:
-            self._pool.defer(deferrals)
+        self._pool.defer(deferrals)
         return reasons
 
     def towards(self, number: str) -> dict[str, tuple[Figures | None, Figures | None]]:
