@@ -144,8 +144,7 @@ class Batches:
         now = self._clock()
         held = {n: (local_holds or {}).get(n, hold_until) for n in numbers}
         quiet_window = self._policy.quiet_window(message_class, None)  # as `send` does
-        holds = {n: hold for n in numbers for hold in
-                 self._policy.quiet_holds([n], max(held[n] or now, now), quiet_window).values()}
+        holds = self._policy.quiet_holds({n: max(held[n] or now, now) for n in numbers}, quiet_window)
         routes = self._policy.routes(numbers)
         drafts = [MessageDraft(to_number=number, body=body, encoding=segmentation.encoding, parts=segmentation.parts,
                                delivery_report=self._settings.delivery_report, priority=PRIORITIES["bulk"],

@@ -70,7 +70,8 @@ class Messages:
         hold_until = parse_send_at(send_at, time_zone)
         lifetime = parse_validity(validity)
         quiet_window = self._policy.quiet_window(message_class, quiet_hours)
-        holds = self._policy.quiet_holds(numbers, max(hold_until or self._clock(), self._clock()), quiet_window)
+        start = max(hold_until or self._clock(), self._clock())
+        holds = self._policy.quiet_holds(dict.fromkeys(numbers, start), quiet_window)
         via_modem, via_group = self._policy.via(via)
         if status_callback is not None:
             status_callback = str(checked_target(status_callback, self._destinations, field="status_callback"))

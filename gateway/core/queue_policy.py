@@ -63,12 +63,13 @@ class QueuePolicy:
         return f"{start:%H:%M}-{end:%H:%M}"
 
     @staticmethod
-    def quiet_holds(numbers: Sequence[str], at: datetime, window: str | None) -> dict[str, datetime]:
-        """When each message may go, for the numbers where `at` is in their quiet hours `window`."""
+    def quiet_holds(starts: Mapping[str, datetime], window: str | None) -> dict[str, datetime]:
+        """When each message may go, for the numbers whose message would start at a time (`starts`, by number) in
+        their quiet hours `window`."""
         if window is None:
             return {}
         hours = parse_quiet_window(window)
-        holds = {n: quiet_hold(at, zones_of(n), hours) for n in numbers}
+        holds = {n: quiet_hold(at, zones_of(n), hours) for n, at in starts.items()}
         return {n: hold for n, hold in holds.items() if hold is not None}
 
     def via(self, via: str | None) -> tuple[str | None, str | None]:
