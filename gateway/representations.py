@@ -98,9 +98,15 @@ def modem_json(modem: Modem) -> dict[str, Any]:
         "group": modem.group,
         "storage": {"used": modem.storage_used, "total": modem.storage_total},
         "degraded_since": time_json(modem.degraded_since),  # its canary probe did not arrive: it takes no work
-        "bundle": None if modem.bundle_size is None else {"size": modem.bundle_size, "used": modem.bundle_used,
-                                                          "resets_at": time_json(modem.bundle_resets_at)},
+        "bundle": bundle_json(modem),
     }
+
+
+def bundle_json(modem: Modem) -> dict[str, Any] | None:
+    """A SIM's monthly bundle: its size, what is used of it, when it renews; None when its plan has none."""
+    if modem.bundle_size is None:
+        return None
+    return {"size": modem.bundle_size, "used": modem.bundle_used, "resets_at": time_json(modem.bundle_resets_at)}
 
 
 def alert_json(alert: Alert) -> dict[str, Any]:

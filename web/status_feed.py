@@ -3,10 +3,10 @@ bodies never included (the operator fetches one on request)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from gateway.core.service import GatewayService
+from gateway.representations import bundle_json, time_json
 from gateway.rules.adaptive import Figures
 from gateway.rules.credit import parse_credit
 from gateway.rules.masking import mask_number
@@ -22,10 +22,6 @@ STATE_LABELS = {
     ModemState.SEARCHING: "searching", ModemState.NO_SIM: "no SIM",
 }
 TARGETS = {"delivery_rate": 0.99, "median_delivery_s": 5.0, "api_p99_s": 0.5, "error_rate": 0.01}
-
-
-def _time(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def signal_bars(rssi: int | None) -> int:
@@ -82,7 +78,7 @@ def status_json(service: GatewayService, stats: Stats, api: ApiFigures, *, full_
     outbound, _ = service.messages.list_messages(limit=OUTBOUND_ROWS)
     inbound, _ = service.messages.list_inbox(limit=INBOUND_ROWS)
     return {
-        "now": _time(now),
+        "now": time_json(now),
         "modems": [{
             "name": d.modem.name, "kind": d.modem.kind, "port": d.modem.port, "box": d.modem.box,
             "state": d.modem.state.value,
@@ -91,18 +87,17 @@ def status_json(service: GatewayService, stats: Stats, api: ApiFigures, *, full_
             "signal_dbm": d.modem.signal_dbm, "bars": signal_bars(d.modem.rssi), "imei": d.modem.imei,
             "model": " ".join(p for p in (d.modem.manufacturer, d.modem.model) if p) or None,
             "sent_today": d.sent_today, "failed_today": d.failed_today, "received": d.modem.received_count,
-            "last_error": d.modem.last_error, "updated_at": _time(d.modem.updated_at),
+            "last_error": d.modem.last_error, "updated_at": time_json(d.modem.updated_at),
             "own_number": d.modem.own_number,  # the box's own SIM, not a customer's number: never masked
-            "balance": d.modem.balance, "balance_checked_at": _time(d.modem.balance_checked_at),
+            "balance": d.modem.balance, "balance_checked_at": time_json(d.modem.balance_checked_at),
             "credit": _credit(d.modem.balance),
             "storage_used": d.modem.storage_used, "storage_total": d.modem.storage_total,
             "degraded": d.modem.degraded_since is not None,
             "delivery": _delivery(service.routing.overall.get(d.modem.name)),
             "deferred": service.routing.reasons.get(d.modem.name),
-            "bundle": None if d.modem.bundle_size is None else {
-                "size": d.modem.bundle_size, "used": d.modem.bundle_used, "resets_at": _time(d.modem.bundle_resets_at)},
+            "bundle": bundle_json(d.modem),
         } for d in stats.modem_days(now)],
-        "alerts": [{"id": a.uid, "kind": a.kind, "message": a.message, "raised_at": _time(a.raised_at),
+        "alerts": [{"id": a.uid, "kind": a.kind, "message": a.message, "raised_at": time_json(a.raised_at),
                     "muted": a.muted_until is not None and a.muted_until > now}
                    for a in service.alerts.open_alerts()],
         "quarantined": stats.quarantined(),
@@ -116,16 +111,16 @@ def status_json(service: GatewayService, stats: Stats, api: ApiFigures, *, full_
         "health": _health(delivery, api),
         "outbound": [{
             "id": m.uid, "to": show(m.to_number), "state": m.state.value, "modem": m.modem or m.pinned_modem,
-            "parts": m.part_count, "created_at": _time(m.created_at), "updated_at": _time(m.updated_at),
+            "parts": m.part_count, "created_at": time_json(m.created_at), "updated_at": time_json(m.updated_at),
             "error": m.error_code, "can_cancel": m.state in (MessageState.QUEUED, MessageState.SCHEDULED),
             "can_retry": m.state in (MessageState.FAILED, MessageState.UNKNOWN),
         } for m in outbound],
         "inbound": [{
             "id": i.uid, "from": show(i.sender), "modem": i.modem, "parts": i.part_count, "state": i.state.value,
-            "received_at": _time(i.received_at),
+            "received_at": time_json(i.received_at),
         } for i in inbound],
         "keys": [{
-            "id": k.id, "name": k.name, "prefix": k.prefix, "scopes": k.scopes, "created_at": _time(k.created_at),
-            "last_used_at": _time(k.last_used_at), "revoked": k.revoked_at is not None,
+            "id": k.id, "name": k.name, "prefix": k.prefix, "scopes": k.scopes, "created_at": time_json(k.created_at),
+            "last_used_at": time_json(k.last_used_at), "revoked": k.revoked_at is not None,
         } for k in service.keys.list_keys()],
     }

@@ -489,8 +489,8 @@ class ModemWorker:
         bundle, now = self._bundle, self._clock()
         if not bundle.size:
             return {}
-        bundle.free_at(now)  # a new month renews it
-        return {"bundle_size": bundle.size, "bundle_used": bundle.used, "bundle_resets_at": bundle.renews_at(now)}
+        return {"bundle_size": bundle.size, "bundle_used": bundle.used_at(now),
+                "bundle_resets_at": bundle.renews_at(now)}
 
     def _is_ready(self, now: datetime) -> bool:
         """Online, under its SIM's cap, with credit and not degraded: it takes any work it may at once (dearer

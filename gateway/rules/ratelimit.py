@@ -96,8 +96,12 @@ class Bundle:
         """None while the bundle has parts left (or there is none), else when it renews."""
         if not self.size:
             return None
+        return self.renews_at(now) if self.used_at(now) >= self.size else None
+
+    def used_at(self, now: datetime) -> int:
+        """The parts used of the period `now` is in (0 once a new month renewed it)."""
         self._roll(now)
-        return self.renews_at(now) if self.used >= self.size else None
+        return self.used
 
     def _roll(self, now: datetime) -> None:
         start = self.period_start(now)
