@@ -90,9 +90,8 @@ def delete_contact(uid: str):
 @bp.post("/groups")
 def add_group():
     form = request.form
-    field = form.get("match_field", "").strip()
-    group = status.service().contacts.add_group(form.get("name", ""), *((field, form.get("match_value", ""))
-                                                                        if field else ()))
+    group = status.service().contacts.add_group(form.get("name", ""), form.get("match_field", "").strip() or None,
+                                                form.get("match_value", ""))
     flash(f"Group “{group.name}” added.", "ok")
     return redirect(url_for("people.contacts"))
 

@@ -175,7 +175,7 @@ def add_group():
     new = decode(request.get_data(cache=False), GroupRequest)
     match = given(new.match)
     contacts = service().contacts
-    group = contacts.add_group(new.name, *((match.field, match.value) if match is not None else ()))
+    group = contacts.add_group(new.name, match and match.field, match and match.value)
     return group_json(*contacts.get_group(group.uid)), 201, {"Location": f"{bp.url_prefix}/groups/{group.uid}"}
 
 
