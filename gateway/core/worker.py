@@ -538,6 +538,7 @@ class ModemWorker:
         """An upstream provider takes the whole text at once (it splits it itself). The claim committed the first
         part `submitting`; every part is recorded sent with the provider's answer."""
         unicode = job.encoding != "gsm7"
+        # (the provider's id,): a provider may give no id (None), which must not read as a refusal
         accepted = self._attempt(job, job.first_seq, lambda: (upstream.send_message(
             job.uid, job.to_number, "".join(job.parts), unicode=unicode, receipt=job.delivery_report),))
         if accepted is None:
