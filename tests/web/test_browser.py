@@ -12,7 +12,7 @@ from gateway.config import RoutingSettings, UpstreamSettings
 from gateway.core.admin_auth import AdminAuth
 from gateway.values import MessageState
 from tests.conftest import wait_until
-from tests.web.pages import ARTIFACTS, PASSWORD, logged_in, needs_chromium, shoot
+from tests.web.pages import ARTIFACTS, PASSWORD, accessibility_violations, logged_in, needs_chromium, shoot
 
 pytestmark = needs_chromium
 
@@ -38,6 +38,7 @@ def test_operator_logs_in_sees_modems_and_sends_a_test_sms(browser, gateway_fact
     page.fill("#password", "wrong password")
     page.click("button[type=submit]")
     page.wait_for_selector("text=Wrong password.")
+    shoot(page, "login")
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/")
@@ -73,6 +74,7 @@ def test_operator_logs_in_sees_modems_and_sends_a_test_sms(browser, gateway_fact
     page.wait_for_function("document.querySelectorAll('#chart canvas').length > 0")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "status_page.png"), full_page=True)
+    assert accessibility_violations(page) == []
 
     later = (gateway.service.clock() + timedelta(hours=2)).isoformat()
     gateway.service.messages.send("+447911123459", "a reminder for later", send_at=later)
@@ -83,6 +85,10 @@ def test_operator_logs_in_sees_modems_and_sends_a_test_sms(browser, gateway_fact
     box = cancel.bounding_box()
     assert box["x"] + box["width"] <= 390  # the row's action is on the screen, not clipped
     page.screenshot(path=str(ARTIFACTS / "status_page_phone.png"), full_page=True)
+    assert accessibility_violations(page) == []
+    page.goto(f"{base}/no/such/page")
+    page.wait_for_selector("text=Page not found")
+    shoot(page, "not_found")
     assert errors == []
 
 

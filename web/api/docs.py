@@ -20,6 +20,7 @@ PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>smsgw API</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="stylesheet" href="/static/swagger-ui/swagger-ui.css">
+<link rel="stylesheet" href="/static/api-docs.css">
 <link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 </head><body>
 <div id="swagger-ui"></div>

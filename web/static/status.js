@@ -60,7 +60,7 @@
   }
 
   function bars(n) {
-    var b = el("span", {class: "bars", "aria-label": n + " of 4 bars"});
+    var b = el("span", {class: "bars", role: "img", "aria-label": n + " of 4 bars"});
     for (var i = 1; i <= 4; i++) b.appendChild(el("i", {class: i <= n ? "on" : ""}));
     return b;
   }
@@ -163,7 +163,7 @@
     });
   }
 
-  var COLORS = {sent: "#2456d6", delivered: "#138a4b", failed: "#c62a2a", received: "#9a5bd6"};
+  var COLORS = {sent: "#2456d6", delivered: "#0f7a41", failed: "#c62a2a", received: "#9a5bd6"};
   function renderChart(throughput) {
     var box = document.getElementById("chart");
     if (typeof uPlot === "undefined") return;
@@ -179,8 +179,8 @@
       cursor: {drag: {x: false, y: false}},
       legend: {live: false},  // the series' names and colours; a value per series only shows on hover otherwise
       scales: {x: {time: true}, y: {range: function (u, min, max) { return [0, Math.max(4, Math.ceil(max * 1.15))]; }}},
-      axes: [{stroke: "#6b7385", grid: {stroke: "#eef0f4"}},
-             {stroke: "#6b7385", grid: {stroke: "#eef0f4"}, size: 44,
+      axes: [{stroke: "#5b6376", grid: {stroke: "#eef0f4"}},
+             {stroke: "#5b6376", grid: {stroke: "#eef0f4"}, size: 44,
               values: function (u, vals) { return vals.map(function (v) { return Number.isInteger(v) ? v : ""; }); }}],
       series: [{label: range === "hour" ? "minute" : "hour"}].concat(names.map(function (n) {
         return {label: n, stroke: COLORS[n], width: 2, fill: n === "sent" ? "rgba(36,86,214,.08)" : undefined,
@@ -316,7 +316,10 @@
     Array.prototype.forEach.call(document.querySelectorAll(".tab"), function (tab) {
       tab.addEventListener("click", function () {
         range = tab.dataset.range;
-        Array.prototype.forEach.call(document.querySelectorAll(".tab"), function (t) { t.classList.toggle("active", t === tab); });
+        Array.prototype.forEach.call(document.querySelectorAll(".tab"), function (t) {
+          t.classList.toggle("active", t === tab);
+          t.setAttribute("aria-pressed", String(t === tab));
+        });
         if (last) renderChart(last.throughput);
       });
     });
