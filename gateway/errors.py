@@ -294,6 +294,14 @@ class UserNotFound(NotFound):
     code = "user_not_found"
 
 
+class AccountExists(ConflictError):
+    code = "account_exists"
+
+
+class AccountNotFound(NotFound):
+    code = "account_not_found"
+
+
 class TemplateExists(ConflictError):
     code = "template_exists"
 

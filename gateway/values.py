@@ -153,6 +153,7 @@ class MessageDraft:
     quiet_hours: str | None = None  # marketing: not sent in this window of the recipient's local time
     masked_parts: tuple[str, ...] | None = None  # what each part's stored text becomes once it has left (OTP)
     note: str | None = None  # the detail of its first history row (why the box itself queued it)
+    cost: float | None = None  # its estimated cost, when it counts against an account's budget
 
 
 @dataclass(frozen=True)

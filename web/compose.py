@@ -18,6 +18,7 @@ from gateway.errors import GatewayError, RecipientOptedOut, TemplateParamsError,
 from gateway.rules.spreadsheet import safe_cell
 from gateway.rules.timing import RECIPIENT_ZONE, parse_send_at
 from web import status
+from web.session import account
 
 bp = status.page_blueprint("compose", __name__)
 
@@ -62,7 +63,8 @@ def send():
     draft = _draft()
     recipients, _ = status.service().contacts.audience(draft["numbers"], draft["groups"])
     batch, _ = status.service().batches.send_to_contacts(recipients, body=draft["body"], message_class=draft["class"],
-                                                         send_at=draft["send_at"], time_zone=draft["time_zone"])
+                                                         send_at=draft["send_at"], time_zone=draft["time_zone"],
+                                                         account=account())
     flash(f"{batch.accepted} messages queued.", "ok")
     return redirect(url_for("compose.campaign", uid=batch.uid))
 

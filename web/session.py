@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import hmac
 
+from typing import TYPE_CHECKING
+
 from flask import current_app, session
+
+if TYPE_CHECKING:
+    from gateway.store.models import Account
 
 
 def is_logged_in() -> bool:
@@ -29,3 +34,9 @@ def is_logged_in() -> bool:
 def who() -> tuple[str, str]:
     """The logged-in session's (actor, role): a user's name and role, or "admin" for the admin password."""
     return session.get("user") or "admin", session.get("role") or "admin"
+
+
+def account() -> Account | None:
+    """The account the logged-in user's sends count against (None: the admin password, or a user of none)."""
+    user = session.get("user")
+    return current_app.extensions["smsgw.service"].accounts.of_user(user) if user else None

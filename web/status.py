@@ -25,7 +25,7 @@ from gateway.rules.inbound import ReceivedFacts
 from gateway.store.stats import Stats
 from gateway.values import ModemState
 from web import metrics, status_feed
-from web.session import is_logged_in, who
+from web.session import account, is_logged_in, who
 from web.api.rules import verdict_json
 
 log = logging.getLogger(__name__)
@@ -260,7 +260,8 @@ def reset_modem(name: str):
 @action
 def test_sms():
     via = request.form.get("modem") or None
-    [message] = _service().messages.send(request.form.get("to", ""), request.form.get("body", ""), via=via)
+    [message] = _service().messages.send(request.form.get("to", ""), request.form.get("body", ""), via=via,
+                                         account=account())
     return f"Test SMS {message.uid} queued{f' on {via}' if via else ''}."
 
 

@@ -14,6 +14,7 @@ from gateway.errors import GatewayError
 from gateway.store.models import InboxMessage, Message
 from gateway.values import ModemState
 from web import status
+from web.session import account
 
 bp = status.page_blueprint("threads", __name__)
 
@@ -51,7 +52,8 @@ def thread(number: str):
 @bp.post("/conversations/<path:number>")
 def reply(number: str):
     party = status.service().messages.party(number)
-    [message] = status.service().messages.send(party, request.form.get("body", ""), via=request.form.get("via") or None)
+    [message] = status.service().messages.send(party, request.form.get("body", ""), via=request.form.get("via") or None,
+                                               account=account())
     flash(f"Sent to the queue ({message.part_count} part{'' if message.part_count == 1 else 's'}).", "ok")
     return redirect(_thread_url(party))
 

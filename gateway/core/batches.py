@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Callable, Mapping, Sequence
 
 from gateway.config import MessagingSettings
+from gateway.core.accounts import charged
 from gateway.core.consent import Consent
 from gateway.core.ports import PoolControl
 from gateway.core.queue_policy import QueuePolicy
@@ -24,7 +25,7 @@ from gateway.rules.numbers import to_e164
 from gateway.rules.text import Segmentation, normalise_body, segment
 from gateway.rules.timing import RECIPIENT_ZONE, check_message_class, parse_send_at, send_at_for
 from gateway.store import Store
-from gateway.store.models import ApiKey, Batch, Message
+from gateway.store.models import Account, ApiKey, Batch, Message
 from gateway.values import PRIORITIES, MessageDraft, MessageState
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,8 @@ class Batches:
                    template: str | None = None, message_class: str | None = None,
                    api_key: ApiKey | None = None) -> tuple[Batch, dict[str, int]]:
         """Queue one bulk-priority message per good row (`to` and a `body`, or `to` and the template's
-        parameters); bad rows are reported by row number and the good ones still go."""
+        parameters); bad rows are reported by row number and the good ones still go. They count against the
+        key's account as `Messages.send`'s do: all of them, or none past its quota."""
         if not rows:
             raise ValidationError("the batch has no rows", field="body")
         if len(rows) > self._settings.max_recipients:
@@ -68,20 +70,24 @@ class Batches:
             except ValidationError as exc:
                 rejected.append(_rejection(row_number, exc))
         good, rejected = self._without_opted_out(good, rejected, message_class)
-        return self._queue(good, rejected, len(rows), template, message_class, api_key)
+        return self._queue(good, rejected, len(rows), template, message_class, charged(self._store, api_key, None),
+                           api_key)
 
     def send_to_contacts(self, contacts: Sequence[tuple[str, str, dict[str, str]]], *, body: str | None = None,
                          template: str | None = None, message_class: str | None = None,
                          send_at: str | None = None, time_zone: str | None = None,
-                         api_key: ApiKey | None = None) -> tuple[Batch, dict[str, int]]:
+                         api_key: ApiKey | None = None, account: Account | None = None
+                         ) -> tuple[Batch, dict[str, int]]:
         """Queue one bulk-priority message per contact (number, name, fields: a group's members), as
         `plan_for_contacts` plans them, held until `send_at` (as `send` reads it) when given; with `time_zone`
-        "recipient", until that time where each recipient lives."""
+        "recipient", until that time where each recipient lives. They count against `account` (a person's),
+        else the key's."""
         local = time_zone == RECIPIENT_ZONE
         hold_until = parse_send_at(send_at, "UTC" if local else time_zone)  # refuses a bad `send_at` either way
         good, rejected = self.plan_for_contacts(contacts, body=body, template=template, message_class=message_class)
         local_holds = {number: send_at_for(send_at, time_zone, number) for _, number, _, _ in good} if local else {}
-        return self._queue(good, rejected, len(contacts), template, message_class, api_key, hold_until, local_holds)
+        return self._queue(good, rejected, len(contacts), template, message_class,
+                           charged(self._store, api_key, account), api_key, hold_until, local_holds)
 
     def plan_for_contacts(self, contacts: Sequence[tuple[str, str, dict[str, str]]], *, body: str | None = None,
                           template: str | None = None, message_class: str | None = None
@@ -136,23 +142,28 @@ class Batches:
         return segmentation
 
     def _queue(self, good: list[Planned], rejected: list[dict[str, Any]], total: int, template: str | None,
-               message_class: str | None, api_key: ApiKey | None, hold_until: datetime | None = None,
-               local_holds: Mapping[str, datetime | None] | None = None) -> tuple[Batch, dict[str, int]]:
+               message_class: str | None, account: Account | None, api_key: ApiKey | None,
+               hold_until: datetime | None = None, local_holds: Mapping[str, datetime | None] | None = None
+               ) -> tuple[Batch, dict[str, int]]:
         """The good rows queued as one batch (held until `hold_until` when given, or each number until its
-        `local_holds`; quiet hours and routes applied as `send` does), the rejected ones kept with it."""
+        `local_holds`; quiet hours, routes and `account` applied as `send` does), the rejected ones kept with
+        it."""
         numbers = list(dict.fromkeys(number for _, number, _, _ in good))
         now = self._clock()
         held = {n: (local_holds or {}).get(n, hold_until) for n in numbers}
         quiet_window = self._policy.quiet_window(message_class, None)  # as `send` does
         holds = self._policy.quiet_holds({n: max(held[n] or now, now) for n in numbers}, quiet_window)
-        routes = self._policy.routes(numbers)
+        placements = self._policy.placements(numbers, None, account.route_list if account else ())
         drafts = [MessageDraft(to_number=number, body=body, encoding=segmentation.encoding, parts=segmentation.parts,
                                delivery_report=self._settings.delivery_report, priority=PRIORITIES["bulk"],
                                send_at=holds.get(number, held[number]), quiet_hours=quiet_window,
-                               **(routes[number].placement if number in routes else {}))
+                               **placements[number])
                   for _, number, body, segmentation in good]
+        if account is not None and account.budget is not None:
+            drafts = self._policy.priced(drafts)
         batch = self._store.batches.enqueue_batch(drafts, sorted(rejected, key=lambda r: r["row"]), total, template,
-                                                 self._clock(), api_key_id=api_key.id if api_key else None)
+                                                 self._clock(), api_key_id=api_key.id if api_key else None,
+                                                 account=account)
         self._pool.wake()
         return self._store.batches.get_batch(batch.uid)
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Sequence
 
 from gateway.config import MessagingSettings
+from gateway.core.accounts import charged
 from gateway.core.consent import Consent
 from gateway.core.ports import PoolControl
 from gateway.core.queue_policy import QueuePolicy
@@ -23,7 +24,7 @@ from gateway.rules.text import normalise_body, segment
 from gateway.rules.timing import parse_priority, parse_send_at, parse_validity
 from gateway.store import Store
 from gateway.store.inbox import PartGroup
-from gateway.store.models import ApiKey, InboxMessage, Message, QuarantinedSms, Thread
+from gateway.store.models import Account, ApiKey, InboxMessage, Message, QuarantinedSms, Thread
 from gateway.values import MessageDraft, MessageState
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,8 @@ class Messages:
              api_key: ApiKey | None = None,
              priority: str | None = None, send_at: str | None = None, time_zone: str | None = None,
              validity: int | float | str | None = None, message_class: str | None = None,
-             quiet_hours: bool | str | None = None, force_ucs2: bool = False) -> list[Message]:
+             quiet_hours: bool | str | None = None, force_ucs2: bool = False,
+             account: Account | None = None) -> list[Message]:
         """Queue one message per distinct recipient; all or nothing. Returns the committed messages.
 
         `via` names the modem that must send it (a test from the status page, a reply from the same SIM) or
@@ -51,7 +53,9 @@ class Messages:
         given. `priority` (high, normal, bulk) orders the queue; `send_at` (with `time_zone` when it has no
         offset) holds the messages until then; `validity` expires them when not sent in time; a `marketing`
         `message_class` is held while it is `quiet_hours` where the recipient lives (gateway.rules.timing);
-        `force_ucs2` sends UCS-2 even when the text fits GSM-7 (Kannel's coding=2)."""
+        `force_ucs2` sends UCS-2 even when the text fits GSM-7 (Kannel's coding=2). The messages count against
+        `account` (a person's), else the API key's: they leave only by its routes, and past its quota nothing is
+        queued (QuotaExceeded)."""
         recipients = [to] if isinstance(to, str) else list(to)
         if not recipients:
             raise ValidationError("'to' must name at least one recipient", field="to")
@@ -72,19 +76,21 @@ class Messages:
         quiet_window = self._policy.quiet_window(message_class, quiet_hours)
         start = max(hold_until or self._clock(), self._clock())
         holds = self._policy.quiet_holds(dict.fromkeys(numbers, start), quiet_window)
-        via_modem, via_group = self._policy.via(via)
+        account = charged(self._store, api_key, account)
+        placements = self._policy.placements(numbers, via, account.route_list if account else ())
         if status_callback is not None:
             status_callback = str(checked_target(status_callback, self._destinations, field="status_callback"))
-        routes = {} if via is not None else self._policy.routes(numbers)
         drafts = [MessageDraft(to_number=n, body=text, encoding=segmentation.encoding, parts=segmentation.parts,
                                delivery_report=wants_report, status_callback=status_callback, priority=order,
                                send_at=holds.get(n, hold_until),
                                expires_at=None if lifetime is None else max(holds.get(n, hold_until) or self._clock(),
                                                                             self._clock()) + lifetime,
-                               quiet_hours=quiet_window, **(routes[n].placement if n in routes else
-                                                            {"via_modem": via_modem, "route_group": via_group}))
+                               quiet_hours=quiet_window, **placements[n])
                   for n in numbers]
-        messages = self._store.outbox.enqueue(drafts, self._clock(), api_key_id=api_key.id if api_key else None)
+        if account is not None and account.budget is not None:
+            drafts = self._policy.priced(drafts)
+        messages = self._store.outbox.enqueue(drafts, self._clock(), api_key_id=api_key.id if api_key else None,
+                                              account=account)
         self._pool.wake()
         return messages
 

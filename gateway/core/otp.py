@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from gateway.config import MessagingSettings
+from gateway.core.accounts import charged
 from gateway.core.consent import Consent
 from gateway.core.ports import PoolControl
 from gateway.core.queue_policy import QueuePolicy
@@ -53,13 +54,17 @@ class OneTimeCodes:
             uid=new_uid("otp"), to_number=number, code_hash=otp.code_hash(code, salt, pepper), salt=salt,
             attempts_left=self._settings.otp_max_attempts, expires_at=now + timedelta(seconds=ttl_s),
             api_key_id=api_key.id if api_key else None, created_at=now))
-        route = self._policy.routes([number]).get(number)  # as `send` does
+        account = charged(self._store, api_key, None)
+        [placement] = self._policy.placements([number], None, account.route_list if account else ()).values()
         # it expires with its code; once sent, its parts are masked
-        [message] = self._store.outbox.enqueue([MessageDraft(
+        drafts = [MessageDraft(
             to_number=number, body=shown, encoding=segmentation.encoding, parts=segmentation.parts,
             masked_parts=segment(shown).parts, delivery_report=self._settings.delivery_report,
-            priority=PRIORITIES["high"], expires_at=record.expires_at, **(route.placement if route else {}))], now,
-            api_key_id=api_key.id if api_key else None)
+            priority=PRIORITIES["high"], expires_at=record.expires_at, **placement)]
+        if account is not None and account.budget is not None:
+            drafts = self._policy.priced(drafts)
+        [message] = self._store.outbox.enqueue(drafts, now, api_key_id=api_key.id if api_key else None,
+                                               account=account)
         self._store.otps.link_otp_message(record.uid, message.uid)
         record.message_uid = message.uid
         self._pool.wake()

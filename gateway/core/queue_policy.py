@@ -3,10 +3,10 @@ uses (gateway/rules/), recorded on the message row, and carried out by the outbo
 
 what                      decided when          by                                  carried out by
 ------------------------  --------------------  ----------------------------------  ----------------------------------
-route: a modem, a group,  at enqueue            `routes`, `via` (rules.routing)     the row's pinned_modem, route_group
-route: a modem, a group,  at enqueue            `routes`, `via` (rules.routing)     the row's pinned_modem, route_group,
-  a fallback group                                                                  fallback_group; the claim's WHERE
-                          online                                                    offline, the sweep)
+route: a modem, a group,  at enqueue            `placements` (rules.routing; an     the row's pinned_modem, route_group,
+  a fallback group                              account's routes: rules.quota)      fallback_group; the claim's WHERE
+failover to the fallback  a group has no modem  the row's fallback_group            Outbox.fail_over (a worker going
+  group                   online                                                    offline, the sweep)
 quiet hours (marketing)   at enqueue; again at  `quiet_window`, `quiet_holds`;      send_at (scheduled); the row's
                           claim                 rules.claiming.quiet_until          quiet_hours, re-checked by the claim
 order                     at enqueue            priority (rules.timing)             the claim's ORDER BY priority, id
@@ -15,18 +15,23 @@ cheaper modems first      each claim            `cheaper_ready_groups`;         
                                                 rules.claiming.COST_GRACE_S         for COST_GRACE_S
 a modem that just failed  the failure           rules.claiming.AVOID_GRACE_S        avoid_modem; the claim's grace
 retry timing, attempts    the failure           rules.retry                         next_attempt_at; the failure record
+an account's quota        at enqueue            rules.quota.check                   Outbox.insert, counted in the
+                                                                                    transaction that queues
 a SIM plan's rate         before each claim     rules.ratelimit.SendBudget          the worker waits (one budget each)
 """
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Iterable, Mapping, Protocol, Sequence
 
 from gateway.config import MessagingSettings, RouteSettings
 from gateway.errors import UnknownModem
-from gateway.rules.routing import DEFAULT_GROUP, ModemView, Route, Router
+from gateway.rules.quota import RouteNotAllowed, confine, may_use
+from gateway.rules.routing import DEFAULT_GROUP, ModemView, Placement, Route, Router
 from gateway.rules.timing import check_message_class, parse_quiet_window, quiet_hold, zones_of
+from gateway.values import MessageDraft
 
 
 class ModemRecords(Protocol):
@@ -83,6 +88,31 @@ class QueuePolicy:
             return None, via
         raise UnknownModem(f"no modem or modem group named {via!r}", field="via")
 
+    def placements(self, numbers: Sequence[str], via: str | None = None,
+                   allowed: Sequence[str] = ()) -> dict[str, Placement]:
+        """Where each number's message may go (MessageDraft's via_modem, route_group, fallback_group): where `via`
+        says when given, else where a rule or a sticky reply says (`routes`), kept inside `allowed` (an account's
+        routes; empty: any). UnknownModem for a `via` that names nothing, RouteNotAllowed for one outside
+        `allowed`."""
+        via_modem, via_group = self.via(via)
+        group_of = {m.name: m.group or DEFAULT_GROUP for m in self._modems.list_modems()} if allowed else {}
+        if via is not None:
+            if not may_use(via, allowed, group_of):
+                raise RouteNotAllowed(f"this account may send only by {', '.join(allowed)}, not by {via!r}",
+                                      field="via")
+            return {n: {"via_modem": via_modem, "route_group": via_group} for n in numbers}
+        routes = self.routes(numbers)
+        placed: dict[str, Placement] = {n: routes[n].placement if n in routes else {} for n in numbers}
+        return {n: confine(p, allowed, group_of) for n, p in placed.items()} if allowed else placed
+
+    def priced(self, drafts: Sequence[MessageDraft]) -> list[MessageDraft]:
+        """`drafts` with their estimated cost (parts × `cost_per_part` where each is placed), for an account's
+        budget."""
+        per_part = self.cost_per_part([d.to_number for d in drafts],
+                                      {d.to_number: {"via_modem": d.via_modem, "route_group": d.route_group}
+                                       for d in drafts})
+        return [dataclasses.replace(d, cost=len(d.parts) * per_part[d.to_number]) for d in drafts]
+
     def routes(self, numbers: Sequence[str]) -> dict[str, Route]:
         """Each number's route, for the numbers a rule or a sticky reply decides. The modems are read only then
         (most sends have neither: the API's hot path)."""
@@ -92,17 +122,17 @@ class QueuePolicy:
         modems = self._modems.list_modems()
         return {n: self.router.route(n, modems, sticky_modem=sticky.get(n)) for n in numbers}
 
-    def cost_per_part(self, numbers: Sequence[str]) -> dict[str, float]:
-        """What one part to each of `numbers` would cost now: the matching rule's cost, else that of the first
-        modem that would claim it (`[[modems]] cost`). The modems are read once."""
+    def cost_per_part(self, numbers: Sequence[str],
+                      placements: Mapping[str, Placement] | None = None) -> dict[str, float]:
+        """What one part to each of `numbers` would cost now, where its placement (when given) sends it: the
+        matching rule's cost, else that of the first modem that would claim it (`[[modems]] cost`). The modems
+        are read once."""
+        numbers = list(dict.fromkeys(numbers))
         sticky = self._history.last_inbound_modems(numbers)
         modems = self._modems.list_modems()
-        costs = {}
-        for number in numbers:
-            route = self.router.route(number, modems, sticky_modem=sticky.get(number))
-            first = route.candidates[0] if route.candidates else None
-            costs[number] = route.rule.cost if route.rule is not None else first.modem_cost if first else 0.0
-        return costs
+        placed = placements or {}
+        return {n: self.router.part_cost(self.router.route(n, modems, sticky_modem=sticky.get(n)), placed.get(n, {}),
+                                         modems) for n in numbers}
 
     def explain(self, number: str) -> Route:
         """How a message to `number` would be routed now, and why."""

@@ -12,6 +12,7 @@ at construction; this module only builds them and wires those that need each oth
 | `otp` (one-time codes) | otp.py | policy, consent, templates |
 | `batches` | batches.py | policy, consent, templates |
 | `keys` (API keys, authentication, request rates) | access.py | — |
+| `accounts` (departments: quotas, routes, use; who counts against them) | accounts.py | — |
 | `receivers` (webhooks, deliveries, the callback secret) | receivers.py | destinations |
 | `receipts` (upstream providers' delivery receipts) | upstreams.py | receivers' secret |
 | `modems` (state, reset, USSD) | modem_control.py | pool |
@@ -33,6 +34,7 @@ from typing import Callable, Mapping, Sequence
 from gateway.clock import utcnow
 from gateway.config import MessagingSettings, RouteSettings, RoutingSettings, UpstreamSettings, WebhookSettings
 from gateway.core.access import Access
+from gateway.core.accounts import AccountBook
 from gateway.core.adaptive import AdaptiveRouting
 from gateway.core.admin_auth import AdminAuth
 from gateway.core.batches import Batches
@@ -77,6 +79,7 @@ class GatewayService:
         self.otp = OneTimeCodes(store, settings, pool, clock, self.policy, self.consent, self.templates)
         self.batches = Batches(store, settings, pool, clock, self.policy, self.consent, self.templates)
         self.keys = Access(store, settings, clock)
+        self.accounts = AccountBook(store, clock)
         self.receivers = Receivers(store, clock, webhook_settings, self.destinations)
         self.receipts = UpstreamReceipts(store, upstreams, self.receivers.callback_secret, clock)
         self.contacts = ContactBook(store, settings, clock)

@@ -23,7 +23,7 @@ modem comes or goes and every few seconds); it does not move back.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence, TypedDict
 
 import phonenumbers
 
@@ -50,6 +50,14 @@ class Candidate:
     modem_cost: float = 0.0  # the modem's own price per message (config): among ready modems the cheapest claims
 
 
+class Placement(TypedDict, total=False):
+    """Where a message may go, as MessageDraft's fields: one modem, a routing group, the group it falls back to."""
+
+    via_modem: str | None
+    route_group: str | None
+    fallback_group: str | None
+
+
 @dataclass(frozen=True)
 class Route:
     """Where a message to `to` goes, and why."""
@@ -63,8 +71,8 @@ class Route:
     fallback: str | None = None  # the group a queued message moves to when `group` has no modem online
 
     @property
-    def placement(self) -> dict[str, Any]:
-        """What a message row keeps of the route (MessageDraft's fields)."""
+    def placement(self) -> Placement:
+        """What a message row keeps of the route."""
         return {"via_modem": self.modem, "route_group": self.group, "fallback_group": self.fallback}
 
 
@@ -118,6 +126,18 @@ class Router:
         return Route(number, reason, rule=chosen, group=group, fallback=fallback if fallback != group else None,
                      candidates=self._candidates(modems, lambda m: group_of(m) == group, cost))
 
+
+    def part_cost(self, route: Route, placement: Placement, modems: Sequence[ModemView]) -> float:
+        """What one part costs where `placement` sends a message whose route is `route`: the rule's cost when the
+        message stays in the rule's group, else the cost of the first modem that would claim it."""
+        modem, group = placement.get("via_modem"), placement.get("route_group")
+        if modem is None and group is None or route.rule is not None and group == route.group:
+            candidates = route.candidates
+            if route.rule is not None:
+                return route.rule.cost
+        else:
+            candidates = self._candidates(modems, lambda m: m.name == modem if modem else group_of(m) == group, None)
+        return candidates[0].modem_cost if candidates else 0.0
 
     def _candidates(self, modems: Sequence[ModemView], allowed: Callable[[ModemView], bool] | None,
                     cost: float | None) -> tuple[Candidate, ...]:

@@ -15,7 +15,7 @@ transactions); an area that needs another gets it at construction, so the wiring
 | `boxes` (the boxes sharing the database, heartbeats, settling a dead one) | boxes.py | outbox |
 | `inbound_rules` (rules, runs and the group changes of runs) | inbound_rules.py | events, contacts.py |
 | `contacts` (contacts and contact groups) | contacts.py | — |
-| `templates`, `otps`, `idempotency`, `audit`, `request_counts`, `keys`, `modems`, `settings`, `stats` | one each | — |
+| `templates`, `otps`, `idempotency`, `audit`, `request_counts`, `keys`, `modems`, `settings`, `stats`, `users`, `accounts` | one each | — |
 
 The inbox also takes the box key's `digest` (its de-duplication keys are keyed hashes). A message's state
 changes go through `transitions.transition` whichever area moves it. Nobody outside gateway/store opens a Session;
@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.errors import BoxKeyUnusable
 from gateway.rules.keywords import KeywordRules
+from gateway.store.accounts import Accounts
 from gateway.store.admin_settings import AdminSettings
 from gateway.store.audit import AuditLog
 from gateway.store.batches import Batches
@@ -118,6 +119,7 @@ class Store:
         self.idempotency = IdempotencyRecords(self.db)
         self.audit = AuditLog(self.db)
         self.users = Users(self.db)
+        self.accounts = Accounts(self.db)
         self.request_counts = RequestCounts(self.db)
         self.keys = ApiKeys(self.db)
         self.modems = Modems(self.db)

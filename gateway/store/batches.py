@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select
 
 from gateway.errors import BatchNotFound
 from gateway.store.database import Database, new_uid
-from gateway.store.models import Batch, BatchMessage, Message, table
+from gateway.store.models import Account, Batch, BatchMessage, Message, table
 from gateway.store.outbox import Outbox
 from gateway.values import MessageDraft
 
@@ -22,7 +22,8 @@ class Batches:
         self._db, self._outbox = db, outbox
 
     def enqueue_batch(self, drafts: Sequence[MessageDraft], rejected: list[dict[str, Any]], row_count: int,
-                      template: str | None, now: datetime, api_key_id: int | None = None) -> Batch:
+                      template: str | None, now: datetime, api_key_id: int | None = None,
+                      account: Account | None = None) -> Batch:
         batch = Batch(uid=new_uid("bat"), template=template, row_count=row_count, accepted=len(drafts),
                       rejected=json.dumps(rejected), api_key_id=api_key_id, created_at=now)
         with self._db.write() as s:
@@ -30,7 +31,7 @@ class Batches:
             s.flush()
             if drafts:
                 conn = s.connection()
-                messages = self._outbox.insert(conn, drafts, now, api_key_id=api_key_id)
+                messages = self._outbox.insert(conn, drafts, now, api_key_id=api_key_id, account=account)
                 conn.execute(insert(table(BatchMessage)),
                              [{"batch_id": batch.id, "message_id": m.id} for m in messages])
         return batch

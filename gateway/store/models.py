@@ -50,6 +50,7 @@ class Message(Base):
         Index("ix_messages_queue", "state", "priority", "id"),  # a claim's order: it reads the queue's head only
         Index("ix_messages_to", "to_number", "id"),
         Index("ix_messages_sent_at", "sent_at"),  # throughput and health figures
+        Index("ix_messages_account", "account_id", "created_at"),  # an account's use this day and month
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -83,6 +84,8 @@ class Message(Base):
     fallback_group: Mapped[Optional[str]] = mapped_column(String(64))
     # marketing: the recipient's quiet window ("21:00-08:00", local time), checked again when a modem claims it
     quiet_hours: Mapped[Optional[str]] = mapped_column(String(11))
+    account_id: Mapped[Optional[int]]  # the account it counts against (accounts.id), kept when the account goes
+    cost: Mapped[Optional[float]]  # its estimated cost, for an account's budget
 
     parts: Mapped[list["Part"]] = relationship(back_populates="message", order_by="Part.seq",
                                                cascade="all, delete-orphan")
@@ -278,6 +281,7 @@ class ApiKey(Base):
     revoked_at: Mapped[Optional[datetime]]
     last_used_at: Mapped[Optional[datetime]]
     expires_at: Mapped[Optional[datetime]]  # refused from then on (an expiry, or the end of a rotation overlap)
+    account_id: Mapped[Optional[int]]  # the account its sends count against (accounts.id)
 
     def __repr__(self) -> str:
         return f"<ApiKey {self.id} {self.name} {self.prefix}…>"
@@ -497,6 +501,26 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
     last_login_at: Mapped[Optional[datetime]]
+    account_id: Mapped[Optional[int]]  # the account their sends count against (accounts.id)
+
+
+class Account(Base):
+    """A department or tenant: its users' and API keys' sends count against its quota (gateway/rules/quota.py)
+    and leave only by its routes."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    per_day: Mapped[Optional[int]]  # SMS parts a UTC day; None: no limit
+    per_month: Mapped[Optional[int]]  # SMS parts a calendar month
+    budget: Mapped[Optional[float]]  # cost units a calendar month
+    routes: Mapped[str] = mapped_column(String(512), default="")  # comma-separated modems, groups, upstreams; "": any
+    created_at: Mapped[datetime]
+
+    @property
+    def route_list(self) -> list[str]:
+        return [r for r in self.routes.split(",") if r]
 
 
 class AuditEntry(Base):

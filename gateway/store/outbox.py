@@ -11,12 +11,15 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import configure_mappers, selectinload
 
 from gateway.errors import ClaimLost, ConflictError, MessageNotFound
+from gateway.rules import quota
 from gateway.rules.claiming import AVOID_GRACE_S, COST_GRACE_S, UNLIMITED, ClaimLimits, quiet_until
+from gateway.rules.quota import Quota
 from gateway.rules.routing import DEFAULT_GROUP
+from gateway.store.accounts import use_of
 from gateway.store.database import Database, changed, new_uid
 from gateway.store.events import Events
-from gateway.store.models import (Base, Batch, BatchMessage, InboxMessage, Message, MessageEvent, Modem, OtpCode, Part,
-                                  table)
+from gateway.store.models import (Account, Base, Batch, BatchMessage, InboxMessage, Message, MessageEvent, Modem,
+                                  OtpCode, Part, table)
 from gateway.store.reports import apply_early_reports
 from gateway.store.transitions import fail_remaining, mark_unknown, message_resource, transition
 from gateway.values import CANCELLABLE, PRIORITIES, RETRYABLE, MessageDraft, MessageState, ModemState, PartState, SendJob
@@ -135,18 +138,25 @@ class Outbox:
     def __init__(self, db: Database, events: Events) -> None:
         self._db, self._events = db, events
 
-    def enqueue(self, drafts: Sequence[MessageDraft], now: datetime, api_key_id: int | None = None) -> list[Message]:
+    def enqueue(self, drafts: Sequence[MessageDraft], now: datetime, api_key_id: int | None = None,
+                account: Account | None = None) -> list[Message]:
         """Commit one queued message per draft, parts and first history row included, in one transaction."""
         with self._db.write_core() as conn:
-            return self.insert(conn, drafts, now, api_key_id)
+            return self.insert(conn, drafts, now, api_key_id, account)
 
     def insert(self, conn: Connection, drafts: Sequence[MessageDraft], now: datetime,
-               api_key_id: int | None = None) -> list[Message]:
+               api_key_id: int | None = None, account: Account | None = None) -> list[Message]:
         """Inside a write: queue one message per draft. Every message enters the outbox here (the API, the doors,
-        batches, one-time codes, the box's own replies), so every one is queued the same way.
+        batches, one-time codes, the box's own replies), so every one is queued the same way. Messages counted
+        against `account` are refused together past its quota (QuotaExceeded), counted in this transaction.
 
         The API's hot path, so Core bulk inserts; the returned messages hold the values being committed."""
-        rows = [_message_row(d, now, api_key_id) for d in drafts]
+        if account is not None:
+            quota.check(account.name, Quota(account.per_day, account.per_month, account.budget),
+                        use_of(conn, account.id, now, lock=True), sum(len(d.parts) for d in drafts),
+                        sum(d.cost or 0.0 for d in drafts), now)
+        account_id = None if account is None else account.id
+        rows = [_message_row(d, now, api_key_id, account_id) for d in drafts]
         ids: Sequence[int] = conn.execute(_ADD_MESSAGES, rows).scalars().all()
         conn.execute(_ADD_PARTS, [
             {"message_id": message_id, "seq": seq, "text": text, "state": PartState.PENDING,
@@ -567,7 +577,8 @@ class Outbox:
 _Model = TypeVar("_Model", bound=Base)
 
 
-def _message_row(draft: MessageDraft, now: datetime, api_key_id: int | None) -> dict[str, Any]:
+def _message_row(draft: MessageDraft, now: datetime, api_key_id: int | None,
+                 account_id: int | None) -> dict[str, Any]:
     """The messages row that queues `draft` (scheduled when it is held until later)."""
     return {"uid": new_uid("msg"), "to_number": draft.to_number, "body": draft.body, "encoding": draft.encoding,
             "part_count": len(draft.parts), "concat_ref": secrets.randbelow(256),
@@ -576,7 +587,8 @@ def _message_row(draft: MessageDraft, now: datetime, api_key_id: int | None) -> 
             "next_attempt_at": max(draft.send_at or now, now), "api_key_id": api_key_id, "created_at": now,
             "updated_at": now, "pinned_modem": draft.via_modem, "status_callback": draft.status_callback,
             "route_group": draft.route_group, "fallback_group": draft.fallback_group,
-            "quiet_hours": draft.quiet_hours, "expires_at": draft.expires_at}
+            "quiet_hours": draft.quiet_hours, "expires_at": draft.expires_at, "account_id": account_id,
+            "cost": draft.cost}
 
 
 def _queued_message(message_id: int, row: dict[str, Any], parts: Sequence[str]) -> Message:

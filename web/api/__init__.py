@@ -13,6 +13,7 @@ those declarations and the views' `operation(...)`.
   optouts        suppression list and consent history
   otp            one-time codes
   batches        CSV uploads
+  accounts       departments: quotas, routes, use; the account an API key counts against
   audit          the admin-action trail (recorded for the whole app) and erasure of a number
   demo           an SMS arrives on an emulated modem (only under `smsgw demo`)
   docs           /openapi.json and /docs
@@ -24,6 +25,7 @@ from __future__ import annotations
 from flask import Flask
 
 from web.api import (
+    accounts,
     alerts,
     audit,
     batches,
@@ -45,7 +47,7 @@ from web.api.access import requires, service
 __all__ = ["init_app", "requires", "service"]
 
 AREAS = (messages, modems, routes, webhooks, conversations, contacts, templates, rules, alerts, optouts, otp, batches,
-         audit, demo, docs)
+         accounts, audit, demo, docs)
 
 
 def init_app(app: Flask) -> None:

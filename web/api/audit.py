@@ -42,6 +42,10 @@ API_ACTIONS = {
     "contacts.delete_group": ("group.deleted", "uid"),
     "contacts.add_members": ("group.members_added", "uid"),
     "contacts.remove_member": ("group.member_removed", "uid"),
+    "accounts.add_account": ("account.added", None),
+    "accounts.update_account": ("account.changed", "name"),
+    "accounts.delete_account": ("account.removed", "name"),
+    "accounts.set_key_account": ("key.account_set", "key_id"),
 }
 PAGE_ACTIONS = {
     "status.cancel": ("message.cancelled", "uid"),
@@ -88,7 +92,8 @@ def record_admin_action(response):
             _record(request.form.get("username", "").strip().lower()[:64] or "admin", LOGIN[response.status_code])
     elif endpoint in API_ACTIONS and 200 <= response.status_code < 300:
         action, arg = API_ACTIONS[endpoint]
-        target = args.get(arg) if arg else (response.get_json(silent=True) or {}).get("id")
+        answer = response.get_json(silent=True) or {}
+        target = args.get(arg) if arg else answer.get("id", answer.get("name"))
         key = g.get("api_key")
         _record(key.name if key is not None else "?", action, target)
     elif endpoint in PAGE_ACTIONS and response.status_code < 400 and not _flashed_error():

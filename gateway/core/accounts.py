@@ -1,0 +1,92 @@
+"""Accounts (departments, tenants): their quotas and routes, who counts against them (API keys and users), and
+what each has used. The quota is checked as messages queue (gateway/store/outbox.py, by gateway/rules/quota.py)
+and the routes as they are placed (QueuePolicy.placements)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Callable, Sequence
+
+from gateway.errors import UserNotFound, ValidationError
+from gateway.rules.quota import Use
+from gateway.store import Store
+from gateway.store.models import Account, ApiKey
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+class AccountBook:
+    """Verbs on accounts."""
+
+    def __init__(self, store: Store, clock: Callable[[], datetime]) -> None:
+        self._store, self._clock = store, clock
+
+    def add_account(self, name: str, *, per_day: int | None = None, per_month: int | None = None,
+                    budget: float | None = None, routes: Sequence[str] = ()) -> Account:
+        if not isinstance(name, str) or not _NAME.fullmatch(name.strip()):
+            raise ValidationError("an account name is 1 to 64 letters, digits, '.', '_' or '-'", field="name")
+        per_day, per_month, budget, routes = _checked(per_day, per_month, budget, routes)
+        return self._store.accounts.add_account(name.strip(), per_day=per_day, per_month=per_month, budget=budget,
+                                                routes=routes, now=self._clock())
+
+    def update_account(self, name: str, *, per_day: int | None = None, per_month: int | None = None,
+                       budget: float | None = None, routes: Sequence[str] = ()) -> Account:
+        """Set every limit and the routes (None: no limit; no routes: any)."""
+        per_day, per_month, budget, routes = _checked(per_day, per_month, budget, routes)
+        return self._store.accounts.update_account(name, per_day=per_day, per_month=per_month, budget=budget,
+                                                   routes=routes)
+
+    def remove_account(self, name: str) -> None:
+        self._store.accounts.remove_account(name)
+
+    def list_accounts(self) -> list[tuple[Account, Use]]:
+        """Every account with what it has used today and this month."""
+        now = self._clock()
+        return [(a, self._store.accounts.use(a.id, now)) for a in self._store.accounts.list_accounts()]
+
+    def get_account(self, name: str) -> tuple[Account, Use]:
+        account = self._store.accounts.get_account(name)
+        return account, self._store.accounts.use(account.id, self._clock())
+
+    def account_by_id(self, account_id: int | None) -> Account | None:
+        return None if account_id is None else self._store.accounts.account_by_id(account_id)
+
+    def of_user(self, username: str) -> Account | None:
+        """The account user `username`'s sends count against (None: none, or no such user)."""
+        user = self._store.users.get_user(username)
+        return self.account_by_id(user.account_id if user else None)
+
+    def assign_key(self, key_id: int, name: str | None) -> None:
+        """API key `key_id`'s sends count against account `name` from now on (None: against none)."""
+        self._store.keys.get_key(key_id)
+        self._store.accounts.set_key_account(key_id, self._id_of(name))
+
+    def assign_user(self, username: str, name: str | None) -> None:
+        """What user `username` sends from the pages counts against account `name` from now on (None: none)."""
+        if self._store.users.get_user(username) is None:
+            raise UserNotFound(f"no user {username!r}", field="username")
+        self._store.accounts.set_user_account(username, self._id_of(name))
+
+    def _id_of(self, name: str | None) -> int | None:
+        return None if name is None else self._store.accounts.get_account(name).id
+
+
+def charged(store: Store, api_key: ApiKey | None, account: Account | None) -> Account | None:
+    """The account a send counts against: the one given (a person's, from the pages), else the API key's."""
+    if account is not None or api_key is None or api_key.account_id is None:
+        return account
+    return store.accounts.account_by_id(api_key.account_id)
+
+
+def _checked(per_day: int | None, per_month: int | None, budget: float | None,
+             routes: Sequence[str]) -> tuple[int | None, int | None, float | None, list[str]]:
+    for field, value in (("per_day", per_day), ("per_month", per_month)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise ValidationError(f"{field} must be a whole number of SMS parts, 0 or more", field=field)
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget < 0
+                               or budget != budget or budget == float("inf")):
+        raise ValidationError("budget must be a number of cost units, 0 or more", field="budget")
+    if isinstance(routes, str) or not all(isinstance(r, str) and _NAME.fullmatch(r) for r in routes):
+        raise ValidationError("routes are names of modems, modem groups or upstreams", field="routes")
+    return per_day, per_month, None if budget is None else float(budget), list(dict.fromkeys(routes))

@@ -1,0 +1,95 @@
+"""Accounts (departments): their quotas and routes, and what each has used (gateway/rules/quota.py decides)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import Connection
+
+from gateway.errors import AccountExists, AccountNotFound
+from gateway.rules.quota import FREE_STATES, Use, day_start, month_start
+from gateway.store.database import Database
+from gateway.store.models import Account, ApiKey, Message, User, table
+
+_accounts, _messages = table(Account), table(Message)
+
+
+class Accounts:
+    """Verbs on accounts."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def add_account(self, name: str, *, per_day: int | None, per_month: int | None, budget: float | None,
+                    routes: Sequence[str], now: datetime) -> Account:
+        with self._db.write() as s:
+            if s.scalar(select(Account.id).where(Account.name == name)) is not None:
+                raise AccountExists(f"there is already an account {name!r}", field="name")
+            account = Account(name=name, per_day=per_day, per_month=per_month, budget=budget,
+                              routes=",".join(routes), created_at=now)
+            s.add(account)
+        return account
+
+    def update_account(self, name: str, *, per_day: int | None, per_month: int | None, budget: float | None,
+                       routes: Sequence[str]) -> Account:
+        with self._db.write() as s:
+            account = _named(s.scalars(select(Account).where(Account.name == name)).one_or_none(), name)
+            account.per_day, account.per_month, account.budget = per_day, per_month, budget
+            account.routes = ",".join(routes)
+        return account
+
+    def list_accounts(self) -> list[Account]:
+        with self._db.read() as s:
+            return list(s.scalars(select(Account).order_by(Account.name)))
+
+    def get_account(self, name: str) -> Account:
+        with self._db.read() as s:
+            return _named(s.scalars(select(Account).where(Account.name == name)).one_or_none(), name)
+
+    def account_by_id(self, account_id: int) -> Account | None:
+        with self._db.read() as s:
+            return s.get(Account, account_id)
+
+    def remove_account(self, name: str) -> None:
+        """Remove the account; its users and keys then count against none. Its messages keep its id."""
+        with self._db.write() as s:
+            account = _named(s.scalars(select(Account).where(Account.name == name)).one_or_none(), name)
+            s.execute(update(ApiKey).where(ApiKey.account_id == account.id).values(account_id=None))
+            s.execute(update(User).where(User.account_id == account.id).values(account_id=None))
+            s.delete(account)
+
+    def use(self, account_id: int, now: datetime) -> Use:
+        with self._db.read_core() as conn:
+            return use_of(conn, account_id, now)
+
+    def set_key_account(self, key_id: int, account_id: int | None) -> None:
+        with self._db.write() as s:
+            s.execute(update(ApiKey).where(ApiKey.id == key_id).values(account_id=account_id))
+
+    def set_user_account(self, username: str, account_id: int | None) -> None:
+        with self._db.write() as s:
+            s.execute(update(User).where(User.username == username).values(account_id=account_id))
+
+
+def use_of(conn: Connection, account_id: int, now: datetime, *, lock: bool = False) -> Use:
+    """What the account has used today and this month. With `lock`, inside a write: the account's row is locked
+    first, so that two sends counted against one account at once are counted one after the other (SQLite's
+    writes take turns anyway)."""
+    if lock:
+        conn.execute(select(_accounts.c.id).where(_accounts.c.id == account_id).with_for_update())
+    today = day_start(now)
+    counted = (_messages.c.account_id == account_id, _messages.c.created_at >= month_start(now),
+               _messages.c.state.not_in(FREE_STATES))
+    row = conn.execute(select(
+        func.coalesce(func.sum(_messages.c.part_count).filter(_messages.c.created_at >= today), 0),
+        func.coalesce(func.sum(_messages.c.part_count), 0),
+        func.coalesce(func.sum(_messages.c.cost), 0.0)).where(*counted)).one()
+    return Use(day_parts=int(row[0]), month_parts=int(row[1]), month_cost=float(row[2]))
+
+
+def _named(account: Account | None, name: str) -> Account:
+    if account is None:
+        raise AccountNotFound(f"no account {name!r}", field="account")
+    return account

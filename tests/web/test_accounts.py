@@ -1,0 +1,148 @@
+"""Accounts (departments) over the real app: an admin adds one with a quota and routes, gives it an API key and
+a user; their sends count against it, leave only by its routes, and past its quota are refused with
+`quota_exceeded` (429 with Retry-After for SMS parts, 402 for the budget) and nothing queued; a new day or month
+starts afresh; every change is audited."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from gateway.core.service import GatewayService
+from gateway.values import ModemState
+from tests.clock import Clock, at
+from tests.web.test_users import PASSWORD, csrf_on, log_in_as
+
+pytestmark = pytest.mark.both_databases
+
+
+@pytest.fixture
+def clock():
+    return Clock(at(3, 31, 22))
+
+
+@pytest.fixture
+def service(store, settings, clock):
+    for name, group in (("clinic1", "clinic"), ("clinic2", "clinic"), ("school1", "school")):
+        store.modems.save_modem(name, f"/dev/{name}", clock(), state=ModemState.ONLINE, group=group)
+    return GatewayService(store, settings.messaging, webhook_settings=settings.webhooks, clock=clock,
+                          modem_costs={"clinic1": 2.0, "clinic2": 2.0, "school1": 1.0})
+
+
+def add_account(client, auth, **fields):
+    return client.post("/api/v1/accounts", json={"name": "clinic", **fields}, headers=auth)
+
+
+def key_of(service, account: str | None):
+    key, token = service.keys.create_key("reminders", ["send", "read"])
+    service.accounts.assign_key(key.id, account)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def send(client, key, to="+447911123456", body="Your appointment is at 10:00", **fields):
+    return client.post("/api/v1/messages", json={"to": to, "body": body, **fields}, headers=key)
+
+
+def test_sends_past_the_daily_quota_are_refused_and_a_new_day_starts_afresh(client, auth, service, clock):
+    assert add_account(client, auth, per_day=3, per_month=100).status_code == 201
+    key = key_of(service, "clinic")
+    assert send(client, key, to=["+447911123456", "+447911123457"]).status_code == 202
+    refused = send(client, key, to=["+447911123458", "+447911123459"])
+    assert refused.status_code == 429 and refused.get_json()["error"]["code"] == "quota_exceeded"
+    assert int(refused.headers["Retry-After"]) == 2 * 3600  # midnight UTC
+    assert "3 SMS parts a day: 2 used today" in refused.get_json()["error"]["message"]
+    assert len(service.messages.list_messages()[0]) == 2  # nothing of the refused request was queued
+    assert send(client, key, body="x" * 200).status_code == 429  # two parts: over by one
+    assert send(client, key).status_code == 202
+    used = client.get("/api/v1/accounts/clinic", headers=auth).get_json()["used"]
+    assert used == {"today": 3, "this_month": 3, "cost_this_month": 0.0}
+
+    clock.now += timedelta(hours=3)  # the next day, and the next month
+    assert send(client, key).status_code == 202
+    assert client.get("/api/v1/accounts/clinic", headers=auth).get_json()["used"]["this_month"] == 1
+
+
+def test_a_cancelled_message_gives_its_parts_back(client, auth, service, clock):
+    add_account(client, auth, per_month=1)
+    key = key_of(service, "clinic")
+    later = (clock() + timedelta(hours=1)).isoformat()
+    uid = send(client, key, send_at=later).get_json()["id"]
+    assert send(client, key).status_code == 429
+    assert client.delete(f"/api/v1/messages/{uid}", headers=key).status_code == 200
+    assert send(client, key).status_code == 202
+
+
+def test_the_monthly_budget_counts_estimated_costs_and_refuses_with_402(client, auth, service):
+    add_account(client, auth, budget=5, routes=["clinic"])
+    key = key_of(service, "clinic")
+    assert send(client, key, to=["+447911123456", "+447911123457"]).status_code == 202  # 2 × 2.0
+    refused = send(client, key)
+    assert refused.status_code == 402 and refused.get_json()["error"]["code"] == "quota_exceeded"
+    assert "budget of 5 a month: 4 used, this costs 2" in refused.get_json()["error"]["message"]
+    assert client.get("/api/v1/accounts/clinic", headers=auth).get_json()["used"]["cost_this_month"] == 4.0
+
+
+def test_an_accounts_messages_leave_only_by_its_routes(client, auth, service):
+    add_account(client, auth, routes=["clinic", "school1"])
+    key = key_of(service, "clinic")
+    free = send(client, key).get_json()
+    assert service.messages.get_message(free["id"]).route_group == "clinic"  # the first route
+    pinned = send(client, key, via="school1").get_json()
+    assert service.messages.get_message(pinned["id"]).pinned_modem == "school1"
+    assert send(client, key, via="clinic2").status_code == 202  # a modem of an allowed group
+    refused = send(client, key, via="school")
+    assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "route_not_allowed"
+    unlimited = {"Authorization": auth["Authorization"]}  # a key of no account: any route
+    assert send(client, unlimited, via="school").status_code == 202
+
+
+def test_an_operators_sends_from_the_pages_count_against_their_account(client, auth, service):
+    add_account(client, auth, per_day=1)
+    service.admin.add_user("reception", "operator", PASSWORD)
+    service.accounts.assign_user("reception", "clinic")
+    assert log_in_as(client, "reception").status_code == 302
+    token = csrf_on(client)
+    form = {"csrf_token": token, "to": "+447911123456", "body": "hi", "modem": "clinic1"}
+    assert client.post("/status/test-sms", data=form).status_code == 302
+    refused = client.post("/status/test-sms", data=form, follow_redirects=True)
+    assert "may send 1 SMS parts a day" in refused.get_data(as_text=True)
+    assert len(service.messages.list_messages()[0]) == 1
+
+
+def test_accounts_are_changed_listed_removed_and_audited(client, auth, service):
+    assert add_account(client, auth, per_day=-1).status_code == 400
+    assert add_account(client, auth, name="no spaces").status_code == 400
+    assert add_account(client, auth, per_day=10).status_code == 201
+    assert add_account(client, auth).get_json()["error"]["code"] == "account_exists"
+    changed = client.put("/api/v1/accounts/clinic", json={"per_month": 500, "routes": ["clinic"]}, headers=auth)
+    assert changed.get_json()["per_day"] is None and changed.get_json()["per_month"] == 500
+    assert [a["name"] for a in client.get("/api/v1/accounts", headers=auth).get_json()["accounts"]] == ["clinic"]
+    key = key_of(service, "clinic")
+    assert client.get("/api/v1/accounts", headers=key).status_code == 403  # admin only
+    assert client.delete("/api/v1/accounts/clinic", headers=auth).status_code == 204
+    assert client.get("/api/v1/accounts/clinic", headers=auth).get_json()["error"]["code"] == "account_not_found"
+    assert service.keys.list_keys()[-1].account_id is None  # the key now counts against none
+    assert send(client, key).status_code == 202
+    actions = [(e.action, e.target) for e in service.store.audit.list_audit()]
+    assert {("account.added", "clinic"), ("account.changed", "clinic"), ("account.removed", "clinic")} <= set(actions)
+
+
+def test_sends_racing_for_the_last_of_a_quota_never_overrun_it(service):
+    """Twenty sends at once against 10 parts a day: the account's row is locked while each counts."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gateway.rules.quota import QuotaExceeded
+
+    account = service.accounts.add_account("clinic", per_day=10)
+
+    def one(i: int) -> bool:
+        try:
+            service.messages.send(f"+4479111234{i:02d}", "hello", account=account)
+            return True
+        except QuotaExceeded:
+            return False
+
+    with ThreadPoolExecutor(8) as pool:
+        sent = sum(pool.map(one, range(20)))
+    assert sent == 10 and service.accounts.get_account("clinic")[1].day_parts == 10
