@@ -21,7 +21,7 @@ from gateway.values import ROLES
 
 if TYPE_CHECKING:
     from gateway.core.service import GatewayService
-    from gateway.store.models import ApiKey
+    from gateway.store.models import Account, ApiKey
 
 log = logging.getLogger("smsgw")
 BACKUP_PASSPHRASE_ENV = "SMSGW_BACKUP_PASSPHRASE"
@@ -146,10 +146,14 @@ def cmd_keys(args: argparse.Namespace) -> int:
     service = _service(_existing_settings(args))
     if args.keys_command == "create":
         scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
-        key, token = service.keys.create_key(args.name, scopes, expires_in=args.expires_in)
+        account = service.accounts.get_account(args.account)[0] if args.account else None
+        key, token = service.keys.create_key(args.name, scopes, expires_in=args.expires_in,
+                                             account_id=account.id if account else None)
         service.privacy.audit("cli", "key.created", target=str(key.id), remote_addr="local")
         until = f", valid until {key.expires_at:%Y-%m-%d %H:%M:%S} UTC" if key.expires_at else ""
-        print(f"created API key {key.id} ({key.name}) with scopes {key.scopes}{until}; it is shown only once:")
+        counted = f", counted against account {account.name}" if account else ""
+        print(f"created API key {key.id} ({key.name}) with scopes {key.scopes}{until}{counted}; it is shown only "
+              "once:")
         print(token)
     elif args.keys_command == "rotate":
         old_id = args.id
@@ -258,9 +262,14 @@ def cmd_users(args: argparse.Namespace) -> int:
         password = _new_password(args.password, args.username)
         if password is None:
             return 2
+        if args.account:
+            service.accounts.get_account(args.account)  # an unknown account adds no user
         user = service.admin.add_user(args.username, args.role, password)
+        if args.account:
+            service.accounts.assign_user(user.username, args.account)
         service.privacy.audit("cli", "user.added", target=user.username, remote_addr="local", detail=user.role)
-        print(f"user {user.username} added ({user.role}); they log in to the pages with their username")
+        counted = f"; what they send counts against account {args.account}" if args.account else ""
+        print(f"user {user.username} added ({user.role}); they log in to the pages with their username{counted}")
     elif args.users_command == "remove":
         service.admin.remove_user(args.username)
         service.privacy.audit("cli", "user.removed", target=args.username, remote_addr="local")
@@ -271,6 +280,42 @@ def cmd_users(args: argparse.Namespace) -> int:
             last = user.last_login_at.strftime("%Y-%m-%d %H:%M:%S") if user.last_login_at else "never"
             print(f"{user.username:24}  {user.role:9}  {user.created_at:%Y-%m-%d %H:%M:%S}  {last}")
     return 0
+
+
+def cmd_accounts(args: argparse.Namespace) -> int:
+    service = _service(_existing_settings(args))
+    if args.accounts_command in ("add", "set"):
+        limits = {"per_day": args.per_day, "per_month": args.per_month, "budget": args.budget,
+                  "routes": [r.strip() for r in (args.routes or "").split(",") if r.strip()]}
+        if args.accounts_command == "add":
+            account = service.accounts.add_account(args.name, **limits)
+        else:
+            account = service.accounts.update_account(args.name, **limits)
+        action = "account.added" if args.accounts_command == "add" else "account.changed"
+        service.privacy.audit("cli", action, target=account.name, remote_addr="local")
+        print(f"account {account.name}: {_quota_text(account)}")
+    elif args.accounts_command == "remove":
+        service.accounts.remove_account(args.name)
+        service.privacy.audit("cli", "account.removed", target=args.name, remote_addr="local")
+        print(f"account {args.name} removed; its keys and users count against no account now")
+    else:
+        print(f"{'ACCOUNT':20}  {'TODAY':>12}  {'THIS MONTH':>14}  {'COST THIS MONTH':>18}  ROUTES")
+        for account, use in service.accounts.list_accounts():
+            print(f"{account.name:20}  {_of(use.day_parts, account.per_day):>12}  "
+                  f"{_of(use.month_parts, account.per_month):>14}  {_of(use.month_cost, account.budget):>18}  "
+                  f"{', '.join(account.route_list) or 'any'}")
+    return 0
+
+
+def _of(used: float, limit: float | None) -> str:
+    return f"{used:g} of {limit:g}" if limit is not None else f"{used:g}"
+
+
+def _quota_text(account: Account) -> str:
+    limits = [f"{account.per_day} parts a day" if account.per_day is not None else "",
+              f"{account.per_month} parts a month" if account.per_month is not None else "",
+              f"a budget of {account.budget:g} a month" if account.budget is not None else ""]
+    return (", ".join(filter(None, limits)) or "no limit") + f"; routes: {', '.join(account.route_list) or 'any'}"
 
 
 def cmd_admin(args: argparse.Namespace) -> int:
@@ -465,6 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--scopes", default="send,read", help=f"comma-separated among {','.join(SCOPES)}")
     create.add_argument("--expires-in", type=parse_duration, metavar="DURATION",
                         help="refused after this long (30d, 24h, 90m)")
+    create.add_argument("--account", help="the account (smsgw accounts) its sends count against")
     with_config(keys_sub.add_parser("list", help="list keys"))
     revoke = with_config(keys_sub.add_parser("revoke", help="revoke a key by id"))
     revoke.add_argument("id", type=int)
@@ -546,10 +592,26 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--role", choices=ROLES, default="operator",
                      help="admin: everything; operator: send, conversations, contacts; viewer: look only")
     add.add_argument("--password")
+    add.add_argument("--account", help="the account (smsgw accounts) what they send counts against")
     with_config(users_sub.add_parser("list", help="list users"))
     remove = with_config(users_sub.add_parser("remove", help="remove a user"))
     remove.add_argument("username")
     users.set_defaults(func=cmd_users)
+
+    accounts = sub.add_parser("accounts", help="departments: their quotas and routes, and what each has used")
+    accounts_sub = accounts.add_subparsers(dest="accounts_command", required=True)
+    for verb, text in (("add", "add an account"), ("set", "set an account's quota and routes (all of them)")):
+        change = with_config(accounts_sub.add_parser(verb, help=text))
+        change.add_argument("name")
+        change.add_argument("--per-day", type=int, help="SMS parts a UTC day (default: no limit)")
+        change.add_argument("--per-month", type=int, help="SMS parts a calendar month")
+        change.add_argument("--budget", type=float, help="cost units a calendar month ([[modems]] cost)")
+        change.add_argument("--routes", help="comma-separated modems, groups or upstreams its messages may leave "
+                                             "by, the first for the rest (default: any)")
+    with_config(accounts_sub.add_parser("list", help="accounts and what each has used"))
+    remove = with_config(accounts_sub.add_parser("remove", help="remove an account"))
+    remove.add_argument("name")
+    accounts.set_defaults(func=cmd_accounts)
     return parser
 
 

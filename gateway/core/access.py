@@ -27,10 +27,10 @@ class Access:
         self._store, self._settings, self._clock = store, settings, clock
         self._recent_keys: apikeys.RecentKeys[ApiKey] = apikeys.RecentKeys(KEY_READ_TTL_S)
 
-    def create_key(self, name: str, scopes: Sequence[str], *,
-                   expires_in: timedelta | None = None) -> tuple[ApiKey, str]:
-        """Create a key (refused after `expires_in`, when given); the token is returned once and only its
-        hash is kept."""
+    def create_key(self, name: str, scopes: Sequence[str], *, expires_in: timedelta | None = None,
+                   account_id: int | None = None) -> tuple[ApiKey, str]:
+        """Create a key (refused after `expires_in`, when given; its sends counted against account `account_id`
+        when given); the token is returned once and only its hash is kept."""
         name = name.strip()
         if not name or len(name) > 64:
             raise ValidationError("a key needs a name of 1 to 64 characters", field="name")
@@ -43,12 +43,13 @@ class Access:
         now = self._clock()
         key = self._store.keys.add_key(name, apikeys.display_prefix(token), apikeys.token_hash(token),
                                       [s for s in apikeys.SCOPES if s in scopes], now,
-                                      expires_at=None if expires_in is None else now + expires_in)
+                                      expires_at=None if expires_in is None else now + expires_in,
+                                      account_id=account_id)
         return key, token
 
     def rotate_key(self, key_id: int, *, overlap: timedelta = timedelta(0),
                    expires_in: timedelta | None = None) -> tuple[ApiKey, str]:
-        """A new key with the old one's name and scopes; the old one keeps working for `overlap` (both are
+        """A new key with the old one's name, scopes and account; the old one keeps working for `overlap` (both are
         valid during the change-over), then is refused. No overlap: the old one is revoked at once."""
         if overlap < timedelta(0):
             raise ValidationError("the overlap cannot be negative", field="overlap")
@@ -56,7 +57,8 @@ class Access:
         now = self._clock()
         if old.revoked_at is not None or (old.expires_at is not None and old.expires_at <= now):
             raise ValidationError(f"API key {key_id} is revoked or expired: create a new one", field="id")
-        key, token = self.create_key(old.name, old.scopes.split(","), expires_in=expires_in)
+        key, token = self.create_key(old.name, old.scopes.split(","), expires_in=expires_in,
+                                     account_id=old.account_id)
         if overlap:
             self._store.keys.expire_key(old.id, now + overlap)
         else:

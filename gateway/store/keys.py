@@ -23,9 +23,9 @@ class ApiKeys:
 
 
     def add_key(self, name: str, prefix: str, key_hash: str, scopes: Sequence[str], now: datetime,
-                expires_at: datetime | None = None) -> ApiKey:
+                expires_at: datetime | None = None, account_id: int | None = None) -> ApiKey:
         key = ApiKey(name=name, prefix=prefix, key_hash=key_hash, scopes=",".join(scopes), created_at=now,
-                     expires_at=expires_at)
+                     expires_at=expires_at, account_id=account_id)
         with self._db.write() as s:
             s.add(key)
         return key

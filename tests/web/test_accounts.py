@@ -146,3 +146,34 @@ def test_sends_racing_for_the_last_of_a_quota_never_overrun_it(service):
     with ThreadPoolExecutor(8) as pool:
         sent = sum(pool.map(one, range(20)))
     assert sent == 10 and service.accounts.get_account("clinic")[1].day_parts == 10
+
+
+def test_smsgw_accounts_adds_sets_lists_and_removes_and_keys_and_users_join_one(settings, store):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SMSGW_DATABASE_URL": settings.database.url, "SMSGW_KEY_FILE": str(store.box_key.path)}
+
+    def smsgw(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "gateway", *args], env=env, capture_output=True, text=True,
+                              timeout=60)
+
+    added = smsgw("accounts", "add", "clinic", "--per-day", "200", "--routes", "clinic,backup")
+    assert added.returncode == 0 and "200 parts a day; routes: clinic, backup" in added.stdout, added.stderr
+    assert "already an account" in smsgw("accounts", "add", "clinic").stderr
+    changed = smsgw("accounts", "set", "clinic", "--per-month", "3000", "--budget", "150")
+    assert "3000 parts a month, a budget of 150 a month; routes: any" in changed.stdout
+    key = smsgw("keys", "create", "--name", "reminders", "--account", "clinic")
+    assert key.returncode == 0 and "counted against account clinic" in key.stdout
+    assert "no account 'school'" in smsgw("keys", "create", "--name", "x", "--account", "school").stderr
+    user = smsgw("users", "add", "reception", "--password", PASSWORD, "--account", "clinic")
+    assert "counts against account clinic" in user.stdout
+    assert "no account 'school'" in smsgw("users", "add", "teacher", "--password", PASSWORD, "--account",
+                                         "school").stderr
+    assert [u.username for u in store.users.list_users()] == ["reception"]  # the refused one was not added
+    listed = smsgw("accounts", "list").stdout.splitlines()
+    assert listed[1].split() == ["clinic", "0", "0", "of", "3000", "0", "of", "150", "any"]
+    assert smsgw("accounts", "remove", "clinic").returncode == 0
+    assert store.users.get_user("reception").account_id is None
+    assert [e.action for e in store.audit.list_audit()][:1] == ["account.removed"]
