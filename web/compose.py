@@ -49,11 +49,13 @@ def review():
     going, rejected = service.batches.plan_for_contacts(recipients, body=draft["body"], message_class=draft["class"])
     left_out = {code: [recipients[r["row"] - 1] for r in rejected if r["code"] == code]
                 for code in {r["code"] for r in rejected}}
+    cost, parts = service.batches.cost_estimate(going), sum(segmentation.part_count for *_, segmentation in going)
+    charged = account()
     return render_template("compose_review.html", **status.page_context(
         page="compose", draft=draft, recipients=recipients, unreadable=unreadable, going=going,
         lacking=left_out.pop(TemplateParamsError.code, []), excluded=left_out.pop(RecipientOptedOut.code, []),
-        others=[r for r in rejected if r["code"] in left_out], cost=service.batches.cost_estimate(going),
-        parts=sum(segmentation.part_count for *_, segmentation in going),
+        others=[r for r in rejected if r["code"] in left_out], cost=cost, parts=parts,
+        headroom=None if charged is None else service.accounts.headroom(charged, parts, cost),
         opted_out=[] if service.consent.applies_to(draft["class"])  # then they are among the excluded
         else service.store.consent.suppressed_among([r[0] for r in recipients])))
 

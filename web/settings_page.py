@@ -1,4 +1,5 @@
-"""The settings page (/settings): message templates, webhooks and the people who log in, changed in the browser
+"""The settings page (/settings): message templates, webhooks, the people who log in and the accounts (departments)
+their sends count against, with what each has used of its quota, changed in the browser
 rather than through the API, the CLI or the TOML file, all of which take effect at once: a template is read at each
 send, a webhook at each event, a user at each request. Each webhook shows its latest deliveries with their
 outcome. Behind the status page's login (its changes are an admin's); POST/redirect/GET."""
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, ValidationError
 from gateway.values import EVENT_TYPES, ROLES
 from web import status
 
@@ -25,11 +26,13 @@ def refused(exc: GatewayError):
 @bp.get("/settings")
 def settings():
     receivers = status.service().receivers
+    accounts = status.service().accounts.list_accounts()
     webhooks = [(hook, [d for d, _, _ in receivers.list_deliveries(hook.uid, limit=DELIVERIES_SHOWN)])
                 for hook in receivers.list_webhooks()]
     return render_template("settings.html", **status.page_context(
         page="settings", templates=status.service().templates.list_templates(), webhooks=webhooks,
-        event_types=EVENT_TYPES, users=status.service().admin.list_users(), roles=ROLES))
+        event_types=EVENT_TYPES, users=status.service().admin.list_users(), roles=ROLES,
+        accounts=accounts, account_names={a.id: a.name for a, _ in accounts}))
 
 
 @bp.post("/settings/templates")
@@ -75,8 +78,14 @@ def delete_webhook(uid: str):
 @bp.post("/settings/users")
 def add_user():
     form = request.form
+    account = form.get("account") or None
+    if account is not None:
+        status.service().accounts.get_account(account)  # an unknown account adds no user
     user = status.service().admin.add_user(form.get("username", ""), form.get("role", ""), form.get("password", ""))
-    flash(f"{user.username} ({user.role}) may log in now.", "ok")
+    if account is not None:
+        status.service().accounts.assign_user(user.username, account)
+    counted = f"; what they send counts against {account}" if account else ""
+    flash(f"{user.username} ({user.role}) may log in now{counted}.", "ok")
     return redirect(url_for("settings.settings"))
 
 
@@ -85,3 +94,38 @@ def remove_user(username: str):
     status.service().admin.remove_user(username)
     flash(f"{username} removed; their sessions have ended.", "ok")
     return redirect(url_for("settings.settings"))
+
+
+@bp.post("/settings/accounts")
+def add_account():
+    form = request.form
+    account = status.service().accounts.add_account(
+        form.get("name", ""), per_day=_whole(form, "per_day"), per_month=_whole(form, "per_month"),
+        budget=_amount(form, "budget"), routes=[r.strip() for r in form.get("routes", "").split(",") if r.strip()])
+    flash(f"Account “{account.name}” added.", "ok")
+    return redirect(url_for("settings.settings"))
+
+
+@bp.post("/settings/accounts/<name>/remove")
+def remove_account(name: str):
+    status.service().accounts.remove_account(name)
+    flash(f"Account “{name}” removed; its people and keys count against no account now.", "ok")
+    return redirect(url_for("settings.settings"))
+
+
+def _whole(form, field: str) -> int | None:
+    """A form's whole number (None when left empty); ValidationError for anything else."""
+    text = form.get(field, "").strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise ValidationError(f"{field.replace('_', ' ')} must be a whole number", field=field)
+    return int(text)
+
+
+def _amount(form, field: str) -> float | None:
+    text = form.get(field, "").strip()
+    try:
+        return float(text) if text else None
+    except ValueError:
+        raise ValidationError(f"{field} must be a number", field=field) from None

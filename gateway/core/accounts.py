@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Callable, Sequence
 
 from gateway.errors import UserNotFound, ValidationError
-from gateway.rules.quota import Use
+from gateway.rules import quota
+from gateway.rules.quota import Quota, QuotaExceeded, Use
 from gateway.store import Store
 from gateway.store.models import Account, ApiKey
 
@@ -48,6 +49,20 @@ class AccountBook:
     def get_account(self, name: str) -> tuple[Account, Use]:
         account = self._store.accounts.get_account(name)
         return account, self._store.accounts.use(account.id, self._clock())
+
+    def headroom(self, account: Account, parts: int, cost: float) -> tuple[bool, str]:
+        """Whether `parts` more SMS parts costing `cost` fit in `account`'s quota now, and a sentence saying what
+        it has used (or why they do not fit). The send itself is counted again as it queues."""
+        use = self._store.accounts.use(account.id, self._clock())
+        try:
+            quota.check(account.name, Quota(account.per_day, account.per_month, account.budget), use, parts, cost,
+                        self._clock())
+        except QuotaExceeded as exc:
+            return False, exc.message
+        used = [f"{use.day_parts} of {account.per_day} SMS parts today" if account.per_day is not None else "",
+                f"{use.month_parts} of {account.per_month} this month" if account.per_month is not None else "",
+                f"{use.month_cost:g} of {account.budget:g} of its budget" if account.budget is not None else ""]
+        return True, f"Account {account.name}: {', '.join(filter(None, used)) or 'no limit'}; this needs {parts}."
 
     def account_by_id(self, account_id: int | None) -> Account | None:
         return None if account_id is None else self._store.accounts.account_by_id(account_id)

@@ -65,6 +65,8 @@ PAGE_ACTIONS = {
     "compose.send": ("campaign.sent", None),
     "settings.add_user": ("user.added", "username"),
     "settings.remove_user": ("user.removed", "username"),
+    "settings.add_account": ("account.added", None),
+    "settings.remove_account": ("account.removed", "name"),
     "compose.cancel_campaign": ("campaign.cancelled", "uid"),
     "compose.retry_campaign": ("campaign.retried", "uid"),
     "threads.reply": ("conversation.replied", None),
