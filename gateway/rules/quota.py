@@ -46,10 +46,6 @@ class Quota:
     per_month: int | None = None  # SMS parts accepted per calendar month (UTC)
     budget: float | None = None  # cost units per calendar month (`[[modems]] cost`, routes' and upstreams' costs)
 
-    @property
-    def counts_cost(self) -> bool:
-        return self.budget is not None
-
 
 @dataclass(frozen=True)
 class Use:
