@@ -15,7 +15,8 @@ transactions); an area that needs another gets it at construction, so the wiring
 | `boxes` (the boxes sharing the database, heartbeats, settling a dead one) | boxes.py | outbox |
 | `inbound_rules` (rules, runs and the group changes of runs) | inbound_rules.py | events, contacts.py |
 | `contacts` (contacts and contact groups) | contacts.py | — |
-| `templates`, `otps`, `idempotency`, `audit`, `request_counts`, `keys`, `modems`, `settings`, `stats`, `users`, `accounts` | one each | — |
+| `templates`, `otps`, `idempotency`, `audit`, `request_counts`, `keys`, `modems`, `settings`, `stats` | one each | — |
+| `users`, `accounts` (people who log in; departments, their quotas and use) | one each | — |
 
 The inbox also takes the box key's `digest` (its de-duplication keys are keyed hashes). A message's state
 changes go through `transitions.transition` whichever area moves it. Nobody outside gateway/store opens a Session;
