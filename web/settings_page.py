@@ -78,13 +78,10 @@ def delete_webhook(uid: str):
 @bp.post("/settings/users")
 def add_user():
     form = request.form
-    account = form.get("account") or None
-    if account is not None:
-        status.service().accounts.get_account(account)  # an unknown account adds no user
-    user = status.service().admin.add_user(form.get("username", ""), form.get("role", ""), form.get("password", ""))
-    if account is not None:
-        status.service().accounts.assign_user(user.username, account)
-    counted = f"; what they send counts against {account}" if account else ""
+    account = status.service().accounts.account_named(form["account"]) if form.get("account") else None
+    user = status.service().admin.add_user(form.get("username", ""), form.get("role", ""), form.get("password", ""),
+                                           account_id=account.id if account else None)
+    counted = f"; what they send counts against {account.name}" if account else ""
     flash(f"{user.username} ({user.role}) may log in now{counted}.", "ok")
     return redirect(url_for("settings.settings"))
 

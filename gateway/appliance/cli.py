@@ -146,7 +146,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
     service = _service(_existing_settings(args))
     if args.keys_command == "create":
         scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
-        account = service.accounts.get_account(args.account)[0] if args.account else None
+        account = service.accounts.account_named(args.account) if args.account else None
         key, token = service.keys.create_key(args.name, scopes, expires_in=args.expires_in,
                                              account_id=account.id if account else None)
         service.privacy.audit("cli", "key.created", target=str(key.id), remote_addr="local")
@@ -262,11 +262,8 @@ def cmd_users(args: argparse.Namespace) -> int:
         password = _new_password(args.password, args.username)
         if password is None:
             return 2
-        if args.account:
-            service.accounts.get_account(args.account)  # an unknown account adds no user
-        user = service.admin.add_user(args.username, args.role, password)
-        if args.account:
-            service.accounts.assign_user(user.username, args.account)
+        account = service.accounts.account_named(args.account) if args.account else None
+        user = service.admin.add_user(args.username, args.role, password, account_id=account.id if account else None)
         service.privacy.audit("cli", "user.added", target=user.username, remote_addr="local", detail=user.role)
         counted = f"; what they send counts against account {args.account}" if args.account else ""
         print(f"user {user.username} added ({user.role}); they log in to the pages with their username{counted}")

@@ -8,9 +8,9 @@ import re
 from datetime import datetime
 from typing import Callable, Sequence
 
-from gateway.errors import UserNotFound, ValidationError
+from gateway.errors import ValidationError
 from gateway.rules import quota
-from gateway.rules.quota import Quota, QuotaExceeded, Use
+from gateway.rules.quota import QuotaExceeded, Use
 from gateway.store import Store
 from gateway.store.models import Account, ApiKey
 
@@ -47,16 +47,20 @@ class AccountBook:
         return [(a, self._store.accounts.use(a.id, now)) for a in self._store.accounts.list_accounts()]
 
     def get_account(self, name: str) -> tuple[Account, Use]:
-        account = self._store.accounts.get_account(name)
+        """The account and what it has used today and this month."""
+        account = self.account_named(name)
         return account, self._store.accounts.use(account.id, self._clock())
+
+    def account_named(self, name: str) -> Account:
+        """The account `name` (AccountNotFound when there is none)."""
+        return self._store.accounts.get_account(name)
 
     def headroom(self, account: Account, parts: int, cost: float) -> tuple[bool, str]:
         """Whether `parts` more SMS parts costing `cost` fit in `account`'s quota now, and a sentence saying what
         it has used (or why they do not fit). The send itself is counted again as it queues."""
         use = self._store.accounts.use(account.id, self._clock())
         try:
-            quota.check(account.name, Quota(account.per_day, account.per_month, account.budget), use, parts, cost,
-                        self._clock())
+            quota.check(account.name, account.quota, use, parts, cost, self._clock())
         except QuotaExceeded as exc:
             return False, exc.message
         used = [f"{use.day_parts} of {account.per_day} SMS parts today" if account.per_day is not None else "",
@@ -77,14 +81,8 @@ class AccountBook:
         self._store.keys.get_key(key_id)
         self._store.accounts.set_key_account(key_id, self._id_of(name))
 
-    def assign_user(self, username: str, name: str | None) -> None:
-        """What user `username` sends from the pages counts against account `name` from now on (None: none)."""
-        if self._store.users.get_user(username) is None:
-            raise UserNotFound(f"no user {username!r}", field="username")
-        self._store.accounts.set_user_account(username, self._id_of(name))
-
     def _id_of(self, name: str | None) -> int | None:
-        return None if name is None else self._store.accounts.get_account(name).id
+        return None if name is None else self.account_named(name).id
 
 
 def charged(store: Store, api_key: ApiKey | None, account: Account | None) -> Account | None:

@@ -77,7 +77,9 @@ class AdminAuth:
 
     # --- people with their own logins -----------------------------------------------------------------------
 
-    def add_user(self, username: str, role: str, password: str) -> User:
+    def add_user(self, username: str, role: str, password: str, *, account_id: int | None = None) -> User:
+        """Add a user who logs in with `password`, in `role`; what they send counts against account `account_id`
+        when given."""
         name = username.strip().lower() if isinstance(username, str) else ""
         if not _USERNAME.fullmatch(name) or name == ADMIN:
             raise ValidationError("a username is 1 to 64 letters, digits, '.', '_' or '-' (not \"admin\")",
@@ -86,7 +88,7 @@ class AdminAuth:
             raise ValidationError(f"role must be one of {', '.join(ROLES)}", field="role")
         _check_length(password)
         return self._store.users.add_user(name, generate_password_hash(password, method="scrypt"), role,
-                                          self._clock())
+                                          self._clock(), account_id)
 
     def list_users(self) -> list[User]:
         return self._store.users.list_users()

@@ -153,15 +153,13 @@ class Batches:
         held = {n: (local_holds or {}).get(n, hold_until) for n in numbers}
         quiet_window = self._policy.quiet_window(message_class, None)  # as `send` does
         holds = self._policy.quiet_holds({n: max(held[n] or now, now) for n in numbers}, quiet_window)
-        placements = self._policy.placements(numbers, None, account.route_list if account else ())
+        placements = self._policy.placements(numbers, None, account)
         drafts = [MessageDraft(to_number=number, body=body, encoding=segmentation.encoding, parts=segmentation.parts,
                                delivery_report=self._settings.delivery_report, priority=PRIORITIES["bulk"],
                                send_at=holds.get(number, held[number]), quiet_hours=quiet_window,
                                **placements[number])
                   for _, number, body, segmentation in good]
-        if account is not None and account.budget is not None:
-            drafts = self._policy.priced(drafts)
-        batch = self._store.batches.enqueue_batch(drafts, sorted(rejected, key=lambda r: r["row"]), total, template,
+        batch = self._store.batches.enqueue_batch(self._policy.priced(drafts, account), sorted(rejected, key=lambda r: r["row"]), total, template,
                                                  self._clock(), api_key_id=api_key.id if api_key else None,
                                                  account=account)
         self._pool.wake()

@@ -77,7 +77,7 @@ class Messages:
         start = max(hold_until or self._clock(), self._clock())
         holds = self._policy.quiet_holds(dict.fromkeys(numbers, start), quiet_window)
         account = charged(self._store, api_key, account)
-        placements = self._policy.placements(numbers, via, account.route_list if account else ())
+        placements = self._policy.placements(numbers, via, account)
         if status_callback is not None:
             status_callback = str(checked_target(status_callback, self._destinations, field="status_callback"))
         drafts = [MessageDraft(to_number=n, body=text, encoding=segmentation.encoding, parts=segmentation.parts,
@@ -87,9 +87,7 @@ class Messages:
                                                                             self._clock()) + lifetime,
                                quiet_hours=quiet_window, **placements[n])
                   for n in numbers]
-        if account is not None and account.budget is not None:
-            drafts = self._policy.priced(drafts)
-        messages = self._store.outbox.enqueue(drafts, self._clock(), api_key_id=api_key.id if api_key else None,
+        messages = self._store.outbox.enqueue(self._policy.priced(drafts, account), self._clock(), api_key_id=api_key.id if api_key else None,
                                               account=account)
         self._pool.wake()
         return messages

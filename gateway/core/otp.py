@@ -55,15 +55,13 @@ class OneTimeCodes:
             attempts_left=self._settings.otp_max_attempts, expires_at=now + timedelta(seconds=ttl_s),
             api_key_id=api_key.id if api_key else None, created_at=now))
         account = charged(self._store, api_key, None)
-        [placement] = self._policy.placements([number], None, account.route_list if account else ()).values()
+        [placement] = self._policy.placements([number], None, account).values()
         # it expires with its code; once sent, its parts are masked
         drafts = [MessageDraft(
             to_number=number, body=shown, encoding=segmentation.encoding, parts=segmentation.parts,
             masked_parts=segment(shown).parts, delivery_report=self._settings.delivery_report,
             priority=PRIORITIES["high"], expires_at=record.expires_at, **placement)]
-        if account is not None and account.budget is not None:
-            drafts = self._policy.priced(drafts)
-        [message] = self._store.outbox.enqueue(drafts, now, api_key_id=api_key.id if api_key else None,
+        [message] = self._store.outbox.enqueue(self._policy.priced(drafts, account), now, api_key_id=api_key.id if api_key else None,
                                                account=account)
         self._store.otps.link_otp_message(record.uid, message.uid)
         record.message_uid = message.uid

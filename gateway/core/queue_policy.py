@@ -31,6 +31,7 @@ from gateway.errors import UnknownModem
 from gateway.rules.quota import RouteNotAllowed, confine, may_use
 from gateway.rules.routing import DEFAULT_GROUP, ModemView, Placement, Route, Router
 from gateway.rules.timing import check_message_class, parse_quiet_window, quiet_hold, zones_of
+from gateway.store.models import Account
 from gateway.values import MessageDraft
 
 
@@ -89,11 +90,11 @@ class QueuePolicy:
         raise UnknownModem(f"no modem or modem group named {via!r}", field="via")
 
     def placements(self, numbers: Sequence[str], via: str | None = None,
-                   allowed: Sequence[str] = ()) -> dict[str, Placement]:
+                   account: Account | None = None) -> dict[str, Placement]:
         """Where each number's message may go (MessageDraft's via_modem, route_group, fallback_group): where `via`
-        says when given, else where a rule or a sticky reply says (`routes`), kept inside `allowed` (an account's
-        routes; empty: any). UnknownModem for a `via` that names nothing, RouteNotAllowed for one outside
-        `allowed`."""
+        says when given, else where a rule or a sticky reply says (`routes`), kept inside `account`'s routes (none:
+        any). UnknownModem for a `via` that names nothing, RouteNotAllowed for one outside the routes."""
+        allowed = account.route_list if account is not None else []
         via_modem, via_group = self.via(via)
         group_of = {m.name: m.group or DEFAULT_GROUP for m in self._modems.list_modems()} if allowed else {}
         if via is not None:
@@ -105,9 +106,11 @@ class QueuePolicy:
         placed: dict[str, Placement] = {n: routes[n].placement if n in routes else {} for n in numbers}
         return {n: confine(p, allowed, group_of) for n, p in placed.items()} if allowed else placed
 
-    def priced(self, drafts: Sequence[MessageDraft]) -> list[MessageDraft]:
-        """`drafts` with their estimated cost (parts × `cost_per_part` where each is placed), for an account's
-        budget."""
+    def priced(self, drafts: Sequence[MessageDraft], account: Account | None) -> list[MessageDraft]:
+        """`drafts` with their estimated cost (parts × `cost_per_part` where each is placed) when they count against
+        an `account` with a budget; as they are otherwise."""
+        if account is None or account.budget is None:
+            return list(drafts)
         per_part = self.cost_per_part([d.to_number for d in drafts],
                                       {d.to_number: {"via_modem": d.via_modem, "route_group": d.route_group}
                                        for d in drafts})

@@ -68,10 +68,6 @@ class Accounts:
         with self._db.write() as s:
             s.execute(update(ApiKey).where(ApiKey.id == key_id).values(account_id=account_id))
 
-    def set_user_account(self, username: str, account_id: int | None) -> None:
-        with self._db.write() as s:
-            s.execute(update(User).where(User.username == username).values(account_id=account_id))
-
 
 def use_of(conn: Connection, account_id: int, now: datetime, *, lock: bool = False) -> Use:
     """What the account has used today and this month. With `lock`, inside a write: the account's row is locked

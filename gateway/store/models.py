@@ -11,6 +11,7 @@ from sqlalchemy import DateTime, Enum, ForeignKey, Index, String, Table, Text, T
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from gateway.rules.quota import Quota
 from gateway.store.sealing import Sealed
 from gateway.values import DeliveryState, InboxState, MessageState, ModemState, PartState
 
@@ -521,6 +522,10 @@ class Account(Base):
     @property
     def route_list(self) -> list[str]:
         return [r for r in self.routes.split(",") if r]
+
+    @property
+    def quota(self) -> Quota:
+        return Quota(self.per_day, self.per_month, self.budget)
 
 
 class AuditEntry(Base):

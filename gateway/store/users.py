@@ -15,11 +15,13 @@ class Users:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def add_user(self, username: str, password_hash: str, role: str, now: datetime) -> User:
+    def add_user(self, username: str, password_hash: str, role: str, now: datetime,
+                 account_id: int | None = None) -> User:
         with self._db.write() as s:
             if s.scalar(select(User.id).where(User.username == username)) is not None:
                 raise UserExists(f"there is already a user {username!r}", field="username")
-            user = User(username=username, password_hash=password_hash, role=role, created_at=now)
+            user = User(username=username, password_hash=password_hash, role=role, created_at=now,
+                        account_id=account_id)
             s.add(user)
         return user
 

@@ -99,8 +99,8 @@ def test_an_accounts_messages_leave_only_by_its_routes(client, auth, service):
 
 def test_an_operators_sends_from_the_pages_count_against_their_account(client, auth, service):
     add_account(client, auth, per_day=1)
-    service.admin.add_user("reception", "operator", PASSWORD)
-    service.accounts.assign_user("reception", "clinic")
+    service.admin.add_user("reception", "operator", PASSWORD,
+                           account_id=service.accounts.account_named("clinic").id)
     assert log_in_as(client, "reception").status_code == 302
     token = csrf_on(client)
     form = {"csrf_token": token, "to": "+447911123456", "body": "hi", "modem": "clinic1"}

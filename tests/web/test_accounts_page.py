@@ -32,7 +32,7 @@ def test_an_admin_gives_the_clinic_a_quota_and_its_receptionist_sees_it_as_she_s
     page.click("#new-user button[type=submit]")
     page.wait_for_selector(".notice-ok >> text=what they send counts against clinic")
 
-    clinic = gateway.service.accounts.get_account("clinic")[0]
+    clinic = gateway.service.accounts.account_named("clinic")
     gateway.service.messages.send(["+447911123401", "+447911123402"], "Your appointment is at 10:00", account=clinic)
     page.reload()
     today = page.locator('#accounts [data-account="clinic"] dd').first

@@ -11,8 +11,9 @@ from web.api.access import requires, service
 from web.api.openapi import operation
 from web.schemas import Request, decode, doc
 
+from gateway.rules.quota import Use
+
 if TYPE_CHECKING:
-    from gateway.rules.quota import Use
     from gateway.store.models import Account as AccountRow
 
 bp = Blueprint("accounts", __name__, url_prefix="/api/v1")
@@ -77,7 +78,7 @@ def add_account():
     new = decode(request.get_data(cache=False), AccountRequest)
     account = service().accounts.add_account(new.name, per_day=new.per_day, per_month=new.per_month,
                                               budget=new.budget, routes=new.routes)
-    return (account_json(*service().accounts.get_account(account.name)), 201,
+    return (account_json(account, Use()), 201,
             {"Location": f"{bp.url_prefix}/accounts/{account.name}"})
 
 
