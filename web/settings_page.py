@@ -98,7 +98,7 @@ def add_account():
     form = request.form
     account = status.service().accounts.add_account(
         form.get("name", ""), per_day=_whole(form, "per_day"), per_month=_whole(form, "per_month"),
-        budget=_amount(form, "budget"), routes=[r.strip() for r in form.get("routes", "").split(",") if r.strip()])
+        budget=_amount(form, "budget"), routes=status.form_items("routes"))
     flash(f"Account “{account.name}” added.", "ok")
     return redirect(url_for("settings.settings"))
 

@@ -294,12 +294,12 @@ def revoke_key(key_id: int):
     return f"API key {key.id} ({key.name}) revoked."
 
 
-# --- inbound rules -------------------------------------------------------------------------------
-
-
-def _words(field: str) -> list[str]:
+def form_items(field: str) -> list[str]:
     """A form's list: items separated by commas or new lines."""
     return [item.strip() for item in request.form.get(field, "").replace("\n", ",").split(",") if item.strip()]
+
+
+# --- inbound rules -------------------------------------------------------------------------------
 
 
 @bp.post("/status/rules")
@@ -308,7 +308,8 @@ def add_rule():
     form = request.form
     values = {"name": form.get("name", ""), "keyword": form.get("keyword", "").strip() or None,
               "pattern": form.get("pattern") or None, "reply": form.get("reply", "").strip() or None,
-              "forward_to": _words("forward_to"), "email_to": _words("email_to"), "senders": _words("senders"),
+              "forward_to": form_items("forward_to"), "email_to": form_items("email_to"),
+              "senders": form_items("senders"),
               "stop": "stop" in form, "follow_up": "follow_up" in form,
               "sender_groups": [form["sender_group"]] if form.get("sender_group") else [],
               "add_to_group": form.get("add_to_group") or None,

@@ -145,7 +145,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_keys(args: argparse.Namespace) -> int:
     service = _service(_existing_settings(args))
     if args.keys_command == "create":
-        scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+        scopes = _comma_list(args.scopes)
         account = service.accounts.account_named(args.account) if args.account else None
         key, token = service.keys.create_key(args.name, scopes, expires_in=args.expires_in,
                                              account_id=account.id if account else None)
@@ -283,7 +283,7 @@ def cmd_accounts(args: argparse.Namespace) -> int:
     service = _service(_existing_settings(args))
     if args.accounts_command in ("add", "set"):
         limits = {"per_day": args.per_day, "per_month": args.per_month, "budget": args.budget,
-                  "routes": [r.strip() for r in (args.routes or "").split(",") if r.strip()]}
+                  "routes": _comma_list(args.routes)}
         if args.accounts_command == "add":
             account = service.accounts.add_account(args.name, **limits)
         else:
@@ -302,6 +302,11 @@ def cmd_accounts(args: argparse.Namespace) -> int:
                   f"{_of(use.month_parts, account.per_month):>14}  {_of(use.month_cost, account.budget):>18}  "
                   f"{', '.join(account.route_list) or 'any'}")
     return 0
+
+
+def _comma_list(text: str | None) -> list[str]:
+    """An option's comma-separated items ("send, read" -> ["send", "read"]; none given: [])."""
+    return [item.strip() for item in (text or "").split(",") if item.strip()]
 
 
 def _of(used: float, limit: float | None) -> str:
