@@ -113,6 +113,7 @@ def test_an_operators_sends_from_the_pages_count_against_their_account(client, a
 def test_accounts_are_changed_listed_removed_and_audited(client, auth, service):
     assert add_account(client, auth, per_day=-1).status_code == 400
     assert add_account(client, auth, name="no spaces").status_code == 400
+    assert client.post("/api/v1/accounts", json={"per_day": 10}, headers=auth).status_code == 400  # no name
     assert add_account(client, auth, per_day=10).status_code == 201
     assert add_account(client, auth).get_json()["error"]["code"] == "account_exists"
     changed = client.put("/api/v1/accounts/clinic", json={"per_month": 500, "routes": ["clinic"]}, headers=auth)

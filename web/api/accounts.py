@@ -22,8 +22,9 @@ NAME = doc(pattern="^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 PARTS = doc("SMS parts; null: no limit", minimum=0)
 
 
-class AccountRequest(Request):
-    name: Annotated[str, NAME]
+class AccountLimits(Request):
+    """An account's limits and routes, all of them (a PUT sets every one: one left out is lifted)."""
+
     per_day: Annotated[int | None, PARTS] = None
     per_month: Annotated[int | None, PARTS] = None
     budget: Annotated[float | None, doc("cost units a calendar month (UTC); null: no limit", minimum=0)] = None
@@ -31,11 +32,8 @@ class AccountRequest(Request):
                                      "is where others go); empty: any")] = []
 
 
-class AccountUpdate(Request):
-    per_day: Annotated[int | None, PARTS] = None
-    per_month: Annotated[int | None, PARTS] = None
-    budget: Annotated[float | None, doc("cost units a calendar month (UTC); null: no limit", minimum=0)] = None
-    routes: list[str] = []
+class AccountRequest(AccountLimits, kw_only=True):
+    name: Annotated[str, NAME]
 
 
 class KeyAccount(Request):
@@ -97,10 +95,10 @@ def get_account(name: str):
 
 
 @bp.put("/accounts/<name>")
-@operation("Set an account's quota and routes, all of them (admin)", Account, body=AccountUpdate, errors=(400, 404))
+@operation("Set an account's quota and routes, all of them (admin)", Account, body=AccountLimits, errors=(400, 404))
 @requires("admin")
 def update_account(name: str):
-    change = decode(request.get_data(cache=False), AccountUpdate)
+    change = decode(request.get_data(cache=False), AccountLimits)
     service().accounts.update_account(name, per_day=change.per_day, per_month=change.per_month,
                                       budget=change.budget, routes=change.routes)
     return account_json(*service().accounts.get_account(name))
