@@ -43,13 +43,14 @@ class AccountBook:
 
     def list_accounts(self) -> list[tuple[Account, Use]]:
         """Every account with what it has used today and this month."""
-        now = self._clock()
-        return [(a, self._store.accounts.use(a.id, now)) for a in self._store.accounts.list_accounts()]
+        accounts = self._store.accounts.list_accounts()
+        uses = self._store.accounts.uses([a.id for a in accounts], self._clock())
+        return [(a, uses[a.id]) for a in accounts]
 
     def get_account(self, name: str) -> tuple[Account, Use]:
         """The account and what it has used today and this month."""
         account = self.account_named(name)
-        return account, self._store.accounts.use(account.id, self._clock())
+        return account, self._use(account)
 
     def account_named(self, name: str) -> Account:
         """The account `name` (AccountNotFound when there is none)."""
@@ -58,7 +59,7 @@ class AccountBook:
     def headroom(self, account: Account, parts: int, cost: float) -> tuple[bool, str]:
         """Whether `parts` more SMS parts costing `cost` fit in `account`'s quota now, and a sentence saying what
         it has used (or why they do not fit). The send itself is counted again as it queues."""
-        use = self._store.accounts.use(account.id, self._clock())
+        use = self._use(account)
         try:
             quota.check(account.name, account.quota, use, parts, cost, self._clock())
         except QuotaExceeded as exc:
@@ -80,6 +81,9 @@ class AccountBook:
         """API key `key_id`'s sends count against account `name` from now on (None: against none)."""
         self._store.keys.get_key(key_id)
         self._store.accounts.set_key_account(key_id, self._id_of(name))
+
+    def _use(self, account: Account) -> Use:
+        return self._store.accounts.uses([account.id], self._clock())[account.id]
 
     def _id_of(self, name: str | None) -> int | None:
         return None if name is None else self.account_named(name).id

@@ -60,9 +60,10 @@ class Accounts:
             s.execute(update(User).where(User.account_id == account.id).values(account_id=None))
             s.delete(account)
 
-    def use(self, account_id: int, now: datetime) -> Use:
+    def uses(self, account_ids: Sequence[int], now: datetime) -> dict[int, Use]:
+        """What each account has used today and this month, in one read."""
         with self._db.read_core() as conn:
-            return use_of(conn, account_id, now)
+            return uses_of(conn, account_ids, now)
 
     def set_key_account(self, key_id: int, account_id: int | None) -> None:
         with self._db.write() as s:
@@ -75,14 +76,22 @@ def use_of(conn: Connection, account_id: int, now: datetime, *, lock: bool = Fal
     writes take turns anyway)."""
     if lock:
         conn.execute(select(_accounts.c.id).where(_accounts.c.id == account_id).with_for_update())
-    today = day_start(now)
-    counted = (_messages.c.account_id == account_id, _messages.c.created_at >= month_start(now),
+    return uses_of(conn, [account_id], now)[account_id]
+
+
+def uses_of(conn: Connection, account_ids: Sequence[int], now: datetime) -> dict[int, Use]:
+    """What each of the accounts has used today and this month (nothing yet: a zero Use)."""
+    if not account_ids:
+        return {}
+    rows = conn.execute(select(
+        _messages.c.account_id,
+        func.coalesce(func.sum(_messages.c.part_count).filter(_messages.c.created_at >= day_start(now)), 0),
+        func.sum(_messages.c.part_count), func.coalesce(func.sum(_messages.c.cost), 0.0))
+        .where(_messages.c.account_id.in_(account_ids), _messages.c.created_at >= month_start(now),
                _messages.c.state.not_in(FREE_STATES))
-    row = conn.execute(select(
-        func.coalesce(func.sum(_messages.c.part_count).filter(_messages.c.created_at >= today), 0),
-        func.coalesce(func.sum(_messages.c.part_count), 0),
-        func.coalesce(func.sum(_messages.c.cost), 0.0)).where(*counted)).one()
-    return Use(day_parts=int(row[0]), month_parts=int(row[1]), month_cost=float(row[2]))
+        .group_by(_messages.c.account_id)).all()
+    used = {row[0]: Use(day_parts=int(row[1]), month_parts=int(row[2]), month_cost=float(row[3])) for row in rows}
+    return {account_id: used.get(account_id, Use()) for account_id in account_ids}
 
 
 def _named(account: Account | None, name: str) -> Account:
