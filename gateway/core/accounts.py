@@ -69,13 +69,12 @@ class AccountBook:
                 f"{use.month_cost:g} of {account.budget:g} of its budget" if account.budget is not None else ""]
         return True, f"Account {account.name}: {', '.join(filter(None, used)) or 'no limit'}; this needs {parts}."
 
-    def account_by_id(self, account_id: int | None) -> Account | None:
-        return None if account_id is None else self._store.accounts.account_by_id(account_id)
-
     def of_user(self, username: str) -> Account | None:
         """The account user `username`'s sends count against (None: none, or no such user)."""
         user = self._store.users.get_user(username)
-        return self.account_by_id(user.account_id if user else None)
+        if user is None or user.account_id is None:
+            return None
+        return self._store.accounts.account_by_id(user.account_id)
 
     def assign_key(self, key_id: int, name: str | None) -> None:
         """API key `key_id`'s sends count against account `name` from now on (None: against none)."""
