@@ -17,7 +17,7 @@ from gateway.rules.ratelimit import RateLimited
 from gateway.rules.routing import Placement
 from gateway.values import MessageState
 
-FREE_STATES = (MessageState.CANCELLED, MessageState.EXPIRED)  # never left: not counted against a quota
+FREE_STATES = (MessageState.CANCELLED, MessageState.EXPIRED)  # never left: given back to its account's quota
 
 
 class QuotaExceeded(RateLimited):

@@ -5,15 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from gateway.errors import AccountExists, AccountNotFound
-from gateway.rules.quota import FREE_STATES, Use, day_start, month_start
+from gateway.rules.quota import Use, day_start, month_start
 from gateway.store.database import Database
-from gateway.store.models import Account, ApiKey, Message, User, table
+from gateway.store.models import Account, AccountDay, ApiKey, Message, User, table
 
-_accounts, _messages = table(Account), table(Message)
+_accounts, _days = table(Account), table(AccountDay)
+_ADD_TO_DAY = (update(_days)
+               .where(_days.c.account_id == bindparam("p_account"), _days.c.day == bindparam("p_day"))
+               .values(parts=_days.c.parts + bindparam("p_parts"), cost=_days.c.cost + bindparam("p_cost")))
 
 
 class Accounts:
@@ -83,15 +86,30 @@ def uses_of(conn: Connection, account_ids: Sequence[int], now: datetime) -> dict
     """What each of the accounts has used today and this month (nothing yet: a zero Use)."""
     if not account_ids:
         return {}
+    today = day_start(now)
     rows = conn.execute(select(
-        _messages.c.account_id,
-        func.coalesce(func.sum(_messages.c.part_count).filter(_messages.c.created_at >= day_start(now)), 0),
-        func.sum(_messages.c.part_count), func.coalesce(func.sum(_messages.c.cost), 0.0))
-        .where(_messages.c.account_id.in_(account_ids), _messages.c.created_at >= month_start(now),
-               _messages.c.state.not_in(FREE_STATES))
-        .group_by(_messages.c.account_id)).all()
+        _days.c.account_id, func.coalesce(func.sum(_days.c.parts).filter(_days.c.day == today), 0),
+        func.sum(_days.c.parts), func.sum(_days.c.cost))
+        .where(_days.c.account_id.in_(account_ids), _days.c.day >= month_start(now))
+        .group_by(_days.c.account_id)).all()
     used = {row[0]: Use(day_parts=int(row[1]), month_parts=int(row[2]), month_cost=float(row[3])) for row in rows}
     return {account_id: used.get(account_id, Use()) for account_id in account_ids}
+
+
+def count_use(conn: Connection, account_id: int, now: datetime, parts: int, cost: float) -> None:
+    """Inside the write that queues them (the account's row locked by `use_of`): messages of `parts` parts
+    costing `cost` count against the account's day."""
+    day = {"p_account": account_id, "p_day": day_start(now), "p_parts": parts, "p_cost": cost}
+    if conn.execute(_ADD_TO_DAY, day).rowcount == 0:
+        conn.execute(insert(_days).values(account_id=account_id, day=day_start(now), parts=parts, cost=cost))
+
+
+def give_back(conn: Connection, message: Message) -> None:
+    """Inside the write that cancels or expires `message` before it left: its parts and cost no longer count
+    against its account's day."""
+    if message.account_id is not None:
+        conn.execute(_ADD_TO_DAY, {"p_account": message.account_id, "p_day": day_start(message.created_at),
+                                   "p_parts": -message.part_count, "p_cost": -(message.cost or 0.0)})
 
 
 def _named(account: Account | None, name: str) -> Account:

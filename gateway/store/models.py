@@ -51,7 +51,6 @@ class Message(Base):
         Index("ix_messages_queue", "state", "priority", "id"),  # a claim's order: it reads the queue's head only
         Index("ix_messages_to", "to_number", "id"),
         Index("ix_messages_sent_at", "sent_at"),  # throughput and health figures
-        Index("ix_messages_account", "account_id", "created_at"),  # an account's use this day and month
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -86,7 +85,7 @@ class Message(Base):
     # marketing: the recipient's quiet window ("21:00-08:00", local time), checked again when a modem claims it
     quiet_hours: Mapped[Optional[str]] = mapped_column(String(11))
     account_id: Mapped[Optional[int]]  # the account it counts against (accounts.id), kept when the account goes
-    cost: Mapped[Optional[float]]  # its estimated cost, for an account's budget
+    cost: Mapped[Optional[float]]  # its estimated cost, for an account's budget (given back with its parts)
 
     parts: Mapped[list["Part"]] = relationship(back_populates="message", order_by="Part.seq",
                                                cascade="all, delete-orphan")
@@ -526,6 +525,19 @@ class Account(Base):
     @property
     def quota(self) -> Quota:
         return Quota(self.per_day, self.per_month, self.budget)
+
+
+class AccountDay(Base):
+    """What an account's messages accepted on one UTC day use: their parts and estimated cost, less those
+    cancelled or expired before they left. Kept as messages queue and give back, so that checking a quota reads
+    a month's rows at most, whatever the number of its messages."""
+
+    __tablename__ = "account_days"
+
+    account_id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[datetime] = mapped_column(primary_key=True)  # 00:00 UTC
+    parts: Mapped[int]
+    cost: Mapped[float]
 
 
 class AuditEntry(Base):

@@ -14,7 +14,7 @@ from gateway.errors import ClaimLost, ConflictError, MessageNotFound
 from gateway.rules import quota
 from gateway.rules.claiming import AVOID_GRACE_S, COST_GRACE_S, UNLIMITED, ClaimLimits, quiet_until
 from gateway.rules.routing import DEFAULT_GROUP
-from gateway.store.accounts import use_of
+from gateway.store.accounts import count_use, use_of
 from gateway.store.database import Database, changed, new_uid
 from gateway.store.events import Events
 from gateway.store.models import (Account, Base, Batch, BatchMessage, InboxMessage, Message, MessageEvent, Modem,
@@ -151,8 +151,9 @@ class Outbox:
 
         The API's hot path, so Core bulk inserts; the returned messages hold the values being committed."""
         if account is not None:
-            quota.check(account.name, account.quota, use_of(conn, account.id, now, lock=True),
-                        sum(len(d.parts) for d in drafts), sum(d.cost or 0.0 for d in drafts), now)
+            parts, cost = sum(len(d.parts) for d in drafts), sum(d.cost or 0.0 for d in drafts)
+            quota.check(account.name, account.quota, use_of(conn, account.id, now, lock=True), parts, cost, now)
+            count_use(conn, account.id, now, parts, cost)
         account_id = None if account is None else account.id
         rows = [_message_row(d, now, api_key_id, account_id) for d in drafts]
         ids: Sequence[int] = conn.execute(_ADD_MESSAGES, rows).scalars().all()

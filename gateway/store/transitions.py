@@ -15,6 +15,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, selectinload
 
 from gateway.representations import message_json
+from gateway.rules.quota import FREE_STATES
+from gateway.store.accounts import give_back
 from gateway.store.events import Events
 from gateway.store.models import Message, MessageEvent, Part, table
 from gateway.values import MessageState, PartState
@@ -34,6 +36,8 @@ def transition(s: Session, events: Events, message: Message, state: MessageState
                modem: str | None = None, detail: str | None = None) -> None:
     """Move `message` to `state` with its history row, and queue the event that state fires, if any."""
     message.state, message.updated_at = state, now
+    if state in FREE_STATES:  # it never left: its parts count against its account no more
+        give_back(s.connection(), message)
     s.add(MessageEvent(message_id=message.id, state=state.value, modem=modem, detail=detail, at=now))
     if state in SETTLED:  # nothing of it is sent again: a one-time code in its parts is not needed any more
         s.execute(_MASK_PARTS, {"p_message_id": message.id})

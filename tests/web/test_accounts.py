@@ -73,6 +73,18 @@ def test_a_cancelled_message_gives_its_parts_back(client, auth, service, clock):
     assert send(client, key).status_code == 202
 
 
+def test_an_expired_message_gives_its_parts_and_cost_back(client, auth, service, clock):
+    add_account(client, auth, per_month=2, budget=2, routes=["clinic"])
+    key = key_of(service, "clinic")
+    assert send(client, key, validity=60).status_code == 202  # no modem takes it here: it waits
+    assert client.get("/api/v1/accounts/clinic", headers=auth).get_json()["used"]["cost_this_month"] == 2.0
+    clock.now += timedelta(minutes=2)
+    assert service.store.outbox.release_due(clock()) == (0, 1)
+    used = client.get("/api/v1/accounts/clinic", headers=auth).get_json()["used"]
+    assert used == {"today": 0, "this_month": 0, "cost_this_month": 0.0}
+    assert send(client, key).status_code == 202
+
+
 def test_the_monthly_budget_counts_estimated_costs_and_refuses_with_402(client, auth, service):
     add_account(client, auth, budget=5, routes=["clinic"])
     key = key_of(service, "clinic")

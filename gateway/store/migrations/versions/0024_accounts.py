@@ -1,4 +1,5 @@
-"""accounts (departments) with quotas and routes; the keys, users and messages that count against them
+"""accounts (departments) with quotas and routes; the keys, users and messages that count against them, and
+what each uses by day
 
 Revision ID: 0024
 Revises: 0023
@@ -32,11 +33,17 @@ def upgrade() -> None:
     with op.batch_alter_table('messages') as batch:
         batch.add_column(sa.Column('account_id', sa.Integer(), nullable=True))
         batch.add_column(sa.Column('cost', sa.Double(), nullable=True))
-    op.create_index('ix_messages_account', 'messages', ['account_id', 'created_at'])
+    op.create_table(
+        'account_days',
+        sa.Column('account_id', sa.Integer(), primary_key=True),
+        sa.Column('day', sa.DateTime(), primary_key=True),
+        sa.Column('parts', sa.Integer(), nullable=False),
+        sa.Column('cost', sa.Double(), nullable=False),
+    )
 
 
 def downgrade() -> None:
-    op.drop_index('ix_messages_account', table_name='messages')
+    op.drop_table('account_days')
     with op.batch_alter_table('messages') as batch:
         batch.drop_column('cost')
         batch.drop_column('account_id')
