@@ -16,7 +16,8 @@ if TYPE_CHECKING:  # the app is handed a service; importing it here would load t
 def create_app(settings: Settings, service: GatewayService, doors: Doors | None = None) -> Flask:
     """Build the WSGI app, with the routes of `doors` (the compatibility doors; none unless given). Nothing here
     starts threads, schedulers or modems."""
-    from web import allowlist, api, compose, errors, history, metrics, people, receipts, settings_page, status, threads
+    from web import (allowlist, api, compose, errors, history, me_page, metrics, people, receipts, settings_page, status,
+                     threads)
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
@@ -26,7 +27,7 @@ def create_app(settings: Settings, service: GatewayService, doors: Doors | None 
     allowlist.init_app(app, settings.server.allow_from)
     metrics.init_app(app)
     status.init_app(app, settings)
-    for pages in (people, threads, compose, history, settings_page):  # more pages behind the status page's login
+    for pages in (people, threads, compose, history, settings_page, me_page):  # pages behind the status page's login
         app.register_blueprint(pages.bp)
     app.register_blueprint(receipts.bp)
     for door in doors or ():

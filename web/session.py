@@ -31,6 +31,13 @@ def is_logged_in() -> bool:
     return True
 
 
+def renew() -> None:
+    """Keep this session open after its user changed their own login (which ends their other sessions)."""
+    user = session.get("user")
+    if user:
+        session["generation"] = current_app.extensions["smsgw.admin"].user_generation(user)
+
+
 def who() -> tuple[str, str]:
     """The logged-in session's (actor, role): a user's name and role, or "admin" for the admin password."""
     return session.get("user") or "admin", session.get("role") or "admin"

@@ -93,6 +93,13 @@ def remove_user(username: str):
     return redirect(url_for("settings.settings"))
 
 
+@bp.post("/settings/users/<username>/two-step/off")
+def turn_off_two_step(username: str):
+    status.service().admin.turn_off_totp(username)
+    flash(f"{username} logs in with the password alone now; their sessions have ended.", "ok")
+    return redirect(url_for("settings.settings"))
+
+
 @bp.post("/settings/accounts")
 def add_account():
     form = request.form

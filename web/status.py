@@ -22,6 +22,7 @@ from gateway.core.service import GatewayService
 from gateway.errors import GatewayError, NotFound
 from gateway.rules.apikeys import SCOPES
 from gateway.rules.inbound import ReceivedFacts
+from gateway.store.models import User
 from gateway.store.stats import Stats
 from gateway.values import ModemState
 from web import metrics, status_feed
@@ -33,16 +34,18 @@ log = logging.getLogger(__name__)
 bp = Blueprint("status", __name__)
 
 SESSION_LIFETIME = timedelta(hours=12)
-OPEN_ENDPOINTS = {"status.login"}
+OPEN_ENDPOINTS = {"status.login", "status.login_code"}
+CODE_STEP_S = 300  # how long after the password its second step may come
 # what each role may do (POST); looking (GET) is everyone's. An admin may do anything.
 OPERATOR_PAGES = {"people", "threads", "compose", "history"}  # contacts, conversations, sending, sent messages
 OPERATOR_ACTIONS = {"status.cancel", "status.retry", "status.test_sms", "status.demo_inbound"}
 EVERYONE_ACTIONS = {"status.logout", "status.test_rules"}  # trying the rules changes nothing
+EVERYONE_PAGES = {"me"}  # one's own login
 
 
 def may_act(role: str, endpoint: str) -> bool:
     """Whether `role` may POST to `endpoint` (see the sets above)."""
-    if role == "admin" or endpoint in EVERYONE_ACTIONS:
+    if role == "admin" or endpoint in EVERYONE_ACTIONS or endpoint.split(".")[0] in EVERYONE_PAGES:
         return True
     return role == "operator" and (endpoint in OPERATOR_ACTIONS or endpoint.split(".")[0] in OPERATOR_PAGES)
 JSON_ENDPOINTS = {"status.feed", "status.message_body", "status.inbox_body", "status.test_rules", "threads.poll"}
@@ -152,29 +155,72 @@ def login():
     if request.method == "GET":
         return render_template("login.html", **page_context(
             has_password=_auth().has_password() or bool(_auth().list_users())))
-    throttle: LoginThrottle = current_app.extensions["smsgw.login_throttle"]
     address = request.remote_addr or "?"
-    wait_s = throttle.retry_after_s(address)
-    if wait_s:
-        return render_template("login.html", **page_context(
-            has_password=True, error=f"Too many failed attempts: try again in {int(wait_s) + 1} s.")), 429
+    refused = _throttled(address)
+    if refused:
+        return refused
     username, password = request.form.get("username", "").strip().lower(), request.form.get("password", "")
     user = _auth().check_user(username, password) if username else None
     if user is None and (username or not _auth().check_password(password)):
-        throttle.failed(address)
-        log.warning("status page: failed login from %s", address)
-        return render_template("login.html", **page_context(has_password=True, username=username,
-                                                        error="Wrong username or password." if username
-                                                        else "Wrong password.")), 401
-    throttle.succeeded(address)
-    session.clear()  # a new session id and CSRF token after login
+        return _login_failed(address, "Wrong username or password." if username else "Wrong password.",
+                             username=username)
+    session.clear()  # a new session id and CSRF token after each step
+    if user is not None and user.totp_secret:
+        session.update(code_for=user.username, code_asked=_service().clock().timestamp(),
+                       code_generation=_auth().user_generation(user.username))
+        return render_template("login.html", **page_context(has_password=True, code_step=True))
+    return _logged_in(address, user)
+
+
+@bp.post("/login/code")
+def login_code():
+    """The second step of a user who has one: the code from their authenticator app, within a few minutes of
+    their password, on the same browser."""
+    address = request.remote_addr or "?"
+    refused = _throttled(address)
+    if refused:
+        return refused
+    username, asked = session.get("code_for"), session.get("code_asked")
+    fresh = isinstance(asked, (int, float)) and _service().clock().timestamp() - asked < CODE_STEP_S
+    if not isinstance(username, str) or not fresh or not hmac.compare_digest(
+            session.get("code_generation") or "", _auth().user_generation(username) or ""):
+        session.clear()
+        return render_template("login.html", **page_context(
+            has_password=True, error="That took too long: log in again.")), 401
+    user = _auth().check_code(username, request.form.get("code", ""))
+    if user is None:
+        return _login_failed(address, "Wrong code, or one already used: type the code the app shows now.",
+                             code_step=True)
+    return _logged_in(address, user)
+
+
+def _throttled(address: str):
+    throttle: LoginThrottle = current_app.extensions["smsgw.login_throttle"]
+    wait_s = throttle.retry_after_s(address)
+    if not wait_s:
+        return None
+    return render_template("login.html", **page_context(
+        has_password=True, error=f"Too many failed attempts: try again in {int(wait_s) + 1} s.")), 429
+
+
+def _login_failed(address: str, error: str, **shown):
+    current_app.extensions["smsgw.login_throttle"].failed(address)
+    log.warning("status page: failed login from %s", address)
+    return render_template("login.html", **page_context(has_password=True, error=error, **shown)), 401
+
+
+def _logged_in(address: str, user: User | None):
+    """Open the session of `user` (None: the admin password's) and show the dashboard."""
+    current_app.extensions["smsgw.login_throttle"].succeeded(address)
+    session.clear()
     session.permanent = True
     if user is None:
         session["generation"] = _auth().password_generation()
     else:
         session.update(user=user.username, role=user.role, generation=_auth().user_generation(user.username))
+        _auth().note_login(user.username)
     session["seen"] = _service().clock().timestamp()
-    log.info("status page: %s logged in from %s", username or "admin", address)
+    log.info("status page: %s logged in from %s", user.username if user else "admin", address)
     return redirect(url_for("status.dashboard"))
 
 

@@ -271,11 +271,16 @@ def cmd_users(args: argparse.Namespace) -> int:
         service.admin.remove_user(args.username)
         service.privacy.audit("cli", "user.removed", target=args.username, remote_addr="local")
         print(f"user {args.username} removed; their sessions have ended")
+    elif args.users_command == "two-step-off":
+        service.admin.turn_off_totp(args.username)
+        service.privacy.audit("cli", "user.two_step_off", target=args.username, remote_addr="local")
+        print(f"user {args.username} logs in with the password alone now; their sessions have ended")
     else:
-        print(f"{'USERNAME':24}  {'ROLE':9}  {'CREATED':20}  LAST LOGIN")
+        print(f"{'USERNAME':24}  {'ROLE':9}  {'TWO-STEP':8}  {'CREATED':20}  LAST LOGIN")
         for user in service.admin.list_users():
             last = user.last_login_at.strftime("%Y-%m-%d %H:%M:%S") if user.last_login_at else "never"
-            print(f"{user.username:24}  {user.role:9}  {user.created_at:%Y-%m-%d %H:%M:%S}  {last}")
+            two_step = "on" if user.totp_secret else "off"
+            print(f"{user.username:24}  {user.role:9}  {two_step:8}  {user.created_at:%Y-%m-%d %H:%M:%S}  {last}")
     return 0
 
 
@@ -598,6 +603,9 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(users_sub.add_parser("list", help="list users"))
     remove = with_config(users_sub.add_parser("remove", help="remove a user"))
     remove.add_argument("username")
+    two_step_off = with_config(users_sub.add_parser(
+        "two-step-off", help="let a user log in with the password alone (their authenticator app is lost)"))
+    two_step_off.add_argument("username")
     users.set_defaults(func=cmd_users)
 
     accounts = sub.add_parser("accounts", help="departments: their quotas and routes, and what each has used")

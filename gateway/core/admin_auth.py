@@ -2,12 +2,14 @@
 roles (`users`), the session secret, and a light lockout after failed logins.
 
 Roles: `admin` may do everything the admin password may; `operator` may send, hold conversations and keep the
-contacts; `viewer` may look. A session carries the generation it was opened under (the password's, or the
+contacts; `viewer` may look. A user may add a second login step: a six-digit code from an authenticator app
+(TOTP, RFC 6238: 30 s steps, the step before and after accepted too), each code good for one login. A session carries the generation it was opened under (the password's, or the
 user's: password and role), and ends when that changes or at a logout."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
 import threading
@@ -15,6 +17,7 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Callable, Mapping
 
+import pyotp
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from gateway.clock import utcnow
@@ -32,6 +35,9 @@ MIN_PASSWORD_LENGTH = 8
 PASSWORD_ENV = "SMSGW_ADMIN_PASSWORD"
 ADMIN = "admin"  # the admin password's actor name, and the role it has
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_CODE = re.compile(r"[0-9]{6}")
+TOTP_ISSUER = "smsgw"
+TOTP_DRIFT_STEPS = 1  # codes of the step before and after are good too: a phone's clock a little off, slow typing
 
 
 class AdminAuth:
@@ -90,6 +96,9 @@ class AdminAuth:
         return self._store.users.add_user(name, generate_password_hash(password, method="scrypt"), role,
                                           self._clock(), account_id)
 
+    def user(self, username: str) -> User | None:
+        return self._store.users.get_user(username)
+
     def list_users(self) -> list[User]:
         return self._store.users.list_users()
 
@@ -97,21 +106,79 @@ class AdminAuth:
         self._store.users.remove_user(username)
 
     def check_user(self, username: str, password: str) -> User | None:
-        """The user, when `password` is theirs (their last login is noted); None otherwise."""
+        """The user, when `password` is theirs; None otherwise. One with a second step (`totp_secret`) has not
+        logged in until `check_code` accepts their code too."""
         user = self._store.users.get_user(username.strip().lower())
         if user is None or not check_password_hash(user.password_hash, password):
             return None
-        self._store.users.logged_in(user.username, self._clock())
         return user
 
+    def note_login(self, username: str) -> None:
+        self._store.users.logged_in(username, self._clock())
+
+    def change_password(self, username: str, current: str, new: str) -> None:
+        """A user's own change: `current` must be their password (ValidationError on field `current`)."""
+        if self.check_user(username, current) is None:
+            raise ValidationError("that is not your current password", field="current")
+        _check_length(new)
+        self._store.users.set_password_hash(username, generate_password_hash(new, method="scrypt"))
+
+    # --- the second login step ------------------------------------------------------------------------------
+
+    @staticmethod
+    def new_totp_secret() -> str:
+        """A fresh secret (160 bits, base32) to show the user; kept only once `turn_on_totp` accepts a code."""
+        return pyotp.random_base32(32)
+
+    @staticmethod
+    def totp_uri(username: str, secret: str, box: str) -> str:
+        """The otpauth:// address an authenticator app reads from a QR code."""
+        return pyotp.TOTP(secret).provisioning_uri(name=f"{username}@{box}", issuer_name=TOTP_ISSUER)
+
+    def turn_on_totp(self, username: str, secret: str, code: str) -> None:
+        """Keep `secret` as the user's second step, once `code` shows their app holds it (ValidationError on
+        field `code` otherwise). Their sessions end: the page opens a new one."""
+        step = self._step_of(secret, code)
+        if step is None:
+            raise ValidationError("that code does not match: check that the phone's clock is right and type the "
+                                  "code the app shows now", field="code")
+        self._store.users.set_totp(username, secret, step)
+
+    def turn_off_totp(self, username: str) -> None:
+        """The password alone opens the user's logins again (an admin does this for someone who lost their
+        phone); their sessions end."""
+        self._store.users.set_totp(username, None)
+
+    def check_code(self, username: str, code: str) -> User | None:
+        """The user, when `code` is their current one and no login has used it (or a later one) yet; None
+        otherwise."""
+        user = self._store.users.get_user(username)
+        if user is None or not user.totp_secret:
+            return None
+        step = self._step_of(user.totp_secret, code)
+        return user if step is not None and self._store.users.take_totp_step(username, step) else None
+
+    def _step_of(self, secret: str, code: str) -> int | None:
+        """The time step, within the drift allowed of now, whose code `code` is; None when none."""
+        code = "".join(code.split()) if isinstance(code, str) else ""
+        if not _CODE.fullmatch(code):
+            return None
+        totp = pyotp.TOTP(secret)
+        now = totp.timecode(self._clock().timestamp())
+        for step in range(now - TOTP_DRIFT_STEPS, now + TOTP_DRIFT_STEPS + 1):
+            if hmac.compare_digest(totp.generate_otp(step), code):
+                return step
+        return None
+
     def user_generation(self, username: str) -> str | None:
-        """As `password_generation`, for a user's session: it ends when their password or role changes, when
-        they are removed, or at a logout."""
+        """As `password_generation`, for a user's session: it ends when their password, role or second step
+        changes, when they are removed, or at a logout."""
         user = self._store.users.get_user(username)
         if user is None:
             return None
         epoch = self._store.settings.get(SESSION_EPOCH_KEY) or ""
-        return hashlib.sha256(f"{user.password_hash}\n{user.role}\n{epoch}".encode()).hexdigest()[:32]
+        held = f"{user.password_hash}\n{user.role}\n{user.totp_secret or ''}\n{epoch}"
+        return hashlib.sha256(held.encode()).hexdigest()[:32]
 
 
 def _check_length(password: str) -> None:

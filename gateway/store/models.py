@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Optional, cast
 
-from sqlalchemy import DateTime, Enum, ForeignKey, Index, String, Table, Text, TypeDecorator, UniqueConstraint, false
+from sqlalchemy import BigInteger, DateTime, Enum, ForeignKey, Index, String, Table, Text, TypeDecorator, UniqueConstraint, false
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -502,6 +502,9 @@ class User(Base):
     created_at: Mapped[datetime]
     last_login_at: Mapped[Optional[datetime]]
     account_id: Mapped[Optional[int]]  # the account their sends count against (accounts.id)
+    # their second login step (gateway/core/admin_auth.py): the authenticator app's TOTP secret, None when off
+    totp_secret: Mapped[Optional[str]] = mapped_column(Sealed())
+    totp_step: Mapped[Optional[int]] = mapped_column(BigInteger)  # the last time step a code was accepted for
 
 
 class Account(Base):

@@ -65,6 +65,10 @@ PAGE_ACTIONS = {
     "compose.send": ("campaign.sent", None),
     "settings.add_user": ("user.added", "username"),
     "settings.remove_user": ("user.removed", "username"),
+    "settings.turn_off_two_step": ("user.two_step_off", "username"),
+    "me.change_password": ("user.password_changed", None),
+    "me.turn_on_two_step": ("user.two_step_on", None),
+    "me.turn_off_two_step": ("user.two_step_off", None),
     "settings.add_account": ("account.added", None),
     "settings.remove_account": ("account.removed", "name"),
     "compose.cancel_campaign": ("campaign.cancelled", "uid"),
@@ -92,6 +96,9 @@ def record_admin_action(response):
     if endpoint == "status.login":
         if response.status_code in LOGIN:
             _record(request.form.get("username", "").strip().lower()[:64] or "admin", LOGIN[response.status_code])
+    elif endpoint == "status.login_code":  # a user's second step (the session names them either way)
+        if response.status_code in LOGIN:
+            _record(session.get("user") or session.get("code_for") or "?", LOGIN[response.status_code])
     elif endpoint in API_ACTIONS and 200 <= response.status_code < 300:
         action, arg = API_ACTIONS[endpoint]
         answer = response.get_json(silent=True) or {}
@@ -120,6 +127,7 @@ class AuditEntry(TypedDict):
     actor: Annotated[str, doc("the API key's name, the page's user ('admin': the admin password) or 'cli'")]
     action: Annotated[str, doc("key.created, key.rotated, key.revoked, user.added, user.removed, message.cancelled, "
                                "message.retried, modem.reset, webhook.added, webhook.deleted, number.erased, "
+                               "user.password_changed, user.two_step_on, user.two_step_off, "
                                "login.succeeded, login.failed, login.throttled")]
     target: str | None
     remote_addr: str | None
