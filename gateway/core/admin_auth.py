@@ -3,8 +3,10 @@ roles (`users`), the session secret, and a light lockout after failed logins.
 
 Roles: `admin` may do everything the admin password may; `operator` may send, hold conversations and keep the
 contacts; `viewer` may look. A user may add a second login step: a six-digit code from an authenticator app
-(TOTP, RFC 6238: 30 s steps, the step before and after accepted too), each code good for one login. A session carries the generation it was opened under (the password's, or the
-user's: password and role), and ends when that changes or at a logout."""
+(TOTP, RFC 6238: 30 s steps, the step before and after accepted too), each code good for one login.
+
+A session carries the generation it was opened under (the password's, or the user's: password, role and second
+step), and ends when that changes or at a logout."""
 
 from __future__ import annotations
 

@@ -50,21 +50,21 @@ class OneTimeCodes:
         if segmentation.part_count > self._settings.max_parts:
             raise MessageTooLong(f"the code's message needs {segmentation.part_count} parts", field="template")
         now, salt, pepper = self._clock(), otp.new_salt(), self._store.box_key.otp_pepper
-        record = self._store.otps.add_otp(OtpCode(
-            uid=new_uid("otp"), to_number=number, code_hash=otp.code_hash(code, salt, pepper), salt=salt,
-            attempts_left=self._settings.otp_max_attempts, expires_at=now + timedelta(seconds=ttl_s),
-            api_key_id=api_key.id if api_key else None, created_at=now))
+        expires_at = now + timedelta(seconds=ttl_s)
         account = charged(self._store, api_key, None)
         [placement] = self._policy.placements([number], None, account).values()
-        # it expires with its code; once sent, its parts are masked
+        # it expires with its code; once sent, its parts are masked. The code's record follows its message: a send
+        # refused (a quota, a route) leaves no code behind
         drafts = [MessageDraft(
             to_number=number, body=shown, encoding=segmentation.encoding, parts=segmentation.parts,
             masked_parts=segment(shown).parts, delivery_report=self._settings.delivery_report,
-            priority=PRIORITIES["high"], expires_at=record.expires_at, **placement)]
-        [message] = self._store.outbox.enqueue(self._policy.priced(drafts, account), now, api_key_id=api_key.id if api_key else None,
-                                               account=account)
-        self._store.otps.link_otp_message(record.uid, message.uid)
-        record.message_uid = message.uid
+            priority=PRIORITIES["high"], expires_at=expires_at, **placement)]
+        [message] = self._store.outbox.enqueue(self._policy.priced(drafts, account), now,
+                                               api_key_id=api_key.id if api_key else None, account=account)
+        record = self._store.otps.add_otp(OtpCode(
+            uid=new_uid("otp"), to_number=number, code_hash=otp.code_hash(code, salt, pepper), salt=salt,
+            attempts_left=self._settings.otp_max_attempts, expires_at=expires_at,
+            api_key_id=api_key.id if api_key else None, created_at=now, message_uid=message.uid))
         self._pool.wake()
         return record, message
 

@@ -24,11 +24,6 @@ class Otps:
             s.add(otp)
         return otp
 
-    def link_otp_message(self, uid: str, message_uid: str) -> None:
-        with self._db.write() as s:
-            otp = s.scalars(select(OtpCode).where(OtpCode.uid == uid)).one()
-            otp.message_uid = message_uid
-
     def verify_otp(self, uid: str, matches: Callable[[OtpCode], bool], now: datetime) -> Verification:
         """One attempt at OTP `uid`, under a row lock: a wrong code uses an attempt up; a right one uses the
         code up (verified once only); an expired code or one out of attempts never verifies."""

@@ -63,6 +63,20 @@ def test_sends_past_the_daily_quota_are_refused_and_a_new_day_starts_afresh(clie
     assert client.get("/api/v1/accounts/clinic", headers=auth).get_json()["used"]["this_month"] == 1
 
 
+def test_a_one_time_code_past_the_quota_is_refused_and_leaves_no_code_behind(client, auth, service):
+    from sqlalchemy import func, select
+
+    from gateway.store.models import OtpCode
+
+    assert add_account(client, auth, per_day=1).status_code == 201
+    key = key_of(service, "clinic")
+    assert client.post("/api/v1/otp", json={"to": "+447911123456"}, headers=key).status_code == 202
+    refused = client.post("/api/v1/otp", json={"to": "+447911123457"}, headers=key)
+    assert refused.status_code == 429 and refused.get_json()["error"]["code"] == "quota_exceeded"
+    with service.store.db.read() as s:
+        assert s.scalar(select(func.count()).select_from(OtpCode)) == 1
+
+
 def test_a_cancelled_message_gives_its_parts_back(client, auth, service, clock):
     add_account(client, auth, per_month=1)
     key = key_of(service, "clinic")
