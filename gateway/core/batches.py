@@ -119,9 +119,14 @@ class Batches:
                 rejected.append(_rejection(row_number, exc))
         return self._without_opted_out(good, rejected, message_class)
 
-    def cost_estimate(self, planned: Sequence[Planned]) -> float:
-        """What `planned` messages would cost at today's route and modem costs (parts × cost per part)."""
-        per_part = self._policy.cost_per_part(list(dict.fromkeys(number for _, number, _, _ in planned)))
+    def cost_estimate(self, planned: Sequence[Planned], account: Account | None = None,
+                      via: str | None = None) -> float:
+        """What `planned` messages would cost at today's route and modem costs (parts × cost per part), sent by
+        `via` or as routed, inside `account`'s routes."""
+        numbers = list(dict.fromkeys(number for _, number, _, _ in planned))
+        placed = via is not None or (account is not None and bool(account.route_list))
+        per_part = self._policy.cost_per_part(numbers, self._policy.placements(numbers, via, account)
+                                              if placed else None)
         return sum(segmentation.part_count * per_part[number] for _, number, _, segmentation in planned)
 
     def _without_opted_out(self, good: list[Planned], rejected: list[dict[str, Any]], message_class: str | None

@@ -189,8 +189,11 @@ def test_the_cheapest_ready_modem_sends_and_a_dearer_one_takes_what_waits_while_
     assert [len(f.sent) for f in fakes] == [modems.count("modem1"), 2 + modems.count("modem2")]
 
 
-def test_a_campaigns_cost_estimate_takes_each_numbers_rule_or_its_modems_cost(routed):
+def test_a_campaigns_cost_estimate_takes_each_numbers_rule_or_its_modems_cost_inside_its_accounts_routes(routed):
     _, _, gateway = routed([RouteSettings("+44", "uk", 0.02)], [{"group": "uk", "cost": 0.3}, {"cost": 0.1}])
     going, _ = gateway.service.batches.plan_for_contacts([(UK, "Ann", {}), (FR, "Zoé", {})], body="x" * 200)
     # the rule prices the UK number; no rule for France: the cheapest modem that would claim it does (2 parts each)
     assert gateway.service.batches.cost_estimate(going) == pytest.approx(2 * 0.02 + 2 * 0.1)
+    school = gateway.service.accounts.add_account("school", routes=["modem2"])
+    assert gateway.service.batches.cost_estimate(going, school) == pytest.approx(4 * 0.1)  # only modem2 may send
+    assert gateway.service.batches.cost_estimate(going, via="modem1") == pytest.approx(4 * 0.3)
