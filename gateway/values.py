@@ -17,7 +17,7 @@ EVENT_TYPES = ("message.sent", "message.delivered", "message.failed", "message.r
                "message.updated",  # updated: a late part completed a received message flushed incomplete
                "alert.raised", "alert.resolved",  # gateway/core/alerts.py
                "modem.degraded")  # gateway/core/canary.py: a SIM's probe did not arrive
-
+TEST_EVENT = "webhook.test"  # sent to one webhook by hand (whatever events it takes): it is reachable
 
 ROLES = ("admin", "operator", "viewer")  # a user's role in the pages (gateway/core/admin_auth.py), most rights first
 NO_CREDIT = "out of credit or barred"  # a modem's last_error begins so while the network refuses its SIM

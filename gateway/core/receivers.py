@@ -77,6 +77,10 @@ class Receivers:
         events = self._store.events.event_types_of(deliveries)
         return [(d, events[d.event_id], attempts[d.id]) for d in deliveries]
 
+    def send_test(self, webhook_uid: str) -> str:
+        """Send the webhook a `webhook.test` event now; the delivery's id (its outcome is in its deliveries)."""
+        return self._store.events.send_test(webhook_uid, self._clock())
+
     def redeliver(self, webhook_uid: str, delivery_uid: str) -> Delivery:
         return self._store.events.redeliver(webhook_uid, delivery_uid, self._clock())
 

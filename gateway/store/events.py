@@ -23,7 +23,7 @@ from gateway.errors import ConflictError, NotFound
 from gateway.representations import time_json
 from gateway.store.database import Database, changed, new_uid
 from gateway.store.models import Delivery, DeliveryAttempt, Event, Modem, Webhook, table
-from gateway.values import DeliveryJob, DeliveryState
+from gateway.values import TEST_EVENT, DeliveryJob, DeliveryState
 
 _webhooks, _events, _deliveries = table(Webhook), table(Event), table(Delivery)
 _earlier = _deliveries.alias("earlier")
@@ -139,19 +139,22 @@ class Events:
         self._queue(conn, event_type, subject, data, [_callback_target(url)], now)
 
     def _queue(self, conn: Connection, event_type: str, subject: str, data: dict[str, Any],
-               targets: list[tuple[int | None, str, str]], now: datetime) -> None:
+               targets: list[tuple[int | None, str, str]], now: datetime) -> list[str]:
+        """Add the event and a delivery of it to each of `targets`; the deliveries' ids."""
         event_uid = new_uid("evt")
         payload = _dump({"id": event_uid, "type": event_type, "created_at": time_json(now), "data": data})
         event_id: int = conn.execute(_ADD_EVENT, {"uid": event_uid, "type": event_type, "subject": subject,
                                              "payload": payload, "created_at": now}).scalar_one()
-        conn.execute(_ADD_DELIVERIES, [
+        deliveries = [
             {"uid": new_uid("dlv"), "event_id": event_id, "webhook_id": webhook_id, "target": target,
              "subject": subject, "url": url, "state": DeliveryState.PENDING, "attempts": 0,
              "next_attempt_at": now, "lease_until": None, "last_status": None, "last_error": None,
              "created_at": now, "delivered_at": None}
             for webhook_id, url, target in targets
-        ])
+        ]
+        conn.execute(_ADD_DELIVERIES, deliveries)
         self._db.mark_deliveries_queued()
+        return [str(d["uid"]) for d in deliveries]
 
     # --- the delivery worker -----------------------------------------------------------------------
 
@@ -297,6 +300,16 @@ class Events:
             rows = s.execute(select(Event.id, Event.uid, Event.type)
                              .where(Event.id.in_({d.event_id for d in deliveries}))).all()
         return {row.id: (row.uid, row.type) for row in rows}
+
+    def send_test(self, webhook_uid: str, now: datetime) -> str:
+        """Queue a `webhook.test` event for the one webhook (whatever events it takes), signed and retried as any
+        other: its receiver's owner sees that it arrives and verifies. Returns the delivery's id."""
+        webhook = self.get_webhook(webhook_uid)
+        data = {"webhook_id": webhook.uid, "text": "a test event from smsgw: this webhook is reachable"}
+        with self._db.write_core() as conn:
+            [delivery] = self._queue(conn, TEST_EVENT, webhook.uid, data,
+                                     [(webhook.id, webhook.url, f"webhook:{webhook.id}")], now)
+        return delivery
 
     def redeliver(self, webhook_uid: str, delivery_uid: str, now: datetime) -> Delivery:
         """Send a delivery again now, by hand (whatever became of it before)."""

@@ -95,6 +95,25 @@ def test_5xx_and_429_are_retried_4xx_is_final_and_attempts_are_visible(start, re
     assert receiver.wait_for(lambda r: len(r.events()) == 2)
 
 
+def test_a_test_event_reaches_one_webhook_signed_whatever_events_it_takes(start, receiver):
+    api, _, gateway = start()
+    hook = register(api, receiver.url, ["alert.raised"])
+    other = register(api, receiver.url + "?other", ["alert.raised"])
+    tested = api.session.post(f"{api.base}/webhooks/{hook['id']}/test")
+    assert tested.status_code == 202 and tested.json()["state"] == "pending"
+    assert receiver.wait_for(lambda r: len(r.events()) == 1)
+    [received] = receiver.received
+    assert received["json"]["type"] == "webhook.test" and received["json"]["data"]["webhook_id"] == hook["id"]
+    assert verify_signature(hook["secret"], received["headers"][SIGNATURE_HEADER], received["body"], now=time.time())
+    delivered = wait_until(lambda: [d for d in api.session.get(f"{api.base}/webhooks/{hook['id']}/deliveries")
+                                    .json()["deliveries"] if d["state"] == "delivered"])
+    assert [d["id"] for d in delivered] == [tested.json()["id"]] and delivered[0]["event"]["type"] == "webhook.test"
+    assert api.session.get(f"{api.base}/webhooks/{other['id']}/deliveries").json()["deliveries"] == []
+    assert api.session.post(f"{api.base}/webhooks/wh_missing/test").status_code == 404
+    assert ("e2e", "webhook.tested", hook["id"]) in [
+        (e.actor, e.action, e.target) for e in gateway.store.audit.list_audit()]
+
+
 def test_a_receiver_that_was_down_gets_every_event_in_order_per_message(start, receiver):
     api, fakes, _ = start(2)
     register(api, receiver.url, ["message.sent", "message.delivered"])

@@ -30,6 +30,7 @@ API_ACTIONS = {
     "modems.reset_modem": ("modem.reset", "name"),
     "webhooks.add_webhook": ("webhook.added", None),
     "webhooks.delete_webhook": ("webhook.deleted", "uid"),
+    "webhooks.send_test": ("webhook.tested", "uid"),
     "audit.erase_number": ("number.erased", None),  # the number itself is not kept: that is the point
     "rules.add_rule": ("rule.added", None),
     "rules.update_rule": ("rule.changed", "uid"),

@@ -146,6 +146,14 @@ def list_deliveries(uid: str):
     return {"deliveries": [delivery_json(*row) for row in rows]}
 
 
+@bp.post("/webhooks/<uid>/test")
+@operation("Send the webhook a `webhook.test` event now, whatever events it takes; see it arrive in its deliveries "
+           "(admin)", Redelivery, status=202, errors=(404,))
+@requires("admin")
+def send_test(uid: str):
+    return {"id": service().receivers.send_test(uid), "state": "pending"}, 202
+
+
 @bp.post("/webhooks/<uid>/deliveries/<delivery_uid>/redeliver")
 @operation("Send a delivery again now (admin)", Redelivery, status=202, errors=(404, 409))
 @requires("admin")
