@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Iterable, Mapping, Protocol, Sequence
+from typing import Callable, Iterable, Mapping, Protocol, Sequence
 
 from gateway.config import MessagingSettings, RouteSettings
 from gateway.errors import UnknownModem
@@ -49,21 +49,25 @@ class QueuePolicy:
     """The decisions of the table above that are taken as a message is queued."""
 
     def __init__(self, settings: MessagingSettings, modems: ModemRecords, history: InboundHistory,
-                 routes: Sequence[RouteSettings] = (), modem_costs: Mapping[str, float] | None = None) -> None:
+                 routes: Sequence[RouteSettings] = (), modem_costs: Mapping[str, float] | None = None,
+                 box_quiet_hours: Callable[[], str] | None = None) -> None:
+        """`box_quiet_hours`: the box's quiet hours now (an admin may change them while it runs); the config's
+        `[messaging] quiet_hours` when not given."""
         self._settings = settings
         self._modems, self._history = modems, history
+        self._box_quiet_hours = box_quiet_hours or (lambda: settings.quiet_hours)
         self.router = Router(routes, modem_costs)
 
     def quiet_window(self, message_class: str | None, quiet_hours: bool | str | None) -> str | None:
         """The quiet hours ("21:00-08:00") a message of `message_class` keeps: a marketing message's own window
-        (`quiet_hours`), else the config's; None when none applies."""
+        (`quiet_hours`), else the box's; None when none applies."""
         check_message_class(message_class)
         if message_class != "marketing" or quiet_hours is False:
             return None
         if isinstance(quiet_hours, str):
             start, end = parse_quiet_window(quiet_hours)
-        elif self._settings.quiet_hours:
-            start, end = parse_quiet_window(self._settings.quiet_hours, field="messaging.quiet_hours")
+        elif box_window := self._box_quiet_hours():
+            start, end = parse_quiet_window(box_window, field="messaging.quiet_hours")
         else:
             return None
         return f"{start:%H:%M}-{end:%H:%M}"

@@ -38,6 +38,7 @@ from gateway.core.accounts import AccountBook
 from gateway.core.adaptive import AdaptiveRouting
 from gateway.core.admin_auth import AdminAuth
 from gateway.core.batches import Batches
+from gateway.core.box_settings import BoxSettings
 from gateway.core.consent import Consent
 from gateway.core.idempotency import Idempotency
 from gateway.core.contacts import ContactBook
@@ -69,7 +70,9 @@ class GatewayService:
         self.store = store
         self.settings = settings
         self.clock = clock
-        self.policy = QueuePolicy(settings, store.modems, store.outbox, routes, modem_costs)
+        self.box_settings = BoxSettings(store, settings, clock)
+        self.policy = QueuePolicy(settings, store.modems, store.outbox, routes, modem_costs,
+                                  self.box_settings.quiet_window)
         self.routing = AdaptiveRouting(store, routing or RoutingSettings(), modem_costs or {}, clock, pool)
         self.templates = Templates(store, settings, clock)
         self.consent = Consent(store, settings, clock)

@@ -1,10 +1,11 @@
-"""Gateway-wide named values in `admin_settings` (the admin password hash, the session secret)."""
+"""Gateway-wide named values in `admin_settings` (the admin password hash, the session secret, the settings an
+admin changed while the box runs: gateway/core/box_settings.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from gateway.store.database import Database
@@ -28,6 +29,10 @@ class AdminSettings:
                 s.add(AdminSetting(key=key, value=value, updated_at=now))
             else:
                 row.value, row.updated_at = value, now
+
+    def remove(self, key: str) -> None:
+        with self._db.write() as s:
+            s.execute(delete(AdminSetting).where(AdminSetting.key == key))
 
     def add_if_absent(self, key: str, value: str, now: datetime) -> str:
         """Store `value` unless `key` already has one; return the value that is kept (race-safe across processes)."""

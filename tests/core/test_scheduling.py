@@ -202,6 +202,40 @@ def test_marketing_is_held_through_quiet_hours_over_http_and_transactional_is_no
     assert (bad.status_code, bad.json["error"]["field"]) == (400, "class")
 
 
+def test_an_admin_changes_the_quiet_hours_while_the_box_runs_and_can_go_back_to_the_configs(store, settings):
+    from gateway.config import MessagingSettings
+    from gateway.core.service import GatewayService
+    from web import create_app
+
+    service = GatewayService(store, MessagingSettings(quiet_hours="21:00-08:00"), clock=lambda: NIGHT)
+    client = create_app(settings, service).test_client()
+    admin = {"Authorization": f"Bearer {service.keys.create_key('boss', ['admin', 'send', 'read'])[1]}"}
+    reader = {"Authorization": f"Bearer {service.keys.create_key('look', ['read'])[1]}"}
+
+    def marketing_state() -> str:
+        response = client.post("/api/v1/messages", json={"to": UK, "body": "Sale!", "class": "marketing"},
+                               headers=admin)
+        return response.json["state"]
+
+    def set_window(window):
+        return client.put("/api/v1/settings/quiet-hours", json={"window": window}, headers=admin)
+
+    assert client.get("/api/v1/settings/quiet-hours", headers=reader).json == {"window": "21:00-08:00",
+                                                                              "changed": False}
+    assert marketing_state() == "scheduled"
+    assert set_window("").json == {"window": "", "changed": True}  # never held
+    assert marketing_state() == "queued"
+    assert set_window(" 23:30-06:00 ").json == {"window": "23:30-06:00", "changed": True}
+    assert marketing_state() == "queued"  # 22:00 in London
+    refused = set_window("late")
+    assert (refused.status_code, refused.json["error"]["field"]) == (400, "quiet_hours")
+    assert client.put("/api/v1/settings/quiet-hours", json={"window": ""}, headers=reader).status_code == 403
+    assert set_window(None).json == {"window": "21:00-08:00", "changed": False}
+    assert marketing_state() == "scheduled"
+    assert [(e.actor, e.target) for e in store.audit.list_audit() if e.action == "settings.quiet_hours"] == [
+        ("boss", "21:00-08:00"), ("boss", "23:30-06:00"), ("boss", "")]
+
+
 def test_a_marketing_message_that_waited_into_quiet_hours_goes_back_to_scheduled_when_claimed(modem_links, settings):
     from gateway.appliance.runtime import Gateway
     from gateway.config import ModemSettings

@@ -29,6 +29,7 @@ from web.api import (
     alerts,
     audit,
     batches,
+    box_settings,
     contacts,
     conversations,
     demo,
@@ -47,7 +48,7 @@ from web.api.access import requires, service
 __all__ = ["init_app", "requires", "service"]
 
 AREAS = (messages, modems, routes, webhooks, conversations, contacts, templates, rules, alerts, optouts, otp, batches,
-         accounts, audit, demo, docs)
+         accounts, box_settings, audit, demo, docs)
 
 
 def init_app(app: Flask) -> None:

@@ -31,6 +31,7 @@ API_ACTIONS = {
     "webhooks.add_webhook": ("webhook.added", None),
     "webhooks.delete_webhook": ("webhook.deleted", "uid"),
     "webhooks.send_test": ("webhook.tested", "uid"),
+    "box_settings.set_quiet_hours": ("settings.quiet_hours", "window"),
     "audit.erase_number": ("number.erased", None),  # the number itself is not kept: that is the point
     "rules.add_rule": ("rule.added", None),
     "rules.update_rule": ("rule.changed", "uid"),
@@ -103,7 +104,7 @@ def record_admin_action(response):
     elif endpoint in API_ACTIONS and 200 <= response.status_code < 300:
         action, arg = API_ACTIONS[endpoint]
         answer = response.get_json(silent=True) or {}
-        target = args.get(arg) if arg else answer.get("id", answer.get("name"))
+        target = args[arg] if arg in args else answer.get(arg or "id", answer.get("name"))  # a path's, or the answer's
         key = g.get("api_key")
         _record(key.name if key is not None else "?", action, target)
     elif endpoint in PAGE_ACTIONS and response.status_code < 400 and not _flashed_error():
