@@ -95,7 +95,9 @@ def modem_json(modem: Modem) -> dict[str, Any]:
         "last_error": modem.last_error, "updated_at": time_json(modem.updated_at),
         "own_number": modem.own_number, "balance": modem.balance,
         "balance_checked_at": time_json(modem.balance_checked_at),
-        "group": modem.group,
+        "group": modem.group, "label": modem.label,
+        "changed": {"group": modem.changed_group, "cost": modem.changed_cost,
+                    "max_per_minute": modem.changed_per_minute, "max_per_hour": modem.changed_per_hour},
         "storage": {"used": modem.storage_used, "total": modem.storage_total},
         "degraded_since": time_json(modem.degraded_since),  # its canary probe did not arrive: it takes no work
         "bundle": bundle_json(modem),

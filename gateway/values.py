@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypedDict
 
 Encoding = Literal["gsm7", "ucs2"]  # the alphabet of a message's parts (gateway.rules.text)
 EVENT_TYPES = ("message.sent", "message.delivered", "message.failed", "message.received", "message.expired",
@@ -70,6 +70,16 @@ class DeliveryState(str, enum.Enum):
     IN_FLIGHT = "in_flight"
     DELIVERED = "delivered"
     FAILED = "failed"  # a final answer (4xx) or the retry horizon passed
+
+
+class ModemChanges(TypedDict):
+    """What an admin changed of a modem over its `[[modems]]` config, as its row keeps it (None: the config's)."""
+
+    label: str | None
+    changed_group: str | None
+    changed_cost: float | None
+    changed_per_minute: int | None
+    changed_per_hour: int | None
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The modems as the operator sees them: their recorded state, a reset, a USSD request, the AT log."""
+"""The modems as the operator sees them: their recorded state, what an admin changes of their config while the box
+runs, a reset, a USSD request, the AT log."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from gateway.store.models import Modem
 log = logging.getLogger(__name__)
 
 USSD_CODE = re.compile(r"^[0-9*#+]{1,40}$")
+GROUP = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class ModemControl:
@@ -24,6 +26,28 @@ class ModemControl:
 
     def list_modems(self) -> list[Modem]:
         return self._store.modems.list_modems()
+
+    def change_modem(self, name: str, *, label: str | None = None, group: str | None = None,
+                     cost: float | None = None, max_per_minute: int | None = None,
+                     max_per_hour: int | None = None) -> Modem:
+        """Set what an admin changes of modem `name` over its `[[modems]]` config, every field (None: the
+        config's): the name people see, its routing group, its cost per SMS, its SIM plan's caps. Its worker takes
+        them up at once here, at its next health poll on another box. ValidationError naming the field."""
+        label = label.strip() or None if isinstance(label, str) else None
+        if label is not None and len(label) > 64:
+            raise ValidationError("a modem's label is at most 64 characters", field="label")
+        if group is not None and not GROUP.fullmatch(group):
+            raise ValidationError("a group is 1 to 64 letters, digits, '.', '_' or '-'", field="group")
+        if cost is not None and not (isinstance(cost, (int, float)) and 0 <= cost < float("inf")):
+            raise ValidationError("cost must be a number, 0 or more", field="cost")
+        for field, cap in (("max_per_minute", max_per_minute), ("max_per_hour", max_per_hour)):
+            if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 0):
+                raise ValidationError(f"{field} must be a whole number, 0 or more (0: no limit)", field=field)
+        row = self._store.modems.change_modem(name, {
+            "label": label, "changed_group": group, "changed_cost": None if cost is None else float(cost),
+            "changed_per_minute": max_per_minute, "changed_per_hour": max_per_hour})
+        self._pool.retune(row)
+        return row
 
     def reset_modem(self, name: str) -> None:
         """Close and reopen a modem (it re-initialises; work it held goes back to the queue)."""

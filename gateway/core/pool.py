@@ -14,7 +14,7 @@ import random
 import threading
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
-from typing import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from gateway.config import MessagingSettings, ModemSettings, PoolSettings, UpstreamSettings
 from gateway.core.ports import PoolStorage
@@ -23,6 +23,9 @@ from gateway.modem.atlog import AtLine
 from gateway.rules.claiming import UNLIMITED, ClaimLimits, Deferral
 from gateway.errors import ModemNotFound, ModemOffline, ModemTimeout, ModemUnavailable, UssdTimeout
 from gateway.values import ModemState
+
+if TYPE_CHECKING:
+    from gateway.store.models import Modem
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +94,13 @@ class ModemPool:
         """Adaptive routing's verdict (gateway/core/adaptive.py): the workers named are deferred, the others not."""
         for worker in self.workers:
             worker.defer(deferrals.get(worker.name))
+
+    def retune(self, row: Modem) -> bool:
+        """Modem `row.name` takes up what an admin changed of it now (other boxes' at their next health poll)."""
+        worker = next((w for w in self.workers if w.name == row.name), None)
+        if worker is not None:
+            worker.retune(row)
+        return worker is not None
 
     def remove(self, name: str, timeout_s: float = 30.0) -> bool:
         """Stop and drop modem `name` (it vanished); its claimed work goes back to the queue."""

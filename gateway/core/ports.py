@@ -155,6 +155,9 @@ class PoolControl(Protocol):
     def defer(self, deferrals: Mapping[str, Deferral]) -> None:
         """Adaptive routing's verdict: the modems named are deferred, the others not."""
 
+    def retune(self, row: Modem) -> bool:
+        """Modem `row.name` takes up what an admin changed of it now; False when it does not run here."""
+
 
 class NoPool:
     """For processes that run no modems (the CLI): work is found by the running gateway's idle poll."""
@@ -173,3 +176,6 @@ class NoPool:
 
     def defer(self, deferrals: Mapping[str, Deferral]) -> None:
         pass
+
+    def retune(self, row: Modem) -> bool:
+        return False

@@ -9,6 +9,7 @@ check) and handles the modem's notices (+CMTI, +CDS, calls) and requests handed 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import random
@@ -17,7 +18,7 @@ import time
 from concurrent.futures import Future
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Callable, Protocol, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, TypeVar
 
 from gateway.config import MessagingSettings, ModemSettings, PoolSettings
 from gateway.core.ports import PoolStorage
@@ -48,6 +49,9 @@ from gateway.rules.retry import next_attempt_at
 from gateway.rules.text import Segmentation
 from gateway.upstream.driver import UpstreamDriver
 from gateway.values import NO_CREDIT, MessageState, ModemState, ReceivedSms, SendJob, StatusReport, UnreadableSms
+
+if TYPE_CHECKING:
+    from gateway.store.models import Modem
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -81,7 +85,8 @@ class ModemWorker:
                  kind: str = "modem", degraded_listeners: Sequence[DegradedListener] = ()) -> None:
         """`kind` "upstream": an upstream provider (gateway/upstream/) in a modem's place, claiming within
         `limits`."""
-        self.modem = modem
+        self.modem = modem  # as configured, with what an admin changed of it (`retune`)
+        self._configured = modem
         self.kind = kind
         self.name = modem.name
         self._store = store
@@ -156,6 +161,22 @@ class ModemWorker:
         if deferral != self._deferral:
             self._deferral = deferral
             self._wake.set()
+
+    def retune(self, row: Modem) -> None:
+        """Take up what an admin changed of this modem (its row's `changed_*`, over the config; from any thread):
+        its group, cost and SIM plan's caps. A changed cap counts what the modem sent in the last hour."""
+        tuned = tuned_settings(self._configured, row)
+        if tuned == self.modem:
+            return
+        before, self.modem = self.modem, tuned
+        if (tuned.max_per_minute, tuned.max_per_hour) != (before.max_per_minute, before.max_per_hour):
+            sent = self._store.request_counts.parts_sent_since(self.name, self._clock() - HOUR)
+            self._budget = SendBudget(tuned.max_per_minute, tuned.max_per_hour, sent=sent)
+        if tuned.group != row.group:
+            self._store.modems.save_modem(self.name, tuned.port, self._clock(), group=tuned.group)
+        log.info("modem %s: now group %s, cost %s, at most %s a minute and %s an hour (0: no limit)", self.name,
+                 tuned.group, tuned.cost, tuned.max_per_minute, tuned.max_per_hour)
+        self._wake.set()
 
     def _claim_limits(self) -> ClaimLimits:
         deferral = self._deferral
@@ -264,9 +285,10 @@ class ModemWorker:
             used = len(self._store.request_counts.parts_sent_since(self.name, start))
             self._bundle = Bundle(self.modem.bundle_sms, self.modem.bundle_reset_day, used)
         fields = {"own_number": info.own_number} if info.own_number else {}
-        self._store.modems.save_modem(self.name, self.modem.port, self._clock(), manufacturer=info.manufacturer,
-                                      model=info.model, imei=info.imei, last_error=None, group=self.modem.group,
-                                      **fields)
+        row = self._store.modems.save_modem(self.name, self.modem.port, self._clock(), manufacturer=info.manufacturer,
+                                            model=info.model, imei=info.imei, last_error=None, group=self.modem.group,
+                                            **fields)
+        self.retune(row)
         log.info("modem %s online: %s %s IMEI %s", self.name, info.manufacturer, info.model, info.imei)
         self._next_balance = self._clock() if self.modem.balance_ussd else None
 
@@ -765,6 +787,7 @@ class ModemWorker:
         if state != ModemState.ONLINE:
             self.is_ready = False
         row = self._store.modems.save_modem(self.name, self.modem.port, self._clock(), state=state, **fields)
+        self.retune(row)  # another box may have changed it
         if (row.degraded_since is not None) != self._degraded:
             self._set_degraded(row.degraded_since is not None)
             log.warning("modem %s: %s", self.name, "degraded by the canary: it sends only its own probes"
@@ -779,6 +802,15 @@ class ModemWorker:
 
 _STATE_NOTICES = frozenset({"restarted", "fatal", "sim", "registration"})
 _REGISTERED_OR_NOT = (ModemState.ONLINE, ModemState.NOT_REGISTERED, ModemState.SEARCHING)  # connected, SIM ready
+
+
+def tuned_settings(configured: ModemSettings, row: Modem) -> ModemSettings:
+    """A modem's settings: its config's, with what an admin changed of them (`row`'s `changed_*`)."""
+    return dataclasses.replace(
+        configured, group=configured.group if row.changed_group is None else row.changed_group,
+        cost=configured.cost if row.changed_cost is None else row.changed_cost,
+        max_per_minute=configured.max_per_minute if row.changed_per_minute is None else row.changed_per_minute,
+        max_per_hour=configured.max_per_hour if row.changed_per_hour is None else row.changed_per_hour)
 
 
 def _state_when(registration: str) -> ModemState:

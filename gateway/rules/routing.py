@@ -39,6 +39,7 @@ class ModemView(Protocol):
     name: str
     group: str | None
     state: ModemState
+    changed_cost: float | None  # its cost per SMS as an admin changed it; None: the config's
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,10 @@ class Router:
                     cost: float | None) -> tuple[Candidate, ...]:
         """The allowed modems in the order they would claim: online first, then cheapest, then by name."""
         chosen = [m for m in modems if allowed is None or allowed(m)]
-        chosen.sort(key=lambda m: (m.state != ModemState.ONLINE, self._modem_costs.get(m.name, 0.0), m.name))
-        return tuple(Candidate(m.name, group_of(m), m.state.value, cost, self._modem_costs.get(m.name, 0.0))
-                     for m in chosen)
+        chosen.sort(key=lambda m: (m.state != ModemState.ONLINE, self._cost_of(m), m.name))
+        return tuple(Candidate(m.name, group_of(m), m.state.value, cost, self._cost_of(m)) for m in chosen)
+
+    def _cost_of(self, modem: ModemView) -> float:
+        """A modem's cost per SMS: as an admin changed it, else its config's."""
+        return modem.changed_cost if modem.changed_cost is not None else self._modem_costs.get(modem.name, 0.0)
 

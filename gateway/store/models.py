@@ -224,6 +224,13 @@ class Modem(Base):
     bundle_size: Mapped[Optional[int]]  # its plan's monthly bundle of SMS parts ([[modems]] bundle_sms), if any
     bundle_used: Mapped[Optional[int]]  # parts sent in the bundle's current month
     bundle_resets_at: Mapped[Optional[datetime]]
+    # what an admin changed while the box runs (gateway/core/modem_control.py), over [[modems]]; None: the config's.
+    # Its worker takes them up at once on its own box, at its next health poll on another
+    label: Mapped[Optional[str]] = mapped_column(String(64))  # the name people see ("Reception's SIM")
+    changed_group: Mapped[Optional[str]] = mapped_column(String(64))
+    changed_cost: Mapped[Optional[float]]
+    changed_per_minute: Mapped[Optional[int]]
+    changed_per_hour: Mapped[Optional[int]]
 
     def __repr__(self) -> str:
         return f"<Modem {self.name} {self.state.value}>"

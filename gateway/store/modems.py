@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from gateway.store.database import Database
 from gateway.store.models import Modem
-from gateway.values import ModemState
+from gateway.errors import ModemNotFound
+from gateway.values import ModemChanges, ModemState
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,16 @@ class Modems:
                 modem.box = self._db.box
             modem.port, modem.updated_at = port, now
             for key, value in fields.items():
+                setattr(modem, key, value)
+        return modem
+
+    def change_modem(self, name: str, changes: ModemChanges) -> Modem:
+        """Set what an admin changed of modem `name` (every field: None is the config's); the row as committed."""
+        with self._db.write() as s:
+            modem = s.get(Modem, name)
+            if modem is None:
+                raise ModemNotFound(f"no modem named {name!r}", field="name")
+            for key, value in changes.items():
                 setattr(modem, key, value)
         return modem
 

@@ -197,3 +197,55 @@ def test_a_campaigns_cost_estimate_takes_each_numbers_rule_or_its_modems_cost_in
     school = gateway.service.accounts.add_account("school", routes=["modem2"])
     assert gateway.service.batches.cost_estimate(going, school) == pytest.approx(4 * 0.1)  # only modem2 may send
     assert gateway.service.batches.cost_estimate(going, via="modem1") == pytest.approx(4 * 0.3)
+
+
+# --- an admin changes a modem's label, group, cost and caps while the box runs ------------------------------
+
+def test_an_admin_changes_a_modems_cost_and_group_and_its_worker_takes_them_up_at_once(configured_gateway):
+    api, fakes, gateway = configured_gateway([{"cost": 0.05}, {"cost": 0.01}])
+
+    def change(name, **fields):
+        return api.session.put(f"{api.base}/modems/{name}/settings", json=fields, timeout=10)
+
+    def first_candidate():
+        explained = api.session.get(f"{api.base}/routes", params={"to": UK}, timeout=10).json()
+        return [(c["name"], c["modem_cost"]) for c in explained["candidates"]][0]
+
+    assert first_candidate() == ("modem2", 0.01)
+    answer = change("modem1", label="Reception's SIM", cost=0.001)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["label"], body["changed"]["cost"], body["group"]) == ("Reception's SIM", 0.001, "default")
+    assert first_candidate() == ("modem1", 0.001)
+    assert api.wait_state(api.send(UK, "the cheaper SIM now")["id"], "sent")["modem"] == "modem1"
+
+    refused = api.session.post(f"{api.base}/messages", json={"to": UK, "body": "x", "via": "uk"}, timeout=10)
+    assert refused.status_code == 422  # no modem is in group uk yet
+    assert change("modem2", group="uk", max_per_minute=5).status_code == 200
+    assert api.modems()["modem2"]["group"] == "uk"
+    assert api.wait_state(api.send(UK, "by the uk group", via="uk")["id"], "sent")["modem"] == "modem2"
+    assert gateway.pool.worker("modem2").modem.max_per_minute == 5
+
+    assert change("modem2").json()["changed"] == {"group": None, "cost": None, "max_per_minute": None,
+                                                  "max_per_hour": None}  # all as the config says again
+    assert api.modems()["modem2"]["group"] == "default" and gateway.pool.worker("modem2").modem.max_per_minute == 0
+    for fields, field in (({"group": "two words"}, "group"), ({"cost": -1}, "cost"),
+                          ({"max_per_hour": 1.5}, "max_per_hour"), ({"label": "x" * 65}, "label")):
+        bad = change("modem1", **fields)
+        assert (bad.status_code, bad.json()["error"]["field"]) == (400, field), fields
+    assert change("modem9", cost=1).status_code == 404
+    assert api.modems()["modem1"]["changed"]["cost"] == 0.001  # the refusals changed nothing
+    assert [e.target for e in gateway.store.audit.list_audit() if e.action == "modem.changed"] == ["modem2"] * 2 + [
+        "modem1"]
+
+
+def test_another_box_takes_up_a_change_at_its_modems_next_health_poll(configured_gateway, settings):
+    from gateway.config import PoolSettings
+
+    quick = settings.replace(pool=PoolSettings(send_timeout_s=5, command_timeout_s=2, health_interval_s=0.3,
+                                               reconnect_min_s=0.2, reconnect_max_s=1.0))
+    api, _, gateway = configured_gateway([{"cost": 0.05}], settings_override=quick)
+    gateway.store.modems.change_modem("modem1", {"label": None, "changed_group": "elsewhere", "changed_cost": 0.2,
+                                                 "changed_per_minute": None, "changed_per_hour": 3})
+    wait_until(lambda: gateway.pool.worker("modem1").modem.group == "elsewhere")  # as another box's API wrote it
+    assert (gateway.pool.worker("modem1").modem.cost, gateway.pool.worker("modem1").modem.max_per_hour) == (0.2, 3)

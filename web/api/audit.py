@@ -32,6 +32,7 @@ API_ACTIONS = {
     "webhooks.delete_webhook": ("webhook.deleted", "uid"),
     "webhooks.send_test": ("webhook.tested", "uid"),
     "box_settings.set_quiet_hours": ("settings.quiet_hours", "window"),
+    "modems.change_modem": ("modem.changed", "name"),
     "audit.erase_number": ("number.erased", None),  # the number itself is not kept: that is the point
     "rules.add_rule": ("rule.added", None),
     "rules.update_rule": ("rule.changed", "uid"),

@@ -41,6 +41,24 @@ class BundleUse(TypedDict):
     resets_at: str | None
 
 
+class ModemChange(TypedDict):
+    group: str | None
+    cost: float | None
+    max_per_minute: int | None
+    max_per_hour: int | None
+
+
+class ModemSettingsChange(Request):
+    """What an admin changes of a modem over its [[modems]] config, every field at once (null or left out: the
+    config's). Its own box takes it up at once, another at its next health poll."""
+
+    label: Annotated[str | None, doc("the name people see (\"Reception's SIM\")", max_length=64)] = None
+    group: Annotated[str | None, doc("its routing group", pattern="^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")] = None
+    cost: Annotated[float | None, doc("the price of one SMS on its plan", minimum=0)] = None
+    max_per_minute: Annotated[int | None, doc("SMS a minute its plan allows; 0: no limit", minimum=0)] = None
+    max_per_hour: Annotated[int | None, doc("SMS an hour its plan allows; 0: no limit", minimum=0)] = None
+
+
 class Modem(TypedDict):
     """What the pool last knew about a modem (status is data: read without asking the modem)."""
 
@@ -63,6 +81,8 @@ class Modem(TypedDict):
     balance: Annotated[str | None, doc("the network's answer to the balance USSD code")]
     balance_checked_at: str | None
     group: Annotated[str | None, doc("its routing group")]
+    label: Annotated[str | None, doc("the name people see, as an admin set it")]
+    changed: Annotated[ModemChange, doc("what an admin changed of its config while the box runs (null: the config's)")]
     storage: Storage
     degraded_since: Annotated[str | None, doc("its canary probe did not arrive: it sends only its own probes")]
     bundle: BundleUse | None
@@ -105,6 +125,17 @@ class UssdReply(TypedDict):
 @requires("read")
 def list_modems():
     return {"modems": [modem_json(m) for m in service().modems.list_modems()]}
+
+
+@bp.put("/modems/<name>/settings")
+@operation("Change a modem's label, group, cost and caps over its config, while the box runs (admin)", Modem,
+           body=ModemSettingsChange, errors=(400, 404))
+@requires("admin")
+def change_modem(name: str):
+    change = decode(request.get_data(cache=False), ModemSettingsChange)
+    return modem_json(service().modems.change_modem(
+        name, label=change.label, group=change.group, cost=change.cost, max_per_minute=change.max_per_minute,
+        max_per_hour=change.max_per_hour))
 
 
 @bp.post("/modems/<name>/reset")
