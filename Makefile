@@ -9,7 +9,7 @@ TEST_WORKERS ?= 4
 PORT ?= 8080
 VAR ?= var
 
-.PHONY: run test install install-test dist deb clean
+.PHONY: run test install install-test translations dist deb clean
 
 # `make run` needs the gateway only; `make test` adds the test tools (Playwright, schemathesis, Gammu's peers)
 $(BIN)/smsgw: pyproject.toml
@@ -34,6 +34,15 @@ run: install
 test: install-test
 	$(BIN)/mypy
 	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal
+
+# the pages' message catalogues (web/i18n.py): gather every text into messages.pot, add the new ones to each
+# language's messages.po (translate them there: tests/web/test_i18n.py fails on any left empty), compile the .mo files
+translations: install-test
+	$(BIN)/pybabel extract -F babel.cfg -k _l -o web/translations/messages.pot --no-location --sort-output \
+		--omit-header --no-wrap .
+	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations --no-fuzzy-matching \
+		--no-wrap --ignore-obsolete
+	$(BIN)/pybabel compile -d web/translations --statistics
 
 # the release's sdist and wheel under dist/ (`pip install dist/smsgw-*.whl` then `smsgw demo`)
 dist: install

@@ -16,14 +16,15 @@ if TYPE_CHECKING:  # the app is handed a service; importing it here would load t
 def create_app(settings: Settings, service: GatewayService, doors: Doors | None = None) -> Flask:
     """Build the WSGI app, with the routes of `doors` (the compatibility doors; none unless given). Nothing here
     starts threads, schedulers or modems."""
-    from web import (allowlist, api, compose, errors, history, me_page, metrics, people, receipts, settings_page, status,
-                     threads)
+    from web import (allowlist, api, compose, errors, history, i18n, me_page, metrics, people, receipts,
+                     settings_page, status, threads)
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
     app.json.sort_keys = False
     app.extensions["smsgw.service"] = service
     errors.init_app(app)
+    i18n.init_app(app)
     allowlist.init_app(app, settings.server.allow_from)
     metrics.init_app(app)
     status.init_app(app, settings)

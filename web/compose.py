@@ -13,10 +13,13 @@ import re
 from typing import Any
 
 from flask import Response, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from gateway.errors import GatewayError, RecipientOptedOut, TemplateParamsError, ValidationError
+from gateway.rules.quota import QuotaExceeded
 from gateway.rules.spreadsheet import safe_cell
 from gateway.rules.timing import RECIPIENT_ZONE, parse_send_at
+from gateway.store.models import Account
 from web import status
 from web.session import account
 
@@ -27,7 +30,7 @@ CLASSES = ("transactional", "marketing")
 
 @bp.errorhandler(GatewayError)
 def refused(exc: GatewayError):
-    flash(exc.message, "error")
+    flash(_quota_refusal(exc) if isinstance(exc, QuotaExceeded) else exc.message, "error")
     return _form(status_code=400)
 
 
@@ -43,19 +46,20 @@ def review():
     draft = _draft()
     recipients, unreadable = status.service().contacts.audience(draft["numbers"], draft["groups"])
     if not recipients:
-        raise ValidationError("choose at least one group or write at least one number that can be read",
+        raise ValidationError(_("choose at least one group or write at least one number that can be read"),
                               field="to")
     service = status.service()
     going, rejected = service.batches.plan_for_contacts(recipients, body=draft["body"], message_class=draft["class"])
     left_out = {code: [recipients[r["row"] - 1] for r in rejected if r["code"] == code]
                 for code in {r["code"] for r in rejected}}
-    cost, parts = service.batches.cost_estimate(going), sum(segmentation.part_count for *_, segmentation in going)
     charged = account()
+    cost = service.batches.cost_estimate(going, charged)
+    parts = sum(segmentation.part_count for *_rest, segmentation in going)
     return render_template("compose_review.html", **status.page_context(
         page="compose", draft=draft, recipients=recipients, unreadable=unreadable, going=going,
         lacking=left_out.pop(TemplateParamsError.code, []), excluded=left_out.pop(RecipientOptedOut.code, []),
         others=[r for r in rejected if r["code"] in left_out], cost=cost, parts=parts,
-        headroom=None if charged is None else service.accounts.headroom(charged, parts, cost),
+        headroom=None if charged is None else _headroom(charged, parts, cost),
         opted_out=[] if service.consent.applies_to(draft["class"])  # then they are among the excluded
         else service.store.consent.suppressed_among([r[0] for r in recipients])))
 
@@ -63,11 +67,11 @@ def review():
 @bp.post("/compose/send")
 def send():
     draft = _draft()
-    recipients, _ = status.service().contacts.audience(draft["numbers"], draft["groups"])
-    batch, _ = status.service().batches.send_to_contacts(recipients, body=draft["body"], message_class=draft["class"],
-                                                         send_at=draft["send_at"], time_zone=draft["time_zone"],
-                                                         account=account())
-    flash(f"{batch.accepted} messages queued.", "ok")
+    recipients, _unreadable = status.service().contacts.audience(draft["numbers"], draft["groups"])
+    batch, _rows = status.service().batches.send_to_contacts(
+        recipients, body=draft["body"], message_class=draft["class"], send_at=draft["send_at"],
+        time_zone=draft["time_zone"], account=account())
+    flash(_("%(n)d messages queued.", n=batch.accepted), "ok")
     return redirect(url_for("compose.campaign", uid=batch.uid))
 
 
@@ -80,13 +84,13 @@ def campaign(uid: str):
 
 @bp.post("/campaigns/<uid>/cancel")
 def cancel_campaign(uid: str):
-    flash(f"{status.service().batches.cancel_batch(uid)} messages not yet sent were cancelled.", "ok")
+    flash(_("%(n)d messages not yet sent were cancelled.", n=status.service().batches.cancel_batch(uid)), "ok")
     return redirect(url_for("compose.campaign", uid=uid))
 
 
 @bp.post("/campaigns/<uid>/retry")
 def retry_campaign(uid: str):
-    flash(f"{status.service().batches.retry_failed(uid)} failed messages were queued again.", "ok")
+    flash(_("%(n)d failed messages were queued again.", n=status.service().batches.retry_failed(uid)), "ok")
     return redirect(url_for("compose.campaign", uid=uid))
 
 
@@ -95,7 +99,7 @@ def campaign_csv(uid: str):
     """Each message of the campaign and what became of it, for a spreadsheet."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["to", "state", "modem", "parts", "queued_at", "sent_at", "error"])
+    writer.writerow(["to", "state", "modem", "parts", "queued_at", "sent_at", "error"])  # data: stays English
     for m in status.service().batches.batch_messages(uid):
         writer.writerow([safe_cell(v) for v in (m.to_number, m.state.value, m.modem or "", m.part_count,
                                                    m.created_at.isoformat(), m.sent_at.isoformat() if m.sent_at else "",
@@ -117,10 +121,10 @@ def _draft() -> dict[str, Any]:
     form = request.form
     body = form.get("body", "")
     if not body.strip():
-        raise ValidationError("write the message", field="body")
+        raise ValidationError(_("write the message"), field="body")
     message_class = form.get("class") or "transactional"
     if message_class not in CLASSES:
-        raise ValidationError("class must be transactional or marketing", field="class")
+        raise ValidationError(_("class must be transactional or marketing"), field="class")
     numbers = [n.strip() for n in re.split(r"[\n,;]", form.get("numbers", "")) if n.strip()]
     send_at = form.get("send_at", "").strip() or None
     time_zone = None
@@ -134,3 +138,32 @@ def _draft() -> dict[str, Any]:
 def _rejected(stored: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = json.loads(stored)
     return rows
+
+
+def _headroom(charged: Account, parts: int, cost: float) -> tuple[bool, str]:
+    """Whether `parts` more SMS parts costing `cost` fit in the account's quota now, and a sentence saying what it
+    has used (or which of its limits they would pass)."""
+    use, refusal = status.service().accounts.headroom(charged, parts, cost)
+    if refusal is not None:
+        return False, _quota_refusal(refusal)
+    used = [_("%(used)d of %(limit)d SMS parts today", used=use.day_parts, limit=charged.per_day)
+            if charged.per_day is not None else "",
+            _("%(used)d of %(limit)d this month", used=use.month_parts, limit=charged.per_month)
+            if charged.per_month is not None else "",
+            _("%(used)s of %(limit)s of its budget", used=format(use.month_cost, "g"),
+              limit=format(charged.budget, "g"))
+            if charged.budget is not None else ""]
+    return True, _("Account %(name)s: %(used)s; this needs %(parts)d.", name=charged.name,
+                   used=", ".join(filter(None, used)) or _("no limit"), parts=parts)
+
+
+def _quota_refusal(exc: QuotaExceeded) -> str:
+    """The quota's refusal in the page's language."""
+    if exc.period == "day":
+        return _("account '%(name)s' may send %(limit)d SMS parts a day: %(used)d used today, this needs %(parts)d",
+                 name=exc.account, limit=exc.limit, used=exc.used, parts=exc.needed)
+    if exc.period == "month":
+        return _("account '%(name)s' may send %(limit)d SMS parts a month: %(used)d used this month, this needs "
+                 "%(parts)d", name=exc.account, limit=exc.limit, used=exc.used, parts=exc.needed)
+    return _("account '%(name)s' has a budget of %(limit)s a month: %(used)s used, this costs %(cost)s",
+             name=exc.account, limit=format(exc.limit, "g"), used=format(exc.used, "g"), cost=format(exc.needed, "g"))

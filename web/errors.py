@@ -7,6 +7,7 @@ import logging
 from typing import TypedDict
 
 from flask import Flask, Response, jsonify, render_template, request
+from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
 from gateway.errors import GatewayError
@@ -34,9 +35,9 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
     return response
 
 
-PAGE_TITLES = {404: "Page not found", 405: "Not a page"}
-PAGE_MESSAGES = {404: "There is no page at this address.",
-                 405: "This address takes a form's answer, not a visit: it is not a page to open."}
+PAGE_TITLES = {404: _l("Page not found"), 405: _l("Not a page")}
+PAGE_MESSAGES = {404: _l("There is no page at this address."),
+                 405: _l("This address takes a form's answer, not a visit: it is not a page to open.")}
 
 
 def _wants_page() -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from gateway.errors import GatewayError
 from gateway.values import CANCELLABLE, RETRYABLE, MessageState
@@ -57,12 +58,12 @@ def story(uid: str):
 @bp.post("/sent/<uid>/cancel")
 def cancel(uid: str):
     status.service().messages.cancel(uid)
-    flash("Cancelled.", "ok")
+    flash(_("Cancelled."), "ok")
     return redirect(url_for("history.story", uid=uid))
 
 
 @bp.post("/sent/<uid>/retry")
 def retry(uid: str):
     status.service().messages.retry(uid)
-    flash("Queued again.", "ok")
+    flash(_("Queued again."), "ok")
     return redirect(url_for("history.story", uid=uid))

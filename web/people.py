@@ -10,6 +10,7 @@ import io
 import re
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from gateway.core.contacts import RESERVED_FIELDS, fields_of
 from gateway.errors import GatewayError, ValidationError
@@ -50,7 +51,7 @@ def add_contact():
     form = request.form
     contact = status.service().contacts.add_contact(form.get("number", ""), form.get("name", ""),
                                               parse_fields(form.get("fields", "")), form.getlist("groups"))
-    flash(f"{contact.name or contact.number} added.", "ok")
+    flash(_("%(name)s added.", name=contact.name or contact.number), "ok")
     return redirect(url_for("people.contacts"))
 
 
@@ -74,16 +75,16 @@ def save_contact(uid: str):
     saved = status.service().contacts.update_contact(uid, changes, form.getlist("groups"))
     if ("opted_out" in form) != bool(status.service().store.consent.suppressed_among([saved.number])):
         status.service().consent.set_consent(saved.number, opted_out="opted_out" in form, source="page")
-    flash(f"{saved.name or saved.number} saved.", "ok")
+    flash(_("%(name)s saved.", name=saved.name or saved.number), "ok")
     return redirect(url_for("people.contacts"))
 
 
 @bp.post("/contacts/<uid>/delete")
 def delete_contact(uid: str):
     book = status.service().contacts
-    gone, _ = book.get_contact(uid)
+    gone = book.get_contact(uid)[0]
     book.delete_contact(uid)
-    flash(f"{gone.name or gone.number} deleted.", "ok")
+    flash(_("%(name)s deleted.", name=gone.name or gone.number), "ok")
     return redirect(url_for("people.contacts"))
 
 
@@ -92,16 +93,16 @@ def add_group():
     form = request.form
     group = status.service().contacts.add_group(form.get("name", ""), form.get("match_field", "").strip() or None,
                                                 form.get("match_value", ""))
-    flash(f"Group “{group.name}” added.", "ok")
+    flash(_("Group “%(name)s” added.", name=group.name), "ok")
     return redirect(url_for("people.contacts"))
 
 
 @bp.post("/groups/<uid>/delete")
 def delete_group(uid: str):
     book = status.service().contacts
-    group, _ = book.get_group(uid)
+    group = book.get_group(uid)[0]
     book.delete_group(uid)
-    flash(f"Group “{group.name}” deleted; its contacts stay.", "ok")
+    flash(_("Group “%(name)s” deleted; its contacts stay.", name=group.name), "ok")
     return redirect(url_for("people.contacts"))
 
 
@@ -114,7 +115,7 @@ def import_upload():
     upload = request.files.get("file")
     raw = upload.read(MAX_IMPORT_BYTES + 1) if upload else b""
     if len(raw) > MAX_IMPORT_BYTES:
-        raise ValidationError(f"the file is over {MAX_IMPORT_BYTES // 1024 // 1024} MB: split it", field="file")
+        raise ValidationError(_("the file is over %(mb)d MB: split it", mb=MAX_IMPORT_BYTES // 1024 // 1024), field="file")
     text = decode_csv(raw)
     header, rows = read_csv(text)
     return render_template("contacts_import.html", **status.page_context(
@@ -129,14 +130,16 @@ def import_run():
     header, rows = read_csv(form.get("csv", ""))
     mapping = [form.get(f"column-{i}", IGNORE) for i in range(len(header))]
     if NUMBER not in mapping:
-        raise ValidationError("choose the column that holds the phone numbers", field="mapping")
+        raise ValidationError(_("choose the column that holds the phone numbers"), field="mapping")
     entries = [_entry(row, mapping) for row in rows]
     result = status.service().contacts.import_contacts(entries, form.getlist("groups"))
-    said = f"Imported {result.added} new contacts, updated {result.updated}."
+    said = _("Imported %(added)d new contacts, updated %(updated)d.", added=result.added, updated=result.updated)
     if result.rejected:
-        lines = "; ".join(f"line {row + 1}: {why}" for row, why in result.rejected[:20])
-        more = f" (and {len(result.rejected) - 20} more)" if len(result.rejected) > 20 else ""
-        flash(f"{said} {len(result.rejected)} rows refused: {lines}{more}.", "warn")
+        lines = "; ".join(_("line %(n)d: %(why)s", n=row + 1, why=why) for row, why in result.rejected[:20])
+        n_refused, more = len(result.rejected), len(result.rejected) - 20
+        flash(_("%(said)s %(n)d rows refused: %(lines)s (and %(more)d more).", said=said, n=n_refused, lines=lines,
+                more=more) if more > 0 else
+              _("%(said)s %(n)d rows refused: %(lines)s.", said=said, n=n_refused, lines=lines), "warn")
     else:
         flash(said, "ok")
     return redirect(url_for("people.contacts"))
@@ -152,13 +155,13 @@ def _entry(row: list[str], mapping: list[str]) -> dict[str, str]:
 
 def decode_csv(raw: bytes) -> str:
     if not raw.strip():
-        raise ValidationError("choose a CSV file with a header row", field="file")
+        raise ValidationError(_("choose a CSV file with a header row"), field="file")
     for encoding in ("utf-8-sig", "cp1252"):  # Excel on Windows saves cp1252 unless asked otherwise
         try:
             return raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise ValidationError("the file is neither UTF-8 nor Windows text: save it as CSV UTF-8", field="file")
+    raise ValidationError(_("the file is neither UTF-8 nor Windows text: save it as CSV UTF-8"), field="file")
 
 
 def read_csv(text: str) -> tuple[list[str], list[list[str]]]:
@@ -170,9 +173,9 @@ def read_csv(text: str) -> tuple[list[str], list[list[str]]]:
         rows = [row for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
                 if any(c.strip() for c in row)]
     except csv.Error as exc:
-        raise ValidationError(f"the file is not a readable CSV: {exc}", field="file") from exc
+        raise ValidationError(_("the file is not a readable CSV: %(error)s", error=exc), field="file") from exc
     if len(rows) < 2:
-        raise ValidationError("the file needs a header row and at least one contact", field="file")
+        raise ValidationError(_("the file needs a header row and at least one contact"), field="file")
     return [c.strip() for c in rows[0]], rows[1:]
 
 
@@ -194,6 +197,6 @@ def parse_fields(text: str) -> dict[str, str]:
         if line.strip():
             name, sep, value = line.partition(":")
             if not sep:
-                raise ValidationError(f"fields: write each as name: value (not {line.strip()!r})", field="fields")
+                raise ValidationError(_("fields: write each as name: value (not %(line)r)", line=line.strip()), field="fields")
             fields[name.strip()] = value.strip()
     return fields

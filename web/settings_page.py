@@ -7,6 +7,7 @@ outcome. Behind the status page's login (its changes are an admin's); POST/redir
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from gateway.errors import GatewayError, ValidationError
 from gateway.values import EVENT_TYPES, ROLES
@@ -32,7 +33,8 @@ def settings():
     return render_template("settings.html", **status.page_context(
         page="settings", templates=status.service().templates.list_templates(), webhooks=webhooks,
         event_types=EVENT_TYPES, users=status.service().admin.list_users(), roles=ROLES,
-        accounts=accounts, account_names={a.id: a.name for a, _ in accounts}))
+        accounts=accounts, account_names={a.id: a.name for a, _ in accounts},
+        modems=status.service().modems.list_modems(), quiet=status.service().box_settings.quiet_hours()))
 
 
 @bp.post("/settings/templates")
@@ -40,7 +42,7 @@ def add_template():
     form = request.form
     template = status.service().templates.add_template(form.get("name", ""), form.get("body", ""),
                                                        is_approved="approved" in form)
-    flash(f"Template “{template.name}” added.", "ok")
+    flash(_("Template “%(name)s” added.", name=template.name), "ok")
     return redirect(url_for("settings.settings"))
 
 
@@ -48,14 +50,14 @@ def add_template():
 def save_template(name: str):
     form = request.form
     status.service().templates.update_template(name, body=form.get("body", ""), is_approved="approved" in form)
-    flash(f"Template “{name}” saved.", "ok")
+    flash(_("Template “%(name)s” saved.", name=name), "ok")
     return redirect(url_for("settings.settings"))
 
 
 @bp.post("/settings/templates/<name>/delete")
 def delete_template(name: str):
     status.service().templates.delete_template(name)
-    flash(f"Template “{name}” deleted.", "ok")
+    flash(_("Template “%(name)s” deleted.", name=name), "ok")
     return redirect(url_for("settings.settings"))
 
 
@@ -63,16 +65,44 @@ def delete_template(name: str):
 def add_webhook():
     hook = status.service().receivers.add_webhook(request.form.get("url", "").strip(),
                                                   request.form.getlist("events"))
-    flash(f"Webhook to {hook.url} added. Its signing secret: {hook.secret} (shown once; keep it with the receiver).",
-          "ok")
+    flash(_("Webhook to %(url)s added. Its signing secret: %(secret)s (shown once; keep it with the receiver).",
+            url=hook.url, secret=hook.secret), "ok")
     return redirect(url_for("settings.settings"))
 
 
 @bp.post("/settings/webhooks/<uid>/delete")
 def delete_webhook(uid: str):
     status.service().receivers.delete_webhook(uid)
-    flash("Webhook deleted: no more events go to it.", "ok")
+    flash(_("Webhook deleted: no more events go to it."), "ok")
     return redirect(url_for("settings.settings"))
+
+
+@bp.post("/settings/webhooks/<uid>/test")
+def test_webhook(uid: str):
+    receivers = status.service().receivers
+    receivers.send_test(uid)
+    flash(_("A test event is on its way to %(url)s: its outcome shows here in a moment.",
+            url=receivers.get_webhook(uid).url), "ok")
+    return redirect(url_for("settings.settings", _anchor="webhooks-title"))
+
+
+@bp.post("/settings/modems/<name>")
+def change_modem(name: str):
+    form = request.form
+    status.service().modems.change_modem(
+        name, label=form.get("label", ""), group=form.get("group", "").strip() or None, cost=_amount(form, "cost"),
+        max_per_minute=_whole(form, "max_per_minute"), max_per_hour=_whole(form, "max_per_hour"))
+    flash(_("Modem %(name)s saved: it works so from now on (on another box, within a minute).", name=name), "ok")
+    return redirect(url_for("settings.settings", _anchor="modems-title"))
+
+
+@bp.post("/settings/quiet-hours")
+def set_quiet_hours():
+    box = status.service().box_settings
+    hours = box.set_quiet_hours(None if "as_config" in request.form else request.form.get("window", ""))
+    flash(_("Marketing messages are held from %(window)s where each recipient lives.", window=hours["window"])
+          if hours["window"] else _("Marketing messages are held at no hour."), "ok")
+    return redirect(url_for("settings.settings", _anchor="quiet-title"))
 
 
 @bp.post("/settings/users")
@@ -81,22 +111,25 @@ def add_user():
     account = status.service().accounts.account_named(form["account"]) if form.get("account") else None
     user = status.service().admin.add_user(form.get("username", ""), form.get("role", ""), form.get("password", ""),
                                            account_id=account.id if account else None)
-    counted = f"; what they send counts against {account.name}" if account else ""
-    flash(f"{user.username} ({user.role}) may log in now{counted}.", "ok")
+    if account:
+        flash(_("%(user)s (%(role)s) may log in now; what they send counts against %(account)s.",
+                user=user.username, role=user.role, account=account.name), "ok")
+    else:
+        flash(_("%(user)s (%(role)s) may log in now.", user=user.username, role=user.role), "ok")
     return redirect(url_for("settings.settings"))
 
 
 @bp.post("/settings/users/<username>/remove")
 def remove_user(username: str):
     status.service().admin.remove_user(username)
-    flash(f"{username} removed; their sessions have ended.", "ok")
+    flash(_("%(user)s removed; their sessions have ended.", user=username), "ok")
     return redirect(url_for("settings.settings"))
 
 
 @bp.post("/settings/users/<username>/two-step/off")
 def turn_off_two_step(username: str):
     status.service().admin.turn_off_totp(username)
-    flash(f"{username} logs in with the password alone now; their sessions have ended.", "ok")
+    flash(_("%(user)s logs in with the password alone now; their sessions have ended.", user=username), "ok")
     return redirect(url_for("settings.settings"))
 
 
@@ -106,14 +139,14 @@ def add_account():
     account = status.service().accounts.add_account(
         form.get("name", ""), per_day=_whole(form, "per_day"), per_month=_whole(form, "per_month"),
         budget=_amount(form, "budget"), routes=status.form_items("routes"))
-    flash(f"Account “{account.name}” added.", "ok")
+    flash(_("Account “%(name)s” added.", name=account.name), "ok")
     return redirect(url_for("settings.settings"))
 
 
 @bp.post("/settings/accounts/<name>/remove")
 def remove_account(name: str):
     status.service().accounts.remove_account(name)
-    flash(f"Account “{name}” removed; its people and keys count against no account now.", "ok")
+    flash(_("Account “%(name)s” removed; its people and keys count against no account now.", name=name), "ok")
     return redirect(url_for("settings.settings"))
 
 
@@ -123,7 +156,10 @@ def _whole(form, field: str) -> int | None:
     if not text:
         return None
     if not text.isdigit():
-        raise ValidationError(f"{field.replace('_', ' ')} must be a whole number", field=field)
+        said = {"per_day": _("per day must be a whole number"), "per_month": _("per month must be a whole number"),
+                "max_per_minute": _("SMS a minute must be a whole number"),
+                "max_per_hour": _("SMS an hour must be a whole number")}
+        raise ValidationError(said.get(field, _("%(field)s must be a whole number", field=field)), field=field)
     return int(text)
 
 
@@ -132,4 +168,5 @@ def _amount(form, field: str) -> float | None:
     try:
         return float(text) if text else None
     except ValueError:
-        raise ValidationError(f"{field} must be a number", field=field) from None
+        said = {"budget": _("budget must be a number"), "cost": _("cost must be a number")}
+        raise ValidationError(said.get(field, _("%(field)s must be a number", field=field)), field=field) from None

@@ -14,6 +14,7 @@ from datetime import timedelta
 from functools import wraps
 
 from flask import Blueprint, Flask, current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 
 from gateway.version import VERSION
 from gateway.config import Settings
@@ -103,17 +104,17 @@ def guard():
         sent = request.form.get("csrf_token", "")
         if not sent or not hmac.compare_digest(sent, session.get("csrf", "")):
             log.warning("status page: POST %s refused: CSRF token missing or wrong", request.path)
-            return render_template("error.html", title="Form expired",
-                                   message="The form's security token is missing or out of date. "
-                                           "Go back, reload the page and try again."), 400
+            return render_template("error.html", title=_("Form expired"),
+                                   message=_("The form's security token is missing or out of date. "
+                                             "Go back, reload the page and try again.")), 400
     if request.endpoint in OPEN_ENDPOINTS:
         return None
     if is_logged_in():
         actor, role = who()
         if request.method == "POST" and not may_act(role, request.endpoint or ""):
             log.warning("status page: %s (%s) may not %s", actor, role, request.path)
-            return render_template("error.html", title="Not for your role",
-                                   message=f"You are logged in as {actor} ({role}): ask an admin to do this."), 403
+            return render_template("error.html", title=_("Not for your role"), message=_(
+                "You are logged in as %(user)s (%(role)s): ask an admin to do this.", user=actor, role=role)), 403
         return None
     if request.endpoint in JSON_ENDPOINTS:
         return jsonify({"error": {"code": "unauthorized", "message": "log in to the status page",
@@ -162,7 +163,7 @@ def login():
     username, password = request.form.get("username", "").strip().lower(), request.form.get("password", "")
     user = _auth().check_user(username, password) if username else None
     if user is None and (username or not _auth().check_password(password)):
-        return _login_failed(address, "Wrong username or password." if username else "Wrong password.",
+        return _login_failed(address, _("Wrong username or password.") if username else _("Wrong password."),
                              username=username)
     session.clear()  # a new session id and CSRF token after each step
     if user is not None and user.totp_secret:
@@ -186,10 +187,10 @@ def login_code():
             session.get("code_generation") or "", _auth().user_generation(username) or ""):
         session.clear()
         return render_template("login.html", **page_context(
-            has_password=True, error="That took too long: log in again.")), 401
+            has_password=True, error=_("That took too long: log in again."))), 401
     user = _auth().check_code(username, request.form.get("code", ""))
     if user is None:
-        return _login_failed(address, "Wrong code, or one already used: type the code the app shows now.",
+        return _login_failed(address, _("Wrong code, or one already used: type the code the app shows now."),
                              code_step=True)
     return _logged_in(address, user)
 
@@ -200,7 +201,7 @@ def _throttled(address: str):
     if not wait_s:
         return None
     return render_template("login.html", **page_context(
-        has_password=True, error=f"Too many failed attempts: try again in {int(wait_s) + 1} s.")), 429
+        has_password=True, error=_("Too many failed attempts: try again in %(s)d s.", s=int(wait_s) + 1))), 429
 
 
 def _login_failed(address: str, error: str, **shown):
@@ -285,21 +286,21 @@ def action(view):
 @action
 def cancel(uid: str):
     _service().messages.cancel(uid)
-    return f"Message {uid} cancelled."
+    return _("Message %(uid)s cancelled.", uid=uid)
 
 
 @bp.post("/status/messages/<uid>/retry")
 @action
 def retry(uid: str):
     _service().messages.retry(uid)
-    return f"Message {uid} queued again."
+    return _("Message %(uid)s queued again.", uid=uid)
 
 
 @bp.post("/status/modems/<name>/reset")
 @action
 def reset_modem(name: str):
     _service().modems.reset_modem(name)
-    return f"Modem {name} is reconnecting."
+    return _("Modem %(name)s is reconnecting.", name=name)
 
 
 @bp.post("/status/test-sms")
@@ -308,7 +309,9 @@ def test_sms():
     via = request.form.get("modem") or None
     [message] = _service().messages.send(request.form.get("to", ""), request.form.get("body", ""), via=via,
                                          account=account())
-    return f"Test SMS {message.uid} queued{f' on {via}' if via else ''}."
+    if via:
+        return _("Test SMS %(uid)s queued on %(modem)s.", uid=message.uid, modem=via)
+    return _("Test SMS %(uid)s queued.", uid=message.uid)
 
 
 @bp.post("/status/demo/inbound")
@@ -319,7 +322,7 @@ def demo_inbound():
         raise NotFound("only the demo receives SMS on request")
     sender = request.form.get("from", "")
     modem = modems.inbound(sender, request.form.get("text", ""), request.form.get("modem") or None)
-    return f"An SMS from {sender} arrived on {modem}."
+    return _("An SMS from %(sender)s arrived on %(modem)s.", sender=sender, modem=modem)
 
 
 @bp.post("/status/keys")
@@ -337,7 +340,7 @@ def create_key():
 @action
 def revoke_key(key_id: int):
     key = _service().keys.revoke_key(key_id)
-    return f"API key {key.id} ({key.name}) revoked."
+    return _("API key %(id)s (%(name)s) revoked.", id=key.id, name=key.name)
 
 
 def form_items(field: str) -> list[str]:
@@ -362,7 +365,7 @@ def add_rule():
               "remove_from_group": form.get("remove_from_group") or None}
     rule = _service().inbound_rules.add_rule(values)
     log.info("status page: inbound rule %s (%s) added", rule.uid, rule.name)
-    return f"Rule “{rule.name}” added."
+    return _("Rule “%(name)s” added.", name=rule.name)
 
 
 @bp.post("/status/rules/<uid>/toggle")
@@ -370,7 +373,9 @@ def add_rule():
 def toggle_rule(uid: str):
     rules = _service().inbound_rules
     rule = rules.update_rule(uid, {"enabled": not rules.get_rule(uid).enabled})
-    return f"Rule “{rule.name}” {'enabled' if rule.enabled else 'paused'}."
+    if rule.enabled:
+        return _("Rule “%(name)s” enabled.", name=rule.name)
+    return _("Rule “%(name)s” paused.", name=rule.name)
 
 
 @bp.post("/status/rules/<uid>/delete")
@@ -379,7 +384,7 @@ def delete_rule(uid: str):
     rules = _service().inbound_rules
     name = rules.get_rule(uid).name
     rules.delete_rule(uid)
-    return f"Rule “{name}” deleted."
+    return _("Rule “%(name)s” deleted.", name=name)
 
 
 @bp.post("/status/rules/test")

@@ -5,22 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import gettext as _
+from flask_babel import pgettext
+
 from gateway.core.service import GatewayService
 from gateway.representations import bundle_json, time_json
 from gateway.rules.adaptive import Figures
 from gateway.rules.credit import parse_credit
 from gateway.rules.masking import mask_number
 from gateway.store.stats import Series, Stats
-from gateway.values import MessageState, ModemState
+from gateway.values import MessageState
+from web.i18n import state_label
 from web.metrics import ApiFigures
 
 OUTBOUND_ROWS = 12
 INBOUND_ROWS = 8
-STATE_LABELS = {
-    ModemState.CONNECTING: "connecting", ModemState.ONLINE: "online", ModemState.SENDING: "sending",
-    ModemState.OFFLINE: "offline", ModemState.PIN_NEEDED: "PIN needed", ModemState.NOT_REGISTERED: "not registered",
-    ModemState.SEARCHING: "searching", ModemState.NO_SIM: "no SIM",
-}
 TARGETS = {"delivery_rate": 0.99, "median_delivery_s": 5.0, "api_p99_s": 0.5, "error_rate": 0.01}
 
 
@@ -36,6 +35,15 @@ def _series(series: Series) -> dict[str, Any]:
             **{name: list(counts) for name, counts in series.counts.items()}}
 
 
+def _network(registration: str | None) -> str | None:
+    """A modem's registration (gateway/modem/driver.py Registration) as the page's language says it."""
+    said = {"home": pgettext("mobile network", "home"), "roaming": pgettext("mobile network", "roaming"),
+            "searching": pgettext("mobile network", "searching"), "denied": pgettext("mobile network", "denied"),
+            "not_registered": pgettext("mobile network", "not registered"),
+            "no_sms": pgettext("mobile network", "no SMS"), "unknown": pgettext("mobile network", "unknown")}
+    return None if registration is None else said.get(registration, registration)
+
+
 def _health(delivery, api: ApiFigures) -> list[dict[str, Any]]:
     def figure(key, label, value, shown, target_text, ok):
         return {"key": key, "label": label, "value": value, "display": shown, "target": target_text,
@@ -43,16 +51,16 @@ def _health(delivery, api: ApiFigures) -> list[dict[str, Any]]:
 
     rate, median = delivery.rate, delivery.median_send_s
     return [
-        figure("delivery_rate", "Delivery rate", rate, "—" if rate is None else f"{rate * 100:.1f} %",
-               "target ≥ 99 %", rate is not None and rate >= TARGETS["delivery_rate"]),
-        figure("median_delivery_s", "Median delivery time", median,
-               "—" if median is None else f"{median:.1f} s", "target ≤ 5 s",
+        figure("delivery_rate", _("Delivery rate"), rate, "—" if rate is None else f"{rate * 100:.1f} %",
+               _("target ≥ 99 %"), rate is not None and rate >= TARGETS["delivery_rate"]),
+        figure("median_delivery_s", _("Median delivery time"), median,
+               "—" if median is None else f"{median:.1f} s", _("target ≤ 5 s"),
                median is not None and median <= TARGETS["median_delivery_s"]),
-        figure("api_latency", "API response time", api.p99_s,
+        figure("api_latency", _("API response time"), api.p99_s,
                "—" if api.p50_s is None else f"{api.p50_s * 1000:.0f} / {api.p99_s * 1000:.0f} ms",
-               "p50 / p99, target ≤ 500 ms", api.p99_s is not None and api.p99_s <= TARGETS["api_p99_s"]),
-        figure("error_rate", "API error rate", api.error_rate,
-               "—" if api.error_rate is None else f"{api.error_rate * 100:.2f} %", "target ≤ 1 %",
+               _("p50 / p99, target ≤ 500 ms"), api.p99_s is not None and api.p99_s <= TARGETS["api_p99_s"]),
+        figure("error_rate", _("API error rate"), api.error_rate,
+               "—" if api.error_rate is None else f"{api.error_rate * 100:.2f} %", _("target ≤ 1 %"),
                api.error_rate is not None and api.error_rate <= TARGETS["error_rate"]),
     ]
 
@@ -82,8 +90,9 @@ def status_json(service: GatewayService, stats: Stats, api: ApiFigures, *, full_
         "modems": [{
             "name": d.modem.name, "kind": d.modem.kind, "port": d.modem.port, "box": d.modem.box,
             "state": d.modem.state.value,
-            "state_label": STATE_LABELS[d.modem.state],
+            "state_label": state_label(d.modem.state),
             "is_up": d.is_up, "operator": d.modem.operator, "registration": d.modem.registration,
+            "registration_label": _network(d.modem.registration),
             "signal_dbm": d.modem.signal_dbm, "bars": signal_bars(d.modem.rssi), "imei": d.modem.imei,
             "model": " ".join(p for p in (d.modem.manufacturer, d.modem.model) if p) or None,
             "sent_today": d.sent_today, "failed_today": d.failed_today, "received": d.modem.received_count,
@@ -110,7 +119,8 @@ def status_json(service: GatewayService, stats: Stats, api: ApiFigures, *, full_
         },
         "health": _health(delivery, api),
         "outbound": [{
-            "id": m.uid, "to": show(m.to_number), "state": m.state.value, "modem": m.modem or m.pinned_modem,
+            "id": m.uid, "to": show(m.to_number), "state": m.state.value, "state_label": state_label(m.state),
+            "modem": m.modem or m.pinned_modem,
             "parts": m.part_count, "created_at": time_json(m.created_at), "updated_at": time_json(m.updated_at),
             "error": m.error_code, "can_cancel": m.state in (MessageState.QUEUED, MessageState.SCHEDULED),
             "can_retry": m.state in (MessageState.FAILED, MessageState.UNKNOWN),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import ngettext
 
 from gateway.errors import GatewayError
 from gateway.store.models import InboxMessage, Message
@@ -54,7 +55,7 @@ def reply(number: str):
     party = status.service().messages.party(number)
     [message] = status.service().messages.send(party, request.form.get("body", ""), via=request.form.get("via") or None,
                                                account=account())
-    flash(f"Sent to the queue ({message.part_count} part{'' if message.part_count == 1 else 's'}).", "ok")
+    flash(ngettext("Sent to the queue (%(num)d part).", "Sent to the queue (%(num)d parts).", message.part_count), "ok")
     return redirect(_thread_url(party))
 
 

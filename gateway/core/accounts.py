@@ -56,18 +56,15 @@ class AccountBook:
         """The account `name` (AccountNotFound when there is none)."""
         return self._store.accounts.get_account(name)
 
-    def headroom(self, account: Account, parts: int, cost: float) -> tuple[bool, str]:
-        """Whether `parts` more SMS parts costing `cost` fit in `account`'s quota now, and a sentence saying what
-        it has used (or why they do not fit). The send itself is counted again as it queues."""
+    def headroom(self, account: Account, parts: int, cost: float) -> tuple[Use, QuotaExceeded | None]:
+        """What `account` has used of its quota now, and the refusal `parts` more SMS parts costing `cost` would
+        meet (None: they fit). The send itself is counted again as it queues."""
         use = self._use(account)
         try:
             quota.check(account.name, account.quota, use, parts, cost, self._clock())
         except QuotaExceeded as exc:
-            return False, exc.message
-        used = [f"{use.day_parts} of {account.per_day} SMS parts today" if account.per_day is not None else "",
-                f"{use.month_parts} of {account.per_month} this month" if account.per_month is not None else "",
-                f"{use.month_cost:g} of {account.budget:g} of its budget" if account.budget is not None else ""]
-        return True, f"Account {account.name}: {', '.join(filter(None, used)) or 'no limit'}; this needs {parts}."
+            return use, exc
+        return use, None
 
     def of_user(self, username: str) -> Account | None:
         """The account user `username`'s sends count against (None: none, or no such user)."""

@@ -1,6 +1,7 @@
 """The settings page in a real Chromium against a whole gateway: a template added, changed and deleted; a webhook
 added (its secret shown once) that then receives a real event at a loopback receiver, its delivery listed as
-delivered; screenshots at desktop and phone width (tests/artifacts/settings*.png)."""
+delivered, and a test event sent to it by hand; a modem's label, group and cap changed, and the quiet hours;
+screenshots at desktop and phone width (tests/artifacts/settings*.png)."""
 
 from __future__ import annotations
 
@@ -45,13 +46,38 @@ def test_an_operator_keeps_templates_and_a_webhook_without_touching_the_config(b
         assert receiver.wait_for(lambda r: any(x["json"]["type"] == "message.sent" for x in r.received))
         wait_until(lambda: page.reload() or "delivered" in page.locator("#webhooks").inner_text(), timeout_s=15)
         assert "HTTP 200" in page.locator("#webhooks").inner_text()
+        page.click("#test-webhook-1")
+        page.wait_for_selector(".notice-ok >> text=A test event is on its way")
+        assert receiver.wait_for(lambda r: any(x["json"]["type"] == "webhook.test" for x in r.received))
+
+        modem = page.locator('#modems [data-modem="modem1"]')
+        modem.locator("input[name=label]").fill("Reception's SIM")
+        modem.locator("input[name=cost]").fill("cheap")
+        modem.locator("button").click()
+        page.wait_for_selector(".notice-error >> text=cost must be a number")
+        modem = page.locator('#modems [data-modem="modem1"]')
+        modem.locator("input[name=label]").fill("Reception's SIM")
+        modem.locator("input[name=group]").fill("front-desk")
+        modem.locator("input[name=max_per_minute]").fill("6")
+        modem.locator("button").click()
+        page.wait_for_selector(".notice-ok >> text=Modem modem1 saved")
+        assert "group front-desk" in page.locator('#modems [data-modem="modem1"]').inner_text()
+        assert gateway.pool.worker("modem1").modem.max_per_minute == 6
+
+        page.fill("#quiet-window", "22:30-07:00")
+        page.click("#quiet-form button:has-text('Save')")
+        page.wait_for_selector(".notice-ok >> text=Marketing messages are held from 22:30-07:00")
+        assert gateway.service.box_settings.quiet_hours() == {"window": "22:30-07:00", "changed": True}
         shoot(page, "settings")
+        page.click("#quiet-form button[name=as_config]")
+        page.wait_for_selector("#quiet-now >> text=As the config says.")
 
         page.once("dialog", lambda dialog: dialog.accept())
         page.click("#templates button.btn-danger >> nth=0")
         page.wait_for_selector(".notice-ok >> text=Template “reminder” deleted.")
         actions = [e.action for e in gateway.store.audit.list_audit()]
-        assert {"template.added", "template.changed", "template.deleted", "webhook.added"} <= set(actions)
+        assert {"template.added", "template.changed", "template.deleted", "webhook.added", "webhook.tested",
+                "modem.changed", "settings.quiet_hours"} <= set(actions)
         assert errors == []
     finally:
         receiver.down()

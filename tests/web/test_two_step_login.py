@@ -51,7 +51,7 @@ def second_step(client, code: str):
 
 def test_a_user_sets_it_up_with_the_qr_code_and_a_wrong_code_changes_nothing(client, service, clock):
     assert log_in_as(client, "reception").status_code == 302
-    assert 'id="two-step-state">off' in client.get("/me").get_data(as_text=True)
+    assert 'id="two-step-state" data-state="off"' in client.get("/me").get_data(as_text=True)
     client.post("/me/two-step/start", data={"csrf_token": csrf_on(client, "/me")})
     page = client.get("/me").get_data(as_text=True)
     assert 'src="data:image/svg+xml' in page and 'id="two-step-qr"' in page
@@ -63,7 +63,7 @@ def test_a_user_sets_it_up_with_the_qr_code_and_a_wrong_code_changes_nothing(cli
     secret = turn_on(client, clock)
     assert service.admin.user("reception").totp_secret == secret
     assert client.get("/me").status_code == 200  # this session stays open
-    assert 'id="two-step-state">on' in client.get("/me").get_data(as_text=True)
+    assert 'id="two-step-state" data-state="on"' in client.get("/me").get_data(as_text=True)
     assert ("reception", "user.two_step_on") in [(e.actor, e.action) for e in service.store.audit.list_audit()]
 
 
@@ -153,7 +153,7 @@ def test_a_user_turns_it_off_with_a_current_code(client, service, clock):
     assert "Wrong code" in wrong.get_data(as_text=True) and service.admin.user("reception").totp_secret
     client.post("/me/two-step/off", data={"csrf_token": csrf_on(client, "/me"), "code": code_at(secret, clock)})
     assert service.admin.user("reception").totp_secret is None
-    assert 'id="two-step-state">off' in client.get("/me").get_data(as_text=True)
+    assert 'id="two-step-state" data-state="off"' in client.get("/me").get_data(as_text=True)
 
 
 def test_a_user_changes_their_own_password_and_their_other_sessions_end(app, service):

@@ -81,7 +81,10 @@ PAGE_ACTIONS = {
     "settings.save_template": ("template.changed", "name"),
     "settings.delete_template": ("template.deleted", "name"),
     "settings.add_webhook": ("webhook.added", None),
-    "settings.delete_webhook": ("webhook.deleted", "uid"),  # not the number: the audit trail is not sealed
+    "settings.delete_webhook": ("webhook.deleted", "uid"),
+    "settings.test_webhook": ("webhook.tested", "uid"),
+    "settings.change_modem": ("modem.changed", "name"),
+    "settings.set_quiet_hours": ("settings.quiet_hours", "window"),  # not the number: the audit trail is not sealed
 }
 LOGIN = {302: "login.succeeded", 401: "login.failed", 429: "login.throttled"}
 

@@ -31,8 +31,9 @@
     var counter = document.getElementById(box.dataset.counter);
     function count() {
       var m = measure(box.value);
-      counter.textContent = m.encoding + " · " + m.parts + (m.parts === 1 ? " part" : " parts") + " · " +
-        m.left + " characters left" + (m.parts > 1 ? " in the last part" : "");
+      counter.textContent = m.encoding + " · " +
+        (m.parts === 1 ? _("{n} part", {n: m.parts}) : _("{n} parts", {n: m.parts})) + " · " +
+        (m.parts > 1 ? _("{n} characters left in the last part", {n: m.left}) : _("{n} characters left", {n: m.left}));
     }
     box.addEventListener("input", count);
     box.addEventListener("change", count);

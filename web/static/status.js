@@ -5,6 +5,9 @@
   var csrf = document.querySelector('meta[name="csrf-token"]').content;
   var revealed = {};          // message id -> body text the operator asked to see
   var range = "hour";
+  // dates and times as the page's language writes them (an English page: as the browser does)
+  var LOCALE = document.documentElement.lang && document.documentElement.lang !== "en" ? document.documentElement.lang
+                                                                                        : undefined;
   var last = null, lastOk = 0, chart = null, chartRange = null;
 
   function el(tag, attrs) {
@@ -28,10 +31,10 @@
   function ago(iso, now) {
     if (!iso) return "—";
     var s = Math.max(0, (Date.parse(now) - Date.parse(iso)) / 1000);
-    if (s < 60) return Math.round(s) + " s ago";
-    if (s < 3600) return Math.round(s / 60) + " min ago";
-    if (s < 86400) return Math.round(s / 3600) + " h ago";
-    return new Date(iso).toLocaleString();
+    if (s < 60) return _("{n} s ago", {n: Math.round(s)});
+    if (s < 3600) return _("{n} min ago", {n: Math.round(s / 60)});
+    if (s < 86400) return _("{n} h ago", {n: Math.round(s / 3600)});
+    return new Date(iso).toLocaleString(LOCALE);
   }
   function duration(s) {
     if (s === null || s === undefined) return "—";
@@ -55,12 +58,12 @@
       box.appendChild(el("div", {class: "figure " + cls, "data-key": f.key},
         el("div", {class: "label", text: f.label}),
         el("div", {class: "value", text: f.display}),
-        el("div", {class: "target"}, el("span", {class: "dot"}), f.target + (f.ok === null ? " · no data yet" : ""))));
+        el("div", {class: "target"}, el("span", {class: "dot"}), f.ok === null ? _("{target} · no data yet", {target: f.target}) : f.target)));
     });
   }
 
   function bars(n) {
-    var b = el("span", {class: "bars", role: "img", "aria-label": n + " of 4 bars"});
+    var b = el("span", {class: "bars", role: "img", "aria-label": _("{n} of 4 bars", {n: n})});
     for (var i = 1; i <= 4; i++) b.appendChild(el("i", {class: i <= n ? "on" : ""}));
     return b;
   }
@@ -69,24 +72,25 @@
     if (m.storage_total === null || m.storage_used === null) return el("dd", {class: "storage", text: "—"});
     var full = m.storage_used >= m.storage_total;
     return el("dd", {class: full ? "storage bad-text" : "storage",
-                     title: full ? "full: new SMS cannot arrive until it is emptied" : "SMS waiting in the modem",
-                     text: m.storage_used + " of " + m.storage_total + (full ? " · full" : "")});
+                     title: full ? _("full: new SMS cannot arrive until it is emptied") : _("SMS waiting in the modem"),
+                     text: full ? _("{used} of {total} · full", {used: m.storage_used, total: m.storage_total})
+                                 : _("{used} of {total}", {used: m.storage_used, total: m.storage_total})});
   }
 
   // What a modem's last error means, in words an operator can act on; the modem's own words behind a toggle.
   var PLAIN_ERRORS = [
-    [/upstream .* cannot be reached|upstream .* answers HTTP 5/i, "The provider cannot be reached: is it up, and its URL right?"],
-    [/refuses our account|refused us/i, "The provider refuses our account: check its credentials."],
-    [/could not open port|no such file|port not found/i, "Port not found: is the modem unplugged?"],
-    [/reader died|port failed|disconnected|returned no data|I\/O error/i, "The modem's port stopped: unplugged or reset?"],
-    [/sim/i, "Problem with the SIM card: is it in, and unlocked?"],
-    [/pin/i, "The SIM needs its PIN (set pin in the modem's config)."],
-    [/timeout|no answer|did not answer/i, "The modem does not answer."],
-    [/not registered|searching|network/i, "No mobile network."],
-    [/stopped/i, "Stopped with the gateway."]
+    [/upstream .* cannot be reached|upstream .* answers HTTP 5/i, _("The provider cannot be reached: is it up, and its URL right?")],
+    [/refuses our account|refused us/i, _("The provider refuses our account: check its credentials.")],
+    [/could not open port|no such file|port not found/i, _("Port not found: is the modem unplugged?")],
+    [/reader died|port failed|disconnected|returned no data|I\/O error/i, _("The modem's port stopped: unplugged or reset?")],
+    [/sim/i, _("Problem with the SIM card: is it in, and unlocked?")],
+    [/pin/i, _("The SIM needs its PIN (set pin in the modem's config).")],
+    [/timeout|no answer|did not answer/i, _("The modem does not answer.")],
+    [/not registered|searching|network/i, _("No mobile network.")],
+    [/stopped/i, _("Stopped with the gateway.")]
   ];
   function lastError(text) {
-    var plain = "The modem reported a problem.";
+    var plain = _("The modem reported a problem.");
     for (var i = 0; i < PLAIN_ERRORS.length; i++) {
       if (PLAIN_ERRORS[i][0].test(text)) { plain = PLAIN_ERRORS[i][1]; break; }
     }
@@ -95,75 +99,102 @@
 
   // Its measured delivery (the last reported parts), and why adaptive routing leaves it only spare work.
   function delivery(m) {
-    if (!m.delivery) return el("dd", {class: "delivery", text: "—", title: "no delivery report yet"});
-    var d = m.delivery;
+    if (!m.delivery) return el("dd", {class: "delivery", text: "—", title: _("no delivery report yet")});
+    var d = m.delivery, percent = Math.round(d.ratio * 100) + " %";
+    var said = d.report_p50_s === null ? _("{percent} of {reported}", {percent: percent, reported: d.reported})
+      : _("{percent} of {reported}, report in {s} s", {percent: percent, reported: d.reported,
+                                                       s: d.report_p50_s.toFixed(1)});
     return el("dd", {class: "delivery" + (m.deferred ? " bad-text" : ""), title: m.deferred || ""},
-      Math.round(d.ratio * 100) + " % of " + d.reported +
-      (d.report_p50_s === null ? "" : ", report in " + d.report_p50_s.toFixed(1) + " s") +
-      (m.deferred ? " · deferred" : ""));
+      said + (m.deferred ? " · " + _("deferred") : ""));
   }
 
   // Its plan's monthly bundle: what is used, and when it renews (used up, it takes no work until then).
   function bundle(b) {
-    var renews = b.resets_at ? " · renews " + new Date(b.resets_at).toLocaleDateString([], {day: "numeric", month: "short"}) : "";
-    return el("dd", {class: "bundle" + (b.used >= b.size ? " bad-text" : "")}, (b.used || 0) + " of " + b.size + renews);
+    var fields = {used: b.used || 0, total: b.size};
+    if (b.resets_at) fields.date = new Date(b.resets_at).toLocaleDateString(LOCALE, {day: "numeric", month: "short"});
+    return el("dd", {class: "bundle" + (b.used >= b.size ? " bad-text" : "")},
+      b.resets_at ? _("{used} of {total} · renews {date}", fields) : _("{used} of {total}", fields));
   }
 
   function renderModems(modems, now) {
     var box = clear(document.getElementById("modems"));
     var up = modems.filter(function (m) { return m.is_up; }).length;
-    document.getElementById("modem-summary").textContent = up + " of " + modems.length + " online";
-    if (!modems.length) box.appendChild(el("p", {class: "muted", text: "No modem has reported yet."}));
+    document.getElementById("modem-summary").textContent = _("{up} of {total} online", {up: up, total: modems.length});
+    if (!modems.length) box.appendChild(el("p", {class: "muted", text: _("No modem has reported yet.")}));
     modems.forEach(function (m) {
       box.appendChild(el("article", {class: "modem", "data-modem": m.name, "data-state": m.state},
         el("div", {class: "modem-head"},
           el("span", {class: "modem-name", text: m.name}), pill(m.state, m.state_label),
-          m.degraded ? el("span", {class: "pill failed degraded", text: "degraded",
-                                   title: "its canary SMS did not arrive: it sends nothing but its own probes"}) : null),
+          m.degraded ? el("span", {class: "pill failed degraded", text: _("degraded"),
+                                   title: _("its canary SMS did not arrive: it sends nothing but its own probes")}) : null),
         m.kind === "upstream" ? el("dl", {class: "modem-meta"},
-          el("dt", {text: "Provider"}), el("dd", {text: m.model || "not reached yet"}),
-          el("dt", {text: "Address"}), el("dd", {class: "mono", text: m.port}),
-          el("dt", {text: "Box"}), el("dd", {class: "box", text: m.box || "—"}),
-          el("dt", {text: "Delivered"}), delivery(m)) :
+          el("dt", {text: _("Provider")}), el("dd", {text: m.model || _("not reached yet")}),
+          el("dt", {text: _("Address")}), el("dd", {class: "mono", text: m.port}),
+          el("dt", {text: _("Box")}), el("dd", {class: "box", text: m.box || "—"}),
+          el("dt", {text: _("Delivered")}), delivery(m)) :
         el("dl", {class: "modem-meta"},
-          el("dt", {text: "Operator"}), el("dd", {text: m.operator || "—"}),
-          el("dt", {text: "Signal"}), el("dd", {}, bars(m.bars), m.signal_dbm === null ? "—" : m.signal_dbm + " dBm"),
-          el("dt", {text: "Network"}), el("dd", {text: m.registration || "—"}),
-          el("dt", {text: "Box"}), el("dd", {class: "box", text: m.box || "—"}),
+          el("dt", {text: _("Operator")}), el("dd", {text: m.operator || "—"}),
+          el("dt", {text: _("Signal")}), el("dd", {}, bars(m.bars), m.signal_dbm === null ? "—" : m.signal_dbm + " dBm"),
+          el("dt", {text: _("Network")}), el("dd", {text: m.registration_label || m.registration || "—"}),
+          el("dt", {text: _("Box")}), el("dd", {class: "box", text: m.box || "—"}),
           el("dt", {text: "IMEI"}), el("dd", {class: "mono", text: m.imei || "—"}),
-          el("dt", {text: "Device"}), el("dd", {text: m.model || "—"}),
-          el("dt", {text: "Number"}), el("dd", {class: "mono own-number", text: m.own_number || "—"}),
-          el("dt", {text: "Balance"}), el("dd", {class: "balance",
+          el("dt", {text: _("Device")}), el("dd", {text: m.model || "—"}),
+          el("dt", {text: _("Number")}), el("dd", {class: "mono own-number", text: m.own_number || "—"}),
+          el("dt", {text: _("Balance")}), el("dd", {class: "balance",
             title: (m.credit && m.balance ? m.balance + " · " : "") +
-                   (m.balance_checked_at ? "checked " + ago(m.balance_checked_at, now) : "not checked"),
+                   (m.balance_checked_at ? _("checked {when}", {when: ago(m.balance_checked_at, now)}) : _("not checked")),
             text: m.credit || m.balance || "—"}),
-          el("dt", {text: "Storage"}), storage(m),
-          m.bundle ? el("dt", {text: "Bundle"}) : null, m.bundle ? bundle(m.bundle) : null,
-          el("dt", {text: "Delivered"}), delivery(m)),
+          el("dt", {text: _("Storage")}), storage(m),
+          m.bundle ? el("dt", {text: _("Bundle")}) : null, m.bundle ? bundle(m.bundle) : null,
+          el("dt", {text: _("Delivered")}), delivery(m)),
         m.last_error && !m.is_up ? lastError(m.last_error) : null,
         el("div", {class: "counts"},
-          el("div", {}, el("b", {class: "sent-today", text: m.sent_today}), el("span", {text: "sent today"})),
+          el("div", {}, el("b", {class: "sent-today", text: m.sent_today}), el("span", {text: _("sent today")})),
           el("div", {}, el("b", {class: m.failed_today ? "failed-today bad-text" : "failed-today", text: m.failed_today}),
-             el("span", {text: "failed today"})),
-          el("div", {}, el("b", {text: m.received}), el("span", {text: "received"}))),
+             el("span", {text: _("failed today")})),
+          el("div", {}, el("b", {text: m.received}), el("span", {text: _("received")}))),
         el("div", {class: "modem-foot"},
-          el("span", {class: "muted", text: "updated " + ago(m.updated_at, now)}),
-          actionForm("/status/modems/" + encodeURIComponent(m.name) + "/reset", "Reset modem", "",
-                     "Reset modem " + m.name + "? It is closed and opened again; work it holds goes back to the queue."))));
+          el("span", {class: "muted", text: _("updated {when}", {when: ago(m.updated_at, now)})}),
+          actionForm("/status/modems/" + encodeURIComponent(m.name) + "/reset", _("Reset modem"), "",
+                     _("Reset modem {name}? It is closed and opened again; work it holds goes back to the queue.",
+                       {name: m.name})))));
     });
   }
 
   function renderQueue(q) {
     var box = clear(document.getElementById("queue"));
-    [["queued", q.queued, "queued"], ["scheduled", q.scheduled, "scheduled"], ["sending", q.sending, "sending"],
-     ["failed", q.failed_last_hour, "failed in the last hour", q.failed_last_hour > 0],
-     ["oldest", duration(q.oldest_queued_age_s), "oldest queued"]].forEach(function (s) {
+    [["queued", q.queued, _("queued")], ["scheduled", q.scheduled, _("scheduled")], ["sending", q.sending, _("sending")],
+     ["failed", q.failed_last_hour, _("failed in the last hour"), q.failed_last_hour > 0],
+     ["oldest", duration(q.oldest_queued_age_s), _("oldest queued")]].forEach(function (s) {
       box.appendChild(el("div", {class: "stat" + (s[3] ? " bad" : ""), "data-stat": s[0]},
         el("div", {class: "n", text: s[1]}), el("div", {class: "l", text: s[2]})));
     });
   }
 
   var COLORS = {sent: "#2456d6", delivered: "#0f7a41", failed: "#c62a2a", received: "#9a5bd6"};
+  var SERIES = {sent: _("sent"), delivered: _("delivered"), failed: _("failed"), received: _("received")};
+  // uPlot writes dates as American English does (3:00pm, 12/31); a page in another language: 24 h, day/month
+  // and its own month and day names
+  var dateNames = null;
+  function localDateNames() {
+    if (dateNames) return dateNames;
+    dateNames = {MMMM: [], MMM: [], WWWW: [], WWW: []};
+    for (var i = 0; i < 12; i++) {
+      var month = new Date(2021, i, 1);
+      dateNames.MMMM.push(month.toLocaleDateString(LOCALE, {month: "long"}));
+      dateNames.MMM.push(month.toLocaleDateString(LOCALE, {month: "short"}));
+    }
+    for (var d = 0; d < 7; d++) {
+      var day = new Date(2021, 0, 3 + d);  // a Sunday, as uPlot's week starts
+      dateNames.WWWW.push(day.toLocaleDateString(LOCALE, {weekday: "long"}));
+      dateNames.WWW.push(day.toLocaleDateString(LOCALE, {weekday: "short"}));
+    }
+    return dateNames;
+  }
+  function chartDates(tpl) {
+    return uPlot.fmtDate(tpl.replace("{M}/{D}", "{D}/{M}").replace("{h}:{mm}{aa}", "{HH}:{mm}")
+                            .replace("{h}{aa}", "{HH} h").replace("{aa}", ""), localDateNames());
+  }
   function renderChart(throughput) {
     var box = document.getElementById("chart");
     if (typeof uPlot === "undefined") return;
@@ -175,22 +206,22 @@
     if (chart) chart.destroy();
     chartRange = range;
     chart = new uPlot({
-      width: width, height: 230,
+      width: width, height: 230, fmtDate: LOCALE ? chartDates : undefined,
       cursor: {drag: {x: false, y: false}},
       legend: {live: false},  // the series' names and colours; a value per series only shows on hover otherwise
       scales: {x: {time: true}, y: {range: function (u, min, max) { return [0, Math.max(4, Math.ceil(max * 1.15))]; }}},
       axes: [{stroke: "#5b6376", grid: {stroke: "#eef0f4"}},
              {stroke: "#5b6376", grid: {stroke: "#eef0f4"}, size: 44,
               values: function (u, vals) { return vals.map(function (v) { return Number.isInteger(v) ? v : ""; }); }}],
-      series: [{label: range === "hour" ? "minute" : "hour"}].concat(names.map(function (n) {
-        return {label: n, stroke: COLORS[n], width: 2, fill: n === "sent" ? "rgba(36,86,214,.08)" : undefined,
+      series: [{label: range === "hour" ? _("minute") : _("hour")}].concat(names.map(function (n) {
+        return {label: SERIES[n], stroke: COLORS[n], width: 2, fill: n === "sent" ? "rgba(36,86,214,.08)" : undefined,
                 points: {show: false}};
       }))
     }, rows, clear(box));
   }
 
   function bodyButton(kind, id, cols) {
-    return el("button", {type: "button", class: "link", text: revealed[kind + id] !== undefined ? "hide" : "show text",
+    return el("button", {type: "button", class: "link", text: revealed[kind + id] !== undefined ? _("hide") : _("show text"),
       onclick: function () {
         if (revealed[kind + id] !== undefined) { delete revealed[kind + id]; redraw(); return; }
         fetch("/status/" + kind + "/" + encodeURIComponent(id) + "/body", {credentials: "same-origin"})
@@ -205,14 +236,14 @@
 
   function renderOutbound(rows, now) {
     var body = clear(document.querySelector("#outbound tbody"));
-    if (!rows.length) body.appendChild(el("tr", {class: "empty"}, el("td", {colspan: 6, text: "Nothing sent yet."})));
+    if (!rows.length) body.appendChild(el("tr", {class: "empty"}, el("td", {colspan: 6, text: _("Nothing sent yet.")})));
     rows.forEach(function (m) {
       var actions = el("td", {class: "actions"}, bodyButton("messages", m.id, 6));
-      if (m.can_cancel) actions.appendChild(actionForm("/status/messages/" + m.id + "/cancel", "Cancel", "btn-danger"));
-      if (m.can_retry) actions.appendChild(actionForm("/status/messages/" + m.id + "/retry", "Retry", ""));
+      if (m.can_cancel) actions.appendChild(actionForm("/status/messages/" + m.id + "/cancel", _("Cancel"), "btn-danger"));
+      if (m.can_retry) actions.appendChild(actionForm("/status/messages/" + m.id + "/retry", _("Retry"), ""));
       body.appendChild(el("tr", {"data-id": m.id, "data-state": m.state},
         el("td", {class: "mono", text: m.to}),
-        el("td", {}, pill(m.state), m.error ? el("span", {class: "muted", text: " " + m.error}) : null),
+        el("td", {}, pill(m.state, m.state_label), m.error ? el("span", {class: "muted", text: " " + m.error}) : null),
         el("td", {text: m.modem || "—"}), el("td", {text: m.parts}),
         el("td", {title: m.created_at, text: ago(m.created_at, now)}), actions));
       var extra = bodyRow("messages", m.id, 6);
@@ -223,14 +254,14 @@
   function countPill(id, n, text) {
     var pill = document.getElementById(id);
     pill.hidden = !n;
-    pill.textContent = n + " " + text;
+    pill.textContent = text;
   }
 
   function renderInbound(rows, now, quarantined, waiting) {
-    countPill("quarantined", quarantined, "unreadable SMS kept raw");
-    countPill("waiting", waiting, "SMS waiting for parts");
+    countPill("quarantined", quarantined, _("{n} unreadable SMS kept raw", {n: quarantined}));
+    countPill("waiting", waiting, _("{n} SMS waiting for parts", {n: waiting}));
     var body = clear(document.querySelector("#inbound tbody"));
-    if (!rows.length) body.appendChild(el("tr", {class: "empty"}, el("td", {colspan: 4, text: "Nothing received yet."})));
+    if (!rows.length) body.appendChild(el("tr", {class: "empty"}, el("td", {colspan: 4, text: _("Nothing received yet.")})));
     rows.forEach(function (m) {
       body.appendChild(el("tr", {"data-id": m.id},
         el("td", {class: "mono", text: m.from}), el("td", {text: m.modem}),
@@ -243,14 +274,14 @@
 
   function renderKeys(keys, now) {
     var body = clear(document.querySelector("#keys tbody"));
-    if (!keys.length) body.appendChild(el("tr", {class: "empty"}, el("td", {colspan: 5, text: "No API keys yet."})));
+    if (!keys.length) body.appendChild(el("tr", {class: "empty"}, el("td", {colspan: 5, text: _("No API keys yet.")})));
     keys.forEach(function (k) {
       body.appendChild(el("tr", {class: k.revoked ? "revoked" : "", "data-key-id": k.id},
         el("td", {text: k.name}), el("td", {class: "mono", text: k.prefix + "…"}), el("td", {text: k.scopes}),
-        el("td", {text: k.last_used_at ? ago(k.last_used_at, now) : "never"}),
-        el("td", {class: "actions"}, k.revoked ? el("span", {class: "muted", text: "revoked"}) :
-          actionForm("/status/keys/" + k.id + "/revoke", "Revoke", "btn-danger",
-                     "Revoke the API key “" + k.name + "”? Systems using it will be refused."))));
+        el("td", {text: k.last_used_at ? ago(k.last_used_at, now) : _("never")}),
+        el("td", {class: "actions"}, k.revoked ? el("span", {class: "muted", text: _("revoked")}) :
+          actionForm("/status/keys/" + k.id + "/revoke", _("Revoke"), "btn-danger",
+                     _("Revoke the API key “{name}”? Systems using it will be refused.", {name: k.name})))));
     });
   }
 
@@ -259,8 +290,9 @@
     box.hidden = !alerts.length;
     alerts.forEach(function (a) {
       var line = el("p", {class: "notice notice-error alert", "data-kind": a.kind});
-      line.appendChild(el("strong", {text: a.muted ? "Alert (muted): " : "Alert: "}));
-      line.appendChild(document.createTextNode(a.message + " · raised " + ago(a.raised_at, now)));
+      line.appendChild(el("strong", {text: (a.muted ? _("Alert (muted):") : _("Alert:")) + " "}));
+      line.appendChild(document.createTextNode(_("{message} · raised {when}", {message: a.message,
+                                                                               when: ago(a.raised_at, now)})));
       box.appendChild(line);
     });
   }
@@ -282,14 +314,15 @@
     document.body.classList.toggle("stale", on);
     var banner = document.getElementById("stale-banner");
     banner.hidden = !on;
-    if (on) banner.textContent = "The box does not answer" + (lastOk ? ": what you see is from " +
-      new Date(lastOk).toLocaleTimeString() + ", not now." : ".");
+    if (on) banner.textContent = lastOk ? _("The box does not answer: what you see is from {time}, not now.",
+                                            {time: new Date(lastOk).toLocaleTimeString(LOCALE)})
+                                        : _("The box does not answer.");
   }
 
   function tick() {
     var stamp = document.getElementById("updated");
     var age = lastOk ? Math.round((Date.now() - lastOk) / 1000) : null;
-    stamp.textContent = age === null ? "loading…" : (age < 2 ? "updated just now" : "updated " + age + " s ago");
+    stamp.textContent = age === null ? _("loading…") : (age < 2 ? _("updated just now") : _("updated {n} s ago", {n: age}));
     stamp.classList.toggle("stale", age !== null && age > 3 * POLL_MS / 1000);
   }
 
@@ -342,20 +375,20 @@
     var list = document.getElementById("rule-verdicts"), timer = null;
     function show(verdicts) {
       clear(list);
-      if (!verdicts.length) { list.appendChild(el("li", {class: "muted empty", text: "No rules yet."})); return; }
+      if (!verdicts.length) { list.appendChild(el("li", {class: "muted empty", text: _("No rules yet.")})); return; }
       verdicts.forEach(function (v) {
         var does = [];
-        if (v.reply) does.push("replies “" + v.reply + "”");
-        if (v.forward_to.length) does.push("forwards to " + v.forward_to.join(", "));
-        if (v.notify.length) does.push("notifies " + v.notify.join(", "));
-        if (v.follow_up) does.push("flags it for follow-up");
-        if (v.add_to_group) does.push("adds the sender to " + v.add_to_group);
-        if (v.remove_from_group) does.push("removes the sender from " + v.remove_from_group);
-        if (v.stops) does.push("stops");
+        if (v.reply) does.push(_("replies “{text}”", {text: v.reply}));
+        if (v.forward_to.length) does.push(_("forwards to {numbers}", {numbers: v.forward_to.join(", ")}));
+        if (v.notify.length) does.push(_("notifies {addresses}", {addresses: v.notify.join(", ")}));
+        if (v.follow_up) does.push(_("flags it for follow-up"));
+        if (v.add_to_group) does.push(_("adds the sender to {group}", {group: v.add_to_group}));
+        if (v.remove_from_group) does.push(_("removes the sender from {group}", {group: v.remove_from_group}));
+        if (v.stops) does.push(_("stops"));
         var item = el("li", {class: v.matched ? "matched" : "muted"});
         item.appendChild(el("strong", {text: v.name}));
-        item.appendChild(document.createTextNode(v.matched ? ": " + (does.join("; ") || "matches, does nothing")
-                                                           : ": no match"));
+        item.appendChild(document.createTextNode(v.matched ? _(": {actions}", {actions: does.join("; ") || _("matches, does nothing")})
+                                                           : _(": no match")));
         list.appendChild(item);
       });
     }
