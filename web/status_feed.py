@@ -88,7 +88,8 @@ def status_json(service: GatewayService, stats: Stats, api: ApiFigures, *, full_
     return {
         "now": time_json(now),
         "modems": [{
-            "name": d.modem.name, "kind": d.modem.kind, "port": d.modem.port, "box": d.modem.box,
+            "name": d.modem.name, "label": d.modem.label, "kind": d.modem.kind, "port": d.modem.port,
+            "box": d.modem.box, "group": d.modem.group,
             "state": d.modem.state.value,
             "state_label": state_label(d.modem.state),
             "is_up": d.is_up, "operator": d.modem.operator, "registration": d.modem.registration,

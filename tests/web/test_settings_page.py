@@ -17,7 +17,7 @@ def test_an_operator_keeps_templates_and_a_webhook_without_touching_the_config(b
     receiver = Receiver()
     try:
         wait_until(lambda: [m.state.value for m in gateway.service.modems.list_modems()] == ["online"])
-        page, errors, _ = logged_in(browser, gateway)
+        page, errors, base = logged_in(browser, gateway)
         page.click("nav >> text=Settings")
         page.wait_for_selector("#templates >> text=No templates yet.")
 
@@ -63,6 +63,11 @@ def test_an_operator_keeps_templates_and_a_webhook_without_touching_the_config(b
         page.wait_for_selector(".notice-ok >> text=Modem modem1 saved")
         assert "group front-desk" in page.locator('#modems [data-modem="modem1"]').inner_text()
         assert gateway.pool.worker("modem1").modem.max_per_minute == 6
+
+        page.goto(f"{base}/")  # the dashboard's card says the label, the name beside it
+        card = page.wait_for_selector('[data-modem="modem1"] .modem-name')
+        assert card.inner_text() == "Reception's SIM modem1"
+        page.goto(f"{base}/settings")
 
         page.fill("#quiet-window", "22:30-07:00")
         page.click("#quiet-form button:has-text('Save')")

@@ -124,7 +124,8 @@
     modems.forEach(function (m) {
       box.appendChild(el("article", {class: "modem", "data-modem": m.name, "data-state": m.state},
         el("div", {class: "modem-head"},
-          el("span", {class: "modem-name", text: m.name}), pill(m.state, m.state_label),
+          el("span", {class: "modem-name", text: m.label || m.name},
+             m.label ? el("span", {class: "muted small", text: " " + m.name}) : null), pill(m.state, m.state_label),
           m.degraded ? el("span", {class: "pill failed degraded", text: _("degraded"),
                                    title: _("its canary SMS did not arrive: it sends nothing but its own probes")}) : null),
         m.kind === "upstream" ? el("dl", {class: "modem-meta"},
