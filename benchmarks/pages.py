@@ -3,7 +3,7 @@ fifth of whom answered; three in four counted against one of 3 accounts) and 10,
 PostgreSQL. Flask's test client, logged in: server
 time without the network. Prints p50/p95 per page and the slowest (issue target: 300 ms).
 
-    .venv/bin/python benchmarks/pages.py [--messages 100000] [--database sqlite|postgresql] [--runs 15]
+    .venv/bin/python benchmarks/pages.py [--messages 100000] [--database sqlite|postgresql] [--runs 15] [--language fr]
 """
 
 from __future__ import annotations
@@ -89,6 +89,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100000)
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--language", choices=("en", "fr"), default="en", help="the pages' language (a cookie)")
     args = parser.parse_args()
     databases = Databases(args.database)
     with tempfile.TemporaryDirectory() as scratch:
@@ -117,7 +118,9 @@ def main() -> None:
             pages = ["/", "/status.json", "/sent", "/sent?status=failed", f"/sent/msg_p{args.messages // 2:018x}",
                      "/conversations", f"/conversations/{quote(number(7), safe='')}", "/contacts",
                      "/contacts?q=Patient 99", f"/contacts?group={group.uid}", "/compose", f"/campaigns/{batch.uid}",
-                     "/settings"]
+                     "/settings", "/me"]
+            if args.language != "en":
+                client.set_cookie("smsgw_lang", args.language)
             slowest = ("", 0.0)
             for path in pages:
                 times = []

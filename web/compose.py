@@ -77,20 +77,20 @@ def send():
 
 @bp.get("/campaigns/<uid>")
 def campaign(uid: str):
-    batch, counts = status.service().batches.get_batch(uid)
+    batch, counts = status.service().batches.get_batch(uid, account())
     return render_template("campaign.html", **status.page_context(page="compose", batch=batch, counts=counts,
                                                                    rejected=_rejected(batch.rejected)))
 
 
 @bp.post("/campaigns/<uid>/cancel")
 def cancel_campaign(uid: str):
-    flash(_("%(n)d messages not yet sent were cancelled.", n=status.service().batches.cancel_batch(uid)), "ok")
+    flash(_("%(n)d messages not yet sent were cancelled.", n=status.service().batches.cancel_batch(uid, account())), "ok")
     return redirect(url_for("compose.campaign", uid=uid))
 
 
 @bp.post("/campaigns/<uid>/retry")
 def retry_campaign(uid: str):
-    flash(_("%(n)d failed messages were queued again.", n=status.service().batches.retry_failed(uid)), "ok")
+    flash(_("%(n)d failed messages were queued again.", n=status.service().batches.retry_failed(uid, account())), "ok")
     return redirect(url_for("compose.campaign", uid=uid))
 
 
@@ -100,7 +100,7 @@ def campaign_csv(uid: str):
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["to", "state", "modem", "parts", "queued_at", "sent_at", "error"])  # data: stays English
-    for m in status.service().batches.batch_messages(uid):
+    for m in status.service().batches.batch_messages(uid, account()):
         writer.writerow([safe_cell(v) for v in (m.to_number, m.state.value, m.modem or "", m.part_count,
                                                    m.created_at.isoformat(), m.sent_at.isoformat() if m.sent_at else "",
                                                    m.error_message or "")])

@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 from gateway.errors import GatewayError
 from gateway.values import CANCELLABLE, RETRYABLE, MessageState
 from web import status
+from web.session import account
 
 bp = status.page_blueprint("history", __name__)
 
@@ -36,7 +37,8 @@ def messages():
     chosen = {name: request.args.get(name, "").strip() for name in FILTERS}
     page, cursor = status.service().messages.list_messages(
         state=chosen["status"] or None, to=chosen["to"] or None, modem=chosen["modem"] or None,
-        since=chosen["since"] or None, batch=chosen["batch"] or None, cursor=request.args.get("cursor"), limit=PAGE)
+        since=chosen["since"] or None, batch=chosen["batch"] or None, cursor=request.args.get("cursor"), limit=PAGE,
+        seen_by=account())
     older = (url_for("history.messages") + "?" + urlencode({**{k: v for k, v in chosen.items() if v}, "cursor": cursor})
              if cursor else None)
     return render_template("messages.html", **status.page_context(
@@ -47,7 +49,7 @@ def messages():
 
 @bp.get("/sent/<uid>")
 def story(uid: str):
-    message = status.service().messages.get_message(uid)
+    message = status.service().messages.get_message(uid, account())
     number = message.to_number
     return render_template("message.html", **status.page_context(
         page="messages", message=message, deliveries=status.service().receivers.deliveries_about(uid),
@@ -57,13 +59,13 @@ def story(uid: str):
 
 @bp.post("/sent/<uid>/cancel")
 def cancel(uid: str):
-    status.service().messages.cancel(uid)
+    status.service().messages.cancel(uid, account())
     flash(_("Cancelled."), "ok")
     return redirect(url_for("history.story", uid=uid))
 
 
 @bp.post("/sent/<uid>/retry")
 def retry(uid: str):
-    status.service().messages.retry(uid)
+    status.service().messages.retry(uid, account())
     flash(_("Queued again."), "ok")
     return redirect(url_for("history.story", uid=uid))

@@ -251,12 +251,12 @@ def dashboard():
 def feed():
     window = metrics.metrics_of(current_app).window
     return status_feed.status_json(_service(), _stats(), window.figures(),
-                                   full_numbers=request.args.get("numbers") == "full")
+                                   full_numbers=request.args.get("numbers") == "full", seen_by=account())
 
 
 @bp.get("/status/messages/<uid>/body")
 def message_body(uid: str):
-    message = _service().messages.get_message(uid)
+    message = _service().messages.get_message(uid, account())
     log.info("status page: operator viewed the body of %s", uid)
     return {"id": message.uid, "body": message.body}
 
@@ -285,14 +285,14 @@ def action(view):
 @bp.post("/status/messages/<uid>/cancel")
 @action
 def cancel(uid: str):
-    _service().messages.cancel(uid)
+    _service().messages.cancel(uid, account())
     return _("Message %(uid)s cancelled.", uid=uid)
 
 
 @bp.post("/status/messages/<uid>/retry")
 @action
 def retry(uid: str):
-    _service().messages.retry(uid)
+    _service().messages.retry(uid, account())
     return _("Message %(uid)s queued again.", uid=uid)
 
 

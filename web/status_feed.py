@@ -13,6 +13,7 @@ from gateway.representations import bundle_json, time_json
 from gateway.rules.adaptive import Figures
 from gateway.rules.credit import parse_credit
 from gateway.rules.masking import mask_number
+from gateway.store.models import Account
 from gateway.store.stats import Series, Stats
 from gateway.values import MessageState
 from web.i18n import state_label
@@ -78,12 +79,15 @@ def _delivery(figures: Figures | None) -> dict | None:
     return {"ratio": round(figures.ratio, 3), "reported": figures.reported, "report_p50_s": figures.report_p50_s}
 
 
-def status_json(service: GatewayService, stats: Stats, api: ApiFigures, *, full_numbers: bool = False) -> dict:
+def status_json(service: GatewayService, stats: Stats, api: ApiFigures, *, full_numbers: bool = False,
+                seen_by: Account | None = None) -> dict:
+    """The dashboard's figures; its latest outbound messages are `seen_by`'s only, when given (an account's
+    person)."""
     now = service.clock()
     show = (lambda n: n) if full_numbers else mask_number
     queue = stats.queue(now)
     delivery = stats.delivery(now)
-    outbound, _ = service.messages.list_messages(limit=OUTBOUND_ROWS)
+    outbound, _ = service.messages.list_messages(limit=OUTBOUND_ROWS, seen_by=seen_by)
     inbound, _ = service.messages.list_inbox(limit=INBOUND_ROWS)
     return {
         "now": time_json(now),

@@ -66,6 +66,10 @@ class AccountBook:
             return use, exc
         return use, None
 
+    def of_key(self, api_key: ApiKey) -> Account | None:
+        """The account an API key's sends count against, whose messages and campaigns are all it sees."""
+        return charged(self._store, api_key, None)
+
     def of_user(self, username: str) -> Account | None:
         """The account user `username`'s sends count against (None: none, or no such user)."""
         user = self._store.users.get_user(username)

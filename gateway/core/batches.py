@@ -13,6 +13,7 @@ from gateway.core.ports import PoolControl
 from gateway.core.queue_policy import QueuePolicy
 from gateway.core.templates import Templates
 from gateway.errors import (
+    BatchNotFound,
     ConflictError,
     MessageTooLong,
     RecipientOptedOut,
@@ -170,26 +171,33 @@ class Batches:
         self._pool.wake()
         return self._store.batches.get_batch(batch.uid)
 
-    def get_batch(self, uid: str) -> tuple[Batch, dict[str, int]]:
-        return self._store.batches.get_batch(uid)
+    def get_batch(self, uid: str, seen_by: Account | None = None) -> tuple[Batch, dict[str, int]]:
+        """Batch `uid` and its messages counted by state; `seen_by`: an account, whose people and keys see only
+        its own batches (BatchNotFound for another's, as for none)."""
+        batch, counts = self._store.batches.get_batch(uid)
+        if seen_by is not None and batch.account_id != seen_by.id:
+            raise BatchNotFound(f"no batch {uid}", field="id")
+        return batch, counts
 
-    def batch_messages(self, uid: str) -> list[Message]:
+    def batch_messages(self, uid: str, seen_by: Account | None = None) -> list[Message]:
+        self.get_batch(uid, seen_by)
         return self._store.batches.batch_messages(uid)
 
-    def cancel_batch(self, uid: str) -> int:
+    def cancel_batch(self, uid: str, seen_by: Account | None = None) -> int:
         """Cancel the batch's messages that have not started; how many. One that started meanwhile goes on."""
-        return self._each(uid, (MessageState.QUEUED, MessageState.SCHEDULED), self._store.outbox.cancel)
+        return self._each(uid, seen_by, (MessageState.QUEUED, MessageState.SCHEDULED), self._store.outbox.cancel)
 
-    def retry_failed(self, uid: str) -> int:
+    def retry_failed(self, uid: str, seen_by: Account | None = None) -> int:
         """Queue the batch's failed messages again; how many."""
-        retried = self._each(uid, (MessageState.FAILED,), self._store.outbox.retry)
+        retried = self._each(uid, seen_by, (MessageState.FAILED,), self._store.outbox.retry)
         if retried:
             self._pool.wake()
         return retried
 
-    def _each(self, uid: str, states: tuple[MessageState, ...], verb: Callable[[str, datetime], Message]) -> int:
+    def _each(self, uid: str, seen_by: Account | None, states: tuple[MessageState, ...],
+              verb: Callable[[str, datetime], Message]) -> int:
         done = 0
-        for message in self.batch_messages(uid):
+        for message in self.batch_messages(uid, seen_by):
             if message.state in states:
                 try:
                     verb(message.uid, self._clock())

@@ -16,7 +16,7 @@ from gateway.core.queue_policy import QueuePolicy
 from gateway.core.outbound import CallbackDestinations
 from gateway.core.webhooks import checked_target
 from gateway.doors import CallbackTarget
-from gateway.errors import MessageTooLong, TooManyRecipients, ValidationError
+from gateway.errors import MessageNotFound, MessageTooLong, TooManyRecipients, ValidationError
 from gateway.rules.numbers import takes_replies, to_e164
 from gateway.rules.paging import cursor_id, next_cursor, page_size
 from gateway.rules.routing import Route
@@ -92,14 +92,19 @@ class Messages:
         self._pool.wake()
         return messages
 
-    def get_message(self, uid: str) -> Message:
-        return self._store.outbox.get_message(uid)
+    def get_message(self, uid: str, seen_by: Account | None = None) -> Message:
+        """Message `uid`; `seen_by`: an account, whose people and keys see only its own messages (MessageNotFound
+        for another's, as for none)."""
+        message = self._store.outbox.get_message(uid)
+        if seen_by is not None and message.account_id != seen_by.id:
+            raise MessageNotFound(f"no message {uid}", field="id")
+        return message
 
     def list_messages(self, *, state: str | None = None, to: str | None = None, modem: str | None = None,
                       since: str | None = None, batch: str | None = None, cursor: str | None = None,
-                      limit: int = 50) -> tuple[list[Message], str | None]:
+                      limit: int = 50, seen_by: Account | None = None) -> tuple[list[Message], str | None]:
         """A page of messages, newest first, and the cursor of the next page (None at the end). `since` is a date
-        or a time (ISO 8601, UTC when it has no offset)."""
+        or a time (ISO 8601, UTC when it has no offset); `seen_by`: only that account's."""
         state_value = None
         if state is not None:
             try:
@@ -110,13 +115,16 @@ class Messages:
         to_number = to_e164(to, self._settings, field="to") if to else None
         page = self._store.outbox.list_messages(state=state_value, to_number=to_number, modem=modem or None,
                                                since=_moment(since) if since else None, batch_uid=batch or None,
+                                               account_id=seen_by.id if seen_by is not None else None,
                                                before_id=cursor_id(cursor), limit=page_size(limit))
         return page, next_cursor(page, limit)
 
-    def cancel(self, uid: str) -> Message:
+    def cancel(self, uid: str, seen_by: Account | None = None) -> Message:
+        self.get_message(uid, seen_by)
         return self._store.outbox.cancel(uid, self._clock())
 
-    def retry(self, uid: str) -> Message:
+    def retry(self, uid: str, seen_by: Account | None = None) -> Message:
+        self.get_message(uid, seen_by)
         message = self._store.outbox.retry(uid, self._clock())
         self._pool.wake()
         return message

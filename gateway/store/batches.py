@@ -25,7 +25,8 @@ class Batches:
                       template: str | None, now: datetime, api_key_id: int | None = None,
                       account: Account | None = None) -> Batch:
         batch = Batch(uid=new_uid("bat"), template=template, row_count=row_count, accepted=len(drafts),
-                      rejected=json.dumps(rejected), api_key_id=api_key_id, created_at=now)
+                      rejected=json.dumps(rejected), api_key_id=api_key_id, created_at=now,
+                      account_id=account.id if account is not None else None)
         with self._db.write() as s:
             s.add(batch)
             s.flush()

@@ -582,6 +582,7 @@ class Batch(Base):
     rejected: Mapped[str] = mapped_column(Text)  # JSON list of {row, field, code, message}
     api_key_id: Mapped[Optional[int]]
     created_at: Mapped[datetime]
+    account_id: Mapped[Optional[int]]  # the account it was sent for (accounts.id): only its people and keys see it
 
     def __repr__(self) -> str:
         return f"<Batch {self.uid} rows={self.row_count} accepted={self.accepted}>"

@@ -180,9 +180,12 @@ class Outbox:
 
     def list_messages(self, *, state: MessageState | None = None, to_number: str | None = None,
                       modem: str | None = None, since: datetime | None = None, batch_uid: str | None = None,
-                      before_id: int | None = None, limit: int = 50) -> list[Message]:
-        """Newest first; `before_id` is the cursor (the id of the last message of the previous page)."""
+                      account_id: int | None = None, before_id: int | None = None, limit: int = 50) -> list[Message]:
+        """Newest first; `before_id` is the cursor (the id of the last message of the previous page);
+        `account_id`: only that account's."""
         query = select(Message).options(selectinload(Message.parts)).order_by(Message.id.desc()).limit(limit)
+        if account_id is not None:
+            query = query.where(Message.account_id == account_id)
         if state is not None:
             query = query.where(Message.state == state)
         if to_number is not None:

@@ -123,6 +123,41 @@ def test_an_accounts_messages_leave_only_by_its_routes(client, auth, service):
     assert send(client, unlimited, via="school").status_code == 202
 
 
+def test_an_accounts_keys_and_people_see_only_its_messages_and_campaigns(app, client, auth, service):
+    add_account(client, auth)
+    client.post("/api/v1/accounts", json={"name": "school"}, headers=auth)
+    clinic, school = key_of(service, "clinic"), key_of(service, "school")
+    ours = send(client, clinic, to="+447911123401").get_json()["id"]
+    theirs = send(client, school, to="+447911123402").get_json()["id"]
+    campaign = client.post("/api/v1/batches", data="to,body\n+447911123403,Closed on Monday\n",
+                           headers={**school, "Content-Type": "text/csv"})
+    assert campaign.status_code == 202, campaign.get_json()
+    batch = campaign.get_json()["id"]
+
+    listed = client.get("/api/v1/messages", headers=clinic).get_json()["messages"]
+    assert [m["id"] for m in listed] == [ours]
+    assert client.get(f"/api/v1/messages/{theirs}", headers=clinic).status_code == 404
+    assert client.delete(f"/api/v1/messages/{theirs}", headers=clinic).status_code == 404
+    assert service.messages.get_message(theirs).state.value == "queued"  # the refusal changed nothing
+    assert client.get(f"/api/v1/batches/{batch}", headers=clinic).status_code == 404
+    assert client.get(f"/api/v1/batches/{batch}", headers=school).status_code == 200
+    assert len(client.get("/api/v1/messages", headers=auth).get_json()["messages"]) == 3  # no account: all
+
+    service.admin.add_user("reception", "operator", PASSWORD, account_id=service.accounts.account_named("clinic").id)
+    reception = app.test_client()
+    assert log_in_as(reception, "reception").status_code == 302
+    page = reception.get("/sent").get_data(as_text=True)
+    assert ours in page and theirs not in page
+    for answer in (reception.get(f"/sent/{theirs}", follow_redirects=True),
+                   reception.get(f"/campaigns/{batch}", follow_redirects=True),
+                   reception.post(f"/sent/{theirs}/cancel", data={"csrf_token": csrf_on(reception)},
+                                  follow_redirects=True)):
+        said = answer.get_data(as_text=True)  # as for one that does not exist
+        assert "Closed on Monday" not in said and ("no message" in said or "no batch" in said), said[:300]
+    assert service.messages.get_message(theirs).state.value == "queued"
+    assert [m["id"] for m in reception.get("/status.json").get_json()["outbound"]] == [ours]
+
+
 def test_an_operators_sends_from_the_pages_count_against_their_account(client, auth, service):
     add_account(client, auth, per_day=1)
     service.admin.add_user("reception", "operator", PASSWORD,

@@ -7,7 +7,8 @@ from functools import wraps
 from flask import current_app, g, request
 
 from gateway.core.service import GatewayService
-from web.session import is_logged_in
+from gateway.store.models import Account
+from web.session import account, is_logged_in
 
 
 def service() -> GatewayService:
@@ -43,3 +44,10 @@ def requires(scope: str):
         return wrapper
 
     return decorate
+
+
+def seen_by() -> Account | None:
+    """The account whose messages and campaigns the request may see (its key's, or the logged-in browser's
+    person's); None: every one. Call it inside a `requires` view."""
+    key = g.get("api_key")
+    return service().accounts.of_key(key) if key is not None else account()

@@ -11,7 +11,7 @@ from flask import Blueprint, g, request
 
 from gateway.errors import ValidationError
 from gateway.representations import time_json
-from web.api.access import requires, service
+from web.api.access import requires, seen_by, service
 from web.api.idempotency import idempotent
 from web.api.messages import CLASSES
 from web.api.openapi import Content, Param, operation
@@ -88,4 +88,4 @@ def send_batch():
 @operation("A batch: its rows, the rejected ones, and its messages counted by state", Batch, errors=(404,))
 @requires("read")
 def get_batch(uid: str):
-    return batch_json(*service().batches.get_batch(uid))
+    return batch_json(*service().batches.get_batch(uid, seen_by()))

@@ -10,7 +10,7 @@ from msgspec import field
 from gateway.errors import ValidationError
 from gateway.representations import PRIORITY_NAMES, inbox_json, message_json, quarantine_json, waiting_json
 from gateway.values import InboxState, MessageState, PartState
-from web.api.access import requires, service
+from web.api.access import requires, seen_by, service
 from web.api.idempotency import idempotent
 from web.api.openapi import CURSOR, LIMIT, Param, operation
 from web.schemas import UNSET, Request, UnsetType, decode, doc, given
@@ -194,7 +194,7 @@ def list_messages():
     args = request.args
     page, cursor = service().messages.list_messages(
         state=args.get("status"), to=args.get("to"), modem=args.get("modem"), since=args.get("since"),
-        batch=args.get("batch"), cursor=args.get("cursor"), limit=args.get("limit", 50, type=int))
+        batch=args.get("batch"), cursor=args.get("cursor"), limit=args.get("limit", 50, type=int), seen_by=seen_by())
     return {"messages": [message_json(m, with_history=False) for m in page], "next_cursor": cursor}
 
 
@@ -202,21 +202,21 @@ def list_messages():
 @operation("A message with its parts and history", Message, errors=(404,))
 @requires("read")
 def get_message(uid: str):
-    return message_json(service().messages.get_message(uid))
+    return message_json(service().messages.get_message(uid, seen_by()))
 
 
 @bp.delete("/messages/<uid>")
 @operation("Cancel a queued or scheduled message", Message, errors=(404, 409))
 @requires("send")
 def cancel_message(uid: str):
-    return message_json(service().messages.cancel(uid))
+    return message_json(service().messages.cancel(uid, seen_by()))
 
 
 @bp.post("/messages/<uid>/retry")
 @operation("Queue a failed or unknown message again", Message, status=202, errors=(404, 409))
 @requires("send")
 def retry_message(uid: str):
-    return message_json(service().messages.retry(uid)), 202
+    return message_json(service().messages.retry(uid, seen_by())), 202
 
 
 @bp.get("/inbox")
