@@ -114,7 +114,7 @@ def _form(status_code: int = 200):
         page="compose", groups=status.service().contacts.list_groups(), chosen=form.getlist("groups"),
         numbers=form.get("numbers", ""), body=form.get("body", ""), message_class=form.get("class", ""),
         send_at=form.get("send_at", ""), time_zone=form.get("time_zone", ""),
-        templates=status.service().templates.list_templates())), status_code
+        templates=status.service().templates.list_templates(account()))), status_code
 
 
 def _draft() -> dict[str, Any]:

@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from gateway.errors import GatewayError, ValidationError
 from gateway.values import EVENT_TYPES, ROLES
 from web import status
+from web.session import account
 
 bp = status.page_blueprint("settings", __name__)
 
@@ -31,7 +32,7 @@ def settings():
     webhooks = [(hook, [d for d, _, _ in receivers.list_deliveries(hook.uid, limit=DELIVERIES_SHOWN)])
                 for hook in receivers.list_webhooks()]
     return render_template("settings.html", **status.page_context(
-        page="settings", templates=status.service().templates.list_templates(), webhooks=webhooks,
+        page="settings", templates=status.service().templates.list_templates(account()), webhooks=webhooks,
         event_types=EVENT_TYPES, users=status.service().admin.list_users(), roles=ROLES,
         accounts=accounts, account_names={a.id: a.name for a, _ in accounts},
         modems=status.service().modems.list_modems(), quiet=status.service().box_settings.quiet_hours()))
@@ -41,7 +42,7 @@ def settings():
 def add_template():
     form = request.form
     template = status.service().templates.add_template(form.get("name", ""), form.get("body", ""),
-                                                       is_approved="approved" in form)
+                                                       is_approved="approved" in form, account=account())
     flash(_("Template “%(name)s” added.", name=template.name), "ok")
     return redirect(url_for("settings.settings"))
 
@@ -49,14 +50,15 @@ def add_template():
 @bp.post("/settings/templates/<name>")
 def save_template(name: str):
     form = request.form
-    status.service().templates.update_template(name, body=form.get("body", ""), is_approved="approved" in form)
+    status.service().templates.update_template(name, body=form.get("body", ""), is_approved="approved" in form,
+                                               seen_by=account())
     flash(_("Template “%(name)s” saved.", name=name), "ok")
     return redirect(url_for("settings.settings"))
 
 
 @bp.post("/settings/templates/<name>/delete")
 def delete_template(name: str):
-    status.service().templates.delete_template(name)
+    status.service().templates.delete_template(name, account())
     flash(_("Template “%(name)s” deleted.", name=name), "ok")
     return redirect(url_for("settings.settings"))
 

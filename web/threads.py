@@ -78,7 +78,7 @@ def _page(number: str | None):
         page="conversations", threads=threads, names=names, selected=number, items=_items(number),
         name=names.get(number) if number else None, thread_url=_thread_url,
         modems=modems, online={m.name for m in modems if m.state == ModemState.ONLINE},
-        templates=[t for t in status.service().templates.list_templates() if t.is_approved or not
+        templates=[t for t in status.service().templates.list_templates(account()) if t.is_approved or not
                    status.service().settings.require_approved_templates]))
 
 

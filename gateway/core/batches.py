@@ -54,7 +54,8 @@ class Batches:
             raise TooManyRecipients(f"at most {self._settings.max_recipients} rows per batch, got {len(rows)}",
                                     field="body")
         check_message_class(message_class)
-        text = self._templates.template_text(template, None) if template is not None else None
+        account = charged(self._store, api_key, None)
+        text = self._templates.template_text(template, None, account) if template is not None else None
         wanted = {"to", *templates.placeholders(text)} if text is not None else {"to", "body"}
         for column in [*wanted - set(columns), *set(columns) - wanted]:
             raise TemplateParamsError(f"the columns must be {', '.join(sorted(wanted))}; {column!r} is "
@@ -71,8 +72,7 @@ class Batches:
             except ValidationError as exc:
                 rejected.append(_rejection(row_number, exc))
         good, rejected = self._without_opted_out(good, rejected, message_class)
-        return self._queue(good, rejected, len(rows), template, message_class, charged(self._store, api_key, None),
-                           api_key)
+        return self._queue(good, rejected, len(rows), template, message_class, account, api_key)
 
     def send_to_contacts(self, contacts: Sequence[tuple[str, str, dict[str, str]]], *, body: str | None = None,
                          template: str | None = None, message_class: str | None = None,
@@ -85,16 +85,18 @@ class Batches:
         else the key's."""
         local = time_zone == RECIPIENT_ZONE
         hold_until = parse_send_at(send_at, "UTC" if local else time_zone)  # refuses a bad `send_at` either way
-        good, rejected = self.plan_for_contacts(contacts, body=body, template=template, message_class=message_class)
+        account = charged(self._store, api_key, account)
+        good, rejected = self.plan_for_contacts(contacts, body=body, template=template, message_class=message_class,
+                                                account=account)
         local_holds = {number: send_at_for(send_at, time_zone, number) for _, number, _, _ in good} if local else {}
-        return self._queue(good, rejected, len(contacts), template, message_class,
-                           charged(self._store, api_key, account), api_key, hold_until, local_holds)
+        return self._queue(good, rejected, len(contacts), template, message_class, account, api_key, hold_until,
+                           local_holds)
 
     def plan_for_contacts(self, contacts: Sequence[tuple[str, str, dict[str, str]]], *, body: str | None = None,
-                          template: str | None = None, message_class: str | None = None
-                          ) -> tuple[list[Planned], list[dict[str, Any]]]:
+                          template: str | None = None, message_class: str | None = None,
+                          account: Account | None = None) -> tuple[list[Planned], list[dict[str, Any]]]:
         """What a message to `contacts` would be, queueing nothing: one text per contact (`body`, or the template
-        `template`, filled with the contact's {name}, {number} and fields) as (position, number, text, its
+        `template` that `account` may use, filled with the contact's {name}, {number} and fields) as (position, number, text, its
         segmentation), and the contacts left out by position (row 1 is the first): a field the text uses missing,
         or opted out where the class says so."""
         if not contacts:
@@ -105,7 +107,8 @@ class Batches:
         check_message_class(message_class)
         if body is not None and template is not None:
             raise ValidationError("give 'body' or 'template', not both", field="template")
-        text = self._templates.template_text(template, None) if template else self._templates.message_text(body)
+        text = (self._templates.template_text(template, None, account) if template
+                else self._templates.message_text(body))
         wanted = templates.placeholders(normalise_body(text))
         good, rejected = [], []
         for row_number, (number, name, fields) in enumerate(contacts, start=1):

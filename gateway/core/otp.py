@@ -41,9 +41,10 @@ class OneTimeCodes:
         otp.check_request(length, alphabet, ttl_s)
         number = to_e164(to, self._settings)
         self._consent.refuse_opted_out([number], "transactional")
+        account = charged(self._store, api_key, None)
         text = otp.DEFAULT_TEMPLATE
         if template is not None:
-            text = self._templates.template_text(template)
+            text = self._templates.template_text(template, seen_by=account)
         code = otp.new_code(length, alphabet)
         real, shown = templates.render(text, {"code": code}), templates.render(text, {"code": otp.masked(code)})
         segmentation = segment(normalise_body(real))
@@ -51,7 +52,6 @@ class OneTimeCodes:
             raise MessageTooLong(f"the code's message needs {segmentation.part_count} parts", field="template")
         now, salt, pepper = self._clock(), otp.new_salt(), self._store.box_key.otp_pepper
         expires_at = now + timedelta(seconds=ttl_s)
-        account = charged(self._store, api_key, None)
         [placement] = self._policy.placements([number], None, account).values()
         # it expires with its code; once sent, its parts are masked. The code's record follows its message: a send
         # refused (a quota, a route) leaves no code behind

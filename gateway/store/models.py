@@ -420,6 +420,7 @@ class MessageTemplate(Base):
     is_approved: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    account_id: Mapped[Optional[int]]  # the account it belongs to (accounts.id); None: shared by everyone
 
     def __repr__(self) -> str:
         return f"<MessageTemplate {self.name} approved={self.is_approved}>"

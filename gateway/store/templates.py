@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from gateway.errors import TemplateExists, TemplateNotFound
@@ -18,8 +18,10 @@ class Templates:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def add_template(self, name: str, body: str, is_approved: bool, now: datetime) -> MessageTemplate:
-        template = MessageTemplate(name=name, body=body, is_approved=is_approved, created_at=now, updated_at=now)
+    def add_template(self, name: str, body: str, is_approved: bool, now: datetime,
+                     account_id: int | None = None) -> MessageTemplate:
+        template = MessageTemplate(name=name, body=body, is_approved=is_approved, created_at=now, updated_at=now,
+                                   account_id=account_id)
         try:
             with self._db.write() as s:
                 if s.scalar(select(MessageTemplate.id).where(MessageTemplate.name == name)) is not None:
@@ -36,9 +38,13 @@ class Templates:
             raise TemplateNotFound(f"no template named {name!r}", field="name")
         return template
 
-    def list_templates(self) -> list[MessageTemplate]:
+    def list_templates(self, account_id: int | None = None) -> list[MessageTemplate]:
+        """Every template, or (`account_id`) the shared ones and that account's."""
+        query = select(MessageTemplate).order_by(MessageTemplate.name)
+        if account_id is not None:
+            query = query.where(or_(MessageTemplate.account_id.is_(None), MessageTemplate.account_id == account_id))
         with self._db.read() as s:
-            return list(s.scalars(select(MessageTemplate).order_by(MessageTemplate.name)))
+            return list(s.scalars(query))
 
     def update_template(self, name: str, now: datetime, *, body: str | None = None,
                         is_approved: bool | None = None) -> MessageTemplate:

@@ -158,6 +158,38 @@ def test_an_accounts_keys_and_people_see_only_its_messages_and_campaigns(app, cl
     assert [m["id"] for m in reception.get("/status.json").get_json()["outbound"]] == [ours]
 
 
+def test_an_accounts_templates_are_its_own_and_the_shared_ones_everyones(client, auth, service):
+    add_account(client, auth)
+    client.post("/api/v1/accounts", json={"name": "school"}, headers=auth)
+    clinic, school = key_of(service, "clinic"), key_of(service, "school")
+    key, token = service.keys.create_key("clinic-admin", ["admin", "send", "read"])  # templates need admin
+    service.accounts.assign_key(key.id, "clinic")
+    clinic_admin = {"Authorization": f"Bearer {token}"}
+    shared = client.post("/api/v1/templates", json={"name": "closed", "body": "We are closed today."}, headers=auth)
+    assert shared.status_code == 201 and shared.get_json()["shared"] is True
+    own = client.post("/api/v1/templates", json={"name": "reminder", "body": "Dear {name}, see you at {time}."},
+                      headers=clinic_admin)
+    assert own.status_code == 201 and own.get_json()["shared"] is False
+
+    def names(key):
+        return [t["name"] for t in client.get("/api/v1/templates", headers=key).get_json()["templates"]]
+
+    assert names(clinic) == ["closed", "reminder"] and names(school) == ["closed"] and names(auth) == names(clinic)
+    assert client.get("/api/v1/templates/reminder", headers=school).status_code == 404
+
+    def send_template(key, template, **params):
+        return client.post("/api/v1/messages", json={"to": "+447911123456", "template": template,
+                                                     **({"params": params} if params else {})}, headers=key)
+
+    used = send_template(clinic, "reminder", name="Ann", time="10:00")
+    assert used.status_code == 202, used.get_json()
+    refused = send_template(school, "reminder", name="Ann", time="10:00")
+    assert refused.status_code == 422 and refused.get_json()["error"]["field"] == "template"
+    assert send_template(school, "closed").status_code == 202
+    assert client.put("/api/v1/templates/closed", json={"body": "Open!"}, headers=clinic_admin).status_code == 404
+    assert client.delete("/api/v1/templates/reminder", headers=auth).status_code == 204  # no account: any
+
+
 def test_an_operators_sends_from_the_pages_count_against_their_account(client, auth, service):
     add_account(client, auth, per_day=1)
     service.admin.add_user("reception", "operator", PASSWORD,

@@ -168,7 +168,8 @@ class QuarantinePage(TypedDict):
 @idempotent
 def send_messages():
     send = decode(request.get_data(cache=False), SendRequest)
-    body = service().templates.message_text(given(send.body), given(send.template), given(send.params))
+    body = service().templates.message_text(given(send.body), given(send.template), given(send.params),
+                                            seen_by())
     messages = service().messages.send(send.to, body, delivery_report=given(send.delivery_report), via=given(send.via),
                               status_callback=given(send.status_callback), api_key=g.api_key,
                               priority=given(send.priority), send_at=given(send.send_at),
