@@ -34,6 +34,14 @@ STATE_LABELS = {
 }
 
 
+# what the pages call the roles of people who log in (gateway/values.py ROLES; forms post the raw value)
+ROLE_LABELS = {"admin": _l("admin"), "operator": _l("operator"), "viewer": _l("viewer")}
+
+
+def role_label(role: str) -> str:
+    return str(ROLE_LABELS.get(role, role))
+
+
 def state_label(state: object) -> str:
     """A state (an enum of gateway/values.py, or its value) as the page's language says it."""
     value = str(getattr(state, "value", state))
@@ -45,6 +53,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.policies["ext.i18n.trimmed"] = True  # a {% trans %} block's line breaks and indents are one space
     texts = script_texts()
     app.jinja_env.filters["state"] = state_label
+    app.jinja_env.filters["role"] = role_label
     app.jinja_env.globals.update(languages=LANGUAGES, page_language=page_language,
                                  js_strings=lambda: {text: gettext(text) for text in texts}
                                  if page_language() != "en" else {})

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 
 from gateway.errors import GatewayError, ValidationError
 from gateway.values import EVENT_TYPES, ROLES
-from web import status
+from web import i18n, status
 from web.session import account
 
 bp = status.page_blueprint("settings", __name__)
@@ -115,9 +115,9 @@ def add_user():
                                            account_id=account.id if account else None)
     if account:
         flash(_("%(user)s (%(role)s) may log in now; what they send counts against %(account)s.",
-                user=user.username, role=user.role, account=account.name), "ok")
+                user=user.username, role=i18n.role_label(user.role), account=account.name), "ok")
     else:
-        flash(_("%(user)s (%(role)s) may log in now.", user=user.username, role=user.role), "ok")
+        flash(_("%(user)s (%(role)s) may log in now.", user=user.username, role=i18n.role_label(user.role)), "ok")
     return redirect(url_for("settings.settings"))
 
 

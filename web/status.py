@@ -26,7 +26,7 @@ from gateway.rules.inbound import ReceivedFacts
 from gateway.store.models import User
 from gateway.store.stats import Stats
 from gateway.values import ModemState
-from web import metrics, status_feed
+from web import i18n, metrics, status_feed
 from web.session import account, is_logged_in, who
 from web.api.rules import verdict_json
 
@@ -114,7 +114,7 @@ def guard():
         if request.method == "POST" and not may_act(role, request.endpoint or ""):
             log.warning("status page: %s (%s) may not %s", actor, role, request.path)
             return render_template("error.html", title=_("Not for your role"), message=_(
-                "You are logged in as %(user)s (%(role)s): ask an admin to do this.", user=actor, role=role)), 403
+                "You are logged in as %(user)s (%(role)s): ask an admin to do this.", user=actor, role=i18n.role_label(role))), 403
         return None
     if request.endpoint in JSON_ENDPOINTS:
         return jsonify({"error": {"code": "unauthorized", "message": "log in to the status page",
