@@ -38,7 +38,7 @@ test: install-test
 # the pages' message catalogues (web/i18n.py): gather every text into messages.pot, add the new ones to each
 # language's messages.po (translate them there: tests/web/test_i18n.py fails on any left empty), compile the .mo files
 translations: install-test
-	$(BIN)/pybabel extract -F babel.cfg -k _l -o web/translations/messages.pot --no-location --sort-output \
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k said -o web/translations/messages.pot --no-location --sort-output \
 		--omit-header --no-wrap .
 	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations --no-fuzzy-matching \
 		--no-wrap --ignore-obsolete

@@ -1,6 +1,26 @@
-"""The GatewayError hierarchy. Each class carries the stable API error `code` and HTTP status."""
+"""The GatewayError hierarchy. Each class carries the stable API error `code` and HTTP status.
+
+A message people may read on the pages is written with `said("... %(name)s ...", name=value)`: it is the English
+text (the API's message), and it keeps its template and values, so the pages say it in their own language
+(web/i18n.py `refusal`; `make translations` gathers the templates)."""
 
 from __future__ import annotations
+
+from typing import Any
+
+
+class Said(str):
+    """English text that remembers the template and values it was made of (see `said`)."""
+
+    template: str
+    values: dict[str, Any]
+
+
+def said(template: str, **values: Any) -> Said:
+    """`template % values`, keeping both for a translation of `template`."""
+    text = Said(template % values)
+    text.template, text.values = template, values
+    return text
 
 
 class GatewayError(Exception):

@@ -20,7 +20,7 @@ from gateway.rules.quota import QuotaExceeded
 from gateway.rules.spreadsheet import safe_cell
 from gateway.rules.timing import RECIPIENT_ZONE, parse_send_at
 from gateway.store.models import Account
-from web import status
+from web import i18n, status
 from web.session import account
 
 bp = status.page_blueprint("compose", __name__)
@@ -30,7 +30,7 @@ CLASSES = ("transactional", "marketing")
 
 @bp.errorhandler(GatewayError)
 def refused(exc: GatewayError):
-    flash(_quota_refusal(exc) if isinstance(exc, QuotaExceeded) else exc.message, "error")
+    flash(_quota_refusal(exc) if isinstance(exc, QuotaExceeded) else i18n.refusal(exc), "error")
     return _form(status_code=400)
 
 
@@ -84,7 +84,8 @@ def campaign(uid: str):
 
 @bp.post("/campaigns/<uid>/cancel")
 def cancel_campaign(uid: str):
-    flash(_("%(n)d messages not yet sent were cancelled.", n=status.service().batches.cancel_batch(uid, account())), "ok")
+    cancelled = status.service().batches.cancel_batch(uid, account())
+    flash(_("%(n)d messages not yet sent were cancelled.", n=cancelled), "ok")
     return redirect(url_for("compose.campaign", uid=uid))
 
 

@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 
 from gateway.errors import GatewayError
 from gateway.values import CANCELLABLE, RETRYABLE, MessageState
-from web import status
+from web import i18n, status
 from web.session import account
 
 bp = status.page_blueprint("history", __name__)
@@ -26,7 +26,7 @@ FILTERS = ("status", "to", "modem", "since", "batch")
 
 @bp.errorhandler(GatewayError)
 def refused(exc: GatewayError):
-    flash(exc.message, "error")
+    flash(i18n.refusal(exc), "error")
     uid = (request.view_args or {}).get("uid")
     return redirect(url_for("history.story", uid=uid) if uid and request.method == "POST"
                     else url_for("history.messages"))

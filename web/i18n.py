@@ -15,6 +15,8 @@ from flask import Flask, request
 from flask_babel import Babel, get_locale, gettext
 from flask_babel import lazy_gettext as _l
 
+from gateway.errors import GatewayError, Said
+
 LANGUAGES = {"en": "English", "fr": "Français"}  # code: the language's name in itself
 COOKIE = "smsgw_lang"
 COOKIE_AGE_S = 400 * 24 * 3600  # browsers keep a cookie at most 400 days
@@ -40,6 +42,13 @@ ROLE_LABELS = {"admin": _l("admin"), "operator": _l("operator"), "viewer": _l("v
 
 def role_label(role: str) -> str:
     return str(ROLE_LABELS.get(role, role))
+
+
+def refusal(exc: GatewayError) -> str:
+    """What the gateway refused, in the page's language: its message's template (gateway/errors.py `said`)
+    translated, or its English when it was not written for the pages."""
+    message = exc.message
+    return gettext(message.template, **message.values) if isinstance(message, Said) else message
 
 
 def state_label(state: object) -> str:

@@ -95,7 +95,7 @@ def refused(exc: ValidationError) -> Response:
             "current": _("That is not your current password."),
             "password": _("A password needs at least %(n)d characters.", n=MIN_PASSWORD_LENGTH),
             "admin": _("The admin password is changed on the box: smsgw admin password")}
-    return _refused(said.get(exc.field or "", exc.message))
+    return _refused(said.get(exc.field or "", i18n.refusal(exc)))
 
 
 def _refused(text: str) -> Response:

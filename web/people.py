@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 
 from gateway.core.contacts import RESERVED_FIELDS, fields_of
 from gateway.errors import GatewayError, ValidationError
-from web import status
+from web import i18n, status
 
 bp = status.page_blueprint("people", __name__)
 
@@ -27,7 +27,7 @@ IGNORE, NUMBER, NAME = "", "number", "name"
 @bp.errorhandler(GatewayError)
 def refused(exc: GatewayError):
     """A refused change: said on the page it came from (a contact's, or the list)."""
-    flash(exc.message, "error")
+    flash(i18n.refusal(exc), "error")
     uid = request.view_args.get("uid") if request.view_args else None
     if request.endpoint == "people.save_contact" and uid:
         return redirect(url_for("people.contact", uid=uid))
@@ -115,7 +115,8 @@ def import_upload():
     upload = request.files.get("file")
     raw = upload.read(MAX_IMPORT_BYTES + 1) if upload else b""
     if len(raw) > MAX_IMPORT_BYTES:
-        raise ValidationError(_("the file is over %(mb)d MB: split it", mb=MAX_IMPORT_BYTES // 1024 // 1024), field="file")
+        raise ValidationError(_("the file is over %(mb)d MB: split it", mb=MAX_IMPORT_BYTES // 1024 // 1024),
+                              field="file")
     text = decode_csv(raw)
     header, rows = read_csv(text)
     return render_template("contacts_import.html", **status.page_context(
@@ -197,6 +198,7 @@ def parse_fields(text: str) -> dict[str, str]:
         if line.strip():
             name, sep, value = line.partition(":")
             if not sep:
-                raise ValidationError(_("fields: write each as name: value (not %(line)r)", line=line.strip()), field="fields")
+                raise ValidationError(_("fields: write each as name: value (not %(line)r)", line=line.strip()),
+                                      field="fields")
             fields[name.strip()] = value.strip()
     return fields

@@ -21,7 +21,7 @@ DELIVERIES_SHOWN = 5
 
 @bp.errorhandler(GatewayError)
 def refused(exc: GatewayError):
-    flash(exc.message, "error")
+    flash(i18n.refusal(exc), "error")
     return redirect(url_for("settings.settings"))
 
 

@@ -114,7 +114,8 @@ def guard():
         if request.method == "POST" and not may_act(role, request.endpoint or ""):
             log.warning("status page: %s (%s) may not %s", actor, role, request.path)
             return render_template("error.html", title=_("Not for your role"), message=_(
-                "You are logged in as %(user)s (%(role)s): ask an admin to do this.", user=actor, role=i18n.role_label(role))), 403
+                "You are logged in as %(user)s (%(role)s): ask an admin to do this.", user=actor,
+                role=i18n.role_label(role))), 403
         return None
     if request.endpoint in JSON_ENDPOINTS:
         return jsonify({"error": {"code": "unauthorized", "message": "log in to the status page",
@@ -138,7 +139,7 @@ def refused(exc: GatewayError):
     """An action the service refused (a message no longer cancellable, a bad number): say so on the page."""
     if request.endpoint in JSON_ENDPOINTS:
         return jsonify({"error": {"code": exc.code, "message": exc.message, "field": exc.field}}), exc.http_status
-    flash(exc.message, "error")
+    flash(i18n.refusal(exc), "error")
     return redirect(url_for("status.dashboard"))
 
 

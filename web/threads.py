@@ -14,7 +14,7 @@ from flask_babel import ngettext
 from gateway.errors import GatewayError
 from gateway.store.models import InboxMessage, Message
 from gateway.values import ModemState
-from web import status
+from web import i18n, status
 from web.session import account
 
 bp = status.page_blueprint("threads", __name__)
@@ -25,7 +25,7 @@ MESSAGES = 100  # of one conversation, the latest
 
 @bp.errorhandler(GatewayError)
 def refused(exc: GatewayError):
-    flash(exc.message, "error")
+    flash(i18n.refusal(exc), "error")
     number = (request.view_args or {}).get("number")
     return redirect(_thread_url(number) if number and request.method == "POST" else url_for("threads.inbox"))
 

@@ -8,7 +8,7 @@ import re
 from datetime import datetime
 from typing import Callable, Sequence
 
-from gateway.errors import ValidationError
+from gateway.errors import ValidationError, said
 from gateway.rules import quota
 from gateway.rules.quota import QuotaExceeded, Use
 from gateway.store import Store
@@ -26,7 +26,7 @@ class AccountBook:
     def add_account(self, name: str, *, per_day: int | None = None, per_month: int | None = None,
                     budget: float | None = None, routes: Sequence[str] = ()) -> Account:
         if not isinstance(name, str) or not _NAME.fullmatch(name.strip()):
-            raise ValidationError("an account name is 1 to 64 letters, digits, '.', '_' or '-'", field="name")
+            raise ValidationError(said("an account name is 1 to 64 letters, digits, '.', '_' or '-'"), field="name")
         per_day, per_month, budget, routes = _checked(per_day, per_month, budget, routes)
         return self._store.accounts.add_account(name.strip(), per_day=per_day, per_month=per_month, budget=budget,
                                                 routes=routes, now=self._clock())
@@ -105,5 +105,5 @@ def _checked(per_day: int | None, per_month: int | None, budget: float | None,
                                or budget != budget or budget == float("inf")):
         raise ValidationError("budget must be a number of cost units, 0 or more", field="budget")
     if isinstance(routes, str) or not all(isinstance(r, str) and _NAME.fullmatch(r) for r in routes):
-        raise ValidationError("routes are names of modems, modem groups or upstreams", field="routes")
+        raise ValidationError(said("routes are names of modems, modem groups or upstreams"), field="routes")
     return per_day, per_month, None if budget is None else float(budget), list(dict.fromkeys(routes))

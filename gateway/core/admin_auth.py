@@ -23,7 +23,7 @@ import pyotp
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from gateway.clock import utcnow
-from gateway.errors import ValidationError
+from gateway.errors import ValidationError, said
 from gateway.values import ROLES
 
 if TYPE_CHECKING:
@@ -90,10 +90,10 @@ class AdminAuth:
         when given."""
         name = username.strip().lower() if isinstance(username, str) else ""
         if not _USERNAME.fullmatch(name) or name == ADMIN:
-            raise ValidationError("a username is 1 to 64 letters, digits, '.', '_' or '-' (not \"admin\")",
+            raise ValidationError(said("a username is 1 to 64 letters, digits, '.', '_' or '-' (not \"admin\")"),
                                   field="username")
         if role not in ROLES:
-            raise ValidationError(f"role must be one of {', '.join(ROLES)}", field="role")
+            raise ValidationError(said("role must be one of %(roles)s", roles=", ".join(ROLES)), field="role")
         _check_length(password)
         return self._store.users.add_user(name, generate_password_hash(password, method="scrypt"), role,
                                           self._clock(), account_id)
@@ -185,7 +185,8 @@ class AdminAuth:
 
 def _check_length(password: str) -> None:
     if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters", field="password")
+        raise ValidationError(said("a password needs at least %(n)d characters", n=MIN_PASSWORD_LENGTH),
+                              field="password")
 
 
 def apply_password_from_env(auth: AdminAuth, environ: Mapping[str, str]) -> bool:

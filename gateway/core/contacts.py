@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 from gateway.config import MessagingSettings
-from gateway.errors import ValidationError
+from gateway.errors import ValidationError, said
 from gateway.rules.numbers import to_e164
 from gateway.store import Store
 from gateway.store.models import Contact, ContactGroup
@@ -147,13 +147,14 @@ class ContactBook:
 
     def _number(self, number: Any) -> str:
         if not isinstance(number, str):
-            raise ValidationError("number must be a phone number", field="number")
+            raise ValidationError(said("number must be a phone number"), field="number")
         return to_e164(number, self._settings, field="number")
 
 
 def group_name(name: Any) -> str:
     if not isinstance(name, str) or not 0 < len(name.strip()) <= MAX_NAME or "," in name:
-        raise ValidationError(f"a group's name must be 1 to {MAX_NAME} characters, without commas", field="name")
+        raise ValidationError(said("a group's name must be 1 to %(n)d characters, without commas", n=MAX_NAME),
+                              field="name")
     return name.strip()
 
 
@@ -164,7 +165,7 @@ def fields_of(contact: Contact) -> dict[str, str]:
 
 def _name(name: Any) -> str:
     if not isinstance(name, str) or len(name) > MAX_NAME:
-        raise ValidationError(f"name must be text of at most {MAX_NAME} characters", field="name")
+        raise ValidationError(said("name must be text of at most %(n)d characters", n=MAX_NAME), field="name")
     return name.strip()
 
 

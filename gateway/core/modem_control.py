@@ -7,7 +7,7 @@ import logging
 import re
 
 from gateway.core.ports import PoolControl
-from gateway.errors import ModemNotFound, ValidationError
+from gateway.errors import ModemNotFound, ValidationError, said
 from gateway.modem.atlog import AT_LOG_LINES, AtLine
 from gateway.store import Store
 from gateway.store.models import Modem
@@ -35,14 +35,15 @@ class ModemControl:
         them up at once here, at its next health poll on another box. ValidationError naming the field."""
         label = label.strip() or None if isinstance(label, str) else None
         if label is not None and len(label) > 64:
-            raise ValidationError("a modem's label is at most 64 characters", field="label")
+            raise ValidationError(said("a modem's label is at most 64 characters"), field="label")
         if group is not None and not GROUP.fullmatch(group):
-            raise ValidationError("a group is 1 to 64 letters, digits, '.', '_' or '-'", field="group")
+            raise ValidationError(said("a group is 1 to 64 letters, digits, '.', '_' or '-'"), field="group")
         if cost is not None and not (isinstance(cost, (int, float)) and 0 <= cost < float("inf")):
-            raise ValidationError("cost must be a number, 0 or more", field="cost")
+            raise ValidationError(said("cost must be a number, 0 or more"), field="cost")
         for field, cap in (("max_per_minute", max_per_minute), ("max_per_hour", max_per_hour)):
             if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 0):
-                raise ValidationError(f"{field} must be a whole number, 0 or more (0: no limit)", field=field)
+                raise ValidationError(said("%(field)s must be a whole number, 0 or more (0: no limit)", field=field),
+                                      field=field)
         row = self._store.modems.change_modem(name, {
             "label": label, "changed_group": group, "changed_cost": None if cost is None else float(cost),
             "changed_per_minute": max_per_minute, "changed_per_hour": max_per_hour})

@@ -30,7 +30,7 @@ from gateway.core.mail import MAILTO, Mailer, MailNotSent, alert_mail, received_
 from gateway.core.outbound import CallbackDestinations
 from gateway.core.ports import DeliveryStorage
 from gateway.doors import Callback, CallbackTarget, Doors
-from gateway.errors import GatewayError, ValidationError
+from gateway.errors import GatewayError, ValidationError, said
 from gateway.rules.destinations import redacted_url, without_queries
 from gateway.rules.retry import next_attempt_at
 from gateway.values import DeliveryJob, DeliveryState
@@ -51,7 +51,7 @@ def webhook_url(url: str, *, field: str) -> str:
     """An http(s) URL with a host, or ValidationError."""
     parts = urlsplit(url.strip()) if isinstance(url, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2048:
-        raise ValidationError(f"{field} must be an http:// or https:// URL", field=field)
+        raise ValidationError(said("%(field)s must be an http:// or https:// URL", field=field), field=field)
     return url.strip()
 
 

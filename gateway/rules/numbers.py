@@ -7,7 +7,7 @@ from typing import Protocol
 
 import phonenumbers
 
-from gateway.errors import InvalidNumber
+from gateway.errors import InvalidNumber, said
 
 
 class NumberPlan(Protocol):
@@ -27,18 +27,19 @@ def to_e164(raw: str, plan: NumberPlan | str, *, field: str = "to") -> str:
                                                                              plan.allow_unallocated_numbers)
     text = raw.strip()
     if not text or len(text) > 32:
-        raise InvalidNumber(f"{raw!r} is not a phone number", field=field)
+        raise InvalidNumber(said("%(raw)r is not a phone number", raw=raw), field=field)
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidNumber(f"{raw!r} is not a phone number: {exc._msg}", field=field) from exc
+        raise InvalidNumber(said("%(raw)r is not a phone number: %(why)s", raw=raw, why=exc._msg),
+                            field=field) from exc
     if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE:
-        raise InvalidNumber(f"{raw!r} is not a phone number: it has the wrong length for "
-                            f"+{number.country_code}", field=field)
+        raise InvalidNumber(said("%(raw)r is not a phone number: it has the wrong length for +%(country)d", raw=raw,
+                                 country=number.country_code), field=field)
     if not phonenumbers.is_valid_number(number) and not allow_unallocated:
-        raise InvalidNumber(f"{raw!r} is in a range no operator serves (unallocated, or reserved for tests and "
-                            "drama); to send to such numbers anyway, set allow_unallocated_numbers = true in "
-                            "[messaging]", field=field)
+        raise InvalidNumber(said("%(raw)r is in a range no operator serves (unallocated, or reserved for tests and "
+                                 "drama); to send to such numbers anyway, set allow_unallocated_numbers = true in "
+                                 "[messaging]", raw=raw), field=field)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -6,7 +6,7 @@ import re
 import string
 from typing import Any, Mapping
 
-from gateway.errors import TemplateParamsError, ValidationError
+from gateway.errors import TemplateParamsError, ValidationError, said
 
 TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 PLACEHOLDER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -15,8 +15,8 @@ _FORMATTER = string.Formatter()
 
 def check_name(name: Any) -> str:
     if not isinstance(name, str) or not TEMPLATE_NAME.match(name):
-        raise ValidationError("a template name is 1 to 64 letters, digits, '_', '-' or '.', starting with a "
-                              "letter or digit", field="name")
+        raise ValidationError(said("a template name is 1 to 64 letters, digits, '_', '-' or '.', starting with a "
+                                   "letter or digit"), field="name")
     return name
 
 
@@ -33,7 +33,8 @@ def placeholders(body: str, *, field: str = "body") -> list[str]:
         if name is None:
             continue
         if not PLACEHOLDER.match(name) or spec or conversion:
-            raise ValidationError(f"placeholder {{{name}}} must be a plain name such as {{code}}", field=field)
+            raise ValidationError(said("placeholder {%(name)s} must be a plain name such as {code}", name=name),
+                                  field=field)
         if name not in names:
             names.append(name)
     return names

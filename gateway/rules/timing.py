@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from phonenumbers.timezone import time_zones_for_number
 
-from gateway.errors import ValidationError
+from gateway.errors import ValidationError, said
 from gateway.values import PRIORITIES
 
 MAX_VALIDITY = timedelta(days=30)
@@ -110,7 +110,8 @@ def parse_quiet_window(value: str, field: str = "quiet_hours") -> tuple[time, ti
     """"21:00-08:00" → (21:00, 08:00): the hours in which marketing messages are not sent (local time)."""
     match = _WINDOW.match(value.strip()) if isinstance(value, str) else None
     if match is None or match.group(1, 2) == match.group(3, 4):
-        raise ValidationError(f"'{field}' must be a window like \"21:00-08:00\" (local time, start-end)", field=field)
+        raise ValidationError(said("'%(field)s' must be a window like \"21:00-08:00\" (local time, start-end)",
+                                   field=field), field=field)
     h1, m1, h2, m2 = (int(g) for g in match.groups())
     return time(h1, m1), time(h2, m2)
 

@@ -8,7 +8,7 @@ from typing import Sequence
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 
-from gateway.errors import AccountExists, AccountNotFound
+from gateway.errors import AccountExists, AccountNotFound, said
 from gateway.rules.quota import Use, day_start, month_start
 from gateway.store.database import Database
 from gateway.store.models import Account, AccountDay, ApiKey, Message, User, table
@@ -29,7 +29,7 @@ class Accounts:
                     routes: Sequence[str], now: datetime) -> Account:
         with self._db.write() as s:
             if s.scalar(select(Account.id).where(Account.name == name)) is not None:
-                raise AccountExists(f"there is already an account {name!r}", field="name")
+                raise AccountExists(said("there is already an account %(name)r", name=name), field="name")
             account = Account(name=name, per_day=per_day, per_month=per_month, budget=budget,
                               routes=",".join(routes), created_at=now)
             s.add(account)

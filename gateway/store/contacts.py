@@ -15,7 +15,7 @@ from typing import Any, Iterable, TypeVar
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
-from gateway.errors import ContactExists, ContactNotFound, GroupExists, GroupNotFound, ValidationError
+from gateway.errors import ContactExists, ContactNotFound, GroupExists, GroupNotFound, ValidationError, said
 from gateway.store.database import Database, new_uid
 from gateway.store.models import Contact, ContactGroup, GroupMember
 
@@ -77,7 +77,7 @@ class Contacts:
         """A new contact in `groups` (names of existing groups); ContactExists when the number has one."""
         with self._db.write() as s:
             if s.scalar(select(Contact.id).where(Contact.number == number)) is not None:
-                raise ContactExists(f"{number} is already a contact", field="number")
+                raise ContactExists(said("%(number)s is already a contact", number=number), field="number")
             contact = Contact(uid=new_uid("ct"), number=number, name=name, fields=fields, created_at=now,
                               updated_at=now)
             s.add(contact)
@@ -92,7 +92,7 @@ class Contacts:
             contact = _contact(s, uid)
             number = values.get("number", contact.number)
             if number != contact.number and s.scalar(select(Contact.id).where(Contact.number == number)) is not None:
-                raise ContactExists(f"{number} is already a contact", field="number")
+                raise ContactExists(said("%(number)s is already a contact", number=number), field="number")
             for name, value in values.items():
                 setattr(contact, name, value)
             contact.updated_at = now
@@ -161,7 +161,7 @@ class Contacts:
         value from now on."""
         with self._db.write() as s:
             if s.scalar(select(ContactGroup.id).where(ContactGroup.name == name)) is not None:
-                raise GroupExists(f"there is already a group {name!r}", field="name")
+                raise GroupExists(said("there is already a group %(name)r", name=name), field="name")
             field, value = match or (None, None)
             group = ContactGroup(uid=new_uid("grp"), name=name, created_at=now, match_field=field, match_value=value)
             s.add(group)

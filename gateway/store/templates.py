@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
-from gateway.errors import TemplateExists, TemplateNotFound
+from gateway.errors import TemplateExists, TemplateNotFound, said
 from gateway.store.database import Database
 from gateway.store.models import MessageTemplate
 
@@ -25,10 +25,10 @@ class Templates:
         try:
             with self._db.write() as s:
                 if s.scalar(select(MessageTemplate.id).where(MessageTemplate.name == name)) is not None:
-                    raise TemplateExists(f"a template named {name!r} exists", field="name")
+                    raise TemplateExists(said("a template named %(name)r exists", name=name), field="name")
                 s.add(template)
         except IntegrityError as exc:  # another request added the same name between our read and our insert
-            raise TemplateExists(f"a template named {name!r} exists", field="name") from exc
+            raise TemplateExists(said("a template named %(name)r exists", name=name), field="name") from exc
         return template
 
     def get_template(self, name: str) -> MessageTemplate:

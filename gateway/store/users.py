@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from gateway.errors import UserExists, UserNotFound
+from gateway.errors import UserExists, UserNotFound, said
 from gateway.store.database import Database
 from gateway.store.models import User
 
@@ -20,7 +20,7 @@ class Users:
                  account_id: int | None = None) -> User:
         with self._db.write() as s:
             if s.scalar(select(User.id).where(User.username == username)) is not None:
-                raise UserExists(f"there is already a user {username!r}", field="username")
+                raise UserExists(said("there is already a user %(name)r", name=username), field="username")
             user = User(username=username, password_hash=password_hash, role=role, created_at=now,
                         account_id=account_id)
             s.add(user)

@@ -27,7 +27,7 @@ def test_every_text_of_the_pages_has_its_french(tmp_path):
     same placeholders."""
     extracted = tmp_path / "messages.pot"
     subprocess.run([sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg", "-k", "_l",
-                    "-o", str(extracted), "--no-location", "--omit-header", "."], cwd=ROOT, check=True,
+                    "-k", "said", "-o", str(extracted), "--no-location", "--omit-header", "."], cwd=ROOT, check=True,
                    capture_output=True, timeout=120)
     wanted = {(m.context, m.id) for m in read_po(extracted.open("rb")) if m.id}
     french = read_po((FRENCH / "messages.po").open("rb"), locale="fr")
@@ -88,6 +88,21 @@ def test_error_pages_and_refusals_are_in_the_page_language(client, service):
     wrong = client.post("/login", data={"csrf_token": csrf_on(client, "/login"), "password": "wrong password"},
                         headers={"Accept-Language": "fr"})
     assert wrong.status_code == 401 and "Mot de passe erroné." in wrong.get_data(as_text=True)
+
+
+def test_what_the_gateway_refuses_is_said_in_the_page_language(client, service):
+    service.admin.set_password(PASSWORD)
+    log_in_as(client, "")
+    refused = client.post("/contacts", data={"csrf_token": csrf_on(client, "/contacts"), "number": "not a phone",
+                                             "name": "Ann"}, headers={"Accept-Language": "fr"}, follow_redirects=True)
+    assert "&#39;not a phone&#39; n’est pas un numéro de téléphone (" in refused.get_data(as_text=True)
+    english = client.post("/contacts", data={"csrf_token": csrf_on(client, "/contacts"), "number": "not a phone",
+                                             "name": "Ann"}, follow_redirects=True)
+    assert "&#39;not a phone&#39; is not a phone number: The string" in english.get_data(as_text=True)
+    api = client.post("/api/v1/messages", json={"to": "not a phone", "body": "x"},
+                      headers={"Authorization": f"Bearer {service.keys.create_key('k', ['send'])[1]}",
+                               "Accept-Language": "fr"})
+    assert api.get_json()["error"]["message"].startswith("'not a phone' is not a phone number:")  # in English
 
 
 def _forms(text) -> tuple[str, ...]:
