@@ -11,7 +11,8 @@ An optional field the client leaves out is `UNSET` (read it with `given`); a JSO
   - a name the declaration does not have: "unknown field 'x'" (unless the declaration allows others);
   - a required field missing or null: "'x' is required";
   - a value of the wrong type (a bool is never a number): "'x' has the wrong type";
-  - a list with an item of the wrong type: "'x' must be a string or a list of strings";
+  - a list with an item of the wrong type: "'x' must be a string or a list of strings"; a list of declared
+    objects: each item judged as one, the field named `x[i].y`;
   - the declaration's own `check()` of rules across fields.
 A `refusals` entry of the declaration replaces the message for one field's missing or mistyped value.
 Each is a ValidationError (400 invalid_request) naming the field.
@@ -120,9 +121,31 @@ def _judge(payload: dict[str, Any], kind: type[R]) -> R:
         if name in fields and not _fits(value, fields[name].type, items=False):
             raise _refusal(kind, name, f"{name!r} has the wrong type")
     for name, value in payload.items():
-        if name in fields and not _fits(value, fields[name].type, items=True):
+        item_kind = _item_kind(fields[name].type) if name in fields else None
+        if item_kind is not None and isinstance(value, list):
+            for i, item in enumerate(value):  # a list of declared objects: each judged as one
+                if not isinstance(item, dict):
+                    raise _refusal(kind, name, f"{name!r} must be a list of objects")
+                try:
+                    _judge(item, item_kind)
+                except ValidationError as exc:
+                    raise ValidationError(exc.message, field=f"{name}[{i}].{exc.field}") from None
+        elif name in fields and not _fits(value, fields[name].type, items=True):
             raise _refusal(kind, name, f"{name!r} must be a string or a list of strings")
     return kind(**{fields[name].name: value for name, value in payload.items() if name in fields})
+
+
+def _item_kind(annotation: Any) -> type[Request] | None:
+    """The declaration a list field's items are (`list[Kind]`, maybe optional or annotated); None otherwise."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _item_kind(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return next((k for arm in typing.get_args(annotation) if (k := _item_kind(arm)) is not None), None)
+    if origin is list:
+        item = typing.get_args(annotation)[0]
+        return item if isinstance(item, type) and issubclass(item, Request) else None
+    return None
 
 
 def _refusal(kind: type[Request], name: str, message: str) -> ValidationError:

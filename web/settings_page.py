@@ -35,7 +35,8 @@ def settings():
         page="settings", templates=status.service().templates.list_templates(account()), webhooks=webhooks,
         event_types=EVENT_TYPES, users=status.service().admin.list_users(), roles=ROLES,
         accounts=accounts, account_names={a.id: a.name for a, _ in accounts},
-        modems=status.service().modems.list_modems(), quiet=status.service().box_settings.quiet_hours()))
+        modems=status.service().modems.list_modems(), quiet=status.service().box_settings.quiet_hours(),
+        routes=status.service().box_settings.route_rules()))
 
 
 @bp.post("/settings/templates")
@@ -96,6 +97,30 @@ def change_modem(name: str):
         max_per_minute=_whole(form, "max_per_minute"), max_per_hour=_whole(form, "max_per_hour"))
     flash(_("Modem %(name)s saved: it works so from now on (on another box, within a minute).", name=name), "ok")
     return redirect(url_for("settings.settings", _anchor="modems-title"))
+
+
+@bp.post("/settings/routes")
+def set_route_rules():
+    """The route rules as lines of `match group [cost] [fallback]` ("+44 uk 0.02 intl"); empty: none."""
+    if "as_config" in request.form:
+        rules = None
+    else:
+        rules = []
+        for line in request.form.get("rules", "").splitlines():
+            words = line.split()
+            if not words:
+                continue
+            cost = words[2] if len(words) > 2 else "0"
+            try:
+                price = float(cost)
+            except ValueError:
+                raise ValidationError(_("%(cost)s is not a cost (write: match group cost fallback)", cost=cost),
+                                      field="rules") from None
+            rules.append({"match": words[0], "group": words[1] if len(words) > 1 else "", "cost": price,
+                          "fallback": words[3] if len(words) > 3 else ""})
+    status.service().box_settings.set_route_rules(rules)
+    flash(_("Route rules saved: new messages are placed by them."), "ok")
+    return redirect(url_for("settings.settings", _anchor="routes-title"))
 
 
 @bp.post("/settings/quiet-hours")

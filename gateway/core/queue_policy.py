@@ -23,6 +23,7 @@ a SIM plan's rate         before each claim     rules.ratelimit.SendBudget      
 from __future__ import annotations
 
 import dataclasses
+import time
 from datetime import datetime
 from typing import Callable, Iterable, Mapping, Protocol, Sequence
 
@@ -33,6 +34,9 @@ from gateway.rules.routing import DEFAULT_GROUP, ModemView, Placement, Route, Ro
 from gateway.rules.timing import check_message_class, parse_quiet_window, quiet_hold, zones_of
 from gateway.store.models import Account
 from gateway.values import MessageDraft
+
+
+ROUTES_READ_S = 2.0  # how stale the route rules an admin changed may be on another box
 
 
 class ModemRecords(Protocol):
@@ -50,13 +54,31 @@ class QueuePolicy:
 
     def __init__(self, settings: MessagingSettings, modems: ModemRecords, history: InboundHistory,
                  routes: Sequence[RouteSettings] = (), modem_costs: Mapping[str, float] | None = None,
-                 box_quiet_hours: Callable[[], str] | None = None) -> None:
-        """`box_quiet_hours`: the box's quiet hours now (an admin may change them while it runs); the config's
-        `[messaging] quiet_hours` when not given."""
+                 box_quiet_hours: Callable[[], str] | None = None,
+                 box_routes: Callable[[], Sequence[RouteSettings]] | None = None) -> None:
+        """`box_quiet_hours`, `box_routes`: the box's quiet hours and route rules now (an admin may change them
+        while it runs; the rules are read again at most every ROUTES_READ_S); the config's `[messaging]
+        quiet_hours` and `routes` when not given."""
         self._settings = settings
         self._modems, self._history = modems, history
         self._box_quiet_hours = box_quiet_hours or (lambda: settings.quiet_hours)
-        self.router = Router(routes, modem_costs)
+        self._box_routes = box_routes
+        self._modem_costs = modem_costs
+        self._router, self._rules, self._rules_read = Router(routes, modem_costs), tuple(routes), -ROUTES_READ_S
+
+    @property
+    def router(self) -> Router:
+        """The route rules as they are now (every box follows a change within ROUTES_READ_S)."""
+        if self._box_routes is not None and time.monotonic() - self._rules_read >= ROUTES_READ_S:
+            rules = tuple(self._box_routes())
+            if rules != self._rules:
+                self._router, self._rules = Router(rules, self._modem_costs), rules
+            self._rules_read = time.monotonic()
+        return self._router
+
+    def routes_changed(self) -> None:
+        """This process changed the rules: read them at the next message."""
+        self._rules_read = -ROUTES_READ_S
 
     def quiet_window(self, message_class: str | None, quiet_hours: bool | str | None) -> str | None:
         """The quiet hours ("21:00-08:00") a message of `message_class` keeps: a marketing message's own window

@@ -70,9 +70,9 @@ class GatewayService:
         self.store = store
         self.settings = settings
         self.clock = clock
-        self.box_settings = BoxSettings(store, settings, clock)
+        self.box_settings = BoxSettings(store, settings, clock, routes, lambda: self.policy.routes_changed())
         self.policy = QueuePolicy(settings, store.modems, store.outbox, routes, modem_costs,
-                                  self.box_settings.quiet_window)
+                                  self.box_settings.quiet_window, self.box_settings.box_routes)
         self.routing = AdaptiveRouting(store, routing or RoutingSettings(), modem_costs or {}, clock, pool)
         self.templates = Templates(store, settings, clock)
         self.consent = Consent(store, settings, clock)

@@ -249,3 +249,27 @@ def test_another_box_takes_up_a_change_at_its_modems_next_health_poll(configured
                                                  "changed_per_minute": None, "changed_per_hour": 3})
     wait_until(lambda: gateway.pool.worker("modem1").modem.group == "elsewhere")  # as another box's API wrote it
     assert (gateway.pool.worker("modem1").modem.cost, gateway.pool.worker("modem1").modem.max_per_hour) == (0.2, 3)
+
+
+def test_an_admin_replaces_the_route_rules_while_the_box_runs_and_can_go_back_to_the_configs(routed):
+    api, fakes, gateway = routed([RouteSettings("+44", "uk", 0.02)], [{"group": "uk"}, {"group": "intl"}])
+
+    def put(rules):
+        return api.session.put(f"{api.base}/settings/routes", json={"rules": rules}, timeout=10)
+
+    assert api.session.get(f"{api.base}/settings/routes", timeout=10).json() == {
+        "rules": [{"match": "+44", "group": "uk", "cost": 0.02, "fallback": ""}], "changed": False}
+    assert api.wait_state(api.send(UK, "by the config's rule")["id"], "sent")["modem"] == "modem1"
+    answer = put([{"match": "gb", "group": "intl", "cost": 0.01}])
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"rules": [{"match": "GB", "group": "intl", "cost": 0.01, "fallback": ""}],
+                             "changed": True}
+    assert api.wait_state(api.send(UK, "by the new rule")["id"], "sent")["modem"] == "modem2"  # at once, here
+    for rules, field in (([{"match": "44", "group": "uk"}], "rules[0].match"),
+                         ([{"match": "+44", "group": "uk", "cost": -1}], "rules[0].cost"),
+                         ([{"match": "+44"}], "rules[0].group")):
+        bad = put(rules)
+        assert (bad.status_code, bad.json()["error"]["field"]) == (400, field), bad.text
+    assert put(None).json()["changed"] is False
+    assert api.wait_state(api.send(UK, "by the config's again")["id"], "sent")["modem"] == "modem1"
+    assert [e.action for e in gateway.store.audit.list_audit()].count("settings.routes") == 2

@@ -77,12 +77,21 @@ def test_an_operator_keeps_templates_and_a_webhook_without_touching_the_config(b
         page.click("#quiet-form button[name=as_config]")
         page.wait_for_selector("#quiet-now >> text=As the config says.")
 
+        page.fill("#route-rules", "+44 front-desk 0.02\n44 nowhere")
+        page.click("#routes-form button:has-text('Save')")
+        page.wait_for_selector(".notice-error >> text=rule 2: match must be a prefix")
+        page.fill("#route-rules", "+44 front-desk 0.02\nFR intl 0.05 front-desk\n")
+        page.click("#routes-form button:has-text('Save')")
+        page.wait_for_selector(".notice-ok >> text=Route rules saved")
+        assert gateway.service.policy.explain("+447911123456").group == "front-desk"
+        assert page.input_value("#route-rules") == "+44 front-desk 0.02\nFR intl 0.05 front-desk\n"
+
         page.once("dialog", lambda dialog: dialog.accept())
         page.click("#templates button.btn-danger >> nth=0")
         page.wait_for_selector(".notice-ok >> text=Template “reminder” deleted.")
         actions = [e.action for e in gateway.store.audit.list_audit()]
         assert {"template.added", "template.changed", "template.deleted", "webhook.added", "webhook.tested",
-                "modem.changed", "settings.quiet_hours"} <= set(actions)
+                "modem.changed", "settings.quiet_hours", "settings.routes"} <= set(actions)
         assert errors == []
     finally:
         receiver.down()

@@ -32,6 +32,7 @@ API_ACTIONS = {
     "webhooks.delete_webhook": ("webhook.deleted", "uid"),
     "webhooks.send_test": ("webhook.tested", "uid"),
     "box_settings.set_quiet_hours": ("settings.quiet_hours", "window"),
+    "box_settings.set_route_rules": ("settings.routes", None),
     "modems.change_modem": ("modem.changed", "name"),
     "audit.erase_number": ("number.erased", None),  # the number itself is not kept: that is the point
     "rules.add_rule": ("rule.added", None),
@@ -84,7 +85,8 @@ PAGE_ACTIONS = {
     "settings.delete_webhook": ("webhook.deleted", "uid"),
     "settings.test_webhook": ("webhook.tested", "uid"),
     "settings.change_modem": ("modem.changed", "name"),
-    "settings.set_quiet_hours": ("settings.quiet_hours", "window"),  # not the number: the audit trail is not sealed
+    "settings.set_quiet_hours": ("settings.quiet_hours", "window"),
+    "settings.set_route_rules": ("settings.routes", None),  # not the number: the audit trail is not sealed
 }
 LOGIN = {302: "login.succeeded", 401: "login.failed", 429: "login.throttled"}
 
