@@ -52,7 +52,7 @@ as_smsgw "$SMSGW" db upgrade
 
 if [ ! -f "$STATE_DIR/.installed" ]; then
     PASSWORD="$("$PREFIX/venv/bin/python" -c 'import secrets; print(secrets.token_urlsafe(12))')"
-    as_smsgw "$SMSGW" admin password --password "$PASSWORD" >/dev/null
+    as_smsgw "$SMSGW" admin password --password="$PASSWORD" >/dev/null  # (= : it may start with "-")
     KEY="$(as_smsgw "$SMSGW" keys create --name install-admin --scopes send,read,admin | tail -n 1)"
     touch "$STATE_DIR/.installed" && chown smsgw:smsgw "$STATE_DIR/.installed"
     echo
