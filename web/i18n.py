@@ -8,11 +8,12 @@ The scripts' texts (`_("…")` in web/static/*.js) reach the browser as a JSON o
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from babel.messages.extract import extract_from_file
 from flask import Flask, request
-from flask_babel import Babel, get_locale, gettext
+from flask_babel import Babel, format_datetime, get_locale, gettext
 from flask_babel import lazy_gettext as _l
 
 from gateway.errors import GatewayError, Said
@@ -51,6 +52,11 @@ def refusal(exc: GatewayError) -> str:
     return gettext(message.template, **message.values) if isinstance(message, Said) else message
 
 
+def moment(value: datetime | None, seconds: bool = False) -> str:
+    """A time (UTC) with its day and month as the page's language writes them: "04 Dec 14:21", "04 déc. 14:21"."""
+    return format_datetime(value, "dd MMM HH:mm:ss" if seconds else "dd MMM HH:mm") if value is not None else ""
+
+
 def state_label(state: object) -> str:
     """A state (an enum of gateway/values.py, or its value) as the page's language says it."""
     value = str(getattr(state, "value", state))
@@ -63,6 +69,7 @@ def init_app(app: Flask) -> None:
     texts = script_texts()
     app.jinja_env.filters["state"] = state_label
     app.jinja_env.filters["role"] = role_label
+    app.jinja_env.filters["moment"] = moment
     app.jinja_env.globals.update(languages=LANGUAGES, page_language=page_language,
                                  js_strings=lambda: {text: gettext(text) for text in texts}
                                  if page_language() != "en" else {})
