@@ -29,7 +29,8 @@ def refused(exc: GatewayError):
 def settings():
     receivers = status.service().receivers
     accounts = status.service().accounts.list_accounts()
-    webhooks = [(hook, [d for d, _, _ in receivers.list_deliveries(hook.uid, limit=DELIVERIES_SHOWN)])
+    webhooks = [(hook, [(d, event_type) for d, (_, event_type), _ in
+                        receivers.list_deliveries(hook.uid, limit=DELIVERIES_SHOWN)])
                 for hook in receivers.list_webhooks()]
     return render_template("settings.html", **status.page_context(
         page="settings", templates=status.service().templates.list_templates(account()), webhooks=webhooks,

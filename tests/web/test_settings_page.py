@@ -54,6 +54,12 @@ def test_an_operator_keeps_templates_and_a_webhook_without_touching_the_config(b
         page.wait_for_selector(".notice-ok >> text=A test event is on its way")
         assert receiver.wait_for(lambda r: any(x["json"]["type"] == "webhook.test" for x in r.received))
 
+        def tested() -> bool:
+            page.reload()
+            return "webhook.test" in page.locator("#webhooks").inner_text()
+
+        wait_until(tested, timeout_s=15)  # the delivery log says which event each delivery carried
+
         modem = page.locator('#modems [data-modem="modem1"]')
         modem.locator("input[name=label]").fill("Reception's SIM")
         modem.locator("input[name=cost]").fill("cheap")
