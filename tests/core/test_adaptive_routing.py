@@ -50,13 +50,20 @@ def send_burst(gateway, first: int, count: int = 4) -> list[str]:
 
 def test_traffic_moves_off_a_sim_that_delivers_half_and_comes_back_when_it_recovers(two_sims):
     gateway, good, poor = two_sims
-    sent = [m for burst in range(15) for m in send_burst(gateway, 4 * burst)]
+    sent, verdicts = [], []  # the modem of each message; adaptive routing's reasons after each burst
+    for burst in range(15):
+        sent += send_burst(gateway, 4 * burst)
+        verdicts.append(dict(gateway.service.routing.reasons))
     deferred_at = next(i for i in range(60) if sent[i:].count("poor") <= 0.3 * len(sent[i:]))
-    assert "poor" in gateway.service.routing.reasons and "good" not in gateway.service.routing.reasons
     assert deferred_at <= 30, sent
     after = sent[deferred_at:]
     assert after.count("poor") <= 0.3 * len(after), sent  # explored now and then, never its old half
-    reason = gateway.service.routing.reasons["poor"]
+    assert not any("good" in v for v in verdicts), verdicts
+    # deferred after most bursts from then on (an exploring message that happened to arrive may lift it for a while:
+    # its last 6 reports decide, and it delivers half)
+    since = verdicts[deferred_at // 4:]
+    assert sum("poor" in v for v in since) >= len(since) / 2, verdicts
+    reason = next(v["poor"] for v in reversed(verdicts) if "poor" in v)
     assert "delivers" in reason and "good delivers 100%" in reason
 
     poor.set_undelivered_rate(0.0)  # topped up, or its SMS centre came back
