@@ -4,18 +4,15 @@ and the routes as they are placed (QueuePolicy.placements)."""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Callable, Sequence
 
 from gateway.errors import ValidationError, said
 from gateway.rules import quota
+from gateway.rules.checks import NAME, is_amount, is_count
 from gateway.rules.quota import QuotaExceeded, Use
 from gateway.store import Store
 from gateway.store.models import Account, ApiKey
-
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-
 
 class AccountBook:
     """Verbs on accounts."""
@@ -25,7 +22,7 @@ class AccountBook:
 
     def add_account(self, name: str, *, per_day: int | None = None, per_month: int | None = None,
                     budget: float | None = None, routes: Sequence[str] = ()) -> Account:
-        if not isinstance(name, str) or not _NAME.fullmatch(name.strip()):
+        if not isinstance(name, str) or not NAME.fullmatch(name.strip()):
             raise ValidationError(said("an account name is 1 to 64 letters, digits, '.', '_' or '-'"), field="name")
         per_day, per_month, budget, routes = _checked(per_day, per_month, budget, routes)
         return self._store.accounts.add_account(name.strip(), per_day=per_day, per_month=per_month, budget=budget,
@@ -99,11 +96,10 @@ def charged(store: Store, api_key: ApiKey | None, account: Account | None) -> Ac
 def _checked(per_day: int | None, per_month: int | None, budget: float | None,
              routes: Sequence[str]) -> tuple[int | None, int | None, float | None, list[str]]:
     for field, value in (("per_day", per_day), ("per_month", per_month)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        if value is not None and not is_count(value):
             raise ValidationError(f"{field} must be a whole number of SMS parts, 0 or more", field=field)
-    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget < 0
-                               or budget != budget or budget == float("inf")):
+    if budget is not None and not is_amount(budget):
         raise ValidationError("budget must be a number of cost units, 0 or more", field="budget")
-    if isinstance(routes, str) or not all(isinstance(r, str) and _NAME.fullmatch(r) for r in routes):
+    if isinstance(routes, str) or not all(isinstance(r, str) and NAME.fullmatch(r) for r in routes):
         raise ValidationError(said("routes are names of modems, modem groups or upstreams"), field="routes")
     return per_day, per_month, None if budget is None else float(budget), list(dict.fromkeys(routes))

@@ -10,6 +10,7 @@ from typing import Any, Callable, Sequence, TypedDict
 
 from gateway.config import ConfigError, MessagingSettings, RouteSettings
 from gateway.errors import ValidationError, said
+from gateway.rules.checks import is_amount
 from gateway.rules.timing import parse_quiet_window
 from gateway.store import Store
 
@@ -88,7 +89,7 @@ def _route_rule(index: int, rule: dict[str, Any]) -> RouteSettings:
     if not isinstance(match, str) or not isinstance(group, str) or not group.strip():
         raise ValidationError(said("rule %(n)d needs a match (\"+44\" or \"GB\") and a group", n=index + 1),
                               field=where)
-    if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not 0 <= cost < float("inf"):
+    if not is_amount(cost):
         raise ValidationError(said("rule %(n)d: cost must be a number, 0 or more", n=index + 1), field=where + ".cost")
     if not isinstance(fallback, str):
         raise ValidationError(said("rule %(n)d: fallback must be a group's name", n=index + 1),

@@ -9,13 +9,13 @@ import re
 from gateway.core.ports import PoolControl
 from gateway.errors import ModemNotFound, ValidationError, said
 from gateway.modem.atlog import AT_LOG_LINES, AtLine
+from gateway.rules.checks import NAME, is_amount, is_count
 from gateway.store import Store
 from gateway.store.models import Modem
 
 log = logging.getLogger(__name__)
 
 USSD_CODE = re.compile(r"^[0-9*#+]{1,40}$")
-GROUP = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class ModemControl:
@@ -36,12 +36,12 @@ class ModemControl:
         label = label.strip() or None if isinstance(label, str) else None
         if label is not None and len(label) > 64:
             raise ValidationError(said("a modem's label is at most 64 characters"), field="label")
-        if group is not None and not GROUP.fullmatch(group):
+        if group is not None and not NAME.fullmatch(group):
             raise ValidationError(said("a group is 1 to 64 letters, digits, '.', '_' or '-'"), field="group")
-        if cost is not None and not (isinstance(cost, (int, float)) and 0 <= cost < float("inf")):
+        if cost is not None and not is_amount(cost):
             raise ValidationError(said("cost must be a number, 0 or more"), field="cost")
         for field, cap in (("max_per_minute", max_per_minute), ("max_per_hour", max_per_hour)):
-            if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 0):
+            if cap is not None and not is_count(cap):
                 raise ValidationError(said("%(field)s must be a whole number, 0 or more (0: no limit)", field=field),
                                       field=field)
         row = self._store.modems.change_modem(name, {

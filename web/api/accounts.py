@@ -7,18 +7,18 @@ from typing import TYPE_CHECKING, Annotated, TypedDict
 from flask import Blueprint, request
 
 from gateway.representations import time_json
+from gateway.rules import checks
+from gateway.rules.quota import Use
 from web.api.access import requires, service
 from web.api.openapi import operation
 from web.schemas import Request, decode, doc
-
-from gateway.rules.quota import Use
 
 if TYPE_CHECKING:
     from gateway.store.models import Account as AccountRow
 
 bp = Blueprint("accounts", __name__, url_prefix="/api/v1")
 
-NAME = doc(pattern="^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+NAME = doc(pattern=f"^{checks.NAME.pattern}$")
 PARTS = doc("SMS parts; null: no limit", minimum=0)
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, ClassVar, TypedDict
 from flask import Blueprint, request
 
 from gateway.representations import modem_json, time_json
+from gateway.rules import checks
 from gateway.values import ModemState
 from web.api.access import requires, service
 from web.api.openapi import LIMIT, operation
@@ -53,7 +54,7 @@ class ModemSettingsChange(Request):
     config's). Its own box takes it up at once, another at its next health poll."""
 
     label: Annotated[str | None, doc("the name people see (\"Reception's SIM\")", max_length=64)] = None
-    group: Annotated[str | None, doc("its routing group", pattern="^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")] = None
+    group: Annotated[str | None, doc("its routing group", pattern=f"^{checks.NAME.pattern}$")] = None
     cost: Annotated[float | None, doc("the price of one SMS on its plan", minimum=0)] = None
     max_per_minute: Annotated[int | None, doc("SMS a minute its plan allows; 0: no limit", minimum=0)] = None
     max_per_hour: Annotated[int | None, doc("SMS an hour its plan allows; 0: no limit", minimum=0)] = None
