@@ -183,7 +183,8 @@ class Batches:
         return batch, counts
 
     def batch_messages(self, uid: str, seen_by: Account | None = None) -> list[Message]:
-        self.get_batch(uid, seen_by)
+        if seen_by is not None:
+            self.get_batch(uid, seen_by)
         return self._store.batches.batch_messages(uid)
 
     def cancel_batch(self, uid: str, seen_by: Account | None = None) -> int:

@@ -120,11 +120,13 @@ class Messages:
         return page, next_cursor(page, limit)
 
     def cancel(self, uid: str, seen_by: Account | None = None) -> Message:
-        self.get_message(uid, seen_by)
+        if seen_by is not None:
+            self.get_message(uid, seen_by)
         return self._store.outbox.cancel(uid, self._clock())
 
     def retry(self, uid: str, seen_by: Account | None = None) -> Message:
-        self.get_message(uid, seen_by)
+        if seen_by is not None:
+            self.get_message(uid, seen_by)
         message = self._store.outbox.retry(uid, self._clock())
         self._pool.wake()
         return message
