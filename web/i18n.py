@@ -9,6 +9,7 @@ The scripts' texts (`_("…")` in web/static/*.js) reach the browser as a JSON o
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 
 from babel.messages.extract import extract_from_file
@@ -87,11 +88,13 @@ def page_language() -> str:
     return str(get_locale() or "en")
 
 
-def script_texts() -> list[str]:
-    """The texts the pages' scripts translate (`_("…")`), as Babel extracts them for the catalogue."""
+@cache
+def script_texts() -> tuple[str, ...]:
+    """The texts the pages' scripts translate (`_("…")`), as Babel extracts them for the catalogue (once a
+    process: the scripts do not change while it runs)."""
     texts: list[str] = []
     for name in SCRIPT_FILES:
         for _, message, _, _ in extract_from_file("javascript", SCRIPTS / name, keywords={"_": None}):
             if isinstance(message, str) and message not in texts:
                 texts.append(message)
-    return texts
+    return tuple(texts)
