@@ -93,8 +93,7 @@ def refused(exc: ValidationError) -> Response:
     said = {"code": _("That code does not match: check that the phone's clock is right and type the code the app "
                       "shows now."),
             "current": _("That is not your current password."),
-            "password": _("A password needs at least %(n)d characters.", n=MIN_PASSWORD_LENGTH),
-            "admin": _("The admin password is changed on the box: smsgw admin password")}
+            "password": _("A password needs at least %(n)d characters.", n=MIN_PASSWORD_LENGTH)}
     return _refused(said.get(exc.field or "", i18n.refusal(exc)))
 
 
@@ -107,5 +106,5 @@ def _username() -> str:
     """The logged-in user's name; the admin password has no login of its own to change here."""
     username = session.get("user")
     if not isinstance(username, str):
-        raise ValidationError("the admin password is changed on the box", field="admin")
+        raise ValidationError(_("The admin password is changed on the box: smsgw admin password"))
     return username
