@@ -16,7 +16,6 @@ from flask import Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from gateway.errors import GatewayError, RecipientOptedOut, TemplateParamsError, ValidationError
-from gateway.rules.quota import QuotaExceeded
 from gateway.rules.spreadsheet import safe_cell
 from gateway.rules.timing import RECIPIENT_ZONE, parse_send_at
 from gateway.store.models import Account
@@ -30,7 +29,7 @@ CLASSES = ("transactional", "marketing")
 
 @bp.errorhandler(GatewayError)
 def refused(exc: GatewayError):
-    flash(_quota_refusal(exc) if isinstance(exc, QuotaExceeded) else i18n.refusal(exc), "error")
+    flash(i18n.refusal(exc), "error")
     return _form(status_code=400)
 
 
@@ -146,7 +145,7 @@ def _headroom(charged: Account, parts: int, cost: float) -> tuple[bool, str]:
     has used (or which of its limits they would pass)."""
     use, refusal = status.service().accounts.headroom(charged, parts, cost)
     if refusal is not None:
-        return False, _quota_refusal(refusal)
+        return False, i18n.refusal(refusal)
     used = [_("%(used)d of %(limit)d SMS parts today", used=use.day_parts, limit=charged.per_day)
             if charged.per_day is not None else "",
             _("%(used)d of %(limit)d this month", used=use.month_parts, limit=charged.per_month)
@@ -156,15 +155,3 @@ def _headroom(charged: Account, parts: int, cost: float) -> tuple[bool, str]:
             if charged.budget is not None else ""]
     return True, _("Account %(name)s: %(used)s; this needs %(parts)d.", name=charged.name,
                    used=", ".join(filter(None, used)) or _("no limit"), parts=parts)
-
-
-def _quota_refusal(exc: QuotaExceeded) -> str:
-    """The quota's refusal in the page's language."""
-    if exc.period == "day":
-        return _("account '%(name)s' may send %(limit)d SMS parts a day: %(used)d used today, this needs %(parts)d",
-                 name=exc.account, limit=exc.limit, used=exc.used, parts=exc.needed)
-    if exc.period == "month":
-        return _("account '%(name)s' may send %(limit)d SMS parts a month: %(used)d used this month, this needs "
-                 "%(parts)d", name=exc.account, limit=exc.limit, used=exc.used, parts=exc.needed)
-    return _("account '%(name)s' has a budget of %(limit)s a month: %(used)s used, this costs %(cost)s",
-             name=exc.account, limit=format(exc.limit, "g"), used=format(exc.used, "g"), cost=format(exc.needed, "g"))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Mapping, Sequence
 
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, said
 from gateway.rules.ratelimit import RateLimited
 from gateway.rules.routing import Placement
 from gateway.values import MessageState
@@ -26,13 +26,9 @@ class QuotaExceeded(RateLimited):
 
     code = "quota_exceeded"
 
-    def __init__(self, message: str, retry_after_s: int, *, account: str, period: str, limit: float, used: float,
-                 needed: float) -> None:
-        """`period` "day" or "month" (SMS parts), or "budget" (cost units a month): what `needed` more would
-        take past `limit`, with `used` of it used (the facts a page words in its own language)."""
+    def __init__(self, message: str, retry_after_s: int, *, payment: bool = False) -> None:
         super().__init__(message, retry_after_s)
-        self.http_status = 402 if period == "budget" else 429
-        self.account, self.period, self.limit, self.used, self.needed = account, period, limit, used, needed
+        self.http_status = 402 if payment else 429
 
 
 class RouteNotAllowed(GatewayError):
@@ -80,17 +76,17 @@ def _seconds_until(end: datetime, now: datetime) -> int:
 def check(name: str, quota: Quota, use: Use, parts: int, cost: float, now: datetime) -> None:
     """QuotaExceeded when `parts` more SMS parts costing `cost` would take account `name` past `quota`."""
     if quota.per_day is not None and use.day_parts + parts > quota.per_day:
-        raise QuotaExceeded(f"account {name!r} may send {quota.per_day} SMS parts a day: {use.day_parts} used today, "
-                            f"this needs {parts}", _seconds_until(day_start(now) + timedelta(days=1), now),
-                            account=name, period="day", limit=quota.per_day, used=use.day_parts, needed=parts)
+        raise QuotaExceeded(said("account %(name)r may send %(limit)d SMS parts a day: %(used)d used today, this "
+                                 "needs %(parts)d", name=name, limit=quota.per_day, used=use.day_parts, parts=parts),
+                            _seconds_until(day_start(now) + timedelta(days=1), now))
     if quota.per_month is not None and use.month_parts + parts > quota.per_month:
-        raise QuotaExceeded(f"account {name!r} may send {quota.per_month} SMS parts a month: {use.month_parts} used "
-                            f"this month, this needs {parts}", _seconds_until(_next_month(now), now),
-                            account=name, period="month", limit=quota.per_month, used=use.month_parts, needed=parts)
+        raise QuotaExceeded(said("account %(name)r may send %(limit)d SMS parts a month: %(used)d used this month, "
+                                 "this needs %(parts)d", name=name, limit=quota.per_month, used=use.month_parts,
+                                 parts=parts), _seconds_until(_next_month(now), now))
     if quota.budget is not None and use.month_cost + cost > quota.budget + 1e-9:
-        raise QuotaExceeded(f"account {name!r} has a budget of {quota.budget:g} a month: {use.month_cost:g} used, "
-                            f"this costs {cost:g}", _seconds_until(_next_month(now), now),
-                            account=name, period="budget", limit=quota.budget, used=use.month_cost, needed=cost)
+        raise QuotaExceeded(said("account %(name)r has a budget of %(limit)s a month: %(used)s used, this costs "
+                                 "%(cost)s", name=name, limit=f"{quota.budget:g}", used=f"{use.month_cost:g}",
+                                 cost=f"{cost:g}"), _seconds_until(_next_month(now), now), payment=True)
 
 
 def confine(placement: Placement, allowed: Sequence[str], group_of: Mapping[str, str]) -> Placement:
