@@ -45,6 +45,13 @@ def turn_on(client, clock) -> str:
     return secret
 
 
+def set_up_two_step(app, clock) -> str:
+    """Reception turns two-step login on in a browser of their own; the secret."""
+    setup = app.test_client()
+    log_in_as(setup, "reception")
+    return turn_on(setup, clock)
+
+
 def second_step(client, code: str):
     return client.post("/login/code", data={"csrf_token": csrf_on(client, "/login"), "code": code})
 
@@ -68,9 +75,7 @@ def test_a_user_sets_it_up_with_the_qr_code_and_a_wrong_code_changes_nothing(cli
 
 
 def test_the_login_asks_for_a_code_and_each_code_opens_one_login(app, service, clock):
-    setup = app.test_client()
-    log_in_as(setup, "reception")
-    secret = turn_on(setup, clock)
+    secret = set_up_two_step(app, clock)
     clock.now += timedelta(seconds=90)
 
     first, second = app.test_client(), app.test_client()
@@ -94,9 +99,7 @@ def test_the_login_asks_for_a_code_and_each_code_opens_one_login(app, service, c
 
 
 def test_a_late_code_and_a_code_without_a_password_open_nothing(app, service, clock):
-    setup = app.test_client()
-    log_in_as(setup, "reception")
-    secret = turn_on(setup, clock)
+    secret = set_up_two_step(app, clock)
     clock.now += timedelta(seconds=60)
     late, straight = app.test_client(), app.test_client()
     log_in_as(late, "reception")
@@ -109,9 +112,7 @@ def test_a_late_code_and_a_code_without_a_password_open_nothing(app, service, cl
 
 
 def test_wrong_codes_lock_the_address_out_like_wrong_passwords(app, service, clock):
-    setup = app.test_client()
-    log_in_as(setup, "reception")
-    secret = turn_on(setup, clock)
+    secret = set_up_two_step(app, clock)
     clock.now += timedelta(seconds=60)
     guesser = app.test_client()
     log_in_as(guesser, "reception")
