@@ -96,9 +96,9 @@ class Batches:
                           template: str | None = None, message_class: str | None = None,
                           account: Account | None = None) -> tuple[list[Planned], list[dict[str, Any]]]:
         """What a message to `contacts` would be, queueing nothing: one text per contact (`body`, or the template
-        `template` that `account` may use, filled with the contact's {name}, {number} and fields) as (position, number, text, its
-        segmentation), and the contacts left out by position (row 1 is the first): a field the text uses missing,
-        or opted out where the class says so."""
+        `template` that `account` may use, filled with the contact's {name}, {number} and fields) as (position,
+        number, text, its segmentation), and the contacts left out by position (row 1 is the first): a field the
+        text uses missing, or opted out where the class says so."""
         if not contacts:
             raise ValidationError("the group has no members", field="group")
         if len(contacts) > self._settings.max_recipients:
@@ -168,7 +168,8 @@ class Batches:
                                send_at=holds.get(number, held[number]), quiet_hours=quiet_window,
                                **placements[number])
                   for _, number, body, segmentation in good]
-        batch = self._store.batches.enqueue_batch(self._policy.priced(drafts, account), sorted(rejected, key=lambda r: r["row"]), total, template,
+        batch = self._store.batches.enqueue_batch(self._policy.priced(drafts, account),
+                                                 sorted(rejected, key=lambda r: r["row"]), total, template,
                                                  self._clock(), api_key_id=api_key.id if api_key else None,
                                                  account=account)
         self._pool.wake()

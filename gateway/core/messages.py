@@ -87,7 +87,8 @@ class Messages:
                                                                             self._clock()) + lifetime,
                                quiet_hours=quiet_window, **placements[n])
                   for n in numbers]
-        messages = self._store.outbox.enqueue(self._policy.priced(drafts, account), self._clock(), api_key_id=api_key.id if api_key else None,
+        messages = self._store.outbox.enqueue(self._policy.priced(drafts, account), self._clock(),
+                                              api_key_id=api_key.id if api_key else None,
                                               account=account)
         self._pool.wake()
         return messages

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Optional, cast
 
-from sqlalchemy import BigInteger, DateTime, Enum, ForeignKey, Index, String, Table, Text, TypeDecorator, UniqueConstraint, false
+from sqlalchemy import (BigInteger, DateTime, Enum, ForeignKey, Index, String, Table, Text, TypeDecorator,
+                        UniqueConstraint, false)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 

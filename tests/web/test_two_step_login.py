@@ -95,7 +95,8 @@ def test_the_login_asks_for_a_code_and_each_code_opens_one_login(app, service, c
     spaced = code_at(secret, clock)
     assert second_step(second, f"{spaced[:3]} {spaced[3:]}").status_code == 302
     audit = [(e.actor, e.action) for e in service.store.audit.list_audit()]
-    assert audit.count(("reception", "login.failed")) == 4 and audit.count(("reception", "login.succeeded")) == 3  # with the setup's
+    assert audit.count(("reception", "login.failed")) == 4
+    assert audit.count(("reception", "login.succeeded")) == 3  # with the setup's
 
 
 def test_a_late_code_and_a_code_without_a_password_open_nothing(app, service, clock):

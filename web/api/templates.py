@@ -53,7 +53,8 @@ def template_json(template: MessageTemplate) -> Template:
 
 
 @bp.post("/templates")
-@operation("Store a message template (admin); a key of an account stores it for that account only", Template, status=201, body=TemplateRequest, errors=(400, 409))
+@operation("Store a message template (admin); a key of an account stores it for that account only", Template,
+           status=201, body=TemplateRequest, errors=(400, 409))
 @requires("admin")
 def add_template():
     new = decode(request.get_data(cache=False), TemplateRequest)
