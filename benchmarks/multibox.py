@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -38,10 +37,8 @@ def boxes_sending(boxes: int, modems: int, latency_s: float, seconds: float) -> 
             status, _ = client.call("POST", "/api/v1/messages", {"to": numbers[start:start + 1000], "body": "x"})
             assert status == 202
         fakes = [f for _, _, box_fakes in running for f in box_fakes]
-        while sum(len(f.sent) for f in fakes) < count:
-            time.sleep(0.01)
-        first = min(core._cmgs_times(f)[0] for f in fakes)
-        last = max(f.timed_commands[-1][0] for f in fakes)  # the last command is the last submit
+        core.wait_all_sent(fakes, count)
+        first, last = core.sending_window(fakes)
         per_box = [sum(len(f.sent) for f in box_fakes) for _, _, box_fakes in running]
         numbers_sent = [s.number for f in fakes for s in f.sent]
     elapsed = last - first + latency_s  # the last submit still takes one latency to answer
