@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from contextlib import contextmanager, nullcontext
 from typing import Any, Callable, Iterator, cast
 
 from sqlalchemy import bindparam, create_engine, event, func, select
 from sqlalchemy.engine import Connection, CursorResult, Engine, Result
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.errors import StoreFull, StoreUnavailable
@@ -68,7 +69,32 @@ def make_engine(url: str, busy_timeout_ms: int = 5000, synchronous: str = "norma
         event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_ms, synchronous))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_engine(url, pool_size=10, max_overflow=10)
+    _ping_after_idle(engine)
+    return engine
+
+
+PING_AFTER_IDLE_S = 1.0  # a pooled PostgreSQL connection unused this long is pinged before it is handed out
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """Hand out no dead connection (after a PostgreSQL restart or failover) without a ping before every
+    transaction, which was a round trip of a busy modem's two a message: a connection back in the pool for less
+    than PING_AFTER_IDLE_S was working a moment ago. One that died within that moment fails its statement once
+    (StoreUnavailable), and that disconnect makes the pool drop every connection it holds."""
+
+    @event.listens_for(engine, "checkin")
+    def idle_from(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_from"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def ping(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if time.monotonic() - record.info.get("idle_from", 0.0) < PING_AFTER_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # noqa: BLE001 - any failure: the pool connects anew (and retries the checkout)
+            raise DisconnectionError(f"a pooled connection did not answer its ping: {exc}") from exc
 
 @contextmanager
 def _synchronous_full(conn: Connection) -> Iterator[None]:

@@ -201,6 +201,35 @@ def test_a_url_naming_a_failover_pair_follows_the_host_that_answers(pg_cluster, 
         store.close()
 
 
+def test_a_pooled_connection_that_died_while_idle_is_replaced_before_anyone_uses_it(shared_url, monkeypatch):
+    # (a PostgreSQL restart or failover ends every connection; the pool pings one that sat idle, not every one)
+    from sqlalchemy.exc import OperationalError
+
+    from gateway.store import database
+
+    def used_once_then_killed(engine):
+        with engine.connect() as conn:
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with database.make_engine(shared_url).connect() as other:
+            other.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+        return pid
+
+    engine = database.make_engine(shared_url)
+    try:
+        monkeypatch.setattr(database, "PING_AFTER_IDLE_S", 0.0)  # idle long enough: pinged, replaced, unseen
+        dead = used_once_then_killed(engine)
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() != dead
+        monkeypatch.setattr(database, "PING_AFTER_IDLE_S", 3600.0)  # used a moment ago: no ping, one failure
+        used_once_then_killed(engine)
+        with pytest.raises(OperationalError), engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        with engine.connect() as conn:  # that disconnect emptied the pool: the next one is fresh
+            assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+    finally:
+        engine.dispose()
+
+
 def test_each_box_records_its_modems_and_the_api_shows_every_box(boxes, settings):
     from gateway.rules.apikeys import SCOPES
     from web import create_app
