@@ -425,14 +425,11 @@ class ModemWorker:
                                              cheaper_groups=cheaper, submitting=True, pinned_only=self._degraded,
                                              limits=self._claim_limits())
 
-    def _put_back_ahead(self, now: datetime, *, newer_work: bool = False) -> None:
-        """The message claimed ahead goes back to the queue, unsent: this modem may not send it now (the other
-        modems are woken for it), or `newer_work` was queued since, which may come first (this one claims again
-        at once)."""
+    def _put_back_ahead(self, now: datetime) -> None:
+        """The message claimed ahead goes back to the queue, unsent: this modem may not send it now, or newer
+        work may come first."""
         if self._next_job is not None:
-            self._store.outbox.release_claim(self._next_job, self.name, now, for_others=not newer_work)
-            if not newer_work:
-                self._wake_others()
+            self._store.outbox.release_claim(self._next_job, self.name, now)
         self._next_job = None
 
     def _claim_ahead(self, chain_until: datetime) -> None:
@@ -662,7 +659,7 @@ class ModemWorker:
         if self._may_chain(sent_at, chain_until):
             try:
                 if self._next_job is not None and self._wake.is_set():  # (an OTP queued meanwhile goes first)
-                    self._put_back_ahead(sent_at, newer_work=True)
+                    self._put_back_ahead(sent_at)
                 if self._next_job is not None:
                     if self._store.outbox.record_sent_submit_next(job, seq, self.name, reference, sent_at,
                                                                   self._next_job):

@@ -464,14 +464,12 @@ class Outbox:
             query = query.where(Message.modem.in_(list(modems)))
         return self._release(query, now, "process stopped while the modem had the part", "claim released")
 
-    def release_claim(self, job: SendJob, modem: str, now: datetime, *, for_others: bool) -> None:
-        """Return `modem`'s claim of `job` to the queue, as `release_claims` does (a claim it took ahead); nothing
-        when it is no longer `modem`'s claim. `for_others`: another modem is to send it, so the other boxes are
-        told of work (else `modem` claims again at once, and waking every box for it would only cost)."""
+    def release_claim(self, job: SendJob, modem: str, now: datetime) -> None:
+        """Return `modem`'s claim of `job` to the queue, as `release_claims` does (a claim it took ahead and now
+        leaves to whichever modem comes first); nothing when it is no longer `modem`'s claim."""
         query = select(Message).where(Message.id == job.message_id, Message.state == MessageState.SENDING,
                                       Message.modem == modem)
-        self._release(query, now, "process stopped while the modem had the part", "claim released",
-                      notify=for_others)
+        self._release(query, now, "process stopped while the modem had the part", "claim released")
 
     def release_expired(self, now: datetime) -> tuple[int, int, int]:
         """Return the claims whose lease passed (their box died, or lost the database) to the queue, the
@@ -483,7 +481,7 @@ class Outbox:
         return requeued, unknown, self._events.release_deliveries(now)
 
     def _release(self, query: Select[Message], now: datetime, unknown_detail: str,
-                 requeued_detail: str, *, notify: bool = True) -> tuple[int, int]:
+                 requeued_detail: str) -> tuple[int, int]:
         requeued = unknown = 0
         with self._db.write() as s:
             for message in s.scalars(query.options(selectinload(Message.parts)).with_for_update(skip_locked=True)):
@@ -495,7 +493,7 @@ class Outbox:
                     message.modem, message.lease_until, message.next_attempt_at = None, None, now
                     transition(s, self._events, message, MessageState.QUEUED, now, detail=requeued_detail)
                     requeued += 1
-            if requeued and notify:
+            if requeued:
                 self._db.notify_outbox(s.connection())
         return requeued, unknown
 
