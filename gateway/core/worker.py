@@ -426,22 +426,18 @@ class ModemWorker:
                                              limits=self._claim_limits())
 
     def _put_back_ahead(self, now: datetime) -> None:
-        """The message claimed ahead goes back to the queue, unsent: this modem may not send it now, or newer
-        work may come first."""
-        if self._next_job is not None:
-            self._store.outbox.release_claim(self._next_job, self.name, now)
+        """The message claimed ahead goes back to the queue, unsent: this modem may not send it now."""
+        self._store.outbox.release_claims(now, modem=self.name)  # (its only claim: nothing else is in hand)
         self._next_job = None
 
     def _claim_ahead(self, chain_until: datetime) -> None:
         """Runs while the modem waits for the network's answer to a message's last part: claim the message to
         send after it (no part marked: a crash before it is written sends it again from the queue), so that the
         answer's commit has no search for work in it. Nothing when it may not chain, or the database does not
-        answer (the answer's commit then claims as before). When work is queued after this claim (a wake), the
-        answer puts the claimed one back and claims anew, so that a message of higher priority is not passed."""
+        answer (the answer's commit then claims as before)."""
         now = self._clock()
         if self._next_job is not None or not self._may_chain(now, chain_until):
             return
-        self._wake.clear()  # set again by work queued from here on, which may come before the one claimed now
         try:
             self._next_job = self._store.outbox.claim_next(
                 self.name, now, self._pool.lease_s, group=self.modem.group,
@@ -658,8 +654,6 @@ class ModemWorker:
         seq, next_job, recorded = len(job.parts), None, False
         if self._may_chain(sent_at, chain_until):
             try:
-                if self._next_job is not None and self._wake.is_set():  # (an OTP queued meanwhile goes first)
-                    self._put_back_ahead(sent_at)
                 if self._next_job is not None:
                     if self._store.outbox.record_sent_submit_next(job, seq, self.name, reference, sent_at,
                                                                   self._next_job):

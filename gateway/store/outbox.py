@@ -464,13 +464,6 @@ class Outbox:
             query = query.where(Message.modem.in_(list(modems)))
         return self._release(query, now, "process stopped while the modem had the part", "claim released")
 
-    def release_claim(self, job: SendJob, modem: str, now: datetime) -> None:
-        """Return `modem`'s claim of `job` to the queue, as `release_claims` does (a claim it took ahead and now
-        leaves to whichever modem comes first); nothing when it is no longer `modem`'s claim."""
-        query = select(Message).where(Message.id == job.message_id, Message.state == MessageState.SENDING,
-                                      Message.modem == modem)
-        self._release(query, now, "process stopped while the modem had the part", "claim released")
-
     def release_expired(self, now: datetime) -> tuple[int, int, int]:
         """Return the claims whose lease passed (their box died, or lost the database) to the queue, the
         same way as `release_claims`; and webhook deliveries whose lease passed are due again.

@@ -148,20 +148,6 @@ def test_a_high_message_overtakes_a_running_bulk_batch(configured_gateway, setti
         api.wait_state(message["id"], "sent")
 
 
-def test_a_high_message_queued_while_a_part_is_with_the_network_is_the_next_one_sent(configured_gateway):
-    # the modem claims its next message while the network takes a part; an OTP queued then still goes first
-    api, fakes, _ = configured_gateway([{}], latency_ms=300)
-    api.send([f"+4479111234{i:02d}" for i in range(5)], "campaign", priority="bulk")
-    wait_until(lambda: len(fakes[0].sent) >= 2)
-    in_hand = len(fakes[0].sent)
-    otp = api.send("+447911123999", "code 123456", priority="high")
-    if len(fakes[0].sent) != in_hand:
-        pytest.skip("the modem answered while the OTP was queued: no part was with the network meanwhile")
-    api.wait_state(otp["id"], "sent")
-    order = [s.number for s in fakes[0].sent]
-    assert order.index("+447911123999") == in_hand, order
-
-
 # --- quiet hours -----------------------------------------------------------------------------------
 
 UK, NY, RU = "+447812345678", "+12025550143", "+79161234567"
