@@ -2,9 +2,7 @@
 
 It connects (and power-cycles a modem that keeps failing to), claims the next message it may send when it is
 online, under its SIM plan's budget and no cheaper modem of the pool is ready for it (gateway.core.queue_policy),
-writes each part after committing it as `submitting`, and records each part's fate. While the network takes a
-message's last part it claims the next one, so that the answer's one commit records the first message and marks
-the next one's part, with no search for work in it. Between sends it waits on
+writes each part after committing it as `submitting`, and records each part's fate. Between sends it waits on
 its wake event and its own timers (storage sweep, health poll, the next retry or scheduled message, the balance
 check) and handles the modem's notices (+CMTI, +CDS, calls) and requests handed over by other threads (USSD).
 """
@@ -126,7 +124,6 @@ class ModemWorker:
         self._reopen_now = False  # the modem asked to be initialised again: no reconnect delay
         self._connected_at = time.monotonic()  # the last successful open
         self._sim_missing_said = False  # "no SIM" was logged since the last successful open
-        self._next_job: SendJob | None = None  # claimed while the modem sent the one before; no part written yet
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -329,7 +326,6 @@ class ModemWorker:
                 log.exception("modem %s close failed", self.name)
             self._driver = None
         self._fail_requests("went offline")
-        self._next_job = None  # (released with the rest of its claims)
         requeued, _ = self._store.outbox.release_claims(self._clock(), modem=self.name)
         if requeued:
             self._wake_others()
@@ -374,14 +370,14 @@ class ModemWorker:
                     if self._release_at is not None and now >= self._release_at:
                         self._release_due(now)
                     if over_budget_until is None and not self._without_credit:
-                        job = self._take_next(now, cheaper)
+                        job = self._store.outbox.claim_next(self.name, now, self._pool.lease_s, group=self.modem.group,
+                                                            cheaper_groups=cheaper, submitting=True,
+                                                            pinned_only=self._degraded, limits=self._claim_limits())
                         if job is not None:
                             chain_until = min(next_sweep, next_health, self._release_at or next_health)
                             while job is not None:  # each message's record claims the next, while nothing else is due
                                 job = self._send(job, chain_until)
                             continue
-                if self._next_job is not None:  # claimed ahead, and now it may not be sent
-                    self._put_back_ahead(now)
                 deadlines = [next_sweep, next_health, now + timedelta(seconds=self._pool.idle_poll_s)]
                 due = None
                 if self.state == ModemState.ONLINE and not self._without_credit and not self._degraded:
@@ -405,45 +401,6 @@ class ModemWorker:
                 store_delay_s = self._wait_for_store(exc, store_delay_s)
                 continue
             store_delay_s = STORE_RETRY_MIN_S
-
-    def _take_next(self, now: datetime, cheaper: Sequence[str]) -> SendJob | None:
-        """The message to send now, its first part committed `submitting`: the one claimed while the last was in
-        the modem's hands (unless another box settled it meanwhile), else the next it may send, claimed now."""
-        ahead = self._next_job
-        if ahead is not None and self._degraded:  # its own probes only now, which it claims anew
-            self._put_back_ahead(now)
-        elif ahead is not None:
-            try:  # (the database not answering: it stays the one ahead, to be marked at the next turn)
-                self._store.outbox.mark_part_submitting(ahead, ahead.first_seq, self.name, now)
-            except ClaimLost as exc:
-                self._next_job = None
-                log.warning("modem %s: %s; not sent", self.name, exc)
-            else:
-                self._next_job = None
-                return ahead
-        return self._store.outbox.claim_next(self.name, now, self._pool.lease_s, group=self.modem.group,
-                                             cheaper_groups=cheaper, submitting=True, pinned_only=self._degraded,
-                                             limits=self._claim_limits())
-
-    def _put_back_ahead(self, now: datetime) -> None:
-        """The message claimed ahead goes back to the queue, unsent: this modem may not send it now."""
-        self._store.outbox.release_claims(now, modem=self.name)  # (its only claim: nothing else is in hand)
-        self._next_job = None
-
-    def _claim_ahead(self, chain_until: datetime) -> None:
-        """Runs while the modem waits for the network's answer to a message's last part: claim the message to
-        send after it (no part marked: a crash before it is written sends it again from the queue), so that the
-        answer's commit has no search for work in it. Nothing when it may not chain, or the database does not
-        answer (the answer's commit then claims as before)."""
-        now = self._clock()
-        if self._next_job is not None or not self._may_chain(now, chain_until):
-            return
-        try:
-            self._next_job = self._store.outbox.claim_next(
-                self.name, now, self._pool.lease_s, group=self.modem.group,
-                cheaper_groups=self._cheaper_ready_groups(), pinned_only=self._degraded, limits=self._claim_limits())
-        except StoreUnavailable as exc:
-            log.warning("modem %s: the database does not answer (%s); claiming after the answer", self.name, exc)
 
     def _wait_for_store(self, exc: StoreUnavailable, delay_s: float) -> float:
         """The database does not answer: claim nothing, keep the modem, look again later; the next delay."""
@@ -588,8 +545,7 @@ class ModemWorker:
                     log.warning("modem %s: %s; part %d not sent", self.name, exc, seq)
                     return None
             pdu = pdus[seq - 1]
-            meanwhile = (lambda: self._claim_ahead(chain_until)) if seq == len(pdus) else None
-            sent = self._attempt(job, seq, lambda: driver.send_pdu(pdu, self._pool.send_timeout_s, meanwhile))
+            sent = self._attempt(job, seq, lambda: driver.send_pdu(pdu, self._pool.send_timeout_s))
             if sent is None:
                 return None
             sent_at, reference = self._clock(), sent.reference
@@ -648,24 +604,14 @@ class ModemWorker:
 
     def _record_last_part(self, job: SendJob, reference: int, sent_at: datetime,
                           chain_until: datetime) -> SendJob | None:
-        """Record `job` sent and, when the worker may go on at once, mark its next message's first part submitting
-        in the same commit (the one claimed ahead, else one claimed in it). After a database failure the retry
-        records only (a claim in a commit that did land settles by lease)."""
+        """Record `job` sent and, when the worker may go on at once, claim its next message in the same commit.
+        After a database failure the retry records only (the claim, if that commit did land, settles by lease)."""
         seq, next_job, recorded = len(job.parts), None, False
         if self._may_chain(sent_at, chain_until):
             try:
-                if self._next_job is not None:
-                    if self._store.outbox.record_sent_submit_next(job, seq, self.name, reference, sent_at,
-                                                                  self._next_job):
-                        next_job = self._next_job
-                    else:
-                        log.warning("modem %s: message %s, claimed ahead, was settled by another box; not sent",
-                                    self.name, self._next_job.uid)
-                    self._next_job = None
-                else:
-                    next_job = self._store.outbox.record_sent_claim_next(
-                        job, seq, self.name, reference, sent_at, self._pool.lease_s, group=self.modem.group,
-                        cheaper_groups=self._cheaper_ready_groups(), pinned_only=self._degraded)
+                next_job = self._store.outbox.record_sent_claim_next(
+                    job, seq, self.name, reference, sent_at, self._pool.lease_s, group=self.modem.group,
+                    cheaper_groups=self._cheaper_ready_groups(), pinned_only=self._degraded)
                 recorded = True
             except StoreUnavailable as exc:
                 log.warning("modem %s: the database does not answer (%s); recording message %s again",
