@@ -33,9 +33,6 @@ class OutboxPort(Protocol):
                                lease_s: float, *, group: str, cheaper_groups: Sequence[str] = (),
                                pinned_only: bool = False) -> SendJob | None: ...
 
-    def record_sent_submit_next(self, job: SendJob, seq: int, modem: str, reference: int, now: datetime,
-                                next_job: SendJob) -> bool: ...
-
     def record_sent_whole(self, job: SendJob, upstream: str, provider_id: str | None, now: datetime) -> None: ...
 
     def record_temporary_failure(self, job: SendJob, seq: int, modem: str, error_code: str, detail: str,

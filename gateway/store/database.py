@@ -172,19 +172,14 @@ class Database:
         self._after_commit()
 
     @contextmanager
-    def write_core(self, durable: bool = False, undoable: bool = False) -> Iterator[Connection]:
+    def write_core(self, durable: bool = False) -> Iterator[Connection]:
         """A write transaction on a bare connection: the hot path's Core statements need no Session.
 
         `durable`: on SQLite, fsync this commit whatever `synchronous` says, so that a power cut cannot undo
-        it (the commit before a PDU goes to the modem: undone, the part would be sent again).
-        `undoable`: a crash of the database may undo this commit without harm (a claim on which nothing was
-        acted yet), so PostgreSQL does not wait for its log to reach the disk; a later commit that waits for
-        its own makes this one durable too."""
+        it (the commit before a PDU goes to the modem: undone, the part would be sent again)."""
         self._queued.callbacks = []
         with translated_errors(), self._write_engine.connect() as conn, self._write_lock:  # as `write` says
             with _synchronous_full(conn) if durable and self.is_sqlite else nullcontext(), conn.begin():
-                if undoable and not self.is_sqlite:
-                    conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
                 yield conn
         self._after_commit()
 

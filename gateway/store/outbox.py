@@ -251,14 +251,13 @@ class Outbox:
 
         With `submitting`, its first part still to send is also marked SUBMITTING in the claim's transaction,
         as `mark_part_submitting` does (durable too): the caller writes that part to the modem next, one
-        commit sooner (from here on a crash leaves it `unknown`, never re-sent). Without it, a crash of the
-        database may undo the claim (the message is then simply queued), so its commit does not wait for the disk.
+        commit sooner (from here on a crash leaves it `unknown`, never re-sent).
 
         A message that a modem of `cheaper_groups` (cheaper ones, ready to claim) may send is left to them for
         COST_GRACE_S. A marketing message whose recipient is now in quiet hours goes back to `scheduled` until
         they end, with its history row, in the same transaction: it is never sent in them (unless a part of
         it has left: the phone joins the rest only from the same modem, soon)."""
-        with self._db.write_core(durable=submitting, undoable=not submitting) as conn:
+        with self._db.write_core(durable=submitting) as conn:
             return self._claim(conn, modem, now, lease_s, avoid_grace_s, group, cheaper_groups, submitting,
                                pinned_only, limits)
 
@@ -315,26 +314,16 @@ class Outbox:
         `lease_until` renews the claim's lease for this part (a long multi-part message stays claimed). The
         commit is durable (fsynced on SQLite whatever `synchronous` says): a power cut must not undo it once
         the part is on its way, or the part would be sent again."""
-        with self._db.write_core(durable=True) as conn:
-            held = self._mark_submitting(conn, job, seq, modem, now, lease_until)
-        if held is not None:
-            raise ClaimLost(f"message {job.uid} is no longer claimed by {modem} ({held}): its claim was settled "
-                            "while this box was away")
-
-    def _mark_submitting(self, conn: Connection, job: SendJob, seq: int, modem: str, now: datetime,
-                         lease_until: datetime | None) -> str | None:
-        """`mark_part_submitting` inside the transaction of `conn`; None when marked, else the state the message
-        is in instead of claimed by `modem` ("gone": deleted), and nothing changed. The message's row stays
-        locked to the commit, so no other box settles the claim meanwhile."""
         params = {"p_message_id": job.message_id, "p_seq": seq, "p_modem": modem, "p_now": now,
                   "p_lease_until": lease_until}
-        held = conn.execute(_CLAIM_OF, params).one_or_none()
-        if held is None or (held.state, held.modem) != (MessageState.SENDING.value, modem):
-            return "gone" if held is None else str(held.state)
-        conn.execute(_MARK_SUBMITTING, params)
-        if lease_until is not None:
-            conn.execute(_RENEW_LEASE, params)
-        return None
+        with self._db.write_core(durable=True) as conn:
+            held = conn.execute(_CLAIM_OF, params).one_or_none()
+            if held is None or (held.state, held.modem) != (MessageState.SENDING.value, modem):
+                raise ClaimLost(f"message {job.uid} is no longer claimed by {modem} ("
+                                f"{held.state if held else 'gone'}): its claim was settled while this box was away")
+            conn.execute(_MARK_SUBMITTING, params)
+            if lease_until is not None:
+                conn.execute(_RENEW_LEASE, params)
 
     def record_part_sent(self, job: SendJob, seq: int, modem: str, reference: int, now: datetime) -> MessageState:
         """The modem took part `seq` (+CMGS: reference); the message is SENT with its last part.
@@ -354,18 +343,6 @@ class Outbox:
         with self._db.write_core(durable=True) as conn:
             self._record_sent(conn, job, seq, modem, reference, now)
             return self._claim(conn, modem, now, lease_s, AVOID_GRACE_S, group, cheaper_groups, True, pinned_only)
-
-    def record_sent_submit_next(self, job: SendJob, seq: int, modem: str, reference: int, now: datetime,
-                                next_job: SendJob) -> bool:
-        """`record_part_sent` for the last part of `job`, and `mark_part_submitting` for the first part of
-        `next_job` (claimed while `job` was in the modem's hands), in one durable transaction: a busy modem's one
-        commit per message, with no search for work in it. False when `next_job` is no longer `modem`'s claim
-        (another box settled it): `job` is recorded all the same, and `next_job` must not be written."""
-        if seq != len(job.parts):
-            raise ValueError(f"part {seq} of {len(job.parts)} is not the last: the message is still being sent")
-        with self._db.write_core(durable=True) as conn:
-            self._record_sent(conn, job, seq, modem, reference, now)
-            return self._mark_submitting(conn, next_job, next_job.first_seq, modem, now, None) is None
 
     def record_sent_whole(self, job: SendJob, upstream: str, provider_id: str | None, now: datetime) -> None:
         """An upstream provider took the whole message (every part at once; `provider_id` its id for it, when it

@@ -133,23 +133,6 @@ def test_recording_a_message_sent_claims_the_next_in_the_same_commit(store):
     assert store.outbox.count_by_state() == {"sent": 3}
 
 
-def test_a_message_claimed_while_the_last_was_sent_is_marked_in_the_commit_that_records_the_last(store):
-    [first, second, third] = store.outbox.enqueue([draft(), draft(to="+12025550143"), draft(to="+12025550144")], NOW)
-    job = store.outbox.claim_next("m1", NOW, 60, submitting=True)
-    ahead = store.outbox.claim_next("m1", NOW, 60)  # while the modem has the first: claimed, no part marked
-    assert [p.state for p in store.outbox.get_message(second.uid).parts] == [PartState.PENDING]
-    assert store.outbox.record_sent_submit_next(job, 1, "m1", 9, NOW, ahead)
-    assert store.outbox.get_message(first.uid).state == MessageState.SENT
-    claimed = store.outbox.get_message(second.uid)
-    assert claimed.state == MessageState.SENDING and [p.state for p in claimed.parts] == [PartState.SUBMITTING]
-    ahead_again = store.outbox.claim_next("m1", NOW, 60)
-    store.outbox.release_claims(NOW, modems=["m1"])  # its box was declared dead: the one ahead goes back, unsent
-    assert not store.outbox.record_sent_submit_next(ahead, 1, "m1", 10, NOW, ahead_again)
-    assert store.outbox.get_message(second.uid).state == MessageState.SENT  # the modem's answer settles it still
-    assert store.outbox.get_message(third.uid).state == MessageState.QUEUED  # not marked: it must not be written
-    assert [p.state for p in store.outbox.get_message(third.uid).parts] == [PartState.PENDING]
-
-
 def test_cancel_only_while_queued(store):
     import pytest
 
