@@ -81,11 +81,8 @@ class ModemDriver(Protocol):
     def is_alive(self) -> bool:
         """False once the port or the reader died; the worker then closes and reopens."""
 
-    def send_pdu(self, pdu: SubmitPdu, timeout_s: float,
-                 meanwhile: Callable[[], None] | None = None) -> PartReceipt:
-        """Send one part with AT+CMGS. Raises TemporarySendError, PermanentSendError or ModemUnavailable.
-        `meanwhile()` (which must not raise) runs once the part is written, while the modem waits for the network's
-        answer: the caller's own work overlaps the network's time."""
+    def send_pdu(self, pdu: SubmitPdu, timeout_s: float) -> PartReceipt:
+        """Send one part with AT+CMGS. Raises TemporarySendError, PermanentSendError or ModemUnavailable."""
 
     def status(self) -> ModemStatus:
         """Read signal, registration, operator and storage use."""

@@ -174,11 +174,6 @@ class _SerialPort(SerialComms):  # type: ignore[misc]  # python-gsmmodem-new shi
 class _Modem(GsmModem, _SerialPort):  # type: ignore[misc]  # python-gsmmodem-new ships no types
     """GsmModem with the reader-side hooks. Everything that writes to the port runs on the driver's caller."""
 
-    # SerialComms' exchange state, shared with its reader: the lines of the answer awaited, set when it is whole
-    _response: list[str]
-    _responseEvent: threading.Event | None
-    _expectResponseTermSeq: bytearray | None  # a prompt that ends an answer without a newline ("> ")
-
     def __init__(self, port: str, baudrate: int, *, emit: Callable[[Notice], None], flow_control: bool,
                  timeout_cap_s: float, at_log: AtLog | None) -> None:
         super().__init__(port, baudrate, fatalErrorCallbackFunc=self._on_fatal)
@@ -357,41 +352,15 @@ class _Modem(GsmModem, _SerialPort):  # type: ignore[misc]  # python-gsmmodem-ne
         self.wait_quiet(RESYNC_QUIET_S, timeout_s)  # a late answer to ATZ is dropped, not taken for the next
         return lines
 
-    def exchange(self, data: str, timeout_s: float, *, term: str = "\r", prompt: bool = False,
-                 meanwhile: Callable[[], None] | None = None) -> list[str]:
+    def exchange(self, data: str, timeout_s: float, *, term: str = "\r", prompt: bool = False) -> list[str]:
         """Write one command (or PDU) and return its response lines, below GsmModem.write: that one retries
         +CME 14 / 515 by writing the same data again, which after a PDU would type hex into command mode.
-
-        `meanwhile()` runs on the caller's thread between the write and the wait for the answer (an answer that
-        comes meanwhile is kept); the wait still ends `timeout_s` after the write. It must not raise.
         """
         if self.fatal is not None or not self.alive:
             raise serial.SerialException(f"port {self.port} is closed ({self.fatal})")
-        if meanwhile is None:
-            lines: list[str] = _SerialPort.write(self, data + term, waitForResponse=True, timeout=timeout_s,
-                                                 expectedResponseTermSeq="> " if prompt else None)
-            return lines
-        return self._exchange_meanwhile(data + term, timeout_s, meanwhile)
-
-    def _exchange_meanwhile(self, data: str, timeout_s: float, meanwhile: Callable[[], None]) -> list[str]:
-        """SerialComms.write(waitForResponse=True) with `meanwhile()` between its write and its wait (the
-        reader fills `_response` and sets `_responseEvent` as it does for the library's write)."""
-        if self.at_log is not None:
-            self.at_log.sent(data)
-        deadline = time.monotonic() + timeout_s
-        with self._txLock:
-            self._response = []
-            self._responseEvent = answered = threading.Event()
-            try:
-                self.serial.write(data.encode())
-                meanwhile()
-                in_time = answered.wait(max(0.0, deadline - time.monotonic()))
-            finally:
-                self._responseEvent = None
-                self._expectResponseTermSeq = None
-            if not in_time:
-                raise TimeoutException(self._response) if self._response else TimeoutException()
-            return self._response
+        lines: list[str] = _SerialPort.write(self, data + term, waitForResponse=True, timeout=timeout_s,
+                                             expectedResponseTermSeq="> " if prompt else None)
+        return lines
 
     def write_raw(self, data: str) -> None:
         _SerialPort.write(self, data, waitForResponse=False)
@@ -539,10 +508,8 @@ class GsmModemDriver:
 
     # --- sending ------------------------------------------------------------------------------------------------------
 
-    def send_pdu(self, pdu: SubmitPdu, timeout_s: float,
-                 meanwhile: Callable[[], None] | None = None) -> PartReceipt:
-        """`AT+CMGS=<len>`, wait for '> ', write the hex and Ctrl-Z (then run `meanwhile()`, while the network
-        takes the part), return the MR from `+CMGS: <mr>`.
+    def send_pdu(self, pdu: SubmitPdu, timeout_s: float) -> PartReceipt:
+        """`AT+CMGS=<len>`, wait for '> ', write the hex and Ctrl-Z, return the MR from `+CMGS: <mr>`.
 
         +CMS/+CME errors raise TemporarySendError or PermanentSendError (see replies.py). Before the PDU is
         written, a missing prompt resyncs the modem (ESC, then AT) and raises ModemTimeout, a broken port
@@ -561,7 +528,7 @@ class GsmModemDriver:
             self._resync()
             raise
         try:
-            lines = self._command(pdu.hex, timeout_s, term=CTRL_Z, meanwhile=meanwhile)
+            lines = self._command(pdu.hex, timeout_s, term=CTRL_Z)
         except _CommandRefused as exc:
             raise self._send_error(exc) from exc
         except ModemUnavailable as exc:
@@ -841,9 +808,8 @@ class GsmModemDriver:
             return None
 
     def _command(self, data: str, timeout_s: float | None = None, *, term: str = "\r",
-                 prompt: bool = False, meanwhile: Callable[[], None] | None = None) -> list[str]:
-        """Run one exchange on the caller's thread: response lines, URCs already taken out (`meanwhile`: see
-        `_Modem.exchange`).
+                 prompt: bool = False) -> list[str]:
+        """Run one exchange on the caller's thread: response lines, URCs already taken out.
 
         Raises ModemUnavailable (port gone), ModemTimeout (no final answer) or _CommandRefused.
         """
@@ -855,7 +821,7 @@ class GsmModemDriver:
         timeout_s = self._command_timeout_s if timeout_s is None else timeout_s
         shown = data if term == "\r" else f"<pdu {len(data) // 2} octets>"
         try:
-            lines = modem.exchange(data, timeout_s, term=term, prompt=prompt, meanwhile=meanwhile)
+            lines = modem.exchange(data, timeout_s, term=term, prompt=prompt)
         except TimeoutException as exc:
             if modem.fatal is not None:
                 raise ModemUnavailable(f"{self.port}: port failed during {shown}: {modem.fatal}") from exc

@@ -62,8 +62,7 @@ class UpstreamDriver:
     def delete_stored(self, item: StoredItem) -> None:
         raise ValueError("an upstream stores nothing")
 
-    def send_pdu(self, pdu: SubmitPdu, timeout_s: float,
-                 meanwhile: Callable[[], None] | None = None) -> PartReceipt:
+    def send_pdu(self, pdu: SubmitPdu, timeout_s: float) -> PartReceipt:
         raise TypeError("an upstream takes whole messages (send_message), not PDUs")
 
     def ussd(self, code: str, timeout_s: float) -> str:

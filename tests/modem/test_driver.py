@@ -174,23 +174,6 @@ def test_send_single_part(driver, fake):
     assert not sent.status_report_requested
 
 
-def test_work_handed_to_a_send_runs_while_the_network_takes_the_part(driver, fake):
-    # `meanwhile` runs after the PDU is written; the answer that comes while it runs is kept, and a slow one
-    # does not lengthen the wait past the timeout counted from the write.
-    (pdu,) = build_submit_pdus(RECIPIENT, segment("overlapped"), concat_ref=0, request_status_report=False)
-    seen: list[int] = []
-
-    def meanwhile():
-        assert fake.wait_for(lambda f: len(f.sent) == 1, 2)  # the part is already with the network
-        seen.append(len(fake.sent))
-        time.sleep(0.2)  # the answer arrives meanwhile
-
-    receipt = driver.send_pdu(pdu, timeout_s=TIMEOUT_S, meanwhile=meanwhile)
-    assert seen == [1] and receipt.reference == fake.sent[0].reference
-    (after,) = send_text(driver, "next")  # the exchange is over: the next command gets its own answer
-    assert after.reference == fake.sent[-1].reference != receipt.reference
-
-
 # --- one test per library defect --------------------------------------------------------------------------
 
 
