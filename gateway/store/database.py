@@ -79,7 +79,7 @@ PING_AFTER_IDLE_S = 1.0  # a pooled PostgreSQL connection unused this long is pi
 
 def _ping_after_idle(engine: Engine) -> None:
     """Hand out no dead connection (after a PostgreSQL restart or failover) without a ping before every
-    transaction, which was a round trip of a busy modem's two a message: a connection back in the pool for less
+    transaction, which was a round trip in a busy modem's one commit a message: a connection back in the pool for less
     than PING_AFTER_IDLE_S was working a moment ago. One that died within that moment fails its statement once
     (StoreUnavailable), and that disconnect makes the pool drop every connection it holds."""
 
