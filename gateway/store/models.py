@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Optional, cast
 
 from sqlalchemy import (BigInteger, DateTime, Enum, ForeignKey, Index, String, Table, Text, TypeDecorator,
-                        UniqueConstraint, false)
+                        UniqueConstraint, false, text)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -705,34 +705,49 @@ class Probe(Base):
     state: Mapped[str] = mapped_column(String(16))  # waiting, arrived, late
 
 
+def _unique_in_each_book(table: str, column: str) -> tuple[Index, Index]:
+    """`column` unique within each book of contacts: the box's own (account_id NULL) and each account's."""
+    return (Index(f"ix_{table}_box_{column}", column, unique=True, sqlite_where=text("account_id IS NULL"),
+                  postgresql_where=text("account_id IS NULL")),
+            Index(f"ix_{table}_account_{column}", "account_id", column, unique=True,
+                  sqlite_where=text("account_id IS NOT NULL"), postgresql_where=text("account_id IS NOT NULL")))
+
+
 class Contact(Base):
-    """A person the box's users write to: a number (one contact per number), a name, and fields their templates
-    may use (`fields`: a JSON object of strings). Name and fields are sealed like message bodies."""
+    """A person the box's users write to: a number (one contact per number in each book), a name, and fields
+    their templates may use (`fields`: a JSON object of strings). Name and fields are sealed like message bodies.
+    Its book is its account's (`account_id`), seen and changed by that account's people and keys only, or the
+    box's own (None)."""
 
     __tablename__ = "contacts"
+    __table_args__ = _unique_in_each_book("contacts", "number")
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(String(32), unique=True)
-    number: Mapped[str] = mapped_column(Sealed(128, number=True), unique=True)
+    number: Mapped[str] = mapped_column(Sealed(128, number=True))
     name: Mapped[str] = mapped_column(Sealed())
     fields: Mapped[str] = mapped_column(Sealed())
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    account_id: Mapped[Optional[int]]  # the account whose book it is in (accounts.id); None: the box's own book
 
 
 class ContactGroup(Base):
     """A named set of contacts (a class of parents, the night shift): a recipient of messages, a condition and
     an action of inbound rules. A dynamic group (`match_field` set) holds exactly the contacts whose field
-    `match_field` is `match_value`: its member rows follow every change of a contact's fields."""
+    `match_field` is `match_value`: its member rows follow every change of a contact's fields. Its members are
+    contacts of its own book (`account_id`, as a contact's); its name is unique within that book."""
 
     __tablename__ = "contact_groups"
+    __table_args__ = _unique_in_each_book("contact_groups", "name")
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(String(32), unique=True)
-    name: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime]
     match_field: Mapped[Optional[str]] = mapped_column(String(64))
     match_value: Mapped[Optional[str]] = mapped_column(Sealed())
+    account_id: Mapped[Optional[int]]  # the account whose book it is in (accounts.id); None: the box's own book
 
 
 class GroupMember(Base):
