@@ -47,7 +47,7 @@ def requires(scope: str):
 
 
 def seen_by() -> Account | None:
-    """The account whose messages and campaigns the request may see (its key's, or the logged-in browser's
-    person's); None: every one. Call it inside a `requires` view."""
+    """The account whose messages, campaigns, contacts and groups the request may see (its key's, or the
+    logged-in browser's person's); None: every one. Call it inside a `requires` view."""
     key = g.get("api_key")
     return service().accounts.of_key(key) if key is not None else account()

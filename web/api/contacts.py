@@ -12,7 +12,7 @@ from gateway.errors import ValidationError
 from gateway.representations import time_json
 from gateway.store.models import Contact as ContactRow
 from gateway.store.models import ContactGroup
-from web.api.access import requires, service
+from web.api.access import requires, seen_by, service
 from web.api.batches import Batch, batch_json
 from web.api.idempotency import idempotent
 from web.api.messages import CLASSES
@@ -109,7 +109,8 @@ def group_json(group: ContactGroup, members: int) -> Group:
 
 
 @bp.get("/contacts")
-@operation("Contacts, oldest first", ContactList, errors=(400, 404), query=(GROUP_PARAM, SEARCH, CURSOR, LIMIT))
+@operation("Contacts, oldest first: a key of an account sees its account's only", ContactList, errors=(400, 404),
+           query=(GROUP_PARAM, SEARCH, CURSOR, LIMIT))
 @requires("read")
 def list_contacts():
     limit = request.args.get("limit", 50, type=int)
@@ -117,27 +118,28 @@ def list_contacts():
     if not start.isdigit() or not 1 <= limit <= 200:
         raise ValidationError("cursor must be a next_cursor, limit 1 to 200", field="cursor")
     page, total = service().contacts.find_contacts(request.args.get("group"), request.args.get("q"), int(start),
-                                                   limit)
+                                                   limit, seen_by())
     more = int(start) + limit < total
     return {"contacts": [contact_json(c, g) for c, g in page], "next_cursor": str(int(start) + limit) if more else None}
 
 
 @bp.post("/contacts")
-@operation("Add a contact", Contact, status=201, body=ContactRequest, errors=(400, 404, 409, 422))
+@operation("Add a contact (a key of an account adds it to its account's contacts)", Contact, status=201,
+           body=ContactRequest, errors=(400, 404, 409, 422))
 @requires("send")
 def add_contact():
     new = decode(request.get_data(cache=False), ContactRequest)
-    contacts = service().contacts
-    contact = contacts.add_contact(new.number, new.name, given(new.fields), given(new.groups))
+    contacts, account = service().contacts, seen_by()
+    contact = contacts.add_contact(new.number, new.name, given(new.fields), given(new.groups), account)
     location = {"Location": f"{bp.url_prefix}/contacts/{contact.uid}"}
-    return contact_json(*contacts.get_contact(contact.uid)), 201, location
+    return contact_json(*contacts.get_contact(contact.uid, account)), 201, location
 
 
 @bp.get("/contacts/<uid>")
 @operation("A contact", Contact, errors=(404,))
 @requires("read")
 def get_contact(uid: str):
-    return contact_json(*service().contacts.get_contact(uid))
+    return contact_json(*service().contacts.get_contact(uid, seen_by()))
 
 
 @bp.patch("/contacts/<uid>")
@@ -147,67 +149,68 @@ def update_contact(uid: str):
     change = decode(request.get_data(cache=False), ContactUpdate)
     values: dict[str, Any] = {name: getattr(change, name) for name in ("number", "name", "fields")
                               if getattr(change, name) is not UNSET}
-    contacts = service().contacts
-    contacts.update_contact(uid, values, given(change.groups))
-    return contact_json(*contacts.get_contact(uid))
+    contacts, account = service().contacts, seen_by()
+    contacts.update_contact(uid, values, given(change.groups), account)
+    return contact_json(*contacts.get_contact(uid, account))
 
 
 @bp.delete("/contacts/<uid>")
 @operation("Delete a contact (its messages stay)", status=204, errors=(404,))
 @requires("send")
 def delete_contact(uid: str):
-    service().contacts.delete_contact(uid)
+    service().contacts.delete_contact(uid, seen_by())
     return "", 204
 
 
 @bp.get("/groups")
-@operation("Contact groups, by name, with their number of members", GroupList)
+@operation("Contact groups, by name, with their number of members: a key of an account sees its account's only",
+           GroupList)
 @requires("read")
 def list_groups():
-    return {"groups": [group_json(g, n) for g, n in service().contacts.list_groups()]}
+    return {"groups": [group_json(g, n) for g, n in service().contacts.list_groups(seen_by())]}
 
 
 @bp.post("/groups")
-@operation("Add a contact group (with `match`, a dynamic one)", Group, status=201, body=GroupRequest,
-           errors=(400, 409))
+@operation("Add a contact group (with `match`, a dynamic one); a key of an account adds it to its account's", Group,
+           status=201, body=GroupRequest, errors=(400, 409))
 @requires("send")
 def add_group():
     new = decode(request.get_data(cache=False), GroupRequest)
     match = given(new.match)
-    contacts = service().contacts
-    group = contacts.add_group(new.name, match and match.field, match and match.value)
-    return group_json(*contacts.get_group(group.uid)), 201, {"Location": f"{bp.url_prefix}/groups/{group.uid}"}
+    contacts, account = service().contacts, seen_by()
+    group = contacts.add_group(new.name, match and match.field, match and match.value, account)
+    return group_json(*contacts.get_group(group.uid, account)), 201, {"Location": f"{bp.url_prefix}/groups/{group.uid}"}
 
 
 @bp.get("/groups/<uid>")
 @operation("A contact group (its members: GET /api/v1/contacts?group=id)", Group, errors=(404,))
 @requires("read")
 def get_group(uid: str):
-    return group_json(*service().contacts.get_group(uid))
+    return group_json(*service().contacts.get_group(uid, seen_by()))
 
 
 @bp.delete("/groups/<uid>")
 @operation("Delete a contact group (its contacts stay)", status=204, errors=(404,))
 @requires("send")
 def delete_group(uid: str):
-    service().contacts.delete_group(uid)
+    service().contacts.delete_group(uid, seen_by())
     return "", 204
 
 
 @bp.post("/groups/<uid>/members")
-@operation("Put contacts in a group", MembersAdded, body=MembersRequest, errors=(400, 404))
+@operation("Put contacts of the group's account in it", MembersAdded, body=MembersRequest, errors=(400, 404))
 @requires("send")
 def add_members(uid: str):
-    contacts = service().contacts
-    added = contacts.add_members(uid, decode(request.get_data(cache=False), MembersRequest).contacts)
-    return {"added": added, "members": contacts.get_group(uid)[1]}
+    contacts, account = service().contacts, seen_by()
+    added = contacts.add_members(uid, decode(request.get_data(cache=False), MembersRequest).contacts, account)
+    return {"added": added, "members": contacts.get_group(uid, account)[1]}
 
 
 @bp.delete("/groups/<uid>/members/<contact_uid>")
 @operation("Take a contact out of a group", status=204, errors=(404,))
 @requires("send")
 def remove_member(uid: str, contact_uid: str):
-    service().contacts.remove_member(uid, contact_uid)
+    service().contacts.remove_member(uid, contact_uid, seen_by())
     return "", 204
 
 
@@ -231,7 +234,7 @@ class GroupMessage(Request):
 def send_to_group(uid: str):
     message = decode(request.get_data(cache=False), GroupMessage)
     batch, counts = service().batches.send_to_contacts(
-        service().contacts.recipients(uid), body=given(message.body), template=given(message.template),
+        service().contacts.recipients(uid, seen_by()), body=given(message.body), template=given(message.template),
         message_class=given(message.message_class), send_at=given(message.send_at), time_zone=given(message.time_zone),
         api_key=g.api_key)
     return batch_json(batch, counts), 202, {"Location": f"/api/v1/batches/{batch.uid}"}
