@@ -2,7 +2,9 @@
 it after de-duplication, who is opted out or lacks a field the text uses, one message as it will read), then
 followed on its campaign page (the batch's messages by state, live).
 
-Thin views over `gateway.core.contacts.ContactBook.audience` and `gateway.core.batches.Batches`."""
+Thin views over `gateway.core.contacts.ContactBook.audience` and `gateway.core.batches.Batches`: the groups and
+contacts are those of the sender's account (every account's groups for one of no account, their own book's
+contacts)."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from gateway.rules.spreadsheet import safe_cell
 from gateway.rules.timing import RECIPIENT_ZONE, parse_send_at
 from gateway.store.models import Account
 from web import i18n, status
+from web.people import account_names
 from web.session import account
 
 bp = status.page_blueprint("compose", __name__)
@@ -42,8 +45,8 @@ def compose():
 @bp.post("/compose/review")
 def review():
     """Who would get the text and how it reads, before anything is queued."""
-    draft = _draft()
-    recipients, unreadable = status.service().contacts.audience(draft["numbers"], draft["groups"])
+    draft, charged = _draft(), account()
+    recipients, unreadable = status.service().contacts.audience(draft["numbers"], draft["groups"], charged)
     if not recipients:
         raise ValidationError(_("choose at least one group or write at least one number that can be read"),
                               field="to")
@@ -51,7 +54,6 @@ def review():
     going, rejected = service.batches.plan_for_contacts(recipients, body=draft["body"], message_class=draft["class"])
     left_out = {code: [recipients[r["row"] - 1] for r in rejected if r["code"] == code]
                 for code in {r["code"] for r in rejected}}
-    charged = account()
     cost = service.batches.cost_estimate(going, charged)
     parts = sum(segmentation.part_count for *_rest, segmentation in going)
     return render_template("compose_review.html", **status.page_context(
@@ -65,11 +67,11 @@ def review():
 
 @bp.post("/compose/send")
 def send():
-    draft = _draft()
-    recipients, _unreadable = status.service().contacts.audience(draft["numbers"], draft["groups"])
+    draft, charged = _draft(), account()
+    recipients, _unreadable = status.service().contacts.audience(draft["numbers"], draft["groups"], charged)
     batch, _rows = status.service().batches.send_to_contacts(
         recipients, body=draft["body"], message_class=draft["class"], send_at=draft["send_at"],
-        time_zone=draft["time_zone"], account=account())
+        time_zone=draft["time_zone"], account=charged)
     flash(_("%(n)d messages queued.", n=batch.accepted), "ok")
     return redirect(url_for("compose.campaign", uid=batch.uid))
 
@@ -109,12 +111,12 @@ def campaign_csv(uid: str):
 
 
 def _form(status_code: int = 200):
-    form = request.form
+    form, viewer = request.form, account()
     return render_template("compose.html", **status.page_context(
-        page="compose", groups=status.service().contacts.list_groups(), chosen=form.getlist("groups"),
-        numbers=form.get("numbers", ""), body=form.get("body", ""), message_class=form.get("class", ""),
-        send_at=form.get("send_at", ""), time_zone=form.get("time_zone", ""),
-        templates=status.service().templates.list_templates(account()))), status_code
+        page="compose", groups=status.service().contacts.list_groups(viewer), account_names=account_names(viewer),
+        chosen=form.getlist("groups"), numbers=form.get("numbers", ""), body=form.get("body", ""),
+        message_class=form.get("class", ""), send_at=form.get("send_at", ""), time_zone=form.get("time_zone", ""),
+        templates=status.service().templates.list_templates(viewer))), status_code
 
 
 def _draft() -> dict[str, Any]:

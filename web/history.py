@@ -44,7 +44,7 @@ def messages():
     return render_template("messages.html", **status.page_context(
         page="messages", messages=page, chosen=chosen, older=older, states=[s.value for s in MessageState],
         modems=[m.name for m in status.service().modems.list_modems()],
-        names=status.service().contacts.names_of(list({m.to_number for m in page if m.to_number}))))
+        names=status.service().contacts.names_of(list({m.to_number for m in page if m.to_number}), account())))
 
 
 @bp.get("/sent/<uid>")
@@ -53,7 +53,7 @@ def story(uid: str):
     number = message.to_number
     return render_template("message.html", **status.page_context(
         page="messages", message=message, deliveries=status.service().receivers.deliveries_about(uid),
-        name=status.service().contacts.names_of([number]).get(number) if number else None,
+        name=status.service().contacts.names_of([number], account()).get(number) if number else None,
         cancellable=message.state in CANCELLABLE, retryable=message.state in RETRYABLE))
 
 

@@ -1,7 +1,9 @@
 """The contacts page: contacts with their groups and opt-out state, groups, and a CSV import with a column
 mapping step (behind the status page's login, with its CSRF token on every form).
 
-Thin views over `gateway.core.contacts.ContactBook`; every POST redirects back (POST/redirect/GET)."""
+Thin views over `gateway.core.contacts.ContactBook`; every POST redirects back (POST/redirect/GET). A person of an
+account sees and changes its account's contacts and groups only; one of no account sees every account's, each
+marked with its account, and what they add goes in the box's own book."""
 
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ from flask_babel import gettext as _
 
 from gateway.core.contacts import RESERVED_FIELDS, fields_of
 from gateway.errors import GatewayError, ValidationError
+from gateway.store.models import Account, ContactGroup
 from web import i18n, status
+from web.session import account
 
 bp = status.page_blueprint("people", __name__)
 
@@ -36,13 +40,14 @@ def refused(exc: GatewayError):
 
 @bp.get("/contacts")
 def contacts():
-    book = status.service().contacts
+    book, viewer = status.service().contacts, account()
     group_uid, search = request.args.get("group") or None, request.args.get("q", "").strip()
-    groups = book.list_groups()
-    shown, matching = book.find_contacts(group_uid, search, 0, PAGE_ROWS)
+    groups = book.list_groups(viewer)
+    shown, matching = book.find_contacts(group_uid, search, 0, PAGE_ROWS, viewer)
     opted_out = status.service().store.consent.suppressed_among([c.number for c, _ in shown])
     return render_template("contacts.html", **status.page_context(
-        page="contacts", contacts=shown, matching=matching, total=book.count_contacts(), groups=groups,
+        page="contacts", contacts=shown, matching=matching, total=book.count_contacts(viewer), groups=groups,
+        own_groups=_in_book(groups, viewer.id if viewer else None), account_names=account_names(viewer),
         group_uid=group_uid, search=search, opted_out=opted_out, fields_of=fields_of))
 
 
@@ -50,19 +55,21 @@ def contacts():
 def add_contact():
     form = request.form
     contact = status.service().contacts.add_contact(form.get("number", ""), form.get("name", ""),
-                                              parse_fields(form.get("fields", "")), form.getlist("groups"))
+                                                    parse_fields(form.get("fields", "")), form.getlist("groups"),
+                                                    account())
     flash(_("%(name)s added.", name=contact.name or contact.number), "ok")
     return redirect(url_for("people.contacts"))
 
 
 @bp.get("/contacts/<uid>")
 def contact(uid: str):
-    book = status.service().contacts
-    found, groups = book.get_contact(uid)
+    book, viewer = status.service().contacts, account()
+    found, groups = book.get_contact(uid, viewer)
     consent = status.service().store.consent
     opted_out = bool(consent.suppressed_among([found.number]))
     return render_template("contact.html", **status.page_context(
-        page="contacts", contact=found, in_groups=groups, groups=book.list_groups(), opted_out=opted_out,
+        page="contacts", contact=found, in_groups=groups, groups=_in_book(book.list_groups(viewer), found.account_id),
+        account_names=account_names(viewer), opted_out=opted_out,
         consent_history=consent.consent_history(found.number),
         fields_text="\n".join(f"{k}: {v}" for k, v in fields_of(found).items())))
 
@@ -72,7 +79,7 @@ def save_contact(uid: str):
     form = request.form
     changes = {"number": form.get("number", ""), "name": form.get("name", ""),
                "fields": parse_fields(form.get("fields", ""))}
-    saved = status.service().contacts.update_contact(uid, changes, form.getlist("groups"))
+    saved = status.service().contacts.update_contact(uid, changes, form.getlist("groups"), account())
     if ("opted_out" in form) != bool(status.service().store.consent.suppressed_among([saved.number])):
         status.service().consent.set_consent(saved.number, opted_out="opted_out" in form, source="page")
     flash(_("%(name)s saved.", name=saved.name or saved.number), "ok")
@@ -81,9 +88,9 @@ def save_contact(uid: str):
 
 @bp.post("/contacts/<uid>/delete")
 def delete_contact(uid: str):
-    book = status.service().contacts
-    gone = book.get_contact(uid)[0]
-    book.delete_contact(uid)
+    book, viewer = status.service().contacts, account()
+    gone = book.get_contact(uid, viewer)[0]
+    book.delete_contact(uid, viewer)
     flash(_("%(name)s deleted.", name=gone.name or gone.number), "ok")
     return redirect(url_for("people.contacts"))
 
@@ -92,16 +99,16 @@ def delete_contact(uid: str):
 def add_group():
     form = request.form
     group = status.service().contacts.add_group(form.get("name", ""), form.get("match_field", "").strip() or None,
-                                                form.get("match_value", ""))
+                                                form.get("match_value", ""), account())
     flash(_("Group “%(name)s” added.", name=group.name), "ok")
     return redirect(url_for("people.contacts"))
 
 
 @bp.post("/groups/<uid>/delete")
 def delete_group(uid: str):
-    book = status.service().contacts
-    group = book.get_group(uid)[0]
-    book.delete_group(uid)
+    book, viewer = status.service().contacts, account()
+    group = book.get_group(uid, viewer)[0]
+    book.delete_group(uid, viewer)
     flash(_("Group “%(name)s” deleted; its contacts stay.", name=group.name), "ok")
     return redirect(url_for("people.contacts"))
 
@@ -119,9 +126,11 @@ def import_upload():
                               field="file")
     text = decode_csv(raw)
     header, rows = read_csv(text)
+    viewer = account()
     return render_template("contacts_import.html", **status.page_context(
         page="contacts", csv_text=text, header=header, preview=rows[:PREVIEW_ROWS], row_count=len(rows),
-        mapping=[guess_column(column) for column in header], groups=status.service().contacts.list_groups()))
+        mapping=[guess_column(column) for column in header],
+        groups=_in_book(status.service().contacts.list_groups(viewer), viewer.id if viewer else None)))
 
 
 @bp.post("/contacts/import/run")
@@ -133,7 +142,7 @@ def import_run():
     if NUMBER not in mapping:
         raise ValidationError(_("choose the column that holds the phone numbers"), field="mapping")
     entries = [_entry(row, mapping) for row in rows]
-    result = status.service().contacts.import_contacts(entries, form.getlist("groups"))
+    result = status.service().contacts.import_contacts(entries, form.getlist("groups"), account())
     said = _("Imported %(added)d new contacts, updated %(updated)d.", added=result.added, updated=result.updated)
     if result.rejected:
         lines = "; ".join(_("line %(n)d: %(why)s", n=row + 1, why=why) for row, why in result.rejected[:20])
@@ -144,6 +153,20 @@ def import_run():
     else:
         flash(said, "ok")
     return redirect(url_for("people.contacts"))
+
+
+def _in_book(groups: list[tuple[ContactGroup, int]], account_id: int | None) -> list[tuple[ContactGroup, int]]:
+    """Those of `groups` in the book of the account `account_id` (None: the box's own): the ones its contacts
+    can be put in."""
+    return [(group, members) for group, members in groups if group.account_id == account_id]
+
+
+def account_names(viewer: Account | None) -> dict[int, str] | None:
+    """For a viewer of no account, who sees every book: the accounts' names by id, to say whose a contact or a
+    group is (`forms.owner` in the templates); None for a person of an account, who sees its book only."""
+    if viewer is not None:
+        return None
+    return {a.id: a.name for a in status.service().store.accounts.list_accounts()}
 
 
 def _entry(row: list[str], mapping: list[str]) -> dict[str, str]:

@@ -245,7 +245,7 @@ def dashboard():
     return render_template("dashboard.html", **page_context(page="status", modems=modems, scopes=SCOPES,
                                                         test_modem=next(iter(online), None),
                                                         rules=_service().inbound_rules.list_rules(),
-                                                        groups=_service().contacts.list_groups()))
+                                                        groups=_service().contacts.group_names()))
 
 
 @bp.get("/status.json")

@@ -83,10 +83,11 @@ def _page(number: str | None):
 
 
 def _threads(selected: str | None = None):
-    """The latest threads and the contact names of their numbers (and of the open thread's, which may be older)."""
+    """The latest threads and the names the viewer's contacts give their numbers (and the open thread's, which may
+    be older)."""
     threads = status.service().messages.threads(THREADS)
     numbers = [t.number for t in threads] + ([selected] if selected else [])
-    return threads, status.service().contacts.names_of(numbers)
+    return threads, status.service().contacts.names_of(numbers, account())
 
 
 def _items(number: str | None) -> list[Message | InboxMessage]:
