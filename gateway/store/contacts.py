@@ -236,7 +236,7 @@ def join_group(s: Session, group_name: str, number: str, now: datetime) -> bool:
     unnamed, when there is none) joins that group; False when no such group exists or it was in all of them."""
     joined = False
     for group in s.scalars(select(ContactGroup).where(ContactGroup.name == group_name,
-                                                      ContactGroup.match_field.is_(None))):
+                                                      ContactGroup.match_field.is_(None)).order_by(ContactGroup.id)):
         contact = s.scalars(select(Contact).where(Contact.number == number,
                                                   _in_book(Contact, group.account_id))).one_or_none()
         if contact is None:

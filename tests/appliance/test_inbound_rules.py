@@ -161,6 +161,8 @@ def test_rules_are_changed_moved_and_deleted_and_wrong_ones_refused(rules_gatewa
 def test_rules_put_senders_in_contact_groups_and_match_on_them(rules_gateway):
     gateway, fake, session, base, _ = rules_gateway(replies_per_hour=100)
     assert session.post(f"{base}/groups", json={"name": "Subscribers"}, timeout=10).status_code == 201
+    clinic = gateway.service.accounts.add_account("clinic")
+    theirs = gateway.service.contacts.add_group("Subscribers", account=clinic)  # a rule names every account's
     unknown = session.post(f"{base}/rules", json={"name": "x", "sender_groups": ["Nobody"]}, timeout=10)
     assert (unknown.status_code, unknown.json()["error"]["field"]) == (400, "sender_groups")
     add(session, base, name="Join", keyword="JOIN", add_to_group="Subscribers", reply="Welcome!")
@@ -171,8 +173,10 @@ def test_rules_put_senders_in_contact_groups_and_match_on_them(rules_gateway):
     fake.inject_sms(stranger, "news")
     fake.inject_sms(member, "join")
     wait_until(lambda: sent_to(fake, member) == ["Welcome!"])
-    [contact] = session.get(f"{base}/contacts", timeout=10).json()["contacts"]
+    contact, in_clinic = session.get(f"{base}/contacts", timeout=10).json()["contacts"]
     assert (contact["number"], contact["name"], contact["groups"]) == (member, "", ["Subscribers"])
+    assert (in_clinic["number"], in_clinic["groups"]) == (member, ["Subscribers"])  # the clinic's own contact
+    assert gateway.service.contacts.get_group(theirs.uid, clinic)[1] == 1
     tried = session.post(f"{base}/rules/test", json={"sender": member, "text": "NEWS"}, timeout=10).json()
     assert [v["name"] for v in tried["verdicts"] if v["matched"]] == ["News"]
 
@@ -181,6 +185,7 @@ def test_rules_put_senders_in_contact_groups_and_match_on_them(rules_gateway):
     fake.inject_sms(member, "LEAVE")
     wait_until(lambda: sent_to(fake, member) == ["Welcome!", "Today: sunny", "Bye!"])
     assert session.get(f"{base}/contacts/{contact['id']}", timeout=10).json()["groups"] == []
+    assert session.get(f"{base}/contacts/{in_clinic['id']}", timeout=10).json()["groups"] == []
     fake.inject_sms(member, "news")
     wait_until(lambda: len(session.get(f"{base}/inbox", timeout=10).json()["messages"]) == 5)
     time.sleep(0.5)  # a reply would have been queued by now: the rules ran once the SMS was committed

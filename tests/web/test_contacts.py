@@ -1,5 +1,6 @@
 """Contacts and contact groups over the API (the real app, service and SQLite/PostgreSQL store): what is kept,
-what is refused and how, and that numbers and names are sealed at rest like message bodies."""
+what is refused and how, that numbers and names are sealed at rest like message bodies, and that each account
+keeps its own contacts and groups, on the API and on the pages of its people."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import text
+
+from tests.web.test_accounts import key_of
+from tests.web.test_status_page import log_in
+from tests.web.test_users import PASSWORD, csrf_on, log_in_as
 
 pytestmark = pytest.mark.both_databases
 
@@ -209,3 +214,120 @@ def test_a_dynamic_group_holds_the_contacts_whose_field_matches_as_their_fields_
     wrong = client.post("/api/v1/groups", json={"name": "x", "match": {"field": "number", "value": "1"}},
                         headers=auth)
     assert (wrong.status_code, wrong.get_json()["error"]["field"]) == (400, "match.field")
+
+
+def test_each_account_keeps_its_own_contacts_and_groups_and_a_key_of_no_account_sees_them_all(client, auth,
+                                                                                                service):
+    for name in ("clinic", "school"):
+        assert client.post("/api/v1/accounts", json={"name": name}, headers=auth).status_code == 201
+    clinic, school = key_of(service, "clinic"), key_of(service, "school")
+    ours = add_contact(client, clinic, number="+447911123456", name="Mrs Smith", fields={"child": "Amelia"})
+    theirs = add_contact(client, school, number="07911 123456", name="Amelia's mother")  # the same number
+    boxs = add_contact(client, auth, number="+447911123456", name="A. Smith")  # and in the box's own book
+    twin = client.post("/api/v1/contacts", json={"number": "+447911123456"}, headers=clinic)
+    assert (twin.status_code, twin.get_json()["error"]["code"]) == (409, "contact_exists")
+    staff, their_staff = add_group(client, clinic, "Staff"), add_group(client, school, "Staff")
+    assert client.post("/api/v1/groups", json={"name": "Staff"}, headers=clinic).status_code == 409
+
+    def listed(key, path="/api/v1/contacts"):
+        return [c["id"] for c in client.get(path, headers=key).get_json()["contacts"]]
+
+    assert listed(clinic) == [ours["id"]] and listed(school) == [theirs["id"]]
+    assert listed(clinic, "/api/v1/contacts?q=amelia") == [] and listed(school, "/api/v1/contacts?q=amelia") == [
+        theirs["id"]]
+    assert listed(auth) == [ours["id"], theirs["id"], boxs["id"]]  # no account: every book
+    assert [g["id"] for g in client.get("/api/v1/groups", headers=clinic).get_json()["groups"]] == [staff["id"]]
+    assert len(client.get("/api/v1/groups", headers=auth).get_json()["groups"]) == 2
+
+    for answer in (client.get(f"/api/v1/contacts/{theirs['id']}", headers=clinic),
+                   client.patch(f"/api/v1/contacts/{theirs['id']}", json={"name": "x"}, headers=clinic),
+                   client.delete(f"/api/v1/contacts/{theirs['id']}", headers=clinic),
+                   client.post(f"/api/v1/groups/{staff['id']}/members", json={"contacts": [theirs["id"]]},
+                               headers=clinic)):
+        assert (answer.status_code, answer.get_json()["error"]["code"]) == (404, "contact_not_found")
+    for answer in (client.get(f"/api/v1/groups/{their_staff['id']}", headers=clinic),
+                   client.get(f"/api/v1/contacts?group={their_staff['id']}", headers=clinic),
+                   client.post(f"/api/v1/groups/{their_staff['id']}/members", json={"contacts": [ours["id"]]},
+                               headers=clinic),
+                   client.delete(f"/api/v1/groups/{their_staff['id']}/members/{theirs['id']}", headers=clinic),
+                   client.post(f"/api/v1/groups/{their_staff['id']}/messages", json={"body": "hi"}, headers=clinic),
+                   client.delete(f"/api/v1/groups/{their_staff['id']}", headers=clinic)):
+        assert (answer.status_code, answer.get_json()["error"]["code"]) == (404, "group_not_found")
+    assert client.get(f"/api/v1/contacts/{theirs['id']}", headers=school).get_json()["name"] == "Amelia's mother"
+
+    mixed = client.post(f"/api/v1/groups/{staff['id']}/members", json={"contacts": [theirs["id"]]}, headers=auth)
+    assert mixed.status_code == 400 and "holds contacts of its own account only" in mixed.get_json()["error"]["message"]
+    joined = client.patch(f"/api/v1/contacts/{ours['id']}", json={"groups": ["Staff"]}, headers=clinic)
+    assert joined.get_json()["groups"] == ["Staff"]  # the clinic's Staff, not the school's
+    assert client.get(f"/api/v1/groups/{their_staff['id']}", headers=school).get_json()["members"] == 0
+    assert client.post("/api/v1/contacts", json={"number": "+447911123457", "groups": ["Staff"]},
+                       headers=auth).get_json()["error"]["code"] == "group_not_found"  # the box's book has none
+
+    sent = client.post(f"/api/v1/groups/{staff['id']}/messages", json={"body": "Dear {name}, {child} is ill."},
+                       headers=clinic)
+    assert sent.status_code == 202, sent.get_json()
+    [message] = client.get(f"/api/v1/messages?batch={sent.get_json()['id']}", headers=clinic).get_json()["messages"]
+    assert message["body"] == "Dear Mrs Smith, Amelia is ill."
+    assert client.delete(f"/api/v1/contacts/{theirs['id']}", headers=auth).status_code == 204  # no account: any
+    assert listed(school) == []
+
+
+def test_an_account_imports_numbers_other_accounts_hold_and_its_dynamic_groups_hold_its_own_contacts(
+        client, auth, service):
+    for name in ("clinic", "school"):
+        assert client.post("/api/v1/accounts", json={"name": name}, headers=auth).status_code == 201
+    clinic, school = key_of(service, "clinic"), key_of(service, "school")
+    add_contact(client, school, number="+447911123456", name="Mrs Smith", fields={"class": "4B"})
+    add_contact(client, auth, number="+447911123457", name="Mr Jones", fields={"class": "4B"})
+    four_b = client.post("/api/v1/groups", json={"name": "4B", "match": {"field": "class", "value": "4B"}},
+                         headers=clinic).get_json()
+    assert four_b["members"] == 0  # the school's and the box's 4B are not the clinic's
+
+    account = service.accounts.account_named("clinic")
+    rows = [{"number": "+447911123456", "name": "Amelia's mum", "class": "4B"}, {"number": "+447911123457"}]
+    result = service.contacts.import_contacts(rows, [], account)
+    assert (result.added, result.updated, result.rejected) == (2, 0, [])
+    again = service.contacts.import_contacts(rows[:1], [], account)
+    assert (again.added, again.updated) == (0, 1)
+    mine = client.get("/api/v1/contacts", headers=clinic).get_json()["contacts"]
+    assert [(c["number"], c["name"]) for c in mine] == [("+447911123456", "Amelia's mum"), ("+447911123457", "")]
+    theirs = client.get("/api/v1/contacts", headers=school).get_json()["contacts"]
+    assert [(c["number"], c["name"]) for c in theirs] == [("+447911123456", "Mrs Smith")]  # untouched
+    assert client.get(f"/api/v1/groups/{four_b['id']}", headers=clinic).get_json()["members"] == 1
+
+
+def test_the_pages_of_a_person_of_an_account_show_and_send_to_its_contacts_only(app, client, auth, service,
+                                                                                 admin_password):
+    for name in ("clinic", "school"):
+        assert client.post("/api/v1/accounts", json={"name": name}, headers=auth).status_code == 201
+    clinic, school = (service.accounts.account_named(name) for name in ("clinic", "school"))
+    theirs = service.contacts.add_contact("+447911123456", "Mrs Brown", account=school)  # the oldest of the number
+    ours = service.contacts.add_contact("+447911123456", "Mrs Smith", account=clinic)
+    their_group = service.contacts.add_group("Parents", account=school)
+    service.messages.send("+447911123456", "See you at ten", account=clinic)
+    service.admin.add_user("reception", "operator", PASSWORD, account_id=clinic.id)
+    reception = app.test_client()
+    assert log_in_as(reception, "reception").status_code == 302
+
+    book = reception.get("/contacts").get_data(as_text=True)
+    assert "Mrs Smith" in book and "Mrs Brown" not in book and "Parents" not in book
+    conversations = reception.get("/conversations").get_data(as_text=True)
+    assert "Mrs Smith" in conversations and "Mrs Brown" not in conversations
+    assert "Parents" not in reception.get("/compose").get_data(as_text=True)
+    token = csrf_on(reception, "/compose")
+    for answer in (reception.get(f"/contacts/{theirs.uid}", follow_redirects=True),
+                   reception.post(f"/contacts/{theirs.uid}/delete", data={"csrf_token": token},
+                                  follow_redirects=True),
+                   reception.post("/compose/review", data={"csrf_token": token, "body": "hi",
+                                                           "groups": [their_group.uid]})):
+        said = answer.get_data(as_text=True)  # as for one that does not exist
+        assert "Mrs Brown" not in said and ("no contact" in said or "no group" in said), said[:300]
+    assert [c.uid for c, _ in service.contacts.list_contacts()] == [theirs.uid, ours.uid]  # nothing deleted
+    review = reception.post("/compose/review", data={"csrf_token": token, "body": "Dear {name}",
+                                                     "numbers": "07911 123456"}).get_data(as_text=True)
+    assert "Dear Mrs Smith" in review  # filled from the clinic's contact, not the school's
+
+    admin = app.test_client()
+    assert log_in(admin).status_code == 302
+    everyone = admin.get("/contacts").get_data(as_text=True)
+    assert "Mrs Smith" in everyone and "Mrs Brown" in everyone and "school only" in everyone

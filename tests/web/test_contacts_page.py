@@ -1,12 +1,14 @@
 """The contacts page in a real Chromium against a whole gateway: groups and contacts made by hand, a CSV file
 imported through its column mapping (bad and repeated rows reported by line), a contact edited and opted out,
-one deleted; screenshots at desktop and phone width (tests/artifacts/contacts*.png)."""
+one deleted; a person of an account who sees and imports into that account's contacts only, and the admin who
+sees every account's; screenshots at desktop and phone width (tests/artifacts/contacts*.png)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.web.pages import logged_in, needs_chromium, shoot
+from tests.web.pages import DESKTOP, logged_in, needs_chromium, shoot
+from tests.web.test_users import PASSWORD
 
 pytestmark = needs_chromium
 
@@ -94,4 +96,58 @@ def test_a_teacher_builds_a_class_list_imports_a_file_and_keeps_it_tidy(browser,
     assert [c.name for c, _ in gateway.service.contacts.list_contacts()] == ["Mr T. Jones"]
     audit = [e.action for e in gateway.store.audit.list_audit()]
     assert {"contact.added", "group.added", "contacts.imported", "contact.changed", "contact.deleted"} <= set(audit)
+    assert errors == []
+
+
+def test_a_receptionist_keeps_the_clinics_contacts_and_the_admin_sees_every_accounts(browser, gateway_factory,
+                                                                                        tmp_path):
+    gateway, _, _ = gateway_factory(1)
+    service = gateway.service
+    clinic, school = service.accounts.add_account("clinic"), service.accounts.add_account("school")
+    jones = service.contacts.add_contact("+447911123457", "Mr Jones", account=school)
+    service.contacts.add_group("Parents", account=school)
+    service.contacts.add_group("Staff")  # the box's own
+    service.admin.add_user("reception", "operator", PASSWORD, account_id=clinic.id)
+    admin, errors, base = logged_in(browser, gateway)
+
+    page = browser.new_page(viewport=DESKTOP)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{base}/login")
+    page.fill("#username", "reception")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+    page.click("nav >> text=Contacts")
+    page.wait_for_selector("#contacts >> text=No contacts yet")  # the school's Mr Jones is not the clinic's
+    assert "No groups yet" in page.locator("#groups").inner_text()
+    page.fill("#new-group-name", "Parents")  # the school has a group of that name: the clinic may too
+    page.click("#new-group button[type=submit]")
+    page.wait_for_selector(".notice-ok >> text=Group “Parents” added.")
+
+    csv_file = tmp_path / "patients.csv"
+    csv_file.write_text("Name,Phone\nMr Jones,+447911123457\nMrs Smith,07911 123456\n", encoding="utf-8")
+    page.set_input_files("#import-file", str(csv_file))
+    page.click("#import button[type=submit]")
+    page.wait_for_selector("text=Import 2 rows")
+    assert page.locator("#import-mapping input[name=groups]").count() == 1  # the clinic's Parents only
+    page.check("#import-mapping input[value='Parents']")
+    page.click("#import-run")
+    page.wait_for_selector(".notice-ok >> text=Imported 2 new contacts, updated 0.")  # Mr Jones is new here
+    names = page.locator("#contacts tbody tr td:first-child").all_inner_texts()
+    assert [n.strip() for n in names] == ["Mr Jones", "Mrs Smith"]
+    assert "2 members" in page.locator("#groups").inner_text()
+    page.goto(f"{base}/contacts/{jones.uid}")  # the school's: as if there were none
+    page.wait_for_selector(f".notice-error >> text=no contact {jones.uid}")
+    page.click("nav >> text=Send")
+    pickers = page.locator("#compose label.check", has=page.locator("input[name=groups]"))
+    assert [" ".join(label.split()) for label in pickers.all_inner_texts()] == ["Parents (2)"]
+
+    admin.goto(f"{base}/contacts")
+    rows = [" ".join(r.split()) for r in admin.locator("#contacts tbody tr td:first-child").all_inner_texts()]
+    assert rows == ["Mr Jones school only", "Mr Jones clinic only", "Mrs Smith clinic only"]
+    groups = admin.locator("#groups li").all_inner_texts()
+    assert [" ".join(g.split()) for g in groups] == [
+        "Parents 0 members · school only Delete", "Parents 2 members · clinic only Delete", "Staff 0 members Delete"]
+    assert admin.locator("#new-contact input[name=groups]").count() == 1  # what the admin adds is the box's own
+    shoot(admin, "contacts_accounts")
     assert errors == []
