@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Callable, Sequence, TypedDict
+from typing import Any, Callable, Mapping, Sequence, TypedDict
 
 from gateway.config import ConfigError, MessagingSettings, RouteSettings
 from gateway.errors import ValidationError, said
@@ -67,7 +67,7 @@ class BoxSettings:
     def box_routes(self) -> list[RouteSettings]:
         return self.route_rules()["rules"]
 
-    def set_route_rules(self, rules: Sequence[dict[str, Any]] | None) -> RouteRules:
+    def set_route_rules(self, rules: Sequence[Mapping[str, Any]] | None) -> RouteRules:
         """Place messages by `rules` (each: match, group, cost, fallback; [] for none) on every box sharing the
         database; None: by the config's again. ValidationError naming the rule and its field."""
         if rules is None:
@@ -82,7 +82,7 @@ class BoxSettings:
         return self.route_rules()
 
 
-def _route_rule(index: int, rule: dict[str, Any]) -> RouteSettings:
+def _route_rule(index: int, rule: Mapping[str, Any]) -> RouteSettings:
     where = f"rules[{index}]"
     match, group = rule.get("match"), rule.get("group")
     cost, fallback = rule.get("cost", 0.0), rule.get("fallback") or ""

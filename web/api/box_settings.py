@@ -6,6 +6,7 @@ from typing import Annotated, TypedDict
 
 from flask import Blueprint, request
 
+from gateway.config import RouteSettings
 from gateway.core.box_settings import QuietHours, RouteRules
 from web.api.access import requires, service
 from web.api.openapi import operation
@@ -44,8 +45,12 @@ class RouteRuleList(TypedDict):
 
 
 def route_rules_json(rules: RouteRules) -> RouteRuleList:
-    return {"rules": [{"match": r.match, "group": r.group, "cost": r.cost, "fallback": r.fallback}
-                      for r in rules["rules"]], "changed": rules["changed"]}
+    return {"rules": [_rule(r) for r in rules["rules"]], "changed": rules["changed"]}
+
+
+def _rule(rule: RouteSettings | RouteRuleRequest) -> RouteRule:
+    """One rule as the API writes it (one in force, or one of a change)."""
+    return {"match": rule.match, "group": rule.group, "cost": rule.cost, "fallback": rule.fallback}
 
 
 @bp.get("/settings/routes")
@@ -61,8 +66,7 @@ def get_route_rules():
 @requires("admin")
 def set_route_rules():
     change = decode(request.get_data(cache=False), RouteRulesChange)
-    rules = None if change.rules is None else [
-        {"match": r.match, "group": r.group, "cost": r.cost, "fallback": r.fallback} for r in change.rules]
+    rules = None if change.rules is None else [_rule(r) for r in change.rules]
     return route_rules_json(service().box_settings.set_route_rules(rules))
 
 
