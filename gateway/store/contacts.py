@@ -69,9 +69,9 @@ class Contacts:
         the box's own book's name, else the oldest contact's."""
         with self._db.read() as s:
             contacts = s.scalars(_seen(select(Contact).where(Contact.number.in_(numbers)), Contact, seen_by)
-                                 .order_by(Contact.id))
+                                 .order_by(Contact.account_id.is_not(None), Contact.id))
             names: dict[str, str] = {}
-            for contact in sorted(contacts, key=lambda c: c.account_id is not None):
+            for contact in contacts:
                 if contact.name:  # sealed in the table: an empty name shows only once read
                     names.setdefault(contact.number, contact.name)
             return names
