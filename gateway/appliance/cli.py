@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from gateway.version import VERSION
 from gateway.appliance import logs
-from gateway.appliance.memory import limit_malloc_arenas
+from gateway.appliance.memory import limit_malloc_arenas, settle_heap
 from gateway.config import DEFAULT_CONFIG_PATH, LoggingSettings, ModemSettings, Settings, load_settings
 from gateway.errors import GatewayError, StoreUnavailable
 from gateway.rules.apikeys import SCOPES, parse_duration
@@ -83,7 +83,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.warning("no [[modems]] configured: the API will queue messages but nothing will send them")
     gateway = Gateway(settings)
     gateway.handle_signals()  # a stop asked while starting is a clean stop too
-    gateway.start().run_until_signalled()
+    gateway.start()
+    settle_heap()
+    gateway.run_until_signalled()
     return 0
 
 
@@ -122,6 +124,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         token = demo.demo_api_key(gateway.service, saved)
         password = _demo_admin_password(gateway.service, saved)
         gateway.start()
+        settle_heap()
         url = f"http://{'localhost' if args.host in ('0.0.0.0', '127.0.0.1') else args.host}:{gateway.port}"
         directory.announce(url)
         saved_at = directory.save_credentials(url, token, password)

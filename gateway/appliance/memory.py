@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import logging
 
 log = logging.getLogger(__name__)
 
 M_ARENA_MAX = -8  # from glibc's <malloc.h>
+YOUNG_COLLECTION_EVERY = 10_000  # allocations (net of frees) between young collections; Python's default is 700
 
 
 def limit_malloc_arenas(count: int = 2) -> bool:
@@ -31,3 +33,18 @@ def limit_malloc_arenas(count: int = 2) -> bool:
         log.debug("mallopt(M_ARENA_MAX, %d) refused", count)
         return False
     return True
+
+
+def settle_heap() -> None:
+    """Once the gateway has started: what it built to start (modules, the app, the schema, its caches) goes to
+    the collector's permanent generation, and the youngest generation is collected every
+    YOUNG_COLLECTION_EVERY allocations.
+
+    A collection holds the GIL throughout, so every modem worker and request waits for it. With Python's
+    defaults, 2,400 messages submitted in three requests while 16 modems sent cost 336 young collections and
+    three full ones, 244 ms in all, each full one walking the whole heap while every modem stood still
+    (benchmarks/multibox.py); settled, 15 young ones and 14 ms. Frozen objects are never walked again, and
+    fewer young collections leave fewer survivors to trigger a full one. The price: a few MB more RSS."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_EVERY, *gc.get_threshold()[1:])
