@@ -166,6 +166,15 @@ def sending_window(fakes: list[FakeModem]) -> tuple[float, float]:
     return min(_cmgs_times(f)[0] for f in fakes), max(last_pdu(f) for f in fakes)
 
 
+def steady_share(fakes: list[FakeModem], since: float, last: float, latency_s: float) -> float:
+    """The modems' busy share, in %, from `since` (the last message accepted: the queue is full) to `last` (the
+    last PDU): the submits begun after `since`, a latency of work each, against all the modems' time. It leaves
+    out the start, while the API is still taking the load in the same process. A modem caught mid-send at
+    `since` counts as idle until its next submit, so the figure errs low."""
+    sends = sum(1 for f in fakes for t in _cmgs_times(f) if t >= since)
+    return 100 * sends * latency_s / (len(fakes) * (last - since + latency_s))
+
+
 def _cmgs_times(fake: FakeModem) -> list[float]:
     return [t for t, line in fake.timed_commands if line.upper().startswith("AT+CMGS=")]
 
@@ -195,16 +204,17 @@ def utilisation(modems: int, latency_s: float, seconds: float) -> dict:
         for start in range(0, count, 1000):
             status, _ = client.call("POST", "/api/v1/messages", {"to": numbers[start:start + 1000], "body": "x"})
             assert status == 202
-        cpu_s = gateway_cpu_s()
+        accepted, cpu_s = time.monotonic(), gateway_cpu_s()
         wait_all_sent(fakes, count)
         cpu_s = gateway_cpu_s() - cpu_s
         first, last = sending_window(fakes)
+        steady = steady_share(fakes, accepted, last, latency_s)
         elapsed = last - first + latency_s  # the last submit still takes one latency to answer
     rate = count / elapsed * 60
     ideal = modems * 60 / latency_s
     return {"modems": modems, "latency_s": latency_s, "messages": count, "per_min": rate, "ideal": ideal,
-            "pct": 100 * rate / ideal, "overhead_ms": (elapsed * modems / count - latency_s) * 1000,
-            "cpu_ms": cpu_s / count * 1000}
+            "pct": 100 * rate / ideal, "steady_pct": steady,
+            "overhead_ms": (elapsed * modems / count - latency_s) * 1000, "cpu_ms": cpu_s / count * 1000}
 
 
 def enqueue(clients: int, seconds: float, recipients: int = 1) -> dict:
@@ -261,14 +271,14 @@ def run(quick: bool, seconds: float) -> None:
     print(f"dispatch latency (202 → AT+CMGS, idle modem, n={d['n']}): median {d['median_ms']:.1f} ms, "
           f"p99 {d['p99_ms']:.1f} ms   [target: median < 20 ms, p99 < 100 ms]", flush=True)
 
-    print("\nmodem utilisation            messages/min   ideal   % of ideal  overhead/msg  CPU/msg   [target ≥98 % at"
-          " 1 s, ≥90 % at 0.1 s]")
+    print("\nmodem utilisation            messages/min   ideal   % of ideal  steady  overhead/msg  CPU/msg   "
+          "[target ≥98 % at 1 s, ≥90 % at 0.1 s]")
     for latency_s in (1.0, 0.1):
         for modems in (1, 4, 16):
             u = utilisation(modems, latency_s, seconds)
             print(f"  {modems} modem(s) at {latency_s:>4} s   {u['per_min']:>10.1f}  {u['ideal']:>6.0f}   "
-                  f"{u['pct']:>8.1f} %  {u['overhead_ms']:>8.1f} ms  {u['cpu_ms']:>5.2f} ms   ({u['messages']} messages)",
-                  flush=True)
+                  f"{u['pct']:>8.1f} %  {u['steady_pct']:>5.1f} %  {u['overhead_ms']:>8.1f} ms  "
+                  f"{u['cpu_ms']:>5.2f} ms   ({u['messages']} messages)", flush=True)
 
     print("\nAPI enqueue (smsgw run, waitress)   req/s    p50 ms   p99 ms  errors  CPU/req   [target ≥500 req/s with 8 "
           "clients, p99 < 25 ms]")

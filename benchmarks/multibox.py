@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -36,14 +37,16 @@ def boxes_sending(boxes: int, modems: int, latency_s: float, seconds: float) -> 
         for start in range(0, count, 1000):
             status, _ = client.call("POST", "/api/v1/messages", {"to": numbers[start:start + 1000], "body": "x"})
             assert status == 202
+        accepted = time.monotonic()
         fakes = [f for _, _, box_fakes in running for f in box_fakes]
         core.wait_all_sent(fakes, count)
         first, last = core.sending_window(fakes)
+        steady = core.steady_share(fakes, accepted, last, latency_s)
         per_box = [sum(len(f.sent) for f in box_fakes) for _, _, box_fakes in running]
         numbers_sent = [s.number for f in fakes for s in f.sent]
     elapsed = last - first + latency_s  # the last submit still takes one latency to answer
     rate, ideal = count / elapsed * 60, modems * 60 / latency_s
-    return {"messages": count, "per_min": rate, "ideal": ideal, "pct": 100 * rate / ideal,
+    return {"messages": count, "per_min": rate, "ideal": ideal, "pct": 100 * rate / ideal, "steady_pct": steady,
             "overhead_ms": (elapsed * modems / count - latency_s) * 1000, "per_box": per_box,
             "duplicates": len(numbers_sent) - len(set(numbers_sent))}
 
@@ -57,7 +60,7 @@ def main() -> None:
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="postgresql")
     args = parser.parse_args()
     core.DATABASES.kind = args.database
-    print(f"boxes on one {args.database} database   messages/min   ideal   % of ideal  overhead/msg   per box"
+    print(f"boxes on one {args.database} database   messages/min   ideal   % of ideal  steady  overhead/msg   per box"
           "   duplicates   [target: ≥95 % of ideal at 0.1 s]", flush=True)
     try:
         for latency_s in args.latency:
@@ -65,7 +68,8 @@ def main() -> None:
                 for modems in args.modems:
                     r = boxes_sending(boxes, modems, latency_s, args.seconds)
                     print(f"  {boxes} box(es), {modems:>2} modem(s) at {latency_s:>4} s {r['per_min']:>10.1f}  "
-                          f"{r['ideal']:>6.0f}   {r['pct']:>8.1f} %  {r['overhead_ms']:>8.1f} ms   "
+                          f"{r['ideal']:>6.0f}   {r['pct']:>8.1f} %  {r['steady_pct']:>5.1f} %  "
+                          f"{r['overhead_ms']:>8.1f} ms   "
                           f"{'/'.join(map(str, r['per_box'])):>9}   {r['duplicates']}", flush=True)
     finally:
         core.DATABASES.close()
