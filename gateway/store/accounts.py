@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 
 from gateway.errors import AccountExists, AccountNotFound, said
 from gateway.rules.quota import Use, day_start, month_start
-from gateway.store.database import Database
+from gateway.store.database import Database, once_more_after_a_race
 from gateway.store.models import Account, AccountDay, ApiKey, Message, User, table
 
 _accounts, _days = table(Account), table(AccountDay)
@@ -25,6 +25,7 @@ class Accounts:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    @once_more_after_a_race
     def add_account(self, name: str, *, per_day: int | None, per_month: int | None, budget: float | None,
                     routes: Sequence[str], now: datetime) -> Account:
         with self._db.write() as s:

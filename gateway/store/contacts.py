@@ -12,38 +12,19 @@ group; nobody puts a contact in it or takes one out by hand."""
 
 from __future__ import annotations
 
-import functools
 import json
 from collections import defaultdict
 from datetime import datetime
-from typing import Any, Callable, Iterable, ParamSpec, TypeVar
+from typing import Any, Iterable, TypeVar
 
 from sqlalchemy import ColumnElement, Select, delete, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.errors import ContactExists, ContactNotFound, GroupExists, GroupNotFound, ValidationError, said
-from gateway.store.database import Database, new_uid
+from gateway.store.database import Database, new_uid, once_more_after_a_race
 from gateway.store.models import Contact, ContactGroup, GroupMember
 
 _Row = TypeVar("_Row")
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
-
-
-def _once_more_after_a_race(write: Callable[_P, _T]) -> Callable[_P, _T]:
-    """`write`, run once more when a concurrent writer broke its unique or foreign keys between its checks and its
-    insert (PostgreSQL: SQLite's writers take turns). The second run reads that writer's rows, so it refuses as
-    the checks do (already a contact, no such group) or goes on from them (an import): never a 500."""
-
-    @functools.wraps(write)
-    def run(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-        try:
-            return write(*args, **kwargs)
-        except IntegrityError:
-            return write(*args, **kwargs)
-
-    return run
 
 
 class Contacts:
@@ -104,7 +85,7 @@ class Contacts:
             contact = _contact(s, uid, seen_by)
             return contact, _group_names(s, [contact.id])[0]
 
-    @_once_more_after_a_race
+    @once_more_after_a_race
     def add_contact(self, number: str, name: str, fields: str, groups: list[str], now: datetime,
                     account_id: int | None = None) -> Contact:
         """A new contact of the book `account_id` in `groups` (names of that book's groups); ContactExists when
@@ -120,7 +101,7 @@ class Contacts:
             _follow_rules(s, [contact], now)
         return contact
 
-    @_once_more_after_a_race
+    @once_more_after_a_race
     def update_contact(self, uid: str, values: dict[str, Any], groups: list[str] | None, now: datetime,
                        seen_by: int | None = None) -> Contact:
         """`values` (number, name, fields) over the contact's; its groups replaced by `groups` (names of its
@@ -139,7 +120,7 @@ class Contacts:
             _follow_rules(s, [contact], now)
         return contact
 
-    @_once_more_after_a_race
+    @once_more_after_a_race
     def import_contacts(self, entries: list[tuple[str, str, str]], groups: list[str], now: datetime,
                         account_id: int | None = None) -> tuple[int, int]:
         """Contacts from an import (number, name, fields as JSON) into the book `account_id`, in one transaction:
@@ -199,7 +180,7 @@ class Contacts:
         with self._db.read() as s:
             return set(s.scalars(select(ContactGroup.name)))
 
-    @_once_more_after_a_race
+    @once_more_after_a_race
     def add_group(self, name: str, now: datetime, match: tuple[str, str] | None = None,
                   account_id: int | None = None) -> ContactGroup:
         """A new group of the book `account_id`; with `match` (field, value) a dynamic one, holding every contact
@@ -224,7 +205,7 @@ class Contacts:
             s.execute(delete(GroupMember).where(GroupMember.group_id == group.id))
             s.delete(group)
 
-    @_once_more_after_a_race
+    @once_more_after_a_race
     def add_members(self, group_uid: str, contact_uids: Iterable[str], now: datetime,
                     seen_by: int | None = None) -> int:
         """Put the contacts `contact_uids` (of the group's book) in the group; how many were not in it already."""

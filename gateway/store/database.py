@@ -7,16 +7,17 @@ transactions with `FOR UPDATE SKIP LOCKED` claims.
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import threading
 import time
 from contextlib import contextmanager, nullcontext
-from typing import Any, Callable, Iterator, cast
+from typing import Any, Callable, Iterator, ParamSpec, TypeVar, cast
 
 from sqlalchemy import bindparam, create_engine, event, func, select
 from sqlalchemy.engine import Connection, CursorResult, Engine, Result
-from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.exc import DisconnectionError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.errors import StoreFull, StoreUnavailable
@@ -34,6 +35,26 @@ def changed(result: Result[Any]) -> int:
 
 def new_uid(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(10)}"
+
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def once_more_after_a_race(write: Callable[_P, _T]) -> Callable[_P, _T]:
+    """`write` (a verb that checks, then inserts), run once more when a concurrent writer broke its unique or
+    foreign keys between its checks and its insert (PostgreSQL: SQLite's writers take turns). The second run
+    reads that writer's rows, so it refuses as the checks do (a name taken, a group gone) or goes on from them
+    (an import): never a 500."""
+
+    @functools.wraps(write)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return write(*args, **kwargs)
+        except IntegrityError:
+            return write(*args, **kwargs)
+
+    return run
 
 
 SQLITE_CACHE_KIB = 512  # per connection; SQLite's default of 2 MB grew RSS by ~15 MB in a soak for no speed

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
 
 from gateway.errors import TemplateExists, TemplateNotFound, said
-from gateway.store.database import Database
+from gateway.store.database import Database, once_more_after_a_race
 from gateway.store.models import MessageTemplate
 
 
@@ -18,17 +17,15 @@ class Templates:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    @once_more_after_a_race
     def add_template(self, name: str, body: str, is_approved: bool, now: datetime,
                      account_id: int | None = None) -> MessageTemplate:
-        template = MessageTemplate(name=name, body=body, is_approved=is_approved, created_at=now, updated_at=now,
-                                   account_id=account_id)
-        try:
-            with self._db.write() as s:
-                if s.scalar(select(MessageTemplate.id).where(MessageTemplate.name == name)) is not None:
-                    raise TemplateExists(said("a template named %(name)r exists", name=name), field="name")
-                s.add(template)
-        except IntegrityError as exc:  # another request added the same name between our read and our insert
-            raise TemplateExists(said("a template named %(name)r exists", name=name), field="name") from exc
+        with self._db.write() as s:
+            if s.scalar(select(MessageTemplate.id).where(MessageTemplate.name == name)) is not None:
+                raise TemplateExists(said("a template named %(name)r exists", name=name), field="name")
+            template = MessageTemplate(name=name, body=body, is_approved=is_approved, created_at=now,
+                                       updated_at=now, account_id=account_id)
+            s.add(template)
         return template
 
     def get_template(self, name: str) -> MessageTemplate:

@@ -8,7 +8,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from gateway.errors import UserExists, UserNotFound, said
-from gateway.store.database import Database
+from gateway.store.database import Database, once_more_after_a_race
 from gateway.store.models import User
 
 
@@ -16,6 +16,7 @@ class Users:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    @once_more_after_a_race
     def add_user(self, username: str, password_hash: str, role: str, now: datetime,
                  account_id: int | None = None) -> User:
         with self._db.write() as s:

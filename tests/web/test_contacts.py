@@ -4,17 +4,11 @@ keeps its own contacts and groups, on the API and on the pages of its people."""
 
 from __future__ import annotations
 
-import threading
-import time
-from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import text
-
-from gateway.store.database import new_uid
-from gateway.store.models import Contact, ContactGroup
 
 from tests.web.test_accounts import key_of
 from tests.web.test_status_page import log_in
@@ -338,54 +332,3 @@ def test_the_pages_of_a_person_of_an_account_show_and_send_to_its_contacts_only(
     everyone = admin.get("/contacts").get_data(as_text=True)
     assert "Mrs Smith" in everyone and "Mrs Brown" in everyone and "school only" in everyone
 
-
-@contextmanager
-def another_writer_adding(store, row):
-    """Another writer adds `row` in a transaction it commits once this one's insert waits for it (PostgreSQL:
-    a backend waits on a lock; SQLite's writers take turns, so after a moment). The transaction is open (the row
-    not visible) from the start of the block."""
-    added, failures = threading.Event(), []
-
-    def write():
-        try:
-            with store.db.write() as s:
-                s.add(row)
-                s.flush()
-                added.set()
-                deadline = time.monotonic() + (10 if not store.db.is_sqlite else 0.3)
-                while time.monotonic() < deadline and not store.db.is_sqlite:
-                    with store.engine.connect() as conn:
-                        if conn.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                            "AND datname = current_database()")):
-                            break
-                    time.sleep(0.02)
-                else:
-                    time.sleep(0.3)
-        except Exception as exc:  # noqa: BLE001 - reported by the test below
-            failures.append(exc)
-            added.set()
-
-    writer = threading.Thread(target=write)
-    writer.start()
-    assert added.wait(10)
-    yield
-    writer.join(15)
-    assert not failures
-
-
-def test_a_number_or_group_name_added_meanwhile_by_another_writer_is_refused_as_taken(client, auth, store):
-    """Another request adds the same number (or group name) after this one looked for it and before it inserts:
-    a 409 as for any duplicate, never a 500 (on PostgreSQL this one's insert waits on the unique index until the
-    other commits, then breaks it, and the request runs again and finds the row)."""
-    now = datetime.now(timezone.utc)
-    with another_writer_adding(store, Contact(uid=new_uid("ct"), number="+447911123456", name="", fields="{}",
-                                              created_at=now, updated_at=now)):
-        response = client.post("/api/v1/contacts", json={"number": "07911 123456"}, headers=auth)
-    assert response.status_code == 409, response.get_json()
-    assert response.get_json()["error"]["field"] == "number"
-
-    with another_writer_adding(store, ContactGroup(uid=new_uid("grp"), name="Staff", created_at=now)):
-        response = client.post("/api/v1/groups", json={"name": "Staff"}, headers=auth)
-    assert response.status_code == 409, response.get_json()
-    numbers = [c["number"] for c in client.get("/api/v1/contacts", headers=auth).get_json()["contacts"]]
-    assert numbers == ["+447911123456"]
