@@ -41,8 +41,8 @@ def settle_heap() -> None:
     YOUNG_COLLECTION_EVERY allocations.
 
     A collection holds the GIL throughout, so every modem worker and request waits for it. With Python's
-    defaults, 2,400 messages submitted in three requests while 16 modems sent cost 336 young collections and
-    three full ones, 244 ms in all, each full one walking the whole heap while every modem stood still
+    defaults, 2,400 messages submitted in three requests while 16 modems sent cost 366 young collections and
+    three full ones of 244 ms together, each walking the whole heap while every modem stood still
     (benchmarks/multibox.py); settled, 15 young ones and 14 ms. Frozen objects are never walked again, and
     fewer young collections leave fewer survivors to trigger a full one. The price: a few MB more RSS."""
     gc.collect()
