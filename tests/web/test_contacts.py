@@ -331,4 +331,3 @@ def test_the_pages_of_a_person_of_an_account_show_and_send_to_its_contacts_only(
     assert log_in(admin).status_code == 302
     everyone = admin.get("/contacts").get_data(as_text=True)
     assert "Mrs Smith" in everyone and "Mrs Brown" in everyone and "school only" in everyone
-
