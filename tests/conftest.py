@@ -45,7 +45,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         server=ServerSettings(host="127.0.0.1", port=0, threads=4),
         database=DatabaseSettings(url=database_url),
         security=SecuritySettings(key_file=key_file),
-        messaging=MessagingSettings(max_recipients=5, retry_base_s=0.2, retry_max_s=1.0),
+        # no quiet hours: a marketing message is held through the recipient's night, and these run at any hour
+        # of the wall clock (tests of quiet hours set their own window and clock)
+        messaging=MessagingSettings(max_recipients=5, retry_base_s=0.2, retry_max_s=1.0, quiet_hours=""),
         pool=PoolSettings(send_timeout_s=5, command_timeout_s=2, sweep_interval_s=1.0, health_interval_s=5.0,
                           reconnect_min_s=0.2, reconnect_max_s=1.0),
         webhooks=WebhookSettings(allow=LOOPBACK),  # the tests' receivers are on loopback

@@ -19,6 +19,7 @@ def test_a_receptionist_turns_on_two_step_login_and_logs_in_with_a_code(browser,
     gateway.service.admin.add_user("reception", "operator", PASSWORD)
     page, errors, base = logged_in(browser, gateway)
     page.click("#logout")
+    page.wait_for_url(f"{base}/login")
     page.fill("#username", "reception")
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
@@ -39,6 +40,7 @@ def test_a_receptionist_turns_on_two_step_login_and_logs_in_with_a_code(browser,
     shoot(page, "me_two_step_on")
 
     page.click("#logout")
+    page.wait_for_url(f"{base}/login")
     page.fill("#username", "reception")
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
