@@ -1,6 +1,7 @@
 """Scheduling (send_at), validity, priority and quiet hours: the pure parsers, the store's verbs, and the whole
 path (HTTP → store → pool → fake_modem)."""
 
+import dataclasses
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -244,7 +245,8 @@ def test_a_marketing_message_that_waited_into_quiet_hours_goes_back_to_scheduled
 
     clock = Clock(at(11, 26, 20, 59))  # 20:59 in London: marketing may go
     [fake] = modem_links(1)
-    one_a_minute = settings.replace(modems=(ModemSettings(name="modem1", port=fake.link, max_per_minute=1),))
+    one_a_minute = settings.replace(modems=(ModemSettings(name="modem1", port=fake.link, max_per_minute=1),),
+                                    messaging=dataclasses.replace(settings.messaging, quiet_hours="21:00-08:00"))
     with Gateway(one_a_minute, clock=clock).start() as gateway:
         api = Api(gateway, gateway.service.keys.create_key("t", list(SCOPES))[1])
         wait_until(lambda: api.modems().get("modem1", {}).get("state") == "online")
