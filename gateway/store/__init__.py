@@ -30,7 +30,6 @@ from pathlib import Path
 
 from sqlalchemy import Text, insert, select, type_coerce, update
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import IntegrityError
 
 from gateway.errors import BoxKeyUnusable
 from gateway.rules.keywords import KeywordRules
@@ -40,7 +39,7 @@ from gateway.store.audit import AuditLog
 from gateway.store.batches import Batches
 from gateway.store.boxes import Boxes
 from gateway.store.consent import Consent
-from gateway.store.database import Database, make_engine
+from gateway.store.database import Database, make_engine, once_more_after_a_race
 from gateway.store.events import Events
 from gateway.store.idempotency import IdempotencyRecords
 from gateway.store.inbox import Inbox
@@ -136,6 +135,7 @@ class Store:
         box_key = BoxKey.ephemeral() if path is None else BoxKey.load_or_create(path)
         return cls(make_engine(url, busy_timeout_ms, synchronous), box_key, keyword_rules)
 
+    @once_more_after_a_race  # another box inserted the check between our read and our insert
     def seal(self, now: datetime) -> int:
         """Check that the box key opens this database, and seal what is not sealed under its sealing key yet
         (values from before sealing, from before a rotation, or of columns sealed since). Returns how many
@@ -144,24 +144,18 @@ class Store:
         KeyMismatch when the database was sealed under another key; a key file made by this start is then
         removed again, so that restoring the right one is all it takes."""
         scheme = sealing_scheme()
-        for attempt in (1, 2):
-            try:
-                with self.db.write_core() as conn:
-                    check = conn.execute(select(type_coerce(AdminSetting.value, Text))
-                                         .where(AdminSetting.key == KEY_CHECK)).scalar()
-                    if check is not None and self._open_check(check) == scheme and self.box_key.is_current(check):
-                        return 0
-                    changed = reseal(conn, Base.metadata, self.box_key)
-                    if check is None:
-                        conn.execute(insert(AdminSetting).values(key=KEY_CHECK, value=scheme, updated_at=now))
-                    else:
-                        conn.execute(update(AdminSetting).where(AdminSetting.key == KEY_CHECK)
-                                     .values(value=scheme, updated_at=now))
-                    return changed
-            except IntegrityError:  # another box inserted the check between our read and our insert
-                if attempt == 2:
-                    raise
-        return 0
+        with self.db.write_core() as conn:
+            check = conn.execute(select(type_coerce(AdminSetting.value, Text))
+                                 .where(AdminSetting.key == KEY_CHECK)).scalar()
+            if check is not None and self._open_check(check) == scheme and self.box_key.is_current(check):
+                return 0
+            changed = reseal(conn, Base.metadata, self.box_key)
+            if check is None:
+                conn.execute(insert(AdminSetting).values(key=KEY_CHECK, value=scheme, updated_at=now))
+            else:
+                conn.execute(update(AdminSetting).where(AdminSetting.key == KEY_CHECK)
+                             .values(value=scheme, updated_at=now))
+            return changed
 
     def rekey(self, box_key: BoxKey) -> int:
         """Seal everything under `box_key` (which must still open what the current key sealed), in one

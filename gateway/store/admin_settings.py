@@ -6,9 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 
-from gateway.store.database import Database
+from gateway.store.database import Database, once_more_after_a_race
 from gateway.store.models import AdminSetting
 
 
@@ -34,17 +33,13 @@ class AdminSettings:
         with self._db.write() as s:
             s.execute(delete(AdminSetting).where(AdminSetting.key == key))
 
+    @once_more_after_a_race
     def add_if_absent(self, key: str, value: str, now: datetime) -> str:
-        """Store `value` unless `key` already has one; return the value that is kept (race-safe across processes)."""
-        try:
-            with self._db.write() as s:
-                row = s.get(AdminSetting, key)
-                if row is not None:
-                    return row.value
-                s.add(AdminSetting(key=key, value=value, updated_at=now))
-                return value
-        except IntegrityError:  # another process inserted it between our read and our insert
-            kept = self.get(key)
-            if kept is None:
-                raise
-            return kept
+        """Store `value` unless `key` already has one; return the value that is kept (race-safe across processes:
+        one that another inserted meanwhile is read on the second run)."""
+        with self._db.write() as s:
+            row = s.get(AdminSetting, key)
+            if row is not None:
+                return row.value
+            s.add(AdminSetting(key=key, value=value, updated_at=now))
+            return value
