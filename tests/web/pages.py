@@ -37,10 +37,17 @@ def logged_in(browser, gateway):
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.goto(f"{base}/login")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
+    submit_login(page, PASSWORD)
     page.wait_for_url(f"{base}/")
     return page, errors, base
+
+
+def submit_login(page, password: str, username: str = "") -> None:
+    """Fill the login page `page` shows, as the person `username` (none: the admin), and submit it."""
+    if username:
+        page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
 
 
 def shoot(page, name: str, *, axe_rules_off: tuple[str, ...] = ()) -> None:

@@ -6,7 +6,7 @@ campaign review says what the account has used and refuses what would not fit; s
 from __future__ import annotations
 
 from tests.conftest import wait_until
-from tests.web.pages import logged_in, needs_chromium, shoot
+from tests.web.pages import logged_in, needs_chromium, shoot, submit_login
 from tests.web.test_users import PASSWORD
 
 pytestmark = needs_chromium
@@ -41,9 +41,7 @@ def test_an_admin_gives_the_clinic_a_quota_and_its_receptionist_sees_it_as_she_s
     shoot(page, "settings_accounts")
 
     page.click("text=Log out")
-    page.fill("#username", "reception")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
+    submit_login(page, PASSWORD, "reception")
     page.wait_for_url(f"{base}/")
     page.click("nav >> text=Send")
     page.fill("#compose-numbers", "+447911123403, +447911123404")

@@ -12,7 +12,8 @@ from gateway.config import RoutingSettings, UpstreamSettings
 from gateway.core.admin_auth import AdminAuth
 from gateway.values import MessageState
 from tests.conftest import wait_until
-from tests.web.pages import ARTIFACTS, PASSWORD, accessibility_violations, logged_in, needs_chromium, shoot
+from tests.web.pages import (ARTIFACTS, PASSWORD, accessibility_violations, logged_in, needs_chromium, shoot,
+                             submit_login)
 
 pytestmark = needs_chromium
 
@@ -35,12 +36,10 @@ def test_operator_logs_in_sees_modems_and_sends_a_test_sms(browser, gateway_fact
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(f"{base}/")
     assert page.url == f"{base}/login"
-    page.fill("#password", "wrong password")
-    page.click("button[type=submit]")
+    submit_login(page, "wrong password")
     page.wait_for_selector("text=Wrong password.")
     shoot(page, "login")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
+    submit_login(page, PASSWORD)
     page.wait_for_url(f"{base}/")
 
     page.wait_for_selector('article.modem[data-modem="modem2"][data-state="online"]')

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web.pages import DESKTOP, logged_in, needs_chromium, shoot
+from tests.web.pages import DESKTOP, logged_in, needs_chromium, shoot, submit_login
 from tests.web.test_users import PASSWORD
 
 pytestmark = needs_chromium
@@ -113,9 +113,7 @@ def test_a_receptionist_keeps_the_clinics_contacts_and_the_admin_sees_every_acco
     page = browser.new_page(viewport=DESKTOP)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(f"{base}/login")
-    page.fill("#username", "reception")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
+    submit_login(page, PASSWORD, "reception")
     page.wait_for_url(f"{base}/")
     page.click("nav >> text=Contacts")
     page.wait_for_selector("#contacts >> text=No contacts yet")  # the school's Mr Jones is not the clinic's

@@ -8,7 +8,7 @@ import time
 
 import pyotp
 
-from tests.web.pages import logged_in, needs_chromium, shoot
+from tests.web.pages import logged_in, needs_chromium, shoot, submit_login
 from tests.web.test_users import PASSWORD
 
 pytestmark = needs_chromium
@@ -20,9 +20,7 @@ def test_a_receptionist_turns_on_two_step_login_and_logs_in_with_a_code(browser,
     page, errors, base = logged_in(browser, gateway)
     page.click("#logout")
     page.wait_for_url(f"{base}/login")
-    page.fill("#username", "reception")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
+    submit_login(page, PASSWORD, "reception")
     page.wait_for_url(f"{base}/")
 
     page.click("#me")
@@ -41,9 +39,7 @@ def test_a_receptionist_turns_on_two_step_login_and_logs_in_with_a_code(browser,
 
     page.click("#logout")
     page.wait_for_url(f"{base}/login")
-    page.fill("#username", "reception")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
+    submit_login(page, PASSWORD, "reception")
     page.wait_for_selector("#code-form")
     page.fill("#code", "000000")
     page.click("#code-form button")
