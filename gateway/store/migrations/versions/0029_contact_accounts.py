@@ -20,32 +20,25 @@ IN_THE_BOX = sa.text('account_id IS NULL')
 IN_AN_ACCOUNT = sa.text('account_id IS NOT NULL')
 
 
+BOOKS = (('contacts', 'number'), ('contact_groups', 'name'))  # each table, and what is unique in a book
+
+
 def upgrade() -> None:
-    with op.batch_alter_table('contacts', naming_convention=UNNAMED) as batch:
-        batch.add_column(sa.Column('account_id', sa.Integer(), nullable=True))
-        batch.drop_constraint('contacts_number_key', type_='unique')
-        batch.create_index('ix_contacts_box_number', ['number'], unique=True, sqlite_where=IN_THE_BOX,
-                           postgresql_where=IN_THE_BOX)
-        batch.create_index('ix_contacts_account_number', ['account_id', 'number'], unique=True,
-                           sqlite_where=IN_AN_ACCOUNT, postgresql_where=IN_AN_ACCOUNT)
-    with op.batch_alter_table('contact_groups', naming_convention=UNNAMED) as batch:
-        batch.add_column(sa.Column('account_id', sa.Integer(), nullable=True))
-        batch.drop_constraint('contact_groups_name_key', type_='unique')
-        batch.create_index('ix_contact_groups_box_name', ['name'], unique=True, sqlite_where=IN_THE_BOX,
-                           postgresql_where=IN_THE_BOX)
-        batch.create_index('ix_contact_groups_account_name', ['account_id', 'name'], unique=True,
-                           sqlite_where=IN_AN_ACCOUNT, postgresql_where=IN_AN_ACCOUNT)
+    for table, column in BOOKS:
+        with op.batch_alter_table(table, naming_convention=UNNAMED) as batch:
+            batch.add_column(sa.Column('account_id', sa.Integer(), nullable=True))
+            batch.drop_constraint(f'{table}_{column}_key', type_='unique')
+            batch.create_index(f'ix_{table}_box_{column}', [column], unique=True, sqlite_where=IN_THE_BOX,
+                               postgresql_where=IN_THE_BOX)
+            batch.create_index(f'ix_{table}_account_{column}', ['account_id', column], unique=True,
+                               sqlite_where=IN_AN_ACCOUNT, postgresql_where=IN_AN_ACCOUNT)
 
 
 def downgrade() -> None:
     """Back to one book: fails while two accounts hold the same number or group name."""
-    with op.batch_alter_table('contact_groups') as batch:
-        batch.drop_index('ix_contact_groups_account_name')
-        batch.drop_index('ix_contact_groups_box_name')
-        batch.create_unique_constraint('contact_groups_name_key', ['name'])
-        batch.drop_column('account_id')
-    with op.batch_alter_table('contacts') as batch:
-        batch.drop_index('ix_contacts_account_number')
-        batch.drop_index('ix_contacts_box_number')
-        batch.create_unique_constraint('contacts_number_key', ['number'])
-        batch.drop_column('account_id')
+    for table, column in reversed(BOOKS):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_index(f'ix_{table}_account_{column}')
+            batch.drop_index(f'ix_{table}_box_{column}')
+            batch.create_unique_constraint(f'{table}_{column}_key', [column])
+            batch.drop_column('account_id')
