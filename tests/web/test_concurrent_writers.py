@@ -6,16 +6,14 @@ turns, so there the check finds the row."""
 from __future__ import annotations
 
 import threading
-import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import pytest
-from sqlalchemy import text
-
 from gateway.errors import UserExists
 from gateway.store.database import new_uid
 from gateway.store.models import Account, Contact, ContactGroup, MessageTemplate, User
+from tests.writers import until_someone_waits_on_a_lock
 
 pytestmark = pytest.mark.both_databases
 
@@ -35,7 +33,7 @@ def another_writer_adding(store, row):
                 s.add(row)
                 s.flush()
                 added.set()
-                _until_someone_waits_on_a_lock(store)
+                until_someone_waits_on_a_lock(store)
         except Exception as exc:  # noqa: BLE001 - the test asserts there was none
             failures.append(exc)
             added.set()
@@ -46,19 +44,6 @@ def another_writer_adding(store, row):
     yield
     writer.join(15)
     assert not failures
-
-
-def _until_someone_waits_on_a_lock(store, timeout_s: float = 10) -> None:
-    if store.db.is_sqlite:
-        time.sleep(0.3)
-        return
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with store.engine.connect() as conn:
-            if conn.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                "AND datname = current_database()")):
-                return
-        time.sleep(0.02)
 
 
 @pytest.mark.parametrize("path, body, row", [
