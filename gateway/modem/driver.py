@@ -81,8 +81,13 @@ class ModemDriver(Protocol):
     def is_alive(self) -> bool:
         """False once the port or the reader died; the worker then closes and reopens."""
 
-    def send_pdu(self, pdu: SubmitPdu, timeout_s: float) -> PartReceipt:
-        """Send one part with AT+CMGS. Raises TemporarySendError, PermanentSendError or ModemUnavailable."""
+    def send_pdu(self, pdu: SubmitPdu, timeout_s: float,
+                 meanwhile: Callable[[], None] | None = None) -> PartReceipt:
+        """Send one part with AT+CMGS. Raises TemporarySendError, PermanentSendError or ModemUnavailable.
+
+        `meanwhile()` runs on the caller's thread once the part is written, while the modem sends it (the worker
+        does its bookkeeping then); it is not run when nothing was written. What it raises is logged and dropped:
+        the modem's answer decides the part's fate."""
 
     def status(self) -> ModemStatus:
         """Read signal, registration, operator and storage use."""

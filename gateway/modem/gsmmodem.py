@@ -137,6 +137,8 @@ class _SerialPort(SerialComms):  # type: ignore[misc]  # python-gsmmodem-new shi
 
     flow_control = False
     at_log: AtLog | None = None
+    _response: list[str]  # the library's: the lines of the answer being waited for
+    _responseEvent: threading.Event | None  # the library's: set by the reader when that answer is complete
 
     def write(self, data: str, *args: Any, **kwargs: Any) -> Any:
         """Hook: every write passes here (the library's and ours), so the modem's AT log sees each one."""
@@ -352,15 +354,42 @@ class _Modem(GsmModem, _SerialPort):  # type: ignore[misc]  # python-gsmmodem-ne
         self.wait_quiet(RESYNC_QUIET_S, timeout_s)  # a late answer to ATZ is dropped, not taken for the next
         return lines
 
-    def exchange(self, data: str, timeout_s: float, *, term: str = "\r", prompt: bool = False) -> list[str]:
+    def exchange(self, data: str, timeout_s: float, *, term: str = "\r", prompt: bool = False,
+                 meanwhile: Callable[[], None] | None = None) -> list[str]:
         """Write one command (or PDU) and return its response lines, below GsmModem.write: that one retries
         +CME 14 / 515 by writing the same data again, which after a PDU would type hex into command mode.
+        `meanwhile`: see `ModemDriver.send_pdu`.
         """
         if self.fatal is not None or not self.alive:
             raise serial.SerialException(f"port {self.port} is closed ({self.fatal})")
+        if meanwhile is not None:
+            return self._write_then(data + term, timeout_s, meanwhile)
         lines: list[str] = _SerialPort.write(self, data + term, waitForResponse=True, timeout=timeout_s,
                                              expectedResponseTermSeq="> " if prompt else None)
         return lines
+
+    def _write_then(self, data: str, timeout_s: float, meanwhile: Callable[[], None]) -> list[str]:
+        """The library's write-and-wait (SerialComms.write), with `meanwhile()` run on the caller's thread between
+        the write and the wait: the answer the reader takes in the meantime is waited for within the same
+        timeout, and a `meanwhile` that fails is logged, never mistaken for the modem's answer."""
+        if self.at_log is not None:
+            self.at_log.sent(data)
+        deadline = time.monotonic() + min(timeout_s, self.timeout_cap_s)
+        with self._txLock:
+            self._response, self._responseEvent = [], threading.Event()
+            answered = self._responseEvent
+            try:
+                self.serial.write(data.encode())
+                try:
+                    meanwhile()
+                except Exception:  # noqa: BLE001 - the part is on its way: its answer still decides
+                    log.exception("%s: work done while the modem sent a part failed", self.port)
+                if not answered.wait(max(0.0, deadline - time.monotonic())):
+                    raise TimeoutException(self._response) if self._response else TimeoutException()
+                lines: list[str] = self._response
+                return lines
+            finally:
+                self._responseEvent = None
 
     def write_raw(self, data: str) -> None:
         _SerialPort.write(self, data, waitForResponse=False)
@@ -508,8 +537,10 @@ class GsmModemDriver:
 
     # --- sending ------------------------------------------------------------------------------------------------------
 
-    def send_pdu(self, pdu: SubmitPdu, timeout_s: float) -> PartReceipt:
-        """`AT+CMGS=<len>`, wait for '> ', write the hex and Ctrl-Z, return the MR from `+CMGS: <mr>`.
+    def send_pdu(self, pdu: SubmitPdu, timeout_s: float,
+                 meanwhile: Callable[[], None] | None = None) -> PartReceipt:
+        """`AT+CMGS=<len>`, wait for '> ', write the hex and Ctrl-Z (then run `meanwhile`), return the MR from
+        `+CMGS: <mr>`.
 
         +CMS/+CME errors raise TemporarySendError or PermanentSendError (see replies.py). Before the PDU is
         written, a missing prompt resyncs the modem (ESC, then AT) and raises ModemTimeout, a broken port
@@ -528,7 +559,7 @@ class GsmModemDriver:
             self._resync()
             raise
         try:
-            lines = self._command(pdu.hex, timeout_s, term=CTRL_Z)
+            lines = self._command(pdu.hex, timeout_s, term=CTRL_Z, meanwhile=meanwhile)
         except _CommandRefused as exc:
             raise self._send_error(exc) from exc
         except ModemUnavailable as exc:
@@ -808,7 +839,7 @@ class GsmModemDriver:
             return None
 
     def _command(self, data: str, timeout_s: float | None = None, *, term: str = "\r",
-                 prompt: bool = False) -> list[str]:
+                 prompt: bool = False, meanwhile: Callable[[], None] | None = None) -> list[str]:
         """Run one exchange on the caller's thread: response lines, URCs already taken out.
 
         Raises ModemUnavailable (port gone), ModemTimeout (no final answer) or _CommandRefused.
@@ -821,7 +852,7 @@ class GsmModemDriver:
         timeout_s = self._command_timeout_s if timeout_s is None else timeout_s
         shown = data if term == "\r" else f"<pdu {len(data) // 2} octets>"
         try:
-            lines = modem.exchange(data, timeout_s, term=term, prompt=prompt)
+            lines = modem.exchange(data, timeout_s, term=term, prompt=prompt, meanwhile=meanwhile)
         except TimeoutException as exc:
             if modem.fatal is not None:
                 raise ModemUnavailable(f"{self.port}: port failed during {shown}: {modem.fatal}") from exc

@@ -62,7 +62,8 @@ class UpstreamDriver:
     def delete_stored(self, item: StoredItem) -> None:
         raise ValueError("an upstream stores nothing")
 
-    def send_pdu(self, pdu: SubmitPdu, timeout_s: float) -> PartReceipt:
+    def send_pdu(self, pdu: SubmitPdu, timeout_s: float,
+                 meanwhile: Callable[[], None] | None = None) -> PartReceipt:
         raise TypeError("an upstream takes whole messages (send_message), not PDUs")
 
     def ussd(self, code: str, timeout_s: float) -> str:

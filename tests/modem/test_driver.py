@@ -515,3 +515,33 @@ def test_unplug_after_pdu_written_is_outcome_unknown(link, profile, notices):
             helper.join()
             assert time.monotonic() - started < 1.0  # woken by the reader's failure, not the 2 s timeout
             assert not driver.is_alive()
+
+
+def test_work_given_for_meanwhile_runs_after_the_pdu_is_written_and_before_the_answer(tmp_path):
+    """The worker's bookkeeping runs while the modem sends: after the PDU reached it, before its answer. Work that
+    fails, or outlasts the answer, leaves the receipt as the modem gave it."""
+    fake = FakeModem(link=str(tmp_path / "slow"), latency_ms=300).start()
+    driver = GsmModemDriver(fake.link, on_notice=Notices(), command_timeout_s=TIMEOUT_S)
+    try:
+        driver.open()
+        [pdu] = build_submit_pdus(RECIPIENT, segment("hello"), concat_ref=1, request_status_report=False)
+        seen: list[tuple[int, float]] = []
+
+        def meanwhile() -> None:
+            assert fake.wait_for(lambda f: len(f.sent) == 1, 2)  # the PDU is at the modem
+            seen.append((len(fake.sent), time.monotonic()))
+
+        receipt = driver.send_pdu(pdu, timeout_s=2, meanwhile=meanwhile)
+        answered = time.monotonic()
+        assert receipt.reference == fake.sent[0].reference
+        assert len(seen) == 1 and answered - seen[0][1] > 0.15  # ran once, well before the 300 ms answer came
+
+        def failing() -> None:
+            time.sleep(0.5)  # longer than the modem takes to answer: the answer waits in the reader's hands
+            raise RuntimeError("the database went away")
+
+        assert driver.send_pdu(pdu, timeout_s=2, meanwhile=failing).reference == fake.sent[1].reference
+        assert driver.send_pdu(pdu, timeout_s=2).reference == fake.sent[2].reference  # the line is in step
+    finally:
+        driver.close()
+        fake.stop()
