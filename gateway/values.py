@@ -183,6 +183,16 @@ class SendJob:
 
 
 @dataclass(frozen=True)
+class SentPart:
+    """Part `seq` of `job`, which the modem took (`+CMGS: reference` at `sent_at`): what recording it needs."""
+
+    job: SendJob
+    seq: int
+    reference: int
+    sent_at: datetime
+
+
+@dataclass(frozen=True)
 class DeliveryJob:
     """One claimed delivery: what to POST where, and with which secret (None: the callback secret)."""
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
 from gateway.errors import ModemNotFound
 from gateway.modem.atlog import AtLine
 from gateway.rules.claiming import ClaimLimits, Deferral
-from gateway.values import DeliveryJob, DeliveryState, MessageState, ReceivedSms, SendJob, StatusReport
+from gateway.values import DeliveryJob, DeliveryState, MessageState, ReceivedSms, SendJob, SentPart, StatusReport
 
 
 if TYPE_CHECKING:
@@ -25,13 +25,14 @@ class OutboxPort(Protocol):
                    pinned_only: bool = False, limits: ClaimLimits = ...) -> SendJob | None: ...
 
     def mark_part_submitting(self, job: SendJob, seq: int, modem: str, now: datetime,
-                             lease_until: datetime | None = None) -> None: ...
+                             lease_until: datetime | None = None, answered: SentPart | None = None) -> None: ...
 
     def record_part_sent(self, job: SendJob, seq: int, modem: str, reference: int, now: datetime) -> MessageState: ...
 
-    def record_sent_claim_next(self, job: SendJob, seq: int, modem: str, reference: int, now: datetime,
-                               lease_s: float, *, group: str, cheaper_groups: Sequence[str] = (),
-                               pinned_only: bool = False) -> SendJob | None: ...
+    def record_sent_claim_next(self, sent: SentPart, modem: str, now: datetime, lease_s: float, *, group: str,
+                               cheaper_groups: Sequence[str] = (), pinned_only: bool = False) -> SendJob | None: ...
+
+    def give_back(self, job: SendJob, modem: str, now: datetime) -> None: ...
 
     def record_sent_whole(self, job: SendJob, upstream: str, provider_id: str | None, now: datetime) -> None: ...
 

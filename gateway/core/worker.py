@@ -2,7 +2,9 @@
 
 It connects (and power-cycles a modem that keeps failing to), claims the next message it may send when it is
 online, under its SIM plan's budget and no cheaper modem of the pool is ready for it (gateway.core.queue_policy),
-writes each part after committing it as `submitting`, and records each part's fate. Between sends it waits on
+writes each part after committing it as `submitting`, and records each part's fate: while the modem sends a
+message's last part, the worker records the message before and claims its next (`_meanwhile`), so between two
+sends it waits only for the commit that marks the next part. Between runs of sends it waits on
 its wake event and its own timers (storage sweep, health poll, the next retry or scheduled message, the balance
 check) and handles the modem's notices (+CMTI, +CDS, calls) and requests handed over by other threads (USSD).
 """
@@ -48,7 +50,8 @@ from gateway.rules.ratelimit import HOUR, Bundle, SendBudget
 from gateway.rules.retry import next_attempt_at
 from gateway.rules.text import Segmentation
 from gateway.upstream.driver import UpstreamDriver
-from gateway.values import NO_CREDIT, MessageState, ModemState, ReceivedSms, SendJob, StatusReport, UnreadableSms
+from gateway.values import (NO_CREDIT, MessageState, ModemState, ReceivedSms, SendJob, SentPart, StatusReport,
+                            UnreadableSms)
 
 if TYPE_CHECKING:
     from gateway.store.models import Modem
@@ -124,6 +127,8 @@ class ModemWorker:
         self._reopen_now = False  # the modem asked to be initialised again: no reconnect delay
         self._connected_at = time.monotonic()  # the last successful open
         self._sim_missing_said = False  # "no SIM" was logged since the last successful open
+        self._behind: SentPart | None = None  # the last part sent, recorded while the modem sends the next one
+        self._ahead: SendJob | None = None  # the next message, claimed while the modem sends this one's last part
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -375,7 +380,7 @@ class ModemWorker:
                                                             pinned_only=self._degraded, limits=self._claim_limits())
                         if job is not None:
                             chain_until = min(next_sweep, next_health, self._release_at or next_health)
-                            while job is not None:  # each message's record claims the next, while nothing else is due
+                            while job is not None:  # each send claims the next ahead, while nothing else is due
                                 job = self._send(job, chain_until)
                             continue
                 deadlines = [next_sweep, next_health, now + timedelta(seconds=self._pool.idle_poll_s)]
@@ -536,6 +541,7 @@ class ModemWorker:
         pdus = build_submit_pdus(job.to_number, Segmentation(job.encoding, job.parts), concat_ref=job.concat_ref,
                                  request_status_report=job.delivery_report)
         for seq in range(job.first_seq, len(pdus) + 1):
+            last = seq == len(pdus)
             if seq > job.first_seq:  # the claim marked the first part and leased it; a later one renews the lease
                 now = self._clock()
                 try:
@@ -545,15 +551,24 @@ class ModemWorker:
                     log.warning("modem %s: %s; part %d not sent", self.name, exc, seq)
                     return None
             pdu = pdus[seq - 1]
-            sent = self._attempt(job, seq, lambda: driver.send_pdu(pdu, self._pool.send_timeout_s))
+            meanwhile = self._meanwhile(claim=last, chain_until=chain_until)
+            try:
+                sent = self._attempt(job, seq, lambda: driver.send_pdu(pdu, self._pool.send_timeout_s, meanwhile))
+            except BaseException:
+                self._end_run()
+                raise
             if sent is None:
+                self._end_run()
                 return None
             sent_at, reference = self._clock(), sent.reference
             self._count_sent(sent_at)
-            if seq < len(pdus):
+            self._record_behind()  # what the meanwhile could not record (the database did not answer then)
+            if not last:
                 self._recorded(lambda: self._store.outbox.record_part_sent(job, seq, self.name, reference, sent_at))
                 continue
-            return self._record_last_part(job, reference, sent_at, chain_until)
+            log.info("modem %s: message %s sent (%d part%s)", self.name, job.uid, seq, "" if seq == 1 else "s")
+            self._behind = SentPart(job, seq, reference, sent_at)
+            return self._next_in_run(chain_until)
         return None
 
     def _send_whole(self, upstream: UpstreamDriver, job: SendJob) -> None:
@@ -602,24 +617,66 @@ class ModemWorker:
             log.warning("modem %s: message %s failed: %s %s", self.name, job.uid, _error_code(exc), exc)
         return None
 
-    def _record_last_part(self, job: SendJob, reference: int, sent_at: datetime,
-                          chain_until: datetime) -> SendJob | None:
-        """Record `job` sent and, when the worker may go on at once, claim its next message in the same commit.
-        After a database failure the retry records only (the claim, if that commit did land, settles by lease)."""
-        seq, next_job, recorded = len(job.parts), None, False
-        if self._may_chain(sent_at, chain_until):
+    def _meanwhile(self, *, claim: bool, chain_until: datetime) -> Callable[[], None]:
+        """The bookkeeping done while the modem sends a part, off the time between two parts: record the part
+        left behind (the previous message's last) and, with `claim` (the part is its message's last), claim this
+        modem's next message ahead, in one commit. What the database refuses waits for `_record_behind`."""
+        def bookkeeping() -> None:
+            behind, now = self._behind, self._clock()
+            claim_now = claim and self._may_chain(now, chain_until)
+            outbox = self._store.outbox
             try:
-                next_job = self._store.outbox.record_sent_claim_next(
-                    job, seq, self.name, reference, sent_at, self._pool.lease_s, group=self.modem.group,
-                    cheaper_groups=self._cheaper_ready_groups(), pinned_only=self._degraded)
-                recorded = True
+                if behind is not None and claim_now:
+                    self._ahead = outbox.record_sent_claim_next(
+                        behind, self.name, now, self._pool.lease_s, group=self.modem.group,
+                        cheaper_groups=self._cheaper_ready_groups(), pinned_only=self._degraded)
+                elif behind is not None:
+                    outbox.record_part_sent(behind.job, behind.seq, self.name, behind.reference, behind.sent_at)
+                elif claim_now:
+                    self._ahead = outbox.claim_next(self.name, now, self._pool.lease_s, group=self.modem.group,
+                                                    cheaper_groups=self._cheaper_ready_groups(),
+                                                    pinned_only=self._degraded)
+                self._behind = None
             except StoreUnavailable as exc:
-                log.warning("modem %s: the database does not answer (%s); recording message %s again",
-                            self.name, exc, job.uid)
-        if not recorded:
-            self._recorded(lambda: self._store.outbox.record_part_sent(job, seq, self.name, reference, sent_at))
-        log.info("modem %s: message %s sent (%d part%s)", self.name, job.uid, seq, "" if seq == 1 else "s")
-        return next_job
+                log.warning("modem %s: the database does not answer (%s); recording after the modem's answer",
+                            self.name, exc)
+        return bookkeeping
+
+    def _next_in_run(self, chain_until: datetime) -> SendJob | None:
+        """The message claimed ahead, its first part now marked `submitting`, when the worker may go on at once
+        (nothing else due before `chain_until`, nothing pending); else the run ends (None)."""
+        ahead, self._ahead = self._ahead, None
+        now = self._clock()
+        if ahead is None or not self._may_chain(now, chain_until):
+            self._ahead = ahead
+            self._end_run()
+            return None
+        try:  # the commit that notes the part behind as answered: a crash from here leaves it sent, not unknown
+            self._store.outbox.mark_part_submitting(ahead, ahead.first_seq, self.name, now, answered=self._behind)
+            return ahead
+        except ClaimLost as exc:  # another box settled it while this one was away: not ours to send
+            log.warning("modem %s: %s; not sent", self.name, exc)
+        except StoreUnavailable as exc:
+            log.warning("modem %s: the database does not answer (%s); message %s given back", self.name, exc,
+                        ahead.uid)
+            self._ahead = ahead
+        self._end_run()
+        return None
+
+    def _end_run(self) -> None:
+        """The run of sends stops: record the part left behind, give the message claimed ahead back."""
+        self._record_behind()
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            self._recorded(lambda: self._store.outbox.give_back(ahead, self.name, self._clock()))
+
+    def _record_behind(self) -> None:
+        """Record the part the modem took whose record the meanwhile could not make (nothing more was written,
+        or the database did not answer then)."""
+        behind, self._behind = self._behind, None
+        if behind is not None:
+            self._recorded(lambda: self._store.outbox.record_part_sent(behind.job, behind.seq, self.name,
+                                                                       behind.reference, behind.sent_at))
 
     def _recorded(self, record: Callable[[], T]) -> T:
         """Record a fate the modem has decided already (sent, refused, unknown), waiting out a database that does

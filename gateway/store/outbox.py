@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
-from typing import Any, Sequence, TypeVar
+from typing import Any, Sequence, TypeVar, cast
 
 from sqlalchemy import Select, and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import configure_mappers, selectinload
+from sqlalchemy.orm import Session, configure_mappers, selectinload
 
 from gateway.errors import ClaimLost, ConflictError, MessageNotFound
 from gateway.rules import quota
@@ -21,7 +21,8 @@ from gateway.store.models import (Account, Base, Batch, BatchMessage, InboxMessa
                                   OtpCode, Part, table)
 from gateway.store.reports import apply_early_reports
 from gateway.store.transitions import fail_remaining, mark_unknown, message_resource, transition
-from gateway.values import CANCELLABLE, PRIORITIES, RETRYABLE, MessageDraft, MessageState, ModemState, PartState, SendJob
+from gateway.values import (CANCELLABLE, PRIORITIES, RETRYABLE, Encoding, MessageDraft, MessageState, ModemState,
+                            PartState, SendJob, SentPart)
 
 QUIET_HOLDS_PER_CLAIM = 50  # a claim puts back at most this many messages caught by quiet hours
 
@@ -93,14 +94,25 @@ _SET_PART = update(_parts).where(_parts.c.message_id == bindparam("p_message_id"
                                  _parts.c.seq == bindparam("p_seq"))
 _MARK_SUBMITTING = _SET_PART.values(state=PartState.SUBMITTING, modem=bindparam("p_modem"),
                                     submitted_at=bindparam("p_now"))
-_CLAIM_OF = (select(_messages.c.state, _messages.c.modem).where(_messages.c.id == bindparam("p_message_id"))
-             .with_for_update())
+_NOTE_ANSWER = _SET_PART.values(reference=bindparam("p_reference"), sent_at=bindparam("p_now"))  # still SUBMITTING
+_MARK_SUBMITTING_HELD = _MARK_SUBMITTING.where(exists(  # still this modem's claim (the message row locked)
+    select(_messages.c.id).where(_messages.c.id == bindparam("p_message_id"), _messages.c.state == MessageState.SENDING,
+                                 _messages.c.modem == bindparam("p_modem")).with_for_update()))
+_STATE_OF = select(_messages.c.state).where(_messages.c.id == bindparam("p_message_id"))
 _RENEW_LEASE = update(_messages).where(_messages.c.id == bindparam("p_message_id"),
                                        _messages.c.state == MessageState.SENDING).values(
     lease_until=bindparam("p_lease_until"))
 _MARK_PART_SENT = _SET_PART.values(state=PartState.SENT, reference=bindparam("p_reference"),
                                    sent_at=bindparam("p_now"), modem=bindparam("p_modem"),
                                    text=func.coalesce(_parts.c.masked_text, _parts.c.text), masked_text=None)
+_GIVE_BACK = update(_messages).where(
+    _messages.c.id == bindparam("p_message_id"), _messages.c.state == MessageState.SENDING,
+    _messages.c.modem == bindparam("p_modem")).values(
+    state=MessageState.QUEUED, modem=None, lease_until=None, attempts=_messages.c.attempts - 1,
+    updated_at=bindparam("p_now"))
+_UNMARK_SUBMITTING = update(_parts).where(_parts.c.message_id == bindparam("p_message_id"),
+                                          _parts.c.state == PartState.SUBMITTING).values(
+    state=PartState.PENDING, modem=None, submitted_at=None)
 _SET_MESSAGE = update(_messages).where(_messages.c.id == bindparam("p_message_id"))
 _PIN_MESSAGE = _SET_MESSAGE.values(pinned_modem=bindparam("p_modem"))
 _MARK_MESSAGE_SENT = _SET_MESSAGE.values(pinned_modem=bindparam("p_modem"), state=MessageState.SENT,
@@ -305,8 +317,11 @@ class Outbox:
         )
 
     def mark_part_submitting(self, job: SendJob, seq: int, modem: str, now: datetime,
-                             lease_until: datetime | None = None) -> None:
+                             lease_until: datetime | None = None, answered: SentPart | None = None) -> None:
         """Commit that part `seq` is about to be written to the modem: after a crash it is `unknown`.
+
+        `answered`: a part the modem took whose record is still to come; its answer (reference, time) is noted in
+        this commit, so a crash before that record leaves it sent, not unknown (see `_release`).
 
         ClaimLost when the message is no longer this modem's claim: another box settled it (this one was declared
         dead while it was paused or cut off), so the part must not be written (the fence of a stale box).
@@ -317,13 +332,15 @@ class Outbox:
         params = {"p_message_id": job.message_id, "p_seq": seq, "p_modem": modem, "p_now": now,
                   "p_lease_until": lease_until}
         with self._db.write_core(durable=True) as conn:
-            held = conn.execute(_CLAIM_OF, params).one_or_none()
-            if held is None or (held.state, held.modem) != (MessageState.SENDING.value, modem):
-                raise ClaimLost(f"message {job.uid} is no longer claimed by {modem} ("
-                                f"{held.state if held else 'gone'}): its claim was settled while this box was away")
-            conn.execute(_MARK_SUBMITTING, params)
+            if not conn.execute(_MARK_SUBMITTING_HELD, params).rowcount:
+                state = conn.execute(_STATE_OF, params).scalar()
+                raise ClaimLost(f"message {job.uid} is no longer claimed by {modem} ({state or 'gone'}): its claim "
+                                "was settled while this box was away")
             if lease_until is not None:
                 conn.execute(_RENEW_LEASE, params)
+            if answered is not None:
+                conn.execute(_NOTE_ANSWER, {"p_message_id": answered.job.message_id, "p_seq": answered.seq,
+                                            "p_reference": answered.reference, "p_now": answered.sent_at})
 
     def record_part_sent(self, job: SendJob, seq: int, modem: str, reference: int, now: datetime) -> MessageState:
         """The modem took part `seq` (+CMGS: reference); the message is SENT with its last part.
@@ -333,16 +350,32 @@ class Outbox:
         with self._db.write_core() as conn:
             return self._record_sent(conn, job, seq, modem, reference, now)
 
-    def record_sent_claim_next(self, job: SendJob, seq: int, modem: str, reference: int, now: datetime,
-                               lease_s: float, *, group: str = DEFAULT_GROUP, cheaper_groups: Sequence[str] = (),
+    def record_sent_claim_next(self, sent: SentPart, modem: str, now: datetime, lease_s: float, *,
+                               group: str = DEFAULT_GROUP, cheaper_groups: Sequence[str] = (),
                                pinned_only: bool = False) -> SendJob | None:
-        """`record_part_sent` for the last part of `job`, then `claim_next(submitting=True)` for `modem`, in one
-        durable transaction: a busy modem's one commit per message."""
-        if seq != len(job.parts):
-            raise ValueError(f"part {seq} of {len(job.parts)} is not the last: the message is still being sent")
-        with self._db.write_core(durable=True) as conn:
-            self._record_sent(conn, job, seq, modem, reference, now)
-            return self._claim(conn, modem, now, lease_s, AVOID_GRACE_S, group, cheaper_groups, True, pinned_only)
+        """`record_part_sent` for `sent` (its message's last part), then `claim_next` for `modem` at `now`, in one
+        transaction: a busy modem's one commit per message, made while the modem sends its next part. The claimed
+        message has no part marked: `mark_part_submitting` does that before it is written (or `give_back` returns
+        it)."""
+        if sent.seq != len(sent.job.parts):
+            raise ValueError(f"part {sent.seq} of {len(sent.job.parts)} is not the last: no claim while it is sent")
+        with self._db.write_core() as conn:
+            self._record_sent(conn, sent.job, sent.seq, modem, sent.reference, sent.sent_at)
+            return self._claim(conn, modem, now, lease_s, AVOID_GRACE_S, group, cheaper_groups, False, pinned_only)
+
+    def give_back(self, job: SendJob, modem: str, now: datetime) -> None:
+        """Put a message `modem` claimed but wrote nothing of back in the queue, its claim's attempt not counted
+        (the worker claimed it ahead, then stopped its run of sends: a stop, a notice, the database away). A part
+        marked `submitting` for it goes back to pending: the caller knows it was never written."""
+        params = {"p_message_id": job.message_id, "p_modem": modem, "p_now": now}
+        with self._db.write_core() as conn:
+            if not conn.execute(_GIVE_BACK, params).rowcount:
+                return  # settled by another box meanwhile (this one was declared dead): not ours to give back
+            conn.execute(_UNMARK_SUBMITTING, params)
+            conn.execute(_ADD_EVENTS, [{"message_id": job.message_id, "part_seq": None,
+                                        "state": MessageState.QUEUED.value, "modem": modem, "at": now,
+                                        "detail": "claim given back: the modem stopped before sending it"}])
+            self._db.notify_outbox(conn)
 
     def record_sent_whole(self, job: SendJob, upstream: str, provider_id: str | None, now: datetime) -> None:
         """An upstream provider took the whole message (every part at once; `provider_id` its id for it, when it
@@ -455,6 +488,9 @@ class Outbox:
         requeued = unknown = 0
         with self._db.write() as s:
             for message in s.scalars(query.options(selectinload(Message.parts)).with_for_update(skip_locked=True)):
+                self._record_answered(s, message)
+                if message.state != MessageState.SENDING:
+                    continue  # its last part was answered: it is sent (or already delivered, by an early report)
                 in_flight = [p for p in message.parts if p.state == PartState.SUBMITTING]
                 if in_flight:
                     mark_unknown(s, self._events, message, in_flight, unknown_detail, now)
@@ -466,6 +502,23 @@ class Outbox:
             if requeued:
                 self._db.notify_outbox(s.connection())
         return requeued, unknown
+
+    def _record_answered(self, s: Session, message: Message) -> None:
+        """Record as sent the parts of `message` that the modem answered but whose record a stop cut short (their
+        reference noted, still `submitting`: `mark_part_submitting(answered=…)`); `message` is refreshed."""
+        answered = [p for p in message.parts if p.state == PartState.SUBMITTING and p.reference is not None]
+        if not answered:
+            return
+        job = SendJob(message_id=message.id, uid=message.uid, to_number=message.to_number,
+                      encoding=cast(Encoding, message.encoding),
+                      concat_ref=message.concat_ref, delivery_report=message.delivery_report,
+                      attempt=message.attempts, parts=tuple(p.text for p in message.parts),
+                      first_seq=answered[0].seq, status_callback=message.status_callback)
+        for part in answered:
+            assert part.modem is not None and part.reference is not None and part.sent_at is not None
+            self._record_sent(s.connection(), job, part.seq, part.modem, part.reference, part.sent_at)
+        s.refresh(message)
+        s.refresh(message, ["parts"])
 
     def fail_over(self, now: datetime) -> int:
         """Queued messages whose route group has no modem online (nor connecting: a box starting up does not

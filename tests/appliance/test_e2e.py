@@ -6,6 +6,7 @@ import time
 import pytest
 
 from fake_modem import reassemble
+from gateway.values import MessageState
 from tests.api_client import Api
 from tests.conftest import wait_until
 
@@ -57,6 +58,23 @@ def test_queued_work_spreads_across_modems(start):
         api.wait_state(uid, "sent")
     assert all(len(f.sent) >= 2 for f in fakes), [len(f.sent) for f in fakes]
     assert sorted(s.text for f in fakes for s in f.sent) == sorted(f"message {i}" for i in range(12))
+
+
+def test_a_busy_modem_claims_its_next_message_while_it_sends_and_a_stop_gives_that_claim_back(start, store):
+    """While the modem sends one message, its worker records the one before and claims the next, off the time
+    between two sends. A stop lets the message in hand finish and gives the claimed one back, attempt not counted."""
+    api, fakes, gateway = start(1, latency_ms=300)
+    ids = [api.send(f"+4479111234{i:02d}", f"message {i}")["id"] for i in range(5)]
+    wait_until(lambda: [m for m in map(api.message, ids)  # claimed ahead: sending, nothing of it written yet
+                        if m["state"] == "sending" and [p["state"] for p in m["parts"]] == ["pending"]])
+    gateway.stop()
+    messages = [store.outbox.get_message(uid) for uid in ids]
+    [given_back] = [m for m in messages if m.events[-1].detail == "claim given back: the modem stopped before "
+                                                                  "sending it"]
+    assert given_back.state == MessageState.QUEUED and given_back.attempts == 0
+    sent = [m for m in messages if m.state == MessageState.SENT]
+    assert {m.state for m in messages} == {MessageState.SENT, MessageState.QUEUED} and sent == messages[:len(sent)]
+    assert [s.text for s in fakes[0].sent] == [f"message {i}" for i in range(len(sent))]
 
 
 def test_inbound_sms_and_out_of_order_parts_reach_the_inbox_then_leave_the_sim(start):

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from gateway.store.models import Event
-from gateway.values import Concat, MessageDraft, MessageState, PartState, ReceivedSms, StatusReport
+from gateway.values import Concat, MessageDraft, MessageState, PartState, ReceivedSms, SentPart, StatusReport
 from tests.clock import at
 
 pytestmark = pytest.mark.both_databases  # every test here runs on SQLite and on PostgreSQL
@@ -111,26 +111,61 @@ def test_a_claim_for_sending_marks_the_first_part_going_out_so_a_crash_leaves_it
     assert [p.state for p in store.outbox.get_message(rest.uid).parts] == [PartState.SENT, PartState.SUBMITTING]
 
 
-def test_recording_a_message_sent_claims_the_next_in_the_same_commit(store):
+def test_recording_a_part_sent_claims_the_next_in_the_same_commit(store):
     [first, second, third] = store.outbox.enqueue([draft(), draft(to="+12025550143", parts=("a" * 153, "b")),
                                                    draft(to="+12025550144")], NOW)
     job = store.outbox.claim_next("m1", NOW, 60, submitting=True)
     later = NOW + timedelta(seconds=1)
-    following = store.outbox.record_sent_claim_next(job, 1, "m1", 9, later, 60)
+    following = store.outbox.record_sent_claim_next(SentPart(job, 1, 9, NOW), "m1", later, 60)
     sent = store.outbox.get_message(first.uid)
-    assert sent.state == MessageState.SENT and sent.parts[0].reference == 9
+    assert sent.state == MessageState.SENT and sent.parts[0].reference == 9 and sent.sent_at == NOW
     assert [e.state for e in sent.events] == ["queued", "sending", "sent", "sent"]
     assert following.message_id == second.id and following.first_seq == 1
-    claimed = store.outbox.get_message(second.uid)  # claimed and its first part marked, as claim_next(submitting)
+    claimed = store.outbox.get_message(second.uid)  # claimed ahead: nothing of it is marked until it is written
     assert claimed.state == MessageState.SENDING and claimed.modem == "m1"
-    assert [p.state for p in claimed.parts] == [PartState.SUBMITTING, PartState.PENDING]
+    assert [p.state for p in claimed.parts] == [PartState.PENDING, PartState.PENDING]
+    store.outbox.mark_part_submitting(following, 1, "m1", later)
     with pytest.raises(ValueError):  # part 1 of 2 is not the end of the message: no claim while it is sent
-        store.outbox.record_sent_claim_next(following, 1, "m1", 10, later, 60)
+        store.outbox.record_sent_claim_next(SentPart(following, 1, 10, later), "m1", later, 60)
     store.outbox.record_part_sent(following, 1, "m1", 10, later)
-    final = store.outbox.record_sent_claim_next(following, 2, "m1", 11, later, 60)
+    store.outbox.mark_part_submitting(following, 2, "m1", later)
+    final = store.outbox.record_sent_claim_next(SentPart(following, 2, 11, later), "m1", later, 60)
     assert final.message_id == third.id
-    assert store.outbox.record_sent_claim_next(final, 1, "m1", 12, later, 60) is None  # the queue is empty
+    store.outbox.mark_part_submitting(final, 1, "m1", later)
+    assert store.outbox.record_sent_claim_next(SentPart(final, 1, 12, later), "m1", later, 60) is None  # none left
     assert store.outbox.count_by_state() == {"sent": 3}
+
+
+def test_a_part_answered_before_a_crash_is_recovered_sent_with_its_report(store):
+    """The worker notes the modem's answer in the commit that marks the next part: a crash before the answered
+    part's own record leaves it sent (its early report applied), and only the part written after it unknown."""
+    [answered, written] = store.outbox.enqueue([draft(report=True), draft(to="+12025550143")], NOW)
+    job = store.outbox.claim_next("m1", NOW, 60, submitting=True)
+    ahead = store.outbox.claim_next("m1", NOW, 60)
+    store.outbox.mark_part_submitting(ahead, 1, "m1", NOW, answered=SentPart(job, 1, 77, NOW))
+    report = StatusReport(None, None, 77, "+447911123456", 0, NOW, NOW)
+    assert not store.reports.record_status_report("m1", report, NOW)  # not recorded sent yet: kept unmatched
+    later = NOW + timedelta(seconds=5)
+    assert store.outbox.release_claims(later, modem="m1") == (0, 1)
+    recovered = store.outbox.get_message(answered.uid)
+    assert recovered.state == MessageState.DELIVERED and recovered.parts[0].reference == 77
+    assert recovered.sent_at == NOW
+    assert [e.state for e in recovered.events][-4:] == ["sent", "sent", "delivered", "delivered"]
+    assert store.outbox.get_message(written.uid).state == MessageState.UNKNOWN
+
+
+def test_a_claim_given_back_does_not_count_as_an_attempt(store):
+    [message] = store.outbox.enqueue([draft()], NOW)
+    job = store.outbox.claim_next("m1", NOW, 60)
+    store.outbox.mark_part_submitting(job, 1, "m1", NOW)  # marked, then the worker stopped before writing it
+    store.outbox.give_back(job, "m1", NOW)
+    returned = store.outbox.get_message(message.uid)
+    assert returned.state == MessageState.QUEUED and returned.attempts == 0 and returned.modem is None
+    assert [p.state for p in returned.parts] == [PartState.PENDING]
+    assert returned.events[-1].detail == "claim given back: the modem stopped before sending it"
+    assert store.outbox.claim_next("m2", NOW, 60).attempt == 1
+    store.outbox.give_back(job, "m1", NOW)  # m2 holds it now: not m1's to give back
+    assert store.outbox.get_message(message.uid).modem == "m2"
 
 
 def test_cancel_only_while_queued(store):
@@ -336,6 +371,36 @@ def test_a_claim_settled_by_another_box_fences_the_next_part(store):
     assert [p.state for p in store.outbox.get_message(message.uid).parts] == [PartState.SENT, PartState.PENDING]
     again = store.outbox.claim_next("m1", NOW, 300, submitting=True)  # pinned to m1: it takes it up again
     assert again is not None and again.first_seq == 2
+
+
+def test_a_part_is_not_marked_while_another_box_settles_its_claim(store):
+    """The fence holds the message's row: marking a part waits for a settle in progress, then refuses."""
+    from sqlalchemy import update
+
+    from gateway.errors import ClaimLost
+    from gateway.store.models import Message
+    from tests.writers import until_someone_waits_on_a_lock
+
+    [message] = store.outbox.enqueue([draft()], NOW)
+    job = store.outbox.claim_next("m1", NOW, 300)  # claimed ahead: nothing marked yet
+    outcome = []
+
+    def mark():
+        try:
+            store.outbox.mark_part_submitting(job, 1, "m1", NOW)
+            outcome.append("marked")
+        except ClaimLost:
+            outcome.append("fenced")
+
+    marker = threading.Thread(target=mark)
+    with store.db.write_core() as conn:  # another box declared m1's box dead and settles its claims
+        conn.execute(update(Message).where(Message.id == job.message_id).values(state=MessageState.QUEUED,
+                                                                                modem=None))
+        marker.start()
+        until_someone_waits_on_a_lock(store)
+    marker.join(10)
+    assert outcome == ["fenced"]
+    assert [p.state for p in store.outbox.get_message(message.uid).parts] == [PartState.PENDING]
 
 
 def test_claim_limits_keep_a_fallback_to_late_work_and_a_slow_target_to_waiting_otps(store):
