@@ -118,7 +118,8 @@ _PIN_MESSAGE = _SET_MESSAGE.values(pinned_modem=bindparam("p_modem"))
 _MARK_MESSAGE_SENT = _SET_MESSAGE.values(pinned_modem=bindparam("p_modem"), state=MessageState.SENT,
                                          sent_at=bindparam("p_now"), updated_at=bindparam("p_now"),
                                          lease_until=None)
-_ADD_MESSAGES = insert(_messages).returning(_messages.c.id, sort_by_parameter_order=True)
+# (id, uid) in any order: ordered RETURNING would make SQLite insert the rows one statement each
+_ADD_MESSAGES = insert(_messages).returning(_messages.c.id, _messages.c.uid)
 _ADD_PARTS = insert(_parts)
 _ADD_EVENTS = insert(_events)
 _COUNT_SENT = update(_modems).where(_modems.c.name == bindparam("p_modem")).values(
@@ -168,7 +169,8 @@ class Outbox:
             count_use(conn, account.id, now, parts, cost)
         account_id = None if account is None else account.id
         rows = [_message_row(d, now, api_key_id, account_id) for d in drafts]
-        ids: Sequence[int] = conn.execute(_ADD_MESSAGES, rows).scalars().all()
+        id_of: dict[str, int] = {row.uid: row.id for row in conn.execute(_ADD_MESSAGES, rows)}
+        ids = [id_of[row["uid"]] for row in rows]
         conn.execute(_ADD_PARTS, [
             {"message_id": message_id, "seq": seq, "text": text, "state": PartState.PENDING,
              "masked_text": draft.masked_parts[seq - 1] if draft.masked_parts else None}

@@ -28,6 +28,15 @@ def test_enqueue_commits_queued_messages_with_history(store):
     assert [e.state for e in loaded.events] == ["queued"]
 
 
+def test_a_bulk_enqueue_answers_each_message_with_its_own_row(store):
+    numbers = [f"+4479111234{i:02d}" for i in range(40)]
+    queued = store.outbox.enqueue([draft(to=number) for number in numbers], NOW)
+    assert [m.to_number for m in queued] == numbers
+    for message in queued:
+        loaded = store.outbox.get_message(message.uid)
+        assert (loaded.id, loaded.to_number) == (message.id, message.to_number)
+
+
 def test_claims_are_exclusive_across_threads(store):
     store.outbox.enqueue([draft(to=f"+4479111234{i:02d}") for i in range(60)], NOW)
     claimed, lock = [], threading.Lock()
