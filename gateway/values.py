@@ -180,6 +180,7 @@ class SendJob:
     parts: tuple[str, ...]  # the text of every part, in order
     first_seq: int  # the first part still to send (1-based)
     status_callback: str | None = None
+    priority: int = PRIORITIES["normal"]
 
 
 @dataclass(frozen=True)

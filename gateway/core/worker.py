@@ -100,6 +100,7 @@ class ModemWorker:
         self._clock = clock
         self._rng = rng or random.Random()
         self._wake = threading.Event()
+        self._new_work = threading.Event()  # set by `wake`: work queued since the worker last claimed ahead
         self._stop = threading.Event()
         self._reset = threading.Event()
         self._notices: queue.SimpleQueue[Notice] = queue.SimpleQueue()
@@ -144,6 +145,8 @@ class ModemWorker:
         self._thread.join(timeout_s)
 
     def wake(self) -> None:
+        """New work may be queued: take it (or, mid-run, see whether it overtakes the message claimed ahead)."""
+        self._new_work.set()
         self._wake.set()
 
     def degrade(self) -> None:
@@ -625,6 +628,8 @@ class ModemWorker:
             behind, now = self._behind, self._clock()
             claim_now = claim and self._may_chain(now, chain_until)
             outbox = self._store.outbox
+            if claim_now:
+                self._new_work.clear()  # what comes from here on may be more urgent than what it claims now
             try:
                 if behind is not None and claim_now:
                     self._ahead = outbox.record_sent_claim_next(
@@ -652,8 +657,9 @@ class ModemWorker:
             self._end_run()
             return None
         try:  # the commit that notes the part behind as answered: a crash from here leaves it sent, not unknown
-            self._store.outbox.mark_part_submitting(ahead, ahead.first_seq, self.name, now, answered=self._behind)
-            return ahead
+            return self._store.outbox.hand_over(
+                ahead, self.name, now, self._behind, self._pool.lease_s, overtake=self._new_work.is_set(),
+                group=self.modem.group, cheaper_groups=self._cheaper_ready_groups(), pinned_only=self._degraded)
         except ClaimLost as exc:  # another box settled it while this one was away: not ours to send
             log.warning("modem %s: %s; not sent", self.name, exc)
         except StoreUnavailable as exc:

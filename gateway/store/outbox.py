@@ -60,7 +60,7 @@ def _claim(*only: Any) -> Any:
                 lease_until=bindparam("p_lease_until"), attempts=_messages.c.attempts + 1)
         .returning(_messages.c.id, _messages.c.uid, _messages.c.to_number, _messages.c.encoding,
                    _messages.c.concat_ref, _messages.c.delivery_report, _messages.c.attempts,
-                   _messages.c.status_callback, _messages.c.quiet_hours)
+                   _messages.c.status_callback, _messages.c.quiet_hours, _messages.c.priority)
     )
 
 
@@ -316,14 +316,12 @@ class Outbox:
             message_id=row.id, uid=row.uid, to_number=row.to_number, encoding=row.encoding,
             concat_ref=row.concat_ref, delivery_report=row.delivery_report, attempt=row.attempts,
             parts=tuple(p.text for p in parts), first_seq=first_seq, status_callback=row.status_callback,
+            priority=row.priority,
         )
 
     def mark_part_submitting(self, job: SendJob, seq: int, modem: str, now: datetime,
-                             lease_until: datetime | None = None, answered: SentPart | None = None) -> None:
+                             lease_until: datetime | None = None) -> None:
         """Commit that part `seq` is about to be written to the modem: after a crash it is `unknown`.
-
-        `answered`: a part the modem took whose record is still to come; its answer (reference, time) is noted in
-        this commit, so a crash before that record leaves it sent, not unknown (see `_release`).
 
         ClaimLost when the message is no longer this modem's claim: another box settled it (this one was declared
         dead while it was paused or cut off), so the part must not be written (the fence of a stale box).
@@ -334,15 +332,41 @@ class Outbox:
         params = {"p_message_id": job.message_id, "p_seq": seq, "p_modem": modem, "p_now": now,
                   "p_lease_until": lease_until}
         with self._db.write_core(durable=True) as conn:
-            if not conn.execute(_MARK_SUBMITTING_HELD, params).rowcount:
-                state = conn.execute(_STATE_OF, params).scalar()
-                raise ClaimLost(f"message {job.uid} is no longer claimed by {modem} ({state or 'gone'}): its claim "
-                                "was settled while this box was away")
+            self._mark_held(conn, job, seq, modem, now)
             if lease_until is not None:
                 conn.execute(_RENEW_LEASE, params)
+
+    def hand_over(self, ahead: SendJob, modem: str, now: datetime, answered: SentPart | None, lease_s: float, *,
+                  overtake: bool = False, group: str = DEFAULT_GROUP, cheaper_groups: Sequence[str] = (),
+                  pinned_only: bool = False) -> SendJob:
+        """The message `modem` writes next, its first part marked `submitting` (as `mark_part_submitting` does):
+        `ahead`, which it claimed while it sent the part before; or, with `overtake` (work came meanwhile), a message
+        more urgent than `ahead` that it may take, claimed in `ahead`'s place (`ahead` given back). ClaimLost when
+        `ahead` is no longer its claim and none overtook it.
+
+        The same durable commit notes `answered`, the part the modem took just before, whose record is still to
+        come: a crash before that record leaves it sent, not unknown (see `_release`)."""
+        with self._db.write_core(durable=True) as conn:
             if answered is not None:
-                conn.execute(_NOTE_ANSWER, {"p_message_id": answered.job.message_id, "p_seq": answered.seq,
-                                            "p_reference": answered.reference, "p_now": answered.sent_at})
+                _note_answer(conn, answered)
+            if overtake and ahead.priority > min(PRIORITIES.values()):
+                urgent = self._claim(conn, modem, now, lease_s, AVOID_GRACE_S, group, cheaper_groups, True,
+                                     pinned_only, ClaimLimits(max_priority=ahead.priority - 1))
+                if urgent is not None:
+                    self._give_back(conn, ahead, modem, now, "claim given back: a more urgent message came")
+                    return urgent
+            self._mark_held(conn, ahead, ahead.first_seq, modem, now)
+            return ahead
+
+    @staticmethod
+    def _mark_held(conn: Connection, job: SendJob, seq: int, modem: str, now: datetime) -> None:
+        """Mark part `seq` of `job` `submitting` while the message is still `modem`'s claim (its row locked), else
+        ClaimLost: another box settled it (this one was declared dead while it was paused or cut off)."""
+        params = {"p_message_id": job.message_id, "p_seq": seq, "p_modem": modem, "p_now": now}
+        if not conn.execute(_MARK_SUBMITTING_HELD, params).rowcount:
+            state = conn.execute(_STATE_OF, params).scalar()
+            raise ClaimLost(f"message {job.uid} is no longer claimed by {modem} ({state or 'gone'}): its claim "
+                            "was settled while this box was away")
 
     def record_part_sent(self, job: SendJob, seq: int, modem: str, reference: int, now: datetime) -> MessageState:
         """The modem took part `seq` (+CMGS: reference); the message is SENT with its last part.
@@ -369,15 +393,17 @@ class Outbox:
         """Put a message `modem` claimed but wrote nothing of back in the queue, its claim's attempt not counted
         (the worker claimed it ahead, then stopped its run of sends: a stop, a notice, the database away). A part
         marked `submitting` for it goes back to pending: the caller knows it was never written."""
-        params = {"p_message_id": job.message_id, "p_modem": modem, "p_now": now}
         with self._db.write_core() as conn:
-            if not conn.execute(_GIVE_BACK, params).rowcount:
-                return  # settled by another box meanwhile (this one was declared dead): not ours to give back
-            conn.execute(_UNMARK_SUBMITTING, params)
-            conn.execute(_ADD_EVENTS, [{"message_id": job.message_id, "part_seq": None,
-                                        "state": MessageState.QUEUED.value, "modem": modem, "at": now,
-                                        "detail": "claim given back: the modem stopped before sending it"}])
-            self._db.notify_outbox(conn)
+            self._give_back(conn, job, modem, now, "claim given back: the modem stopped before sending it")
+
+    def _give_back(self, conn: Connection, job: SendJob, modem: str, now: datetime, detail: str) -> None:
+        params = {"p_message_id": job.message_id, "p_modem": modem, "p_now": now}
+        if not conn.execute(_GIVE_BACK, params).rowcount:
+            return  # settled by another box meanwhile (this one was declared dead): not ours to give back
+        conn.execute(_UNMARK_SUBMITTING, params)
+        conn.execute(_ADD_EVENTS, [{"message_id": job.message_id, "part_seq": None, "state": MessageState.QUEUED.value,
+                                    "modem": modem, "at": now, "detail": detail}])
+        self._db.notify_outbox(conn)
 
     def record_sent_whole(self, job: SendJob, upstream: str, provider_id: str | None, now: datetime) -> None:
         """An upstream provider took the whole message (every part at once; `provider_id` its id for it, when it
@@ -507,7 +533,7 @@ class Outbox:
 
     def _record_answered(self, s: Session, message: Message) -> None:
         """Record as sent the parts of `message` that the modem answered but whose record a stop cut short (their
-        reference noted, still `submitting`: `mark_part_submitting(answered=…)`); `message` is refreshed."""
+        reference noted, still `submitting`: `hand_over`); `message` is refreshed."""
         answered = [p for p in message.parts if p.state == PartState.SUBMITTING and p.reference is not None]
         if not answered:
             return
@@ -515,7 +541,7 @@ class Outbox:
                       encoding=cast(Encoding, message.encoding),
                       concat_ref=message.concat_ref, delivery_report=message.delivery_report,
                       attempt=message.attempts, parts=tuple(p.text for p in message.parts),
-                      first_seq=answered[0].seq, status_callback=message.status_callback)
+                      first_seq=answered[0].seq, status_callback=message.status_callback, priority=message.priority)
         for part in answered:
             assert part.modem is not None and part.reference is not None and part.sent_at is not None
             self._record_sent(s.connection(), job, part.seq, part.modem, part.reference, part.sent_at)
@@ -632,6 +658,13 @@ class Outbox:
 
 
 _Model = TypeVar("_Model", bound=Base)
+
+
+def _note_answer(conn: Connection, answered: SentPart) -> None:
+    """Note the modem's answer to a part (reference, time) whose record is still to come: still `submitting`, but
+    recovery records it sent (`Outbox._record_answered`)."""
+    conn.execute(_NOTE_ANSWER, {"p_message_id": answered.job.message_id, "p_seq": answered.seq,
+                                "p_reference": answered.reference, "p_now": answered.sent_at})
 
 
 def _message_row(draft: MessageDraft, now: datetime, api_key_id: int | None,

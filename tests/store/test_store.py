@@ -151,7 +151,7 @@ def test_a_part_answered_before_a_crash_is_recovered_sent_with_its_report(store)
     [answered, written] = store.outbox.enqueue([draft(report=True), draft(to="+12025550143")], NOW)
     job = store.outbox.claim_next("m1", NOW, 60, submitting=True)
     ahead = store.outbox.claim_next("m1", NOW, 60)
-    store.outbox.mark_part_submitting(ahead, 1, "m1", NOW, answered=SentPart(job, 1, 77, NOW))
+    assert store.outbox.hand_over(ahead, "m1", NOW, SentPart(job, 1, 77, NOW), 60) == ahead
     report = StatusReport(None, None, 77, "+447911123456", 0, NOW, NOW)
     assert not store.reports.record_status_report("m1", report, NOW)  # not recorded sent yet: kept unmatched
     later = NOW + timedelta(seconds=5)
@@ -161,6 +161,25 @@ def test_a_part_answered_before_a_crash_is_recovered_sent_with_its_report(store)
     assert recovered.sent_at == NOW
     assert [e.state for e in recovered.events][-4:] == ["sent", "sent", "delivered", "delivered"]
     assert store.outbox.get_message(written.uid).state == MessageState.UNKNOWN
+
+
+def test_a_more_urgent_message_that_came_meanwhile_overtakes_the_one_claimed_ahead(store):
+    from dataclasses import replace
+
+    bulk = replace(draft(), priority=2)
+    [_, second] = store.outbox.enqueue([bulk, bulk], NOW)
+    job = store.outbox.claim_next("m1", NOW, 60, submitting=True)
+    ahead = store.outbox.claim_next("m1", NOW, 60)  # claimed while the modem sends the first
+    [otp] = store.outbox.enqueue([replace(draft(to="+12025550143"), priority=0)], NOW)
+    overtaking = store.outbox.hand_over(ahead, "m1", NOW, SentPart(job, 1, 5, NOW), 60, overtake=True)
+    assert (overtaking.message_id, overtaking.priority) == (otp.id, 0)
+    assert [p.state for p in store.outbox.get_message(otp.uid).parts] == [PartState.SUBMITTING]
+    given_back = store.outbox.get_message(second.uid)
+    assert given_back.state == MessageState.QUEUED and given_back.attempts == 0
+    assert given_back.events[-1].detail == "claim given back: a more urgent message came"
+    ahead = store.outbox.claim_next("m1", NOW, 60)
+    assert store.outbox.hand_over(ahead, "m1", NOW, None, 60, overtake=True) == ahead  # nothing more urgent now
+    assert [p.state for p in store.outbox.get_message(second.uid).parts] == [PartState.SUBMITTING]
 
 
 def test_a_claim_given_back_does_not_count_as_an_attempt(store):
