@@ -500,9 +500,10 @@ class ModemWorker:
         """Its balance is under low_credit, or the network refused its SIM as out of credit a moment ago."""
         return self._credit_low or self._refused_until is not None
 
-    def _cap_free_at(self, now: datetime) -> datetime | None:
-        """None while its plan lets it send (rate caps, monthly bundle), else when it may again."""
-        return self._budget.free_at(now) or self._bundle.free_at(now)
+    def _cap_free_at(self, now: datetime, in_flight: int = 0) -> datetime | None:
+        """None while its plan lets it send (rate caps, monthly bundle) after `in_flight` parts not yet counted, else
+        when it may again."""
+        return self._budget.free_at(now, in_flight) or self._bundle.free_at(now, in_flight)
 
     def _count_sent(self, at: datetime) -> None:
         """A part (or an upstream's whole message) left: it counts against the plan's caps and bundle."""
@@ -528,10 +529,10 @@ class ModemWorker:
         return (self.state == ModemState.ONLINE and self._cap_free_at(now) is None and not self._without_credit
                 and not self._degraded and self._deferral is None)
 
-    def _may_chain(self, now: datetime, chain_until: datetime) -> bool:
+    def _may_chain(self, now: datetime, chain_until: datetime, in_flight: int = 0) -> bool:
         """Whether the worker may claim its next message without going round its loop first (a deferred one goes
-        round it: its claims are limited)."""
-        return (now < chain_until and self.state == ModemState.ONLINE and self._cap_free_at(now) is None
+        round it: its claims are limited), `in_flight` parts still to count against its plan."""
+        return (now < chain_until and self.state == ModemState.ONLINE and self._cap_free_at(now, in_flight) is None
                 and not self._without_credit and self._deferral is None and not self._stop.is_set()
                 and not self._reset.is_set()
                 and self._notices.empty() and self._requests.empty())
@@ -626,7 +627,7 @@ class ModemWorker:
         modem's next message ahead, in one commit. What the database refuses waits for `_record_behind`."""
         def bookkeeping() -> None:
             behind, now = self._behind, self._clock()
-            claim_now = claim and self._may_chain(now, chain_until)
+            claim_now = claim and self._may_chain(now, chain_until, in_flight=1)  # (the part the modem has)
             outbox = self._store.outbox
             if claim_now:
                 self._new_work.clear()  # what comes from here on may be more urgent than what it claims now

@@ -37,8 +37,9 @@ class SendBudget:
         if self._limits:
             self._sent.append(at)
 
-    def free_at(self, now: datetime) -> datetime | None:
-        """None when another message may go now, else when the next one may."""
+    def free_at(self, now: datetime, in_flight: int = 0) -> datetime | None:
+        """None when another message may go now (after `in_flight` more, counted as sent now), else when the next
+        one may."""
         if not self._limits:
             return None
         longest = max(window for _, window in self._limits)
@@ -46,7 +47,7 @@ class SendBudget:
             self._sent.popleft()
         waits = []
         for limit, window in self._limits:
-            in_window = [t for t in self._sent if t > now - window]
+            in_window = [t for t in self._sent if t > now - window] + [now] * in_flight
             if len(in_window) >= limit:
                 waits.append(in_window[-limit] + window)
         return max(waits) if waits else None
@@ -92,11 +93,11 @@ class Bundle:
         self._roll(at)
         self.used += 1
 
-    def free_at(self, now: datetime) -> datetime | None:
-        """None while the bundle has parts left (or there is none), else when it renews."""
+    def free_at(self, now: datetime, in_flight: int = 0) -> datetime | None:
+        """None while the bundle has parts left after `in_flight` more (or there is none), else when it renews."""
         if not self.size:
             return None
-        return self.renews_at(now) if self.used_at(now) >= self.size else None
+        return self.renews_at(now) if self.used_at(now) + in_flight >= self.size else None
 
     def used_at(self, now: datetime) -> int:
         """The parts used of the period `now` is in (0 once a new month renewed it)."""

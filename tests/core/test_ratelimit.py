@@ -29,6 +29,7 @@ def test_per_minute_cap_frees_when_the_oldest_leaves_the_window():
     budget.record(T0 + timedelta(seconds=10))
     assert budget.free_at(T0 + timedelta(seconds=20)) == T0 + timedelta(seconds=60)
     assert budget.free_at(T0 + timedelta(seconds=60)) is None
+    assert budget.free_at(T0 + timedelta(seconds=60), in_flight=1) == T0 + timedelta(seconds=70)  # one more going
 
 
 def test_the_hour_cap_holds_after_the_minute_frees():
@@ -61,6 +62,8 @@ def test_a_lone_modem_over_its_cap_holds_the_rest_queued(configured_gateway):
     time.sleep(0.5)
     assert len(fakes[0].sent) == 2
     assert sorted(api.message(uid)["state"] for uid in ids) == ["queued", "sent", "sent"]
+    [held] = [m for m in map(api.message, ids) if m["state"] == "queued"]
+    assert [h["state"] for h in held["history"]] == ["queued"]  # never claimed ahead only to be given back
 
 
 def test_the_cap_holds_across_a_restart(configured_gateway):
@@ -118,6 +121,7 @@ def test_a_monthly_bundle_is_used_up_and_renews_on_its_day():
     bundle = Bundle(2, 15)
     bundle.record(at(11, 20))
     assert bundle.free_at(at(11, 20, 12)) is None
+    assert bundle.free_at(at(11, 20, 12), in_flight=1) == at(12, 15)  # the last part is on its way
     bundle.record(at(11, 21))
     assert bundle.free_at(at(11, 21, 12)) == at(12, 15)  # used up: no work until it renews
     assert bundle.free_at(at(12, 15)) is None and bundle.used == 0
