@@ -561,9 +561,8 @@ class ModemWorker:
             except BaseException:
                 self._end_run()
                 raise
-            if sent is None:
-                self._end_run()
-                return None
+            if sent is None:  # refused, and recorded so: the modem goes on with the message claimed ahead
+                return self._next_in_run(chain_until)
             sent_at, reference = self._clock(), sent.reference
             self._count_sent(sent_at)
             self._record_behind()  # what the meanwhile could not record (the database did not answer then)

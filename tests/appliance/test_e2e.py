@@ -109,6 +109,16 @@ def test_temporary_cms_error_retries_and_permanent_fails(start):
     assert failed["error"]["code"] == "cms_1" and failed["parts"][0]["state"] == "failed"
 
 
+def test_a_refused_message_does_not_stop_the_run_of_those_claimed_behind_it(start):
+    api, fakes, _ = start(1, latency_ms=200)
+    fakes[0].set_fail_next(1, "+CMS ERROR: 1")
+    refused, *others = api.send([f"+4479111234{i:02d}" for i in range(3)], "hello")["messages"]
+    assert api.wait_state(refused["id"], "failed")["error"]["code"] == "cms_1"
+    for message in others:  # claimed while the refused one was with the modem, then sent: never given back
+        sent = api.wait_state(message["id"], "sent")
+        assert [h["state"] for h in sent["history"] if h["part"] is None] == ["queued", "sending", "sent"]
+
+
 def test_garbage_on_the_line_does_not_stop_the_modem(start):
     api, fakes, _ = start(1)
     fakes[0].emit(b"\r\n\xff\xfe\x80 line noise \x00\xc3\r\n")
