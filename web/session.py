@@ -12,6 +12,12 @@ if TYPE_CHECKING:
     from gateway.store.models import Account
 
 
+# A session's use is written to it at most this often. A response that changes nothing sets no cookie, so a request
+# answered after a logout (the page's poll, in flight) cannot put the old session back over the new one (whose CSRF
+# token the login form carries). The idle timeout counts from the last write: up to this much longer.
+SEEN_EVERY_S = 60
+
+
 def is_logged_in() -> bool:
     """A session opened under the current generation of its password (the admin password's, or its user's
     password and role: no logout or change since), and used within the idle timeout; each request it makes
@@ -27,7 +33,8 @@ def is_logged_in() -> bool:
     seen = session.get("seen")
     if not isinstance(seen, (int, float)) or now - seen > current_app.config["SMSGW_SESSION_IDLE_S"]:
         return False
-    session["seen"] = now
+    if now - seen >= SEEN_EVERY_S:
+        session["seen"] = now
     return True
 
 

@@ -87,7 +87,8 @@ def init_app(app: Flask, settings: Settings) -> None:
     app.config.update(SESSION_COOKIE_NAME="smsgw_session", SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Strict",
                       SESSION_COOKIE_SECURE=settings.server.cookie_secure or settings.server.is_tls,
-                      PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME, SMSGW_SESSION_IDLE_S=settings.server.session_idle_s)
+                      PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME, SMSGW_SESSION_IDLE_S=settings.server.session_idle_s,
+                      SESSION_REFRESH_EACH_REQUEST=False)  # the cookie is set when the session changes (session.py)
     app.register_blueprint(bp)
 
 

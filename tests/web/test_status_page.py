@@ -104,6 +104,23 @@ def test_a_session_unused_for_the_idle_timeout_ends(settings, store, admin_passw
     assert browser.get("/status.json").status_code == 401
 
 
+def test_a_poll_answered_after_a_logout_does_not_bring_the_old_session_back(settings, store, admin_password):
+    """The page's poll sets no cookie while the session's use is fresh: one in flight at a logout cannot overwrite
+    the new session, whose CSRF token the login form then carries (it was refused as out of date)."""
+    from web import create_app
+    from web.session import SEEN_EVERY_S
+
+    clock = Clock(NOON)
+    service = GatewayService(store, settings.messaging, clock=clock)
+    browser = create_app(settings, service).test_client()
+    log_in(browser)
+    clock.now += timedelta(seconds=SEEN_EVERY_S - 1)
+    polled = browser.get("/status.json")
+    assert polled.status_code == 200 and "Set-Cookie" not in polled.headers
+    clock.now += timedelta(seconds=2)
+    assert "Set-Cookie" in browser.get("/status.json").headers  # its use is written once a minute
+
+
 def test_login_locks_out_after_repeated_failures():
     now = [0.0]
     throttle = LoginThrottle(max_failures=3, window_s=60, lockout_s=30, clock=lambda: now[0])
