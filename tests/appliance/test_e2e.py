@@ -1,6 +1,7 @@
 """Whole gateway, end to end: real HTTP (waitress on a free port) → service → SQLite → pool → the real
 driver over a real pseudo-terminal → fake_modem. Assertions are on what the fake modem decoded."""
 
+import dataclasses
 import time
 
 import pytest
@@ -60,14 +61,15 @@ def test_queued_work_spreads_across_modems(start):
     assert sorted(s.text for f in fakes for s in f.sent) == sorted(f"message {i}" for i in range(12))
 
 
-def test_a_busy_modem_claims_its_next_message_while_it_sends_and_a_stop_gives_that_claim_back(start, store):
+def test_a_busy_modem_claims_its_next_message_while_it_sends_and_a_stop_gives_that_claim_back(start, store, settings):
     """While the modem sends one message, its worker records the one before and claims the next, off the time
     between two sends. A stop lets the message in hand finish and gives the claimed one back, attempt not counted."""
-    api, fakes, gateway = start(1, latency_ms=300)
+    unhurried = settings.replace(pool=dataclasses.replace(settings.pool, sweep_interval_s=60, health_interval_s=60))
+    api, fakes, gateway = start(1, latency_ms=300, settings_override=unhurried)  # one run: nothing else falls due
     ids = [api.send(f"+4479111234{i:02d}", f"message {i}")["id"] for i in range(5)]
     wait_until(lambda: [m for m in map(api.message, ids)  # claimed ahead: sending, nothing of it written yet
                         if m["state"] == "sending" and [p["state"] for p in m["parts"]] == ["pending"]])
-    gateway.stop()
+    gateway.pool.stop()
     messages = [store.outbox.get_message(uid) for uid in ids]
     [given_back] = [m for m in messages if m.events[-1].detail == "claim given back: the modem stopped before "
                                                                   "sending it"]

@@ -1,6 +1,7 @@
 """Routing: modem groups, route rules (prefix or region, cost, fallback), `via` a group, sticky replies, and
 GET /api/v1/routes; pure Router tests, then the whole path over fake modems."""
 
+import dataclasses
 from datetime import datetime, timezone
 
 import pytest
@@ -201,8 +202,10 @@ def test_a_campaigns_cost_estimate_takes_each_numbers_rule_or_its_modems_cost_in
 
 # --- an admin changes a modem's label, group, cost and caps while the box runs ------------------------------
 
-def test_an_admin_changes_a_modems_cost_and_group_and_its_worker_takes_them_up_at_once(configured_gateway):
-    api, fakes, gateway = configured_gateway([{"cost": 0.05}, {"cost": 0.01}])
+def test_an_admin_changes_a_modems_cost_and_group_and_its_worker_takes_them_up_at_once(configured_gateway, settings):
+    # no sweep or health poll falls due: the cheaper modem claims within the dearer one's grace (0.5 s) on a busy box
+    unhurried = settings.replace(pool=dataclasses.replace(settings.pool, sweep_interval_s=60, health_interval_s=60))
+    api, fakes, gateway = configured_gateway([{"cost": 0.05}, {"cost": 0.01}], settings_override=unhurried)
 
     def change(name, **fields):
         return api.session.put(f"{api.base}/modems/{name}/settings", json=fields, timeout=10)
