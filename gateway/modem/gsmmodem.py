@@ -371,15 +371,14 @@ class _Modem(GsmModem, _SerialPort):  # type: ignore[misc]  # python-gsmmodem-ne
     def _write_then(self, data: str, timeout_s: float, meanwhile: Callable[[], None]) -> list[str]:
         """The library's write-and-wait (SerialComms.write), with `meanwhile()` run on the caller's thread between
         the write and the wait: the answer the reader takes in the meantime is waited for within the same
-        timeout, and a `meanwhile` that fails is logged, never mistaken for the modem's answer."""
-        if self.at_log is not None:
-            self.at_log.sent(data)
-        deadline = time.monotonic() + min(timeout_s, self.timeout_cap_s)
-        with self._txLock:
+        `timeout_s` as `exchange` gives it otherwise, and a `meanwhile` that fails is logged, never mistaken for
+        the modem's answer."""
+        deadline = time.monotonic() + timeout_s
+        with self._txLock:  # (an RLock: the write below takes it again)
             self._response, self._responseEvent = [], threading.Event()
             answered = self._responseEvent
             try:
-                self.serial.write(data.encode())
+                _SerialPort.write(self, data, waitForResponse=False)  # through the hook: the AT log sees it
                 try:
                     meanwhile()
                 except Exception:  # noqa: BLE001 - the part is on its way: its answer still decides

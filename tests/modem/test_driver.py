@@ -518,9 +518,10 @@ def test_unplug_after_pdu_written_is_outcome_unknown(link, profile, notices):
 
 
 def test_work_given_for_meanwhile_runs_after_the_pdu_is_written_and_before_the_answer(tmp_path):
-    """The worker's bookkeeping runs while the modem sends: after the PDU reached it, before its answer. Work that
-    fails, or outlasts the answer, leaves the receipt as the modem gave it."""
-    fake = FakeModem(link=str(tmp_path / "slow"), latency_ms=300).start()
+    """The worker's bookkeeping runs while the modem sends: after the PDU reached it, before its answer, which is
+    waited for as long as without it (the send timeout, not the shorter command timeout). Work that fails, or
+    outlasts the answer, leaves the receipt as the modem gave it."""
+    fake = FakeModem(link=str(tmp_path / "slow"), latency_ms=800).start()  # longer than TIMEOUT_S
     driver = GsmModemDriver(fake.link, on_notice=Notices(), command_timeout_s=TIMEOUT_S)
     try:
         driver.open()
@@ -534,10 +535,10 @@ def test_work_given_for_meanwhile_runs_after_the_pdu_is_written_and_before_the_a
         receipt = driver.send_pdu(pdu, timeout_s=2, meanwhile=meanwhile)
         answered = time.monotonic()
         assert receipt.reference == fake.sent[0].reference
-        assert len(seen) == 1 and answered - seen[0][1] > 0.15  # ran once, well before the 300 ms answer came
+        assert len(seen) == 1 and answered - seen[0][1] > 0.5  # ran once, well before the 800 ms answer came
 
         def failing() -> None:
-            time.sleep(0.5)  # longer than the modem takes to answer: the answer waits in the reader's hands
+            time.sleep(1.0)  # longer than the modem takes to answer: the answer waits in the reader's hands
             raise RuntimeError("the database went away")
 
         assert driver.send_pdu(pdu, timeout_s=2, meanwhile=failing).reference == fake.sent[1].reference
