@@ -636,7 +636,7 @@ class ModemWorker:
                         behind, self.name, now, self._pool.lease_s, group=self.modem.group,
                         cheaper_groups=self._cheaper_ready_groups(), pinned_only=self._degraded)
                 elif behind is not None:
-                    outbox.record_part_sent(behind.job, behind.seq, self.name, behind.reference, behind.sent_at)
+                    self._record_part(behind)
                 elif claim_now:
                     self._ahead = outbox.claim_next(self.name, now, self._pool.lease_s, group=self.modem.group,
                                                     cheaper_groups=self._cheaper_ready_groups(),
@@ -650,22 +650,20 @@ class ModemWorker:
     def _next_in_run(self, chain_until: datetime) -> SendJob | None:
         """The message claimed ahead, its first part now marked `submitting`, when the worker may go on at once
         (nothing else due before `chain_until`, nothing pending); else the run ends (None)."""
-        ahead, self._ahead = self._ahead, None
-        now = self._clock()
-        if ahead is None or not self._may_chain(now, chain_until):
-            self._ahead = ahead
-            self._end_run()
-            return None
-        try:  # the commit that notes the part behind as answered: a crash from here leaves it sent, not unknown
-            return self._store.outbox.hand_over(
-                ahead, self.name, now, self._behind, self._pool.lease_s, overtake=self._new_work.is_set(),
-                group=self.modem.group, cheaper_groups=self._cheaper_ready_groups(), pinned_only=self._degraded)
-        except ClaimLost as exc:  # another box settled it while this one was away: not ours to send
-            log.warning("modem %s: %s; not sent", self.name, exc)
-        except StoreUnavailable as exc:
-            log.warning("modem %s: the database does not answer (%s); message %s given back", self.name, exc,
-                        ahead.uid)
-            self._ahead = ahead
+        ahead, now = self._ahead, self._clock()
+        if ahead is not None and self._may_chain(now, chain_until):
+            try:  # the commit that notes the part behind as answered: a crash from here leaves it sent, not unknown
+                following = self._store.outbox.hand_over(
+                    ahead, self.name, now, self._behind, self._pool.lease_s, overtake=self._new_work.is_set(),
+                    group=self.modem.group, cheaper_groups=self._cheaper_ready_groups(), pinned_only=self._degraded)
+                self._ahead = None
+                return following
+            except ClaimLost as exc:  # another box settled it while this one was away: not ours to send
+                log.warning("modem %s: %s; not sent", self.name, exc)
+                self._ahead = None
+            except StoreUnavailable as exc:
+                log.warning("modem %s: the database does not answer (%s); message %s given back", self.name, exc,
+                            ahead.uid)
         self._end_run()
         return None
 
@@ -681,8 +679,11 @@ class ModemWorker:
         or the database did not answer then)."""
         behind, self._behind = self._behind, None
         if behind is not None:
-            self._recorded(lambda: self._store.outbox.record_part_sent(behind.job, behind.seq, self.name,
-                                                                       behind.reference, behind.sent_at))
+            self._recorded(lambda: self._record_part(behind))
+
+    def _record_part(self, sent: SentPart) -> None:
+        """Commit that the modem took `sent` (`Outbox.record_part_sent`)."""
+        self._store.outbox.record_part_sent(sent.job, sent.seq, self.name, sent.reference, sent.sent_at)
 
     def _recorded(self, record: Callable[[], T]) -> T:
         """Record a fate the modem has decided already (sent, refused, unknown), waiting out a database that does
